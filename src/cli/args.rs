@@ -1,0 +1,219 @@
+//! The command line as clap sees it: every flag with its help text, and nothing else.
+//!
+//! The doc comments here are the `--help` output. Turning these structs into work happens in
+//! the sibling modules of [`crate::cli`].
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// s2d moves a provider's OpenStack server into the private cloud where the data lives.
+///
+/// A plan file (TOML or XML) names a source cloud, a target cloud and the servers to bring
+/// over; s2d shows what will change (`plan`), makes it so (`apply`) and can undo it
+/// (`destroy`).
+#[derive(Debug, Parser)]
+#[command(name = "s2d", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags that every subcommand accepts.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// When to use colour: auto (on a terminal, unless NO_COLOR is set), always or never.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
+    pub color: ColorChoice,
+
+    /// More detail on stderr (-v: info, -vv: debug, -vvv: trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Print only errors and the requested data.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+/// The `--color` choices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// The syntax of a plan file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanSyntax {
+    Toml,
+    Xml,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a commented starter plan that validates.
+    Init(InitArgs),
+    /// Check plan files and report every problem with its location.
+    Validate(ValidateArgs),
+    /// Show what `apply` would change in the target cloud.
+    Plan(PlanArgs),
+    /// Create the plan's resources in the target cloud.
+    Apply(ApplyArgs),
+    /// Delete what s2d created, returning the target to how it was.
+    Destroy(DestroyArgs),
+    /// Show the resources recorded in the state file.
+    Show(ShowArgs),
+    /// Report instance usage (up-time, vCPUs, CPU hours, disk) from both clouds.
+    Usage(UsageArgs),
+    /// Print the plan's resource dependency graph.
+    Graph(GraphArgs),
+    /// Write a plan in the other syntax (TOML <-> XML).
+    Convert(ConvertArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Write the XML form instead of TOML.
+    #[arg(long)]
+    pub xml: bool,
+    /// Where to write the plan (default: s2d.toml or s2d.xml; `-` for stdout).
+    pub path: Option<PathBuf>,
+    /// Overwrite an existing file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Plan files to check.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Syntax of the files (default: by extension, .toml or .xml).
+    #[arg(long, value_enum)]
+    pub format: Option<PlanSyntax>,
+    /// Print the diagnostics as JSON objects on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// The plan file to convert.
+    pub file: PathBuf,
+    /// The syntax to write.
+    #[arg(long, value_enum)]
+    pub to: PlanSyntax,
+    /// Syntax of the input (default: by extension).
+    #[arg(long, value_enum)]
+    pub format: Option<PlanSyntax>,
+    /// Write here instead of stdout.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The plan file.
+    pub plan: PathBuf,
+    /// Print the changes as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The plan file, or a plan saved with `s2d plan --out`.
+    pub plan: PathBuf,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Print the overview as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// The plan file.
+    pub plan: PathBuf,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The state file (default: s2d.state.json).
+    pub state: Option<PathBuf>,
+    /// Print the state as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    /// The plan whose source and target clouds to read.
+    pub plan: Option<PathBuf>,
+    /// Read this cloud from clouds.yaml (repeatable).
+    #[arg(long)]
+    pub cloud: Vec<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// The plan file.
+    pub plan: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+    pub format: GraphFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    Dot,
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_subcommand_is_listed_in_help() {
+        let help = Cli::command().render_long_help().to_string();
+        for name in [
+            "init", "validate", "plan", "apply", "destroy", "show", "usage", "graph", "convert",
+        ] {
+            assert!(help.contains(name), "`{name}` missing from --help:\n{help}");
+        }
+    }
+
+    #[test]
+    fn global_flags_parse_after_the_subcommand() {
+        let cli = Cli::try_parse_from(["s2d", "validate", "a.toml", "--color", "never", "-vv"])
+            .expect("parses");
+        assert_eq!(cli.global.color, ColorChoice::Never);
+        assert_eq!(cli.global.verbose, 2);
+    }
+
+    #[test]
+    fn verbose_and_quiet_conflict() {
+        assert!(Cli::try_parse_from(["s2d", "-v", "-q", "validate", "a.toml"]).is_err());
+    }
+}

@@ -1,0 +1,116 @@
+//! The command line: parse arguments, run one command, render its result, return an exit code.
+//!
+//! This is the only module that prints. Each subcommand lives in its own file and is thin:
+//! it calls into `plan`, `cloud` (and later `engine`, `state`, `usage`) and renders what they
+//! return. Results go to stdout, chatter (logs, progress, prompts) to stderr.
+
+pub mod args;
+pub mod convert;
+pub mod exit;
+pub mod init;
+pub mod validate;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+pub use args::Cli;
+use args::{ColorChoice, Command};
+pub use exit::ExitStatus;
+
+/// What every command needs to know about how to talk to the user.
+#[derive(Debug, Clone, Copy)]
+pub struct Ui {
+    /// Colour on stdout.
+    pub color_stdout: bool,
+    /// Colour on stderr.
+    pub color_stderr: bool,
+    /// `-q`: print only errors and the requested data.
+    pub quiet: bool,
+}
+
+impl Ui {
+    fn new(choice: ColorChoice, quiet: bool) -> Self {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let decide = |is_tty: bool| match choice {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => is_tty && !no_color,
+        };
+        Ui {
+            color_stdout: decide(std::io::stdout().is_terminal()),
+            color_stderr: decide(std::io::stderr().is_terminal()),
+            quiet,
+        }
+    }
+}
+
+/// Parse the command line, run the command and turn the outcome into an exit code.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let ui = Ui::new(cli.global.color, cli.global.quiet);
+    init_logging(cli.global.verbose, cli.global.quiet, ui.color_stderr);
+    init_miette(ui.color_stderr);
+
+    match dispatch(&cli.command, &ui) {
+        Ok(status) => status.into(),
+        Err(err) => {
+            eprintln!("{:?}", miette::Report::msg(format!("{err:#}")));
+            ExitStatus::Failure.into()
+        }
+    }
+}
+
+fn dispatch(command: &Command, ui: &Ui) -> anyhow::Result<ExitStatus> {
+    match command {
+        Command::Init(args) => init::run(args, ui),
+        Command::Validate(args) => validate::run(args, ui),
+        Command::Convert(args) => convert::run(args, ui),
+        Command::Plan(_) => not_yet("plan", 5),
+        Command::Apply(_) => not_yet("apply", 5),
+        Command::Destroy(_) => not_yet("destroy", 5),
+        Command::Show(_) => not_yet("show", 5),
+        Command::Graph(_) => not_yet("graph", 5),
+        Command::Usage(_) => not_yet("usage", 7),
+    }
+}
+
+/// A subcommand that a later issue fills in: say so plainly and exit 2.
+fn not_yet(name: &str, issue: u32) -> anyhow::Result<ExitStatus> {
+    eprintln!("s2d {name}: not yet implemented (tracked in issue {issue})");
+    Ok(ExitStatus::Changes)
+}
+
+fn init_logging(verbose: u8, quiet: bool, color: bool) {
+    use tracing_subscriber::EnvFilter;
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        (false, _) => "trace",
+    };
+    // S2D_LOG overrides the level given by -v/-q, with tracing's filter syntax.
+    let filter = EnvFilter::try_from_env("S2D_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(format!("s2d={level},warn")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(color)
+        .without_time()
+        .with_target(false)
+        .try_init();
+}
+
+fn init_miette(color: bool) {
+    let _ = miette::set_hook(Box::new(move |_| {
+        Box::new(
+            miette::MietteHandlerOpts::new()
+                .color(color)
+                .unicode(color)
+                .terminal_links(false)
+                .build(),
+        )
+    }));
+}

@@ -1,0 +1,16 @@
+//! s2d: software to data.
+//!
+//! A provider's OpenStack server (the software) is moved, declaratively, into the private
+//! cloud where the data lives. The data flows one way through these modules:
+//!
+//! - [`plan`]: the plan model, its TOML and XML readers and writers, validation and
+//!   located diagnostics. Knows nothing of HTTP or clouds.
+//! - [`cloud`]: everything OpenStack (clouds.yaml, Keystone, the catalog, typed Nova, Glance
+//!   and Neutron calls, retries). Knows nothing of plans or terminals.
+//! - [`cli`]: clap commands, rendering, prompts and exit codes. The only module that prints.
+//!
+//! See `docs/architecture.md` for the whole picture.
+
+pub mod cli;
+pub mod cloud;
+pub mod plan;
