@@ -7,10 +7,14 @@
 //!   located diagnostics. Knows nothing of HTTP or clouds.
 //! - [`cloud`]: everything OpenStack (clouds.yaml, Keystone, the catalog, typed Nova, Glance
 //!   and Neutron calls, retries). Knows nothing of plans or terminals.
+//! - [`graph`]: resource addresses (and, with the engine, the dependency graph).
+//! - [`state`]: the state file: format, atomic writes, the lock.
 //! - [`cli`]: clap commands, rendering, prompts and exit codes. The only module that prints.
 //!
 //! See `docs/architecture.md` for the whole picture.
 
 pub mod cli;
 pub mod cloud;
+pub mod graph;
 pub mod plan;
+pub mod state;

@@ -1,0 +1,239 @@
+//! Resource addresses: the one spelling of "which resource" that users see in plan output, state
+//! keys, events, `--target` and error prefixes.
+//!
+//! `server.web`, `image.web`, `keypair.alice-key`, `security_group.analytics`,
+//! `security_group_rule.analytics[0]`, `floating_ip.web`, `snapshot.ehr-analytics`.
+//! [`Address`] derives `Ord`, so anything keyed by it comes out sorted and stable.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Which resource, by kind and the name the plan gives it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Address {
+    /// The snapshot image made in the source cloud from a source server.
+    Snapshot {
+        source: String,
+    },
+    /// The image made in the target cloud from the snapshot.
+    Image {
+        name: String,
+    },
+    Keypair {
+        name: String,
+    },
+    SecurityGroup {
+        name: String,
+    },
+    /// The `index`th rule s2d manages in a security group.
+    SecurityGroupRule {
+        group: String,
+        index: usize,
+    },
+    Server {
+        name: String,
+    },
+    /// The floating IP attached to a target server.
+    FloatingIp {
+        server: String,
+    },
+}
+
+impl Address {
+    /// The resource type as it appears before the dot.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Address::Snapshot { .. } => "snapshot",
+            Address::Image { .. } => "image",
+            Address::Keypair { .. } => "keypair",
+            Address::SecurityGroup { .. } => "security_group",
+            Address::SecurityGroupRule { .. } => "security_group_rule",
+            Address::Server { .. } => "server",
+            Address::FloatingIp { .. } => "floating_ip",
+        }
+    }
+
+    /// The name after the dot (for a rule: its group).
+    pub fn name(&self) -> &str {
+        match self {
+            Address::Snapshot { source } => source,
+            Address::Image { name }
+            | Address::Keypair { name }
+            | Address::SecurityGroup { name }
+            | Address::Server { name } => name,
+            Address::SecurityGroupRule { group, .. } => group,
+            Address::FloatingIp { server } => server,
+        }
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Address::SecurityGroupRule { group, index } => {
+                write!(f, "security_group_rule.{group}[{index}]")
+            }
+            other => write!(f, "{}.{}", other.kind(), other.name()),
+        }
+    }
+}
+
+/// Why a string is not an address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddressError {
+    #[error("`{0}` is not a resource address: expected `TYPE.NAME`, e.g. `server.web`")]
+    NoDot(String),
+    #[error(
+        "`{kind}` is not a resource type: expected one of snapshot, image, keypair, \
+         security_group, security_group_rule, server, floating_ip"
+    )]
+    UnknownKind { kind: String },
+    #[error("`{0}` has an empty name")]
+    EmptyName(String),
+    #[error("`{0}`: a security group rule is written `security_group_rule.GROUP[N]`")]
+    BadRuleIndex(String),
+}
+
+impl FromStr for Address {
+    type Err = AddressError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (kind, rest) = s
+            .split_once('.')
+            .ok_or_else(|| AddressError::NoDot(s.to_string()))?;
+        if rest.is_empty() {
+            return Err(AddressError::EmptyName(s.to_string()));
+        }
+        let name = rest.to_string();
+        Ok(match kind {
+            "snapshot" => Address::Snapshot { source: name },
+            "image" => Address::Image { name },
+            "keypair" => Address::Keypair { name },
+            "security_group" => Address::SecurityGroup { name },
+            "server" => Address::Server { name },
+            "floating_ip" => Address::FloatingIp { server: name },
+            "security_group_rule" => {
+                let bad = || AddressError::BadRuleIndex(s.to_string());
+                let (group, index) = rest
+                    .strip_suffix(']')
+                    .and_then(|r| r.rsplit_once('['))
+                    .ok_or_else(bad)?;
+                if group.is_empty() {
+                    return Err(bad());
+                }
+                let index = index.parse().map_err(|_| bad())?;
+                Address::SecurityGroupRule {
+                    group: group.to_string(),
+                    index,
+                }
+            }
+            other => {
+                return Err(AddressError::UnknownKind {
+                    kind: other.to_string(),
+                });
+            }
+        })
+    }
+}
+
+impl Serialize for Address {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Address {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_round_trips_through_its_spelling() {
+        let all = [
+            Address::Snapshot {
+                source: "ehr-analytics".into(),
+            },
+            Address::Image { name: "ehr".into() },
+            Address::Keypair {
+                name: "alice-key".into(),
+            },
+            Address::SecurityGroup {
+                name: "analytics".into(),
+            },
+            Address::SecurityGroupRule {
+                group: "analytics".into(),
+                index: 3,
+            },
+            Address::Server {
+                name: "web.1".into(),
+            },
+            Address::FloatingIp {
+                server: "web".into(),
+            },
+        ];
+        let spelled: Vec<String> = all.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            spelled,
+            [
+                "snapshot.ehr-analytics",
+                "image.ehr",
+                "keypair.alice-key",
+                "security_group.analytics",
+                "security_group_rule.analytics[3]",
+                "server.web.1",
+                "floating_ip.web",
+            ]
+        );
+        for (address, text) in all.iter().zip(&spelled) {
+            assert_eq!(&text.parse::<Address>().expect("parses"), address);
+        }
+    }
+
+    #[test]
+    fn bad_spellings_say_what_is_wrong() {
+        assert_eq!(
+            "server".parse::<Address>(),
+            Err(AddressError::NoDot("server".into()))
+        );
+        assert_eq!(
+            "server.".parse::<Address>(),
+            Err(AddressError::EmptyName("server.".into()))
+        );
+        assert!(matches!(
+            "volume.x".parse::<Address>(),
+            Err(AddressError::UnknownKind { kind }) if kind == "volume"
+        ));
+        for bad in [
+            "security_group_rule.g",
+            "security_group_rule.g[x]",
+            "security_group_rule.[1]",
+        ] {
+            assert!(
+                matches!(bad.parse::<Address>(), Err(AddressError::BadRuleIndex(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn serializes_as_its_spelling() {
+        let a = Address::SecurityGroupRule {
+            group: "g".into(),
+            index: 0,
+        };
+        let json = serde_json::to_string(&a).expect("serializes");
+        assert_eq!(json, "\"security_group_rule.g[0]\"");
+        assert_eq!(
+            serde_json::from_str::<Address>(&json).expect("deserializes"),
+            a
+        );
+    }
+}
