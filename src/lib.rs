@@ -7,6 +7,7 @@
 //!   located diagnostics. Knows nothing of HTTP or clouds.
 //! - [`cloud`]: everything OpenStack (clouds.yaml, Keystone, the catalog, typed Nova, Glance
 //!   and Neutron calls, retries). Knows nothing of plans or terminals.
+//! - [`engine`]: the concurrent graph walk (and, with the engine issue, plan/apply/destroy).
 //! - [`graph`]: resource addresses (and, with the engine, the dependency graph).
 //! - [`state`]: the state file: format, atomic writes, the lock.
 //! - [`cli`]: clap commands, rendering, prompts and exit codes. The only module that prints.
@@ -15,6 +16,7 @@
 
 pub mod cli;
 pub mod cloud;
+pub mod engine;
 pub mod graph;
 pub mod plan;
 pub mod state;
