@@ -10,6 +10,7 @@
 //! - [`engine`]: the concurrent graph walk (and, with the engine issue, plan/apply/destroy).
 //! - [`graph`]: resource addresses (and, with the engine, the dependency graph).
 //! - [`state`]: the state file: format, atomic writes, the lock.
+//! - [`transfer`]: moving image bytes: the checksummed stream pipe.
 //! - [`cli`]: clap commands, rendering, prompts and exit codes. The only module that prints.
 //!
 //! See `docs/architecture.md` for the whole picture.
@@ -20,3 +21,4 @@ pub mod engine;
 pub mod graph;
 pub mod plan;
 pub mod state;
+pub mod transfer;
