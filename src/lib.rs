@@ -11,6 +11,7 @@
 //! - [`graph`]: resource addresses (and, with the engine, the dependency graph).
 //! - [`state`]: the state file: format, atomic writes, the lock.
 //! - [`transfer`]: moving image bytes: the checksummed stream pipe.
+//! - [`usage`]: the usage report: figures, totals, rates, periods, CSV and JSON.
 //! - [`cli`]: clap commands, rendering, prompts and exit codes. The only module that prints.
 //!
 //! See `docs/architecture.md` for the whole picture.
@@ -22,3 +23,4 @@ pub mod graph;
 pub mod plan;
 pub mod state;
 pub mod transfer;
+pub mod usage;
