@@ -73,6 +73,44 @@ pub enum Command {
     Graph(GraphArgs),
     /// Write a plan in the other syntax (TOML <-> XML).
     Convert(ConvertArgs),
+    /// Inspect or edit the state file (list, rm).
+    #[command(subcommand)]
+    State(StateCommand),
+    /// Clear a state lock left behind by an s2d process that is gone.
+    ForceUnlock(ForceUnlockArgs),
+}
+
+/// The `s2d state` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// List the addresses of the resources in the state.
+    List(StateListArgs),
+    /// Forget resources without deleting them from the cloud.
+    Rm(StateRmArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StateListArgs {
+    /// The state file.
+    #[arg(long, default_value = "s2d.state.json")]
+    pub state: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct StateRmArgs {
+    /// Addresses to forget, e.g. `server.web` or `security_group_rule.web[0]`.
+    #[arg(required = true)]
+    pub addresses: Vec<String>,
+    /// The state file.
+    #[arg(long, default_value = "s2d.state.json")]
+    pub state: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ForceUnlockArgs {
+    /// The state file whose lock to clear.
+    #[arg(long, default_value = "s2d.state.json")]
+    pub state: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -150,8 +188,9 @@ pub struct DestroyArgs {
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// The state file (default: s2d.state.json).
-    pub state: Option<PathBuf>,
+    /// The state file.
+    #[arg(default_value = "s2d.state.json")]
+    pub state: PathBuf,
     /// Print the state as JSON.
     #[arg(long)]
     pub json: bool,

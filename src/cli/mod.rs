@@ -8,6 +8,7 @@ pub mod args;
 pub mod convert;
 pub mod exit;
 pub mod init;
+pub mod state;
 pub mod validate;
 
 use std::io::IsTerminal;
@@ -70,7 +71,10 @@ fn dispatch(command: &Command, ui: &Ui) -> anyhow::Result<ExitStatus> {
         Command::Plan(_) => not_yet("plan", 5),
         Command::Apply(_) => not_yet("apply", 5),
         Command::Destroy(_) => not_yet("destroy", 5),
-        Command::Show(_) => not_yet("show", 5),
+        Command::Show(args) => state::show(args, ui),
+        Command::State(args::StateCommand::List(args)) => state::list(args, ui),
+        Command::State(args::StateCommand::Rm(args)) => state::rm(args, ui),
+        Command::ForceUnlock(args) => state::force_unlock(args, ui),
         Command::Graph(_) => not_yet("graph", 5),
         Command::Usage(_) => not_yet("usage", 7),
     }
