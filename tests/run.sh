@@ -4,21 +4,24 @@
 #
 #   bash tests/run.sh [extra cargo test arguments]
 #
-# Needs: cargo, python3 (with venv), and for a missing xmllint either root (apt-get) or a
-# prior `apt-get install libxml2-utils`. Nothing here is skipped: a test whose tool is
+# Needs: cargo, python3 (with venv), and for a missing xmllint or qemu-img either root
+# (apt-get) or a prior `apt-get install libxml2-utils qemu-utils`. Nothing here is skipped: a test whose tool is
 # missing fails and says what to install.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-# xmllint: the referee of the XML schema (tests/plan_xsd_agreement.rs).
-if ! command -v xmllint >/dev/null 2>&1; then
+# xmllint (the referee of the XML schema) and qemu-img (disk format conversion).
+missing=()
+command -v xmllint >/dev/null 2>&1 || missing+=(libxml2-utils)
+command -v qemu-img >/dev/null 2>&1 || missing+=(qemu-utils)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "tests/run.sh: installing libxml2-utils (xmllint)" >&2
+    echo "tests/run.sh: installing ${missing[*]}" >&2
     DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libxml2-utils >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "tests/run.sh: xmllint is missing: install libxml2-utils (e.g. sudo apt-get install libxml2-utils)" >&2
+    echo "tests/run.sh: missing ${missing[*]}: install them (e.g. sudo apt-get install ${missing[*]})" >&2
     exit 1
   fi
 fi
