@@ -1,1 +1,121 @@
-//! The OpenStack client (being written).
+//! The OpenStack client: the one place that knows OpenStack's HTTP APIs. Nothing outside it
+//! builds a URL or parses an OpenStack JSON body.
+//!
+//! - [`config`]: finding a cloud (clouds.yaml + secure.yaml, `OS_*` variables, inline auth)
+//!   into a [`CloudConfig`].
+//! - [`auth`]: Keystone v3 (password, application credential, token) and v2.0 bodies,
+//!   tokens, identity version discovery. [`catalog`]: endpoint choice.
+//! - [`http`]: [`Session`], the one request path (token renewal, retries with backoff and
+//!   jitter, timeouts, stall timeouts for streams, error bodies, request ids, tracing).
+//! - [`compute`], [`image`], [`network`]: typed Nova, Glance and Neutron calls; requests
+//!   are built by pure functions on the `*Endpoint` types.
+//! - [`wait`]: polling with a deadline. [`error`]: [`Error`], which names the cloud.
+//!
+//! Knows nothing of plans, graphs, state or terminals.
+
+pub mod auth;
+pub mod catalog;
+pub mod compute;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod image;
+pub mod network;
+pub mod request;
+pub mod types;
+pub mod wait;
+
+use std::future::Future;
+
+pub use compute::Compute;
+pub use config::{
+    AuthMethod, AuthSpec, CloudConfig, CloudSource, ConfigEnv, InlineAuth, RetryPolicy, Timeouts,
+    TlsOptions,
+};
+pub use error::{Error, Result};
+pub use http::{ByteStream, Session};
+pub use image::ImageService;
+pub use network::NetworkService;
+pub use types::{
+    FlavorId, FloatingIpId, ImageId, Interface, Microversion, NetworkId, PortId, ProjectId, Secret,
+    SecurityGroupId, SecurityGroupRuleId, ServerId, Service, SubnetId,
+};
+
+/// A connected cloud: the session and its three service handles.
+#[derive(Clone, Debug)]
+pub struct Cloud {
+    pub session: Session,
+    pub compute: Compute,
+    pub image: ImageService,
+    pub network: NetworkService,
+}
+
+impl Cloud {
+    /// Authenticate and resolve the compute, image and network endpoints.
+    pub async fn connect(config: CloudConfig) -> Result<Cloud> {
+        let session = Session::connect(config).await?;
+        let compute = Compute::new(&session).await?;
+        let image = ImageService::new(&session).await?;
+        let network = NetworkService::new(&session).await?;
+        Ok(Cloud {
+            session,
+            compute,
+            image,
+            network,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        self.session.name()
+    }
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("cloud", &self.name())
+            .field("identity", self.identity())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Create a resource without ever creating it twice: call `create`; if it fails in a way
+/// that may nevertheless have created the resource ([`Error::is_ambiguous`]: timeouts,
+/// resets, 5xx, 429), look it up by the name or tag s2d gave it with `lookup` and adopt what
+/// is found; only if nothing is found, create again (up to `attempts` times in all, with the
+/// session's backoff between).
+pub async fn create_or_adopt<T, C, CF, L, LF>(
+    policy: &RetryPolicy,
+    attempts: u32,
+    mut create: C,
+    mut lookup: L,
+) -> Result<T>
+where
+    C: FnMut() -> CF,
+    CF: Future<Output = Result<T>>,
+    L: FnMut() -> LF,
+    LF: Future<Output = Result<Option<T>>>,
+{
+    let mut attempt = 0;
+    loop {
+        match create().await {
+            Ok(v) => return Ok(v),
+            Err(e) if e.is_ambiguous() && attempt + 1 < attempts.max(1) => {
+                tracing::debug!(error = %e, "create failed ambiguously; looking the resource up");
+                if let Some(found) = lookup().await? {
+                    return Ok(found);
+                }
+                tokio::time::sleep(http::backoff(policy, attempt, None)).await;
+                attempt += 1;
+            }
+            Err(e) if e.is_ambiguous() => {
+                // Last chance: it may exist after all.
+                return match lookup().await? {
+                    Some(found) => Ok(found),
+                    None => Err(e),
+                };
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

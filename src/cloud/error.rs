@@ -1,0 +1,314 @@
+//! `cloud::Error`: every way a call to a cloud can fail, each naming the cloud, and the
+//! decoding of OpenStack error bodies (Nova, Neutron, Keystone, Glance's HTML and plain
+//! text) into one message. Knows nothing of how errors are rendered to users.
+
+use std::time::Duration;
+
+use super::types::Service;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A failed cloud operation. Every variant names the cloud (the clouds.yaml name or the
+/// plan's name for it). No variant ever holds a token, password or secret: URLs carry none
+/// (tokens travel in headers), and auth bodies are never echoed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The service answered with an error status.
+    #[error("{cloud}: {service} {method} {url}: {status}: {message}{}", request_id_suffix(.request_id))]
+    Api {
+        cloud: String,
+        service: Service,
+        method: String,
+        url: String,
+        status: u16,
+        message: String,
+        request_id: Option<String>,
+    },
+    /// The request did not get an answer (connection refused, reset, TLS failure, ...).
+    #[error("{cloud}: {service} {method} {url}: {source}")]
+    Transport {
+        cloud: String,
+        service: Service,
+        method: String,
+        url: String,
+        /// Whether the connection was never established (so the server certainly did not act).
+        connect: bool,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// Authentication failed or the identity service could not be used.
+    #[error("{cloud}: authentication: {message}")]
+    Auth { cloud: String, message: String },
+    /// The cloud's configuration (clouds.yaml, environment, inline auth) is unusable.
+    #[error("{message}")]
+    Config {
+        cloud: Option<String>,
+        message: String,
+    },
+    /// The catalog has no usable endpoint for a service.
+    #[error("{cloud}: {message}")]
+    Catalog { cloud: String, message: String },
+    /// A response body did not have the expected shape.
+    #[error("{cloud}: {service} {method} {url}: decoding the response: {message}")]
+    Decode {
+        cloud: String,
+        service: Service,
+        method: String,
+        url: String,
+        message: String,
+    },
+    /// A request, a stalled stream or a wait ran out of time.
+    #[error("{cloud}: {what}: timed out after {}", human_duration(*.after))]
+    Timeout {
+        cloud: String,
+        what: String,
+        after: Duration,
+    },
+    /// A resource went into a failed state while being waited for (server ERROR, image killed).
+    #[error("{cloud}: {what} is in status {status}: {message}")]
+    Failed {
+        cloud: String,
+        what: String,
+        status: String,
+        message: String,
+    },
+    /// The cloud does not offer something s2d needs (e.g. a microversion range it cannot read).
+    #[error("{cloud}: {message}")]
+    Unsupported { cloud: String, message: String },
+}
+
+fn request_id_suffix(id: &Option<String>) -> String {
+    match id {
+        Some(id) => format!(" (request id {id})"),
+        None => String::new(),
+    }
+}
+
+fn human_duration(d: Duration) -> String {
+    if d.as_millis() < 1000 {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{}s", d.as_secs_f64().round() as u64)
+    }
+}
+
+impl Error {
+    /// The HTTP status of an API error.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
+
+    pub fn is_conflict(&self) -> bool {
+        self.status() == Some(409)
+    }
+
+    /// Whether a failed create may nevertheless have created the resource: the request may
+    /// have reached the server (timeouts, resets, 5xx). The caller must look the resource up
+    /// before creating it again (see [`super::create_or_adopt`]).
+    pub fn is_ambiguous(&self) -> bool {
+        match self {
+            Error::Transport { connect, .. } => !connect,
+            Error::Timeout { .. } => true,
+            Error::Api { status, .. } => *status >= 500 || *status == 429,
+            _ => false,
+        }
+    }
+
+    pub(crate) fn config(message: impl Into<String>) -> Error {
+        Error::Config {
+            cloud: None,
+            message: message.into(),
+        }
+    }
+}
+
+/// Turn an OpenStack error body into the service's own message.
+///
+/// Shapes understood: Nova's `{"itemNotFound": {"message", "code"}}` (any single wrapping
+/// key), Neutron's `{"NeutronError": {"type", "message", "detail"}}`, Keystone's
+/// `{"error": {"code", "title", "message"}}`, `{"message": ...}`, the `{"errors": [{"title",
+/// "detail"}]}` list, and HTML or plain text (Glance, proxies) with tags stripped. When
+/// nothing matches, the raw text (shortened) is kept; an empty body gives `reason`.
+pub fn decode_error_body(body: &str, reason: &str) -> String {
+    let trimmed = body.trim();
+    if trimmed.is_empty() {
+        return reason.to_string();
+    }
+    if let Ok(value) = serde_json::from_str::<serde_json::Value>(trimmed) {
+        if let Some(msg) = json_message(&value) {
+            return shorten(&msg);
+        }
+        return shorten(trimmed);
+    }
+    let text = strip_html(trimmed);
+    if text.is_empty() {
+        reason.to_string()
+    } else {
+        shorten(&text)
+    }
+}
+
+fn json_message(v: &serde_json::Value) -> Option<String> {
+    let obj = v.as_object()?;
+    if let Some(n) = obj.get("NeutronError") {
+        let message = n.get("message").and_then(|m| m.as_str()).unwrap_or("");
+        let kind = n.get("type").and_then(|m| m.as_str()).unwrap_or("");
+        return Some(match (kind.is_empty(), message.is_empty()) {
+            (false, false) => format!("{kind}: {message}"),
+            (true, _) => message.to_string(),
+            (false, true) => kind.to_string(),
+        });
+    }
+    if let Some(m) = obj.get("message").and_then(|m| m.as_str()) {
+        return Some(m.to_string());
+    }
+    if let Some(errors) = obj.get("errors").and_then(|e| e.as_array()) {
+        let parts: Vec<String> = errors
+            .iter()
+            .filter_map(|e| {
+                let detail = e.get("detail").and_then(|d| d.as_str());
+                let title = e.get("title").and_then(|d| d.as_str());
+                detail.or(title).map(str::to_string)
+            })
+            .collect();
+        if !parts.is_empty() {
+            return Some(parts.join("; "));
+        }
+    }
+    // Nova and Keystone wrap the message in one key: badRequest, itemNotFound, error, ...
+    if obj.len() == 1 {
+        let (_, inner) = obj.iter().next()?;
+        if let Some(m) = inner.get("message").and_then(|m| m.as_str()) {
+            return Some(m.to_string());
+        }
+        if let Some(s) = inner.as_str() {
+            return Some(s.to_string());
+        }
+    }
+    None
+}
+
+/// Strip tags from an HTML error page, drop the `<title>` (it repeats the `<h1>`) and
+/// collapse whitespace.
+fn strip_html(text: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let mut body = text.to_string();
+    if let (Some(a), Some(b)) = (lower.find("<head"), lower.find("</head>"))
+        && a < b
+    {
+        body = format!("{}{}", &text[..a], &text[b + "</head>".len()..]);
+    }
+    let mut out = String::with_capacity(body.len());
+    let mut in_tag = false;
+    for c in body.chars() {
+        match c {
+            '<' => {
+                in_tag = true;
+                out.push(' ');
+            }
+            '>' if in_tag => in_tag = false,
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn shorten(s: &str) -> String {
+    const MAX: usize = 600;
+    if s.chars().count() <= MAX {
+        s.to_string()
+    } else {
+        let cut: String = s.chars().take(MAX).collect();
+        format!("{cut}...")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nova_bodies() {
+        let b = r#"{"itemNotFound": {"code": 404, "message": "Instance abc could not be found."}}"#;
+        assert_eq!(
+            decode_error_body(b, "Not Found"),
+            "Instance abc could not be found."
+        );
+        let b = r#"{"badRequest": {"code": 400, "message": "Invalid flavorRef provided."}}"#;
+        assert_eq!(decode_error_body(b, ""), "Invalid flavorRef provided.");
+    }
+
+    #[test]
+    fn neutron_body() {
+        let b = r#"{"NeutronError": {"type": "SecurityGroupNotFound", "message": "Security group x does not exist", "detail": ""}}"#;
+        assert_eq!(
+            decode_error_body(b, ""),
+            "SecurityGroupNotFound: Security group x does not exist"
+        );
+    }
+
+    #[test]
+    fn keystone_body() {
+        let b = r#"{"error":{"code":401,"title":"Unauthorized","message":"The request you have made requires authentication."}}"#;
+        assert_eq!(
+            decode_error_body(b, ""),
+            "The request you have made requires authentication."
+        );
+    }
+
+    #[test]
+    fn glance_html_and_plain() {
+        let b = "<html>\n <head>\n  <title>404 Not Found</title>\n </head>\n <body>\n  <h1>404 Not Found</h1>\n  No image found with ID 1234<br /><br />\n\n\n </body>\n</html>";
+        assert_eq!(
+            decode_error_body(b, ""),
+            "404 Not Found No image found with ID 1234"
+        );
+        let b =
+            "409 Conflict\n\nImage status transition from active to saving is not allowed\n\n   ";
+        assert_eq!(
+            decode_error_body(b, ""),
+            "409 Conflict Image status transition from active to saving is not allowed"
+        );
+    }
+
+    #[test]
+    fn empty_and_unknown() {
+        assert_eq!(
+            decode_error_body("  ", "Service Unavailable"),
+            "Service Unavailable"
+        );
+        assert_eq!(
+            decode_error_body(r#"{"x":1,"y":2}"#, ""),
+            r#"{"x":1,"y":2}"#
+        );
+        let long = "x".repeat(2000);
+        assert!(decode_error_body(&long, "").len() < 700);
+    }
+
+    #[test]
+    fn api_error_display_names_everything() {
+        let e = Error::Api {
+            cloud: "hospital".into(),
+            service: Service::Compute,
+            method: "GET".into(),
+            url: "http://h/compute/v2.1/servers/x".into(),
+            status: 404,
+            message: "Instance x could not be found.".into(),
+            request_id: Some("req-1".into()),
+        };
+        assert_eq!(
+            e.to_string(),
+            "hospital: compute GET http://h/compute/v2.1/servers/x: 404: Instance x could not be found. (request id req-1)"
+        );
+        assert!(e.is_not_found());
+        assert!(!e.is_ambiguous());
+    }
+}

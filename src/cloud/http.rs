@@ -1,0 +1,785 @@
+//! The one request path. [`Session`] holds a cloud's HTTP client, its identity endpoint and
+//! token (renewed before expiry and once after a 401), and sends every request s2d makes to
+//! that cloud: with retries (exponential backoff with jitter on connect errors, 429, 502,
+//! 503 and 504, honouring `Retry-After`, only for requests safe to repeat), timeouts, error
+//! body decoding, request ids and a debug line per request in which no secret appears.
+//! Image streams go through here too, with a stall timeout instead of a total one. Knows
+//! nothing of what the services' JSON means.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+use futures_util::{Stream, StreamExt};
+use reqwest::header::HeaderMap;
+use reqwest::{Method, Response, StatusCode};
+use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
+use tokio::sync::{Mutex, OnceCell};
+use url::Url;
+
+use super::auth::{self, IdentityEndpoint, Token};
+use super::config::{CloudConfig, IdentityVersion, RetryPolicy};
+use super::error::{Error, Result, decode_error_body};
+use super::request::{ApiRequest, ReqBody};
+use super::types::{Secret, Service};
+
+/// An authenticated connection to one cloud. Cheap to clone; clones share the token.
+#[derive(Clone)]
+pub struct Session {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: CloudConfig,
+    client: reqwest::Client,
+    identity: IdentityEndpoint,
+    token: Mutex<Option<Token>>,
+    pub(crate) endpoints: Endpoints,
+}
+
+/// Per-service endpoints, resolved (catalog + version discovery) on first use.
+#[derive(Default)]
+pub(crate) struct Endpoints {
+    pub compute: OnceCell<super::compute::ComputeEndpoint>,
+    pub image: OnceCell<Url>,
+    pub network: OnceCell<Url>,
+}
+
+/// How one request is sent.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SendOpts {
+    /// Send `X-Auth-Token` (and renew on 401).
+    pub auth: bool,
+    /// Treat the request as safe to repeat even if its verb is not (token creation).
+    pub repeatable: bool,
+    /// Also accept this non-2xx status (version documents come with 300).
+    pub accept: Option<u16>,
+    /// Apply the request timeout (off for image downloads, which have a stall timeout).
+    pub total_timeout: bool,
+}
+
+impl Default for SendOpts {
+    fn default() -> SendOpts {
+        SendOpts {
+            auth: true,
+            repeatable: false,
+            accept: None,
+            total_timeout: true,
+        }
+    }
+}
+
+/// An image download in progress: the response's size facts and its body as a stream.
+pub struct ByteStream {
+    pub status: u16,
+    /// `Content-Length` of this response (the remaining bytes for a Range request).
+    pub content_length: Option<u64>,
+    pub content_md5: Option<String>,
+    pub content_range: Option<String>,
+    pub request_id: Option<String>,
+    pub stream: BoxStream<'static, Result<Bytes>>,
+}
+
+impl std::fmt::Debug for ByteStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ByteStream")
+            .field("status", &self.status)
+            .field("content_length", &self.content_length)
+            .field("content_md5", &self.content_md5)
+            .field("content_range", &self.content_range)
+            .finish_non_exhaustive()
+    }
+}
+
+fn build_client(config: &CloudConfig) -> Result<reqwest::Client> {
+    let cfg_err = |m: String| Error::Config {
+        cloud: Some(config.name.clone()),
+        message: format!("cloud {:?}: {m}", config.name),
+    };
+    let mut b = reqwest::Client::builder()
+        .connect_timeout(config.timeouts.connect)
+        .user_agent(concat!("s2d/", env!("CARGO_PKG_VERSION")));
+    let tls = &config.tls;
+    if let Some(ca) = &tls.cacert {
+        let pem =
+            std::fs::read(ca).map_err(|e| cfg_err(format!("cacert {}: {e}", ca.display())))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| cfg_err(format!("cacert {}: {e}", ca.display())))?;
+        if certs.is_empty() {
+            return Err(cfg_err(format!(
+                "cacert {}: no PEM certificate in it",
+                ca.display()
+            )));
+        }
+        for c in certs {
+            b = b.add_root_certificate(c);
+        }
+    }
+    if let Some(cert) = &tls.cert {
+        let mut pem =
+            std::fs::read(cert).map_err(|e| cfg_err(format!("cert {}: {e}", cert.display())))?;
+        if let Some(key) = &tls.key {
+            pem.push(b'\n');
+            pem.extend(
+                std::fs::read(key).map_err(|e| cfg_err(format!("key {}: {e}", key.display())))?,
+            );
+        }
+        let id = reqwest::Identity::from_pem(&pem)
+            .map_err(|e| cfg_err(format!("client certificate {}: {e}", cert.display())))?;
+        b = b.identity(id);
+    }
+    if !tls.verify {
+        tracing::warn!(
+            cloud = %config.name,
+            "TLS certificate verification is OFF for cloud {} (verify: false): anyone on the path can read its token",
+            config.name
+        );
+        b = b.danger_accept_invalid_certs(true);
+    }
+    b.build()
+        .map_err(|e| cfg_err(format!("building the HTTP client: {e}")))
+}
+
+fn request_id(headers: &HeaderMap) -> Option<String> {
+    [
+        "x-openstack-request-id",
+        "x-compute-request-id",
+        "openstack-request-id",
+    ]
+    .iter()
+    .find_map(|h| headers.get(*h)?.to_str().ok().map(str::to_string))
+}
+
+/// Seconds or an HTTP date.
+pub(crate) fn parse_retry_after(value: &str, now: OffsetDateTime) -> Option<Duration> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    if let Ok(secs) = v.parse::<f64>()
+        && secs.is_finite()
+        && secs >= 0.0
+    {
+        return Some(Duration::from_secs_f64(secs));
+    }
+    let when = OffsetDateTime::parse(v, &time::format_description::well_known::Rfc2822).ok()?;
+    let d = when - now;
+    Some(if d.is_negative() {
+        Duration::ZERO
+    } else {
+        d.unsigned_abs()
+    })
+}
+
+/// The wait before retry number `attempt` (0-based): `base * 2^attempt` capped at
+/// `max_delay`, scaled by a random factor in [0.5, 1.0); a `Retry-After` wins (capped at
+/// `max_retry_after`).
+pub(crate) fn backoff(
+    policy: &RetryPolicy,
+    attempt: u32,
+    retry_after: Option<Duration>,
+) -> Duration {
+    if let Some(ra) = retry_after {
+        return ra.min(policy.max_retry_after);
+    }
+    let exp = policy
+        .base_delay
+        .saturating_mul(2u32.saturating_pow(attempt.min(20)));
+    let capped = exp.min(policy.max_delay);
+    capped.mul_f64(0.5 + fastrand::f64() * 0.5)
+}
+
+fn is_retryable_status(s: StatusCode) -> bool {
+    matches!(s.as_u16(), 429 | 502 | 503 | 504)
+}
+
+impl Session {
+    /// Connect: build the HTTP client, find the identity version and authenticate.
+    pub async fn connect(config: CloudConfig) -> Result<Session> {
+        let client = build_client(&config)?;
+        let placeholder = IdentityEndpoint {
+            version: IdentityVersion::V3,
+            url: config.auth.auth_url.clone(),
+        };
+        let mut session = Session {
+            inner: Arc::new(Inner {
+                config,
+                client,
+                identity: placeholder,
+                token: Mutex::new(None),
+                endpoints: Endpoints::default(),
+            }),
+        };
+        let identity = session.discover_identity().await?;
+        if let Some(inner) = Arc::get_mut(&mut session.inner) {
+            inner.identity = identity;
+        }
+        session.token().await?;
+        Ok(session)
+    }
+
+    /// The cloud's name, as used in every message.
+    pub fn name(&self) -> &str {
+        &self.inner.config.name
+    }
+
+    pub fn config(&self) -> &CloudConfig {
+        &self.inner.config
+    }
+
+    /// The identity endpoint in use (version and versioned URL).
+    pub fn identity(&self) -> &IdentityEndpoint {
+        &self.inner.identity
+    }
+
+    pub(crate) fn endpoints(&self) -> &Endpoints {
+        &self.inner.endpoints
+    }
+
+    /// The project the token is scoped to.
+    pub async fn project_id(&self) -> Result<Option<String>> {
+        self.token().await?;
+        let guard = self.inner.token.lock().await;
+        Ok(guard.as_ref().and_then(|t| t.project_id.clone()))
+    }
+
+    fn auth_err(&self, message: impl Into<String>) -> Error {
+        Error::Auth {
+            cloud: self.name().to_string(),
+            message: message.into(),
+        }
+    }
+
+    async fn discover_identity(&self) -> Result<IdentityEndpoint> {
+        let cfg = &self.inner.config;
+        let auth_url = cfg
+            .endpoint_overrides
+            .get(&Service::Identity)
+            .unwrap_or(&cfg.auth.auth_url)
+            .clone();
+        let wanted = cfg.identity_api_version;
+        if let Some(ep) = auth::versioned_auth_url(&auth_url)
+            && wanted.is_none_or(|w| w == ep.version)
+        {
+            return Ok(ep);
+        }
+        let url = Url::parse(&auth_url)
+            .map_err(|e| self.auth_err(format!("auth_url {auth_url:?} is not a URL: {e}")))?;
+        let doc: serde_json::Value = self
+            .send_json_opts(
+                Service::Identity,
+                ApiRequest::get(url),
+                SendOpts {
+                    auth: false,
+                    accept: Some(300),
+                    ..SendOpts::default()
+                },
+            )
+            .await?;
+        auth::choose_identity(&auth_url, &doc, wanted).map_err(|m| self.auth_err(m))
+    }
+
+    /// Authenticate now (a new token).
+    async fn authenticate(&self) -> Result<Token> {
+        let spec = &self.inner.config.auth;
+        let identity = &self.inner.identity;
+        let opts = SendOpts {
+            auth: false,
+            repeatable: true,
+            ..SendOpts::default()
+        };
+        let base = Url::parse(&identity.url)
+            .map_err(|e| self.auth_err(format!("identity URL {:?}: {e}", identity.url)))?;
+        let (req, v3) = match identity.version {
+            IdentityVersion::V3 => {
+                let url = super::request::endpoint_url(&base, &["auth", "tokens"], &[]);
+                (
+                    ApiRequest::json(Method::POST, url, auth::v3_token_body(spec)),
+                    true,
+                )
+            }
+            IdentityVersion::V2 => {
+                let url = super::request::endpoint_url(&base, &["tokens"], &[]);
+                let body = auth::v2_token_body(spec).map_err(|m| self.auth_err(m))?;
+                (ApiRequest::json(Method::POST, url, body), false)
+            }
+        };
+        let (method, url) = (req.method.to_string(), req.url.to_string());
+        let resp = match self.send(Service::Identity, req, opts).await {
+            Ok(r) => r,
+            Err(Error::Api {
+                status,
+                message,
+                request_id,
+                ..
+            }) if status == 401 || status == 403 || status == 400 || status == 404 => {
+                return Err(self.auth_err(format!(
+                    "{} rejected the credentials ({} {status}: {message}){}",
+                    identity.url,
+                    spec.method.kind(),
+                    request_id
+                        .map(|r| format!(" (request id {r})"))
+                        .unwrap_or_default()
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        let subject = resp
+            .headers()
+            .get("x-subject-token")
+            .and_then(|v| v.to_str().ok())
+            .map(Secret::new);
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| self.transport(Service::Identity, &method, &url, e))?;
+        let now = OffsetDateTime::now_utc();
+        let token = if v3 {
+            let subject = subject
+                .ok_or_else(|| self.auth_err("the token response has no X-Subject-Token header"))?;
+            auth::parse_v3_token(subject, &body, now)
+        } else {
+            auth::parse_v2_token(&body, now)
+        }
+        .map_err(|m| Error::Decode {
+            cloud: self.name().to_string(),
+            service: Service::Identity,
+            method,
+            url,
+            message: m,
+        })?;
+        tracing::debug!(cloud = %self.name(), expires_at = ?token.expires_at, "authenticated");
+        Ok(token)
+    }
+
+    /// A valid token, renewing it when it is about to expire.
+    async fn token(&self) -> Result<Secret> {
+        let mut guard = self.inner.token.lock().await;
+        let now = OffsetDateTime::now_utc();
+        match guard.as_ref() {
+            Some(t) if !t.needs_renewal(now) => Ok(t.value.clone()),
+            _ => {
+                // Boxed: authenticating sends a request (without a token) through `send`.
+                let t = Box::pin(self.authenticate()).await?;
+                let v = t.value.clone();
+                *guard = Some(t);
+                Ok(v)
+            }
+        }
+    }
+
+    /// After a 401 with `failed`: renew unless another request already did.
+    async fn renew_after_401(&self, failed: &Secret) -> Result<()> {
+        let mut guard = self.inner.token.lock().await;
+        if guard.as_ref().is_some_and(|t| t.value != *failed) {
+            return Ok(());
+        }
+        tracing::debug!(cloud = %self.name(), "token rejected (401), authenticating again");
+        *guard = Some(Box::pin(self.authenticate()).await?);
+        Ok(())
+    }
+
+    /// The catalog URL of `service` (or its override), with the configured interface/region.
+    pub(crate) async fn catalog_url(&self, service: Service) -> Result<String> {
+        let cfg = &self.inner.config;
+        if let Some(url) = cfg.endpoint_overrides.get(&service) {
+            return Ok(url.clone());
+        }
+        self.token().await?;
+        let guard = self.inner.token.lock().await;
+        let token = guard.as_ref().ok_or_else(|| self.auth_err("no token"))?;
+        token
+            .catalog
+            .endpoint(service.catalog_type(), cfg.interface, cfg.region.as_deref())
+            .map(str::to_string)
+            .map_err(|m| Error::Catalog {
+                cloud: self.name().to_string(),
+                message: m,
+            })
+    }
+
+    pub(crate) fn transport(
+        &self,
+        service: Service,
+        method: &str,
+        url: &str,
+        e: reqwest::Error,
+    ) -> Error {
+        if e.is_timeout() {
+            return Error::Timeout {
+                cloud: self.name().to_string(),
+                what: format!("{service} {method} {url}"),
+                after: self.inner.config.timeouts.request,
+            };
+        }
+        Error::Transport {
+            cloud: self.name().to_string(),
+            service,
+            method: method.to_string(),
+            url: url.to_string(),
+            connect: e.is_connect(),
+            source: e.without_url(),
+        }
+    }
+
+    fn build(
+        &self,
+        req: &ApiRequest,
+        token: Option<&Secret>,
+        opts: SendOpts,
+    ) -> reqwest::RequestBuilder {
+        let mut rb = self
+            .inner
+            .client
+            .request(req.method.clone(), req.url.clone())
+            .headers(req.headers.clone())
+            .header("accept", "application/json");
+        if let Some(t) = token {
+            let mut v = reqwest::header::HeaderValue::from_str(t.expose())
+                .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static("invalid"));
+            v.set_sensitive(true);
+            rb = rb.header("x-auth-token", v);
+        }
+        if opts.total_timeout {
+            rb = rb.timeout(self.inner.config.timeouts.request);
+        }
+        match &req.body {
+            ReqBody::Empty => rb,
+            ReqBody::Json(v) => rb
+                .header("content-type", "application/json")
+                .body(v.to_string()),
+            ReqBody::JsonPatch(v) => rb
+                .header(
+                    "content-type",
+                    "application/openstack-images-v2.1-json-patch",
+                )
+                .body(v.to_string()),
+        }
+    }
+
+    /// Send a request through the retry loop; return the response if its status is 2xx (or
+    /// `opts.accept`), else the decoded API error.
+    pub(crate) async fn send(
+        &self,
+        service: Service,
+        req: ApiRequest,
+        opts: SendOpts,
+    ) -> Result<Response> {
+        let policy = self.inner.config.retry;
+        let repeatable = opts.repeatable || req.is_idempotent();
+        let method = req.method.to_string();
+        let url = req.url.to_string();
+        let mut attempt = 0u32;
+        let mut renewed = false;
+        loop {
+            let token = if opts.auth {
+                Some(self.token().await?)
+            } else {
+                None
+            };
+            let started = Instant::now();
+            let result = self.build(&req, token.as_ref(), opts).send().await;
+            let latency_ms = started.elapsed().as_millis() as u64;
+            let resp = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    let connect = e.is_connect();
+                    tracing::debug!(cloud = %self.name(), %service, %method, %url, latency_ms, error = %e, "request failed");
+                    // A connect error means the server never saw the request: safe for any verb.
+                    let retry = connect || (repeatable && (e.is_timeout() || e.is_request()));
+                    if retry && attempt < policy.max_retries {
+                        let wait = backoff(&policy, attempt, None);
+                        tracing::debug!(cloud = %self.name(), %method, %url, attempt = attempt + 1, wait_ms = wait.as_millis() as u64, "retrying");
+                        tokio::time::sleep(wait).await;
+                        attempt += 1;
+                        continue;
+                    }
+                    return Err(self.transport(service, &method, &url, e));
+                }
+            };
+            let status = resp.status();
+            let rid = request_id(resp.headers());
+            tracing::debug!(cloud = %self.name(), %service, %method, %url, status = status.as_u16(), latency_ms, request_id = rid.as_deref().unwrap_or("-"), "request");
+            if status.is_success() || opts.accept == Some(status.as_u16()) {
+                return Ok(resp);
+            }
+            if status == StatusCode::UNAUTHORIZED
+                && opts.auth
+                && !renewed
+                && let Some(t) = &token
+            {
+                renewed = true;
+                self.renew_after_401(t).await?;
+                continue;
+            }
+            if is_retryable_status(status) && repeatable && attempt < policy.max_retries {
+                let ra = resp
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, OffsetDateTime::now_utc()));
+                let wait = backoff(&policy, attempt, ra);
+                tracing::debug!(cloud = %self.name(), %method, %url, status = status.as_u16(), attempt = attempt + 1, wait_ms = wait.as_millis() as u64, "retrying");
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+                continue;
+            }
+            let reason = status.canonical_reason().unwrap_or("").to_string();
+            let body = resp.text().await.unwrap_or_default();
+            return Err(Error::Api {
+                cloud: self.name().to_string(),
+                service,
+                method,
+                url,
+                status: status.as_u16(),
+                message: decode_error_body(&body, &reason),
+                request_id: rid,
+            });
+        }
+    }
+
+    /// Send and decode a JSON response.
+    pub(crate) async fn send_json_opts<T: DeserializeOwned>(
+        &self,
+        service: Service,
+        req: ApiRequest,
+        opts: SendOpts,
+    ) -> Result<T> {
+        let (method, url) = (req.method.to_string(), req.url.to_string());
+        let resp = self.send(service, req, opts).await?;
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| self.transport(service, &method, &url, e))?;
+        serde_json::from_slice(&body).map_err(|e| Error::Decode {
+            cloud: self.name().to_string(),
+            service,
+            method,
+            url,
+            message: e.to_string(),
+        })
+    }
+
+    pub(crate) async fn send_json<T: DeserializeOwned>(
+        &self,
+        service: Service,
+        req: ApiRequest,
+    ) -> Result<T> {
+        self.send_json_opts(service, req, SendOpts::default()).await
+    }
+
+    /// Send, expecting no body of interest.
+    pub(crate) async fn send_empty(&self, service: Service, req: ApiRequest) -> Result<HeaderMap> {
+        let resp = self.send(service, req, SendOpts::default()).await?;
+        let headers = resp.headers().clone();
+        // Drain the body so the connection can be reused.
+        let _ = resp.bytes().await;
+        Ok(headers)
+    }
+
+    /// Send; `Ok(None)` on 404.
+    pub(crate) async fn send_json_opt<T: DeserializeOwned>(
+        &self,
+        service: Service,
+        req: ApiRequest,
+    ) -> Result<Option<T>> {
+        match self.send_json(service, req).await {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// GET a byte stream (image download): retried like any GET until the headers arrive,
+    /// then no total timeout; the stream fails if no bytes come for the stall timeout.
+    pub(crate) async fn download(&self, service: Service, req: ApiRequest) -> Result<ByteStream> {
+        let url = req.url.to_string();
+        let opts = SendOpts {
+            total_timeout: false,
+            ..SendOpts::default()
+        };
+        let resp = self.send(service, req, opts).await?;
+        let status = resp.status().as_u16();
+        let h = resp.headers();
+        let header = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let content_md5 = header("content-md5");
+        let content_range = header("content-range");
+        let content_length = header("content-length").and_then(|v| v.parse().ok());
+        let request_id = request_id(h);
+        let stall = self.inner.config.timeouts.stall;
+        let cloud = self.name().to_string();
+        let session = self.clone();
+        let body = resp.bytes_stream();
+        let stream = futures_util::stream::unfold(Some(body), move |state| {
+            let cloud = cloud.clone();
+            let url = url.clone();
+            let session = session.clone();
+            async move {
+                let mut body = state?;
+                match tokio::time::timeout(stall, body.next()).await {
+                    Err(_) => Some((
+                        Err(Error::Timeout {
+                            cloud,
+                            what: format!("{service} download {url}: no bytes received (stall)"),
+                            after: stall,
+                        }),
+                        None,
+                    )),
+                    Ok(None) => None,
+                    Ok(Some(Ok(b))) => Some((Ok(b), Some(body))),
+                    Ok(Some(Err(e))) => {
+                        Some((Err(session.transport(service, "GET", &url, e)), None))
+                    }
+                }
+            }
+        });
+        Ok(ByteStream {
+            status,
+            content_length,
+            content_md5,
+            content_range,
+            request_id,
+            stream: stream.boxed(),
+        })
+    }
+
+    /// PUT a byte stream (image upload). Sent once (a stream cannot be replayed; the caller
+    /// starts again). No total timeout: the request fails if the server takes no bytes for the
+    /// stall timeout, or does not answer within the request timeout once all bytes are sent.
+    pub(crate) async fn upload<S, E>(
+        &self,
+        service: Service,
+        url: Url,
+        content_length: Option<u64>,
+        source: S,
+    ) -> Result<()>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+    {
+        let token = self.token().await?;
+        let start = Instant::now();
+        let last = Arc::new(AtomicU64::new(0));
+        let done = Arc::new(AtomicBool::new(false));
+        let (l2, d2) = (last.clone(), done.clone());
+        let tracked = source
+            .map(move |chunk| {
+                l2.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
+                chunk
+            })
+            .chain(futures_util::stream::poll_fn(move |_| {
+                d2.store(true, Ordering::Relaxed);
+                Poll::Ready(None)
+            }));
+        let mut req = ApiRequest::new(Method::PUT, url.clone())
+            .header("content-type", "application/octet-stream");
+        if let Some(n) = content_length {
+            req = req.header("content-length", &n.to_string());
+        }
+        let rb = self
+            .build(
+                &req,
+                Some(&token),
+                SendOpts {
+                    total_timeout: false,
+                    ..SendOpts::default()
+                },
+            )
+            .body(reqwest::Body::wrap_stream(tracked));
+        let timeouts = self.inner.config.timeouts;
+        let cloud = self.name().to_string();
+        let watchdog = async {
+            let mut done_at: Option<Instant> = None;
+            loop {
+                tokio::time::sleep(Duration::from_millis(200).min(timeouts.stall)).await;
+                let now = start.elapsed();
+                if done.load(Ordering::Relaxed) {
+                    let at = *done_at.get_or_insert_with(Instant::now);
+                    if at.elapsed() > timeouts.request {
+                        return Error::Timeout {
+                            cloud: cloud.clone(),
+                            what: format!("{service} upload {url}: waiting for the answer"),
+                            after: timeouts.request,
+                        };
+                    }
+                } else if now.saturating_sub(Duration::from_millis(last.load(Ordering::Relaxed)))
+                    > timeouts.stall
+                {
+                    return Error::Timeout {
+                        cloud: cloud.clone(),
+                        what: format!("{service} upload {url}: no bytes taken (stall)"),
+                        after: timeouts.stall,
+                    };
+                }
+            }
+        };
+        let started = Instant::now();
+        let resp = tokio::select! {
+            r = rb.send() => r.map_err(|e| self.transport(service, "PUT", url.as_str(), e))?,
+            e = watchdog => return Err(e),
+        };
+        let status = resp.status();
+        let rid = request_id(resp.headers());
+        tracing::debug!(cloud = %self.name(), %service, method = "PUT", url = %url, status = status.as_u16(), latency_ms = started.elapsed().as_millis() as u64, request_id = rid.as_deref().unwrap_or("-"), "upload");
+        if status.is_success() {
+            return Ok(());
+        }
+        let reason = status.canonical_reason().unwrap_or("").to_string();
+        let body = resp.text().await.unwrap_or_default();
+        Err(Error::Api {
+            cloud: self.name().to_string(),
+            service,
+            method: "PUT".into(),
+            url: url.to_string(),
+            status: status.as_u16(),
+            message: decode_error_body(&body, &reason),
+            request_id: rid,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        let now = OffsetDateTime::parse(
+            "Wed, 21 Oct 2015 07:28:00 GMT",
+            &time::format_description::well_known::Rfc2822,
+        )
+        .unwrap();
+        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_caps() {
+        let p = RetryPolicy::default();
+        for attempt in 0..10 {
+            let d = backoff(&p, attempt, None);
+            let full = p.base_delay.saturating_mul(1 << attempt).min(p.max_delay);
+            assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?}");
+        }
+        assert_eq!(
+            backoff(&p, 0, Some(Duration::from_secs(3))),
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            backoff(&p, 0, Some(Duration::from_secs(3600))),
+            p.max_retry_after
+        );
+    }
+}
