@@ -1,0 +1,143 @@
+//! One cloud (`provider` or `hospital`): its services' state, fault knobs, clock and request
+//! log, and the HTTP router that puts the services under their path prefixes (`/identity`,
+//! `/compute`, `/image`, `/network`, `/devcloud`) plus the per-request middleware (request id,
+//! latency, injected failures, request log). Knows nothing about processes or ports.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::clock::Clock;
+use crate::error::{ApiError, Service};
+use crate::faults::{Faults, Injected, LoggedRequest, RequestLog};
+use crate::{admin, glance, keystone, neutron, nova};
+
+/// One cloud: all its services and their shared knobs.
+pub struct Cloud {
+    /// `provider` or `hospital`.
+    pub name: String,
+    /// The region of every catalog endpoint (`RegionOne`).
+    pub region: String,
+    /// `http://127.0.0.1:PORT`.
+    pub base_url: String,
+    /// Identity.
+    pub keystone: keystone::Keystone,
+    /// Compute.
+    pub nova: nova::Nova,
+    /// Image.
+    pub glance: glance::Glance,
+    /// Network.
+    pub neutron: neutron::Neutron,
+    /// Fault knobs.
+    pub faults: Faults,
+    /// The cloud's clock.
+    pub clock: Clock,
+    /// The request log.
+    pub log: RequestLog,
+}
+
+/// A cloud shared between handlers.
+pub type SharedCloud = Arc<Cloud>;
+
+impl Cloud {
+    /// The unversioned identity endpoint clients start from.
+    pub fn auth_url(&self) -> String {
+        format!("{}/identity", self.base_url)
+    }
+
+    /// The full router of this cloud.
+    pub fn router(cloud: SharedCloud) -> Router {
+        Router::new()
+            .nest("/identity", keystone::router())
+            .nest("/compute", nova::router())
+            .nest("/image", glance::Glance::router())
+            .nest("/network", neutron::router())
+            .nest("/devcloud", admin::router())
+            .fallback(not_found)
+            .layer(axum::middleware::from_fn_with_state(
+                cloud.clone(),
+                middleware,
+            ))
+            .with_state(cloud)
+    }
+}
+
+async fn not_found(req: Request) -> ApiError {
+    let service = Service::of_path(req.uri().path());
+    ApiError::new(
+        service,
+        StatusCode::NOT_FOUND,
+        "The resource could not be found.",
+    )
+}
+
+fn header_string(req: &Request, name: &str) -> Option<String> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// Request id, latency, injected 5xx/429, request log; applied to every request.
+async fn middleware(State(cloud): State<SharedCloud>, req: Request, next: Next) -> Response {
+    let request_id = format!("req-{}", uuid::Uuid::new_v4());
+    let method = req.method().to_string();
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
+    let range = header_string(&req, "range");
+    let api_version = header_string(&req, "openstack-api-version")
+        .or_else(|| header_string(&req, "x-openstack-nova-api-version"));
+    let is_admin_path = path.starts_with("/devcloud");
+    let service = Service::of_path(&path);
+
+    let mut resp = if is_admin_path {
+        next.run(req).await
+    } else {
+        let settings = cloud.faults.get();
+        if settings.latency_ms > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(settings.latency_ms)).await;
+        }
+        match cloud.faults.draw() {
+            Injected::None => next.run(req).await,
+            Injected::ServerError(code) => {
+                let status =
+                    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                let msg = if code == 503 {
+                    "The server is currently unavailable. Please try again at a later time."
+                } else {
+                    "Unexpected API Error. Please report this at http://bugs.launchpad.net/nova/ and attach the Nova API log if possible."
+                };
+                ApiError::new(service, status, msg).into_response()
+            }
+            Injected::RateLimited(secs) => ApiError::new(
+                service,
+                StatusCode::TOO_MANY_REQUESTS,
+                "This request was rate-limited.",
+            )
+            .with_header(header::RETRY_AFTER, secs.to_string())
+            .into_response(),
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut()
+            .insert("x-openstack-request-id", v.clone());
+        if service == Service::Nova {
+            resp.headers_mut().insert("x-compute-request-id", v);
+        }
+    }
+    cloud.log.push(LoggedRequest {
+        method,
+        path,
+        status: resp.status().as_u16(),
+        range,
+        api_version,
+    });
+    resp
+}

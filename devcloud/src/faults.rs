@@ -1,0 +1,195 @@
+//! Fault knobs (latency, 500/503, 429, resets, token TTL, build/snapshot timing), the request
+//! log, and the `/devcloud/...` admin endpoints (faults, state dump, request log, clock).
+//! The services read the knobs; this module knows nothing about their state except through
+//! the `dump` functions it calls for `/devcloud/state`.
+
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+/// The fault settings of one cloud. JSON of this is what `GET/PUT /devcloud/faults` speak
+/// (`PATCH` merges the given fields). Defaults: no faults, builds take 0.2 s, snapshots 0.2 s.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultSettings {
+    /// Added latency per request, in milliseconds.
+    pub latency_ms: u64,
+    /// Probability (0..=1) that a request is answered 500 or 503 (in the service's error format).
+    pub fail_rate: f64,
+    /// Probability (0..=1) that a request is answered 429 with `Retry-After`.
+    pub rate_limit_rate: f64,
+    /// The `Retry-After` value of those 429 answers, in seconds.
+    pub retry_after_s: u64,
+    /// Reset the connection after this many bytes of an image download (Glance).
+    pub reset_download_after_bytes: Option<u64>,
+    /// Reset the connection after this many bytes of an image upload (Glance).
+    pub reset_upload_after_bytes: Option<u64>,
+    /// How many transfers get reset (0 = every one while a reset setting is set).
+    pub reset_count: u32,
+    /// Flip the byte at this offset in image downloads (Glance).
+    pub corrupt_download_byte: Option<u64>,
+    /// Token lifetime in seconds (default 3600).
+    pub token_ttl_s: Option<u64>,
+    /// Seconds a new server stays in BUILD.
+    pub server_build_s: f64,
+    /// New servers go to ERROR (with a `fault`) instead of ACTIVE.
+    pub server_error: bool,
+    /// Seconds a snapshot (createImage) takes at least.
+    pub snapshot_s: f64,
+}
+
+impl Default for FaultSettings {
+    fn default() -> Self {
+        FaultSettings {
+            latency_ms: 0,
+            fail_rate: 0.0,
+            rate_limit_rate: 0.0,
+            retry_after_s: 1,
+            reset_download_after_bytes: None,
+            reset_upload_after_bytes: None,
+            reset_count: 0,
+            corrupt_download_byte: None,
+            token_ttl_s: None,
+            server_build_s: 0.2,
+            server_error: false,
+            snapshot_s: 0.2,
+        }
+    }
+}
+
+impl FaultSettings {
+    /// The token lifetime in effect.
+    pub fn token_ttl(&self) -> time::Duration {
+        time::Duration::seconds(self.token_ttl_s.unwrap_or(3600) as i64)
+    }
+}
+
+/// What a request should suffer, decided once per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Injected {
+    /// Serve normally.
+    None,
+    /// Answer with this 5xx status.
+    ServerError(u16),
+    /// Answer 429 with `Retry-After: secs`.
+    RateLimited(u64),
+}
+
+/// The live fault settings of one cloud plus its seeded random source.
+#[derive(Debug)]
+pub struct Faults {
+    settings: Mutex<FaultSettings>,
+    rng: Mutex<fastrand::Rng>,
+}
+
+impl Faults {
+    /// Faults with these settings and a random source seeded with `seed`.
+    pub fn new(settings: FaultSettings, seed: u64) -> Faults {
+        Faults {
+            settings: Mutex::new(settings),
+            rng: Mutex::new(fastrand::Rng::with_seed(seed)),
+        }
+    }
+
+    /// A copy of the current settings.
+    pub fn get(&self) -> FaultSettings {
+        self.settings.lock().expect("faults mutex poisoned").clone()
+    }
+
+    /// Replace the settings.
+    pub fn set(&self, settings: FaultSettings) {
+        *self.settings.lock().expect("faults mutex poisoned") = settings;
+    }
+
+    /// Decide whether this request gets a 5xx or a 429 (draws from the seeded random source).
+    pub fn draw(&self) -> Injected {
+        let s = self.get();
+        if s.fail_rate <= 0.0 && s.rate_limit_rate <= 0.0 {
+            return Injected::None;
+        }
+        let mut rng = self.rng.lock().expect("faults rng mutex poisoned");
+        let x = rng.f64();
+        if x < s.fail_rate {
+            return Injected::ServerError(if rng.bool() { 500 } else { 503 });
+        }
+        if x < s.fail_rate + s.rate_limit_rate {
+            return Injected::RateLimited(s.retry_after_s);
+        }
+        Injected::None
+    }
+
+    /// A random u64 from the cloud's seeded source (ids, MACs, keys).
+    pub fn random_u64(&self) -> u64 {
+        self.rng.lock().expect("faults rng mutex poisoned").u64(..)
+    }
+
+    fn take_reset(&self, upload: bool) -> Option<u64> {
+        let mut s = self.settings.lock().expect("faults mutex poisoned");
+        let after = if upload {
+            s.reset_upload_after_bytes
+        } else {
+            s.reset_download_after_bytes
+        }?;
+        if s.reset_count > 0 {
+            s.reset_count -= 1;
+            if s.reset_count == 0 {
+                if upload {
+                    s.reset_upload_after_bytes = None;
+                } else {
+                    s.reset_download_after_bytes = None;
+                }
+            }
+        }
+        Some(after)
+    }
+
+    /// If downloads are to be reset: the byte count after which to reset this one (and count
+    /// it against `reset_count`).
+    pub fn take_reset_download(&self) -> Option<u64> {
+        self.take_reset(false)
+    }
+
+    /// If uploads are to be reset: the byte count after which to reset this one (and count it
+    /// against `reset_count`).
+    pub fn take_reset_upload(&self) -> Option<u64> {
+        self.take_reset(true)
+    }
+}
+
+/// One logged request.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoggedRequest {
+    /// HTTP method.
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+    /// Response status.
+    pub status: u16,
+    /// The `Range` request header, if any.
+    pub range: Option<String>,
+    /// The `OpenStack-API-Version` / microversion request header, if any.
+    pub api_version: Option<String>,
+}
+
+/// The request log of one cloud (`GET/DELETE /devcloud/requests`).
+#[derive(Debug, Default)]
+pub struct RequestLog {
+    entries: Mutex<Vec<LoggedRequest>>,
+}
+
+impl RequestLog {
+    /// Append one entry.
+    pub fn push(&self, entry: LoggedRequest) {
+        self.entries.lock().expect("log mutex poisoned").push(entry);
+    }
+
+    /// All entries, oldest first.
+    pub fn entries(&self) -> Vec<LoggedRequest> {
+        self.entries.lock().expect("log mutex poisoned").clone()
+    }
+
+    /// Forget all entries.
+    pub fn clear(&self) {
+        self.entries.lock().expect("log mutex poisoned").clear();
+    }
+}
