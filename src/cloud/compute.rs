@@ -110,21 +110,21 @@ pub struct Server {
     pub tenant_id: Option<String>,
     #[serde(default)]
     pub user_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub metadata: BTreeMap<String, String>,
     /// From 2.26.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub tags: Vec<String>,
     /// `None` for a server booted from a volume (`"image": ""`).
     #[serde(default, deserialize_with = "image_ref")]
     pub image: Option<ImageId>,
     #[serde(default)]
     pub flavor: Option<ServerFlavor>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub addresses: BTreeMap<String, Vec<ServerAddress>>,
     #[serde(default)]
     pub key_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub security_groups: Vec<NamedRef>,
     #[serde(default, rename = "OS-EXT-STS:task_state")]
     pub task_state: Option<String>,
@@ -143,6 +143,15 @@ pub struct Server {
     /// Set when the server is in ERROR.
     #[serde(default)]
     pub fault: Option<Fault>,
+}
+
+/// `null` reads as the empty collection.
+pub(crate) fn null_default<'de, D, T>(d: D) -> std::result::Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 fn image_ref<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<ImageId>, D::Error> {
