@@ -123,6 +123,17 @@ impl Faults {
         self.rng.lock().expect("faults rng mutex poisoned").u64(..)
     }
 
+    /// A random (v4-shaped) UUID from the cloud's seeded source, so seeded ids are stable.
+    pub fn random_uuid(&self) -> uuid::Uuid {
+        let mut rng = self.rng.lock().expect("faults rng mutex poisoned");
+        let hi = rng.u64(..).to_le_bytes();
+        let lo = rng.u64(..).to_le_bytes();
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&hi);
+        bytes[8..].copy_from_slice(&lo);
+        uuid::Builder::from_random_bytes(bytes).into_uuid()
+    }
+
     fn take_reset(&self, upload: bool) -> Option<u64> {
         let mut s = self.settings.lock().expect("faults mutex poisoned");
         let after = if upload {
