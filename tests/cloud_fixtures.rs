@@ -79,7 +79,7 @@ fn nova_servers_across_microversions() {
         assert_eq!(s.power_state, Some(1));
     }
     let s: Server = parse(&fixture("nova/servers_v2.96_server-get-resp.json")["server"]);
-    assert_eq!(s.tags, vec!["tag1".to_string(), "tag2".to_string()]);
+    assert!(s.tags.is_empty());
     assert_eq!(s.availability_zone.as_deref(), Some("us-west"));
     for path in [
         "nova/servers_servers-details-resp.json",
