@@ -53,6 +53,9 @@ struct Fake {
     log: Vec<String>,
     servers: Vec<Value>,
     images: Vec<Value>,
+    /// Token lifetime (default one hour).
+    ttl: Option<Duration>,
+    uploaded: usize,
 }
 
 type Shared = Arc<Mutex<Fake>>;
@@ -120,7 +123,8 @@ async fn v3_tokens(State(s): State<Shared>, axum::Json(body): axum::Json<Value>)
         return unauthorized();
     }
     let t = issue(&mut s);
-    let exp = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+    let ttl = s.ttl.unwrap_or(Duration::from_secs(3600));
+    let exp = time::OffsetDateTime::now_utc() + ttl;
     let exp = exp
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
@@ -262,6 +266,10 @@ async fn api(
             }
             axum::Json(body).into_response()
         }
+        ("PUT", "/image/v2/images/ok/file") => {
+            st.uploaded += body.len();
+            StatusCode::NO_CONTENT.into_response()
+        }
         ("GET", "/image/v2/images/slow/file") => {
             drop(st);
             let stream = async_stream_bytes();
@@ -334,10 +342,17 @@ async fn start(v3: bool, min: &'static str, max: &'static str) -> (Shared, Strin
         .route("/image", get(versions_doc))
         .route("/network", get(versions_doc))
         .route("/internal/compute/v2.1/{*rest}", any(internal_marker))
+        .route("/image/v2/images/stuck/file", axum::routing::put(stuck))
         .fallback(api)
         .with_state(state.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (state, base)
+}
+
+/// Never reads the body.
+async fn stuck() -> Response {
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn internal_marker(Path(rest): Path<String>) -> Response {
@@ -773,6 +788,52 @@ async fn a_stalled_download_times_out() {
     assert!(matches!(e, Error::Timeout { .. }), "{e:?}");
     assert!(e.to_string().contains("no bytes received (stall)"), "{e}");
     assert!(t.elapsed() < Duration::from_secs(5));
+}
+
+fn chunks(
+    n: usize,
+    size: usize,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static {
+    futures_util::stream::iter((0..n).map(move |i| Ok(bytes::Bytes::from(vec![i as u8; size]))))
+}
+
+#[tokio::test]
+async fn uploads_stream_and_a_stuck_upload_times_out() {
+    let (st, base) = start(true, "2.1", "2.79").await;
+    let cloud = Cloud::connect(config(&base, password())).await.unwrap();
+    cloud
+        .image
+        .upload(&ImageId::from("ok"), Some(3 * 65536), chunks(3, 65536))
+        .await
+        .unwrap();
+    assert_eq!(st.lock().unwrap().uploaded, 3 * 65536);
+    // The server never reads: once the socket buffers are full, no bytes move; the stall
+    // timeout (300 ms here) ends the upload, long before a total timeout would.
+    let t = Instant::now();
+    let e = cloud
+        .image
+        .upload(&ImageId::from("stuck"), None, chunks(1024, 1 << 20))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Timeout { .. }), "{e:?}");
+    assert!(e.to_string().contains("no bytes taken (stall)"), "{e}");
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+}
+
+#[tokio::test]
+async fn a_token_about_to_expire_is_renewed_before_use() {
+    let (st, base) = start(true, "2.1", "2.79").await;
+    st.lock().unwrap().ttl = Some(Duration::from_secs(2));
+    let cloud = Cloud::connect(config(&base, password())).await.unwrap();
+    let id = cloud.compute.create_server(&server("ttl")).await.unwrap();
+    let issued = st.lock().unwrap().issued;
+    // Within the last tenth of its life the token is replaced before the request, so the
+    // service never sees the old one (no 401 round trip).
+    tokio::time::sleep(Duration::from_millis(1850)).await;
+    let key = format!("GET /compute/v2.1/servers/{id}");
+    cloud.compute.get_server(&id).await.unwrap().unwrap();
+    assert_eq!(st.lock().unwrap().issued, issued + 1);
+    assert_eq!(count(&st, &key), 1);
 }
 
 /// A `tracing` writer into a shared buffer.
