@@ -84,6 +84,32 @@ pub struct ByteStream {
     pub stream: BoxStream<'static, Result<Bytes>>,
 }
 
+impl ByteStream {
+    /// Whether the server honoured a Range request (206 Partial Content).
+    pub fn is_partial(&self) -> bool {
+        self.status == 206
+    }
+
+    /// The whole object's size: from `Content-Range: bytes a-b/total` on a partial answer,
+    /// else `Content-Length`.
+    pub fn total_size(&self) -> Option<u64> {
+        match &self.content_range {
+            Some(r) => r.rsplit_once('/').and_then(|(_, t)| t.trim().parse().ok()),
+            None => self.content_length,
+        }
+    }
+
+    /// The first byte of this answer (from `Content-Range`; 0 for a full answer).
+    pub fn start_offset(&self) -> u64 {
+        self.content_range
+            .as_deref()
+            .and_then(|r| r.trim().strip_prefix("bytes "))
+            .and_then(|r| r.split_once('-'))
+            .and_then(|(a, _)| a.trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
 impl std::fmt::Debug for ByteStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ByteStream")
@@ -215,9 +241,13 @@ impl Session {
             }),
         };
         let identity = session.discover_identity().await?;
-        if let Some(inner) = Arc::get_mut(&mut session.inner) {
-            inner.identity = identity;
-        }
+        // Nothing has cloned the session yet, so this always succeeds.
+        let name = session.name().to_string();
+        let inner = Arc::get_mut(&mut session.inner).ok_or_else(|| Error::Auth {
+            cloud: name,
+            message: "the session was shared before identity discovery finished".into(),
+        })?;
+        inner.identity = identity;
         session.token().await?;
         Ok(session)
     }
@@ -745,6 +775,45 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_stream_ranges() {
+        let b = ByteStream {
+            status: 206,
+            content_length: Some(10),
+            content_md5: None,
+            content_range: Some("bytes 100-109/2000".into()),
+            request_id: None,
+            stream: futures_util::stream::empty().boxed(),
+        };
+        assert!(b.is_partial());
+        assert_eq!(b.total_size(), Some(2000));
+        assert_eq!(b.start_offset(), 100);
+    }
+
+    #[test]
+    fn a_missing_cacert_is_a_config_error() {
+        let mut cfg = crate::cloud::config::from_inline(
+            "hospital",
+            &crate::cloud::config::InlineAuth {
+                auth_url: "https://k/v3".into(),
+                username: Some("u".into()),
+                password: Some(Secret::new("p")),
+                cacert: Some("/nonexistent/ca.pem".into()),
+                ..Default::default()
+            },
+            &crate::cloud::config::ConfigEnv::default(),
+        )
+        .unwrap();
+        let e = build_client(&cfg).unwrap_err().to_string();
+        assert!(
+            e.contains("cloud \"hospital\": cacert /nonexistent/ca.pem"),
+            "{e}"
+        );
+        cfg.tls.cacert = None;
+        cfg.tls.verify = false;
+        assert!(build_client(&cfg).is_ok());
+    }
 
     #[test]
     fn retry_after_forms() {
