@@ -266,6 +266,29 @@ async fn api(
             }
             axum::Json(body).into_response()
         }
+        ("GET", "/compute/v2.1/os-simple-tenant-usage") => {
+            // Two pages (2.40 paging): project p1 spans both, p2 only the second.
+            let usage = |tenant: &str, server: &str, hours: f64| {
+                json!({"tenant_id": tenant, "total_hours": hours, "total_vcpus_usage": hours,
+                    "total_memory_mb_usage": hours * 512.0, "total_local_gb_usage": hours,
+                    "start": q["start"], "stop": q["end"],
+                    "server_usages": [{"instance_id": server, "name": server, "hours": hours,
+                        "flavor": "m1.tiny", "vcpus": 1, "memory_mb": 512, "local_gb": 1,
+                        "started_at": "2024-03-01T00:00:00.000000", "ended_at": null,
+                        "state": "active", "uptime": 3600, "tenant_id": tenant}]})
+            };
+            if q.get("marker").is_none() {
+                axum::Json(json!({"tenant_usages": [usage("p1", "a", 1.0)],
+                    "tenant_usages_links": [{"rel": "next", "href": format!(
+                        "http://x/v2.1/os-simple-tenant-usage?detailed=1&end={}&marker=a&start={}",
+                        q["end"], q["start"])}]}))
+                .into_response()
+            } else {
+                assert_eq!(q["start"], "2024-03-01T00:00:00.000000");
+                axum::Json(json!({"tenant_usages": [usage("p1", "b", 2.0), usage("p2", "c", 4.0)]}))
+                    .into_response()
+            }
+        }
         ("PUT", "/image/v2/images/ok/file") => {
             st.uploaded += body.len();
             StatusCode::NO_CONTENT.into_response()
@@ -834,6 +857,53 @@ async fn a_token_about_to_expire_is_renewed_before_use() {
     cloud.compute.get_server(&id).await.unwrap().unwrap();
     assert_eq!(st.lock().unwrap().issued, issued + 1);
     assert_eq!(count(&st, &key), 1);
+}
+
+#[tokio::test]
+async fn usage_pages_are_merged_per_project() {
+    let (st, base) = start(true, "2.1", "2.79").await;
+    let cloud = Cloud::connect(config(&base, password())).await.unwrap();
+    let start = time::macros::datetime!(2024-03-01 00:00 UTC);
+    let end = time::macros::datetime!(2024-04-01 00:00 UTC);
+    let usages = cloud.compute.usage_all(start, end).await.unwrap();
+    assert_eq!(count(&st, "GET /compute/v2.1/os-simple-tenant-usage"), 2);
+    assert_eq!(usages.len(), 2);
+    let p1 = usages.iter().find(|u| u.tenant_id == "p1").unwrap();
+    assert_eq!(p1.total_hours, 3.0);
+    assert_eq!(p1.total_memory_mb_usage, 1536.0);
+    assert_eq!(p1.server_usages.len(), 2);
+    let p2 = usages.iter().find(|u| u.tenant_id == "p2").unwrap();
+    assert_eq!(p2.total_vcpus_usage, 4.0);
+}
+
+#[tokio::test]
+async fn waiting_for_a_server_reports_its_fault() {
+    let (st, base) = start(true, "2.1", "2.79").await;
+    let cloud = Cloud::connect(config(&base, password())).await.unwrap();
+    st.lock().unwrap().servers.push(json!({"id": "bad", "name": "bad", "status": "ERROR",
+        "fault": {"code": 500, "message": "No valid host was found. There are not enough hosts available.",
+            "created": "2024-03-01T00:00:00Z"}}));
+    let e = cloud
+        .compute
+        .wait_for_server(&ServerId::from("bad"), "ACTIVE", Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "fake: server bad is in status ERROR: No valid host was found. There are not enough hosts available. (fault code 500)"
+    );
+    let id = cloud.compute.create_server(&server("good")).await.unwrap();
+    let s = cloud
+        .compute
+        .wait_for_server(&id, "ACTIVE", Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(s.name, "good");
+    cloud
+        .compute
+        .wait_for_server_deleted(&ServerId::from("gone"), Duration::from_secs(5))
+        .await
+        .unwrap();
 }
 
 /// A `tracing` writer into a shared buffer.
