@@ -277,7 +277,7 @@ async fn api(
                         "started_at": "2024-03-01T00:00:00.000000", "ended_at": null,
                         "state": "active", "uptime": 3600, "tenant_id": tenant}]})
             };
-            if q.get("marker").is_none() {
+            if !q.contains_key("marker") {
                 axum::Json(json!({"tenant_usages": [usage("p1", "a", 1.0)],
                     "tenant_usages_links": [{"rel": "next", "href": format!(
                         "http://x/v2.1/os-simple-tenant-usage?detailed=1&end={}&marker=a&start={}",
