@@ -224,6 +224,15 @@ async fn api(
             }
             axum::Json(body).into_response()
         }
+        ("GET", "/compute/v2.1/servers/elsewhere") => {
+            // A redirect to another origin (localhost instead of 127.0.0.1).
+            let to = st.base.replace("127.0.0.1", "localhost") + "/compute/v2.1/servers/x";
+            (StatusCode::FOUND, [("location", to)]).into_response()
+        }
+        ("GET", "/compute/v2.1/servers/moved") => {
+            let to = format!("{}/compute/v2.1/servers/srv-1", st.base);
+            (StatusCode::FOUND, [("location", to)]).into_response()
+        }
         ("POST", "/compute/v2.1/servers") => {
             let b: Value = serde_json::from_slice(&body).unwrap();
             let id = format!("srv-{}", st.servers.len() + 1);
@@ -904,6 +913,32 @@ async fn waiting_for_a_server_reports_its_fault() {
         .wait_for_server_deleted(&ServerId::from("gone"), Duration::from_secs(5))
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn redirects_are_followed_only_within_the_origin() {
+    let (st, base) = start(true, "2.1", "2.79").await;
+    let cloud = Cloud::connect(config(&base, password())).await.unwrap();
+    let id = cloud.compute.create_server(&server("r")).await.unwrap();
+    let key = format!("GET /compute/v2.1/servers/{id}");
+    // Same origin: followed (the fake answers `moved` with a 302 to srv-1).
+    let got = cloud
+        .compute
+        .get_server(&ServerId::from("moved"))
+        .await
+        .unwrap();
+    assert_eq!(got.unwrap().id, id);
+    assert_eq!(count(&st, &key), 1);
+    let before = count(&st, &key);
+    let e = cloud
+        .compute
+        .get_server(&ServerId::from("elsewhere"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(302), "{e}");
+    // Nothing reached the other origin (it is the same fake; it would log the request).
+    assert_eq!(count(&st, "GET /compute/v2.1/servers/x"), 0);
+    assert_eq!(count(&st, &key), before);
 }
 
 /// A `tracing` writer into a shared buffer.

@@ -128,7 +128,8 @@ fn build_client(config: &CloudConfig) -> Result<reqwest::Client> {
     };
     let mut b = reqwest::Client::builder()
         .connect_timeout(config.timeouts.connect)
-        .user_agent(concat!("s2d/", env!("CARGO_PKG_VERSION")));
+        .user_agent(concat!("s2d/", env!("CARGO_PKG_VERSION")))
+        .redirect(same_origin_redirects());
     let tls = &config.tls;
     if let Some(ca) = &tls.cacert {
         let pem =
@@ -168,6 +169,25 @@ fn build_client(config: &CloudConfig) -> Result<reqwest::Client> {
     }
     b.build()
         .map_err(|e| cfg_err(format!("building the HTTP client: {e}")))
+}
+
+/// Follow redirects only to the same scheme, host and port (at most 5): the token travels
+/// in `X-Auth-Token`, which reqwest does not strip on a redirect to another host.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same = attempt.previous().first().is_some_and(|first| {
+            first.scheme() == attempt.url().scheme()
+                && first.host_str() == attempt.url().host_str()
+                && first.port_or_known_default() == attempt.url().port_or_known_default()
+        });
+        if attempt.previous().len() > 5 {
+            attempt.error("too many redirects")
+        } else if same {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
 }
 
 fn request_id(headers: &HeaderMap) -> Option<String> {
