@@ -1,21 +1,75 @@
 //! Nova v2.1 (servers, flavors, keypairs, createImage, os-security-groups,
-//! os-simple-tenant-usage, limits, microversions), mounted at `/compute`. Talks to Neutron for
-//! ports and security groups and to Glance for images; knows nothing about Keystone beyond `Auth`.
+//! os-simple-tenant-usage, limits, microversions), mounted at `/compute`. This file holds the
+//! state, the version documents and microversion negotiation; the resources live in
+//! `servers.rs`, `flavors.rs`, `keypairs.rs`, `usage.rs`. Talks to Neutron for ports and
+//! security groups and to Glance for images; knows nothing about Keystone beyond `Auth`.
 
-use std::sync::Mutex;
+mod flavors;
+mod keypairs;
+mod servers;
+mod usage;
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
 
 use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
 
-use crate::cloud::SharedCloud;
+pub use flavors::Flavor;
+pub use keypairs::{Keypair, fingerprint, generate as generate_keypair, insert as insert_keypair};
+pub use servers::{BootRequest, Server, boot, make_active, parse_boot_body, server_json};
 
-/// Nova state of one cloud.
-#[derive(Debug, Default)]
-pub struct Nova {
-    state: Mutex<State>,
+use crate::cloud::{Cloud, SharedCloud};
+use crate::error::ApiError;
+
+/// The lowest microversion served.
+pub const MIN_VERSION: Microversion = Microversion(2, 1);
+/// The highest microversion served.
+pub const MAX_VERSION: Microversion = Microversion(2, 96);
+
+/// A compute API microversion (`2.79` = `Microversion(2, 79)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Microversion(pub u32, pub u32);
+
+impl Microversion {
+    /// Whether this is at least `2.minor`.
+    pub fn at_least(self, minor: u32) -> bool {
+        self >= Microversion(2, minor)
+    }
 }
 
+impl std::fmt::Display for Microversion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.0, self.1)
+    }
+}
+
+/// Nova's state of one cloud.
 #[derive(Debug, Default)]
-struct State {}
+pub struct State_ {
+    /// Flavors by id.
+    pub flavors: BTreeMap<String, Flavor>,
+    /// Live servers by id.
+    pub servers: BTreeMap<String, Server>,
+    /// Deleted servers (for usage), by id.
+    pub deleted: BTreeMap<String, Server>,
+    /// Keypairs by (user id, name).
+    pub keypairs: BTreeMap<(String, String), Keypair>,
+    /// Next keypair database id.
+    pub next_keypair_id: u64,
+}
+
+/// Nova of one cloud.
+#[derive(Debug, Default)]
+pub struct Nova {
+    state: Mutex<State_>,
+}
 
 impl Nova {
     /// An empty Nova.
@@ -23,14 +77,244 @@ impl Nova {
         Nova::default()
     }
 
-    /// Everything, for the state dump.
-    pub fn dump(&self) -> serde_json::Value {
-        let _s = self.state.lock().expect("nova mutex poisoned");
-        serde_json::json!({})
+    /// Lock the state.
+    pub fn lock(&self) -> MutexGuard<'_, State_> {
+        self.state.lock().expect("nova mutex poisoned")
+    }
+
+    /// Add a flavor.
+    pub fn add_flavor(&self, flavor: Flavor) {
+        self.lock().flavors.insert(flavor.id.clone(), flavor);
+    }
+
+    /// Everything per project (servers, deleted servers) and per user (keypairs), stable order.
+    pub fn dump(&self) -> Value {
+        let st = self.lock();
+        let mut per: BTreeMap<String, serde_json::Map<String, Value>> = BTreeMap::new();
+        for (kind, map) in [("servers", &st.servers), ("deleted_servers", &st.deleted)] {
+            for s in map.values() {
+                let e = per.entry(s.project_id.clone()).or_default();
+                let list = e.entry(kind).or_insert_with(|| json!([]));
+                if let Value::Array(a) = list {
+                    a.push(json!({"id": s.id, "name": s.name, "status": s.status(), "task_state": s.task_state,
+                        "flavor_id": s.flavor_id, "image_id": s.image_id, "key_name": s.key_name,
+                        "user_id": s.user_id, "disk_size": s.disk.size()}));
+                }
+            }
+        }
+        let mut keypairs: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        for ((user, name), k) in &st.keypairs {
+            keypairs
+                .entry(user.clone())
+                .or_default()
+                .push(json!({"name": name, "fingerprint": k.fingerprint, "type": k.kind}));
+        }
+        json!({"projects": per, "keypairs_by_user": keypairs,
+               "flavors": st.flavors.values().map(|f| json!({"id": f.id, "name": f.name})).collect::<Vec<_>>()})
     }
 }
 
 /// The routes under `/compute`.
 pub fn router() -> Router<SharedCloud> {
+    let api = Router::new()
+        .merge(servers::routes())
+        .merge(flavors::routes())
+        .merge(keypairs::routes())
+        .merge(usage::routes())
+        .route("/limits", get(limits))
+        .layer(axum::middleware::from_fn(microversion));
     Router::new()
+        .route("/", get(versions))
+        .route("/v2.1", get(version))
+        .route("/v2.1/", get(version))
+        .nest("/v2.1", api)
+}
+
+fn version_entry(cloud: &Cloud) -> Value {
+    json!({
+        "id": "v2.1",
+        "status": "CURRENT",
+        "version": MAX_VERSION.to_string(),
+        "min_version": MIN_VERSION.to_string(),
+        "updated": "2013-07-23T11:33:21Z",
+        "links": [{"href": format!("{}/compute/v2.1/", cloud.base_url), "rel": "self"}],
+    })
+}
+
+async fn versions(State(cloud): State<SharedCloud>) -> axum::Json<Value> {
+    axum::Json(json!({"versions": [version_entry(&cloud)]}))
+}
+
+async fn version(State(cloud): State<SharedCloud>) -> axum::Json<Value> {
+    let mut v = version_entry(&cloud);
+    v["links"] = json!([
+        {"href": format!("{}/compute/v2.1/", cloud.base_url), "rel": "self"},
+        {"href": "http://docs.openstack.org/", "rel": "describedby", "type": "text/html"}
+    ]);
+    v["media-types"] = json!([{"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2.1"}]);
+    axum::Json(json!({"version": v}))
+}
+
+/// Parse the requested microversion from `OpenStack-API-Version: compute X` or
+/// `X-OpenStack-Nova-API-Version: X` (`latest` = the maximum; none = 2.1).
+pub fn negotiate(headers: &axum::http::HeaderMap) -> Result<Microversion, ApiError> {
+    let mut requested: Option<String> = None;
+    for v in headers.get_all("openstack-api-version") {
+        let Ok(s) = v.to_str() else { continue };
+        for part in s.split(',') {
+            let mut it = part.split_whitespace();
+            if let (Some(service), Some(ver)) = (it.next(), it.next()) {
+                if service.eq_ignore_ascii_case("compute") {
+                    requested = Some(ver.to_string());
+                }
+            }
+        }
+    }
+    if requested.is_none() {
+        requested = headers
+            .get("x-openstack-nova-api-version")
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.trim().to_string());
+    }
+    let Some(req) = requested else {
+        return Ok(MIN_VERSION);
+    };
+    if req.eq_ignore_ascii_case("latest") {
+        return Ok(MAX_VERSION);
+    }
+    let parsed = req
+        .split_once('.')
+        .and_then(|(a, b)| Some(Microversion(a.parse().ok()?, b.parse().ok()?)));
+    let Some(v) = parsed else {
+        return Err(ApiError::nova(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "API Version String {req} is of invalid format. Must be of format MajorNum.MinorNum."
+            ),
+        ));
+    };
+    if v < MIN_VERSION || v > MAX_VERSION {
+        return Err(ApiError::nova(
+            StatusCode::NOT_ACCEPTABLE,
+            format!(
+                "Version {v} is not supported by the API. Minimum is {MIN_VERSION} and maximum is {MAX_VERSION}."
+            ),
+        ));
+    }
+    Ok(v)
+}
+
+fn version_headers(resp: &mut Response, v: Microversion) {
+    let h = resp.headers_mut();
+    if let Ok(x) = HeaderValue::from_str(&format!("compute {v}")) {
+        h.insert("openstack-api-version", x);
+    }
+    if let Ok(x) = HeaderValue::from_str(&v.to_string()) {
+        h.insert("x-openstack-nova-api-version", x);
+    }
+    h.insert(
+        "vary",
+        HeaderValue::from_static("OpenStack-API-Version, X-OpenStack-Nova-API-Version"),
+    );
+}
+
+/// Negotiates the microversion, puts it in the request's extensions, echoes it back.
+async fn microversion(mut req: Request, next: Next) -> Response {
+    match negotiate(req.headers()) {
+        Ok(v) => {
+            req.extensions_mut().insert(v);
+            let mut resp = next.run(req).await;
+            version_headers(&mut resp, v);
+            resp
+        }
+        Err(e) => {
+            let mut resp = e.into_response();
+            version_headers(&mut resp, MIN_VERSION);
+            resp
+        }
+    }
+}
+
+async fn limits(
+    auth: crate::auth::Auth,
+    State(cloud): State<SharedCloud>,
+    axum::Extension(mv): axum::Extension<Microversion>,
+) -> axum::Json<Value> {
+    let (instances, cores, ram) = {
+        let st = cloud.nova.lock();
+        let mine: Vec<&Server> = st
+            .servers
+            .values()
+            .filter(|s| s.project_id == auth.project_id)
+            .collect();
+        let cores: u64 = mine
+            .iter()
+            .filter_map(|s| st.flavors.get(&s.flavor_id))
+            .map(|f| f.vcpus)
+            .sum();
+        let ram: u64 = mine
+            .iter()
+            .filter_map(|s| st.flavors.get(&s.flavor_id))
+            .map(|f| f.ram)
+            .sum();
+        (mine.len(), cores, ram)
+    };
+    let mut absolute = json!({
+        "maxImageMeta": 128, "maxServerMeta": 128, "maxTotalCores": -1, "maxTotalInstances": -1,
+        "maxTotalKeypairs": 100, "maxTotalRAMSize": -1, "maxServerGroups": 10, "maxServerGroupMembers": 10,
+        "totalCoresUsed": cores, "totalInstancesUsed": instances, "totalRAMUsed": ram, "totalServerGroupsUsed": 0,
+    });
+    if !mv.at_least(36) {
+        absolute["maxSecurityGroupRules"] = json!(-1);
+        absolute["maxSecurityGroups"] = json!(-1);
+        absolute["maxTotalFloatingIps"] = json!(-1);
+        absolute["totalSecurityGroupsUsed"] = json!(0);
+        absolute["totalFloatingIpsUsed"] = json!(0);
+    }
+    if !mv.at_least(57) {
+        absolute["maxPersonality"] = json!(5);
+        absolute["maxPersonalitySize"] = json!(10240);
+    }
+    axum::Json(json!({"limits": {"absolute": absolute, "rate": []}}))
+}
+
+/// Nova's `created`/`updated` format.
+pub fn nova_time(t: OffsetDateTime) -> String {
+    crate::clock::iso_seconds(t)
+}
+
+/// Python's `datetime.isoformat()` of a naive UTC time (micros omitted when zero), as Nova's
+/// `launched_at` and usage `started_at`.
+pub fn py_isoformat(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let base = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    );
+    if t.microsecond() == 0 {
+        base
+    } else {
+        format!("{base}.{:06}", t.microsecond())
+    }
+}
+
+/// `{"href": ".../compute/v2.1/<what>", "rel": "self"}` + bookmark links.
+pub fn links(cloud: &Cloud, what: &str) -> Value {
+    json!([
+        {"href": format!("{}/compute/v2.1/{what}", cloud.base_url), "rel": "self"},
+        {"href": format!("{}/compute/{what}", cloud.base_url), "rel": "bookmark"}
+    ])
+}
+
+/// 403 as Nova's policy enforcement words it.
+pub fn policy_forbidden(rule: &str) -> ApiError {
+    ApiError::nova(
+        StatusCode::FORBIDDEN,
+        format!("Policy doesn't allow {rule} to be performed."),
+    )
 }
