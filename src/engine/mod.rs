@@ -1,6 +1,30 @@
-//! The engine: turns a plan, the clouds and the state into changes, and carries them out.
+//! The engine: turns what is wanted ([`crate::graph::Desired`]), the clouds and the state into
+//! changes, and carries them out.
 //!
-//! Owns the concurrent graph walk ([`walk`]), and with the engine issue the refresh, the diff
-//! and destroy order. Never prints: it returns data and reports progress as events.
+//! Owns the port to the clouds ([`port::CloudPort`], in engine terms), the refresh and diff
+//! ([`plan`]), apply and destroy over the concurrent graph walk ([`walk`]), adoption of
+//! orphans by marker, the overview read back after apply, and pure rendering helpers for the
+//! CLI ([`render`]). Never prints: it returns data and reports progress as [`Event`]s on a
+//! channel. Knows nothing of OpenStack JSON, HTTP or terminals.
 
+pub mod apply;
+pub mod overview;
+pub mod plan;
+pub mod port;
+pub mod render;
 pub mod walk;
+
+#[cfg(test)]
+mod fake;
+#[cfg(test)]
+mod tests;
+
+pub use apply::{
+    ApplyError, ApplyOptions, ApplyReport, Event, NodeReport, NodeStatus, Timeouts, apply, destroy,
+};
+pub use overview::{ServerOverview, Step, overview};
+pub use plan::{
+    Action, AttrChange, Change, Operation, PLAN_FORMAT_VERSION, PlanError, PlanOptions,
+    PlanOutcome, Summary, plan, plan_destroy, read_sources,
+};
+pub use port::{CloudPort, Marker, PortError, PortResult};

@@ -1,8 +1,17 @@
 //! The resource graph: what must exist in the target cloud and in which order.
 //!
-//! Owns resource addresses ([`Address`]) and, with the engine issue, the petgraph of resource
-//! nodes and their dependencies. Knows nothing of HTTP details.
+//! Owns resource addresses ([`Address`]), the engine-level description of what is wanted
+//! ([`Desired`], with the [`SourceFacts`] read for each server), and the petgraph of resource
+//! nodes and their dependencies ([`ResourceGraph`], with DOT and JSON exports). Knows nothing
+//! of HTTP details, plan file syntax or the state file.
 
 mod address;
+mod build;
+mod desired;
 
 pub use address::{Address, AddressError};
+pub use build::{Entry, GraphError, Node, ResourceGraph};
+pub use desired::{
+    Desired, DesiredImage, DesiredServer, FlavorSpec, FloatingIpChoice, GroupChoice, KeypairChoice,
+    KeypairMode, Rule, RuleDirection, SourceFacts,
+};

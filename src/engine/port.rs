@@ -1,0 +1,400 @@
+//! The engine's port to the two clouds: every lookup and mutation the engine needs, in engine
+//! terms (names, ids, rules, markers), not OpenStack JSON. The real adapter over `cloud` and
+//! the scripted fake in the tests implement [`CloudPort`].
+//!
+//! Knows nothing of HTTP, microversions or the state file. Lookups that feed the refresh return
+//! `Option` (gone is a state, not an error). Every resource s2d creates carries a [`Marker`]
+//! (the state's lineage and the resource's address) that the adapter stores as metadata,
+//! tags, properties or a description, and decodes again on reads, so that after a kill -9
+//! between "created" and "state written" the next plan finds the orphan and adopts it.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::graph::{Address, FlavorSpec, Rule};
+pub use crate::transfer::Checksums;
+
+/// The metadata key of the lineage marker.
+pub const MARKER_LINEAGE: &str = "s2d_lineage";
+/// The metadata key of the address marker.
+pub const MARKER_ADDRESS: &str = "s2d_address";
+
+/// What s2d writes on everything it creates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Marker {
+    pub lineage: String,
+    pub address: Address,
+}
+
+impl Marker {
+    /// As key/value metadata (`s2d_lineage`, `s2d_address`).
+    pub fn to_metadata(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (MARKER_LINEAGE.to_string(), self.lineage.clone()),
+            (MARKER_ADDRESS.to_string(), self.address.to_string()),
+        ])
+    }
+
+    /// Read back from key/value metadata; `None` unless both keys are there and valid.
+    pub fn from_metadata(metadata: &BTreeMap<String, String>) -> Option<Marker> {
+        Some(Marker {
+            lineage: metadata.get(MARKER_LINEAGE)?.clone(),
+            address: metadata.get(MARKER_ADDRESS)?.parse().ok()?,
+        })
+    }
+}
+
+/// A flavor in a cloud.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flavor {
+    pub id: String,
+    pub spec: FlavorSpec,
+}
+
+/// A keypair (never its private key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Keypair {
+    pub name: String,
+    pub public_key: String,
+    pub fingerprint: String,
+}
+
+/// A keypair the target cloud generated: the private key is handed to the user once and is
+/// never written to the state.
+#[derive(Clone, PartialEq, Eq)]
+pub struct GeneratedKeypair {
+    pub keypair: Keypair,
+    pub private_key: String,
+}
+
+impl std::fmt::Debug for GeneratedKeypair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GeneratedKeypair")
+            .field("keypair", &self.keypair)
+            .field("private_key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A rule as it exists in a group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleInfo {
+    pub id: String,
+    pub rule: Rule,
+    pub marker: Option<Marker>,
+}
+
+/// A security group with its rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityGroup {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub rules: Vec<RuleInfo>,
+    pub marker: Option<Marker>,
+}
+
+/// A source server with everything the plan needs from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceServer {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+    pub flavor: FlavorSpec,
+    pub security_groups: Vec<SecurityGroup>,
+    pub key_name: Option<String>,
+    /// The keypair named by `key_name`, if the source still has it.
+    pub keypair: Option<Keypair>,
+    /// The image it was booted from, and that image's disk format.
+    pub image_id: Option<String>,
+    pub image_disk_format: Option<String>,
+}
+
+/// An image in either cloud.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    pub id: String,
+    pub name: String,
+    /// Glance's status: `queued`, `saving`, `active`, `killed`, ...
+    pub status: String,
+    pub disk_format: Option<String>,
+    pub visibility: String,
+    /// Glance's md5 `checksum`, once the image has data.
+    pub checksum: Option<String>,
+    pub size: Option<u64>,
+    pub marker: Option<Marker>,
+}
+
+/// A query for images: every given field must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageQuery {
+    pub name: Option<String>,
+    pub marker: Option<Marker>,
+}
+
+/// What a new target image is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSpec {
+    pub name: String,
+    pub disk_format: String,
+    pub container_format: String,
+    pub visibility: String,
+    /// Extra properties (besides the marker).
+    pub properties: BTreeMap<String, String>,
+    pub marker: Marker,
+}
+
+/// A network in the target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Network {
+    pub id: String,
+    pub name: String,
+    pub external: bool,
+}
+
+/// A server in the target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Server {
+    pub id: String,
+    pub name: String,
+    /// Nova's status: `BUILD`, `ACTIVE`, `ERROR`, ...
+    pub status: String,
+    pub flavor_id: String,
+    pub flavor_name: Option<String>,
+    pub image_id: Option<String>,
+    pub key_name: Option<String>,
+    pub security_groups: Vec<String>,
+    pub fixed_ips: Vec<String>,
+    pub floating_ips: Vec<String>,
+    /// Nova's fault message when the server is in ERROR.
+    pub fault: Option<String>,
+    pub marker: Option<Marker>,
+}
+
+/// What a new target server is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSpec {
+    pub name: String,
+    pub flavor_id: String,
+    pub image_id: String,
+    pub network_id: String,
+    pub key_name: String,
+    /// Security group names.
+    pub security_groups: Vec<String>,
+    pub marker: Marker,
+}
+
+/// A floating IP in the target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FloatingIp {
+    pub id: String,
+    pub address: String,
+    /// The external network it was allocated from.
+    pub network_id: String,
+    /// The port it is associated with, if any.
+    pub port_id: Option<String>,
+    /// The server behind that port, if the adapter knows it.
+    pub server_id: Option<String>,
+    pub marker: Option<Marker>,
+}
+
+/// Progress of an image transfer: bytes moved so far.
+pub type Progress = Arc<dyn Fn(u64) + Send + Sync>;
+
+/// What a cloud call can fail with, in engine terms.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PortError {
+    #[error("{what} not found")]
+    NotFound { what: String },
+    /// The cloud refused or failed a call; `message` is the cloud's own.
+    #[error("{call}: {message}")]
+    Api {
+        call: String,
+        status: Option<u16>,
+        message: String,
+    },
+    #[error("{what} did not become {wanted} within {}s (last status {last})", after.as_secs())]
+    Timeout {
+        what: String,
+        wanted: String,
+        last: String,
+        after: Duration,
+    },
+    /// A server went to ERROR; `fault` is Nova's fault message.
+    #[error("server {id} went to ERROR: {fault}")]
+    ServerFault { id: String, fault: String },
+    #[error("image {id} went to {status}")]
+    ImageFailed { id: String, status: String },
+    #[error("transferring image data: {0}")]
+    Transfer(String),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// The result of a port call.
+pub type PortResult<T> = Result<T, PortError>;
+
+/// Everything the engine asks of the source and target clouds. Methods prefixed `source_`
+/// talk to the source cloud, `target_` to the target. Waits take their deadline from the
+/// caller; implementations poll until it passes.
+pub trait CloudPort: Send + Sync + 'static {
+    // --- source ---------------------------------------------------------------------------
+    /// A server by name or id, with flavor, security groups (with rules) and keypair.
+    fn source_server(
+        &self,
+        name_or_id: &str,
+    ) -> impl Future<Output = PortResult<Option<SourceServer>>> + Send;
+    /// createImage on a server; returns the new image's id.
+    fn source_create_snapshot(
+        &self,
+        server_id: &str,
+        name: &str,
+        marker: &Marker,
+    ) -> impl Future<Output = PortResult<String>> + Send;
+    fn source_image(&self, id: &str) -> impl Future<Output = PortResult<Option<Image>>> + Send;
+    fn source_find_images(
+        &self,
+        query: &ImageQuery,
+    ) -> impl Future<Output = PortResult<Vec<Image>>> + Send;
+    /// Wait until the image is `active`; `ImageFailed` if it goes to `killed` or `deleted`.
+    fn source_wait_image_active(
+        &self,
+        id: &str,
+        timeout: Duration,
+    ) -> impl Future<Output = PortResult<Image>> + Send;
+    fn source_delete_image(&self, id: &str) -> impl Future<Output = PortResult<()>> + Send;
+
+    // --- target: lookups ------------------------------------------------------------------
+    fn target_flavors(&self) -> impl Future<Output = PortResult<Vec<Flavor>>> + Send;
+    /// A network by name (any network, external or not).
+    fn target_network(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = PortResult<Option<Network>>> + Send;
+
+    // --- target: images -------------------------------------------------------------------
+    fn target_image(&self, id: &str) -> impl Future<Output = PortResult<Option<Image>>> + Send;
+    fn target_find_images(
+        &self,
+        query: &ImageQuery,
+    ) -> impl Future<Output = PortResult<Vec<Image>>> + Send;
+    /// Create an (empty, `queued`) image record.
+    fn target_create_image(
+        &self,
+        spec: &ImageSpec,
+    ) -> impl Future<Output = PortResult<Image>> + Send;
+    /// Fill target image `target_id` with the bytes of source image `source_id`; returns the
+    /// checksums of what was sent. The real adapter streams it through `transfer`.
+    fn target_upload_image(
+        &self,
+        target_id: &str,
+        source_id: &str,
+        progress: Progress,
+    ) -> impl Future<Output = PortResult<Checksums>> + Send;
+    fn target_wait_image_active(
+        &self,
+        id: &str,
+        timeout: Duration,
+    ) -> impl Future<Output = PortResult<Image>> + Send;
+    fn target_set_image_visibility(
+        &self,
+        id: &str,
+        visibility: &str,
+    ) -> impl Future<Output = PortResult<()>> + Send;
+    fn target_delete_image(&self, id: &str) -> impl Future<Output = PortResult<()>> + Send;
+
+    // --- target: keypairs -----------------------------------------------------------------
+    fn target_keypair(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = PortResult<Option<Keypair>>> + Send;
+    fn target_import_keypair(
+        &self,
+        name: &str,
+        public_key: &str,
+    ) -> impl Future<Output = PortResult<Keypair>> + Send;
+    fn target_create_keypair(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = PortResult<GeneratedKeypair>> + Send;
+    fn target_delete_keypair(&self, name: &str) -> impl Future<Output = PortResult<()>> + Send;
+
+    // --- target: security groups and rules ------------------------------------------------
+    /// Groups of this name in the target project, with their rules.
+    fn target_security_groups(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = PortResult<Vec<SecurityGroup>>> + Send;
+    fn target_security_group(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = PortResult<Option<SecurityGroup>>> + Send;
+    /// Create a group. Neutron adds its default egress rules; they come back in `rules`.
+    fn target_create_security_group(
+        &self,
+        name: &str,
+        description: &str,
+        marker: &Marker,
+    ) -> impl Future<Output = PortResult<SecurityGroup>> + Send;
+    fn target_delete_security_group(&self, id: &str)
+    -> impl Future<Output = PortResult<()>> + Send;
+    fn target_create_rule(
+        &self,
+        group_id: &str,
+        rule: &Rule,
+        marker: &Marker,
+    ) -> impl Future<Output = PortResult<RuleInfo>> + Send;
+    fn target_delete_rule(&self, id: &str) -> impl Future<Output = PortResult<()>> + Send;
+
+    // --- target: servers ------------------------------------------------------------------
+    fn target_server(&self, id: &str) -> impl Future<Output = PortResult<Option<Server>>> + Send;
+    /// Servers with this name.
+    fn target_find_servers(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = PortResult<Vec<Server>>> + Send;
+    /// Create a server (it starts in `BUILD`).
+    fn target_create_server(
+        &self,
+        spec: &ServerSpec,
+    ) -> impl Future<Output = PortResult<Server>> + Send;
+    /// Wait for `ACTIVE`; `ServerFault` with Nova's fault if it goes to `ERROR`.
+    fn target_wait_server_active(
+        &self,
+        id: &str,
+        timeout: Duration,
+    ) -> impl Future<Output = PortResult<Server>> + Send;
+    fn target_delete_server(&self, id: &str) -> impl Future<Output = PortResult<()>> + Send;
+    fn target_wait_server_gone(
+        &self,
+        id: &str,
+        timeout: Duration,
+    ) -> impl Future<Output = PortResult<()>> + Send;
+
+    // --- target: floating IPs -------------------------------------------------------------
+    fn target_floating_ips(&self) -> impl Future<Output = PortResult<Vec<FloatingIp>>> + Send;
+    fn target_floating_ip_by_address(
+        &self,
+        address: &str,
+    ) -> impl Future<Output = PortResult<Option<FloatingIp>>> + Send;
+    fn target_allocate_floating_ip(
+        &self,
+        network_id: &str,
+        marker: &Marker,
+    ) -> impl Future<Output = PortResult<FloatingIp>> + Send;
+    /// Associate with the (first) port of the server.
+    fn target_associate_floating_ip(
+        &self,
+        id: &str,
+        server_id: &str,
+    ) -> impl Future<Output = PortResult<FloatingIp>> + Send;
+    fn target_disassociate_floating_ip(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = PortResult<()>> + Send;
+    fn target_release_floating_ip(&self, id: &str) -> impl Future<Output = PortResult<()>> + Send;
+}

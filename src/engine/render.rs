@@ -1,0 +1,254 @@
+//! Rendering helpers the CLI calls: pure functions from engine data to text. The human diff is
+//! rendered from the same [`PlanOutcome`] that `--json` prints. Nothing here prints.
+
+use std::fmt::Write;
+
+use owo_colors::OwoColorize;
+use serde_json::Value;
+
+use super::apply::{ApplyReport, NodeStatus};
+use super::overview::ServerOverview;
+use super::plan::{Action, Change, Operation, PlanOutcome};
+
+/// How to render.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Style {
+    /// ANSI colours (on a terminal).
+    pub color: bool,
+}
+
+impl Style {
+    fn paint(&self, action: &Action, text: &str) -> String {
+        if !self.color {
+            return text.to_string();
+        }
+        match action {
+            Action::Create => text.green().to_string(),
+            Action::Delete => text.red().to_string(),
+            Action::Update { .. } | Action::Adopt => text.yellow().to_string(),
+            Action::Replace { .. } => text.magenta().to_string(),
+            Action::NoOp | Action::Forget => text.dimmed().to_string(),
+        }
+    }
+}
+
+fn show(value: &Value) -> String {
+    match value {
+        Value::String(s) => format!("{s:?}"),
+        Value::Null => "(none)".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The Terraform-like diff: one block per resource that changes, then the `Plan:` line.
+pub fn render_plan(plan: &PlanOutcome, style: Style) -> String {
+    let mut out = String::new();
+    let changing: Vec<&Change> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp)
+        .collect();
+    if changing.is_empty() {
+        out.push_str("No changes. The target matches the plan.\n");
+        return out;
+    }
+    for change in changing {
+        render_change(&mut out, change, style);
+    }
+    let s = plan.summary;
+    let verb = match plan.operation {
+        Operation::Apply => "Plan",
+        Operation::Destroy => "Destroy plan",
+    };
+    let _ = write!(
+        out,
+        "{verb}: {} to add, {} to change, {} to destroy",
+        s.add, s.change, s.destroy
+    );
+    if s.adopt > 0 {
+        let _ = write!(out, ", {} to adopt", s.adopt);
+    }
+    out.push_str(".\n");
+    out
+}
+
+fn render_change(out: &mut String, change: &Change, style: Style) {
+    let glyph = change.action.glyph();
+    let headline = match &change.action {
+        Action::Create => "will be created".to_string(),
+        Action::Adopt => "exists and will be adopted (used, not duplicated)".to_string(),
+        Action::Update { .. } => "will be updated in place".to_string(),
+        Action::Replace { reason } => format!("must be replaced: {reason}"),
+        Action::Delete => "will be destroyed".to_string(),
+        Action::Forget => "will be forgotten (left in the cloud, dropped from the state)".into(),
+        Action::NoOp => "is up to date".into(),
+    };
+    let mut head = format!("# {} {headline}", change.address);
+    if let Some(reason) = &change.reason {
+        let _ = write!(head, " ({reason})");
+    }
+    let _ = writeln!(out, "  {}", style.paint(&change.action, &head));
+    let _ = writeln!(
+        out,
+        "  {} {} {{",
+        style.paint(&change.action, glyph),
+        change.address
+    );
+    let empty = serde_json::Map::new();
+    match &change.action {
+        Action::Update { changes } => {
+            for attr in changes {
+                render_update(out, &attr.name, &attr.before, &attr.after, style);
+            }
+        }
+        Action::Delete | Action::Forget => {
+            for (key, value) in change.before.as_ref().unwrap_or(&empty) {
+                let _ = writeln!(out, "      - {key} = {}", show(value));
+            }
+        }
+        _ => {
+            let after = change.after.as_ref().unwrap_or(&empty);
+            let before = change.before.as_ref().unwrap_or(&empty);
+            for (key, value) in after {
+                match before.get(key) {
+                    Some(old) if old != value && change.action != Action::Create => {
+                        render_update(out, key, old, value, style)
+                    }
+                    _ => {
+                        let _ = writeln!(out, "      {key} = {}", show(value));
+                    }
+                }
+            }
+            if let Some(id) = &change.id {
+                let _ = writeln!(out, "      id = {id:?}");
+            }
+        }
+    }
+    out.push_str("    }\n\n");
+}
+
+fn render_update(out: &mut String, key: &str, before: &Value, after: &Value, style: Style) {
+    let (old, new) = (show(before), show(after));
+    let multiline = matches!((before, after), (Value::String(a), Value::String(b)) if a.contains('\n') || b.contains('\n'));
+    if multiline {
+        let _ = writeln!(out, "    ~ {key} = <<-EOT");
+        let diff = similar::TextDiff::from_lines(
+            before.as_str().unwrap_or_default(),
+            after.as_str().unwrap_or_default(),
+        );
+        for line in diff.unified_diff().context_radius(3).to_string().lines() {
+            let painted = match line.chars().next() {
+                Some('+') => style.paint(&Action::Create, line),
+                Some('-') => style.paint(&Action::Delete, line),
+                _ => line.to_string(),
+            };
+            let _ = writeln!(out, "          {painted}");
+        }
+        let _ = writeln!(out, "      EOT");
+    } else {
+        let _ = writeln!(
+            out,
+            "    {} {key} = {old} -> {new}",
+            style.paint(&Action::Update { changes: vec![] }, "~")
+        );
+    }
+}
+
+/// The end-of-run summary: what succeeded, what failed (with the cloud's message), what was
+/// skipped because of what.
+pub fn render_report(report: &ApplyReport) -> String {
+    let mut out = String::new();
+    let done = report.count(|s| *s == NodeStatus::Done);
+    let failed = report.count(|s| matches!(s, NodeStatus::Failed { .. }));
+    let skipped = report.count(|s| matches!(s, NodeStatus::Skipped { .. }));
+    let cancelled = report.count(|s| *s == NodeStatus::Cancelled);
+    for node in &report.nodes {
+        match &node.status {
+            NodeStatus::Failed { message } => {
+                let _ = writeln!(out, "failed: {}: {message}", node.address);
+            }
+            NodeStatus::Skipped { because } => {
+                let _ = writeln!(out, "skipped: {} (because {because} failed)", node.address);
+            }
+            NodeStatus::Cancelled => {
+                let _ = writeln!(out, "cancelled: {}", node.address);
+            }
+            NodeStatus::Done => {}
+        }
+    }
+    if let Some(error) = &report.state_error {
+        let _ = writeln!(out, "error: the state could not be written: {error}");
+    }
+    let _ = writeln!(
+        out,
+        "{done} succeeded, {failed} failed, {skipped} skipped, {cancelled} cancelled in {:.1}s.",
+        report.total_ms as f64 / 1000.0
+    );
+    out
+}
+
+/// The overview table after apply.
+pub fn render_overview(servers: &[ServerOverview]) -> String {
+    let header = [
+        "SERVER",
+        "ID",
+        "STATUS",
+        "FLAVOR",
+        "IMAGE",
+        "KEYPAIR",
+        "SECURITY GROUP",
+        "FIXED IP",
+        "FLOATING IP",
+        "STEPS",
+    ];
+    let rows: Vec<[String; 10]> = servers
+        .iter()
+        .map(|s| {
+            let steps = s
+                .steps
+                .iter()
+                .map(|step| {
+                    format!(
+                        "{} {:.1}s",
+                        step.address.kind(),
+                        step.elapsed_ms as f64 / 1000.0
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            [
+                s.address.name().to_string(),
+                s.id.clone(),
+                s.status.clone(),
+                s.flavor.clone(),
+                s.image.clone(),
+                s.keypair.clone(),
+                s.security_groups.join(","),
+                s.fixed_ips.join(","),
+                s.floating_ips.join(","),
+                steps,
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: Vec<&str>, out: &mut String| {
+        let text: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(text.join("  ").trim_end());
+        out.push('\n');
+    };
+    line(header.to_vec(), &mut out);
+    for row in &rows {
+        line(row.iter().map(String::as_str).collect(), &mut out);
+    }
+    out
+}

@@ -1,0 +1,530 @@
+//! The resource graph: one [`Node`] per resource, edges from a dependency to what depends on
+//! it, built from [`Desired`] and the [`SourceFacts`] read for each server. Servers that share
+//! a keypair or security group share its node. Exports to DOT and JSON in a stable order.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use petgraph::graph::{DiGraph, NodeIndex};
+use serde::{Deserialize, Serialize};
+
+use super::Address;
+use super::desired::{
+    Desired, FlavorSpec, FloatingIpChoice, GroupChoice, KeypairMode, Rule, SourceFacts,
+};
+
+/// One resource and what it should be. Everything needed to make it is here, so a saved plan
+/// can be applied without reading the plan file again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Node {
+    Snapshot {
+        source: String,
+        source_server_id: String,
+        name: String,
+    },
+    Image {
+        name: String,
+        disk_format: String,
+        visibility: String,
+        snapshot: Address,
+    },
+    Keypair {
+        name: String,
+        mode: KeypairMode,
+        public_key: Option<String>,
+        fingerprint: Option<String>,
+    },
+    SecurityGroup {
+        name: String,
+        /// The target's own `default` group: adopted, never created or deleted.
+        default: bool,
+    },
+    SecurityGroupRule {
+        group: String,
+        rule: Rule,
+    },
+    Server {
+        name: String,
+        /// A flavor named in the plan, or `None` to match `source_flavor`.
+        flavor: Option<String>,
+        source_flavor: FlavorSpec,
+        network: String,
+        keypair: String,
+        security_group: String,
+        image: Address,
+    },
+    FloatingIp {
+        server: String,
+        choice: FloatingIpChoice,
+    },
+}
+
+impl Node {
+    /// The node's address.
+    pub fn address(&self) -> Address {
+        match self {
+            Node::Snapshot { source, .. } => Address::Snapshot {
+                source: source.clone(),
+            },
+            Node::Image { name, .. } => Address::Image { name: name.clone() },
+            Node::Keypair { name, .. } => Address::Keypair { name: name.clone() },
+            Node::SecurityGroup { name, .. } => Address::SecurityGroup { name: name.clone() },
+            // Rules are addressed by position; see `ResourceGraph::build`.
+            Node::SecurityGroupRule { group, .. } => Address::SecurityGroupRule {
+                group: group.clone(),
+                index: 0,
+            },
+            Node::Server { name, .. } => Address::Server { name: name.clone() },
+            Node::FloatingIp { server, .. } => Address::FloatingIp {
+                server: server.clone(),
+            },
+        }
+    }
+}
+
+/// Why the graph cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GraphError {
+    #[error("server.{0}: no facts were read from the source for it")]
+    MissingFacts(String),
+    #[error("server.{0} appears twice in the plan")]
+    DuplicateServer(String),
+    #[error("{address}: two servers want it with different settings ({detail})")]
+    Inconsistent { address: Address, detail: String },
+    #[error("keypair.{name}: mode import needs the source server's public key, and it has none")]
+    NoPublicKey { name: String },
+}
+
+/// A node with its address (rules need their index, which the node alone does not know).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub address: Address,
+    pub node: Node,
+}
+
+/// The dependency graph of the desired resources.
+#[derive(Debug, Clone, Default)]
+pub struct ResourceGraph {
+    pub graph: DiGraph<Entry, ()>,
+    index: BTreeMap<Address, NodeIndex>,
+}
+
+impl ResourceGraph {
+    /// Build the graph. `facts` is keyed by the target server name.
+    pub fn build(
+        desired: &Desired,
+        facts: &BTreeMap<String, SourceFacts>,
+    ) -> Result<ResourceGraph, GraphError> {
+        let mut g = ResourceGraph::default();
+        let mut seen = BTreeSet::new();
+        // Rules per group: the union over every server that joins the group.
+        let mut group_rules: BTreeMap<String, BTreeSet<Rule>> = BTreeMap::new();
+        for server in &desired.servers {
+            if !seen.insert(server.name.clone()) {
+                return Err(GraphError::DuplicateServer(server.name.clone()));
+            }
+            let fact = facts
+                .get(&server.name)
+                .ok_or_else(|| GraphError::MissingFacts(server.name.clone()))?;
+            group_rules
+                .entry(server.security_group.name().to_string())
+                .or_default()
+                .extend(fact.rules.iter().cloned());
+        }
+        for server in &desired.servers {
+            let fact = &facts[&server.name];
+            let snapshot = g.add(Node::Snapshot {
+                source: server.source.clone(),
+                source_server_id: fact.server_id.clone(),
+                name: server.snapshot_name.clone(),
+            })?;
+            let image = g.add(Node::Image {
+                name: server.image.name.clone(),
+                disk_format: server
+                    .image
+                    .disk_format
+                    .clone()
+                    .or_else(|| fact.disk_format.clone())
+                    .unwrap_or_else(|| "qcow2".to_string()),
+                visibility: server.image.visibility.clone(),
+                snapshot: g.address(snapshot),
+            })?;
+            g.edge(snapshot, image);
+            let (public_key, fingerprint) = match server.keypair.mode {
+                KeypairMode::Import => {
+                    let Some(key) = &fact.public_key else {
+                        return Err(GraphError::NoPublicKey {
+                            name: server.keypair.name.clone(),
+                        });
+                    };
+                    (Some(key.clone()), fact.fingerprint.clone())
+                }
+                KeypairMode::Create | KeypairMode::Existing => (None, None),
+            };
+            let keypair = g.add(Node::Keypair {
+                name: server.keypair.name.clone(),
+                mode: server.keypair.mode,
+                public_key,
+                fingerprint,
+            })?;
+            let group_name = server.security_group.name().to_string();
+            let group = g.add(Node::SecurityGroup {
+                name: group_name.clone(),
+                default: server.security_group == GroupChoice::Default,
+            })?;
+            let target = g.add(Node::Server {
+                name: server.name.clone(),
+                flavor: server.flavor.clone(),
+                source_flavor: fact.flavor.clone(),
+                network: server.network.clone(),
+                keypair: server.keypair.name.clone(),
+                security_group: group_name.clone(),
+                image: g.address(image),
+            })?;
+            g.edge(image, target);
+            g.edge(keypair, target);
+            g.edge(group, target);
+            if g.graph
+                .neighbors_directed(group, petgraph::Direction::Outgoing)
+                .count()
+                == 1
+            {
+                // First server in this group: add its rules (the union over all servers).
+                for (index, rule) in group_rules
+                    .get(&group_name)
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                {
+                    let address = Address::SecurityGroupRule {
+                        group: group_name.clone(),
+                        index,
+                    };
+                    let node = Node::SecurityGroupRule {
+                        group: group_name.clone(),
+                        rule: rule.clone(),
+                    };
+                    let rule_index = g.add_at(address, node)?;
+                    g.edge(group, rule_index);
+                }
+            }
+            // Every rule of the group comes before every server in it.
+            let rules: Vec<NodeIndex> = g
+                .graph
+                .neighbors_directed(group, petgraph::Direction::Outgoing)
+                .filter(|n| matches!(g.graph[*n].node, Node::SecurityGroupRule { .. }))
+                .collect();
+            for rule in rules {
+                g.edge(rule, target);
+            }
+            if server.floating_ip != FloatingIpChoice::None {
+                let fip = g.add(Node::FloatingIp {
+                    server: server.name.clone(),
+                    choice: server.floating_ip.clone(),
+                })?;
+                g.edge(target, fip);
+            }
+        }
+        Ok(g)
+    }
+
+    fn add(&mut self, node: Node) -> Result<NodeIndex, GraphError> {
+        self.add_at(node.address(), node)
+    }
+
+    /// Add a node, or return the one already at this address if it is the same resource.
+    fn add_at(&mut self, address: Address, node: Node) -> Result<NodeIndex, GraphError> {
+        if let Some(&existing) = self.index.get(&address) {
+            let old = &self.graph[existing].node;
+            if old != &node {
+                return Err(GraphError::Inconsistent {
+                    address,
+                    detail: format!("{old:?} versus {node:?}"),
+                });
+            }
+            return Ok(existing);
+        }
+        let index = self.graph.add_node(Entry {
+            address: address.clone(),
+            node,
+        });
+        self.index.insert(address, index);
+        Ok(index)
+    }
+
+    fn edge(&mut self, from: NodeIndex, to: NodeIndex) {
+        if self.graph.find_edge(from, to).is_none() {
+            self.graph.add_edge(from, to, ());
+        }
+    }
+
+    fn address(&self, index: NodeIndex) -> Address {
+        self.graph[index].address.clone()
+    }
+
+    /// The node at an address.
+    pub fn find(&self, address: &Address) -> Option<NodeIndex> {
+        self.index.get(address).copied()
+    }
+
+    /// Every address, sorted.
+    pub fn addresses(&self) -> impl Iterator<Item = &Address> {
+        self.index.keys()
+    }
+
+    /// What a node depends on directly, sorted.
+    pub fn dependencies(&self, address: &Address) -> Vec<Address> {
+        let Some(index) = self.find(address) else {
+            return Vec::new();
+        };
+        let mut deps: Vec<Address> = self
+            .graph
+            .neighbors_directed(index, petgraph::Direction::Incoming)
+            .map(|n| self.address(n))
+            .collect();
+        deps.sort();
+        deps
+    }
+
+    /// `targets` and everything they depend on, at any depth (`--target`).
+    pub fn closure(&self, targets: &[Address]) -> BTreeSet<Address> {
+        let mut out = BTreeSet::new();
+        let mut stack: Vec<NodeIndex> = targets.iter().filter_map(|a| self.find(a)).collect();
+        while let Some(n) = stack.pop() {
+            if out.insert(self.address(n)) {
+                stack.extend(
+                    self.graph
+                        .neighbors_directed(n, petgraph::Direction::Incoming),
+                );
+            }
+        }
+        out
+    }
+
+    /// Graphviz DOT, nodes and edges sorted by address.
+    pub fn to_dot(&self) -> String {
+        let mut out = String::from("digraph s2d {\n  rankdir = \"LR\";\n");
+        for address in self.index.keys() {
+            out.push_str(&format!("  \"{address}\";\n"));
+        }
+        for (from, to) in self.sorted_edges() {
+            out.push_str(&format!("  \"{from}\" -> \"{to}\";\n"));
+        }
+        out.push_str("}\n");
+        out
+    }
+
+    /// JSON: `{"nodes": [{"address", "type", "depends_on": [...]}], "edges": [[from, to]]}`,
+    /// sorted by address.
+    pub fn to_json(&self) -> serde_json::Value {
+        let nodes: Vec<serde_json::Value> = self
+            .index
+            .keys()
+            .map(|address| {
+                serde_json::json!({
+                    "address": address.to_string(),
+                    "type": address.kind(),
+                    "depends_on": self
+                        .dependencies(address)
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let edges: Vec<[String; 2]> = self
+            .sorted_edges()
+            .into_iter()
+            .map(|(a, b)| [a.to_string(), b.to_string()])
+            .collect();
+        serde_json::json!({ "nodes": nodes, "edges": edges })
+    }
+
+    fn sorted_edges(&self) -> Vec<(Address, Address)> {
+        let mut edges: Vec<(Address, Address)> = self
+            .graph
+            .edge_indices()
+            .filter_map(|e| self.graph.edge_endpoints(e))
+            .map(|(a, b)| (self.address(a), self.address(b)))
+            .collect();
+        edges.sort();
+        edges
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::desired::{DesiredImage, DesiredServer, KeypairChoice, RuleDirection};
+
+    pub(crate) fn server(name: &str, keypair: &str, group: GroupChoice) -> DesiredServer {
+        DesiredServer {
+            source: format!("src-{name}"),
+            name: name.into(),
+            snapshot_name: format!("s2d-{name}"),
+            image: DesiredImage {
+                name: format!("{name}-image"),
+                disk_format: None,
+                visibility: "private".into(),
+            },
+            flavor: None,
+            network: "private".into(),
+            keypair: KeypairChoice {
+                mode: KeypairMode::Import,
+                name: keypair.into(),
+            },
+            security_group: group,
+            floating_ip: FloatingIpChoice::Pool("public".into()),
+        }
+    }
+
+    fn facts(rules: &[u16]) -> SourceFacts {
+        SourceFacts {
+            server_id: "sid".into(),
+            flavor: FlavorSpec {
+                name: "m1.small".into(),
+                vcpus: 1,
+                ram_mb: 2048,
+                disk_gb: 20,
+            },
+            rules: rules
+                .iter()
+                .map(|port| Rule {
+                    direction: RuleDirection::Ingress,
+                    ethertype: "IPv4".into(),
+                    protocol: Some("tcp".into()),
+                    port_min: Some(*port),
+                    port_max: Some(*port),
+                    remote_ip_prefix: Some("0.0.0.0/0".into()),
+                    remote_self: false,
+                })
+                .collect(),
+            public_key: Some("ssh-ed25519 AAAA alice".into()),
+            fingerprint: Some("aa:bb".into()),
+            disk_format: Some("qcow2".into()),
+        }
+    }
+
+    #[test]
+    fn one_server_gives_the_quickstart_graph() {
+        let desired = Desired {
+            servers: vec![server("web", "alice", GroupChoice::Named("web".into()))],
+        };
+        let facts = BTreeMap::from([("web".to_string(), facts(&[22, 443]))]);
+        let g = ResourceGraph::build(&desired, &facts).expect("builds");
+        assert_eq!(
+            g.to_dot(),
+            "digraph s2d {
+  rankdir = \"LR\";
+  \"snapshot.src-web\";
+  \"image.web-image\";
+  \"keypair.alice\";
+  \"security_group.web\";
+  \"security_group_rule.web[0]\";
+  \"security_group_rule.web[1]\";
+  \"server.web\";
+  \"floating_ip.web\";
+  \"snapshot.src-web\" -> \"image.web-image\";
+  \"image.web-image\" -> \"server.web\";
+  \"keypair.alice\" -> \"server.web\";
+  \"security_group.web\" -> \"security_group_rule.web[0]\";
+  \"security_group.web\" -> \"security_group_rule.web[1]\";
+  \"security_group.web\" -> \"server.web\";
+  \"security_group_rule.web[0]\" -> \"server.web\";
+  \"security_group_rule.web[1]\" -> \"server.web\";
+  \"server.web\" -> \"floating_ip.web\";
+}
+"
+        );
+        let json = g.to_json();
+        assert_eq!(
+            json["nodes"][6],
+            serde_json::json!({
+                "address": "server.web",
+                "type": "server",
+                "depends_on": [
+                    "image.web-image",
+                    "keypair.alice",
+                    "security_group.web",
+                    "security_group_rule.web[0]",
+                    "security_group_rule.web[1]"
+                ]
+            })
+        );
+        assert_eq!(json["edges"].as_array().map(Vec::len), Some(9));
+    }
+
+    #[test]
+    fn servers_share_keypair_and_group_and_the_group_gets_the_union_of_rules() {
+        let desired = Desired {
+            servers: vec![
+                server("a", "team", GroupChoice::Default),
+                server("b", "team", GroupChoice::Default),
+            ],
+        };
+        let facts = BTreeMap::from([
+            ("a".to_string(), facts(&[22])),
+            ("b".to_string(), facts(&[22, 80])),
+        ]);
+        let g = ResourceGraph::build(&desired, &facts).expect("builds");
+        let addresses: Vec<String> = g.addresses().map(ToString::to_string).collect();
+        assert_eq!(
+            addresses,
+            [
+                "snapshot.src-a",
+                "snapshot.src-b",
+                "image.a-image",
+                "image.b-image",
+                "keypair.team",
+                "security_group.default",
+                "security_group_rule.default[0]",
+                "security_group_rule.default[1]",
+                "server.a",
+                "server.b",
+                "floating_ip.a",
+                "floating_ip.b",
+            ]
+        );
+        // Both servers wait for both rules.
+        for s in ["server.a", "server.b"] {
+            let deps = g.dependencies(&s.parse().expect("address"));
+            assert_eq!(deps.len(), 5, "{s}: {deps:?}");
+        }
+        // --target server.a: only what it needs.
+        let closure: Vec<String> = g
+            .closure(&["server.a".parse().expect("address")])
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            closure,
+            [
+                "snapshot.src-a",
+                "image.a-image",
+                "keypair.team",
+                "security_group.default",
+                "security_group_rule.default[0]",
+                "security_group_rule.default[1]",
+                "server.a",
+            ]
+        );
+    }
+
+    #[test]
+    fn conflicting_settings_for_a_shared_node_are_an_error() {
+        let mut b = server("b", "team", GroupChoice::Default);
+        b.keypair.mode = KeypairMode::Existing;
+        let desired = Desired {
+            servers: vec![server("a", "team", GroupChoice::Default), b],
+        };
+        let facts = BTreeMap::from([
+            ("a".to_string(), facts(&[22])),
+            ("b".to_string(), facts(&[22])),
+        ]);
+        let err = ResourceGraph::build(&desired, &facts).expect_err("conflict");
+        assert!(
+            matches!(&err, GraphError::Inconsistent { address, .. } if address.to_string() == "keypair.team"),
+            "{err}"
+        );
+    }
+}

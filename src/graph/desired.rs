@@ -1,0 +1,166 @@
+//! What the user wants in the target cloud, in engine terms: one [`DesiredServer`] per server
+//! of the plan with every option resolved, plus the facts read from the source cloud that the
+//! graph needs ([`SourceFacts`]). The plan model is mapped into this by the engine; this file
+//! knows nothing of TOML, XML or HTTP.
+
+use serde::{Deserialize, Serialize};
+
+/// Every server to move, in plan order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Desired {
+    pub servers: Vec<DesiredServer>,
+}
+
+/// One server to move and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DesiredServer {
+    /// The source server, by name or id.
+    pub source: String,
+    /// The target server's name (also the name in its address, `server.<name>`).
+    pub name: String,
+    /// The name of the snapshot made in the source cloud.
+    pub snapshot_name: String,
+    pub image: DesiredImage,
+    /// A target flavor by name, or `None` to match the source flavor (by name, else by
+    /// vcpus/ram/disk).
+    pub flavor: Option<String>,
+    /// The target network, by name.
+    pub network: String,
+    pub keypair: KeypairChoice,
+    pub security_group: GroupChoice,
+    pub floating_ip: FloatingIpChoice,
+}
+
+/// The image made in the target cloud.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DesiredImage {
+    pub name: String,
+    /// `None`: the source image's disk format.
+    pub disk_format: Option<String>,
+    /// `private`, `shared`, `community` or `public`.
+    pub visibility: String,
+}
+
+/// How the target keypair comes to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeypairMode {
+    /// Import the source server's public key under `name`.
+    Import,
+    /// Let the target cloud generate a new keypair named `name`.
+    Create,
+    /// Use the keypair `name` that already exists in the target.
+    Existing,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeypairChoice {
+    pub mode: KeypairMode,
+    pub name: String,
+}
+
+/// Which target security group the server joins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "kind", content = "name")]
+pub enum GroupChoice {
+    /// The target project's `default` group: s2d only adds the missing rules to it.
+    Default,
+    /// A group of this name, made (or adopted) by s2d.
+    Named(String),
+}
+
+impl GroupChoice {
+    /// The group's name in the target cloud.
+    pub fn name(&self) -> &str {
+        match self {
+            GroupChoice::Default => "default",
+            GroupChoice::Named(name) => name,
+        }
+    }
+}
+
+/// Whether and how the server gets a floating IP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "kind", content = "value")]
+pub enum FloatingIpChoice {
+    None,
+    /// Allocate one from this external network.
+    Pool(String),
+    /// Use this existing floating IP address.
+    Address(String),
+}
+
+/// A source flavor's size, used to match a target flavor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlavorSpec {
+    pub name: String,
+    pub vcpus: u32,
+    pub ram_mb: u64,
+    pub disk_gb: u64,
+}
+
+/// Which way a security group rule lets traffic through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleDirection {
+    Ingress,
+    Egress,
+}
+
+/// A security group rule, cloud-neutral: what it allows, not its id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Rule {
+    pub direction: RuleDirection,
+    /// `IPv4` or `IPv6`.
+    pub ethertype: String,
+    /// `tcp`, `udp`, `icmp`, ... or `None` for any.
+    pub protocol: Option<String>,
+    pub port_min: Option<u16>,
+    pub port_max: Option<u16>,
+    pub remote_ip_prefix: Option<String>,
+    /// The rule admits members of its own group (Neutron `remote_group_id` = the group).
+    #[serde(default)]
+    pub remote_self: bool,
+}
+
+impl std::fmt::Display for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let dir = match self.direction {
+            RuleDirection::Ingress => "ingress",
+            RuleDirection::Egress => "egress",
+        };
+        write!(
+            f,
+            "{dir} {} {}",
+            self.ethertype,
+            self.protocol.as_deref().unwrap_or("any")
+        )?;
+        match (self.port_min, self.port_max) {
+            (Some(a), Some(b)) if a == b => write!(f, " port {a}")?,
+            (Some(a), Some(b)) => write!(f, " ports {a}-{b}")?,
+            (Some(a), None) | (None, Some(a)) => write!(f, " port {a}")?,
+            (None, None) => {}
+        }
+        if let Some(prefix) = &self.remote_ip_prefix {
+            write!(f, " from {prefix}")?;
+        }
+        if self.remote_self {
+            write!(f, " from its own group")?;
+        }
+        Ok(())
+    }
+}
+
+/// What the graph needs to know about one source server, read from the source cloud.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceFacts {
+    pub server_id: String,
+    pub flavor: FlavorSpec,
+    /// The rules of all the server's source security groups, sorted, without duplicates.
+    pub rules: Vec<Rule>,
+    /// The source keypair's public key and fingerprint (for `import`).
+    pub public_key: Option<String>,
+    pub fingerprint: Option<String>,
+    /// The disk format of the image the source server was booted from.
+    pub disk_format: Option<String>,
+}
