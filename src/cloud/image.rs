@@ -14,10 +14,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use url::Url;
 
-use super::compute::{gone_is_false, paged, poll_interval};
 use super::error::{Error, Result};
-use super::http::{ByteStream, SendOpts, Session};
+use super::http::{ByteStream, Session};
 use super::request::{ApiRequest, ReqBody, endpoint_url};
+use super::service::{gone_is_false, paged, poll_interval};
 use super::types::{ImageId, Service};
 use super::wait::{Poll, wait_for};
 
@@ -235,7 +235,7 @@ impl ImageService {
         let base = session
             .endpoints()
             .image
-            .get_or_try_init(|| discover_versioned(session, Service::Image, "v2"))
+            .get_or_try_init(|| super::service::discover_versioned(session, Service::Image, "v2"))
             .await?
             .clone();
         Ok(ImageService {
@@ -339,63 +339,6 @@ impl ImageService {
         })
         .await
     }
-}
-
-/// Resolve an unversioned endpoint (`.../image`, `.../network`) to its versioned base
-/// (`.../image/v2`, `.../network/v2.0`) by the version document; an endpoint already ending
-/// in a version is used as it is.
-pub(crate) async fn discover_versioned(
-    session: &Session,
-    service: Service,
-    major: &str,
-) -> Result<Url> {
-    let cloud = session.name().to_string();
-    let raw = session.catalog_url(service).await?;
-    let url = Url::parse(&raw).map_err(|e| Error::Catalog {
-        cloud: cloud.clone(),
-        message: format!("{service} endpoint {raw:?} is not a URL: {e}"),
-    })?;
-    let last = url
-        .path_segments()
-        .and_then(|mut s| s.rfind(|p| !p.is_empty()).map(str::to_string))
-        .unwrap_or_default();
-    if last == major || last.starts_with(&format!("{major}.")) {
-        return Ok(url);
-    }
-    let doc: Value = session
-        .send_json_opts(
-            service,
-            ApiRequest::get(url.clone()),
-            SendOpts {
-                accept: Some(300),
-                ..SendOpts::default()
-            },
-        )
-        .await?;
-    let versions = super::auth::discovery_versions(&doc);
-    let usable = |v: &&super::auth::DiscoveredVersion| {
-        (v.id == major || v.id.starts_with(&format!("{major}.")))
-            && !v.status.eq_ignore_ascii_case("deprecated")
-    };
-    let pick = versions
-        .iter()
-        .find(usable)
-        .ok_or_else(|| Error::Unsupported {
-            cloud: cloud.clone(),
-            message: format!(
-                "the {service} endpoint {url} offers no {major} API (it offers: {})",
-                versions
-                    .iter()
-                    .map(|v| v.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        })?;
-    let base = super::auth::rebase(url.as_str(), pick.self_href.as_deref(), major);
-    Url::parse(&base).map_err(|e| Error::Catalog {
-        cloud,
-        message: format!("{service} endpoint {base:?}: {e}"),
-    })
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //!   jitter, timeouts, stall timeouts for streams, error bodies, request ids, tracing).
 //! - [`compute`], [`image`], [`network`]: typed Nova, Glance and Neutron calls; requests
 //!   are built by pure functions on the `*Endpoint` types.
+//! - `service`: paging, delete-404 and endpoint discovery shared by the handles.
 //! - [`wait`]: polling with a deadline. [`error`]: [`Error`], which names the cloud.
 //!
 //! Knows nothing of plans, graphs, state or terminals.
@@ -22,6 +23,7 @@ pub mod http;
 pub mod image;
 pub mod network;
 pub mod request;
+mod service;
 pub mod types;
 pub mod wait;
 

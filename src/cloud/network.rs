@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use url::Url;
 
-use super::compute::{gone_is_false, paged};
 use super::error::Result;
 use super::http::Session;
 use super::request::{ApiRequest, Link, endpoint_url, next_link};
+use super::service::{gone_is_false, paged};
 use super::types::{
     FloatingIpId, NetworkId, PortId, SecurityGroupId, SecurityGroupRuleId, Service, SubnetId,
 };
@@ -337,7 +337,9 @@ impl NetworkService {
         let base = session
             .endpoints()
             .network
-            .get_or_try_init(|| super::image::discover_versioned(session, Service::Network, "v2.0"))
+            .get_or_try_init(|| {
+                super::service::discover_versioned(session, Service::Network, "v2.0")
+            })
             .await?
             .clone();
         Ok(NetworkService {

@@ -1,0 +1,113 @@
+//! Helpers every service handle shares: following `next` links through all pages, reading a
+//! 404 on delete as "already gone", the polling interval of waits, and resolving an
+//! unversioned endpoint (`/image`, `/network`) through its version document. Knows nothing of
+//! any one service's bodies.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use url::Url;
+
+use super::error::{Error, Result};
+use super::http::{SendOpts, Session};
+use super::request::{ApiRequest, next_query, with_query};
+use super::types::Service;
+
+/// A page of results: the items and the query of the next page.
+pub(crate) async fn paged<T, P, F>(
+    session: &Session,
+    service: Service,
+    first: ApiRequest,
+    split: F,
+) -> Result<Vec<T>>
+where
+    P: serde::de::DeserializeOwned,
+    F: Fn(P) -> (Vec<T>, Option<String>),
+{
+    let mut out = Vec::new();
+    let mut req = first;
+    // A cloud that keeps returning the same next link must not loop forever.
+    let mut seen = std::collections::HashSet::new();
+    loop {
+        let page: P = session.send_json(service, req.clone()).await?;
+        let (items, next) = split(page);
+        let got = items.len();
+        out.extend(items);
+        match next {
+            Some(link) if got > 0 && seen.insert(link.clone()) => {
+                req.url = with_query(&req.url, &next_query(&link));
+            }
+            _ => return Ok(out),
+        }
+    }
+}
+
+pub(crate) fn gone_is_false<T>(r: Result<T>) -> Result<bool> {
+    match r {
+        Ok(_) => Ok(true),
+        Err(e) if e.is_not_found() => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Poll every 2 s for short waits, up to every 5 s for long ones.
+pub(crate) fn poll_interval(timeout: Duration) -> Duration {
+    (timeout / 60).clamp(Duration::from_millis(500), Duration::from_secs(5))
+}
+
+/// Resolve an unversioned endpoint (`.../image`, `.../network`) to its versioned base
+/// (`.../image/v2`, `.../network/v2.0`) by the version document; an endpoint already ending
+/// in a version is used as it is.
+pub(crate) async fn discover_versioned(
+    session: &Session,
+    service: Service,
+    major: &str,
+) -> Result<Url> {
+    let cloud = session.name().to_string();
+    let raw = session.catalog_url(service).await?;
+    let url = Url::parse(&raw).map_err(|e| Error::Catalog {
+        cloud: cloud.clone(),
+        message: format!("{service} endpoint {raw:?} is not a URL: {e}"),
+    })?;
+    let last = url
+        .path_segments()
+        .and_then(|mut s| s.rfind(|p| !p.is_empty()).map(str::to_string))
+        .unwrap_or_default();
+    if last == major || last.starts_with(&format!("{major}.")) {
+        return Ok(url);
+    }
+    let doc: Value = session
+        .send_json_opts(
+            service,
+            ApiRequest::get(url.clone()),
+            SendOpts {
+                accept: Some(300),
+                ..SendOpts::default()
+            },
+        )
+        .await?;
+    let versions = super::auth::discovery_versions(&doc);
+    let usable = |v: &&super::auth::DiscoveredVersion| {
+        (v.id == major || v.id.starts_with(&format!("{major}.")))
+            && !v.status.eq_ignore_ascii_case("deprecated")
+    };
+    let pick = versions
+        .iter()
+        .find(usable)
+        .ok_or_else(|| Error::Unsupported {
+            cloud: cloud.clone(),
+            message: format!(
+                "the {service} endpoint {url} offers no {major} API (it offers: {})",
+                versions
+                    .iter()
+                    .map(|v| v.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })?;
+    let base = super::auth::rebase(url.as_str(), pick.self_href.as_deref(), major);
+    Url::parse(&base).map_err(|e| Error::Catalog {
+        cloud,
+        message: format!("{service} endpoint {base:?}: {e}"),
+    })
+}
