@@ -82,7 +82,8 @@ fn header_string(req: &Request, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Request id, latency, injected 5xx/429, request log; applied to every request.
+/// Request id, latency, injected 5xx/429, request log; applied to every request (the
+/// `/devcloud` admin paths get only the request id: no faults, not logged).
 async fn middleware(State(cloud): State<SharedCloud>, req: Request, next: Next) -> Response {
     let request_id = format!("req-{}", uuid::Uuid::new_v4());
     let method = req.method().to_string();
@@ -132,12 +133,14 @@ async fn middleware(State(cloud): State<SharedCloud>, req: Request, next: Next) 
             resp.headers_mut().insert("x-compute-request-id", v);
         }
     }
-    cloud.log.push(LoggedRequest {
-        method,
-        path,
-        status: resp.status().as_u16(),
-        range,
-        api_version,
-    });
+    if !is_admin_path {
+        cloud.log.push(LoggedRequest {
+            method,
+            path,
+            status: resp.status().as_u16(),
+            range,
+            api_version,
+        });
+    }
     resp
 }

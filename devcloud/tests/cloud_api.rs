@@ -1,0 +1,1221 @@
+//! End-to-end tests of devcloud's Keystone, Nova and Neutron APIs (and the admin endpoints)
+//! over HTTP against an in-process `DevCloud::start`, checking shapes, status codes and
+//! headers against what real OpenStack answers.
+
+use std::time::{Duration, Instant};
+
+use devcloud::{DevCloud, Options};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// An ed25519 public key and its MD5 fingerprint as `ssh-keygen -l -E md5` prints it.
+const PUBKEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKYe3XRTKXGCuCDZfUWc6Wmz2P66cLSSJwBXTZfst8K5 referee@s2d";
+const PUBKEY_MD5: &str = "48:92:18:44:17:53:59:81:7f:e8:cf:b6:5e:3a:5b:ec";
+
+async fn start() -> DevCloud {
+    DevCloud::start(Options {
+        image_size: 1 << 20,
+        seed: 7,
+        ..Options::default()
+    })
+    .await
+    .expect("devcloud starts")
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+fn password_body(user: &str, password: &str, project: &str) -> Value {
+    json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": user, "domain": {"name": "Default"}, "password": password}}},
+        "scope": {"project": {"name": project, "domain": {"name": "Default"}}}}})
+}
+
+/// (token, token body) for a user.
+async fn login(base: &str, user: &str, password: &str, project: &str) -> (String, Value) {
+    let r = http()
+        .post(format!("{base}/identity/v3/auth/tokens"))
+        .json(&password_body(user, password, project))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let token = r.headers()["x-subject-token"].to_str().unwrap().to_string();
+    (token, r.json().await.unwrap())
+}
+
+async fn bob(dc: &DevCloud) -> String {
+    login(dc.hospital.base_url(), "bob", "bob-secret", "research")
+        .await
+        .0
+}
+
+async fn admin(base: &str) -> String {
+    login(base, "admin", "admin-secret", "admin").await.0
+}
+
+async fn get(url: &str, token: &str) -> reqwest::Response {
+    http()
+        .get(url)
+        .header("X-Auth-Token", token)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn get_json(url: &str, token: &str) -> Value {
+    let r = get(url, token).await;
+    assert_eq!(r.status(), StatusCode::OK, "GET {url}");
+    r.json().await.unwrap()
+}
+
+async fn post_json(url: &str, token: &str, body: Value) -> reqwest::Response {
+    http()
+        .post(url)
+        .header("X-Auth-Token", token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn network_id(base: &str, token: &str, name: &str) -> String {
+    let v = get_json(&format!("{base}/network/v2.0/networks?name={name}"), token).await;
+    v["networks"][0]["id"].as_str().unwrap().to_string()
+}
+
+async fn boot(base: &str, token: &str, name: &str, net: &str) -> String {
+    let r = post_json(
+        &format!("{base}/compute/v2.1/servers"),
+        token,
+        json!({"server": {"name": name, "flavorRef": "1", "imageRef": image_id(base, token).await, "networks": [{"uuid": net}]}}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert!(r.headers().get("location").is_some());
+    let v: Value = r.json().await.unwrap();
+    v["server"]["id"].as_str().unwrap().to_string()
+}
+
+/// Any active image the caller can boot (the hospital has none seeded: use the provider's
+/// public base image id through the state dump when the cloud is the provider; in the
+/// hospital, upload-free: the seed's image id is not there, so boot the provider's id only
+/// where it exists).
+async fn image_id(base: &str, token: &str) -> String {
+    let r = get(&format!("{base}/image/v2/images?status=active"), token).await;
+    if r.status() == StatusCode::OK {
+        let v: Value = r.json().await.unwrap();
+        if let Some(id) = v["images"]
+            .as_array()
+            .and_then(|a| a.first())
+            .and_then(|i| i["id"].as_str())
+        {
+            return id.to_string();
+        }
+    }
+    "11111111-1111-4111-8111-111111111111".to_string()
+}
+
+async fn wait_status(base: &str, token: &str, id: &str, want: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let v = get_json(&format!("{base}/compute/v2.1/servers/{id}"), token).await;
+        if v["server"]["status"] == want {
+            return v["server"].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server {id} never reached {want}: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn keystone_discovery_password_appcred_token_and_v2() {
+    let dc = start().await;
+    let base = dc.provider.base_url();
+    let r = http().get(format!("{base}/identity")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::MULTIPLE_CHOICES);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["versions"]["values"][0]["id"], "v3.14");
+    let v: Value = http()
+        .get(format!("{base}/identity/v3"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["version"]["status"], "stable");
+
+    // Password by names.
+    let (token, body) = login(base, "alice", "alice-secret", "ehr").await;
+    let t = &body["token"];
+    assert_eq!(t["user"]["name"], "alice");
+    assert_eq!(t["project"]["name"], "ehr");
+    assert_eq!(t["methods"], json!(["password"]));
+    assert!(t["expires_at"].as_str().unwrap().ends_with('Z'));
+    let types: Vec<&str> = t["catalog"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["type"].as_str().unwrap())
+        .collect();
+    for ty in ["compute", "image", "network", "identity"] {
+        assert!(types.contains(&ty), "{ty} in catalog");
+    }
+    let compute = t["catalog"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["type"] == "compute")
+        .unwrap();
+    let ifaces: Vec<&str> = compute["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["interface"].as_str().unwrap())
+        .collect();
+    assert_eq!(ifaces, ["public", "internal", "admin"]);
+    assert_eq!(
+        compute["endpoints"][0]["url"],
+        format!("{base}/compute/v2.1")
+    );
+    assert_eq!(compute["endpoints"][0]["region_id"], "RegionOne");
+    let user_id = t["user"]["id"].as_str().unwrap().to_string();
+    let project_id = t["project"]["id"].as_str().unwrap().to_string();
+
+    // Password by ids.
+    let r = post_json(
+        &format!("{base}/identity/v3/auth/tokens"),
+        "",
+        json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"id": user_id, "password": "alice-secret"}}},
+            "scope": {"project": {"id": project_id}}}}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    // Wrong password: keystone's 401 body.
+    let r = http()
+        .post(format!("{base}/identity/v3/auth/tokens"))
+        .json(&password_body("alice", "nope", "ehr"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], 401);
+    assert_eq!(v["error"]["title"], "Unauthorized");
+
+    // Validation.
+    let r = http()
+        .get(format!("{base}/identity/v3/auth/tokens"))
+        .header("X-Auth-Token", &token)
+        .header("X-Subject-Token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["x-subject-token"], token.as_str());
+    let r = http()
+        .get(format!("{base}/identity/v3/auth/tokens"))
+        .header("X-Auth-Token", &token)
+        .header("X-Subject-Token", "bogus")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // Application credential by name + user, and the token method.
+    let r = post_json(
+        &format!("{base}/identity/v3/auth/tokens"),
+        "",
+        json!({"auth": {"identity": {"methods": ["application_credential"], "application_credential": {
+            "name": "alice-appcred", "secret": "alice-appcred-secret", "user": {"name": "alice", "domain": {"id": "default"}}}}}}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["token"]["project"]["name"], "ehr");
+    assert_eq!(
+        v["token"]["application_credential"]["name"],
+        "alice-appcred"
+    );
+    let r = post_json(
+        &format!("{base}/identity/v3/auth/tokens"),
+        "",
+        json!({"auth": {"identity": {"methods": ["token"], "token": {"id": token}}, "scope": {"project": {"name": "ehr", "domain": {"name": "Default"}}}}}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["token"]["methods"], json!(["token", "password"]));
+    assert_eq!(
+        v["token"]["expires_at"], body["token"]["expires_at"],
+        "rescoped tokens keep the expiry"
+    );
+
+    // v2.0.
+    let r = post_json(
+        &format!("{base}/identity/v2.0/tokens"),
+        "",
+        json!({"auth": {"passwordCredentials": {"username": "alice", "password": "alice-secret"}, "tenantName": "ehr"}}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    let a = &v["access"];
+    assert_eq!(a["token"]["tenant"]["name"], "ehr");
+    assert_eq!(a["user"]["name"], "alice");
+    let compute = a["serviceCatalog"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["type"] == "compute")
+        .unwrap();
+    assert_eq!(
+        compute["endpoints"][0]["publicURL"],
+        format!("{base}/compute/v2.1")
+    );
+    assert_eq!(compute["endpoints"][0]["region"], "RegionOne");
+    // The v2.0 token works against Nova.
+    let v2 = a["token"]["id"].as_str().unwrap();
+    assert_eq!(
+        get(&format!("{base}/compute/v2.1/servers"), v2)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn compute_versions_and_microversions() {
+    let dc = start().await;
+    let base = dc.hospital.base_url();
+    let v: Value = http()
+        .get(format!("{base}/compute"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let v21 = &v["versions"][0];
+    assert_eq!(v21["id"], "v2.1");
+    assert_eq!(v21["min_version"], "2.1");
+    let max: Vec<u32> = v21["version"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .map(|x| x.parse().unwrap())
+        .collect();
+    assert!(max[1] >= 79);
+    let token = bob(&dc).await;
+    let r = http()
+        .get(format!("{base}/compute/v2.1/flavors/2"))
+        .header("X-Auth-Token", &token)
+        .header("OpenStack-API-Version", "compute 2.61")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["openstack-api-version"], "compute 2.61");
+    assert_eq!(r.headers()["x-openstack-nova-api-version"], "2.61");
+    assert!(
+        r.headers()["vary"]
+            .to_str()
+            .unwrap()
+            .contains("OpenStack-API-Version")
+    );
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["flavor"]["extra_specs"], json!({}));
+    assert_eq!(v["flavor"]["name"], "m1.small");
+    assert_eq!(v["flavor"]["ram"], 2048);
+    let r = http()
+        .get(format!("{base}/compute/v2.1/flavors/2"))
+        .header("X-Auth-Token", &token)
+        .header("X-OpenStack-Nova-API-Version", "2.1")
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert!(v["flavor"].get("extra_specs").is_none());
+    let r = http()
+        .get(format!("{base}/compute/v2.1/flavors"))
+        .header("X-Auth-Token", &token)
+        .header("OpenStack-API-Version", "compute latest")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["openstack-api-version"],
+        format!("compute {}", v21["version"].as_str().unwrap()).as_str()
+    );
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["flavors"].as_array().unwrap().len(), 4);
+    let r = http()
+        .get(format!("{base}/compute/v2.1/flavors"))
+        .header("X-Auth-Token", &token)
+        .header("OpenStack-API-Version", "compute 2.999")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_ACCEPTABLE);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["computeFault"]["code"], 406);
+}
+
+#[tokio::test]
+async fn server_lifecycle_ports_and_shapes() {
+    let dc = start().await;
+    let base = dc.hospital.base_url();
+    let token = bob(&dc).await;
+    let net = network_id(base, &token, "private").await;
+    let id = boot(base, &token, "web-1", &net).await;
+    let v = get_json(&format!("{base}/compute/v2.1/servers/{id}"), &token).await;
+    assert_eq!(v["server"]["status"], "BUILD");
+    let s = wait_status(base, &token, &id, "ACTIVE").await;
+    assert_eq!(s["OS-EXT-STS:vm_state"], "active");
+    assert_eq!(s["OS-EXT-STS:task_state"], Value::Null);
+    let addrs = s["addresses"]["private"].as_array().unwrap();
+    assert_eq!(addrs[0]["OS-EXT-IPS:type"], "fixed");
+    assert!(addrs[0]["addr"].as_str().unwrap().starts_with("10.20.0."));
+    assert_eq!(s["security_groups"], json!([{"name": "default"}]));
+    let ports = get_json(&format!("{base}/network/v2.0/ports?device_id={id}"), &token).await;
+    assert_eq!(ports["ports"].as_array().unwrap().len(), 1);
+    assert_eq!(ports["ports"][0]["device_owner"], "compute:nova");
+
+    // Microversion shapes: 2.47 embeds the flavor, 2.26 shows tags.
+    let r = http()
+        .get(format!("{base}/compute/v2.1/servers/{id}"))
+        .header("X-Auth-Token", &token)
+        .header("OpenStack-API-Version", "compute 2.79")
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["server"]["flavor"]["original_name"], "m1.tiny");
+    assert_eq!(v["server"]["tags"], json!([]));
+    let v = get_json(&format!("{base}/compute/v2.1/servers/{id}"), &token).await;
+    assert_eq!(v["server"]["flavor"]["id"], "1");
+
+    // List filters: name regex and paging.
+    let id2 = boot(base, &token, "db-1", &net).await;
+    let v = get_json(
+        &format!("{base}/compute/v2.1/servers/detail?name=^web"),
+        &token,
+    )
+    .await;
+    assert_eq!(v["servers"].as_array().unwrap().len(), 1);
+    let v = get_json(&format!("{base}/compute/v2.1/servers?limit=1"), &token).await;
+    assert_eq!(v["servers"].as_array().unwrap().len(), 1);
+    assert!(
+        v["servers_links"][0]["href"]
+            .as_str()
+            .unwrap()
+            .contains("marker=")
+    );
+
+    // Delete: 204, then 404, and the port is gone.
+    let r = http()
+        .delete(format!("{base}/compute/v2.1/servers/{id}"))
+        .header("X-Auth-Token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = get(&format!("{base}/compute/v2.1/servers/{id}"), &token).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["itemNotFound"]["code"], 404);
+    let ports = get_json(&format!("{base}/network/v2.0/ports?device_id={id}"), &token).await;
+    assert_eq!(ports["ports"], json!([]));
+    let _ = id2;
+}
+
+#[tokio::test]
+async fn seeded_provider_server_keypair_and_security_groups() {
+    let dc = start().await;
+    let base = dc.provider.base_url();
+    let (token, _) = login(base, "alice", "alice-secret", "ehr").await;
+    let v = get_json(
+        &format!("{base}/compute/v2.1/servers/detail?name=ehr-analytics"),
+        &token,
+    )
+    .await;
+    let s = &v["servers"][0];
+    assert_eq!(s["status"], "ACTIVE");
+    assert_eq!(s["key_name"], "alice-key");
+    assert_eq!(s["flavor"]["id"], "2");
+    let id = s["id"].as_str().unwrap();
+    let v = get_json(
+        &format!("{base}/compute/v2.1/servers/{id}/os-security-groups"),
+        &token,
+    )
+    .await;
+    let names: Vec<&str> = v["security_groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["default", "analytics"]);
+    let analytics = &v["security_groups"][1];
+    let rules = analytics["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 4);
+    assert!(rules.iter().any(|r| r["ip_protocol"] == "tcp"
+        && r["from_port"] == 443
+        && r["ip_range"]["cidr"] == "10.0.0.0/8"));
+    let v = get_json(
+        &format!("{base}/compute/v2.1/os-keypairs/alice-key"),
+        &token,
+    )
+    .await;
+    let pk = v["keypair"]["public_key"].as_str().unwrap();
+    assert!(pk.starts_with("ssh-ed25519 "));
+    assert_eq!(
+        v["keypair"]["fingerprint"].as_str().unwrap(),
+        devcloud::nova::fingerprint(pk).unwrap()
+    );
+    let groups = get_json(
+        &format!("{base}/network/v2.0/security-groups?name=analytics"),
+        &token,
+    )
+    .await;
+    let rules = groups["security_groups"][0]["security_group_rules"]
+        .as_array()
+        .unwrap();
+    assert_eq!(
+        rules.iter().filter(|r| r["direction"] == "egress").count(),
+        2
+    );
+    assert_eq!(
+        rules
+            .iter()
+            .filter(|r| r["ethertype"] == "IPv6" && r["direction"] == "ingress")
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn keypairs_import_fingerprint_generate_and_per_user() {
+    let dc = start().await;
+    let base = dc.hospital.base_url();
+    let token = bob(&dc).await;
+    let url = format!("{base}/compute/v2.1/os-keypairs");
+    let r = http()
+        .post(&url)
+        .header("X-Auth-Token", &token)
+        .header("OpenStack-API-Version", "compute 2.2")
+        .json(&json!({"keypair": {"name": "k1", "public_key": PUBKEY}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["keypair"]["fingerprint"], PUBKEY_MD5);
+    assert_eq!(v["keypair"]["type"], "ssh");
+    let r = post_json(
+        &url,
+        &token,
+        json!({"keypair": {"name": "k1", "public_key": PUBKEY}}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        v["conflictingRequest"]["message"],
+        "Key pair 'k1' already exists."
+    );
+    let r = post_json(
+        &url,
+        &token,
+        json!({"keypair": {"name": "bad", "public_key": "ssh-rsa notbase64"}}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // Generated (before 2.92): private key returned and the fingerprint matches the public key.
+    let r = post_json(&url, &token, json!({"keypair": {"name": "gen"}})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["keypair"]["private_key"]
+            .as_str()
+            .unwrap()
+            .contains("BEGIN OPENSSH PRIVATE KEY")
+    );
+    assert_eq!(
+        v["keypair"]["fingerprint"].as_str().unwrap(),
+        devcloud::nova::fingerprint(v["keypair"]["public_key"].as_str().unwrap()).unwrap()
+    );
+    let v = get_json(&url, &token).await;
+    let names: Vec<&str> = v["keypairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["keypair"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["gen", "k1"]);
+    // Per user: admin does not see bob's keypairs.
+    let admin = admin(base).await;
+    let v = get_json(&url, &admin).await;
+    assert_eq!(v["keypairs"], json!([]));
+}
+
+#[tokio::test]
+async fn security_group_rules_validation_and_duplicates() {
+    let dc = start().await;
+    let base = dc.hospital.base_url();
+    let token = bob(&dc).await;
+    let v = get_json(&format!("{base}/network/v2.0/security-groups"), &token).await;
+    let default = &v["security_groups"][0];
+    assert_eq!(default["name"], "default");
+    assert_eq!(default["security_group_rules"].as_array().unwrap().len(), 4);
+    let r = post_json(
+        &format!("{base}/network/v2.0/security-groups"),
+        &token,
+        json!({"security_group": {"name": "web", "description": "w"}}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let g: Value = r.json().await.unwrap();
+    let gid = g["security_group"]["id"].as_str().unwrap();
+    let egress: Vec<&str> = g["security_group"]["security_group_rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["ethertype"].as_str().unwrap())
+        .collect();
+    assert_eq!(egress, ["IPv4", "IPv6"]);
+    let rule = json!({"security_group_rule": {"security_group_id": gid, "direction": "ingress", "ethertype": "IPv4",
+        "protocol": "tcp", "port_range_min": 22, "port_range_max": 22, "remote_ip_prefix": "0.0.0.0/0"}});
+    let url = format!("{base}/network/v2.0/security-group-rules");
+    let r = post_json(&url, &token, rule.clone()).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let created: Value = r.json().await.unwrap();
+    let r = post_json(&url, &token, rule).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["NeutronError"]["type"], "SecurityGroupRuleExists");
+    assert!(
+        v["NeutronError"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(created["security_group_rule"]["id"].as_str().unwrap())
+    );
+    for (bad, kind) in [
+        (
+            json!({"protocol": "tcp", "port_range_min": 30, "port_range_max": 20}),
+            "SecurityGroupInvalidPortRange",
+        ),
+        (
+            json!({"protocol": "tcp", "remote_ip_prefix": "::/0"}),
+            "SecurityGroupRuleParameterConflict",
+        ),
+        (
+            json!({"protocol": "bogus"}),
+            "SecurityGroupRuleInvalidProtocol",
+        ),
+        (
+            json!({"port_range_min": 22, "port_range_max": 22}),
+            "SecurityGroupProtocolRequiredWithPorts",
+        ),
+    ] {
+        let mut body =
+            json!({"security_group_id": gid, "direction": "ingress", "ethertype": "IPv4"});
+        for (k, v) in bad.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let r = post_json(&url, &token, json!({"security_group_rule": body})).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["NeutronError"]["type"], kind);
+    }
+    // fields + filters as openstacksdk sends them.
+    let v = get_json(
+        &format!("{url}?security_group_id={gid}&fields=id&fields=direction"),
+        &token,
+    )
+    .await;
+    let rules = v["security_group_rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 3);
+    assert_eq!(rules[0].as_object().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn floating_ip_create_associate_disassociate() {
+    let dc = start().await;
+    let base = dc.hospital.base_url();
+    let token = bob(&dc).await;
+    let v = get_json(&format!("{base}/network/v2.0/floatingips"), &token).await;
+    assert_eq!(
+        v["floatingips"].as_array().unwrap().len(),
+        1,
+        "one pre-allocated floating IP"
+    );
+    assert_eq!(v["floatingips"][0]["port_id"], Value::Null);
+    assert_eq!(v["floatingips"][0]["status"], "DOWN");
+    let public = network_id(base, &token, "public").await;
+    let v = get_json(
+        &format!("{base}/network/v2.0/networks?router:external=true"),
+        &token,
+    )
+    .await;
+    assert_eq!(v["networks"][0]["id"], public.as_str());
+    let r = post_json(&format!("{base}/network/v2.0/floatingips"), &token, json!({"floatingip": {"floating_network_id": public, "floating_ip_address": "203.0.113.77"}})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let f: Value = r.json().await.unwrap();
+    let fid = f["floatingip"]["id"].as_str().unwrap();
+    assert_eq!(f["floatingip"]["floating_ip_address"], "203.0.113.77");
+    let net = network_id(base, &token, "private").await;
+    let sid = boot(base, &token, "fip-target", &net).await;
+    wait_status(base, &token, &sid, "ACTIVE").await;
+    let ports = get_json(
+        &format!("{base}/network/v2.0/ports?device_id={sid}"),
+        &token,
+    )
+    .await;
+    let port = ports["ports"][0]["id"].as_str().unwrap();
+    let fixed = ports["ports"][0]["fixed_ips"][0]["ip_address"]
+        .as_str()
+        .unwrap();
+    let r = http()
+        .put(format!("{base}/network/v2.0/floatingips/{fid}"))
+        .header("X-Auth-Token", &token)
+        .json(&json!({"floatingip": {"port_id": port}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["floatingip"]["port_id"], port);
+    assert_eq!(v["floatingip"]["fixed_ip_address"], fixed);
+    assert_eq!(v["floatingip"]["status"], "ACTIVE");
+    assert!(v["floatingip"]["router_id"].is_string());
+    let s = get_json(&format!("{base}/compute/v2.1/servers/{sid}"), &token).await;
+    let addrs = s["server"]["addresses"]["private"].as_array().unwrap();
+    assert!(
+        addrs
+            .iter()
+            .any(|a| a["OS-EXT-IPS:type"] == "floating" && a["addr"] == "203.0.113.77")
+    );
+    let r = http()
+        .put(format!("{base}/network/v2.0/floatingips/{fid}"))
+        .header("X-Auth-Token", &token)
+        .json(&json!({"floatingip": {"port_id": null}}))
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["floatingip"]["port_id"], Value::Null);
+    let r = http()
+        .delete(format!("{base}/network/v2.0/floatingips/{fid}"))
+        .header("X-Auth-Token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = get(&format!("{base}/network/v2.0/floatingips/{fid}"), &token).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["NeutronError"]["type"], "FloatingIPNotFound");
+}
+
+#[tokio::test]
+async fn usage_follows_the_shifted_clock() {
+    let dc = start().await;
+    let base = dc.hospital.base_url();
+    let token = bob(&dc).await;
+    let net = network_id(base, &token, "private").await;
+    let id = boot(base, &token, "usage-1", &net).await;
+    wait_status(base, &token, &id, "ACTIVE").await;
+    let cloud = dc.hospital.cloud();
+    let launched = cloud.nova.lock().servers[&id].launched_at.unwrap();
+    cloud.clock.shift(time::Duration::hours(10));
+    // The old token expired with the shift (1 h lifetime): log in again.
+    assert_eq!(
+        get(&format!("{base}/compute/v2.1/servers"), &token)
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let token = bob(&dc).await;
+    let project = cloud.keystone.project_id("research").unwrap();
+    let fmt = |t: time::OffsetDateTime| devcloud::nova::py_isoformat(t);
+    let start_s = fmt(launched - time::Duration::hours(1));
+    let end_s = fmt(launched + time::Duration::hours(5));
+    let v = get_json(
+        &format!(
+            "{base}/compute/v2.1/os-simple-tenant-usage/{project}?start={start_s}&end={end_s}"
+        ),
+        &token,
+    )
+    .await;
+    let u = &v["tenant_usage"];
+    let hours = u["total_hours"].as_f64().unwrap();
+    assert!(
+        (hours - 5.0).abs() < 1e-6,
+        "5 hours in the window, got {hours}"
+    );
+    assert!((u["total_memory_mb_usage"].as_f64().unwrap() - 512.0 * 5.0).abs() < 1e-3);
+    assert!((u["total_vcpus_usage"].as_f64().unwrap() - 5.0).abs() < 1e-6);
+    assert!((u["total_local_gb_usage"].as_f64().unwrap() - 5.0).abs() < 1e-6);
+    let su = &u["server_usages"][0];
+    assert_eq!(su["instance_id"], id.as_str());
+    assert_eq!(su["flavor"], "m1.tiny");
+    assert_eq!(su["state"], "active");
+    assert!(su["uptime"].as_i64().unwrap() >= 10 * 3600);
+    // Delete after 2 more hours: the usage stops there.
+    cloud.clock.shift(time::Duration::hours(2));
+    let token = bob(&dc).await;
+    http()
+        .delete(format!("{base}/compute/v2.1/servers/{id}"))
+        .header("X-Auth-Token", &token)
+        .send()
+        .await
+        .unwrap();
+    let end_s = fmt(launched + time::Duration::hours(30));
+    let v = get_json(
+        &format!(
+            "{base}/compute/v2.1/os-simple-tenant-usage/{project}?start={start_s}&end={end_s}"
+        ),
+        &token,
+    )
+    .await;
+    let hours = v["tenant_usage"]["total_hours"].as_f64().unwrap();
+    assert!(
+        (hours - 12.0).abs() < 0.01,
+        "12 hours until delete, got {hours}"
+    );
+    assert_eq!(v["tenant_usage"]["server_usages"][0]["state"], "terminated");
+    // Index is admin-only; paging links from 2.40.
+    let r = get(
+        &format!("{base}/compute/v2.1/os-simple-tenant-usage"),
+        &token,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["forbidden"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("os-simple-tenant-usage:list")
+    );
+    let admin = admin(base).await;
+    let v = get_json(
+        &format!(
+            "{base}/compute/v2.1/os-simple-tenant-usage?start={start_s}&end={end_s}&detailed=1"
+        ),
+        &admin,
+    )
+    .await;
+    assert_eq!(v["tenant_usages"].as_array().unwrap().len(), 1);
+    let net2 = net.clone();
+    let id2 = boot(base, &token, "usage-2", &net2).await;
+    wait_status(base, &token, &id2, "ACTIVE").await;
+    let end2 = fmt(cloud.clock.now() + time::Duration::hours(1));
+    let r = http()
+        .get(format!("{base}/compute/v2.1/os-simple-tenant-usage/{project}?start={start_s}&end={end2}&limit=1"))
+        .header("X-Auth-Token", &token)
+        .header("OpenStack-API-Version", "compute 2.40")
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        v["tenant_usage"]["server_usages"].as_array().unwrap().len(),
+        1
+    );
+    assert!(
+        v["tenant_usage_links"][0]["href"]
+            .as_str()
+            .unwrap()
+            .contains("marker=")
+    );
+}
+
+#[tokio::test]
+async fn error_shapes_auth_and_request_ids() {
+    let dc = start().await;
+    let base = dc.hospital.base_url();
+    let r = http()
+        .get(format!("{base}/compute/v2.1/servers"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Keystone uri=")
+    );
+    assert!(
+        r.headers()["x-openstack-request-id"]
+            .to_str()
+            .unwrap()
+            .starts_with("req-")
+    );
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        v["error"]["message"],
+        "The request you have made requires authentication."
+    );
+    let r = get(&format!("{base}/network/v2.0/networks"), "not-a-token").await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let token = bob(&dc).await;
+    let r = get(
+        &format!("{base}/compute/v2.1/servers/00000000-0000-0000-0000-000000000000"),
+        &token,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(
+        r.headers()["x-compute-request-id"]
+            .to_str()
+            .unwrap()
+            .starts_with("req-")
+    );
+    // Malformed JSON: nova and neutron answer in their own formats, not axum's text.
+    let r = http()
+        .post(format!("{base}/compute/v2.1/servers"))
+        .header("X-Auth-Token", &token)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["badRequest"]["code"], 400);
+    let r = http()
+        .post(format!("{base}/network/v2.0/security-groups"))
+        .header("X-Auth-Token", &token)
+        .body("[")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let v: Value = r.json().await.unwrap();
+    assert!(v["NeutronError"]["message"].is_string());
+    // Another project's server: 404 (as nova); another project's usage: 403.
+    let admin = admin(base).await;
+    let net = network_id(base, &token, "private").await;
+    let sid = boot(base, &token, "mine", &net).await;
+    let r = get(&format!("{base}/compute/v2.1/servers/{sid}"), &admin).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "admin sees every project's servers"
+    );
+    let admin_project = dc.hospital.cloud().keystone.project_id("admin").unwrap();
+    let r = get(
+        &format!("{base}/compute/v2.1/os-simple-tenant-usage/{admin_project}"),
+        &token,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Provider's token is unknown to the hospital.
+    let (ptoken, _) = login(dc.provider.base_url(), "alice", "alice-secret", "ehr").await;
+    assert_eq!(
+        get(&format!("{base}/compute/v2.1/servers"), &ptoken)
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // Booting with an unknown flavor.
+    let r = post_json(&format!("{base}/compute/v2.1/servers"), &token, json!({"server": {"name": "x", "flavorRef": "99", "imageRef": "11111111-1111-4111-8111-111111111111", "networks": "none"}})).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn fault_knobs_take_effect() {
+    let dc = start().await;
+    let base = dc.hospital.base_url();
+    let token = bob(&dc).await;
+    let faults = format!("{base}/devcloud/faults");
+    let current: Value = http()
+        .get(&faults)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(current["fail_rate"], 0.0);
+
+    // Latency.
+    http()
+        .patch(&faults)
+        .json(&json!({"latency_ms": 300}))
+        .send()
+        .await
+        .unwrap();
+    let t = Instant::now();
+    get_json(&format!("{base}/compute/v2.1/flavors"), &token).await;
+    assert!(t.elapsed() >= Duration::from_millis(300));
+    // 500/503 in nova's and neutron's formats.
+    http()
+        .put(&faults)
+        .json(&json!({"fail_rate": 1.0}))
+        .send()
+        .await
+        .unwrap();
+    let r = get(&format!("{base}/compute/v2.1/flavors"), &token).await;
+    assert!(
+        r.status() == StatusCode::INTERNAL_SERVER_ERROR
+            || r.status() == StatusCode::SERVICE_UNAVAILABLE
+    );
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v.get("computeFault").is_some() || v.get("serviceUnavailable").is_some(),
+        "{v}"
+    );
+    let r = get(&format!("{base}/network/v2.0/networks"), &token).await;
+    let v: Value = r.json().await.unwrap();
+    assert!(v["NeutronError"]["type"].is_string());
+    // 429 with Retry-After.
+    http()
+        .put(&faults)
+        .json(&json!({"rate_limit_rate": 1.0, "retry_after_s": 7}))
+        .send()
+        .await
+        .unwrap();
+    let r = get(&format!("{base}/compute/v2.1/flavors"), &token).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.headers()["retry-after"], "7");
+    // Token TTL: a 1 s token expires.
+    http()
+        .put(&faults)
+        .json(&json!({"token_ttl_s": 1}))
+        .send()
+        .await
+        .unwrap();
+    let short = bob(&dc).await;
+    assert_eq!(
+        get(&format!("{base}/compute/v2.1/flavors"), &short)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    dc.hospital.cloud().clock.shift(time::Duration::seconds(2));
+    assert_eq!(
+        get(&format!("{base}/compute/v2.1/flavors"), &short)
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // Build time and ERROR.
+    http()
+        .put(&faults)
+        .json(&json!({"server_build_s": 1.0, "server_error": true}))
+        .send()
+        .await
+        .unwrap();
+    let token = bob(&dc).await;
+    let net = network_id(base, &token, "private").await;
+    let t = Instant::now();
+    let id = boot(base, &token, "doomed", &net).await;
+    let s = wait_status(base, &token, &id, "ERROR").await;
+    assert!(t.elapsed() >= Duration::from_millis(900));
+    assert_eq!(s["fault"]["code"], 500);
+    assert!(
+        s["fault"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("No valid host")
+    );
+    // Unknown knob: 400.
+    let r = http()
+        .put(&faults)
+        .json(&json!({"no_such_knob": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // The fault knobs of one cloud leave the other alone.
+    let v: Value = http()
+        .get(format!("{}/devcloud/faults", dc.provider.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["server_error"], false);
+}
+
+#[tokio::test]
+async fn concurrent_creates_are_consistent() {
+    let dc = start().await;
+    let base = dc.hospital.base_url().to_string();
+    let token = bob(&dc).await;
+    let net = network_id(&base, &token, "private").await;
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let (base, token, net) = (base.clone(), token.clone(), net.clone());
+        tasks.push(tokio::spawn(async move {
+            boot(&base, &token, &format!("par-{i}"), &net).await
+        }));
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    for t in tasks {
+        ids.insert(t.await.unwrap());
+    }
+    assert_eq!(ids.len(), 50);
+    let ports = get_json(
+        &format!("{base}/network/v2.0/ports?device_owner=compute:nova"),
+        &token,
+    )
+    .await;
+    let ports = ports["ports"].as_array().unwrap();
+    assert_eq!(ports.len(), 50);
+    let ips: std::collections::BTreeSet<&str> = ports
+        .iter()
+        .map(|p| p["fixed_ips"][0]["ip_address"].as_str().unwrap())
+        .collect();
+    assert_eq!(ips.len(), 50, "distinct fixed IPs");
+    let v = get_json(&format!("{base}/compute/v2.1/servers"), &token).await;
+    assert_eq!(v["servers"].as_array().unwrap().len(), 50);
+}
+
+#[tokio::test]
+async fn state_dump_and_request_log() {
+    let dc = start().await;
+    let base = dc.provider.base_url();
+    let (token, _) = login(base, "alice", "alice-secret", "ehr").await;
+    http()
+        .delete(format!("{base}/devcloud/requests"))
+        .send()
+        .await
+        .unwrap();
+    http()
+        .get(format!("{base}/compute/v2.1/servers"))
+        .header("X-Auth-Token", &token)
+        .header("Range", "bytes=0-1")
+        .send()
+        .await
+        .unwrap();
+    let v: Value = http()
+        .get(format!("{base}/devcloud/requests"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let reqs = v["requests"].as_array().unwrap();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0]["method"], "GET");
+    assert_eq!(reqs[0]["path"], "/compute/v2.1/servers");
+    assert_eq!(reqs[0]["status"], 200);
+    assert_eq!(reqs[0]["range"], "bytes=0-1");
+    let a: Value = http()
+        .get(format!("{base}/devcloud/state"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let b: Value = http()
+        .get(format!("{base}/devcloud/state"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(a, b, "stable dump");
+    let ehr = dc.provider.cloud().keystone.project_id("ehr").unwrap();
+    assert_eq!(
+        a["nova"]["projects"][&ehr]["servers"][0]["name"],
+        "ehr-analytics"
+    );
+    let ports = a["neutron"][&ehr]["ports"].as_array().unwrap();
+    assert_eq!(ports.iter().filter(|p| p["device_owner"] == "compute:nova").count(), 1);
+}
+
+#[tokio::test]
+async fn create_image_snapshot_goes_through_task_states() {
+    let dc = start().await;
+    let base = dc.provider.base_url();
+    let (token, _) = login(base, "alice", "alice-secret", "ehr").await;
+    let v = get_json(
+        &format!("{base}/compute/v2.1/servers?name=ehr-analytics"),
+        &token,
+    )
+    .await;
+    let id = v["servers"][0]["id"].as_str().unwrap().to_string();
+    http()
+        .patch(format!("{base}/devcloud/faults"))
+        .json(&json!({"snapshot_s": 0.6}))
+        .send()
+        .await
+        .unwrap();
+    // Before 2.45: Location header.
+    let r = post_json(
+        &format!("{base}/compute/v2.1/servers/{id}/action"),
+        &token,
+        json!({"createImage": {"name": "snap-1"}}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let image_id = location.rsplit('/').next().unwrap().to_string();
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = get_json(&format!("{base}/compute/v2.1/servers/{id}"), &token).await;
+        let ts = s["server"]["OS-EXT-STS:task_state"].clone();
+        if seen.last() != Some(&ts) {
+            seen.push(ts.clone());
+        }
+        if ts.is_null() && seen.len() > 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "snapshot never finished: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(seen.first(), Some(&json!("image_snapshot")));
+    assert!(seen.contains(&json!("image_uploading")), "{seen:?}");
+    // A second snapshot while one runs is refused; from 2.45 the body carries image_id.
+    let r = http()
+        .post(format!("{base}/compute/v2.1/servers/{id}/action"))
+        .header("X-Auth-Token", &token)
+        .header("OpenStack-API-Version", "compute 2.45")
+        .json(&json!({"createImage": {"name": "snap-2"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert!(r.headers().get("location").is_none());
+    let v: Value = r.json().await.unwrap();
+    assert!(v["image_id"].is_string());
+    let r = post_json(
+        &format!("{base}/compute/v2.1/servers/{id}/action"),
+        &token,
+        json!({"createImage": {"name": "snap-3"}}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["conflictingRequest"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("task_state image_snapshot")
+    );
+    // The snapshot in Glance holds the server's disk size.
+    let img = get_json(&format!("{base}/image/v2/images/{image_id}"), &token).await;
+    assert_eq!(img["status"], "active");
+    assert_eq!(img["size"], 1 << 20);
+    assert_eq!(img["image_type"], "snapshot");
+    assert_eq!(img["instance_uuid"], id.as_str());
+}
