@@ -76,7 +76,7 @@ pub(crate) async fn discover_versioned(
     if last == major || last.starts_with(&format!("{major}.")) {
         return Ok(url);
     }
-    let doc: Value = session
+    let doc: Result<Value> = session
         .send_json_opts(
             service,
             ApiRequest::get(url.clone()),
@@ -85,7 +85,21 @@ pub(crate) async fn discover_versioned(
                 ..SendOpts::default()
             },
         )
-        .await?;
+        .await;
+    let doc = match doc {
+        Ok(doc) => doc,
+        // No version document at the root (some proxies only route the versioned paths):
+        // the major version is the only one there is, so use it, as openstacksdk does.
+        Err(Error::Api { status: 404, .. }) => {
+            let base = super::auth::rebase(url.as_str(), None, major);
+            tracing::debug!(cloud = %cloud, %service, %base, "no version document; assuming {major}");
+            return Url::parse(&base).map_err(|e| Error::Catalog {
+                cloud,
+                message: format!("{service} endpoint {base:?}: {e}"),
+            });
+        }
+        Err(e) => return Err(e),
+    };
     let versions = super::auth::discovery_versions(&doc);
     let usable = |v: &&super::auth::DiscoveredVersion| {
         (v.id == major || v.id.starts_with(&format!("{major}.")))
