@@ -569,6 +569,12 @@ async fn run_node<C: CloudPort>(cloud: &C, ctx: NodeCtx) -> Result<NodeOutput, N
         }
         Action::Adopt => {
             let id = change.id.clone().unwrap_or_default();
+            if let Some(Node::Server { .. }) = &change.node {
+                // An orphan found after a crash may still be building.
+                cloud
+                    .target_wait_server_active(&id, ctx.timeouts.server)
+                    .await?;
+            }
             return Ok(ctx.done(ctx.record(side, &id, change.origin, Map::new())));
         }
         Action::Update { .. } | Action::Create | Action::Replace { .. } => {}

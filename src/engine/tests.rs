@@ -1,0 +1,730 @@
+//! Engine scenarios against the scripted fake: plan, apply, re-plan, destroy, failures,
+//! crashes, adoption, drift, sharing, `--target` and timing.
+
+use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::fake::{Contents, FakeCloud, Script, fingerprint};
+use super::*;
+use crate::graph::{
+    Address, Desired, DesiredImage, DesiredServer, FloatingIpChoice, GroupChoice, KeypairChoice,
+    KeypairMode,
+};
+use crate::state::{Origin, StateFile};
+
+fn server(name: &str, keypair: &str, group: GroupChoice) -> DesiredServer {
+    DesiredServer {
+        source: name.into(),
+        name: name.into(),
+        snapshot_name: format!("s2d-{name}"),
+        image: DesiredImage {
+            name: format!("{name}-image"),
+            disk_format: None,
+            visibility: "private".into(),
+        },
+        flavor: None,
+        network: "private".into(),
+        keypair: KeypairChoice {
+            mode: KeypairMode::Import,
+            name: keypair.into(),
+        },
+        security_group: group,
+        floating_ip: FloatingIpChoice::Pool("public".into()),
+    }
+}
+
+fn quickstart() -> Desired {
+    Desired {
+        servers: vec![server("web", "alice", GroupChoice::Named("web".into()))],
+    }
+}
+
+fn shared(names: &[&str]) -> Desired {
+    Desired {
+        servers: names
+            .iter()
+            .map(|n| server(n, "alice", GroupChoice::Default))
+            .collect(),
+    }
+}
+
+struct Env {
+    cloud: Arc<FakeCloud>,
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+}
+
+impl Env {
+    fn new(names: &[&str], script: Script) -> Env {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s2d.state.json");
+        Env {
+            cloud: Arc::new(FakeCloud::new(names, script)),
+            _dir: dir,
+            path,
+        }
+    }
+
+    fn state(&self) -> StateFile {
+        StateFile::open(&self.path, "test").expect("state opens")
+    }
+
+    async fn plan(&self, desired: &Desired) -> PlanOutcome {
+        let file = self.state();
+        plan(
+            self.cloud.as_ref(),
+            desired,
+            file.state(),
+            &PlanOptions::default(),
+        )
+        .await
+        .expect("plans")
+    }
+
+    async fn apply_with(&self, desired: &Desired, options: &ApplyOptions) -> ApplyReport {
+        let mut file = self.state();
+        let planned = plan(
+            self.cloud.as_ref(),
+            desired,
+            file.state(),
+            &PlanOptions::default(),
+        )
+        .await
+        .expect("plans");
+        apply(self.cloud.clone(), &planned, &mut file, options)
+            .await
+            .expect("applies")
+    }
+
+    async fn apply(&self, desired: &Desired) -> ApplyReport {
+        self.apply_with(desired, &ApplyOptions::default()).await
+    }
+
+    async fn destroy(&self) -> ApplyReport {
+        let mut file = self.state();
+        destroy(self.cloud.clone(), &mut file, &[], &ApplyOptions::default()).await
+    }
+}
+
+fn actions(plan: &PlanOutcome) -> BTreeMap<String, String> {
+    plan.changes
+        .iter()
+        .map(|c| (c.address.to_string(), c.action.verb().to_string()))
+        .collect()
+}
+
+/// The target holds exactly one of everything for one server in group `group`.
+fn assert_one_copy(contents: &Contents, group: &str, extra_rules: usize) {
+    assert_eq!(
+        contents.source_images.len(),
+        1,
+        "{:?}",
+        contents.source_images
+    );
+    assert_eq!(contents.images.len(), 1, "{:?}", contents.images);
+    assert_eq!(contents.servers.len(), 1, "{:?}", contents.servers);
+    assert_eq!(
+        contents.floating_ips.len(),
+        1,
+        "{:?}",
+        contents.floating_ips
+    );
+    assert_eq!(contents.keypairs.len(), 1, "{:?}", contents.keypairs);
+    let groups: Vec<_> = contents
+        .groups
+        .values()
+        .filter(|g| g.name == group)
+        .collect();
+    assert_eq!(groups.len(), 1, "{groups:?}");
+    assert_eq!(
+        groups[0].rules.len(),
+        2 + extra_rules,
+        "{:?}",
+        groups[0].rules
+    );
+}
+
+#[tokio::test]
+async fn quickstart_plans_applies_replans_clean_and_destroys_to_the_start() {
+    let env = Env::new(&["web"], Script::default());
+    let before = env.cloud.contents();
+    let planned = env.plan(&quickstart()).await;
+    let creations = planned
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Create)
+        .count();
+    assert_eq!(creations, 8, "{:#?}", actions(&planned));
+    let text = render::render_plan(&planned, render::Style::default());
+    assert!(
+        text.ends_with("Plan: 8 to add, 0 to change, 0 to destroy.\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  + server.web {\n      flavor = \"m1.small\"\n"),
+        "{text}"
+    );
+
+    let report = env.apply(&quickstart()).await;
+    assert!(report.succeeded(), "{}", render::render_report(&report));
+    let contents = env.cloud.contents();
+    assert_one_copy(&contents, "web", 2);
+    let snapshot = contents.source_images.values().next().expect("snapshot");
+    let image = contents.images.values().next().expect("image");
+    assert_eq!(image.status, "active");
+    assert_eq!(
+        image.checksum, snapshot.checksum,
+        "image bytes are the snapshot's"
+    );
+    let keypair = &contents.keypairs["alice"];
+    assert_eq!(
+        keypair.fingerprint,
+        fingerprint("ssh-ed25519 AAAAC3Nza alice@laptop")
+    );
+    let server = contents.servers.values().next().expect("server");
+    assert_eq!(server.status, "ACTIVE");
+    assert_eq!(server.flavor_id, "f-small");
+    let fip = contents.floating_ips.values().next().expect("fip");
+    assert_eq!(fip.server_id.as_deref(), Some(server.id.as_str()));
+
+    let calls_before = env.cloud.calls().len();
+    let again = env.plan(&quickstart()).await;
+    assert!(again.is_empty(), "{:#?}", actions(&again));
+    let replan_calls = &env.cloud.calls()[calls_before..];
+    assert!(
+        replan_calls.iter().all(|c| c.starts_with("source_server(")
+            || c.starts_with("source_image(")
+            || c.starts_with("target_")
+                && !c.contains("create")
+                && !c.contains("delete")
+                && !c.contains("associate")),
+        "planning only reads: {replan_calls:?}"
+    );
+    assert_eq!(
+        render::render_plan(&again, render::Style::default()),
+        "No changes. The target matches the plan.\n"
+    );
+
+    let file = env.state();
+    let rows = overview(env.cloud.as_ref(), file.state(), Some(&report))
+        .await
+        .expect("overview");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].status, "ACTIVE");
+    assert_eq!(rows[0].floating_ips, vec![fip.address.clone()]);
+    assert_eq!(rows[0].steps.len(), 4, "{:?}", rows[0].steps);
+    let table = render::render_overview(&rows);
+    assert!(table.starts_with("SERVER  ID"), "{table}");
+    assert!(table.contains(&fip.address), "{table}");
+    drop(file);
+
+    let gone = env.destroy().await;
+    assert!(gone.succeeded(), "{}", render::render_report(&gone));
+    assert_eq!(env.cloud.contents(), before);
+    assert!(env.state().state().is_empty());
+}
+
+#[tokio::test]
+async fn a_failure_skips_its_dependents_and_a_rerun_continues() {
+    let env = Env::new(
+        &["web"],
+        Script {
+            fail: BTreeMap::from([("target_create_rule", "quota exceeded".to_string())]),
+            ..Script::default()
+        },
+    );
+    let report = env.apply(&quickstart()).await;
+    assert!(!report.succeeded());
+    let status: BTreeMap<String, NodeStatus> = report
+        .nodes
+        .iter()
+        .map(|n| (n.address.to_string(), n.status.clone()))
+        .collect();
+    assert!(
+        matches!(&status["security_group_rule.web[0]"], NodeStatus::Failed { message } if message.contains("quota exceeded"))
+    );
+    assert!(matches!(&status["server.web"], NodeStatus::Skipped { .. }));
+    assert!(matches!(
+        &status["floating_ip.web"],
+        NodeStatus::Skipped { .. }
+    ));
+    for done in [
+        "snapshot.web",
+        "image.web-image",
+        "keypair.alice",
+        "security_group.web",
+    ] {
+        assert_eq!(status[done], NodeStatus::Done, "{done}");
+    }
+    let summary = render::render_report(&report);
+    assert!(
+        summary.contains("failed: security_group_rule.web[0]: target_create_rule: quota exceeded"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("4 succeeded, 2 failed, 2 skipped"),
+        "{summary}"
+    );
+
+    env.cloud.script(|s| s.fail.clear());
+    let next = env.plan(&quickstart()).await;
+    let acts = actions(&next);
+    assert_eq!(acts["image.web-image"], "no-op");
+    assert_eq!(acts["server.web"], "create");
+    let report = env.apply(&quickstart()).await;
+    assert!(report.succeeded(), "{}", render::render_report(&report));
+    assert_one_copy(&env.cloud.contents(), "web", 2);
+}
+
+#[tokio::test]
+async fn a_server_in_error_is_reported_with_its_fault_and_replaced_next_time() {
+    let env = Env::new(
+        &["web"],
+        Script {
+            error_servers: BTreeMap::from([("web".to_string(), "No valid host was found.".into())]),
+            ..Script::default()
+        },
+    );
+    let report = env.apply(&quickstart()).await;
+    let failed = report
+        .nodes
+        .iter()
+        .find(|n| n.address.to_string() == "server.web")
+        .expect("server node");
+    assert!(
+        matches!(&failed.status, NodeStatus::Failed { message } if message.contains("No valid host was found.")),
+        "{failed:?}"
+    );
+    env.cloud.script(|s| s.error_servers.clear());
+    let next = env.plan(&quickstart()).await;
+    let server = next
+        .changes
+        .iter()
+        .find(|c| c.address.to_string() == "server.web")
+        .expect("server change");
+    assert!(
+        matches!(&server.action, Action::Replace { reason } if reason.contains("No valid host")),
+        "{server:?}"
+    );
+    let report = env.apply(&quickstart()).await;
+    assert!(report.succeeded(), "{}", render::render_report(&report));
+    assert_one_copy(&env.cloud.contents(), "web", 2);
+    assert!(env.destroy().await.succeeded());
+}
+
+/// Kill -9 after each mutation in turn: the cloud made the resource, the state never heard of
+/// it. The next apply adopts it by marker (or by the pending placeholder for keypairs), makes no
+/// duplicate, and destroy leaves the clouds as they were.
+#[tokio::test]
+async fn a_crash_after_any_mutation_converges_without_duplicates() {
+    let probe = Env::new(&["web"], Script::default());
+    assert!(probe.apply(&quickstart()).await.succeeded());
+    let total = probe.cloud.mutations();
+    assert!(total >= 9, "{total}");
+    for crash_at in 1..=total {
+        let env = Env::new(
+            &["web"],
+            Script {
+                crash_after: Some(crash_at),
+                ..Script::default()
+            },
+        );
+        let before = env.cloud.contents();
+        let report = env.apply(&quickstart()).await;
+        assert!(!report.succeeded(), "crash at {crash_at} went unnoticed");
+        env.cloud.script(|_| {}); // the next process
+        let report = env.apply(&quickstart()).await;
+        assert!(
+            report.succeeded(),
+            "crash at {crash_at}: {}",
+            render::render_report(&report)
+        );
+        assert_one_copy(&env.cloud.contents(), "web", 2);
+        assert!(
+            env.plan(&quickstart()).await.is_empty(),
+            "crash at {crash_at}: not converged"
+        );
+        let gone = env.destroy().await;
+        assert!(
+            gone.succeeded(),
+            "crash at {crash_at}: {}",
+            render::render_report(&gone)
+        );
+        assert_eq!(
+            env.cloud.contents(),
+            before,
+            "crash at {crash_at}: leftovers"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_keypair_with_another_fingerprint_is_a_conflict_naming_both() {
+    let env = Env::new(&["web"], Script::default());
+    env.cloud.edit(|c| {
+        c.keypairs.insert(
+            "alice".into(),
+            super::port::Keypair {
+                name: "alice".into(),
+                public_key: "ssh-rsa OTHER".into(),
+                fingerprint: fingerprint("ssh-rsa OTHER"),
+            },
+        );
+    });
+    let file = env.state();
+    let err = plan(
+        env.cloud.as_ref(),
+        &quickstart(),
+        file.state(),
+        &PlanOptions::default(),
+    )
+    .await
+    .expect_err("conflict");
+    let message = err.to_string();
+    assert!(
+        message.contains(&fingerprint("ssh-rsa OTHER"))
+            && message.contains(&fingerprint("ssh-ed25519 AAAAC3Nza alice@laptop"))
+            && message.starts_with("keypair.alice: "),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn an_existing_keypair_with_the_same_fingerprint_is_adopted_and_never_deleted() {
+    let env = Env::new(&["web"], Script::default());
+    let key = "ssh-ed25519 AAAAC3Nza alice@laptop";
+    env.cloud.edit(|c| {
+        c.keypairs.insert(
+            "alice".into(),
+            super::port::Keypair {
+                name: "alice".into(),
+                public_key: key.into(),
+                fingerprint: fingerprint(key),
+            },
+        );
+    });
+    let before = env.cloud.contents();
+    let planned = env.plan(&quickstart()).await;
+    let keypair = planned
+        .changes
+        .iter()
+        .find(|c| c.address.to_string() == "keypair.alice")
+        .expect("keypair");
+    assert_eq!(keypair.action, Action::Adopt);
+    assert_eq!(keypair.origin, Origin::Adopted);
+    let text = render::render_plan(&planned, render::Style::default());
+    assert!(text.contains("  <= keypair.alice {"), "{text}");
+    assert!(
+        text.contains("7 to add, 0 to change, 0 to destroy, 1 to adopt."),
+        "{text}"
+    );
+    assert!(env.apply(&quickstart()).await.succeeded());
+    assert!(env.destroy().await.succeeded());
+    assert_eq!(env.cloud.contents(), before, "the adopted keypair stays");
+}
+
+#[tokio::test]
+async fn drift_is_planned_and_repaired() {
+    let env = Env::new(&["web"], Script::default());
+    assert!(env.apply(&quickstart()).await.succeeded());
+    // By hand: one rule deleted, the server deleted.
+    env.cloud.edit(|c| {
+        let group = c
+            .groups
+            .values_mut()
+            .find(|g| g.name == "web")
+            .expect("group");
+        let port22 = group
+            .rules
+            .iter()
+            .position(|r| r.rule.port_min == Some(22))
+            .expect("rule");
+        group.rules.remove(port22);
+        let id = c.servers.keys().next().cloned().expect("server");
+        c.servers.remove(&id);
+        for fip in c.floating_ips.values_mut() {
+            fip.server_id = None;
+            fip.port_id = None;
+        }
+    });
+    let planned = env.plan(&quickstart()).await;
+    let acts = actions(&planned);
+    assert_eq!(acts["security_group_rule.web[0]"], "create");
+    assert_eq!(acts["server.web"], "create");
+    assert_eq!(acts["floating_ip.web"], "update");
+    assert_eq!(acts["image.web-image"], "no-op");
+    let rule = planned
+        .changes
+        .iter()
+        .find(|c| c.address.to_string() == "security_group_rule.web[0]")
+        .expect("rule");
+    assert_eq!(rule.reason.as_deref(), Some("deleted outside s2d"));
+    assert_eq!(
+        planned.summary,
+        Summary {
+            add: 2,
+            change: 1,
+            destroy: 0,
+            adopt: 0
+        }
+    );
+    let report = env.apply(&quickstart()).await;
+    assert!(report.succeeded(), "{}", render::render_report(&report));
+    assert_one_copy(&env.cloud.contents(), "web", 2);
+    assert!(env.plan(&quickstart()).await.is_empty());
+}
+
+#[tokio::test]
+async fn servers_share_one_keypair_and_the_default_group_which_destroy_restores() {
+    let env = Env::new(&["a", "b"], Script::default());
+    let before = env.cloud.contents();
+    let desired = shared(&["a", "b"]);
+    let planned = env.plan(&desired).await;
+    let acts = actions(&planned);
+    assert_eq!(acts["keypair.alice"], "create");
+    assert_eq!(acts["security_group.default"], "adopt");
+    assert_eq!(acts["security_group_rule.default[0]"], "create");
+    assert_eq!(acts["security_group_rule.default[1]"], "create");
+    assert_eq!(acts.len(), 2 * 4 + 1 + 1 + 2, "{acts:#?}");
+    let report = env.apply(&desired).await;
+    assert!(report.succeeded(), "{}", render::render_report(&report));
+    let contents = env.cloud.contents();
+    assert_eq!(contents.servers.len(), 2);
+    assert_eq!(contents.keypairs.len(), 1);
+    assert_eq!(contents.groups.len(), 1);
+    assert_eq!(contents.groups["sg-default"].rules.len(), 3 + 2);
+    assert!(env.plan(&desired).await.is_empty());
+
+    // Dropping a server from the plan deletes its resources only.
+    let fewer = shared(&["a"]);
+    let planned = env.plan(&fewer).await;
+    let acts = actions(&planned);
+    for gone in ["server.b", "image.b-image", "snapshot.b", "floating_ip.b"] {
+        assert_eq!(acts[gone], "delete", "{gone}");
+    }
+    assert_eq!(planned.summary.destroy, 4);
+    let report = env.apply(&fewer).await;
+    assert!(report.succeeded(), "{}", render::render_report(&report));
+    assert_eq!(env.cloud.contents().servers.len(), 1);
+
+    assert!(env.destroy().await.succeeded());
+    assert_eq!(
+        env.cloud.contents(),
+        before,
+        "only the rules s2d added are removed"
+    );
+}
+
+#[tokio::test]
+async fn target_limits_the_plan_to_a_server_and_its_dependencies() {
+    let env = Env::new(&["a", "b"], Script::default());
+    let file = env.state();
+    let planned = plan(
+        env.cloud.as_ref(),
+        &shared(&["a", "b"]),
+        file.state(),
+        &PlanOptions {
+            targets: vec!["server.a".parse().expect("address")],
+        },
+    )
+    .await
+    .expect("plans");
+    let addresses: Vec<String> = planned
+        .changes
+        .iter()
+        .map(|c| c.address.to_string())
+        .collect();
+    assert_eq!(
+        addresses,
+        [
+            "snapshot.a",
+            "image.a-image",
+            "keypair.alice",
+            "security_group.default",
+            "security_group_rule.default[0]",
+            "security_group_rule.default[1]",
+            "server.a"
+        ]
+    );
+    let err = plan(
+        env.cloud.as_ref(),
+        &shared(&["a", "b"]),
+        file.state(),
+        &PlanOptions {
+            targets: vec!["server.zzz".parse().expect("address")],
+        },
+    )
+    .await
+    .expect_err("unknown target");
+    assert!(err.to_string().contains("server.zzz"), "{err}");
+}
+
+#[tokio::test]
+async fn a_saved_plan_is_refused_once_the_state_has_moved_on() {
+    let env = Env::new(&["web"], Script::default());
+    assert!(env.apply(&quickstart()).await.succeeded());
+    env.cloud.edit(|c| c.servers.clear());
+    let saved = env.plan(&quickstart()).await;
+    let json = serde_json::to_string(&saved).expect("serializes");
+    let saved: PlanOutcome = serde_json::from_str(&json).expect("round-trips");
+    assert_eq!(saved.format_version, PLAN_FORMAT_VERSION);
+    // Something else writes the state in between.
+    {
+        let mut file = env.state();
+        file.commit().expect("commits");
+    }
+    let mut file = env.state();
+    let err = apply(
+        env.cloud.clone(),
+        &saved,
+        &mut file,
+        &ApplyOptions::default(),
+    )
+    .await
+    .expect_err("stale");
+    assert!(matches!(err, ApplyError::Stale { .. }), "{err}");
+    drop(file);
+    // A fresh saved plan applies exactly as planned.
+    let saved = env.plan(&quickstart()).await;
+    let mut file = env.state();
+    let report = apply(
+        env.cloud.clone(),
+        &saved,
+        &mut file,
+        &ApplyOptions::default(),
+    )
+    .await
+    .expect("applies");
+    assert!(report.succeeded());
+}
+
+#[tokio::test]
+async fn events_report_every_node_and_every_state_write() {
+    let env = Env::new(&["web"], Script::default());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let options = ApplyOptions {
+        events: Some(tx),
+        ..ApplyOptions::default()
+    };
+    let report = env.apply_with(&quickstart(), &options).await;
+    assert!(report.succeeded());
+    drop(options);
+    let mut started = 0;
+    let mut finished = 0;
+    let mut saved = 0;
+    let mut transfer = 0;
+    while let Some(event) = rx.recv().await {
+        match event {
+            Event::Started { .. } => started += 1,
+            Event::Finished { .. } => finished += 1,
+            Event::StateSaved { .. } => saved += 1,
+            Event::Transfer { .. } => transfer += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((started, finished, transfer), (8, 8, 1));
+    // One write per node, plus the keypair's pending placeholder.
+    assert_eq!(saved, 9);
+}
+
+/// 20 servers with latency: the parallel apply stays close to the critical path, and is far
+/// faster than one node at a time.
+#[tokio::test(start_paused = true)]
+async fn parallel_apply_runs_close_to_the_critical_path() {
+    let names: Vec<String> = (0..20).map(|i| format!("s{i:02}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let script = Script {
+        latency: Duration::from_millis(200),
+        ready_after: Duration::from_secs(2),
+        transfer_time: Duration::from_secs(5),
+        ..Script::default()
+    };
+    let l = script.latency;
+    let r = script.ready_after;
+    // snapshot: create + wait; image: create + upload + wait; server: create + wait;
+    // floating IP: allocate + associate.
+    let critical = (l + l + r) + (l + l + script.transfer_time + l + r) + (l + l + r) + (l + l);
+    let desired = shared(&refs);
+    let mut totals = Vec::new();
+    for parallelism in [100, 1] {
+        let env = Env::new(&refs, script.clone());
+        let options = ApplyOptions {
+            parallelism: NonZeroUsize::new(parallelism).expect("non-zero"),
+            transfers: NonZeroUsize::new(20).expect("non-zero"),
+            ..ApplyOptions::default()
+        };
+        let report = env.apply_with(&desired, &options).await;
+        assert!(report.succeeded(), "{}", render::render_report(&report));
+        totals.push(Duration::from_millis(report.total_ms));
+    }
+    let (parallel, serial) = (totals[0], totals[1]);
+    let ratio_critical = parallel.as_secs_f64() / critical.as_secs_f64();
+    let ratio_serial = serial.as_secs_f64() / parallel.as_secs_f64();
+    eprintln!(
+        "critical path {critical:?}, parallel {parallel:?} ({ratio_critical:.2}x the critical \
+         path), parallelism 1 {serial:?} ({ratio_serial:.1}x slower)"
+    );
+    assert!(
+        ratio_critical <= 1.5,
+        "parallel {parallel:?} vs critical path {critical:?}"
+    );
+    assert!(
+        ratio_serial >= 5.0,
+        "serial {serial:?} vs parallel {parallel:?}"
+    );
+}
+
+#[test]
+fn a_multi_line_update_renders_as_a_unified_diff() {
+    let change = Change {
+        address: Address::Keypair {
+            name: "alice".into(),
+        },
+        action: Action::Update {
+            changes: vec![AttrChange {
+                name: "public_key".into(),
+                before: serde_json::json!("line one\nline two\n"),
+                after: serde_json::json!("line one\nline 2\n"),
+            }],
+        },
+        reason: None,
+        origin: Origin::Created,
+        id: Some("alice".into()),
+        before: None,
+        after: None,
+        node: None,
+        depends_on: vec![],
+    };
+    let plan = PlanOutcome {
+        format_version: PLAN_FORMAT_VERSION,
+        operation: Operation::Apply,
+        lineage: "l".into(),
+        serial: 3,
+        changes: vec![change],
+        summary: Summary {
+            change: 1,
+            ..Summary::default()
+        },
+    };
+    assert_eq!(
+        render::render_plan(&plan, render::Style::default()),
+        "  # keypair.alice will be updated in place
+  ~ keypair.alice {
+    ~ public_key = <<-EOT
+          @@ -1,2 +1,2 @@
+           line one
+          -line two
+          +line 2
+      EOT
+    }
+
+Plan: 0 to add, 1 to change, 0 to destroy.
+"
+    );
+    let json = serde_json::to_value(&plan).expect("json");
+    assert_eq!(json["changes"][0]["action"]["kind"], "update");
+    assert_eq!(json["changes"][0]["address"], "keypair.alice");
+    assert_eq!(json["serial"], 3);
+}
