@@ -577,10 +577,10 @@ fn resolve_v3(cloud: &Cloud, body: &Value) -> Result<Resolved, ApiError> {
         }
         if auth.get("scope").is_some() {
             let scope = auth.get("scope").and_then(|s| s.get("project"));
-            if let Some(p) = scope {
-                if find_project(&st, p)? != cred.project_id {
-                    return Err(unauthorized());
-                }
+            if let Some(p) = scope
+                && find_project(&st, p)? != cred.project_id
+            {
+                return Err(unauthorized());
             }
         }
         Resolved {
@@ -632,13 +632,12 @@ fn resolve_v3(cloud: &Cloud, body: &Value) -> Result<Resolved, ApiError> {
             None => {}
         }
     }
-    if let Some(pid) = &resolved.project_id {
-        if !st
+    if let Some(pid) = &resolved.project_id
+        && !st
             .assignments
             .contains_key(&(resolved.user_id.clone(), pid.clone()))
-        {
-            return Err(unauthorized());
-        }
+    {
+        return Err(unauthorized());
     }
     Ok(resolved)
 }
@@ -657,25 +656,25 @@ fn token_body_v3(cloud: &Cloud, st: &State_, t: &Token) -> Value {
         "expires_at": iso_micros(t.expires_at),
         "issued_at": iso_micros(t.issued_at),
     });
-    if let Some(pid) = &t.project_id {
-        if let Some(p) = st.projects.get(pid) {
-            let roles = effective_roles(
-                st.assignments
-                    .get(&(t.user_id.clone(), pid.clone()))
-                    .map(Vec::as_slice)
-                    .unwrap_or(&[]),
-            );
-            token["project"] =
-                json!({"domain": domain_ref(st, &p.domain_id), "id": p.id, "name": p.name});
-            token["is_domain"] = json!(false);
-            token["roles"] = Value::Array(
-                roles
-                    .iter()
-                    .map(|r| json!({"id": role_id(r), "name": r}))
-                    .collect(),
-            );
-            token["catalog"] = catalog_v3(cloud);
-        }
+    if let Some(pid) = &t.project_id
+        && let Some(p) = st.projects.get(pid)
+    {
+        let roles = effective_roles(
+            st.assignments
+                .get(&(t.user_id.clone(), pid.clone()))
+                .map(Vec::as_slice)
+                .unwrap_or(&[]),
+        );
+        token["project"] =
+            json!({"domain": domain_ref(st, &p.domain_id), "id": p.id, "name": p.name});
+        token["is_domain"] = json!(false);
+        token["roles"] = Value::Array(
+            roles
+                .iter()
+                .map(|r| json!({"id": role_id(r), "name": r}))
+                .collect(),
+        );
+        token["catalog"] = catalog_v3(cloud);
     }
     if let Some(ac) = t.app_cred_id.as_ref().and_then(|id| st.app_creds.get(id)) {
         token["application_credential"] = json!({"id": ac.id, "name": ac.name, "restricted": true});
@@ -929,10 +928,10 @@ async fn v2_issue(
     } else if let Some(id) = str_field(auth, "tenantId") {
         project_id = Some(st.projects.get(id).ok_or_else(unauthorized)?.id.clone());
     }
-    if let Some(pid) = &project_id {
-        if !st.assignments.contains_key(&(user_id.clone(), pid.clone())) {
-            return Err(unauthorized());
-        }
+    if let Some(pid) = &project_id
+        && !st.assignments.contains_key(&(user_id.clone(), pid.clone()))
+    {
+        return Err(unauthorized());
     }
     let token = Token {
         user_id: user_id.clone(),

@@ -122,15 +122,15 @@ async fn main() -> ExitCode {
         }
     };
     let ready = dc.ready_json();
-    if let Some(path) = &cli.ready_file {
-        if let Err(e) = write_ready(path, &ready) {
-            eprintln!(
-                "s2d-devcloud: cannot write ready file {}: {e}",
-                path.display()
-            );
-            dc.stop().await;
-            return ExitCode::FAILURE;
-        }
+    if let Some(path) = &cli.ready_file
+        && let Err(e) = write_ready(path, &ready)
+    {
+        eprintln!(
+            "s2d-devcloud: cannot write ready file {}: {e}",
+            path.display()
+        );
+        dc.stop().await;
+        return ExitCode::FAILURE;
     }
     println!("{ready}");
     tracing::info!(

@@ -468,10 +468,10 @@ fn select_fields(mut v: Value, q: &[(String, String)]) -> Value {
         .filter(|(k, _)| k == "fields")
         .map(|(_, v)| v.as_str())
         .collect();
-    if !fields.is_empty() {
-        if let Value::Object(m) = &mut v {
-            m.retain(|k, _| fields.contains(&k.as_str()));
-        }
+    if !fields.is_empty()
+        && let Value::Object(m) = &mut v
+    {
+        m.retain(|k, _| fields.contains(&k.as_str()));
     }
     v
 }
@@ -1020,21 +1020,20 @@ async fn create_fip(
     let id = cloud.faults.random_uuid().to_string();
     let now = cloud.clock.now();
     let mut st = cloud.neutron.lock();
-    if let Some(p) = &port {
-        if !st
+    if let Some(p) = &port
+        && !st
             .ports
             .get(p)
             .is_some_and(|p| visible(&auth, &p.project_id))
-        {
-            return Err(not_found("Port", p).into());
-        }
+    {
+        return Err(not_found("Port", p).into());
     }
     let f = super::create_fip(&mut st, &project, &net, address, &desc, id.clone(), now)?;
-    if port.is_some() {
-        if let Err(e) = super::set_fip_port(&mut st, &f.id, port.as_deref(), fixed) {
-            st.floatingips.remove(&f.id);
-            return Err(e.into());
-        }
+    if port.is_some()
+        && let Err(e) = super::set_fip_port(&mut st, &f.id, port.as_deref(), fixed)
+    {
+        st.floatingips.remove(&f.id);
+        return Err(e.into());
     }
     let f = st
         .floatingips
@@ -1073,11 +1072,11 @@ async fn update_fip(
         let fixed = parse_ip(opt_str(&obj, "fixed_ip_address")?, "fixed_ip_address")?;
         super::set_fip_port(&mut st, &id, port.as_deref(), fixed)?;
     }
-    if let Some(d) = opt_str(&obj, "description")? {
-        if let Some(f) = st.floatingips.get_mut(&id) {
-            f.description = d;
-            f.revision += 1;
-        }
+    if let Some(d) = opt_str(&obj, "description")?
+        && let Some(f) = st.floatingips.get_mut(&id)
+    {
+        f.description = d;
+        f.revision += 1;
     }
     let f = st
         .floatingips

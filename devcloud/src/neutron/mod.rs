@@ -293,6 +293,7 @@ impl Neutron {
     }
 
     /// Create a router with a gateway on `external_network_id` and an interface on `subnet_id`.
+    #[allow(clippy::too_many_arguments)]
     pub fn create_router(
         &self,
         id: &str,
@@ -549,10 +550,10 @@ impl Neutron {
         let mut out: Vec<SecurityGroup> = Vec::new();
         for p in st.ports.values().filter(|p| p.device_id == device_id) {
             for g in &p.security_groups {
-                if let Some(g) = st.security_groups.get(g) {
-                    if !out.iter().any(|o| o.id == g.id) {
-                        out.push(g.clone());
-                    }
+                if let Some(g) = st.security_groups.get(g)
+                    && !out.iter().any(|o| o.id == g.id)
+                {
+                    out.push(g.clone());
                 }
             }
         }
@@ -764,10 +765,10 @@ fn add_rule(
         return Err(not_found("Security group", group_id));
     }
     let spec = spec.validated()?;
-    if let Some(remote) = &spec.remote_group_id {
-        if !st.security_groups.contains_key(remote) {
-            return Err(not_found("Security group", remote));
-        }
+    if let Some(remote) = &spec.remote_group_id
+        && !st.security_groups.contains_key(remote)
+    {
+        return Err(not_found("Security group", remote));
     }
     if let Some(existing) = st
         .rules

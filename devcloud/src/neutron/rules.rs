@@ -135,15 +135,15 @@ impl RuleSpec {
                 }
             }
             Some(1) | Some(58) => {
-                if let Some(t) = self.port_range_min {
-                    if t > 255 {
-                        return Err(bad(
-                            "SecurityGroupInvalidIcmpValue",
-                            format!(
-                                "Invalid value for ICMP port_range_min(type): {t}. It must be 0 to 255."
-                            ),
-                        ));
-                    }
+                if let Some(t) = self.port_range_min
+                    && t > 255
+                {
+                    return Err(bad(
+                        "SecurityGroupInvalidIcmpValue",
+                        format!(
+                            "Invalid value for ICMP port_range_min(type): {t}. It must be 0 to 255."
+                        ),
+                    ));
                 }
                 if let Some(c) = self.port_range_max {
                     if c > 255 {

@@ -279,7 +279,7 @@ async fn create(
             for chunk in seed.chunks_mut(8) {
                 chunk.copy_from_slice(&cloud.faults.random_u64().to_le_bytes());
             }
-            let (private, public) = generate(seed, &format!("Generated-by-Nova"))
+            let (private, public) = generate(seed, "Generated-by-Nova")
                 .ok_or_else(|| invalid("key generation failed"))?;
             (public, Some(private))
         }

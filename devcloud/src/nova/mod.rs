@@ -163,10 +163,10 @@ pub fn negotiate(headers: &axum::http::HeaderMap) -> Result<Microversion, ApiErr
         let Ok(s) = v.to_str() else { continue };
         for part in s.split(',') {
             let mut it = part.split_whitespace();
-            if let (Some(service), Some(ver)) = (it.next(), it.next()) {
-                if service.eq_ignore_ascii_case("compute") {
-                    requested = Some(ver.to_string());
-                }
+            if let (Some(service), Some(ver)) = (it.next(), it.next())
+                && service.eq_ignore_ascii_case("compute")
+            {
+                requested = Some(ver.to_string());
             }
         }
     }

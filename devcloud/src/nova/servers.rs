@@ -473,15 +473,14 @@ fn parse_boot(
         }
     };
     let key_name = str_of("key_name");
-    if let Some(k) = &key_name {
-        if !cloud
+    if let Some(k) = &key_name
+        && !cloud
             .nova
             .lock()
             .keypairs
             .contains_key(&(auth.user_id.clone(), k.clone()))
-        {
-            return Err(bad("Invalid key_name provided."));
-        }
+    {
+        return Err(bad("Invalid key_name provided."));
     }
     let networks = match s.get("networks") {
         None if mv.at_least(37) => {
@@ -927,11 +926,11 @@ fn create_image(
             &image,
             disk,
             Box::new(move |_ok| {
-                if let Some(s) = cloud3.nova.lock().servers.get_mut(&sid) {
-                    if s.task_state.as_deref() == Some("image_uploading") {
-                        s.task_state = None;
-                        s.updated = cloud3.clock.now();
-                    }
+                if let Some(s) = cloud3.nova.lock().servers.get_mut(&sid)
+                    && s.task_state.as_deref() == Some("image_uploading")
+                {
+                    s.task_state = None;
+                    s.updated = cloud3.clock.now();
                 }
             }),
         );
