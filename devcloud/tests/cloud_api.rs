@@ -1136,7 +1136,13 @@ async fn state_dump_and_request_log() {
         "ehr-analytics"
     );
     let ports = a["neutron"][&ehr]["ports"].as_array().unwrap();
-    assert_eq!(ports.iter().filter(|p| p["device_owner"] == "compute:nova").count(), 1);
+    assert_eq!(
+        ports
+            .iter()
+            .filter(|p| p["device_owner"] == "compute:nova")
+            .count(),
+        1
+    );
 }
 
 #[tokio::test]
