@@ -648,16 +648,21 @@ async fn parallel_apply_runs_close_to_the_critical_path() {
     let critical = (l + l + r) + (l + l + script.transfer_time + l + r) + (l + l + r) + (l + l);
     let desired = shared(&refs);
     let mut totals = Vec::new();
-    for parallelism in [100, 1] {
+    for (parallelism, transfers) in [(20, 20), (1, 20), (10, 4)] {
         let env = Env::new(&refs, script.clone());
         let options = ApplyOptions {
             parallelism: NonZeroUsize::new(parallelism).expect("non-zero"),
-            transfers: NonZeroUsize::new(20).expect("non-zero"),
+            transfers: NonZeroUsize::new(transfers).expect("non-zero"),
             ..ApplyOptions::default()
         };
         let report = env.apply_with(&desired, &options).await;
         assert!(report.succeeded(), "{}", render::render_report(&report));
         totals.push(Duration::from_millis(report.total_ms));
+        eprintln!(
+            "parallelism {parallelism}, transfers {transfers}: {:?} ({:.2}x the critical path)",
+            totals[totals.len() - 1],
+            report.total_ms as f64 / critical.as_millis() as f64
+        );
     }
     let (parallel, serial) = (totals[0], totals[1]);
     let ratio_critical = parallel.as_secs_f64() / critical.as_secs_f64();

@@ -60,8 +60,9 @@ pub enum Node {
 }
 
 impl Node {
-    /// The node's address.
-    pub fn address(&self) -> Address {
+    /// The node's address, except for a rule, whose index only the graph knows (read
+    /// [`Entry::address`] instead).
+    fn natural_address(&self) -> Address {
         match self {
             Node::Snapshot { source, .. } => Address::Snapshot {
                 source: source.clone(),
@@ -229,7 +230,7 @@ impl ResourceGraph {
     }
 
     fn add(&mut self, node: Node) -> Result<NodeIndex, GraphError> {
-        self.add_at(node.address(), node)
+        self.add_at(node.natural_address(), node)
     }
 
     /// Add a node, or return the one already at this address if it is the same resource.
