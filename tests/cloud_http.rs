@@ -945,6 +945,25 @@ async fn redirects_are_followed_only_within_the_origin() {
 #[derive(Clone, Default)]
 struct Buf(Arc<Mutex<Vec<u8>>>);
 
+/// The buffer of the process-wide TRACE subscriber, installed once per test binary (a
+/// per-test `set_default` misses events when tests run on parallel threads: callsite
+/// interest is cached globally). Every test of the binary logs into it.
+fn log_buffer() -> Buf {
+    static BUF: std::sync::OnceLock<Buf> = std::sync::OnceLock::new();
+    BUF.get_or_init(|| {
+        let buf = Buf::default();
+        let writer = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
+        buf
+    })
+    .clone()
+}
+
 impl Write for Buf {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
         self.0.lock().unwrap().extend_from_slice(b);
@@ -957,14 +976,7 @@ impl Write for Buf {
 
 #[tokio::test]
 async fn no_secret_in_any_log_line_or_error() {
-    let buf = Buf::default();
-    let writer = buf.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let buf = log_buffer();
 
     let (st, base) = start(true, "2.1", "2.79").await;
     let mut errors = Vec::new();

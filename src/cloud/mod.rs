@@ -84,8 +84,9 @@ impl std::fmt::Debug for Session {
 /// Create a resource without ever creating it twice: call `create`; if it fails in a way
 /// that may nevertheless have created the resource ([`Error::is_ambiguous`]: timeouts,
 /// resets, 5xx, 429), look it up by the name or tag s2d gave it with `lookup` and adopt what
-/// is found; only if nothing is found, create again (up to `attempts` times in all, with the
-/// session's backoff between).
+/// is found; only if the lookup says it does not exist, create again. `attempts` bounds both
+/// the creates and the lookups (a lookup that itself fails ambiguously is repeated, never
+/// skipped), with the session's backoff between tries.
 pub async fn create_or_adopt<T, C, CF, L, LF>(
     policy: &RetryPolicy,
     attempts: u32,
@@ -98,26 +99,33 @@ where
     L: FnMut() -> LF,
     LF: Future<Output = Result<Option<T>>>,
 {
-    let mut attempt = 0;
+    let attempts = attempts.max(1);
+    let mut creates = 0;
     loop {
-        match create().await {
+        let failure = match create().await {
             Ok(v) => return Ok(v),
-            Err(e) if e.is_ambiguous() && attempt + 1 < attempts.max(1) => {
-                tracing::debug!(error = %e, "create failed ambiguously; looking the resource up");
-                if let Some(found) = lookup().await? {
-                    return Ok(found);
-                }
-                tokio::time::sleep(http::backoff(policy, attempt, None)).await;
-                attempt += 1;
-            }
-            Err(e) if e.is_ambiguous() => {
-                // Last chance: it may exist after all.
-                return match lookup().await? {
-                    Some(found) => Ok(found),
-                    None => Err(e),
-                };
-            }
+            Err(e) if e.is_ambiguous() => e,
             Err(e) => return Err(e),
+        };
+        creates += 1;
+        tracing::debug!(error = %failure, "create failed ambiguously; looking the resource up");
+        let mut lookups = 0;
+        let exists = loop {
+            match lookup().await {
+                Ok(found) => break found,
+                Err(e) if e.is_ambiguous() && lookups + 1 < attempts => {
+                    tokio::time::sleep(http::backoff(policy, lookups, None)).await;
+                    lookups += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        if let Some(found) = exists {
+            return Ok(found);
         }
+        if creates >= attempts {
+            return Err(failure);
+        }
+        tokio::time::sleep(http::backoff(policy, creates - 1, None)).await;
     }
 }
