@@ -20,11 +20,12 @@ mod fake;
 mod tests;
 
 pub use apply::{
-    ApplyError, ApplyOptions, ApplyReport, Event, NodeReport, NodeStatus, Timeouts, apply, destroy,
+    ApplyError, ApplyOptions, ApplyReport, Event, NodeReport, NodeStatus, PrivateKey, Timeouts,
+    apply, destroy,
 };
 pub use overview::{ServerOverview, Step, overview};
 pub use plan::{
     Action, AttrChange, Change, Operation, PLAN_FORMAT_VERSION, PlanError, PlanOptions,
-    PlanOutcome, Summary, plan, plan_destroy, read_sources,
+    PlanOutcome, Summary, build_graph, plan, plan_destroy, read_sources,
 };
 pub use port::{CloudPort, Marker, PortError, PortResult};

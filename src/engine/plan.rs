@@ -225,6 +225,15 @@ pub async fn read_sources<C: CloudPort>(
     Ok(facts)
 }
 
+/// The graph alone, for `s2d graph`: the source is read, the target and the state are not.
+pub async fn build_graph<C: CloudPort>(
+    cloud: &C,
+    desired: &Desired,
+) -> Result<ResourceGraph, PlanError> {
+    let facts = read_sources(cloud, desired).await?;
+    Ok(ResourceGraph::build(desired, &facts)?)
+}
+
 /// Plan `desired` against the clouds and `state`.
 pub async fn plan<C: CloudPort>(
     cloud: &C,

@@ -733,3 +733,150 @@ Plan: 0 to add, 1 to change, 0 to destroy.
     assert_eq!(json["changes"][0]["address"], "keypair.alice");
     assert_eq!(json["serial"], 3);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_graceful_stop_keeps_what_finished_and_a_rerun_completes() {
+    let env = Env::new(
+        &["web"],
+        Script {
+            latency: Duration::from_secs(1),
+            ready_after: Duration::from_secs(2),
+            transfer_time: Duration::from_secs(5),
+            ..Script::default()
+        },
+    );
+    let options = ApplyOptions::default();
+    let mut file = env.state();
+    let planned = plan(
+        env.cloud.as_ref(),
+        &quickstart(),
+        file.state(),
+        &PlanOptions::default(),
+    )
+    .await
+    .expect("plans");
+    let trigger = options.stop.graceful.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        trigger.cancel();
+    });
+    let report = apply(env.cloud.clone(), &planned, &mut file, &options)
+        .await
+        .expect("applies");
+    drop(file);
+    assert!(!report.succeeded());
+    assert!(
+        report.count(|s| *s == NodeStatus::Cancelled) > 0,
+        "{report:#?}"
+    );
+    // What finished is in the state, on disk.
+    let on_disk = crate::state::read(&env.path)
+        .expect("reads")
+        .expect("exists");
+    let done: Vec<String> = report
+        .nodes
+        .iter()
+        .filter(|n| n.status == NodeStatus::Done)
+        .map(|n| n.address.to_string())
+        .collect();
+    assert!(!done.is_empty());
+    for address in &done {
+        assert!(
+            on_disk
+                .resources
+                .contains_key(&address.parse().expect("address")),
+            "{address} finished but is not in the state"
+        );
+    }
+    let report = env.apply(&quickstart()).await;
+    assert!(report.succeeded(), "{}", render::render_report(&report));
+    assert_one_copy(&env.cloud.contents(), "web", 2);
+}
+
+#[tokio::test]
+async fn image_visibility_drift_is_updated_in_place() {
+    let env = Env::new(&["web"], Script::default());
+    assert!(env.apply(&quickstart()).await.succeeded());
+    env.cloud.edit(|c| {
+        for image in c.images.values_mut() {
+            image.visibility = "public".into();
+        }
+    });
+    let planned = env.plan(&quickstart()).await;
+    assert_eq!(actions(&planned)["image.web-image"], "update");
+    assert_eq!(actions(&planned)["server.web"], "no-op");
+    let text = render::render_plan(&planned, render::Style::default());
+    assert!(
+        text.contains(
+            "  ~ image.web-image {\n    ~ visibility = \"public\" -> \"private\"\n    }\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("Plan: 0 to add, 1 to change, 0 to destroy.\n"),
+        "{text}"
+    );
+    assert!(env.apply(&quickstart()).await.succeeded());
+    assert!(env.plan(&quickstart()).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_generated_private_key_is_returned_once_and_never_stored() {
+    let env = Env::new(&["web"], Script::default());
+    let mut desired = quickstart();
+    desired.servers[0].keypair = KeypairChoice {
+        mode: KeypairMode::Create,
+        name: "generated".into(),
+    };
+    let report = env.apply(&desired).await;
+    assert!(report.succeeded(), "{}", render::render_report(&report));
+    assert_eq!(report.generated_keys.len(), 1);
+    assert!(report.generated_keys[0].1.expose().starts_with("PRIVATE"));
+    let text = std::fs::read_to_string(&env.path).expect("state");
+    assert!(!text.contains("PRIVATE"), "{text}");
+    assert!(
+        !format!("{report:?}").contains("PRIVATE"),
+        "Debug hides the key"
+    );
+    let json = serde_json::to_string(&report).expect("json");
+    assert!(!json.contains("PRIVATE"), "{json}");
+    assert!(env.plan(&desired).await.is_empty());
+    assert!(env.destroy().await.succeeded());
+    assert!(env.cloud.contents().keypairs.is_empty());
+}
+
+#[tokio::test]
+async fn destroy_with_a_target_removes_it_and_what_depends_on_it_only() {
+    let env = Env::new(&["web"], Script::default());
+    assert!(env.apply(&quickstart()).await.succeeded());
+    let mut file = env.state();
+    let report = destroy(
+        env.cloud.clone(),
+        &mut file,
+        &["server.web".parse().expect("address")],
+        &ApplyOptions::default(),
+    )
+    .await;
+    assert!(report.succeeded(), "{}", render::render_report(&report));
+    let removed: Vec<String> = report.nodes.iter().map(|n| n.address.to_string()).collect();
+    assert_eq!(removed, ["server.web", "floating_ip.web"]);
+    let contents = env.cloud.contents();
+    assert!(contents.servers.is_empty() && contents.floating_ips.is_empty());
+    assert_eq!(contents.images.len(), 1);
+    assert_eq!(file.state().resources.len(), 6);
+}
+
+#[tokio::test]
+async fn the_graph_alone_reads_only_the_source() {
+    let env = Env::new(&["web"], Script::default());
+    let graph = build_graph(env.cloud.as_ref(), &quickstart())
+        .await
+        .expect("builds");
+    assert_eq!(graph.addresses().count(), 8);
+    assert!(
+        graph
+            .to_dot()
+            .contains("\"server.web\" -> \"floating_ip.web\";")
+    );
+    assert!(env.cloud.calls().iter().all(|c| c.starts_with("source_")));
+}
