@@ -110,10 +110,14 @@ async fn middleware(State(cloud): State<SharedCloud>, req: Request, next: Next) 
             Injected::ServerError(code) => {
                 let status =
                     StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                let msg = if code == 503 {
-                    "The server is currently unavailable. Please try again at a later time."
-                } else {
-                    "Unexpected API Error. Please report this at http://bugs.launchpad.net/nova/ and attach the Nova API log if possible."
+                let msg = match (code, service) {
+                    (503, _) => {
+                        "The server is currently unavailable. Please try again at a later time."
+                    }
+                    (_, Service::Nova) => {
+                        "Unexpected API Error. Please report this at http://bugs.launchpad.net/nova/ and attach the Nova API log if possible."
+                    }
+                    _ => "Request Failed: internal server error while processing your request.",
                 };
                 ApiError::new(service, status, msg).into_response()
             }
