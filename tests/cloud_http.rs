@@ -945,6 +945,31 @@ async fn redirects_are_followed_only_within_the_origin() {
 #[derive(Clone, Default)]
 struct Buf(Arc<Mutex<Vec<u8>>>);
 
+#[tokio::test]
+async fn a_refused_connection_is_retried_then_reported() {
+    // A port nothing listens on (bound, then released).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let e = Session::connect(config(&base, password()))
+        .await
+        .unwrap_err();
+    match &e {
+        Error::Transport { connect, .. } => assert!(connect),
+        other => panic!("{other:?}"),
+    }
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with(&format!("fake: identity GET {base}/identity: ")),
+        "{msg}"
+    );
+    // A connect error means the server never acted: even a create may be repeated.
+    assert!(!e.is_ambiguous());
+}
+
 /// The buffer of the process-wide TRACE subscriber, installed once per test binary (a
 /// per-test `set_default` misses events when tests run on parallel threads: callsite
 /// interest is cached globally). Every test of the binary logs into it.
