@@ -880,3 +880,83 @@ async fn the_graph_alone_reads_only_the_source() {
     );
     assert!(env.cloud.calls().iter().all(|c| c.starts_with("source_")));
 }
+
+#[tokio::test]
+async fn a_crash_in_a_shared_plan_converges_and_destroy_restores_the_default_group() {
+    let desired = shared(&["a", "b"]);
+    let probe = Env::new(&["a", "b"], Script::default());
+    assert!(probe.apply(&desired).await.succeeded());
+    let total = probe.cloud.mutations();
+    for crash_at in 1..=total {
+        let env = Env::new(
+            &["a", "b"],
+            Script {
+                crash_after: Some(crash_at),
+                ..Script::default()
+            },
+        );
+        let before = env.cloud.contents();
+        assert!(!env.apply(&desired).await.succeeded());
+        env.cloud.script(|_| {});
+        let report = env.apply(&desired).await;
+        assert!(
+            report.succeeded(),
+            "crash at {crash_at}: {}",
+            render::render_report(&report)
+        );
+        let contents = env.cloud.contents();
+        assert_eq!(contents.servers.len(), 2, "crash at {crash_at}");
+        assert_eq!(contents.images.len(), 2, "crash at {crash_at}");
+        assert_eq!(contents.floating_ips.len(), 2, "crash at {crash_at}");
+        assert_eq!(
+            contents.groups["sg-default"].rules.len(),
+            5,
+            "crash at {crash_at}"
+        );
+        assert!(env.plan(&desired).await.is_empty(), "crash at {crash_at}");
+        assert!(env.destroy().await.succeeded(), "crash at {crash_at}");
+        assert_eq!(
+            env.cloud.contents(),
+            before,
+            "crash at {crash_at}: leftovers"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_image_that_never_finished_is_replaced_and_so_is_its_server() {
+    let env = Env::new(&["web"], Script::default());
+    assert!(env.apply(&quickstart()).await.succeeded());
+    env.cloud.edit(|c| {
+        for image in c.images.values_mut() {
+            image.status = "killed".into();
+        }
+    });
+    let planned = env.plan(&quickstart()).await;
+    let acts = actions(&planned);
+    assert_eq!(acts["image.web-image"], "replace");
+    assert_eq!(acts["server.web"], "replace");
+    assert_eq!(acts["floating_ip.web"], "update");
+    let server = planned
+        .changes
+        .iter()
+        .find(|c| c.address.to_string() == "server.web")
+        .expect("server");
+    assert_eq!(
+        server.action,
+        Action::Replace {
+            reason: "image.web-image will be replaced".into()
+        }
+    );
+    let text = render::render_plan(&planned, render::Style::default());
+    assert!(
+        text.contains(
+            "  # server.web must be replaced: image.web-image will be replaced\n  -/+ server.web {"
+        ),
+        "{text}"
+    );
+    let report = env.apply(&quickstart()).await;
+    assert!(report.succeeded(), "{}", render::render_report(&report));
+    assert_one_copy(&env.cloud.contents(), "web", 2);
+    assert!(env.plan(&quickstart()).await.is_empty());
+}
