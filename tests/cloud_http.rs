@@ -525,6 +525,36 @@ async fn v3_discovery_paging_and_microversion() {
     assert!(nets[0].external);
 }
 
+fn assert_send<T: Send>(_: &T) {}
+
+/// The engine runs calls in spawned tasks: every call's future must be `Send`.
+#[tokio::test]
+async fn call_futures_are_send() {
+    let (_st, base) = start(true, "2.1", "2.79").await;
+    let cloud = Cloud::connect(config(&base, password())).await.unwrap();
+    let q = ServerQuery::default();
+    let sid = ServerId::from("x");
+    let iid = ImageId::from("i");
+    let t = time::OffsetDateTime::now_utc();
+    assert_send(&cloud.compute.list_servers(&q));
+    assert_send(
+        &cloud
+            .compute
+            .wait_for_server(&sid, "ACTIVE", Duration::from_secs(1)),
+    );
+    assert_send(&cloud.compute.create_image(&sid, "n", &Default::default()));
+    assert_send(&cloud.compute.usage_all(t, t));
+    assert_send(&cloud.image.upload(&iid, None, chunks(1, 1)));
+    assert_send(&cloud.image.download(&iid, Some(5)));
+    assert_send(
+        &cloud
+            .image
+            .wait_for_status(&iid, "active", Duration::from_secs(1)),
+    );
+    assert_send(&cloud.network.floating_ips(&[]));
+    assert_send(&Cloud::connect(config(&base, password())));
+}
+
 #[tokio::test]
 async fn old_cloud_gets_the_image_id_from_location() {
     let (_st, base) = start(true, "2.1", "2.38").await;
