@@ -1225,3 +1225,68 @@ async fn create_image_snapshot_goes_through_task_states() {
     assert_eq!(img["image_type"], "snapshot");
     assert_eq!(img["instance_uuid"], id.as_str());
 }
+
+#[tokio::test]
+async fn same_seed_same_seeded_ids() {
+    let dump = |dc: &DevCloud| {
+        let c = dc.provider.cloud();
+        let server = c.nova.lock().servers.keys().next().cloned();
+        (
+            c.keystone.project_id("ehr"),
+            c.keystone.user_id("alice"),
+            server,
+            c.neutron.lock().ports.keys().cloned().collect::<Vec<_>>(),
+        )
+    };
+    let a = start().await;
+    let b = start().await;
+    assert_eq!(dump(&a), dump(&b));
+    let c = DevCloud::start(Options {
+        image_size: 1 << 20,
+        seed: 8,
+        ..Options::default()
+    })
+    .await
+    .unwrap();
+    assert_ne!(dump(&a).0, dump(&c).0);
+}
+
+#[tokio::test]
+async fn server_security_groups_in_nova_format() {
+    let dc = start().await;
+    let base = dc.provider.base_url();
+    let (token, _) = login(base, "alice", "alice-secret", "ehr").await;
+    let v = get_json(
+        &format!("{base}/compute/v2.1/servers?name=ehr-analytics"),
+        &token,
+    )
+    .await;
+    let id = v["servers"][0]["id"].as_str().unwrap();
+    let v = get_json(
+        &format!("{base}/compute/v2.1/servers/{id}/os-security-groups"),
+        &token,
+    )
+    .await;
+    let default = &v["security_groups"][0];
+    // Neutron's default ingress rules come from the group itself: `group`, no `ip_range`.
+    for r in default["rules"].as_array().unwrap() {
+        assert_eq!(r["group"]["name"], "default");
+        assert_eq!(r["ip_range"], json!({}));
+        assert_eq!(r["ip_protocol"], Value::Null);
+    }
+    let analytics = v["security_groups"][1]["rules"].as_array().unwrap();
+    let icmp = analytics
+        .iter()
+        .find(|r| r["ip_protocol"] == "icmp")
+        .unwrap();
+    assert_eq!(
+        (icmp["from_port"].clone(), icmp["to_port"].clone()),
+        (json!(-1), json!(-1))
+    );
+    assert_eq!(icmp["ip_range"]["cidr"], "0.0.0.0/0");
+    let ssh6 = analytics
+        .iter()
+        .find(|r| r["ip_range"]["cidr"] == "::/0")
+        .unwrap();
+    assert_eq!(ssh6["from_port"], 22);
+}

@@ -972,14 +972,17 @@ async fn security_groups(
                         Some((name, tenant)) => json!({"name": name, "tenant_id": tenant}),
                         None => json!({}),
                     };
+                    // As nova's neutron translation: a remote group shows `group`, anything
+                    // else an `ip_range` (no prefix = 0.0.0.0/0, whatever the ethertype).
                     let ip_range = match (&r.spec.remote_ip_prefix, &r.spec.remote_group_id) {
-                        (Some(p), _) => json!({"cidr": p}),
-                        (None, None) => json!({"cidr": if r.spec.ethertype == "IPv6" {"::/0"} else {"0.0.0.0/0"}}),
-                        _ => json!({}),
+                        (_, Some(_)) => json!({}),
+                        (Some(p), None) => json!({"cidr": p}),
+                        (None, None) => json!({"cidr": "0.0.0.0/0"}),
                     };
                     let (from, to) = match (&r.spec.protocol, r.spec.port_range_min, r.spec.port_range_max) {
-                        (None, _, _) => (json!(null), json!(null)),
-                        (Some(_), a, b) => (json!(a.map(i64::from).unwrap_or(-1)), json!(b.map(i64::from).unwrap_or(-1))),
+                        (Some(p), None, None) if p.eq_ignore_ascii_case("tcp") || p.eq_ignore_ascii_case("udp") => (json!(1), json!(65535)),
+                        (Some(_), None, None) => (json!(-1), json!(-1)),
+                        (_, a, b) => (json!(a), json!(b)),
                     };
                     json!({"id": r.id, "parent_group_id": g.id, "ip_protocol": r.spec.protocol,
                            "from_port": from, "to_port": to, "ip_range": ip_range, "group": group})
