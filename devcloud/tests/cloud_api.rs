@@ -1290,3 +1290,42 @@ async fn server_security_groups_in_nova_format() {
         .unwrap();
     assert_eq!(ssh6["from_port"], 22);
 }
+
+#[tokio::test]
+async fn server_tags_from_2_26() {
+    let dc = start().await;
+    let base = dc.hospital.base_url();
+    let token = bob(&dc).await;
+    let net = network_id(base, &token, "private").await;
+    let id = boot(base, &token, "tagged", &net).await;
+    let url = format!("{base}/compute/v2.1/servers/{id}/tags");
+    let put = |mv: &'static str| {
+        http()
+            .put(&url)
+            .header("X-Auth-Token", &token)
+            .header("OpenStack-API-Version", mv)
+            .json(&json!({"tags": ["s2d:a", "x"]}))
+    };
+    assert_eq!(
+        put("compute 2.25").send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    // Still building: 409, as nova.
+    let r = put("compute 2.26").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    wait_status(base, &token, &id, "ACTIVE").await;
+    let r = put("compute 2.26").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["tags"], json!(["s2d:a", "x"]));
+    let r = http()
+        .get(format!("{base}/compute/v2.1/servers/detail?tags=s2d:a"))
+        .header("X-Auth-Token", &token)
+        .header("OpenStack-API-Version", "compute 2.26")
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["servers"].as_array().unwrap().len(), 1);
+    assert_eq!(v["servers"][0]["tags"], json!(["s2d:a", "x"]));
+}
