@@ -233,6 +233,11 @@ impl FakeCloud {
         w.crashed = false;
     }
 
+    /// Change the source servers (e.g. their rules).
+    pub fn edit_source(&self, edit: impl FnOnce(&mut BTreeMap<String, SourceServer>)) {
+        edit(&mut self.lock().source_servers);
+    }
+
     /// Reach into the target by hand (drift).
     pub fn edit(&self, edit: impl FnOnce(&mut Contents)) {
         edit(&mut self.lock().contents);

@@ -13,7 +13,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::port::{CloudPort, Flavor, FloatingIp, ImageQuery, Marker, PortError, SecurityGroup};
+use super::port::{
+    CloudPort, Flavor, FloatingIp, ImageQuery, Marker, PortError, RuleInfo, SecurityGroup,
+};
 use crate::graph::{
     Address, Desired, FlavorSpec, FloatingIpChoice, GraphError, KeypairMode, Node, ResourceGraph,
     Rule, SourceFacts,
@@ -260,6 +262,7 @@ pub async fn plan<C: CloudPort>(
         groups: BTreeMap::new(),
         floating_ips: None,
         changes: BTreeMap::new(),
+        stale_rules: Vec::new(),
     };
     let order =
         petgraph::algo::toposort(&graph.graph, None).map_err(|cycle| GraphError::Inconsistent {
@@ -276,6 +279,42 @@ pub async fn plan<C: CloudPort>(
         refresh.changes.insert(entry.address.clone(), change);
     }
     let mut changes = refresh.changes;
+    // A recorded rule displaced by a change of the source's rules, and no longer wanted at
+    // any position, is deleted under a free index of its group.
+    for (group, old) in refresh.stale_rules {
+        let wanted_elsewhere = changes.values().any(|c| {
+            c.id.as_deref() == Some(old.id.as_str())
+                || matches!(&c.node, Some(Node::SecurityGroupRule { group: g, rule }) if g == &group && rule == &old.rule)
+        });
+        if wanted_elsewhere {
+            continue;
+        }
+        let free = (0..)
+            .map(|index| Address::SecurityGroupRule {
+                group: group.clone(),
+                index,
+            })
+            .find(|a| !changes.contains_key(a) && state.get(a).is_none());
+        if let Some(address) = free {
+            let mut before = Map::new();
+            before.insert("group".into(), json!(group));
+            before.insert("rule".into(), json!(old.rule.to_string()));
+            changes.insert(
+                address.clone(),
+                Change {
+                    address,
+                    action: Action::Delete,
+                    reason: Some("no longer among the source's rules".into()),
+                    origin: Origin::Created,
+                    id: Some(old.id.clone()),
+                    before: Some(before),
+                    after: None,
+                    node: None,
+                    depends_on: Vec::new(),
+                },
+            );
+        }
+    }
     for (address, resource) in &state.resources {
         if graph.find(address).is_some() {
             continue;
@@ -403,6 +442,8 @@ struct Refresh<'a, C> {
     groups: BTreeMap<String, Option<SecurityGroup>>,
     floating_ips: Option<Vec<FloatingIp>>,
     changes: BTreeMap<Address, Change>,
+    /// Recorded rules whose position now holds another rule: (group, the old rule).
+    stale_rules: Vec<(String, RuleInfo)>,
 }
 
 fn obj(value: Value) -> Map<String, Value> {
@@ -694,16 +735,37 @@ impl<C: CloudPort> Refresh<'_, C> {
                         change.id = Some(found.id.clone());
                         change.origin = r.origin;
                         change.action = Action::NoOp;
-                    } else if let Some(found) = g.rules.iter().find(|x| &x.rule == rule) {
-                        change.id = Some(found.id.clone());
-                        change.action = Action::Adopt;
-                        change.origin = if self.ours(&found.marker, address) {
-                            Origin::Created
-                        } else {
-                            Origin::Adopted
-                        };
-                    } else if recorded.is_some() {
-                        change.reason = gone.clone();
+                    } else {
+                        // The recorded rule now holds other content: the source's rules changed
+                        // and positions shifted. The old rule is adopted at its new position, or
+                        // deleted (see `plan`).
+                        let old = recorded
+                            .as_ref()
+                            .and_then(|r| g.rules.iter().find(|x| x.id == r.id));
+                        if let (Some(old), Some(r)) = (old, &recorded)
+                            && r.origin == Origin::Created
+                        {
+                            self.stale_rules.push((group.clone(), old.clone()));
+                        }
+                        if let Some(found) = g.rules.iter().find(|x| &x.rule == rule) {
+                            change.id = Some(found.id.clone());
+                            change.action = Action::Adopt;
+                            // Any rule with this lineage's marker is s2d's, whatever position
+                            // it was made for.
+                            let ours = found
+                                .marker
+                                .as_ref()
+                                .is_some_and(|m| m.lineage == self.state.lineage);
+                            change.origin = if ours {
+                                Origin::Created
+                            } else {
+                                Origin::Adopted
+                            };
+                        } else if old.is_some() {
+                            change.reason = Some("the source's rules changed".into());
+                        } else if recorded.is_some() {
+                            change.reason = gone.clone();
+                        }
                     }
                 }
             }

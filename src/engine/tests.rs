@@ -960,3 +960,62 @@ async fn an_image_that_never_finished_is_replaced_and_so_is_its_server() {
     assert_one_copy(&env.cloud.contents(), "web", 2);
     assert!(env.plan(&quickstart()).await.is_empty());
 }
+
+#[tokio::test]
+async fn changed_source_rules_shift_positions_without_leaking_or_duplicating() {
+    use crate::graph::RuleDirection;
+    let env = Env::new(&["web"], Script::default());
+    let before = env.cloud.contents();
+    assert!(env.apply(&quickstart()).await.succeeded());
+    let set_ports = |ports: &[u16]| {
+        env.cloud.edit_source(|servers| {
+            for server in servers.values_mut() {
+                server.security_groups[0].rules = ports
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| super::port::RuleInfo {
+                        id: format!("src-rule-{i}"),
+                        rule: super::fake::rule(RuleDirection::Ingress, Some("tcp"), Some(*p)),
+                        marker: None,
+                    })
+                    .collect();
+            }
+        })
+    };
+    let ports = |env: &Env| -> Vec<Option<u16>> {
+        let contents = env.cloud.contents();
+        let group = contents
+            .groups
+            .values()
+            .find(|g| g.name == "web")
+            .expect("group");
+        let mut ports: Vec<_> = group.rules.iter().map(|r| r.rule.port_min).collect();
+        ports.sort();
+        ports
+    };
+
+    // 80 inserted: 443 moves from [1] to [2] and is kept.
+    set_ports(&[22, 80, 443]);
+    let planned = env.plan(&quickstart()).await;
+    let acts = actions(&planned);
+    assert_eq!(acts["security_group_rule.web[0]"], "no-op");
+    assert_eq!(acts["security_group_rule.web[1]"], "create");
+    assert_eq!(acts["security_group_rule.web[2]"], "adopt");
+    assert!(env.apply(&quickstart()).await.succeeded());
+    assert_eq!(ports(&env), [None, None, Some(22), Some(80), Some(443)]);
+    assert!(env.plan(&quickstart()).await.is_empty());
+
+    // 80 and 443 dropped, 8080 added: the dropped one without a position is deleted.
+    set_ports(&[22, 8080]);
+    let planned = env.plan(&quickstart()).await;
+    let acts = actions(&planned);
+    assert_eq!(acts["security_group_rule.web[1]"], "create");
+    assert_eq!(acts["security_group_rule.web[2]"], "delete");
+    let report = env.apply(&quickstart()).await;
+    assert!(report.succeeded(), "{}", render::render_report(&report));
+    assert_eq!(ports(&env), [None, None, Some(22), Some(8080)]);
+    assert!(env.plan(&quickstart()).await.is_empty());
+
+    assert!(env.destroy().await.succeeded());
+    assert_eq!(env.cloud.contents(), before);
+}
