@@ -58,6 +58,7 @@ impl Cloud {
             .nest("/network", neutron::router())
             .nest("/devcloud", admin::router())
             .fallback(not_found)
+            .method_not_allowed_fallback(method_not_allowed)
             .layer(axum::middleware::from_fn_with_state(
                 cloud.clone(),
                 middleware,
@@ -80,6 +81,18 @@ fn header_string(req: &Request, name: &str) -> Option<String> {
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    let service = Service::of_path(req.uri().path());
+    ApiError::new(
+        service,
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "The method {} is not allowed for this resource.",
+            req.method()
+        ),
+    )
 }
 
 /// Request id, latency, injected 5xx/429, request log; applied to every request (the

@@ -682,7 +682,11 @@ fn token_body_v3(cloud: &Cloud, st: &State_, t: &Token) -> Value {
     json!({"token": token})
 }
 
-async fn v3_issue(State(cloud): State<SharedCloud>, body: Bytes) -> Result<Response, ApiError> {
+async fn v3_issue(
+    State(cloud): State<SharedCloud>,
+    axum::extract::Query(q): axum::extract::Query<BTreeMap<String, String>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let body: Value = parse_json(Service::Keystone, &body)?;
     let resolved = resolve_v3(&cloud, &body)?;
     let now = cloud.clock.now();
@@ -698,7 +702,12 @@ async fn v3_issue(State(cloud): State<SharedCloud>, body: Bytes) -> Result<Respo
     };
     let id = new_token_id();
     let mut st = cloud.keystone.lock();
-    let body = token_body_v3(&cloud, &st, &token);
+    let mut body = token_body_v3(&cloud, &st, &token);
+    if q.contains_key("nocatalog") {
+        if let Some(t) = body.get_mut("token").and_then(Value::as_object_mut) {
+            t.remove("catalog");
+        }
+    }
     st.tokens.insert(id.clone(), token);
     drop(st);
     Ok((

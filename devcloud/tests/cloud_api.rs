@@ -1329,3 +1329,49 @@ async fn server_tags_from_2_26() {
     assert_eq!(v["servers"].as_array().unwrap().len(), 1);
     assert_eq!(v["servers"][0]["tags"], json!(["s2d:a", "x"]));
 }
+
+#[tokio::test]
+async fn method_not_allowed_nocatalog_and_all_tenants_policy() {
+    let dc = start().await;
+    let base = dc.hospital.base_url();
+    let token = bob(&dc).await;
+    let r = http()
+        .patch(format!("{base}/compute/v2.1/flavors"))
+        .header("X-Auth-Token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["badMethod"]["code"], 405);
+    let r = http()
+        .post(format!("{base}/identity/v3/auth/tokens?nocatalog"))
+        .json(&password_body("bob", "bob-secret", "research"))
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert!(v["token"].get("catalog").is_none());
+    assert_eq!(v["token"]["project"]["name"], "research");
+    let r = get(
+        &format!("{base}/compute/v2.1/servers?all_tenants=1"),
+        &token,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let admin = admin(base).await;
+    let net = network_id(base, &token, "private").await;
+    boot(base, &token, "bobs", &net).await;
+    let v = get_json(&format!("{base}/compute/v2.1/servers"), &admin).await;
+    assert_eq!(
+        v["servers"],
+        json!([]),
+        "admin sees only its own project without all_tenants"
+    );
+    let v = get_json(
+        &format!("{base}/compute/v2.1/servers?all_tenants=1"),
+        &admin,
+    )
+    .await;
+    assert_eq!(v["servers"].as_array().unwrap().len(), 1);
+}

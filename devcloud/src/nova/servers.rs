@@ -250,8 +250,12 @@ fn list_servers(
     q: &[(String, String)],
 ) -> Result<(Vec<Server>, Option<String>), ApiError> {
     let get = |k: &str| q.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
-    let all_tenants =
-        auth.is_admin && get("all_tenants").is_some_and(|v| !matches!(v, "0" | "false" | "False"));
+    let all_tenants = get("all_tenants").is_some_and(|v| !matches!(v, "0" | "false" | "False"));
+    if all_tenants && !auth.is_admin {
+        return Err(super::policy_forbidden(
+            "os_compute_api:servers:index:get_all_tenants",
+        ));
+    }
     let project = match get("project_id").or(get("tenant_id")) {
         Some(p) if auth.is_admin && all_tenants => Some(p.to_string()),
         _ if all_tenants => None,
