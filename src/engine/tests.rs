@@ -1019,3 +1019,51 @@ async fn changed_source_rules_shift_positions_without_leaking_or_duplicating() {
     assert!(env.destroy().await.succeeded());
     assert_eq!(env.cloud.contents(), before);
 }
+
+/// Ctrl-C twice: running calls are abandoned mid-flight (their results lost, as in a kill), the
+/// state keeps what finished, and the next apply adopts the orphans instead of duplicating.
+#[tokio::test(start_paused = true)]
+async fn a_hard_stop_mid_flight_is_recovered_by_the_next_apply() {
+    for stop_after in [1, 2, 3, 5, 8] {
+        let env = Env::new(
+            &["web"],
+            Script {
+                latency: Duration::from_millis(700),
+                ready_after: Duration::from_secs(2),
+                transfer_time: Duration::from_secs(3),
+                ..Script::default()
+            },
+        );
+        let before = env.cloud.contents();
+        let options = ApplyOptions::default();
+        let mut file = env.state();
+        let planned = plan(
+            env.cloud.as_ref(),
+            &quickstart(),
+            file.state(),
+            &PlanOptions::default(),
+        )
+        .await
+        .expect("plans");
+        let stop = options.stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(stop_after)).await;
+            stop.graceful.cancel();
+            stop.hard.cancel();
+        });
+        let report = apply(env.cloud.clone(), &planned, &mut file, &options)
+            .await
+            .expect("applies");
+        drop(file);
+        assert!(!report.succeeded(), "stopped after {stop_after}s");
+        let report = env.apply(&quickstart()).await;
+        assert!(
+            report.succeeded(),
+            "stopped after {stop_after}s: {}",
+            render::render_report(&report)
+        );
+        assert_one_copy(&env.cloud.contents(), "web", 2);
+        assert!(env.destroy().await.succeeded());
+        assert_eq!(env.cloud.contents(), before, "stopped after {stop_after}s");
+    }
+}
