@@ -703,10 +703,10 @@ async fn v3_issue(
     let id = new_token_id();
     let mut st = cloud.keystone.lock();
     let mut body = token_body_v3(&cloud, &st, &token);
-    if q.contains_key("nocatalog") {
-        if let Some(t) = body.get_mut("token").and_then(Value::as_object_mut) {
-            t.remove("catalog");
-        }
+    if q.contains_key("nocatalog")
+        && let Some(t) = body.get_mut("token").and_then(Value::as_object_mut)
+    {
+        t.remove("catalog");
     }
     st.tokens.insert(id.clone(), token);
     drop(st);
