@@ -14,13 +14,32 @@ const PUBKEY: &str =
 const PUBKEY_MD5: &str = "48:92:18:44:17:53:59:81:7f:e8:cf:b6:5e:3a:5b:ec";
 
 async fn start() -> DevCloud {
-    DevCloud::start(Options {
+    let dc = DevCloud::start(Options {
         image_size: 1 << 20,
         seed: 7,
         ..Options::default()
     })
     .await
-    .expect("devcloud starts")
+    .expect("devcloud starts");
+    // The hospital seeds no image; give the tests one to boot from (through Glance's own
+    // seeding interface, as the provider's base image is made).
+    let admin = dc
+        .hospital
+        .cloud()
+        .keystone
+        .project_id("admin")
+        .expect("admin project");
+    dc.hospital.cloud().glance.seed_image(
+        &admin,
+        "test-image",
+        "raw",
+        "public",
+        devcloud::imagedata::Content::Generated {
+            seed: 99,
+            size: 4096,
+        },
+    );
+    dc
 }
 
 fn http() -> reqwest::Client {
@@ -98,23 +117,14 @@ async fn boot(base: &str, token: &str, name: &str, net: &str) -> String {
     v["server"]["id"].as_str().unwrap().to_string()
 }
 
-/// Any active image the caller can boot (the hospital has none seeded: use the provider's
-/// public base image id through the state dump when the cloud is the provider; in the
-/// hospital, upload-free: the seed's image id is not there, so boot the provider's id only
-/// where it exists).
+/// The first active image the caller sees in Glance: the provider's public base image, or
+/// the hospital's `test-image` seeded by [`start`].
 async fn image_id(base: &str, token: &str) -> String {
-    let r = get(&format!("{base}/image/v2/images?status=active"), token).await;
-    if r.status() == StatusCode::OK {
-        let v: Value = r.json().await.unwrap();
-        if let Some(id) = v["images"]
-            .as_array()
-            .and_then(|a| a.first())
-            .and_then(|i| i["id"].as_str())
-        {
-            return id.to_string();
-        }
-    }
-    "11111111-1111-4111-8111-111111111111".to_string()
+    let v = get_json(&format!("{base}/image/v2/images?status=active"), token).await;
+    v["images"][0]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no active image in {v}"))
+        .to_string()
 }
 
 async fn wait_status(base: &str, token: &str, id: &str, want: &str) -> Value {
