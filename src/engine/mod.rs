@@ -11,6 +11,7 @@ pub mod apply;
 pub mod overview;
 pub mod plan;
 pub mod port;
+mod refresh;
 pub mod render;
 pub mod walk;
 
