@@ -554,6 +554,26 @@ impl NodeCtx {
     }
 }
 
+/// Run a wait under its deadline even if the port does not enforce it, with a little grace
+/// so a port that does gets to report its own (more precise) timeout first.
+async fn within<T>(
+    deadline: Duration,
+    what: &str,
+    wanted: &str,
+    wait: impl std::future::Future<Output = Result<T, PortError>>,
+) -> Result<T, PortError> {
+    let grace = Duration::from_secs(5).min(deadline / 10);
+    match tokio::time::timeout(deadline + grace, wait).await {
+        Ok(result) => result,
+        Err(_) => Err(PortError::Timeout {
+            what: what.to_string(),
+            wanted: wanted.to_string(),
+            last: "unknown".to_string(),
+            after: deadline,
+        }),
+    }
+}
+
 fn ignore_missing(result: Result<(), PortError>) -> Result<(), PortError> {
     match result {
         Err(PortError::NotFound { .. }) => Ok(()),
@@ -588,9 +608,13 @@ async fn run_node<C: CloudPort>(cloud: &C, ctx: NodeCtx) -> Result<NodeOutput, N
             let id = change.id.clone().unwrap_or_default();
             if let Some(Node::Server { .. }) = &change.node {
                 // An orphan found after a crash may still be building.
-                cloud
-                    .target_wait_server_active(&id, ctx.timeouts.server)
-                    .await?;
+                within(
+                    ctx.timeouts.server,
+                    "server",
+                    "ACTIVE",
+                    cloud.target_wait_server_active(&id, ctx.timeouts.server),
+                )
+                .await?;
             }
             return Ok(ctx.done(ctx.record(side, &id, change.origin, Map::new())));
         }
@@ -616,9 +640,13 @@ async fn run_node<C: CloudPort>(cloud: &C, ctx: NodeCtx) -> Result<NodeOutput, N
             let id = cloud
                 .source_create_snapshot(source_server_id, name, &ctx.marker())
                 .await?;
-            let image = cloud
-                .source_wait_image_active(&id, ctx.timeouts.snapshot)
-                .await?;
+            let image = within(
+                ctx.timeouts.snapshot,
+                "snapshot",
+                "active",
+                cloud.source_wait_image_active(&id, ctx.timeouts.snapshot),
+            )
+            .await?;
             let extra = extra(json!({"checksum": image.checksum, "size": image.size}));
             Ok(ctx.done(ctx.record(side, &id, Origin::Created, extra)))
         }
@@ -667,9 +695,13 @@ async fn run_node<C: CloudPort>(cloud: &C, ctx: NodeCtx) -> Result<NodeOutput, N
                     .target_upload_image(&image.id, &source_id, progress)
                     .await?
             };
-            let active = cloud
-                .target_wait_image_active(&image.id, ctx.timeouts.image)
-                .await?;
+            let active = within(
+                ctx.timeouts.image,
+                "image",
+                "active",
+                cloud.target_wait_image_active(&image.id, ctx.timeouts.image),
+            )
+            .await?;
             if let Some(sum) = &active.checksum
                 && sum != &checksums.md5
             {
@@ -743,9 +775,13 @@ async fn run_node<C: CloudPort>(cloud: &C, ctx: NodeCtx) -> Result<NodeOutput, N
         } => {
             if replacing && let Some(old) = &change.id {
                 ignore_missing(cloud.target_delete_server(old).await)?;
-                cloud
-                    .target_wait_server_gone(old, ctx.timeouts.delete)
-                    .await?;
+                within(
+                    ctx.timeouts.delete,
+                    "server",
+                    "deleted",
+                    cloud.target_wait_server_gone(old, ctx.timeouts.delete),
+                )
+                .await?;
             }
             let spec = ServerSpec {
                 name: name.clone(),
@@ -758,9 +794,13 @@ async fn run_node<C: CloudPort>(cloud: &C, ctx: NodeCtx) -> Result<NodeOutput, N
             };
             let server = cloud.target_create_server(&spec).await?;
             let extra = extra(json!({"image_id": spec.image_id}));
-            match cloud
-                .target_wait_server_active(&server.id, ctx.timeouts.server)
-                .await
+            match within(
+                ctx.timeouts.server,
+                "server",
+                "ACTIVE",
+                cloud.target_wait_server_active(&server.id, ctx.timeouts.server),
+            )
+            .await
             {
                 Ok(_) => Ok(ctx.done(ctx.record(side, &server.id, Origin::Created, extra))),
                 Err(error) => Err(NodeFailure {
@@ -836,9 +876,13 @@ async fn delete<C: CloudPort>(cloud: &C, ctx: &NodeCtx) -> Result<(), NodeFailur
         Address::SecurityGroupRule { .. } => ignore_missing(cloud.target_delete_rule(&id).await)?,
         Address::Server { .. } => {
             ignore_missing(cloud.target_delete_server(&id).await)?;
-            cloud
-                .target_wait_server_gone(&id, ctx.timeouts.delete)
-                .await?;
+            within(
+                ctx.timeouts.delete,
+                "server",
+                "deleted",
+                cloud.target_wait_server_gone(&id, ctx.timeouts.delete),
+            )
+            .await?;
         }
         Address::FloatingIp { .. } => {
             ignore_missing(cloud.target_disassociate_floating_ip(&id).await)?;

@@ -1067,3 +1067,41 @@ async fn a_hard_stop_mid_flight_is_recovered_by_the_next_apply() {
         assert_eq!(env.cloud.contents(), before, "stopped after {stop_after}s");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_past_its_timeout_fails_the_node_and_keeps_the_server_recorded() {
+    let env = Env::new(
+        &["web"],
+        Script {
+            ready_after: Duration::from_secs(60),
+            ..Script::default()
+        },
+    );
+    let options = ApplyOptions {
+        timeouts: Timeouts {
+            snapshot: Duration::from_secs(120),
+            image: Duration::from_secs(120),
+            server: Duration::from_secs(10),
+            delete: Duration::from_secs(120),
+        },
+        ..ApplyOptions::default()
+    };
+    let report = env.apply_with(&quickstart(), &options).await;
+    let server = report
+        .nodes
+        .iter()
+        .find(|n| n.address.to_string() == "server.web")
+        .expect("server");
+    assert!(
+        matches!(&server.status, NodeStatus::Failed { message } if message == "server did not become ACTIVE within 10s (last status unknown)"),
+        "{server:?}"
+    );
+    let state = crate::state::read(&env.path)
+        .expect("reads")
+        .expect("exists");
+    assert!(
+        state
+            .resources
+            .contains_key(&"server.web".parse().expect("address"))
+    );
+}
