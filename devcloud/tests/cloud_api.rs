@@ -1385,3 +1385,44 @@ async fn method_not_allowed_nocatalog_and_all_tenants_policy() {
     .await;
     assert_eq!(v["servers"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn boot_refuses_an_image_bigger_than_the_flavor_disk() {
+    let dc = start().await;
+    let base = dc.hospital.base_url();
+    let token = bob(&dc).await;
+    let research = dc.hospital.cloud().keystone.project_id("research").unwrap();
+    let big = dc.hospital.cloud().glance.seed_image(
+        &research,
+        "big",
+        "raw",
+        "private",
+        devcloud::imagedata::Content::Generated {
+            seed: 5,
+            size: 2 << 30,
+        },
+    );
+    let r = post_json(
+        &format!("{base}/compute/v2.1/servers"),
+        &token,
+        json!({"server": {"name": "too-big", "flavorRef": "1", "imageRef": big, "networks": "none"}}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["badRequest"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Flavor's disk is too small"),
+        "{v}"
+    );
+    // m1.small (20 GiB) takes it.
+    let r = post_json(
+        &format!("{base}/compute/v2.1/servers"),
+        &token,
+        json!({"server": {"name": "fits", "flavorRef": "2", "imageRef": big, "networks": "none"}}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+}

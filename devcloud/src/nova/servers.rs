@@ -476,6 +476,7 @@ fn parse_boot(
             if summary.status != "active" {
                 return Err(bad(format!("Image {id} is not active.")));
             }
+            check_flavor_fits(cloud, &flavor_id, &summary)?;
             Some(id)
         }
         None => {
@@ -588,6 +589,35 @@ fn parse_boot(
         },
         disk: None,
     })
+}
+
+/// Nova's checks of an image against the flavor (memory, then root disk in GiB).
+fn check_flavor_fits(
+    cloud: &Cloud,
+    flavor_id: &str,
+    image: &crate::glance::ImageSummary,
+) -> Result<(), ApiError> {
+    let Some(flavor) = cloud.nova.lock().flavors.get(flavor_id).cloned() else {
+        return Err(bad(format!("Flavor {flavor_id} could not be found.")));
+    };
+    if image.min_ram > flavor.ram {
+        return Err(bad("Flavor's memory is too small for requested image."));
+    }
+    if flavor.disk > 0 {
+        let flavor_bytes = flavor.disk << 30;
+        if let Some(size) = image.size.filter(|s| *s > flavor_bytes) {
+            return Err(bad(format!(
+                "Flavor's disk is too small for requested image. Flavor disk is {flavor_bytes} bytes, image is {size} bytes."
+            )));
+        }
+        if image.min_disk > flavor.disk {
+            return Err(bad(format!(
+                "Flavor's disk is too small for requested image. Flavor disk is {flavor_bytes} bytes, minimum required by image is {} bytes.",
+                image.min_disk << 30
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn auto_network(cloud: &Cloud, auth: &Auth) -> Result<Vec<String>, ApiError> {
