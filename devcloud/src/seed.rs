@@ -263,6 +263,7 @@ fn seed_provider(
         image_id: Some(image),
         key_name: Some("alice-key".into()),
         networks: vec![private.to_string()],
+        ports: Vec::new(),
         security_groups: vec!["default".into(), "analytics".into()],
         metadata: [("role".to_string(), "analytics".to_string())]
             .into_iter()

@@ -1426,3 +1426,69 @@ async fn boot_refuses_an_image_bigger_than_the_flavor_disk() {
     .await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
 }
+
+#[tokio::test]
+async fn boot_on_a_user_port_keeps_the_port_after_delete() {
+    let dc = start().await;
+    let base = dc.hospital.base_url();
+    let token = bob(&dc).await;
+    let net = network_id(base, &token, "private").await;
+    let r = post_json(
+        &format!("{base}/network/v2.0/ports"),
+        &token,
+        json!({"port": {"network_id": net, "name": "fixed", "fixed_ips": [{"ip_address": "10.20.0.50"}]}}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let p: Value = r.json().await.unwrap();
+    let port = p["port"]["id"].as_str().unwrap().to_string();
+    assert_eq!(p["port"]["device_id"], "");
+    assert_eq!(
+        p["port"]["security_groups"].as_array().unwrap().len(),
+        1,
+        "the default group"
+    );
+    // The same address again: 409.
+    let r = post_json(
+        &format!("{base}/network/v2.0/ports"),
+        &token,
+        json!({"port": {"network_id": net, "fixed_ips": [{"ip_address": "10.20.0.50"}]}}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let image = image_id(base, &token).await;
+    let r = post_json(
+        &format!("{base}/compute/v2.1/servers"),
+        &token,
+        json!({"server": {"name": "on-port", "flavorRef": "1", "imageRef": image, "networks": [{"port": port}]}}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let v: Value = r.json().await.unwrap();
+    let sid = v["server"]["id"].as_str().unwrap().to_string();
+    let s = wait_status(base, &token, &sid, "ACTIVE").await;
+    assert_eq!(s["addresses"]["private"][0]["addr"], "10.20.0.50");
+    // A bound port cannot be used twice.
+    let r = post_json(
+        &format!("{base}/compute/v2.1/servers"),
+        &token,
+        json!({"server": {"name": "again", "flavorRef": "1", "imageRef": image, "networks": [{"port": port}]}}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    http()
+        .delete(format!("{base}/compute/v2.1/servers/{sid}"))
+        .header("X-Auth-Token", &token)
+        .send()
+        .await
+        .unwrap();
+    let p = get_json(&format!("{base}/network/v2.0/ports/{port}"), &token).await;
+    assert_eq!(p["port"]["device_id"], "", "unbound, not deleted");
+    let r = http()
+        .delete(format!("{base}/network/v2.0/ports/{port}"))
+        .header("X-Auth-Token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+}

@@ -48,8 +48,11 @@ pub fn router() -> Router<SharedCloud> {
         )
         .route("/v2.0/subnets", get(list_subnets))
         .route("/v2.0/subnets/{id}", get(get_subnet))
-        .route("/v2.0/ports", get(list_ports))
-        .route("/v2.0/ports/{id}", get(get_port))
+        .route("/v2.0/ports", get(list_ports).post(create_port))
+        .route(
+            "/v2.0/ports/{id}",
+            get(get_port).put(update_port).delete(delete_port),
+        )
         .route("/v2.0/security-groups", get(list_groups).post(create_group))
         .route(
             "/v2.0/security-groups/{id}",
@@ -614,6 +617,171 @@ async fn get_port(
         .filter(|p| visible(&auth, &p.project_id))
         .ok_or_else(|| not_found("Port", &id))?;
     Ok(one("port", select_fields(port_json(p), &q)))
+}
+
+async fn create_port(
+    auth: Auth,
+    State(cloud): State<SharedCloud>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let obj = body_object(
+        &body,
+        "port",
+        &[
+            "network_id",
+            "name",
+            "fixed_ips",
+            "security_groups",
+            "description",
+            "admin_state_up",
+            "project_id",
+            "tenant_id",
+            "device_id",
+            "device_owner",
+            "port_security_enabled",
+            "binding:vnic_type",
+        ],
+    )?;
+    let project = owner(&auth, &obj)?;
+    let network = opt_str(&obj, "network_id")?.ok_or_else(|| {
+        ApiError::neutron(
+            StatusCode::BAD_REQUEST,
+            "HTTPBadRequest",
+            "Failed to parse request. Required attribute 'network_id' not specified",
+        )
+    })?;
+    let mut fixed = Vec::new();
+    if let Some(list) = obj.get("fixed_ips") {
+        let list = list.as_array().ok_or_else(|| {
+            ApiError::neutron(StatusCode::BAD_REQUEST, "HTTPBadRequest", format!("Invalid input for fixed_ips. Reason: Invalid data format for fixed IP: '{list}'."))
+        })?;
+        for item in list {
+            let o = item.as_object().cloned().unwrap_or_default();
+            fixed.push(super::FixedIpRequest {
+                subnet_id: opt_str(&o, "subnet_id")?,
+                ip_address: parse_ip(opt_str(&o, "ip_address")?, "ip_address")?,
+            });
+        }
+    }
+    let groups = match obj.get("security_groups") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(a)) => Some(
+            a.iter()
+                .filter_map(|g| g.as_str().map(str::to_string))
+                .collect(),
+        ),
+        Some(other) => {
+            return Err(ApiError::neutron(
+                StatusCode::BAD_REQUEST,
+                "HTTPBadRequest",
+                format!("Invalid input for security_groups. Reason: '{other}' is not a list."),
+            ));
+        }
+    };
+    let name = opt_str(&obj, "name")?.unwrap_or_default();
+    let id = cloud.faults.random_uuid().to_string();
+    let mac = cloud.faults.random_u64();
+    let mut next_id = ids(&cloud);
+    let port = cloud.neutron.create_port(
+        &project,
+        &network,
+        &name,
+        &fixed,
+        groups,
+        id,
+        mac,
+        cloud.clock.now(),
+        &mut next_id,
+    )?;
+    Ok(created("port", port_json(&port)))
+}
+
+async fn update_port(
+    auth: Auth,
+    State(cloud): State<SharedCloud>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let obj = body_object(
+        &body,
+        "port",
+        &[
+            "name",
+            "security_groups",
+            "description",
+            "admin_state_up",
+            "device_id",
+            "device_owner",
+        ],
+    )?;
+    let mut st = cloud.neutron.lock();
+    let project = st
+        .ports
+        .get(&id)
+        .filter(|p| visible(&auth, &p.project_id))
+        .map(|p| p.project_id.clone())
+        .ok_or_else(|| not_found("Port", &id))?;
+    if let Some(Value::Array(list)) = obj.get("security_groups") {
+        let groups: Vec<String> = list
+            .iter()
+            .filter_map(|g| g.as_str().map(str::to_string))
+            .collect();
+        for g in &groups {
+            if !st
+                .security_groups
+                .get(g)
+                .is_some_and(|x| x.project_id == project)
+            {
+                return Err(not_found("Security group", g).into());
+            }
+        }
+        if let Some(p) = st.ports.get_mut(&id) {
+            p.security_groups = groups;
+        }
+    }
+    let name = opt_str(&obj, "name")?;
+    let device_id = opt_str(&obj, "device_id")?;
+    let device_owner = opt_str(&obj, "device_owner")?;
+    let p = st
+        .ports
+        .get_mut(&id)
+        .ok_or_else(|| not_found("Port", &id))?;
+    if let Some(n) = name {
+        p.name = n;
+    }
+    if let Some(d) = device_id {
+        p.device_id = d;
+    }
+    if let Some(d) = device_owner {
+        p.device_owner = d;
+    }
+    Ok(one("port", port_json(p)))
+}
+
+async fn delete_port(
+    auth: Auth,
+    State(cloud): State<SharedCloud>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let owner = {
+        let st = cloud.neutron.lock();
+        st.ports
+            .get(&id)
+            .filter(|p| visible(&auth, &p.project_id))
+            .map(|p| p.device_owner.clone())
+            .ok_or_else(|| not_found("Port", &id))?
+    };
+    if owner == "network:router_interface" {
+        return Err(ApiError::neutron(
+            StatusCode::CONFLICT,
+            "L3PortInUse",
+            format!(
+                "Port {id} cannot be deleted directly via the port API: has device owner {owner}."
+            ),
+        ));
+    }
+    cloud.neutron.delete_port(&id);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn list_routers(

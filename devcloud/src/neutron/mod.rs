@@ -78,6 +78,18 @@ pub struct Port {
     pub security_groups: Vec<String>,
     /// Creation time.
     pub created_at: OffsetDateTime,
+    /// Created by Nova for a boot (deleted with the server) rather than passed in by the user
+    /// (only unbound when the server goes).
+    pub nova_owned: bool,
+}
+
+/// A fixed IP request of a port create: a subnet, an address, or both.
+#[derive(Debug, Clone, Default)]
+pub struct FixedIpRequest {
+    /// The subnet.
+    pub subnet_id: Option<String>,
+    /// The address.
+    pub ip_address: Option<IpAddr>,
 }
 
 /// A security group rule.
@@ -350,6 +362,7 @@ impl Neutron {
                 device_owner: "network:router_interface".into(),
                 security_groups: Vec::new(),
                 created_at: now,
+                nova_owned: false,
             },
         );
         Ok(())
@@ -469,12 +482,142 @@ impl Neutron {
             device_owner: "compute:nova".into(),
             security_groups: groups,
             created_at: now,
+            nova_owned: true,
         };
         st.ports.insert(port_id, port.clone());
         Ok(port)
     }
 
-    /// Delete a server's ports, disassociating their floating IPs (as Nova's delete does).
+    /// Bind a user-created port to a server (Nova boot with `networks: [{"port": id}]`).
+    pub fn bind_port(
+        &self,
+        port_id: &str,
+        project_id: &str,
+        device_id: &str,
+    ) -> Result<Port, NetError> {
+        let mut st = self.lock();
+        let port = st
+            .ports
+            .get_mut(port_id)
+            .filter(|p| p.project_id == project_id)
+            .ok_or_else(|| not_found("Port", port_id))?;
+        if !port.device_id.is_empty() {
+            return Err(NetError::Conflict(
+                "PortInUse",
+                format!("Port {port_id} is still in use."),
+            ));
+        }
+        port.device_id = device_id.into();
+        port.device_owner = "compute:nova".into();
+        Ok(port.clone())
+    }
+
+    /// Create a port (Neutron `POST /ports`): fixed IPs as requested (or one from the
+    /// network's first IPv4 subnet), security groups by id (default: the project's `default`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn create_port(
+        &self,
+        project_id: &str,
+        network_id: &str,
+        name: &str,
+        fixed: &[FixedIpRequest],
+        security_groups: Option<Vec<String>>,
+        port_id: String,
+        mac: u64,
+        now: OffsetDateTime,
+        ids: &mut dyn FnMut() -> String,
+    ) -> Result<Port, NetError> {
+        let mut st = self.lock();
+        let net = st
+            .networks
+            .get(network_id)
+            .cloned()
+            .ok_or_else(|| not_found("Network", network_id))?;
+        if net.project_id != project_id && !net.shared {
+            return Err(not_found("Network", network_id));
+        }
+        let groups = match security_groups {
+            Some(list) => {
+                for g in &list {
+                    if !st
+                        .security_groups
+                        .get(g)
+                        .is_some_and(|x| x.project_id == project_id)
+                    {
+                        return Err(not_found("Security group", g));
+                    }
+                }
+                list
+            }
+            None => vec![ensure_default(&mut st, project_id, now, ids)],
+        };
+        let mut fixed_ips: Vec<(String, IpAddr)> = Vec::new();
+        let requests: Vec<FixedIpRequest> = if fixed.is_empty() {
+            vec![FixedIpRequest::default()]
+        } else {
+            fixed.to_vec()
+        };
+        for req in requests {
+            let subnet = match (&req.subnet_id, req.ip_address) {
+                (Some(sid), _) => st.subnets.get(sid).filter(|s| s.network_id == network_id).cloned().ok_or_else(|| {
+                    NetError::BadRequest("InvalidInput", format!("Invalid input for operation: Failed to create port on network {network_id}, because fixed_ips included invalid subnet {sid}."))
+                })?,
+                (None, Some(ip)) => st.subnets.values().find(|s| s.network_id == network_id && s.cidr.contains(&ip)).cloned().ok_or_else(|| {
+                    NetError::BadRequest("InvalidIpForNetwork", format!("IP address {ip} is not a valid IP for any of the subnets on the specified network."))
+                })?,
+                (None, None) => match st.subnets.values().find(|s| s.network_id == network_id && s.cidr.addr().is_ipv4()) {
+                    Some(s) => s.clone(),
+                    None => continue,
+                },
+            };
+            let ip = match req.ip_address {
+                Some(ip) => {
+                    if !subnet.cidr.contains(&ip) {
+                        return Err(NetError::BadRequest(
+                            "InvalidIpForSubnet",
+                            format!("IP address {ip} is not a valid IP for the specified subnet."),
+                        ));
+                    }
+                    if used_ips(&st, &subnet).contains(&ip)
+                        || fixed_ips.iter().any(|(_, a)| *a == ip)
+                    {
+                        return Err(NetError::Conflict(
+                            "IpAddressAlreadyAllocated",
+                            format!("IP address {ip} already allocated in subnet {}", subnet.id),
+                        ));
+                    }
+                    ip
+                }
+                None => allocate_ip(&st, &subnet.id)?,
+            };
+            fixed_ips.push((subnet.id.clone(), ip));
+        }
+        let port = Port {
+            id: port_id.clone(),
+            name: name.into(),
+            network_id: network_id.into(),
+            project_id: project_id.into(),
+            mac_address: mac_from(mac),
+            fixed_ips,
+            device_id: String::new(),
+            device_owner: String::new(),
+            security_groups: groups,
+            created_at: now,
+            nova_owned: false,
+        };
+        st.ports.insert(port_id, port.clone());
+        Ok(port)
+    }
+
+    /// Delete a port, disassociating its floating IPs.
+    pub fn delete_port(&self, port_id: &str) {
+        let mut st = self.lock();
+        st.ports.remove(port_id);
+        unlink_fips(&mut st, port_id);
+    }
+
+    /// A server goes: delete the ports Nova made for it, unbind those the user passed in, and
+    /// disassociate floating IPs from the deleted ones (as Nova's delete does).
     pub fn delete_device_ports(&self, device_id: &str) {
         let mut st = self.lock();
         let ids: Vec<String> = st
@@ -484,15 +627,13 @@ impl Neutron {
             .map(|p| p.id.clone())
             .collect();
         for id in &ids {
-            st.ports.remove(id);
-            for f in st.floatingips.values_mut() {
-                if f.port_id.as_deref() == Some(id) {
-                    f.port_id = None;
-                    f.fixed_ip_address = None;
-                    f.router_id = None;
-                    f.revision += 1;
-                }
+            if let Some(p) = st.ports.get_mut(id).filter(|p| !p.nova_owned) {
+                p.device_id = String::new();
+                p.device_owner = String::new();
+                continue;
             }
+            st.ports.remove(id);
+            unlink_fips(&mut st, id);
         }
     }
 
@@ -581,6 +722,17 @@ impl Neutron {
     ) -> Result<FloatingIp, NetError> {
         let mut st = self.lock();
         create_fip(&mut st, project_id, network_id, address, "", id, now)
+    }
+}
+
+fn unlink_fips(st: &mut State, port_id: &str) {
+    for f in st.floatingips.values_mut() {
+        if f.port_id.as_deref() == Some(port_id) {
+            f.port_id = None;
+            f.fixed_ip_address = None;
+            f.router_id = None;
+            f.revision += 1;
+        }
     }
 }
 

@@ -415,8 +415,10 @@ pub struct BootRequest {
     pub image_id: Option<String>,
     /// Keypair name.
     pub key_name: Option<String>,
-    /// Network ids to get a port on.
+    /// Network ids to get a (Nova-made) port on.
     pub networks: Vec<String>,
+    /// User-made ports to bind to the server.
+    pub ports: Vec<String>,
     /// Security group names.
     pub security_groups: Vec<String>,
     /// Metadata.
@@ -495,6 +497,7 @@ fn parse_boot(
     {
         return Err(bad("Invalid key_name provided."));
     }
+    let mut ports = Vec::new();
     let networks = match s.get("networks") {
         None if mv.at_least(37) => {
             return Err(bad(
@@ -516,9 +519,19 @@ fn parse_boot(
                     }
                     out.push(uuid.to_string());
                 } else if let Some(port) = n.get("port").and_then(Value::as_str) {
-                    return Err(bad(format!(
-                        "Port {port} is not usable: devcloud boots only on networks (uuid)"
-                    )));
+                    let st = cloud.neutron.lock();
+                    let p = st
+                        .ports
+                        .get(port)
+                        .filter(|p| p.project_id == auth.project_id)
+                        .ok_or_else(|| bad(format!("Port {port} could not be found.")))?;
+                    if !p.device_id.is_empty() {
+                        return Err(ApiError::nova(
+                            StatusCode::CONFLICT,
+                            format!("Port {port} is still in use."),
+                        ));
+                    }
+                    ports.push(port.to_string());
                 } else {
                     return Err(bad(
                         "Bad networks format: network uuid is not in proper format",
@@ -579,6 +592,7 @@ fn parse_boot(
         image_id,
         key_name,
         networks,
+        ports,
         security_groups,
         metadata,
         tags,
@@ -691,6 +705,16 @@ pub fn boot(cloud: &SharedCloud, auth: &Auth, req: BootRequest) -> Result<Server
                     crate::neutron::NetError::BadRequest(_, m) => bad(m),
                 });
             }
+        }
+    }
+    for port in &req.ports {
+        if let Err(e) = cloud.neutron.bind_port(port, &auth.project_id, &id) {
+            cloud.neutron.delete_device_ports(&id);
+            return Err(match e {
+                crate::neutron::NetError::Conflict(_, m) => ApiError::nova(StatusCode::CONFLICT, m),
+                crate::neutron::NetError::NotFound(_, m)
+                | crate::neutron::NetError::BadRequest(_, m) => bad(m),
+            });
         }
     }
     let server = Server {
