@@ -727,10 +727,10 @@ async fn update_port(
             .filter_map(|g| g.as_str().map(str::to_string))
             .collect();
         for g in &groups {
-            if !st
+            if st
                 .security_groups
                 .get(g)
-                .is_some_and(|x| x.project_id == project)
+                .is_none_or(|x| x.project_id != project)
             {
                 return Err(not_found("Security group", g).into());
             }

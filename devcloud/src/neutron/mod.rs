@@ -539,10 +539,10 @@ impl Neutron {
         let groups = match security_groups {
             Some(list) => {
                 for g in &list {
-                    if !st
+                    if st
                         .security_groups
                         .get(g)
-                        .is_some_and(|x| x.project_id == project_id)
+                        .is_none_or(|x| x.project_id != project_id)
                     {
                         return Err(not_found("Security group", g));
                     }
