@@ -262,7 +262,7 @@ fn seed_provider(
         flavor_id: "2".into(),
         image_id: Some(image),
         key_name: Some("alice-key".into()),
-        networks: vec![private.to_string()],
+        networks: vec![(private.to_string(), None)],
         ports: Vec::new(),
         security_groups: vec!["default".into(), "analytics".into()],
         metadata: [("role".to_string(), "analytics".to_string())]

@@ -1491,4 +1491,16 @@ async fn boot_on_a_user_port_keeps_the_port_after_delete() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // A fixed IP next to the network uuid.
+    let r = post_json(
+        &format!("{base}/compute/v2.1/servers"),
+        &token,
+        json!({"server": {"name": "fixed", "flavorRef": "1", "imageRef": image, "networks": [{"uuid": net, "fixed_ip": "10.20.0.60"}]}}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let v: Value = r.json().await.unwrap();
+    let sid = v["server"]["id"].as_str().unwrap().to_string();
+    let s = wait_status(base, &token, &sid, "ACTIVE").await;
+    assert_eq!(s["addresses"]["private"][0]["addr"], "10.20.0.60");
 }

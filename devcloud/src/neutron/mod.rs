@@ -415,6 +415,7 @@ impl Neutron {
         &self,
         project_id: &str,
         network_id: &str,
+        fixed_ip: Option<IpAddr>,
         device_id: &str,
         sg_names: &[String],
         port_id: String,
@@ -460,16 +461,39 @@ impl Neutron {
                 }
             }
         }
-        let subnet_id = st
-            .subnets
-            .values()
-            .find(|s| s.network_id == network_id && s.cidr.addr().is_ipv4())
-            .or_else(|| st.subnets.values().find(|s| s.network_id == network_id))
-            .map(|s| s.id.clone());
+        let subnet = match fixed_ip {
+            Some(ip) => Some(
+                st.subnets
+                    .values()
+                    .find(|s| s.network_id == network_id && s.cidr.contains(&ip))
+                    .cloned()
+                    .ok_or_else(|| {
+                        NetError::BadRequest(
+                            "InvalidIpForNetwork",
+                            format!("Fixed IP address {ip} is not valid on network {network_id}."),
+                        )
+                    })?,
+            ),
+            None => st
+                .subnets
+                .values()
+                .find(|s| s.network_id == network_id && s.cidr.addr().is_ipv4())
+                .or_else(|| st.subnets.values().find(|s| s.network_id == network_id))
+                .cloned(),
+        };
         let mut fixed_ips = Vec::new();
-        if let Some(subnet_id) = subnet_id {
-            let ip = allocate_ip(&st, &subnet_id)?;
-            fixed_ips.push((subnet_id, ip));
+        if let Some(subnet) = subnet {
+            let ip = match fixed_ip {
+                Some(ip) if used_ips(&st, &subnet).contains(&ip) => {
+                    return Err(NetError::Conflict(
+                        "IpAddressAlreadyAllocated",
+                        format!("Fixed IP address {ip} is already in use on instance."),
+                    ));
+                }
+                Some(ip) => ip,
+                None => allocate_ip(&st, &subnet.id)?,
+            };
+            fixed_ips.push((subnet.id.clone(), ip));
         }
         let port = Port {
             id: port_id.clone(),

@@ -415,8 +415,8 @@ pub struct BootRequest {
     pub image_id: Option<String>,
     /// Keypair name.
     pub key_name: Option<String>,
-    /// Network ids to get a (Nova-made) port on.
-    pub networks: Vec<String>,
+    /// Network ids (with an optional fixed IP) to get a (Nova-made) port on.
+    pub networks: Vec<(String, Option<std::net::IpAddr>)>,
     /// User-made ports to bind to the server.
     pub ports: Vec<String>,
     /// Security group names.
@@ -517,7 +517,13 @@ fn parse_boot(
                     if !ok {
                         return Err(bad(format!("Network {uuid} could not be found.")));
                     }
-                    out.push(uuid.to_string());
+                    let fixed = match n.get("fixed_ip").and_then(Value::as_str) {
+                        Some(ip) => Some(ip.parse::<std::net::IpAddr>().map_err(|_| {
+                            bad(format!("Invalid input for field/attribute fixed_ip. Value: {ip}. '{ip}' is not a 'ip-address'"))
+                        })?),
+                        None => None,
+                    };
+                    out.push((uuid.to_string(), fixed));
                 } else if let Some(port) = n.get("port").and_then(Value::as_str) {
                     let st = cloud.neutron.lock();
                     let p = st
@@ -634,7 +640,10 @@ fn check_flavor_fits(
     Ok(())
 }
 
-fn auto_network(cloud: &Cloud, auth: &Auth) -> Result<Vec<String>, ApiError> {
+fn auto_network(
+    cloud: &Cloud,
+    auth: &Auth,
+) -> Result<Vec<(String, Option<std::net::IpAddr>)>, ApiError> {
     let st = cloud.neutron.lock();
     let mine: Vec<&crate::neutron::Network> = st
         .networks
@@ -651,7 +660,7 @@ fn auto_network(cloud: &Cloud, auth: &Auth) -> Result<Vec<String>, ApiError> {
     };
     match candidates.as_slice() {
         [] => Ok(Vec::new()),
-        [one] => Ok(vec![one.id.clone()]),
+        [one] => Ok(vec![(one.id.clone(), None)]),
         _ => Err(ApiError::nova(
             StatusCode::CONFLICT,
             "Multiple possible networks found, use a Network ID to be more specific.",
@@ -680,13 +689,14 @@ pub fn boot(cloud: &SharedCloud, auth: &Auth, req: BootRequest) -> Result<Server
             .map(|kp| kp.public_key.clone())
     });
     let mut created_ports = Vec::new();
-    for net in &req.networks {
+    for (net, fixed_ip) in &req.networks {
         let port_id = cloud.faults.random_uuid().to_string();
         let mac = cloud.faults.random_u64();
         let mut next_id = || cloud.faults.random_uuid().to_string();
         match cloud.neutron.create_server_port(
             &auth.project_id,
             net,
+            *fixed_ip,
             &id,
             &req.security_groups,
             port_id,
