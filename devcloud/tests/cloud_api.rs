@@ -1443,6 +1443,7 @@ async fn boot_on_a_user_port_keeps_the_port_after_delete() {
     let p: Value = r.json().await.unwrap();
     let port = p["port"]["id"].as_str().unwrap().to_string();
     assert_eq!(p["port"]["device_id"], "");
+    assert_eq!(p["port"]["status"], "DOWN", "unbound ports are DOWN");
     assert_eq!(
         p["port"]["security_groups"].as_array().unwrap().len(),
         1,

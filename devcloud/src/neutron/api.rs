@@ -189,7 +189,7 @@ pub(super) fn port_json(p: &Port) -> Value {
         .collect();
     with_std(
         json!({"id": p.id, "name": p.name, "network_id": p.network_id, "mac_address": p.mac_address,
-            "admin_state_up": true, "status": "ACTIVE", "device_id": p.device_id, "device_owner": p.device_owner,
+            "admin_state_up": true, "status": if p.device_id.is_empty() { "DOWN" } else { "ACTIVE" }, "device_id": p.device_id, "device_owner": p.device_owner,
             "fixed_ips": fixed, "allowed_address_pairs": [], "extra_dhcp_opts": [], "security_groups": p.security_groups,
             "binding:vnic_type": "normal", "port_security_enabled": true, "dns_name": "", "propagate_uplink_status": false}),
         &p.project_id,
