@@ -688,7 +688,7 @@ async fn v3_issue(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let body: Value = parse_json(Service::Keystone, &body)?;
-    let resolved = resolve_v3(&cloud, &body)?;
+    let resolved = resolve_v3(&cloud, &body).map_err(|e| with_www_authenticate(&cloud, e))?;
     let now = cloud.clock.now();
     let ttl = cloud.faults.get().token_ttl();
     let token = Token {
@@ -716,6 +716,18 @@ async fn v3_issue(
         axum::Json(body),
     )
         .into_response())
+}
+
+/// Keystone's 401s carry `WWW-Authenticate: Keystone uri="<identity endpoint>"`.
+fn with_www_authenticate(cloud: &Cloud, e: ApiError) -> ApiError {
+    if e.status == StatusCode::UNAUTHORIZED {
+        e.with_header(
+            axum::http::header::WWW_AUTHENTICATE,
+            format!("Keystone uri=\"{}\"", cloud.auth_url()),
+        )
+    } else {
+        e
+    }
 }
 
 fn subject(headers: &HeaderMap) -> Result<String, ApiError> {

@@ -215,6 +215,10 @@ async fn keystone_discovery_password_appcred_token_and_v2() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        r.headers()["www-authenticate"],
+        format!("Keystone uri=\"{base}/identity\"").as_str()
+    );
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], 401);
     assert_eq!(v["error"]["title"], "Unauthorized");
