@@ -189,9 +189,17 @@ pub struct RequestLog {
 }
 
 impl RequestLog {
-    /// Append one entry.
+    /// How many entries the log keeps (a long-running devcloud must not grow without bound).
+    pub const CAPACITY: usize = 100_000;
+
+    /// Append one entry (the oldest are dropped beyond [`RequestLog::CAPACITY`]).
     pub fn push(&self, entry: LoggedRequest) {
-        self.entries.lock().expect("log mutex poisoned").push(entry);
+        let mut entries = self.entries.lock().expect("log mutex poisoned");
+        if entries.len() >= Self::CAPACITY {
+            let excess = entries.len() + 1 - Self::CAPACITY;
+            entries.drain(..excess);
+        }
+        entries.push(entry);
     }
 
     /// All entries, oldest first.

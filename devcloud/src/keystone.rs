@@ -322,6 +322,7 @@ pub fn router() -> Router<SharedCloud> {
         .route("/v2.0", get(v2_version))
         .route("/v2.0/", get(v2_version))
         .route("/v2.0/tokens", post(v2_issue))
+        .route("/v2.0/tenants", get(v2_tenants))
 }
 
 fn v3_entry(cloud: &Cloud) -> Value {
@@ -891,6 +892,35 @@ async fn v3_user(
         "default_project_id": u.default_project_id, "password_expires_at": null, "options": {},
         "links": {"self": format!("{}/v3/users/{}", cloud.auth_url(), u.id)}}}),
     ))
+}
+
+/// `GET /v2.0/tenants`: the projects the token's user has a role on (v2.0 clients list them
+/// after an unscoped login). Accepts v2.0 and v3 tokens, scoped or not.
+async fn v2_tenants(
+    State(cloud): State<SharedCloud>,
+    headers: HeaderMap,
+) -> Result<axum::Json<Value>, ApiError> {
+    let now = cloud.clock.now();
+    let token = headers
+        .get("x-auth-token")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(unauthorized)?;
+    let st = cloud.keystone.lock();
+    let t = st
+        .tokens
+        .get(token)
+        .filter(|t| t.expires_at > now)
+        .ok_or_else(unauthorized)?;
+    let tenants: Vec<Value> = st
+        .projects
+        .values()
+        .filter(|p| {
+            st.assignments
+                .contains_key(&(t.user_id.clone(), p.id.clone()))
+        })
+        .map(|p| json!({"id": p.id, "name": p.name, "description": "", "enabled": true}))
+        .collect();
+    Ok(axum::Json(json!({"tenants": tenants, "tenants_links": []})))
 }
 
 async fn v2_issue(

@@ -294,6 +294,21 @@ async fn keystone_discovery_password_appcred_token_and_v2() {
         format!("{base}/compute/v2.1")
     );
     assert_eq!(compute["endpoints"][0]["region"], "RegionOne");
+    // An unscoped v2.0 token lists its tenants.
+    let r = post_json(
+        &format!("{base}/identity/v2.0/tokens"),
+        "",
+        json!({"auth": {"passwordCredentials": {"username": "alice", "password": "alice-secret"}}}),
+    )
+    .await;
+    let unscoped: Value = r.json().await.unwrap();
+    assert_eq!(unscoped["access"]["serviceCatalog"], json!([]));
+    let tenants = get_json(
+        &format!("{base}/identity/v2.0/tenants"),
+        unscoped["access"]["token"]["id"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(tenants["tenants"][0]["name"], "ehr");
     // The v2.0 token works against Nova.
     let v2 = a["token"]["id"].as_str().unwrap();
     assert_eq!(
