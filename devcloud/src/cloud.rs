@@ -67,6 +67,31 @@ impl Cloud {
     }
 }
 
+/// The router wrapped so that `/identity/`, `/compute/`, `/image/` and `/network/` (the
+/// service roots with a trailing slash, which clients also request) reach the version
+/// documents at `/identity` etc. The rewrite must happen before routing, hence outside the
+/// router.
+pub fn with_service_roots(
+    router: Router,
+) -> tower::util::MapRequest<Router, fn(Request) -> Request> {
+    tower::util::MapRequest::new(router, strip_root_slash as fn(Request) -> Request)
+}
+
+fn strip_root_slash(mut req: Request) -> Request {
+    let path = req.uri().path();
+    if matches!(path, "/identity/" | "/compute/" | "/image/" | "/network/") {
+        let mut target = path.trim_end_matches('/').to_string();
+        if let Some(q) = req.uri().query() {
+            target.push('?');
+            target.push_str(q);
+        }
+        if let Ok(uri) = target.parse() {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
+}
+
 async fn not_found(req: Request) -> ApiError {
     let service = Service::of_path(req.uri().path());
     ApiError::new(

@@ -216,13 +216,16 @@ impl DevCloud {
                 message,
             })?;
             let (tx, rx) = oneshot::channel::<()>();
-            let app = Cloud::router(cloud.clone());
+            let app = cloud::with_service_roots(Cloud::router(cloud.clone()));
             tasks.push(tokio::spawn(async move {
-                let served = axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = rx.await;
-                    })
-                    .await;
+                let served = axum::serve(
+                    listener,
+                    axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+                )
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
                 if let Err(e) = served {
                     tracing::error!("devcloud server stopped: {e}");
                 }

@@ -150,6 +150,14 @@ async fn keystone_discovery_password_appcred_token_and_v2() {
     assert_eq!(r.status(), StatusCode::MULTIPLE_CHOICES);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["versions"]["values"][0]["id"], "v3.14");
+    for root in ["identity/", "compute/", "network/"] {
+        let r = http().get(format!("{base}/{root}")).send().await.unwrap();
+        assert!(
+            r.status().as_u16() == 300 || r.status() == StatusCode::OK,
+            "{root}: {}",
+            r.status()
+        );
+    }
     let v: Value = http()
         .get(format!("{base}/identity/v3"))
         .send()
