@@ -218,3 +218,62 @@ impl RuleSpec {
             && self.remote_group_id == other.remote_group_id
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(protocol: Option<&str>, ports: Option<(u32, u32)>, prefix: Option<&str>) -> RuleSpec {
+        RuleSpec {
+            direction: "ingress".into(),
+            ethertype: "IPv4".into(),
+            protocol: protocol.map(str::to_string),
+            port_range_min: ports.map(|p| p.0),
+            port_range_max: ports.map(|p| p.1),
+            remote_ip_prefix: prefix.map(str::to_string),
+            remote_group_id: None,
+        }
+    }
+
+    #[test]
+    fn duplicates_compare_protocol_numbers_and_normalized_cidrs() {
+        let a = spec(Some("tcp"), Some((22, 22)), Some("10.0.0.0/8"))
+            .validated()
+            .unwrap();
+        let b = spec(Some("6"), Some((22, 22)), Some("10.1.2.3/8"))
+            .validated()
+            .unwrap();
+        assert!(a.same_as(&b));
+        let c = spec(Some("udp"), Some((22, 22)), Some("10.0.0.0/8"))
+            .validated()
+            .unwrap();
+        assert!(!a.same_as(&c));
+    }
+
+    #[test]
+    fn validation_errors_name_neutron_types() {
+        let kind = |s: RuleSpec| match s.validated() {
+            Err(NetError::BadRequest(k, _)) => k,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            kind(spec(Some("tcp"), Some((0, 10)), None)),
+            "SecurityGroupInvalidPortValue"
+        );
+        assert_eq!(
+            kind(spec(Some("icmp"), Some((300, 0)), None)),
+            "SecurityGroupInvalidIcmpValue"
+        );
+        assert_eq!(
+            kind(spec(Some("gre"), Some((1, 2)), None)),
+            "SecurityGroupInvalidProtocolForPort"
+        );
+        assert_eq!(kind(spec(None, None, Some("nonsense"))), "HTTPBadRequest");
+        let mut both = spec(None, None, Some("10.0.0.0/8"));
+        both.remote_group_id = Some("g".into());
+        assert_eq!(kind(both), "SecurityGroupRemoteGroupAndRemoteIpPrefix");
+        // A bare address is accepted as a /32, as neutron does.
+        let host = spec(None, None, Some("192.0.2.7")).validated().unwrap();
+        assert_eq!(host.remote_ip_prefix.as_deref(), Some("192.0.2.7/32"));
+    }
+}

@@ -318,3 +318,72 @@ pub fn policy_forbidden(rule: &str) -> ApiError {
         format!("Policy doesn't allow {rule} to be performed."),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderMap;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn negotiation_follows_both_headers() {
+        assert_eq!(negotiate(&headers(&[])).unwrap(), MIN_VERSION);
+        assert_eq!(
+            negotiate(&headers(&[("openstack-api-version", "compute 2.79")])).unwrap(),
+            Microversion(2, 79)
+        );
+        assert_eq!(
+            negotiate(&headers(&[(
+                "openstack-api-version",
+                "image 2.5, compute 2.60"
+            )]))
+            .unwrap(),
+            Microversion(2, 60)
+        );
+        assert_eq!(
+            negotiate(&headers(&[("x-openstack-nova-api-version", "2.45")])).unwrap(),
+            Microversion(2, 45)
+        );
+        assert_eq!(
+            negotiate(&headers(&[("openstack-api-version", "compute latest")])).unwrap(),
+            MAX_VERSION
+        );
+        // The new header wins over the old one.
+        let both = headers(&[
+            ("openstack-api-version", "compute 2.30"),
+            ("x-openstack-nova-api-version", "2.10"),
+        ]);
+        assert_eq!(negotiate(&both).unwrap(), Microversion(2, 30));
+        assert_eq!(
+            negotiate(&headers(&[("openstack-api-version", "compute 3.0")]))
+                .unwrap_err()
+                .status,
+            StatusCode::NOT_ACCEPTABLE
+        );
+        assert_eq!(
+            negotiate(&headers(&[("openstack-api-version", "compute two")]))
+                .unwrap_err()
+                .status,
+            StatusCode::BAD_REQUEST
+        );
+        // 2.10 sorts above 2.9.
+        assert!(Microversion(2, 10) > Microversion(2, 9));
+    }
+
+    #[test]
+    fn python_isoformat_drops_zero_micros() {
+        let t = time::macros::datetime!(2026-11-24 18:50:00 UTC);
+        assert_eq!(py_isoformat(t), "2026-11-24T18:50:00");
+        assert_eq!(
+            py_isoformat(t + time::Duration::microseconds(5)),
+            "2026-11-24T18:50:00.000005"
+        );
+    }
+}
