@@ -466,6 +466,28 @@ async fn server_lifecycle_ports_and_shapes() {
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["itemNotFound"]["code"], 404);
+    // changes-since shows it as DELETED.
+    let v = get_json(
+        &format!("{base}/compute/v2.1/servers/detail?changes-since=2000-01-01T00:00:00Z"),
+        &token,
+    )
+    .await;
+    let gone = v["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(gone["status"], "DELETED");
+    let v = get_json(&format!("{base}/compute/v2.1/servers/detail"), &token).await;
+    assert!(
+        !v["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == id.as_str())
+    );
     let ports = get_json(&format!("{base}/network/v2.0/ports?device_id={id}"), &token).await;
     assert_eq!(ports["ports"], json!([]));
     let _ = id2;
@@ -1150,6 +1172,16 @@ async fn state_dump_and_request_log() {
     assert_eq!(reqs[0]["path"], "/compute/v2.1/servers");
     assert_eq!(reqs[0]["status"], 200);
     assert_eq!(reqs[0]["range"], "bytes=0-1");
+    let c: Value = http()
+        .post(format!("{base}/devcloud/clock/shift"))
+        .json(&json!({"seconds": 3600}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(c["offset_s"], 3600);
     let a: Value = http()
         .get(format!("{base}/devcloud/state"))
         .send()

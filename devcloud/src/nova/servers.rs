@@ -269,10 +269,14 @@ fn list_servers(
         None => None,
     };
     let status = get("status").map(str::to_ascii_uppercase);
+    // Deleted servers show up only with `changes-since` (or `deleted=true` for admins), as in nova.
+    let with_deleted = get("changes-since").is_some()
+        || (auth.is_admin && get("deleted").is_some_and(|d| d == "true" || d == "True"));
     let st = cloud.nova.lock();
     let mut list: Vec<Server> = st
         .servers
         .values()
+        .chain(st.deleted.values().filter(|_| with_deleted))
         .filter(|s| project.as_ref().is_none_or(|p| s.project_id == *p))
         .filter(|s| name_re.as_ref().is_none_or(|re| re.is_match(&s.name)))
         .filter(|s| status.as_ref().is_none_or(|st| s.status() == st))
