@@ -71,14 +71,59 @@ async fn patch_faults(
     Ok(Json(settings))
 }
 
+/// `{"cloud", "projects": {<name>: {"id", "servers", "deleted_servers", "keypairs" (of the
+/// users whose default project it is), "networks", "subnets", "ports", "security_groups",
+/// "floatingips", "routers"}}, "users", "application_credentials", "flavors", "glance"}`;
+/// every list in a stable order (by id), so two dumps compare equal when nothing changed.
 async fn state(State(cloud): State<SharedCloud>) -> Json<Value> {
-    Json(json!({
+    Json(state_dump(&cloud))
+}
+
+/// The state dump of a cloud (see `GET /devcloud/state`).
+pub fn state_dump(cloud: &crate::cloud::Cloud) -> Value {
+    let keystone = cloud.keystone.dump();
+    let nova = cloud.nova.dump();
+    let neutron = cloud.neutron.dump();
+    let mut projects = serde_json::Map::new();
+    for p in keystone["projects"].as_array().into_iter().flatten() {
+        let (Some(id), Some(name)) = (p["id"].as_str(), p["name"].as_str()) else {
+            continue;
+        };
+        let mut entry = serde_json::Map::new();
+        entry.insert("id".into(), json!(id));
+        for source in [&nova["projects"][id], &neutron[id]] {
+            if let Value::Object(m) = source {
+                for (k, v) in m {
+                    entry.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        let mut keypairs = Vec::new();
+        for u in keystone["users"].as_array().into_iter().flatten() {
+            if u["default_project_id"].as_str() != Some(id) {
+                continue;
+            }
+            for k in nova["keypairs_by_user"][u["id"].as_str().unwrap_or_default()]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let mut k = k.clone();
+                k["user"] = u["name"].clone();
+                keypairs.push(k);
+            }
+        }
+        entry.insert("keypairs".into(), Value::Array(keypairs));
+        projects.insert(name.to_string(), Value::Object(entry));
+    }
+    json!({
         "cloud": cloud.name,
-        "keystone": cloud.keystone.dump(),
-        "nova": cloud.nova.dump(),
-        "neutron": cloud.neutron.dump(),
+        "projects": projects,
+        "users": keystone["users"],
+        "application_credentials": keystone["application_credentials"],
+        "flavors": nova["flavors"],
         "glance": cloud.glance.dump(),
-    }))
+    })
 }
 
 async fn get_requests(State(cloud): State<SharedCloud>) -> Json<Value> {

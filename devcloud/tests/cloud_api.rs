@@ -1199,12 +1199,8 @@ async fn state_dump_and_request_log() {
         .await
         .unwrap();
     assert_eq!(a, b, "stable dump");
-    let ehr = dc.provider.cloud().keystone.project_id("ehr").unwrap();
-    assert_eq!(
-        a["nova"]["projects"][&ehr]["servers"][0]["name"],
-        "ehr-analytics"
-    );
-    let ports = a["neutron"][&ehr]["ports"].as_array().unwrap();
+    assert_eq!(a["projects"]["ehr"]["servers"][0]["name"], "ehr-analytics");
+    let ports = a["projects"]["ehr"]["ports"].as_array().unwrap();
     assert_eq!(
         ports
             .iter()
@@ -1212,6 +1208,29 @@ async fn state_dump_and_request_log() {
             .count(),
         1
     );
+    let keypairs = a["projects"]["ehr"]["keypairs"].as_array().unwrap();
+    assert_eq!(keypairs[0]["name"], "alice-key");
+    assert_eq!(keypairs[0]["user"], "alice");
+    assert_eq!(
+        a["projects"]["ehr"]["security_groups"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    // A new server shows up as a difference (log in again: the clock moved an hour).
+    let (token, _) = login(base, "alice", "alice-secret", "ehr").await;
+    let net = network_id(base, &token, "private").await;
+    boot(base, &token, "extra", &net).await;
+    let c: Value = http()
+        .get(format!("{base}/devcloud/state"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(c["projects"]["ehr"]["servers"].as_array().unwrap().len(), 2);
 }
 
 #[tokio::test]
