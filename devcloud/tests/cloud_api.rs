@@ -1583,3 +1583,54 @@ async fn boot_on_a_user_port_keeps_the_port_after_delete() {
     let s = wait_status(base, &token, &sid, "ACTIVE").await;
     assert_eq!(s["addresses"]["private"][0]["addr"], "10.20.0.60");
 }
+
+#[tokio::test]
+async fn rename_stop_and_start() {
+    let dc = start().await;
+    let base = dc.hospital.base_url();
+    let token = bob(&dc).await;
+    let net = network_id(base, &token, "private").await;
+    let id = boot(base, &token, "old-name", &net).await;
+    wait_status(base, &token, &id, "ACTIVE").await;
+    let r = http()
+        .put(format!("{base}/compute/v2.1/servers/{id}"))
+        .header("X-Auth-Token", &token)
+        .header("OpenStack-API-Version", "compute 2.19")
+        .json(&json!({"server": {"name": "new-name", "description": "d"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["server"]["name"], "new-name");
+    assert_eq!(v["server"]["description"], "d");
+    let r = http()
+        .put(format!("{base}/compute/v2.1/servers/{id}"))
+        .header("X-Auth-Token", &token)
+        .json(&json!({"server": {"flavorRef": "2"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let action = format!("{base}/compute/v2.1/servers/{id}/action");
+    assert_eq!(
+        post_json(&action, &token, json!({"os-stop": null}))
+            .await
+            .status(),
+        StatusCode::ACCEPTED
+    );
+    wait_status(base, &token, &id, "SHUTOFF").await;
+    let r = post_json(&action, &token, json!({"os-stop": null})).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert_eq!(
+        post_json(&action, &token, json!({"os-start": null}))
+            .await
+            .status(),
+        StatusCode::ACCEPTED
+    );
+    wait_status(base, &token, &id, "ACTIVE").await;
+    let r = post_json(&action, &token, json!({"reboot": {"type": "SOFT"}})).await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let r = post_json(&action, &token, json!({"migrate": null})).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}

@@ -92,7 +92,7 @@ pub(super) fn routes() -> Router<SharedCloud> {
     Router::new()
         .route("/servers", get(list).post(create))
         .route("/servers/detail", get(detail))
-        .route("/servers/{id}", get(show).delete(delete))
+        .route("/servers/{id}", get(show).put(update).delete(delete))
         .route("/servers/{id}/action", post(action))
         .route("/servers/{id}/os-security-groups", get(security_groups))
         .route(
@@ -847,6 +847,61 @@ async fn create(
     Ok((StatusCode::ACCEPTED, [("location", location)], Json(body)).into_response())
 }
 
+// ---------------------------------------------------------------- update
+
+async fn update(
+    auth: Auth,
+    State(cloud): State<SharedCloud>,
+    Extension(mv): Extension<Microversion>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let body: Value = parse_json(Service::Nova, &body)?;
+    let u = body
+        .get("server")
+        .and_then(Value::as_object)
+        .ok_or_else(|| bad("Invalid input for field/attribute server. Value: None. None is not of type 'object'"))?;
+    for key in u.keys() {
+        let allowed = matches!(
+            key.as_str(),
+            "name" | "accessIPv4" | "accessIPv6" | "OS-DCF:diskConfig"
+        ) || (key == "description" && mv.at_least(19))
+            || (key == "hostname" && mv.at_least(90));
+        if !allowed {
+            return Err(bad(format!(
+                "Invalid input for field/attribute server. Additional properties are not allowed ('{key}' was unexpected)"
+            )));
+        }
+    }
+    let server = {
+        let mut st = cloud.nova.lock();
+        let s = st
+            .servers
+            .get_mut(&id)
+            .filter(|s| visible(&auth, s))
+            .ok_or_else(|| not_found(&id))?;
+        if let Some(v) = u.get("name") {
+            let name = v
+                .as_str()
+                .filter(|n| !n.trim().is_empty() && n.len() <= 255)
+                .ok_or_else(|| {
+                    bad(format!(
+                        "Invalid input for field/attribute name. Value: {v}."
+                    ))
+                })?;
+            s.name = name.to_string();
+        }
+        if let Some(v) = u.get("description") {
+            s.description = v.as_str().map(str::to_string);
+        }
+        s.updated = cloud.clock.now();
+        s.clone()
+    };
+    Ok(Json(
+        json!({"server": server_json(&cloud, &server, mv, &auth)}),
+    ))
+}
+
 // ---------------------------------------------------------------- delete
 
 async fn delete(
@@ -902,6 +957,21 @@ async fn action(
             }
             s.vm_state = to.into();
             s.updated = cloud.clock.now();
+            Ok(StatusCode::ACCEPTED.into_response())
+        }
+        "reboot" => {
+            let kind = args.get("type").and_then(Value::as_str).unwrap_or_default();
+            if kind != "SOFT" && kind != "HARD" {
+                return Err(bad(format!(
+                    "Invalid input for field/attribute type. Value: {kind}. '{kind}' is not one of ['HARD', 'Hard', 'Soft', 'SOFT']"
+                )));
+            }
+            let st = cloud.nova.lock();
+            let s = st.servers.get(&id).ok_or_else(|| not_found(&id))?;
+            // No hypervisor: a reboot of a running server completes at once.
+            if s.vm_state != "active" || s.task_state.is_some() {
+                return Err(conflict_state(name, &id, s));
+            }
             Ok(StatusCode::ACCEPTED.into_response())
         }
         other => Err(bad(format!("There is no such action: {other}"))),
