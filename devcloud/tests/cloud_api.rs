@@ -1634,3 +1634,72 @@ async fn rename_stop_and_start() {
     let r = post_json(&action, &token, json!({"migrate": null})).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn application_credentials_created_through_the_api_authenticate() {
+    let dc = start().await;
+    let base = dc.hospital.base_url();
+    let (token, body) = login(base, "bob", "bob-secret", "research").await;
+    let user = body["token"]["user"]["id"].as_str().unwrap();
+    let url = format!("{base}/identity/v3/users/{user}/application_credentials");
+    let r = post_json(
+        &url,
+        &token,
+        json!({"application_credential": {"name": "ci"}}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let v: Value = r.json().await.unwrap();
+    let id = v["application_credential"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let secret = v["application_credential"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        v["application_credential"]["project_id"],
+        body["token"]["project"]["id"]
+    );
+    let r = post_json(
+        &url,
+        &token,
+        json!({"application_credential": {"name": "ci"}}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let r = post_json(
+        &format!("{base}/identity/v3/auth/tokens"),
+        "",
+        json!({"auth": {"identity": {"methods": ["application_credential"], "application_credential": {"id": id, "secret": secret}}}}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let listed = get_json(&url, &token).await;
+    let names: Vec<&str> = listed["application_credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "the seeded bob-appcred and ci: {names:?}");
+    assert!(
+        listed.to_string().find("\"secret\"").is_none(),
+        "secrets are never listed"
+    );
+    let r = http()
+        .delete(format!("{url}/{id}"))
+        .header("X-Auth-Token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = post_json(
+        &format!("{base}/identity/v3/auth/tokens"),
+        "",
+        json!({"auth": {"identity": {"methods": ["application_credential"], "application_credential": {"id": id, "secret": secret}}}}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
