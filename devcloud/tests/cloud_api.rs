@@ -1703,3 +1703,128 @@ async fn application_credentials_created_through_the_api_authenticate() {
     .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn build_a_topology_network_subnet_router_interface() {
+    let dc = start().await;
+    let base = dc.hospital.base_url();
+    let token = bob(&dc).await;
+    let n = format!("{base}/network/v2.0");
+    let r = post_json(
+        &format!("{n}/networks"),
+        &token,
+        json!({"network": {"name": "lab"}}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let net: Value = r.json().await.unwrap();
+    let net = net["network"]["id"].as_str().unwrap().to_string();
+    let r = post_json(&format!("{n}/subnets"), &token, json!({"subnet": {"network_id": net, "cidr": "192.168.50.0/24", "ip_version": 4, "name": "lab-subnet"}})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let sub: Value = r.json().await.unwrap();
+    assert_eq!(sub["subnet"]["gateway_ip"], "192.168.50.1");
+    let sub = sub["subnet"]["id"].as_str().unwrap().to_string();
+    let r = post_json(
+        &format!("{n}/subnets"),
+        &token,
+        json!({"subnet": {"network_id": net, "cidr": "192.168.50.128/25", "ip_version": 4}}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "overlap");
+    let public = network_id(base, &token, "public").await;
+    let r = post_json(
+        &format!("{n}/routers"),
+        &token,
+        json!({"router": {"name": "lab-router", "external_gateway_info": {"network_id": public}}}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let router: Value = r.json().await.unwrap();
+    assert_eq!(
+        router["router"]["external_gateway_info"]["network_id"],
+        public.as_str()
+    );
+    let router = router["router"]["id"].as_str().unwrap().to_string();
+    let r = http()
+        .put(format!("{n}/routers/{router}/add_router_interface"))
+        .header("X-Auth-Token", &token)
+        .json(&json!({"subnet_id": sub}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["subnet_id"], sub.as_str());
+    // A server on the new network can get a floating IP through the new router.
+    let sid = boot(base, &token, "lab-vm", &net).await;
+    wait_status(base, &token, &sid, "ACTIVE").await;
+    let ports = get_json(&format!("{n}/ports?device_id={sid}"), &token).await;
+    let port = ports["ports"][0]["id"].as_str().unwrap().to_string();
+    let r = post_json(
+        &format!("{n}/floatingips"),
+        &token,
+        json!({"floatingip": {"floating_network_id": public, "port_id": port}}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let fip: Value = r.json().await.unwrap();
+    assert_eq!(fip["floatingip"]["router_id"], router.as_str());
+    let fip = fip["floatingip"]["id"].as_str().unwrap().to_string();
+    let put = |path: String, body: Value| {
+        http()
+            .put(path)
+            .header("X-Auth-Token", &token)
+            .json(&body)
+            .send()
+    };
+    let r = put(
+        format!("{n}/routers/{router}/remove_router_interface"),
+        json!({"subnet_id": sub}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::CONFLICT,
+        "the floating IP needs the interface"
+    );
+    let r = http()
+        .delete(format!("{n}/routers/{router}"))
+        .header("X-Auth-Token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    http()
+        .delete(format!("{n}/floatingips/{fip}"))
+        .header("X-Auth-Token", &token)
+        .send()
+        .await
+        .unwrap();
+    http()
+        .delete(format!("{base}/compute/v2.1/servers/{sid}"))
+        .header("X-Auth-Token", &token)
+        .send()
+        .await
+        .unwrap();
+    let r = put(
+        format!("{n}/routers/{router}/remove_router_interface"),
+        json!({"subnet_id": sub}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    for url in [
+        format!("{n}/routers/{router}"),
+        format!("{n}/subnets/{sub}"),
+        format!("{n}/networks/{net}"),
+    ] {
+        let r = http()
+            .delete(&url)
+            .header("X-Auth-Token", &token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT, "{url}");
+    }
+}

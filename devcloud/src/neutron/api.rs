@@ -46,8 +46,8 @@ pub fn router() -> Router<SharedCloud> {
             "/v2.0/networks/{id}",
             get(get_network).delete(delete_network),
         )
-        .route("/v2.0/subnets", get(list_subnets))
-        .route("/v2.0/subnets/{id}", get(get_subnet))
+        .route("/v2.0/subnets", get(list_subnets).post(create_subnet))
+        .route("/v2.0/subnets/{id}", get(get_subnet).delete(delete_subnet))
         .route("/v2.0/ports", get(list_ports).post(create_port))
         .route(
             "/v2.0/ports/{id}",
@@ -71,8 +71,16 @@ pub fn router() -> Router<SharedCloud> {
             "/v2.0/floatingips/{id}",
             get(get_fip).put(update_fip).delete(delete_fip),
         )
-        .route("/v2.0/routers", get(list_routers))
-        .route("/v2.0/routers/{id}", get(get_router))
+        .route("/v2.0/routers", get(list_routers).post(create_router))
+        .route("/v2.0/routers/{id}", get(get_router).delete(delete_router))
+        .route(
+            "/v2.0/routers/{id}/add_router_interface",
+            axum::routing::put(add_interface),
+        )
+        .route(
+            "/v2.0/routers/{id}/remove_router_interface",
+            axum::routing::put(remove_interface),
+        )
 }
 
 async fn versions(State(cloud): State<SharedCloud>) -> axum::Json<Value> {
@@ -1269,4 +1277,369 @@ async fn delete_fip(
     }
     st.floatingips.remove(&id);
     Ok(StatusCode::NO_CONTENT)
+}
+
+// ---------------------------------------------------------------- subnet and router changes
+
+fn bad_input(msg: impl Into<String>) -> ApiError {
+    ApiError::neutron(StatusCode::BAD_REQUEST, "HTTPBadRequest", msg)
+}
+
+async fn create_subnet(
+    auth: Auth,
+    State(cloud): State<SharedCloud>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let obj = body_object(
+        &body,
+        "subnet",
+        &[
+            "network_id",
+            "cidr",
+            "ip_version",
+            "name",
+            "gateway_ip",
+            "enable_dhcp",
+            "dns_nameservers",
+            "allocation_pools",
+            "host_routes",
+            "description",
+            "project_id",
+            "tenant_id",
+            "ipv6_ra_mode",
+            "ipv6_address_mode",
+        ],
+    )?;
+    let project = owner(&auth, &obj)?;
+    let network = opt_str(&obj, "network_id")?.ok_or_else(|| {
+        bad_input("Failed to parse request. Required attribute 'network_id' not specified")
+    })?;
+    let cidr_s = opt_str(&obj, "cidr")?.ok_or_else(|| {
+        bad_input("Bad subnets request: a cidr must be specified in the absence of a subnet pool.")
+    })?;
+    let cidr: ipnet::IpNet = cidr_s.parse().map_err(|_| {
+        bad_input(format!(
+            "Invalid input for cidr. Reason: '{cidr_s}' is not a valid IP subnet."
+        ))
+    })?;
+    let version = obj.get("ip_version").and_then(Value::as_u64).unwrap_or(4);
+    if (version == 4) != cidr.addr().is_ipv4() {
+        return Err(bad_input(format!(
+            "Invalid input for operation: Cidr {cidr_s} does not match the IP version {version}."
+        )));
+    }
+    let gateway = parse_ip(opt_str(&obj, "gateway_ip")?, "gateway_ip")?;
+    if gateway.is_some_and(|g| !cidr.contains(&g)) {
+        return Err(bad_input(
+            "Invalid input for operation: Gateway is not valid on subnet.",
+        ));
+    }
+    let now = cloud.clock.now();
+    let id = cloud.faults.random_uuid().to_string();
+    {
+        let st = cloud.neutron.lock();
+        let net = st
+            .networks
+            .get(&network)
+            .filter(|n| visible(&auth, &n.project_id))
+            .ok_or_else(|| not_found("Network", &network))?;
+        if let Some(other) = st.subnets.values().find(|s| {
+            s.network_id == net.id
+                && (s.cidr.contains(&cidr.network()) || cidr.contains(&s.cidr.network()))
+        }) {
+            return Err(bad_input(format!(
+                "Invalid input for operation: Requested subnet with cidr: {cidr} for network: {network} overlaps with another subnet {}.",
+                other.id
+            )));
+        }
+    }
+    let name = opt_str(&obj, "name")?.unwrap_or_default();
+    cloud
+        .neutron
+        .create_subnet(&id, &project, &network, &name, cidr, now);
+    let mut st = cloud.neutron.lock();
+    let subnet = st
+        .subnets
+        .get_mut(&id)
+        .ok_or_else(|| not_found("Subnet", &id))?;
+    if gateway.is_some() {
+        subnet.gateway_ip = gateway;
+    }
+    Ok(created("subnet", subnet_json(subnet)))
+}
+
+async fn delete_subnet(
+    auth: Auth,
+    State(cloud): State<SharedCloud>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let mut st = cloud.neutron.lock();
+    if !st
+        .subnets
+        .get(&id)
+        .is_some_and(|s| visible(&auth, &s.project_id))
+    {
+        return Err(not_found("Subnet", &id).into());
+    }
+    if st
+        .ports
+        .values()
+        .any(|p| p.fixed_ips.iter().any(|(s, _)| *s == id))
+    {
+        return Err(ApiError::neutron(
+            StatusCode::CONFLICT,
+            "SubnetInUse",
+            format!(
+                "Unable to complete operation on subnet {id}: One or more ports have an IP allocation from this subnet."
+            ),
+        ));
+    }
+    st.subnets.remove(&id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn create_router(
+    auth: Auth,
+    State(cloud): State<SharedCloud>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let obj = body_object(
+        &body,
+        "router",
+        &[
+            "name",
+            "admin_state_up",
+            "external_gateway_info",
+            "description",
+            "project_id",
+            "tenant_id",
+            "distributed",
+            "ha",
+            "availability_zone_hints",
+        ],
+    )?;
+    let project = owner(&auth, &obj)?;
+    let name = opt_str(&obj, "name")?.unwrap_or_default();
+    let gateway_net = obj
+        .get("external_gateway_info")
+        .and_then(|g| g.get("network_id"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let id = cloud.faults.random_uuid().to_string();
+    let now = cloud.clock.now();
+    let mut st = cloud.neutron.lock();
+    let gateway_ip = match &gateway_net {
+        Some(net) => {
+            if !st.networks.get(net).is_some_and(|n| n.external) {
+                return Err(ApiError::neutron(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    format!("Bad router request: Network {net} is not an external network."),
+                ));
+            }
+            let subnet = st
+                .subnets
+                .values()
+                .find(|s| s.network_id == *net)
+                .map(|s| s.id.clone())
+                .ok_or_else(|| {
+                    ApiError::neutron(
+                        StatusCode::BAD_REQUEST,
+                        "BadRequest",
+                        format!("Bad router request: No subnets on network {net}."),
+                    )
+                })?;
+            let ip = super::allocate_ip(&st, &subnet)?;
+            Some((subnet, ip))
+        }
+        None => None,
+    };
+    let router = super::Router {
+        id: id.clone(),
+        name,
+        project_id: project,
+        gateway_network_id: gateway_net,
+        gateway_ip,
+        created_at: now,
+    };
+    st.routers.insert(id, router.clone());
+    Ok(created("router", router_json(&st, &router)))
+}
+
+async fn delete_router(
+    auth: Auth,
+    State(cloud): State<SharedCloud>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let mut st = cloud.neutron.lock();
+    if !st
+        .routers
+        .get(&id)
+        .is_some_and(|r| visible(&auth, &r.project_id))
+    {
+        return Err(not_found("Router", &id).into());
+    }
+    if st.ports.values().any(|p| p.device_id == id) {
+        return Err(ApiError::neutron(
+            StatusCode::CONFLICT,
+            "RouterInUse",
+            format!("Router {id} still has ports"),
+        ));
+    }
+    if st
+        .floatingips
+        .values()
+        .any(|f| f.router_id.as_deref() == Some(id.as_str()))
+    {
+        return Err(ApiError::neutron(
+            StatusCode::CONFLICT,
+            "RouterInUse",
+            format!("Router {id} still has floating IPs"),
+        ));
+    }
+    st.routers.remove(&id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn interface_json(router: &super::Router, port: &Port) -> Value {
+    let subnet_ids: Vec<&str> = port.fixed_ips.iter().map(|(s, _)| s.as_str()).collect();
+    json!({"id": router.id, "tenant_id": router.project_id, "project_id": router.project_id,
+           "port_id": port.id, "network_id": port.network_id, "subnet_id": subnet_ids.first(),
+           "subnet_ids": subnet_ids})
+}
+
+async fn add_interface(
+    auth: Auth,
+    State(cloud): State<SharedCloud>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let v: Value = parse_json(Service::Neutron, &body)?;
+    let subnet_id = v.get("subnet_id").and_then(Value::as_str).ok_or_else(|| {
+        bad_input("Bad router request: Either subnet_id or port_id must be specified.")
+    })?;
+    let now = cloud.clock.now();
+    let port_id = cloud.faults.random_uuid().to_string();
+    let mac = cloud.faults.random_u64();
+    let mut st = cloud.neutron.lock();
+    let router = st
+        .routers
+        .get(&id)
+        .filter(|r| visible(&auth, &r.project_id))
+        .cloned()
+        .ok_or_else(|| not_found("Router", &id))?;
+    let subnet = st
+        .subnets
+        .get(subnet_id)
+        .filter(|s| visible(&auth, &s.project_id))
+        .cloned()
+        .ok_or_else(|| not_found("Subnet", subnet_id))?;
+    if st
+        .ports
+        .values()
+        .any(|p| p.device_id == id && p.fixed_ips.iter().any(|(s, _)| *s == subnet.id))
+    {
+        return Err(ApiError::neutron(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            format!(
+                "Bad router request: Router already has a port on subnet {}.",
+                subnet.id
+            ),
+        ));
+    }
+    let ip = subnet.gateway_ip.ok_or_else(|| {
+        ApiError::neutron(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            format!(
+                "Bad router request: Subnet {} does not have a gateway IP.",
+                subnet.id
+            ),
+        )
+    })?;
+    let port = Port {
+        id: port_id.clone(),
+        name: String::new(),
+        network_id: subnet.network_id.clone(),
+        project_id: router.project_id.clone(),
+        mac_address: super::mac_from(mac),
+        fixed_ips: vec![(subnet.id.clone(), ip)],
+        device_id: id.clone(),
+        device_owner: "network:router_interface".into(),
+        security_groups: Vec::new(),
+        created_at: now,
+        nova_owned: false,
+    };
+    st.ports.insert(port_id, port.clone());
+    Ok(axum::Json(interface_json(&router, &port)).into_response())
+}
+
+async fn remove_interface(
+    auth: Auth,
+    State(cloud): State<SharedCloud>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let v: Value = parse_json(Service::Neutron, &body)?;
+    let mut st = cloud.neutron.lock();
+    let router = st
+        .routers
+        .get(&id)
+        .filter(|r| visible(&auth, &r.project_id))
+        .cloned()
+        .ok_or_else(|| not_found("Router", &id))?;
+    let port = match (
+        v.get("subnet_id").and_then(Value::as_str),
+        v.get("port_id").and_then(Value::as_str),
+    ) {
+        (_, Some(port_id)) => st
+            .ports
+            .values()
+            .find(|p| p.id == port_id && p.device_id == id)
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::neutron(
+                    StatusCode::NOT_FOUND,
+                    "RouterInterfaceNotFound",
+                    format!("Router {id} does not have an interface with id {port_id}"),
+                )
+            })?,
+        (Some(subnet_id), None) => st
+            .ports
+            .values()
+            .find(|p| p.device_id == id && p.fixed_ips.iter().any(|(s, _)| s == subnet_id))
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::neutron(
+                    StatusCode::NOT_FOUND,
+                    "RouterInterfaceNotFoundForSubnet",
+                    format!("Router {id} has no interface on subnet {subnet_id}"),
+                )
+            })?,
+        (None, None) => {
+            return Err(bad_input(
+                "Bad router request: Either subnet_id or port_id must be specified.",
+            ));
+        }
+    };
+    let subnets: Vec<&String> = port.fixed_ips.iter().map(|(s, _)| s).collect();
+    if st.floatingips.values().any(|f| {
+        f.router_id.as_deref() == Some(id.as_str())
+            && f.port_id
+                .as_ref()
+                .and_then(|p| st.ports.get(p))
+                .is_some_and(|p| p.fixed_ips.iter().any(|(s, _)| subnets.contains(&s)))
+    }) {
+        return Err(ApiError::neutron(
+            StatusCode::CONFLICT,
+            "RouterInterfaceInUseByFloatingIP",
+            format!(
+                "Router interface for subnet {} on router {id} cannot be deleted, as it is required by one or more floating IPs.",
+                subnets.first().map(|s| s.as_str()).unwrap_or_default()
+            ),
+        ));
+    }
+    st.ports.remove(&port.id);
+    Ok(axum::Json(interface_json(&router, &port)).into_response())
 }
