@@ -1828,3 +1828,48 @@ async fn build_a_topology_network_subnet_router_interface() {
         assert_eq!(r.status(), StatusCode::NO_CONTENT, "{url}");
     }
 }
+
+#[tokio::test]
+async fn boot_validates_availability_zone_and_count() {
+    let dc = start().await;
+    let base = dc.hospital.base_url();
+    let token = bob(&dc).await;
+    let image = image_id(base, &token).await;
+    for (extra, needle) in [
+        (
+            json!({"availability_zone": "elsewhere"}),
+            "availability zone",
+        ),
+        (json!({"max_count": 3}), "max_count"),
+        (json!({"key_name": "nope"}), "Invalid key_name"),
+        (json!({"security_groups": [{"name": "nope"}]}), "nope"),
+    ] {
+        let mut server =
+            json!({"name": "v", "flavorRef": "1", "imageRef": image, "networks": "auto"});
+        for (k, v) in extra.as_object().unwrap() {
+            server[k] = v.clone();
+        }
+        let r = post_json(
+            &format!("{base}/compute/v2.1/servers"),
+            &token,
+            json!({"server": server}),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{extra}");
+        let v: Value = r.json().await.unwrap();
+        assert!(
+            v["badRequest"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(needle),
+            "{v}"
+        );
+    }
+    // Nothing was left behind by the refused boots.
+    let ports = get_json(
+        &format!("{base}/network/v2.0/ports?device_owner=compute:nova"),
+        &token,
+    )
+    .await;
+    assert_eq!(ports["ports"], json!([]));
+}

@@ -491,6 +491,19 @@ fn parse_boot(
             ));
         }
     };
+    if let Some(az) = str_of("availability_zone").filter(|az| !az.is_empty() && az != "nova") {
+        return Err(bad(format!(
+            "The requested availability zone is not available: {az}"
+        )));
+    }
+    if s.get("max_count")
+        .and_then(Value::as_u64)
+        .is_some_and(|n| n > 1)
+    {
+        return Err(bad(
+            "devcloud boots one server per request: max_count above 1 is not supported",
+        ));
+    }
     let key_name = str_of("key_name");
     if let Some(k) = &key_name
         && !cloud
