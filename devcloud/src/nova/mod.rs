@@ -98,7 +98,7 @@ impl Nova {
                 if let Value::Array(a) = list {
                     a.push(json!({"id": s.id, "name": s.name, "status": s.status(), "task_state": s.task_state,
                         "flavor_id": s.flavor_id, "image_id": s.image_id, "key_name": s.key_name,
-                        "user_id": s.user_id, "disk_size": s.disk.size()}));
+                        "user_id": s.user_id, "disk_size": disk_size(&s.disk)}));
                 }
             }
         }
@@ -276,6 +276,14 @@ async fn limits(
         absolute["maxPersonalitySize"] = json!(10240);
     }
     axum::Json(json!({"limits": {"absolute": absolute, "rate": []}}))
+}
+
+/// The byte length of a server disk (from the contract's `Content` variants only).
+fn disk_size(c: &crate::imagedata::Content) -> u64 {
+    match c {
+        crate::imagedata::Content::Generated { size, .. }
+        | crate::imagedata::Content::File { size, .. } => *size,
+    }
 }
 
 /// Nova's `created`/`updated` format.
