@@ -1,0 +1,422 @@
+//! The referee: the standard `openstack` CLI (python-openstackclient, pinned in
+//! `tests/referee-requirements.txt`) run against devcloud through the clouds.yaml that
+//! `s2d-devcloud` writes. Every command must succeed and show what devcloud holds.
+//!
+//! The CLI is found through `S2D_OPENSTACK_CLI` (set by `tests/run.sh`), else `.venv/bin/openstack`
+//! at the workspace root, else `openstack` on PATH. When none is there these tests fail, saying
+//! how to install it: they are never skipped.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use md5::{Digest, Md5};
+use serde_json::Value;
+
+/// An ed25519 public key and its MD5 fingerprint as `ssh-keygen -l -E md5` prints it.
+const PUBKEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKYe3XRTKXGCuCDZfUWc6Wmz2P66cLSSJwBXTZfst8K5 referee@s2d";
+const PUBKEY_MD5: &str = "48:92:18:44:17:53:59:81:7f:e8:cf:b6:5e:3a:5b:ec";
+
+/// One `s2d-devcloud` process with its own clouds.yaml, stopped (SIGTERM, then kill) on drop.
+struct DevCloudProcess {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl DevCloudProcess {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ready = dir.path().join("ready.json");
+        let child = Command::new(env!("CARGO_BIN_EXE_s2d-devcloud"))
+            .arg("--clouds-yaml")
+            .arg(dir.path().join("clouds.yaml"))
+            .arg("--ready-file")
+            .arg(&ready)
+            .args(["--image-size", "3MiB", "--seed", "7"])
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start s2d-devcloud");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !ready.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "s2d-devcloud wrote no ready file in 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        DevCloudProcess { child, dir }
+    }
+
+    fn clouds_yaml(&self) -> PathBuf {
+        self.dir.path().join("clouds.yaml")
+    }
+
+    /// Run `openstack --os-cloud CLOUD ARGS...` and return its stdout; panic with its stderr
+    /// when it fails.
+    fn osc(&self, cloud: &str, args: &[&str]) -> String {
+        let mut cmd = Command::new(openstack_cli());
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("OS_") {
+                cmd.env_remove(key);
+            }
+        }
+        let out = cmd
+            .env("OS_CLIENT_CONFIG_FILE", self.clouds_yaml())
+            .arg("--os-cloud")
+            .arg(cloud)
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .expect("run openstack");
+        assert!(
+            out.status.success(),
+            "openstack --os-cloud {cloud} {} failed ({}):\n{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 output")
+    }
+
+    /// Like [`Self::osc`] with `-f json`, parsed.
+    fn osc_json(&self, cloud: &str, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["-f", "json"]);
+        let text = self.osc(cloud, &all);
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+    }
+}
+
+impl Drop for DevCloudProcess {
+    fn drop(&mut self) {
+        // SIGTERM first: the binary must exit cleanly on it.
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn openstack_cli() -> PathBuf {
+    if let Some(path) = std::env::var_os("S2D_OPENSTACK_CLI") {
+        return PathBuf::from(path);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/openstack");
+    if venv.exists() {
+        return venv;
+    }
+    let found = Command::new("openstack")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "python-openstackclient is not installed: run `bash tests/run.sh` (it installs it into \
+         .venv/), or `pip install -r tests/referee-requirements.txt` and set S2D_OPENSTACK_CLI"
+    );
+    PathBuf::from("openstack")
+}
+
+/// Rows of a `-f json` list, looked up by a column.
+fn row<'a>(rows: &'a Value, column: &str, value: &str) -> &'a Value {
+    rows.as_array()
+        .expect("a JSON list")
+        .iter()
+        .find(|r| r[column] == value)
+        .unwrap_or_else(|| panic!("no row with {column} = {value} in {rows:#}"))
+}
+
+fn md5_hex(bytes: &[u8]) -> String {
+    Md5::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn token_issue_and_catalog() {
+    let dc = DevCloudProcess::start();
+    for cloud in ["provider", "hospital"] {
+        let token = dc.osc_json(cloud, &["token", "issue"]);
+        assert!(!token["id"].as_str().unwrap_or("").is_empty(), "{token}");
+        assert!(token["expires"].is_string(), "{token}");
+        assert!(token["project_id"].is_string(), "{token}");
+    }
+    let catalog = dc.osc_json("hospital", &["catalog", "list"]);
+    for service in ["compute", "image", "network", "identity"] {
+        row(&catalog, "Type", service);
+    }
+}
+
+#[test]
+fn servers_flavors_networks_and_groups() {
+    let dc = DevCloudProcess::start();
+
+    let servers = dc.osc_json("provider", &["server", "list"]);
+    let ehr = row(&servers, "Name", "ehr-analytics");
+    assert_eq!(ehr["Status"], "ACTIVE");
+
+    let server = dc.osc_json("provider", &["server", "show", "ehr-analytics"]);
+    assert_eq!(server["key_name"], "alice-key");
+    assert_eq!(server["status"], "ACTIVE");
+    let flavor = server["flavor"].to_string();
+    assert!(flavor.contains("m1.small"), "flavor: {flavor}");
+    let groups = server["security_groups"].to_string();
+    assert!(
+        groups.contains("analytics") && groups.contains("default"),
+        "{groups}"
+    );
+
+    let keypair = dc.osc_json("provider", &["keypair", "show", "alice-key"]);
+    assert!(
+        keypair["fingerprint"]
+            .as_str()
+            .is_some_and(|f| f.len() == 47),
+        "{keypair}"
+    );
+    let keypairs = dc.osc_json("provider", &["keypair", "list"]);
+    row(&keypairs, "Name", "alice-key");
+
+    let flavors = dc.osc_json("hospital", &["flavor", "list"]);
+    for name in ["m1.tiny", "m1.small", "m1.medium", "m1.large"] {
+        row(&flavors, "Name", name);
+    }
+
+    let networks = dc.osc_json("hospital", &["network", "list"]);
+    row(&networks, "Name", "private");
+    row(&networks, "Name", "public");
+
+    let groups = dc.osc_json("provider", &["security", "group", "list"]);
+    row(&groups, "Name", "default");
+    row(&groups, "Name", "analytics");
+    let rules = dc.osc_json(
+        "provider",
+        &["security", "group", "rule", "list", "analytics"],
+    );
+    let rules_text = rules.to_string();
+    for needle in ["0.0.0.0/0", "10.0.0.0/8", "icmp", "IPv6"] {
+        assert!(
+            rules_text.contains(needle),
+            "{needle} missing from {rules:#}"
+        );
+    }
+
+    let before = dc
+        .osc_json(
+            "hospital",
+            &["security", "group", "rule", "list", "default"],
+        )
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or(0);
+    let made = dc.osc_json(
+        "hospital",
+        &[
+            "security",
+            "group",
+            "rule",
+            "create",
+            "--protocol",
+            "tcp",
+            "--dst-port",
+            "8443",
+            "--remote-ip",
+            "10.1.0.0/16",
+            "default",
+        ],
+    );
+    assert_eq!(made["port_range_min"], 8443);
+    let after = dc.osc_json(
+        "hospital",
+        &["security", "group", "rule", "list", "default"],
+    );
+    assert_eq!(
+        after.as_array().map(Vec::len),
+        Some(before + 1),
+        "{after:#}"
+    );
+}
+
+#[test]
+fn snapshot_save_and_upload() {
+    let dc = DevCloudProcess::start();
+
+    let snap = dc.osc_json(
+        "provider",
+        &[
+            "server",
+            "image",
+            "create",
+            "--name",
+            "referee-snap",
+            "--wait",
+            "ehr-analytics",
+        ],
+    );
+    assert_eq!(snap["name"], "referee-snap");
+
+    let shown = dc.osc_json("provider", &["image", "show", "referee-snap"]);
+    assert_eq!(shown["status"], "active");
+    let checksum = shown["checksum"].as_str().expect("checksum").to_string();
+    let images = dc.osc_json("provider", &["image", "list"]);
+    row(&images, "Name", "referee-snap");
+
+    let saved = dc.dir.path().join("snap.raw");
+    dc.osc(
+        "provider",
+        &[
+            "image",
+            "save",
+            "--file",
+            saved.to_str().expect("utf-8 path"),
+            "referee-snap",
+        ],
+    );
+    let bytes = std::fs::read(&saved).expect("saved image");
+    assert_eq!(bytes.len(), 3 * 1024 * 1024);
+    assert_eq!(
+        md5_hex(&bytes),
+        checksum,
+        "image save bytes differ from the checksum"
+    );
+
+    let created = dc.osc_json(
+        "hospital",
+        &[
+            "image",
+            "create",
+            "--file",
+            saved.to_str().expect("utf-8 path"),
+            "--disk-format",
+            "qcow2",
+            "--container-format",
+            "bare",
+            "referee-upload",
+        ],
+    );
+    assert_eq!(created["name"], "referee-upload");
+    let uploaded = dc.osc_json("hospital", &["image", "show", "referee-upload"]);
+    assert_eq!(uploaded["status"], "active");
+    assert_eq!(uploaded["checksum"], checksum.as_str());
+    assert_eq!(uploaded["size"], 3 * 1024 * 1024);
+}
+
+#[test]
+fn keypair_import_and_floating_ips() {
+    let dc = DevCloudProcess::start();
+
+    let key_file = dc.dir.path().join("referee.pub");
+    std::fs::write(&key_file, format!("{PUBKEY}\n")).expect("write key");
+    let key = dc.osc_json(
+        "hospital",
+        &[
+            "keypair",
+            "create",
+            "--public-key",
+            key_file.to_str().expect("utf-8 path"),
+            "referee",
+        ],
+    );
+    assert_eq!(key["fingerprint"], PUBKEY_MD5);
+    let shown = dc.osc_json("hospital", &["keypair", "show", "referee"]);
+    assert_eq!(shown["fingerprint"], PUBKEY_MD5);
+
+    // A server in the target to attach an address to.
+    dc.osc_json(
+        "hospital",
+        &[
+            "image",
+            "create",
+            "--disk-format",
+            "raw",
+            "--container-format",
+            "bare",
+            "--file",
+            key_file.to_str().expect("utf-8 path"),
+            "tiny-image",
+        ],
+    );
+    let server = dc.osc_json(
+        "hospital",
+        &[
+            "server",
+            "create",
+            "--flavor",
+            "m1.tiny",
+            "--image",
+            "tiny-image",
+            "--network",
+            "private",
+            "--key-name",
+            "referee",
+            "--wait",
+            "referee-vm",
+        ],
+    );
+    assert_eq!(server["status"], "ACTIVE");
+    let ports = dc.osc_json("hospital", &["port", "list", "--server", "referee-vm"]);
+    let port_id = ports[0]["ID"]
+        .as_str()
+        .expect("a port of the server")
+        .to_string();
+
+    let fip = dc.osc_json("hospital", &["floating", "ip", "create", "public"]);
+    let address = fip["floating_ip_address"]
+        .as_str()
+        .expect("address")
+        .to_string();
+    let listed = dc.osc_json("hospital", &["floating", "ip", "list"]);
+    row(&listed, "Floating IP Address", &address);
+    // The seeded, pre-allocated one is listed too.
+    assert!(
+        listed.as_array().map(Vec::len).unwrap_or(0) >= 2,
+        "{listed:#}"
+    );
+
+    dc.osc(
+        "hospital",
+        &["floating", "ip", "set", "--port", &port_id, &address],
+    );
+    let attached = dc.osc_json("hospital", &["floating", "ip", "show", &address]);
+    assert_eq!(attached["port_id"], port_id.as_str());
+    let shown = dc.osc_json("hospital", &["server", "show", "referee-vm"]);
+    assert!(
+        shown["addresses"].to_string().contains(&address),
+        "{shown:#}"
+    );
+
+    dc.osc("hospital", &["floating", "ip", "delete", &address]);
+    let listed = dc.osc_json("hospital", &["floating", "ip", "list"]);
+    assert!(!listed.to_string().contains(&address), "{listed:#}");
+}
+
+#[test]
+fn usage_list_and_show() {
+    let dc = DevCloudProcess::start();
+    // With `-f json`, OSC 10.5 gives `Servers` as the list of server usages (the table view
+    // shows their count).
+    let shown = dc.osc_json("provider", &["usage", "show"]);
+    let servers = shown["Servers"]
+        .as_array()
+        .map(Vec::len)
+        .or_else(|| shown["Servers"].as_u64().map(|n| n as usize));
+    assert!(servers.unwrap_or(0) >= 1, "{shown:#}");
+    assert!(
+        shown["CPU Hours"].as_f64().is_some() || shown["CPU Hours"].is_string(),
+        "{shown:#}"
+    );
+    let listed = dc.osc_json("provider-admin", &["usage", "list"]);
+    let rows = listed.as_array().expect("rows");
+    assert!(!rows.is_empty(), "{listed:#}");
+}
