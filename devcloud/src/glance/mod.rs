@@ -1,10 +1,18 @@
-//! Glance v2 (images: list/get/create/patch/delete, file upload/download with Range,
-//! checksums, state machine), mounted at `/image`. Knows nothing about Nova or Neutron; Nova
-//! calls the functions below. (Placeholder by CORE with the contract's interface; GLANCE owns
-//! and replaces this file.)
+//! Glance v2, mounted at `/image`: image records and their state machine (queued, saving,
+//! active, deleted), visibility, properties and tags, and the bytes behind each image
+//! ([`imagedata::Content`]). The HTTP routes are in [`api`]; this module is the state and the
+//! calls Nova makes (snapshots, boot checks). Knows nothing about Nova or Neutron.
+
+mod api;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde_json::{Map, Value, json};
 
 use crate::cloud::SharedCloud;
-use crate::imagedata;
+use crate::imagedata::{self, Content};
 
 /// Minimal facts Nova needs to validate a boot / show `image` on a server.
 #[derive(Debug, Clone)]
@@ -27,18 +35,187 @@ pub struct ImageSummary {
     pub visibility: String,
 }
 
+/// One image record.
+#[derive(Debug, Clone)]
+pub(crate) struct ImageRecord {
+    pub id: String,
+    pub name: Option<String>,
+    pub status: String,
+    pub visibility: String,
+    pub protected: bool,
+    pub os_hidden: bool,
+    pub disk_format: Option<String>,
+    pub container_format: Option<String>,
+    pub owner: String,
+    pub min_disk: u64,
+    pub min_ram: u64,
+    pub size: Option<u64>,
+    pub checksum: Option<String>,
+    pub os_hash_value: Option<String>,
+    pub tags: Vec<String>,
+    pub properties: Map<String, Value>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub content: Option<Content>,
+}
+
+/// The disk formats and container formats Glance accepts by default.
+pub(crate) const DISK_FORMATS: &[&str] = &[
+    "ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop",
+];
+pub(crate) const CONTAINER_FORMATS: &[&str] = &[
+    "ami",
+    "ari",
+    "aki",
+    "bare",
+    "ovf",
+    "ova",
+    "docker",
+    "compressed",
+];
+
+pub(crate) fn now() -> String {
+    crate::clock::iso_seconds(time::OffsetDateTime::now_utc())
+}
+
+impl ImageRecord {
+    pub(crate) fn new(id: String, owner: &str) -> ImageRecord {
+        let now = now();
+        ImageRecord {
+            id,
+            name: None,
+            status: "queued".into(),
+            visibility: "shared".into(),
+            protected: false,
+            os_hidden: false,
+            disk_format: None,
+            container_format: None,
+            owner: owner.into(),
+            min_disk: 0,
+            min_ram: 0,
+            size: None,
+            checksum: None,
+            os_hash_value: None,
+            tags: Vec::new(),
+            properties: Map::new(),
+            created_at: now.clone(),
+            updated_at: now,
+            content: None,
+        }
+    }
+
+    /// The image as Glance v2 shows it.
+    pub(crate) fn to_json(&self) -> Value {
+        let mut out = self.properties.clone();
+        let fields = json!({
+            "id": self.id,
+            "name": self.name,
+            "status": self.status,
+            "visibility": self.visibility,
+            "protected": self.protected,
+            "os_hidden": self.os_hidden,
+            "checksum": self.checksum,
+            "os_hash_algo": self.os_hash_value.as_ref().map(|_| "sha512"),
+            "os_hash_value": self.os_hash_value,
+            "size": self.size,
+            "virtual_size": Value::Null,
+            "min_disk": self.min_disk,
+            "min_ram": self.min_ram,
+            "disk_format": self.disk_format,
+            "container_format": self.container_format,
+            "owner": self.owner,
+            "tags": self.tags,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "self": format!("/v2/images/{}", self.id),
+            "file": format!("/v2/images/{}/file", self.id),
+            "schema": "/v2/schemas/image",
+        });
+        if let Value::Object(fields) = fields {
+            out.extend(fields);
+        }
+        Value::Object(out)
+    }
+
+    fn summary(&self) -> ImageSummary {
+        ImageSummary {
+            id: self.id.clone(),
+            name: self.name.clone().unwrap_or_default(),
+            status: self.status.clone(),
+            size: self.size,
+            min_disk: self.min_disk,
+            min_ram: self.min_ram,
+            owner: self.owner.clone(),
+            visibility: self.visibility.clone(),
+        }
+    }
+}
+
 /// The Glance service of one cloud.
 #[derive(Debug)]
-pub struct Glance {}
+pub struct Glance {
+    dir: PathBuf,
+    images: Arc<Mutex<BTreeMap<String, ImageRecord>>>,
+}
 
 impl Glance {
     /// A Glance keeping image files under `data_dir`.
-    pub fn new(data_dir: &std::path::Path) -> std::io::Result<Glance> {
-        let _ = data_dir;
-        todo!()
+    pub fn new(data_dir: &Path) -> std::io::Result<Glance> {
+        let dir = data_dir.join("glance");
+        std::fs::create_dir_all(&dir)?;
+        Ok(Glance {
+            dir,
+            images: Arc::default(),
+        })
     }
 
-    /// Seed an active image whose bytes are `content` (e.g. generated pseudo-random).
+    pub(crate) fn lock(&self) -> MutexGuard<'_, BTreeMap<String, ImageRecord>> {
+        self.images.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn file_path(&self, id: &str) -> PathBuf {
+        self.dir.join(id)
+    }
+
+    /// Hash `content` on a blocking thread, then record size and checksums on image `id`,
+    /// set it `active` and call `on_done`.
+    fn finish_in_background(
+        &self,
+        id: String,
+        content: Content,
+        on_done: Option<Box<dyn FnOnce(bool) + Send>>,
+    ) {
+        let images = self.images.clone();
+        std::thread::spawn(move || {
+            let hashed = content.checksums_blocking();
+            let ok = {
+                let mut images = images.lock().unwrap_or_else(|e| e.into_inner());
+                match (images.get_mut(&id), hashed) {
+                    (Some(image), Ok((md5, sha512))) if image.status != "deleted" => {
+                        image.size = Some(content.size());
+                        image.checksum = Some(md5);
+                        image.os_hash_value = Some(sha512);
+                        image.content = Some(content);
+                        image.status = "active".into();
+                        image.updated_at = now();
+                        true
+                    }
+                    (Some(image), Err(_)) => {
+                        image.status = "killed".into();
+                        false
+                    }
+                    _ => false,
+                }
+            };
+            if let Some(done) = on_done {
+                done(ok);
+            }
+        });
+    }
+
+    /// Seed an active image whose bytes are `content` (e.g. generated pseudo-random). Its size
+    /// is known at once; its checksums are computed on a background thread (a few hundred
+    /// milliseconds per GiB), so startup does not wait for a large seed image.
     pub fn seed_image(
         &self,
         owner_project_id: &str,
@@ -47,8 +224,18 @@ impl Glance {
         visibility: &str,
         content: imagedata::Content,
     ) -> String {
-        let _ = (owner_project_id, name, disk_format, visibility, content);
-        todo!()
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut image = ImageRecord::new(id.clone(), owner_project_id);
+        image.name = Some(name.into());
+        image.disk_format = Some(disk_format.into());
+        image.container_format = Some("bare".into());
+        image.visibility = visibility.into();
+        image.status = "active".into();
+        image.size = Some(content.size());
+        image.content = Some(content.clone());
+        self.lock().insert(id.clone(), image);
+        self.finish_in_background(id.clone(), content, None);
+        id
     }
 
     /// For createImage: a queued snapshot image owned by project, with Nova's properties
@@ -64,15 +251,17 @@ impl Glance {
         min_disk: u64,
         min_ram: u64,
     ) -> String {
-        let _ = (
-            owner_project_id,
-            name,
-            disk_format,
-            container_format,
-            properties,
-        );
-        let _ = (min_disk, min_ram);
-        todo!()
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut image = ImageRecord::new(id.clone(), owner_project_id);
+        image.name = Some(name.into());
+        image.disk_format = Some(disk_format.into());
+        image.container_format = Some(container_format.into());
+        image.visibility = "private".into();
+        image.min_disk = min_disk;
+        image.min_ram = min_ram;
+        image.properties = properties;
+        self.lock().insert(id.clone(), image);
+        id
     }
 
     /// Move that image queued -> saving, fill it with `content` in the background (hashing it,
@@ -84,29 +273,55 @@ impl Glance {
         content: imagedata::Content,
         on_done: Box<dyn FnOnce(bool) + Send>,
     ) {
-        let _ = (image_id, content, on_done);
-        todo!()
+        let known = {
+            let mut images = self.lock();
+            match images.get_mut(image_id) {
+                Some(image) if image.status == "queued" => {
+                    image.status = "saving".into();
+                    image.updated_at = now();
+                    true
+                }
+                _ => false,
+            }
+        };
+        if known {
+            self.finish_in_background(image_id.to_string(), content, Some(on_done));
+        } else {
+            on_done(false);
+        }
     }
 
     /// The content of an active image (to become the disk of a server booted from it).
     pub fn image_content(&self, image_id: &str) -> Option<imagedata::Content> {
-        let _ = image_id;
-        todo!()
+        self.lock()
+            .get(image_id)
+            .filter(|i| i.status == "active")
+            .and_then(|i| i.content.clone())
     }
 
     /// Minimal facts Nova needs to validate a boot / show `image` on a server.
     pub fn image_summary(&self, image_id: &str) -> Option<ImageSummary> {
-        let _ = image_id;
-        todo!()
+        self.lock().get(image_id).map(ImageRecord::summary)
     }
 
-    /// Everything, for the /devcloud/state dump.
+    /// Everything, for the /devcloud/state dump (ids, names, owners, status, checksums; no
+    /// timestamps, so dumps compare across runs).
     pub fn dump(&self) -> serde_json::Value {
-        todo!()
+        let images: Vec<Value> = self
+            .lock()
+            .values()
+            .map(|i| {
+                json!({"id": i.id, "name": i.name, "owner": i.owner, "status": i.status,
+                       "visibility": i.visibility, "disk_format": i.disk_format,
+                       "size": i.size, "checksum": i.checksum, "properties": i.properties,
+                       "tags": i.tags})
+            })
+            .collect();
+        json!({ "images": images })
     }
 
     /// The Glance routes, mounted at `/image`.
     pub fn router() -> axum::Router<SharedCloud> {
-        todo!()
+        api::router()
     }
 }

@@ -773,7 +773,9 @@ pub fn boot(cloud: &SharedCloud, auth: &Auth, req: BootRequest) -> Result<Server
     let fail = faults.server_error;
     tokio::spawn(async move {
         tokio::time::sleep(delay / 2).await;
-        if let Some(s) = cloud2.nova.lock().servers.get_mut(&id) {
+        if let Some(s) = cloud2.nova.lock().servers.get_mut(&id)
+            && s.vm_state == "building"
+        {
             s.task_state = Some("spawning".into());
             s.updated = cloud2.clock.now();
         }

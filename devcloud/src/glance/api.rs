@@ -1,0 +1,688 @@
+//! Glance v2's HTTP routes: version discovery, images (list with filters and paging, show,
+//! create, JSON-patch update, delete) and image data (streamed upload with checksums,
+//! streamed download with `Range`), plus Glance's fault knobs (reset after N bytes, a
+//! corrupted byte).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use md5::Md5;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha512};
+use tokio::io::AsyncWriteExt;
+
+use super::{CONTAINER_FORMATS, DISK_FORMATS, ImageRecord, now};
+use crate::auth::Auth;
+use crate::cloud::SharedCloud;
+use crate::error::{ApiError, Service, parse_json};
+use crate::imagedata::Content;
+
+pub(super) fn router() -> Router<SharedCloud> {
+    Router::new()
+        .route("/", get(versions_root))
+        .route("/versions", get(versions))
+        .route("/v2/images", get(list).post(create))
+        .route("/v2/images/{id}", get(show).patch(update).delete(remove))
+        .route(
+            "/v2/images/{id}/file",
+            get(download).put(upload).layer(DefaultBodyLimit::disable()),
+        )
+}
+
+fn err(status: StatusCode, message: impl Into<String>) -> ApiError {
+    ApiError::new(Service::Glance, status, message)
+}
+
+fn not_found(id: &str) -> ApiError {
+    err(
+        StatusCode::NOT_FOUND,
+        format!("No image found with ID {id}"),
+    )
+}
+
+fn version_doc(cloud: &SharedCloud) -> Value {
+    let href = format!("{}/image/v2/", cloud.base_url);
+    let mut values =
+        vec![json!({"id": "v2.17", "status": "CURRENT", "links": [{"rel": "self", "href": href}]})];
+    for minor in (0..=15).rev() {
+        if minor == 14 {
+            continue;
+        }
+        values.push(json!({"id": format!("v2.{minor}"), "status": "SUPPORTED", "links": [{"rel": "self", "href": href}]}));
+    }
+    json!({ "versions": values })
+}
+
+async fn versions_root(State(cloud): State<SharedCloud>) -> Response {
+    (
+        StatusCode::MULTIPLE_CHOICES,
+        axum::Json(version_doc(&cloud)),
+    )
+        .into_response()
+}
+
+async fn versions(State(cloud): State<SharedCloud>) -> Response {
+    axum::Json(version_doc(&cloud)).into_response()
+}
+
+/// Whether the caller may see an image.
+fn visible(image: &ImageRecord, auth: &Auth) -> bool {
+    auth.is_admin
+        || image.owner == auth.project_id
+        || matches!(image.visibility.as_str(), "public" | "community")
+}
+
+async fn list(
+    State(cloud): State<SharedCloud>,
+    auth: Auth,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    let get = |key: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    let limit: usize = match get("limit") {
+        Some(v) => v
+            .parse()
+            .map_err(|_| err(StatusCode::BAD_REQUEST, "limit param must be an integer"))?,
+        None => 25,
+    };
+    let sort_dir_asc = get("sort_dir") == Some("asc");
+    let tags: Vec<&str> = query
+        .iter()
+        .filter(|(k, _)| k == "tag")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let ids: Option<Vec<&str>> =
+        get("id").map(|v| v.strip_prefix("in:").unwrap_or(v).split(',').collect());
+    let images = cloud.glance.lock();
+    let mut matching: Vec<&ImageRecord> = images
+        .values()
+        .filter(|i| i.status != "deleted" && visible(i, &auth))
+        .filter(|i| {
+            // Community images of other projects are listed only when asked for.
+            get("visibility").is_some() || i.visibility != "community" || i.owner == auth.project_id
+        })
+        .filter(|i| get("name").is_none_or(|n| i.name.as_deref() == Some(n)))
+        .filter(|i| get("status").is_none_or(|s| i.status == s))
+        .filter(|i| get("visibility").is_none_or(|v| v == "all" || i.visibility == v))
+        .filter(|i| get("owner").is_none_or(|o| i.owner == o))
+        .filter(|i| tags.iter().all(|t| i.tags.iter().any(|x| x == t)))
+        .filter(|i| ids.as_ref().is_none_or(|ids| ids.contains(&i.id.as_str())))
+        .collect();
+    matching.sort_by(|a, b| (&a.created_at, &a.id).cmp(&(&b.created_at, &b.id)));
+    if !sort_dir_asc {
+        matching.reverse();
+    }
+    let start = match get("marker") {
+        Some(marker) => match matching.iter().position(|i| i.id == marker) {
+            Some(pos) => pos + 1,
+            None => {
+                return Err(err(
+                    StatusCode::BAD_REQUEST,
+                    format!("marker {marker} could not be found."),
+                ));
+            }
+        },
+        None => 0,
+    };
+    let page: Vec<&ImageRecord> = matching.iter().skip(start).take(limit).copied().collect();
+    let mut body = json!({
+        "images": page.iter().map(|i| i.to_json()).collect::<Vec<_>>(),
+        "first": "/v2/images",
+        "schema": "/v2/schemas/images",
+    });
+    if start + page.len() < matching.len()
+        && let Some(last) = page.last()
+    {
+        body["next"] = json!(format!("/v2/images?marker={}&limit={limit}", last.id));
+    }
+    Ok(axum::Json(body).into_response())
+}
+
+fn lookup(cloud: &SharedCloud, auth: &Auth, id: &str) -> Result<ImageRecord, ApiError> {
+    cloud
+        .glance
+        .lock()
+        .get(id)
+        .filter(|i| i.status != "deleted" && visible(i, auth))
+        .cloned()
+        .ok_or_else(|| not_found(id))
+}
+
+async fn show(
+    State(cloud): State<SharedCloud>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(axum::Json(lookup(&cloud, &auth, &id)?.to_json()).into_response())
+}
+
+const READ_ONLY: &[&str] = &[
+    "id",
+    "status",
+    "checksum",
+    "os_hash_algo",
+    "os_hash_value",
+    "size",
+    "virtual_size",
+    "created_at",
+    "updated_at",
+    "self",
+    "file",
+    "schema",
+    "direct_url",
+    "locations",
+];
+
+fn check_enum(key: &str, value: &Value, allowed: &[&str]) -> Result<String, ApiError> {
+    match value.as_str() {
+        Some(v) if allowed.contains(&v) => Ok(v.to_string()),
+        _ => Err(err(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "Invalid value '{}' for {key}: must be one of {}",
+                value.as_str().unwrap_or(&value.to_string()),
+                allowed.join(", ")
+            ),
+        )),
+    }
+}
+
+/// Set one attribute (create and PATCH share this).
+fn set_attr(image: &mut ImageRecord, key: &str, value: &Value) -> Result<(), ApiError> {
+    let bad = |what: &str| {
+        err(
+            StatusCode::BAD_REQUEST,
+            format!("Invalid value for {key}: {what}"),
+        )
+    };
+    match key {
+        k if READ_ONLY.contains(&k) => {
+            return Err(err(
+                StatusCode::FORBIDDEN,
+                format!("Attribute '{key}' is read-only."),
+            ));
+        }
+        "name" => image.name = value.as_str().map(str::to_string),
+        "visibility" => {
+            image.visibility =
+                check_enum(key, value, &["public", "private", "shared", "community"])?
+        }
+        "protected" => image.protected = value.as_bool().ok_or_else(|| bad("must be a boolean"))?,
+        "os_hidden" => image.os_hidden = value.as_bool().ok_or_else(|| bad("must be a boolean"))?,
+        "min_disk" => {
+            image.min_disk = value
+                .as_u64()
+                .ok_or_else(|| bad("must be a non-negative integer"))?
+        }
+        "min_ram" => {
+            image.min_ram = value
+                .as_u64()
+                .ok_or_else(|| bad("must be a non-negative integer"))?
+        }
+        "owner" => {
+            image.owner = value
+                .as_str()
+                .ok_or_else(|| bad("must be a string"))?
+                .to_string()
+        }
+        "disk_format" | "container_format" => {
+            if image.status != "queued" {
+                return Err(err(
+                    StatusCode::FORBIDDEN,
+                    format!("Attribute {key} can be only replaced for a queued image."),
+                ));
+            }
+            let allowed = if key == "disk_format" {
+                DISK_FORMATS
+            } else {
+                CONTAINER_FORMATS
+            };
+            let v = check_enum(key, value, allowed)?;
+            if key == "disk_format" {
+                image.disk_format = Some(v)
+            } else {
+                image.container_format = Some(v)
+            }
+        }
+        "tags" => {
+            let tags = value.as_array().ok_or_else(|| bad("must be a list"))?;
+            image.tags = tags
+                .iter()
+                .filter_map(|t| t.as_str().map(str::to_string))
+                .collect();
+        }
+        _ => {
+            if !value.is_string() && !value.is_null() {
+                return Err(bad("additional properties must be strings"));
+            }
+            image.properties.insert(key.to_string(), value.clone());
+        }
+    }
+    Ok(())
+}
+
+async fn create(
+    State(cloud): State<SharedCloud>,
+    auth: Auth,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body: Map<String, Value> = parse_json(Service::Glance, &body)?;
+    let id = match body.get("id") {
+        Some(Value::String(id)) => {
+            if uuid::Uuid::parse_str(id).is_err() {
+                return Err(err(StatusCode::BAD_REQUEST, format!("Invalid id: {id}")));
+            }
+            id.clone()
+        }
+        Some(_) => return Err(err(StatusCode::BAD_REQUEST, "Invalid id")),
+        None => cloud.faults.random_uuid().to_string(),
+    };
+    let mut image = ImageRecord::new(id.clone(), &auth.project_id);
+    for (key, value) in &body {
+        if key == "id" {
+            continue;
+        }
+        set_attr(&mut image, key, value)?;
+    }
+    let mut images = cloud.glance.lock();
+    if images.contains_key(&id) {
+        return Err(err(
+            StatusCode::CONFLICT,
+            format!("Image with identifier {id} already exists!"),
+        ));
+    }
+    let json = image.to_json();
+    images.insert(id.clone(), image);
+    let mut resp = (StatusCode::CREATED, axum::Json(json)).into_response();
+    if let Ok(v) = format!("/v2/images/{id}").parse() {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+async fn update(
+    State(cloud): State<SharedCloud>,
+    auth: Auth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !content_type.starts_with("application/openstack-images-v2.1-json-patch")
+        && !content_type.starts_with("application/openstack-images-v2.0-json-patch")
+    {
+        return Err(err(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("Unsupported Content-Type: {content_type}"),
+        ));
+    }
+    let ops: Vec<Map<String, Value>> = parse_json(Service::Glance, &body)?;
+    lookup(&cloud, &auth, &id)?;
+    let mut images = cloud.glance.lock();
+    let image = images.get_mut(&id).ok_or_else(|| not_found(&id))?;
+    if image.owner != auth.project_id && !auth.is_admin {
+        return Err(err(
+            StatusCode::FORBIDDEN,
+            "You are not permitted to modify this image.",
+        ));
+    }
+    let mut changed = image.clone();
+    for op in ops {
+        let kind = op.get("op").and_then(Value::as_str).unwrap_or("");
+        let path = op.get("path").and_then(Value::as_str).unwrap_or("");
+        let key = path
+            .strip_prefix('/')
+            .unwrap_or(path)
+            .replace("~1", "/")
+            .replace("~0", "~");
+        if key.is_empty() || key.contains('/') && !key.starts_with("tags") {
+            return Err(err(
+                StatusCode::BAD_REQUEST,
+                format!("Invalid JSON pointer for this resource: '{path}'"),
+            ));
+        }
+        match kind {
+            "add" | "replace" => {
+                let value = op.get("value").ok_or_else(|| {
+                    err(
+                        StatusCode::BAD_REQUEST,
+                        "Operation objects must contain exactly one member named \"value\".",
+                    )
+                })?;
+                if kind == "replace" && !changed.properties.contains_key(&key) && !is_base(&key) {
+                    return Err(err(
+                        StatusCode::CONFLICT,
+                        format!("Property {key} does not exist."),
+                    ));
+                }
+                set_attr(&mut changed, &key, value)?;
+            }
+            "remove" => {
+                if is_base(&key) {
+                    return Err(err(
+                        StatusCode::FORBIDDEN,
+                        format!("Properties {key} must not be removed"),
+                    ));
+                }
+                if changed.properties.remove(&key).is_none() {
+                    return Err(err(
+                        StatusCode::CONFLICT,
+                        format!("Property {key} does not exist."),
+                    ));
+                }
+            }
+            other => {
+                return Err(err(
+                    StatusCode::BAD_REQUEST,
+                    format!("Operation \"{other}\" not supported"),
+                ));
+            }
+        }
+    }
+    changed.updated_at = now();
+    *image = changed;
+    Ok(axum::Json(image.to_json()).into_response())
+}
+
+fn is_base(key: &str) -> bool {
+    READ_ONLY.contains(&key)
+        || matches!(
+            key,
+            "name"
+                | "visibility"
+                | "protected"
+                | "os_hidden"
+                | "min_disk"
+                | "min_ram"
+                | "owner"
+                | "disk_format"
+                | "container_format"
+                | "tags"
+        )
+}
+
+async fn remove(
+    State(cloud): State<SharedCloud>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    lookup(&cloud, &auth, &id)?;
+    let removed = {
+        let mut images = cloud.glance.lock();
+        let image = images.get(&id).ok_or_else(|| not_found(&id))?;
+        if image.owner != auth.project_id && !auth.is_admin {
+            return Err(err(
+                StatusCode::FORBIDDEN,
+                "You are not permitted to delete this image.",
+            ));
+        }
+        if image.protected {
+            return Err(err(
+                StatusCode::FORBIDDEN,
+                format!("Image {id} is protected and cannot be deleted."),
+            ));
+        }
+        images.remove(&id)
+    };
+    // The file goes with the image unless a server booted from it still uses it as its disk.
+    if let Some(ImageRecord {
+        content: Some(Content::File { path, .. }),
+        ..
+    }) = removed
+        && Arc::strong_count(&path) == 1
+    {
+        let _ = tokio::fs::remove_file(path.as_path()).await;
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Put an image back to `queued` after a failed upload.
+fn requeue(cloud: &SharedCloud, id: &str) {
+    if let Some(image) = cloud.glance.lock().get_mut(id)
+        && image.status == "saving"
+    {
+        image.status = "queued".into();
+        image.updated_at = now();
+    }
+}
+
+async fn upload(
+    State(cloud): State<SharedCloud>,
+    auth: Auth,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    lookup(&cloud, &auth, &id)?;
+    {
+        let mut images = cloud.glance.lock();
+        let image = images.get_mut(&id).ok_or_else(|| not_found(&id))?;
+        if image.owner != auth.project_id && !auth.is_admin {
+            return Err(err(
+                StatusCode::FORBIDDEN,
+                "You are not permitted to upload data to this image.",
+            ));
+        }
+        if image.status != "queued" {
+            return Err(err(
+                StatusCode::CONFLICT,
+                format!(
+                    "Image status transition from {} to saving is not allowed",
+                    image.status
+                ),
+            ));
+        }
+        image.status = "saving".into();
+    }
+    let path = cloud.glance.file_path(&id);
+    let reset_after = cloud.faults.take_reset_upload();
+    let written = receive(&path, body, reset_after).await;
+    let (size, md5, sha512) = match written {
+        Ok(done) => done,
+        Err(message) => {
+            let _ = tokio::fs::remove_file(&path).await;
+            requeue(&cloud, &id);
+            return Err(err(
+                StatusCode::BAD_REQUEST,
+                format!("Error in upload: {message}"),
+            ));
+        }
+    };
+    let stored = {
+        let mut images = cloud.glance.lock();
+        match images.get_mut(&id) {
+            Some(image) if image.status == "saving" => {
+                image.size = Some(size);
+                image.checksum = Some(md5);
+                image.os_hash_value = Some(sha512);
+                image.content = Some(Content::File {
+                    path: Arc::new(path.clone()),
+                    size,
+                });
+                image.status = "active".into();
+                image.updated_at = now();
+                true
+            }
+            _ => false,
+        }
+    };
+    if stored {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        let _ = tokio::fs::remove_file(&path).await;
+        Err(err(
+            StatusCode::GONE,
+            "Image was deleted during the upload.",
+        ))
+    }
+}
+
+/// Stream a request body to `path`, hashing it; fails on a broken body or the reset fault.
+async fn receive(
+    path: &std::path::Path,
+    body: Body,
+    reset_after: Option<u64>,
+) -> Result<(u64, String, String), String> {
+    let mut file = tokio::fs::File::create(path)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut md5 = Md5::new();
+    let mut sha = Sha512::new();
+    let mut size = 0u64;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| format!("the request body broke off: {e}"))?;
+        if let Some(limit) = reset_after
+            && size + chunk.len() as u64 > limit
+        {
+            return Err(format!(
+                "connection reset after {limit} bytes (devcloud fault)"
+            ));
+        }
+        file.write_all(&chunk).await.map_err(|e| e.to_string())?;
+        md5.update(&chunk);
+        sha.update(&chunk);
+        size += chunk.len() as u64;
+    }
+    file.flush().await.map_err(|e| e.to_string())?;
+    Ok((
+        size,
+        hex::encode(md5.finalize()),
+        hex::encode(sha.finalize()),
+    ))
+}
+
+/// Parse a single `Range: bytes=...` against `size`: `Ok(None)` for no range, `Err(())`
+/// when unsatisfiable.
+fn parse_range(value: &str, size: u64) -> Result<Option<(u64, u64)>, ()> {
+    let spec = value.trim().strip_prefix("bytes=").ok_or(())?;
+    if spec.contains(',') {
+        return Err(());
+    }
+    let (a, b) = spec.split_once('-').ok_or(())?;
+    let (start, end) = match (a.trim(), b.trim()) {
+        ("", suffix) => {
+            let n: u64 = suffix.parse().map_err(|_| ())?;
+            if n == 0 {
+                return Err(());
+            }
+            (size.saturating_sub(n), size - 1)
+        }
+        (start, "") => (start.parse().map_err(|_| ())?, size.saturating_sub(1)),
+        (start, end) => {
+            let (s, e): (u64, u64) = (start.parse().map_err(|_| ())?, end.parse().map_err(|_| ())?);
+            (s, e.min(size.saturating_sub(1)))
+        }
+    };
+    if size == 0 || start >= size || start > end {
+        return Err(());
+    }
+    Ok(Some((start, end)))
+}
+
+async fn download(
+    State(cloud): State<SharedCloud>,
+    auth: Auth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let image = lookup(&cloud, &auth, &id)?;
+    let (Some(content), "active") = (image.content.clone(), image.status.as_str()) else {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    let size = content.size();
+    let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        None => None,
+        Some(value) => match parse_range(value, size) {
+            Ok(range) => range,
+            Err(()) => {
+                let mut resp = err(
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    "Requested range not satisfiable",
+                )
+                .into_response();
+                if let Ok(v) = format!("bytes */{size}").parse() {
+                    resp.headers_mut().insert(header::CONTENT_RANGE, v);
+                }
+                return Ok(resp);
+            }
+        },
+    };
+    let (start, end) = range.unwrap_or((0, size.saturating_sub(1)));
+    let length = if size == 0 { 0 } else { end - start + 1 };
+    let faults = cloud.faults.get();
+    let reset_after = cloud.faults.take_reset_download();
+    let corrupt = faults.corrupt_download_byte;
+    let reset = || {
+        std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "devcloud fault: connection reset",
+        )
+    };
+    let inner = content.stream(start, start + length);
+    // `sent` counts the bytes of this response; a reset fault ends the body in an error after
+    // `reset_after` of them (with Content-Length set, the client sees a short body).
+    let stream = futures_util::stream::unfold(
+        (inner, 0u64, false),
+        move |(mut inner, sent, stop)| async move {
+            if stop {
+                return None;
+            }
+            if reset_after.is_some_and(|limit| sent >= limit) {
+                return Some((Err(reset()), (inner, sent, true)));
+            }
+            match inner.next().await {
+                None => None,
+                Some(Err(e)) => Some((Err(e), (inner, sent, true))),
+                Some(Ok(mut chunk)) => {
+                    let chunk_start = start + sent;
+                    if let Some(at) = corrupt
+                        && at >= chunk_start
+                        && at < chunk_start + chunk.len() as u64
+                    {
+                        let mut bytes = chunk.to_vec();
+                        bytes[(at - chunk_start) as usize] ^= 0xff;
+                        chunk = Bytes::from(bytes);
+                    }
+                    if let Some(limit) = reset_after
+                        && sent + chunk.len() as u64 > limit
+                    {
+                        chunk.truncate((limit - sent) as usize);
+                    }
+                    let sent = sent + chunk.len() as u64;
+                    Some((Ok(chunk), (inner, sent, false)))
+                }
+            }
+        },
+    );
+    let status = if range.is_some() {
+        StatusCode::PARTIAL_CONTENT
+    } else {
+        StatusCode::OK
+    };
+    let mut resp = Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header(header::CONTENT_LENGTH, length.to_string());
+    if let Some(md5) = &image.checksum {
+        resp = resp.header("content-md5", md5.as_str());
+    }
+    if range.is_some() {
+        resp = resp.header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{size}"));
+    }
+    resp.body(Body::from_stream(stream))
+        .map_err(|e| err(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}

@@ -1,0 +1,349 @@
+//! devcloud's Glance v2 over HTTP: create, streamed upload with checksums, download with
+//! Range and Content-MD5, JSON patch, paging, visibility, and the transfer fault knobs.
+
+use devcloud::{DevCloud, Options};
+use md5::{Digest, Md5};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+async fn start() -> DevCloud {
+    DevCloud::start(Options {
+        image_size: 1 << 20,
+        seed: 3,
+        ..Options::default()
+    })
+    .await
+    .expect("devcloud starts")
+}
+
+async fn login(base: &str, user: &str, password: &str, project: &str) -> String {
+    let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": user, "domain": {"name": "Default"}, "password": password}}},
+        "scope": {"project": {"name": project, "domain": {"name": "Default"}}}}});
+    let r = reqwest::Client::new()
+        .post(format!("{base}/identity/v3/auth/tokens"))
+        .json(&body)
+        .send()
+        .await
+        .expect("auth");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    r.headers()["x-subject-token"]
+        .to_str()
+        .expect("token")
+        .to_string()
+}
+
+struct Client {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    async fn bob(dc: &DevCloud) -> Client {
+        let base = dc.hospital.base_url().to_string();
+        let token = login(&base, "bob", "bob-secret", "research").await;
+        Client {
+            base,
+            token,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}/image{path}", self.base))
+            .header("X-Auth-Token", &self.token)
+    }
+
+    async fn create(&self, name: &str) -> String {
+        let r = self
+            .req(reqwest::Method::POST, "/v2/images")
+            .json(&json!({"name": name, "disk_format": "qcow2", "container_format": "bare"}))
+            .send()
+            .await
+            .expect("create");
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(body["status"], "queued");
+        body["id"].as_str().expect("id").to_string()
+    }
+
+    async fn upload(&self, id: &str, data: Vec<u8>) -> reqwest::Response {
+        self.req(reqwest::Method::PUT, &format!("/v2/images/{id}/file"))
+            .header("Content-Type", "application/octet-stream")
+            .body(data)
+            .send()
+            .await
+            .expect("upload")
+    }
+
+    async fn show(&self, id: &str) -> Value {
+        self.req(reqwest::Method::GET, &format!("/v2/images/{id}"))
+            .send()
+            .await
+            .expect("show")
+            .json()
+            .await
+            .expect("json")
+    }
+}
+
+fn data(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 7 % 256) as u8).collect()
+}
+
+#[tokio::test]
+async fn upload_download_checksums_and_ranges() {
+    let dc = start().await;
+    let c = Client::bob(&dc).await;
+    let id = c.create("round-trip").await;
+    let bytes = data(3_000_000);
+    assert_eq!(
+        c.upload(&id, bytes.clone()).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let shown = c.show(&id).await;
+    let md5 = hex::encode(Md5::digest(&bytes));
+    assert_eq!(shown["status"], "active");
+    assert_eq!(shown["size"], 3_000_000);
+    assert_eq!(shown["checksum"], md5.as_str());
+    assert_eq!(shown["os_hash_algo"], "sha512");
+    assert_eq!(shown["os_hash_value"].as_str().map(str::len), Some(128));
+
+    // Uploading again is a conflict.
+    assert_eq!(
+        c.upload(&id, vec![1, 2, 3]).await.status(),
+        StatusCode::CONFLICT
+    );
+
+    let r = c
+        .req(reqwest::Method::GET, &format!("/v2/images/{id}/file"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-md5"], md5.as_str());
+    assert_eq!(r.bytes().await.expect("body").to_vec(), bytes);
+
+    for (range, start, end) in [
+        ("bytes=1000-1999", 1000, 1999),
+        ("bytes=2999000-", 2_999_000, 2_999_999),
+        ("bytes=-10", 2_999_990, 2_999_999),
+    ] {
+        let r = c
+            .req(reqwest::Method::GET, &format!("/v2/images/{id}/file"))
+            .header("Range", range)
+            .send()
+            .await
+            .expect("range");
+        assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT, "{range}");
+        assert_eq!(
+            r.headers()["content-range"],
+            format!("bytes {start}-{end}/3000000").as_str()
+        );
+        assert_eq!(
+            r.headers()["content-md5"],
+            md5.as_str(),
+            "Content-MD5 is the whole image's"
+        );
+        assert_eq!(r.bytes().await.expect("body").to_vec(), bytes[start..=end]);
+    }
+    let r = c
+        .req(reqwest::Method::GET, &format!("/v2/images/{id}/file"))
+        .header("Range", "bytes=5000000-")
+        .send()
+        .await
+        .expect("range");
+    assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+
+    // An image without data answers 204.
+    let empty = c.create("empty").await;
+    let r = c
+        .req(reqwest::Method::GET, &format!("/v2/images/{empty}/file"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn patch_paging_visibility_and_delete() {
+    let dc = start().await;
+    let c = Client::bob(&dc).await;
+    let id = c.create("patched").await;
+    let r = c
+        .req(reqwest::Method::PATCH, &format!("/v2/images/{id}"))
+        .header("Content-Type", "application/openstack-images-v2.1-json-patch")
+        .body(r#"[{"op":"replace","path":"/name","value":"renamed"},{"op":"add","path":"/s2d_lineage","value":"L"},{"op":"replace","path":"/visibility","value":"public"}]"#)
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(
+        (
+            body["name"].as_str(),
+            body["s2d_lineage"].as_str(),
+            body["visibility"].as_str()
+        ),
+        (Some("renamed"), Some("L"), Some("public"))
+    );
+    let r = c
+        .req(reqwest::Method::PATCH, &format!("/v2/images/{id}"))
+        .json(&json!([]))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let r = c
+        .req(reqwest::Method::PATCH, &format!("/v2/images/{id}"))
+        .header(
+            "Content-Type",
+            "application/openstack-images-v2.1-json-patch",
+        )
+        .body(r#"[{"op":"replace","path":"/status","value":"active"}]"#)
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    for i in 0..5 {
+        c.create(&format!("page-{i}")).await;
+    }
+    let mut seen = Vec::new();
+    let mut next = Some("/v2/images?limit=2".to_string());
+    while let Some(path) = next {
+        let page: Value = c
+            .req(reqwest::Method::GET, &path)
+            .send()
+            .await
+            .expect("list")
+            .json()
+            .await
+            .expect("json");
+        for image in page["images"].as_array().expect("images") {
+            seen.push(image["id"].as_str().expect("id").to_string());
+        }
+        next = page["next"].as_str().map(str::to_string);
+    }
+    assert_eq!(seen.len(), 6, "every image exactly once across pages");
+    let filtered: Value = c
+        .req(reqwest::Method::GET, "/v2/images?name=page-3")
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(filtered["images"].as_array().map(Vec::len), Some(1));
+
+    // Another project's private image is not found.
+    let private = c.create("private-one").await;
+    // Another cloud (and another project) knows nothing of it.
+    let provider_user = login(dc.provider.base_url(), "alice", "alice-secret", "ehr").await;
+    let r = reqwest::Client::new()
+        .get(format!(
+            "{}/image/v2/images/{private}",
+            dc.provider.base_url()
+        ))
+        .header("X-Auth-Token", provider_user)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(
+        r.status(),
+        StatusCode::NOT_FOUND,
+        "another cloud knows nothing of it"
+    );
+
+    let r = c
+        .req(reqwest::Method::DELETE, &format!("/v2/images/{id}"))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = c
+        .req(reqwest::Method::GET, &format!("/v2/images/{id}"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn transfer_faults_take_effect() {
+    let dc = start().await;
+    let c = Client::bob(&dc).await;
+    let id = c.create("faulty").await;
+    let bytes = data(2_000_000);
+    assert_eq!(
+        c.upload(&id, bytes.clone()).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let faults = &dc.hospital.cloud().faults;
+
+    // A download reset after 500000 bytes: the client gets a short body and an error.
+    let mut settings = faults.get();
+    settings.reset_download_after_bytes = Some(500_000);
+    settings.reset_count = 1;
+    faults.set(settings);
+    let r = c
+        .req(reqwest::Method::GET, &format!("/v2/images/{id}/file"))
+        .send()
+        .await
+        .expect("get");
+    assert!(r.bytes().await.is_err(), "the body must break off");
+    // One-shot: the next download is whole.
+    let r = c
+        .req(reqwest::Method::GET, &format!("/v2/images/{id}/file"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.bytes().await.expect("whole").len(), 2_000_000);
+
+    // A corrupted byte.
+    let mut settings = faults.get();
+    settings.corrupt_download_byte = Some(1234);
+    faults.set(settings);
+    let r = c
+        .req(reqwest::Method::GET, &format!("/v2/images/{id}/file"))
+        .send()
+        .await
+        .expect("get");
+    let got = r.bytes().await.expect("body");
+    assert_eq!(got.len(), bytes.len());
+    assert_ne!(got[1234], bytes[1234]);
+    assert_eq!(got[..1234], bytes[..1234]);
+    let mut settings = faults.get();
+    settings.corrupt_download_byte = None;
+    faults.set(settings);
+
+    // An upload reset leaves the image queued, ready for another try.
+    let second = c.create("reset-upload").await;
+    let mut settings = faults.get();
+    settings.reset_upload_after_bytes = Some(100_000);
+    settings.reset_count = 1;
+    faults.set(settings);
+    assert!(!c.upload(&second, bytes.clone()).await.status().is_success());
+    assert_eq!(c.show(&second).await["status"], "queued");
+    assert_eq!(
+        c.upload(&second, bytes.clone()).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        c.show(&second).await["checksum"],
+        hex::encode(Md5::digest(&bytes)).as_str()
+    );
+}
+
+#[tokio::test]
+async fn version_discovery_lists_v2() {
+    let dc = start().await;
+    let r = reqwest::get(format!("{}/image", dc.hospital.base_url()))
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::MULTIPLE_CHOICES);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["versions"][0]["id"], "v2.17");
+    assert_eq!(body["versions"][0]["status"], "CURRENT");
+}
