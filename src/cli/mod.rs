@@ -81,7 +81,7 @@ fn dispatch(command: &Command, ui: &Ui) -> anyhow::Result<ExitStatus> {
 }
 
 /// A subcommand that a later issue fills in: say so plainly and exit 2.
-fn not_yet(name: &str, issue: u32) -> anyhow::Result<ExitStatus> {
+pub(crate) fn not_yet(name: &str, issue: u32) -> anyhow::Result<ExitStatus> {
     eprintln!("s2d {name}: not yet implemented (tracked in issue {issue})");
     Ok(ExitStatus::Changes)
 }

@@ -1,0 +1,244 @@
+//! The plan model: what both syntaxes load into. Names follow the plan format contract in
+//! `docs/plan-format.md`.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+/// A secret value (a literal password): never shown in Debug, Display or serialized output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The value itself, for the one place that sends it to Keystone.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("***")
+    }
+}
+
+/// A plan file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub version: i64,
+    pub source: CloudRef,
+    pub target: CloudRef,
+    pub defaults: ServerOptions,
+    pub servers: Vec<Server>,
+}
+
+/// Which cloud: a clouds.yaml entry, or inline auth.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloudRef {
+    Named(String),
+    Inline(Box<InlineAuth>),
+}
+
+/// Inline Keystone v3 auth. `password_env` names an environment variable.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct InlineAuth {
+    pub auth_url: Option<String>,
+    pub username: Option<String>,
+    pub user_id: Option<String>,
+    pub password_env: Option<String>,
+    pub password: Option<Secret>,
+    pub project_name: Option<String>,
+    pub project_id: Option<String>,
+    pub user_domain_name: Option<String>,
+    pub project_domain_name: Option<String>,
+    pub region: Option<String>,
+    pub application_credential_id: Option<String>,
+    pub application_credential_secret_env: Option<String>,
+    pub cacert: Option<String>,
+    pub interface: Option<String>,
+}
+
+/// How the target keypair is obtained.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeypairMode {
+    /// Copy the source keypair of this name into the target.
+    Import(String),
+    /// Create a new keypair of this name in the target.
+    Create(String),
+    /// Use this keypair, which already exists in the target.
+    Existing(String),
+}
+
+/// The floating IP of a server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FloatingIp {
+    /// Allocate one from this external network.
+    Pool(String),
+    /// Use this existing, unassociated address.
+    Address(IpAddr),
+    /// No floating IP.
+    Disabled,
+}
+
+/// How image bytes move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferMode {
+    Stream,
+    Spool,
+}
+
+/// Options that `[defaults]` sets and a `[[server]]` may override.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ServerOptions {
+    pub network: Option<String>,
+    pub keypair: Option<KeypairMode>,
+    pub security_group: Option<String>,
+    pub floating_ip: Option<FloatingIp>,
+    pub transfer: Option<TransferMode>,
+}
+
+/// The target image's options.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ImageOptions {
+    pub name: Option<String>,
+    pub disk_format: Option<String>,
+    pub visibility: Option<String>,
+}
+
+/// One server to bring over.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Server {
+    /// Name or UUID of the server in the source cloud.
+    pub source: String,
+    pub name: Option<String>,
+    pub snapshot: Option<String>,
+    pub image: ImageOptions,
+    pub flavor: Option<String>,
+    pub options: ServerOptions,
+}
+
+/// A server with every default applied.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResolvedServer {
+    pub source: String,
+    pub name: String,
+    pub snapshot: String,
+    pub image_name: String,
+    /// `None`: the source image's format.
+    pub disk_format: Option<String>,
+    pub visibility: String,
+    /// `None`: the source server's flavor, matched by name, else by size.
+    pub flavor: Option<String>,
+    pub network: Option<String>,
+    pub keypair: Option<KeypairMode>,
+    pub security_group: String,
+    pub floating_ip: Option<FloatingIp>,
+    pub transfer: TransferMode,
+}
+
+impl Server {
+    /// The target name: `name`, else the source's.
+    pub fn target_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.source)
+    }
+
+    /// Apply `defaults` and the format's defaults.
+    pub fn resolved(&self, defaults: &ServerOptions) -> ResolvedServer {
+        let snapshot = self
+            .snapshot
+            .clone()
+            .unwrap_or_else(|| format!("{}-s2d", self.source));
+        let pick = |own: &Option<String>, default: &Option<String>| {
+            own.clone().or_else(|| default.clone())
+        };
+        ResolvedServer {
+            source: self.source.clone(),
+            name: self.target_name().to_string(),
+            image_name: self.image.name.clone().unwrap_or_else(|| snapshot.clone()),
+            snapshot,
+            disk_format: self.image.disk_format.clone(),
+            visibility: self
+                .image
+                .visibility
+                .clone()
+                .unwrap_or_else(|| "private".into()),
+            flavor: self.flavor.clone(),
+            network: pick(&self.options.network, &defaults.network),
+            keypair: self
+                .options
+                .keypair
+                .clone()
+                .or_else(|| defaults.keypair.clone()),
+            security_group: pick(&self.options.security_group, &defaults.security_group)
+                .unwrap_or_else(|| "default".into()),
+            floating_ip: self
+                .options
+                .floating_ip
+                .clone()
+                .or_else(|| defaults.floating_ip.clone()),
+            transfer: self
+                .options
+                .transfer
+                .or(defaults.transfer)
+                .unwrap_or(TransferMode::Stream),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_apply_field_by_field() {
+        let defaults = ServerOptions {
+            network: Some("private".into()),
+            keypair: Some(KeypairMode::Import("alice-key".into())),
+            security_group: None,
+            floating_ip: Some(FloatingIp::Pool("public".into())),
+            transfer: None,
+        };
+        let server = Server {
+            source: "ehr".into(),
+            name: None,
+            snapshot: None,
+            image: ImageOptions::default(),
+            flavor: None,
+            options: ServerOptions {
+                network: Some("other".into()),
+                ..ServerOptions::default()
+            },
+        };
+        let r = server.resolved(&defaults);
+        assert_eq!(r.name, "ehr");
+        assert_eq!(r.snapshot, "ehr-s2d");
+        assert_eq!(r.image_name, "ehr-s2d");
+        assert_eq!(r.visibility, "private");
+        assert_eq!(r.network.as_deref(), Some("other"));
+        assert_eq!(r.keypair, Some(KeypairMode::Import("alice-key".into())));
+        assert_eq!(r.security_group, "default");
+        assert_eq!(r.transfer, TransferMode::Stream);
+    }
+
+    #[test]
+    fn secrets_never_show() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?}"), "***");
+        assert_eq!(serde_json::to_string(&s).expect("json"), "\"***\"");
+        assert_eq!(s.expose(), "hunter2");
+    }
+}

@@ -1,0 +1,635 @@
+//! The TOML reader: walks the parsed document with the position of every key and value, builds
+//! the [`Plan`] and reports every problem (syntax, unknown keys, wrong types, bad values,
+//! missing and conflicting settings) with its place.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::diag::Diagnostics;
+use super::model::*;
+use super::validate::{
+    DISK_FORMATS, INTERFACES, TRANSFER_MODES, VISIBILITIES, allowed, did_you_mean,
+};
+
+type Table<'i> = DeTable<'i>;
+
+/// A table being read: the keys it may have; unknown ones are reported when it is done.
+struct Reader<'a, 'i> {
+    table: &'a Table<'i>,
+    span: Range<usize>,
+    what: &'static str,
+    known: &'static [&'static str],
+}
+
+impl<'a, 'i> Reader<'a, 'i> {
+    fn new(
+        table: &'a Table<'i>,
+        span: Range<usize>,
+        what: &'static str,
+        known: &'static [&'static str],
+    ) -> Self {
+        Reader {
+            table,
+            span,
+            what,
+            known,
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&'a Spanned<DeValue<'i>>> {
+        self.table
+            .iter()
+            .find(|(k, _)| k.get_ref() == key)
+            .map(|(_, v)| v)
+    }
+
+    fn string(&self, key: &str, d: &mut Diagnostics) -> Option<(String, Range<usize>)> {
+        let value = self.get(key)?;
+        match value.get_ref() {
+            DeValue::String(s) if !s.trim().is_empty() => Some((s.to_string(), value.span())),
+            DeValue::String(_) => {
+                d.error(
+                    Some(value.span()),
+                    format!("`{key}` must not be empty"),
+                    None,
+                );
+                None
+            }
+            other => {
+                d.error(
+                    Some(value.span()),
+                    format!("`{key}` must be a string, not {}", kind(other)),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    fn enum_string(&self, key: &str, values: &[&str], d: &mut Diagnostics) -> Option<String> {
+        let (s, span) = self.string(key, d)?;
+        if values.contains(&s.as_str()) {
+            Some(s)
+        } else {
+            d.error(
+                Some(span),
+                format!("`{s}` is not a valid `{key}`"),
+                Some(allowed(values)),
+            );
+            None
+        }
+    }
+
+    fn finish(&self, d: &mut Diagnostics) {
+        for (key, _) in self.table.iter() {
+            let name = key.get_ref().as_ref();
+            if !self.known.contains(&name) {
+                let help = did_you_mean(name, self.known)
+                    .unwrap_or_else(|| format!("{} keys: {}", self.what, self.known.join(", ")));
+                d.error(
+                    Some(key.span()),
+                    format!("unknown key `{name}` in {}", self.what),
+                    Some(help),
+                );
+            }
+        }
+    }
+}
+
+fn kind(value: &DeValue<'_>) -> &'static str {
+    match value {
+        DeValue::String(_) => "a string",
+        DeValue::Integer(_) => "an integer",
+        DeValue::Float(_) => "a float",
+        DeValue::Boolean(_) => "a boolean",
+        DeValue::Datetime(_) => "a date",
+        DeValue::Array(_) => "an array",
+        DeValue::Table(_) => "a table",
+    }
+}
+
+const TOP: &[&str] = &["version", "source", "target", "defaults", "server"];
+const CLOUD: &[&str] = &[
+    "cloud",
+    "auth_url",
+    "username",
+    "user_id",
+    "password_env",
+    "password",
+    "project_name",
+    "project_id",
+    "user_domain_name",
+    "project_domain_name",
+    "region",
+    "application_credential_id",
+    "application_credential_secret_env",
+    "cacert",
+    "interface",
+];
+const DEFAULTS: &[&str] = &[
+    "network",
+    "keypair",
+    "security_group",
+    "floating_ip",
+    "transfer",
+];
+const SERVER: &[&str] = &[
+    "source",
+    "name",
+    "snapshot",
+    "image",
+    "flavor",
+    "network",
+    "keypair",
+    "security_group",
+    "floating_ip",
+    "transfer",
+];
+const IMAGE: &[&str] = &["name", "disk_format", "visibility"];
+const KEYPAIR: &[&str] = &["import", "create", "existing"];
+const FLOATING_IP: &[&str] = &["pool", "address"];
+const TRANSFER: &[&str] = &["mode"];
+
+/// Read a TOML plan, reporting every problem into `d`. Returns the plan when it is complete
+/// enough to build (it may still carry errors).
+/// The byte ranges of literal secrets go into `secrets`, so that snippets can mask them.
+pub(super) fn read(
+    text: &str,
+    d: &mut Diagnostics,
+    secrets: &mut Vec<Range<usize>>,
+) -> Option<Plan> {
+    let (root, errors) = DeTable::parse_recoverable(text);
+    for e in &errors {
+        d.error(
+            e.span(),
+            format!("TOML syntax: {}", e.message().trim()),
+            None,
+        );
+    }
+    if !errors.is_empty() {
+        return None;
+    }
+    let root_span = root.span();
+    let top = Reader::new(root.get_ref(), root_span.clone(), "the plan", TOP);
+
+    let version = match top.get("version") {
+        None => {
+            d.error(
+                Some(0..0),
+                "the plan has no `version`",
+                Some("add `version = 1` at the top".into()),
+            );
+            None
+        }
+        Some(v) => match v.get_ref() {
+            DeValue::Integer(i) => match i.as_str().parse::<i64>() {
+                Ok(1) => Some(1),
+                _ => {
+                    d.error(
+                        Some(v.span()),
+                        format!("plan version {} is not supported", i.as_str()),
+                        Some("this s2d reads version 1".into()),
+                    );
+                    None
+                }
+            },
+            other => {
+                d.error(
+                    Some(v.span()),
+                    format!("`version` must be an integer, not {}", kind(other)),
+                    Some("write `version = 1`".into()),
+                );
+                None
+            }
+        },
+    };
+
+    let source = cloud(&top, "source", d, secrets);
+    let target = cloud(&top, "target", d, secrets);
+    let defaults = match table_of(&top, "defaults", d) {
+        Some((t, span)) => options(&Reader::new(t, span, "[defaults]", DEFAULTS), d),
+        None => Some(ServerOptions::default()),
+    };
+
+    let mut servers = Vec::new();
+    let mut names: BTreeMap<String, Range<usize>> = BTreeMap::new();
+    match top.get("server") {
+        None => d.error(
+            Some(root_span.start..root_span.start),
+            "the plan has no servers",
+            Some(
+                "add a `[[server]]` table with `source = \"<server in the source cloud>\"`".into(),
+            ),
+        ),
+        Some(v) => {
+            match v.get_ref() {
+                DeValue::Array(items) => {
+                    for item in items.iter() {
+                        let DeValue::Table(t) = item.get_ref() else {
+                            d.error(Some(item.span()), "each `[[server]]` must be a table", None);
+                            continue;
+                        };
+                        let r = Reader::new(t, item.span(), "[[server]]", SERVER);
+                        if let Some((server, name_span)) = server(&r, d) {
+                            let name = server.target_name().to_string();
+                            if let Some(first) = names.get(&name) {
+                                let (line, _) = super::diag::line_column(text, first.start);
+                                d.error(
+                                Some(name_span),
+                                format!("two servers are named `{name}` in the target"),
+                                Some(format!("the first is at line {line}; give one of them another `name`")),
+                            );
+                            } else {
+                                names.insert(name, name_span);
+                            }
+                            servers.push(server);
+                        }
+                    }
+                    if items.is_empty() {
+                        d.error(Some(v.span()), "the plan has no servers", None);
+                    }
+                }
+                other => d.error(
+                    Some(v.span()),
+                    format!(
+                        "`server` must be an array of tables (`[[server]]`), not {}",
+                        kind(other)
+                    ),
+                    None,
+                ),
+            }
+        }
+    }
+    top.finish(d);
+
+    Some(Plan {
+        version: version?,
+        source: source?,
+        target: target?,
+        defaults: defaults?,
+        servers,
+    })
+}
+
+fn table_of<'a, 'i>(
+    r: &Reader<'a, 'i>,
+    key: &str,
+    d: &mut Diagnostics,
+) -> Option<(&'a Table<'i>, Range<usize>)> {
+    let v = r.get(key)?;
+    match v.get_ref() {
+        DeValue::Table(t) => Some((t, v.span())),
+        other => {
+            d.error(
+                Some(v.span()),
+                format!("`{key}` must be a table, not {}", kind(other)),
+                None,
+            );
+            None
+        }
+    }
+}
+
+fn cloud(
+    top: &Reader<'_, '_>,
+    side: &'static str,
+    d: &mut Diagnostics,
+    secrets: &mut Vec<Range<usize>>,
+) -> Option<CloudRef> {
+    let Some((t, span)) = table_of(top, side, d) else {
+        if top.get(side).is_none() {
+            d.error(
+                Some(top.span.start..top.span.start),
+                format!("the plan has no [{side}]"),
+                Some(format!(
+                    "add `[{side}]` with `cloud = \"<clouds.yaml entry>\"` or inline auth"
+                )),
+            );
+        }
+        return None;
+    };
+    let what = if side == "source" {
+        "[source]"
+    } else {
+        "[target]"
+    };
+    let r = Reader::new(t, span.clone(), what, CLOUD);
+    r.finish(d);
+    let named = r.string("cloud", d);
+    let mut auth = InlineAuth::default();
+    let mut any_inline = false;
+    let mut set = |key: &str, slot: &mut Option<String>, d: &mut Diagnostics| {
+        if let Some((v, _)) = r.string(key, d) {
+            *slot = Some(v);
+            any_inline = true;
+        }
+    };
+    set("auth_url", &mut auth.auth_url, d);
+    set("username", &mut auth.username, d);
+    set("user_id", &mut auth.user_id, d);
+    set("password_env", &mut auth.password_env, d);
+    set("project_name", &mut auth.project_name, d);
+    set("project_id", &mut auth.project_id, d);
+    set("user_domain_name", &mut auth.user_domain_name, d);
+    set("project_domain_name", &mut auth.project_domain_name, d);
+    set("region", &mut auth.region, d);
+    set(
+        "application_credential_id",
+        &mut auth.application_credential_id,
+        d,
+    );
+    set(
+        "application_credential_secret_env",
+        &mut auth.application_credential_secret_env,
+        d,
+    );
+    set("cacert", &mut auth.cacert, d);
+    if let Some(iface) = r.enum_string("interface", INTERFACES, d) {
+        auth.interface = Some(iface);
+        any_inline = true;
+    }
+    if let Some((password, pspan)) = r.string("password", d) {
+        auth.password = Some(Secret::new(password));
+        secrets.push(pspan.clone());
+        any_inline = true;
+        d.warning(
+            Some(pspan),
+            format!("{what} holds a literal password"),
+            Some(
+                "a secret belongs in an environment variable (`password_env`) or clouds.yaml"
+                    .into(),
+            ),
+        );
+    }
+    match (named, any_inline) {
+        (Some((name, _)), false) => Some(CloudRef::Named(name)),
+        (Some((_, nspan)), true) => {
+            d.error(
+                Some(nspan),
+                format!("{what} has both `cloud` and inline auth"),
+                Some("use one of them".into()),
+            );
+            None
+        }
+        (None, false) => {
+            d.error(Some(span), format!("{what} names no cloud"), Some("set `cloud = \"<clouds.yaml entry>\"` or inline auth (`auth_url`, `username`, `password_env`, `project_name`)".into()));
+            None
+        }
+        (None, true) => {
+            let at = Some(span);
+            let appcred = auth.application_credential_id.is_some();
+            if auth.auth_url.is_none() {
+                d.error(
+                    at.clone(),
+                    format!("{what}: inline auth needs `auth_url`"),
+                    None,
+                );
+            }
+            if appcred {
+                if auth.application_credential_secret_env.is_none() {
+                    d.error(at.clone(), format!("{what}: an application credential needs `application_credential_secret_env`"), None);
+                }
+            } else {
+                if auth.username.is_none() && auth.user_id.is_none() {
+                    d.error(
+                        at.clone(),
+                        format!("{what}: inline auth needs `username` or `user_id`"),
+                        None,
+                    );
+                }
+                if auth.password_env.is_none() && auth.password.is_none() {
+                    d.error(
+                        at.clone(),
+                        format!("{what}: inline auth needs `password_env`"),
+                        Some("the name of an environment variable that holds the password".into()),
+                    );
+                }
+                if auth.project_name.is_none() && auth.project_id.is_none() {
+                    d.error(
+                        at.clone(),
+                        format!("{what}: inline auth needs `project_name` or `project_id`"),
+                        None,
+                    );
+                }
+            }
+            Some(CloudRef::Inline(Box::new(auth)))
+        }
+    }
+}
+
+fn options(r: &Reader<'_, '_>, d: &mut Diagnostics) -> Option<ServerOptions> {
+    if r.known == DEFAULTS {
+        r.finish(d);
+    }
+    let mut ok = true;
+    let mut out = ServerOptions {
+        network: r.string("network", d).map(|(s, _)| s),
+        security_group: r.string("security_group", d).map(|(s, _)| s),
+        ..ServerOptions::default()
+    };
+    if let Some((t, span)) = table_of(r, "keypair", d) {
+        let k = Reader::new(t, span.clone(), "`keypair`", KEYPAIR);
+        k.finish(d);
+        let modes: Vec<(&str, String)> = KEYPAIR
+            .iter()
+            .filter_map(|m| k.string(m, d).map(|(v, _)| (*m, v)))
+            .collect();
+        match modes.as_slice() {
+            [(mode, name)] => {
+                out.keypair = Some(match *mode {
+                    "import" => KeypairMode::Import(name.clone()),
+                    "create" => KeypairMode::Create(name.clone()),
+                    _ => KeypairMode::Existing(name.clone()),
+                })
+            }
+            _ => {
+                ok = false;
+                d.error(
+                    Some(span),
+                    format!(
+                        "`keypair` must have exactly one of import, create, existing (it has {})",
+                        modes.len()
+                    ),
+                    Some("e.g. keypair = { import = \"alice-key\" }".into()),
+                );
+            }
+        }
+    }
+    if let Some(v) = r.get("floating_ip") {
+        match v.get_ref() {
+            DeValue::Boolean(false) => out.floating_ip = Some(FloatingIp::Disabled),
+            DeValue::Table(t) => {
+                let f = Reader::new(t, v.span(), "`floating_ip`", FLOATING_IP);
+                f.finish(d);
+                match (f.string("pool", d), f.string("address", d)) {
+                    (Some((pool, _)), None) => out.floating_ip = Some(FloatingIp::Pool(pool)),
+                    (None, Some((address, aspan))) => match address.parse() {
+                        Ok(ip) => out.floating_ip = Some(FloatingIp::Address(ip)),
+                        Err(_) => {
+                            ok = false;
+                            d.error(
+                                Some(aspan),
+                                format!("`{address}` is not an IP address"),
+                                None,
+                            );
+                        }
+                    },
+                    _ => {
+                        ok = false;
+                        d.error(
+                            Some(v.span()),
+                            "`floating_ip` must have exactly one of `pool` or `address`",
+                            Some("or write `floating_ip = false`".into()),
+                        );
+                    }
+                }
+            }
+            other => {
+                ok = false;
+                d.error(
+                    Some(v.span()),
+                    format!(
+                        "`floating_ip` must be a table or `false`, not {}",
+                        kind(other)
+                    ),
+                    Some("e.g. floating_ip = { pool = \"public\" }".into()),
+                );
+            }
+        }
+    }
+    if let Some((t, span)) = table_of(r, "transfer", d) {
+        let tr = Reader::new(t, span, "`transfer`", TRANSFER);
+        tr.finish(d);
+        out.transfer = tr.enum_string("mode", TRANSFER_MODES, d).map(|m| {
+            if m == "spool" {
+                TransferMode::Spool
+            } else {
+                TransferMode::Stream
+            }
+        });
+    }
+    ok.then_some(out)
+}
+
+fn server(r: &Reader<'_, '_>, d: &mut Diagnostics) -> Option<(Server, Range<usize>)> {
+    r.finish(d);
+    let source = r.string("source", d);
+    if source.is_none() && r.get("source").is_none() {
+        d.error(
+            Some(r.span.clone()),
+            "a `[[server]]` needs `source`",
+            Some("the name or UUID of the server in the source cloud".into()),
+        );
+    }
+    let name = r.string("name", d);
+    let mut image = ImageOptions::default();
+    if let Some((t, span)) = table_of(r, "image", d) {
+        let i = Reader::new(t, span, "`image`", IMAGE);
+        i.finish(d);
+        image.name = i.string("name", d).map(|(s, _)| s);
+        image.disk_format = i.enum_string("disk_format", DISK_FORMATS, d);
+        image.visibility = i.enum_string("visibility", VISIBILITIES, d);
+    }
+    let options = options(r, d);
+    let (source, source_span) = source?;
+    let name_span = name.as_ref().map(|(_, s)| s.clone()).unwrap_or(source_span);
+    Some((
+        Server {
+            source,
+            name: name.map(|(n, _)| n),
+            snapshot: r.string("snapshot", d).map(|(s, _)| s),
+            image,
+            flavor: r.string("flavor", d).map(|(s, _)| s),
+            // A bad option is already reported; keep the server for the plan-wide checks.
+            options: options.unwrap_or_default(),
+        },
+        name_span,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const QUICKSTART: &str = r#"version = 1
+[source]
+cloud = "provider"
+[target]
+cloud = "hospital"
+[defaults]
+network = "private"
+keypair = { import = "alice-key" }
+floating_ip = { pool = "public" }
+[[server]]
+source = "ehr-analytics"
+"#;
+
+    fn read_str(text: &str) -> (Option<Plan>, Diagnostics) {
+        let mut d = Diagnostics::default();
+        (read(text, &mut d, &mut Vec::new()), d)
+    }
+
+    #[test]
+    fn a_quickstart_plan_reads_cleanly() {
+        let (plan, d) = read_str(QUICKSTART);
+        assert!(d.0.is_empty(), "{d:?}");
+        let plan = plan.expect("plan");
+        assert_eq!(plan.source, CloudRef::Named("provider".into()));
+        assert_eq!(
+            plan.servers[0].resolved(&plan.defaults).keypair,
+            Some(KeypairMode::Import("alice-key".into()))
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_place() {
+        let text = QUICKSTART.replace("source = \"ehr-analytics\"", "source = \"ehr-analytics\"\nimage = { diskformat = \"qcow2\", visibility = \"secret\" }\nfloating_ip = { address = \"300.1.2.3\" }");
+        let (_, d) = read_str(&text);
+        let messages: Vec<_> = d.iter().map(|x| x.message.clone()).collect();
+        assert_eq!(d.0.len(), 3, "{messages:?}");
+        assert!(d.0[0].message.contains("unknown key `diskformat`"));
+        assert_eq!(d.0[0].help.as_deref(), Some("did you mean `disk_format`?"));
+        let (line, col) =
+            super::super::diag::line_column(&text, d.0[0].span.clone().expect("span").start);
+        assert_eq!((line, col), (12, 11));
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("`secret` is not a valid `visibility`"))
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("`300.1.2.3` is not an IP address"))
+        );
+    }
+
+    #[test]
+    fn cloud_and_server_rules() {
+        let text = "version = 2\n[source]\ncloud = \"a\"\nauth_url = \"http://x\"\n[target]\nauth_url = \"http://k:5000/v3\"\npassword = \"p\"\n[[server]]\nsource = \"a\"\n[[server]]\nsource = \"b\"\nname = \"a\"\nkeypair = { import = \"k\", create = \"k\" }\n";
+        let (_, d) = read_str(text);
+        let all: String = d.iter().map(|x| format!("{}\n", x.message)).collect();
+        for needle in [
+            "plan version 2 is not supported",
+            "[source] has both `cloud` and inline auth",
+            "[target] holds a literal password",
+            "[target]: inline auth needs `username` or `user_id`",
+            "[target]: inline auth needs `project_name` or `project_id`",
+            "two servers are named `a`",
+            "exactly one of import, create, existing",
+        ] {
+            assert!(all.contains(needle), "missing `{needle}` in:\n{all}");
+        }
+    }
+
+    #[test]
+    fn syntax_errors_are_located() {
+        let (plan, d) = read_str("version = 1\n[source\n");
+        assert!(plan.is_none());
+        assert!(d.0[0].message.starts_with("TOML syntax"));
+        assert!(d.0[0].span.is_some());
+    }
+}
