@@ -200,12 +200,34 @@ pub struct ShowArgs {
 pub struct UsageArgs {
     /// The plan whose source and target clouds to read.
     pub plan: Option<PathBuf>,
-    /// Read this cloud from clouds.yaml (repeatable).
+    /// Read this cloud from clouds.yaml instead (repeatable).
     #[arg(long)]
     pub cloud: Vec<String>,
-    /// Print the report as JSON.
+    /// Start of the period (ISO 8601, local time unless it has an offset; default: the first
+    /// of this month).
     #[arg(long)]
+    pub start: Option<String>,
+    /// End of the period (default: now).
+    #[arg(long)]
+    pub end: Option<String>,
+    /// Only the servers the state file says s2d migrated.
+    #[arg(long)]
+    pub managed: bool,
+    /// The state file for --managed (default: s2d.state.json beside the plan).
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// Prices (TOML: currency, vcpu_hour, ram_gb_hour, disk_gb_hour) for a cost column.
+    #[arg(long)]
+    pub rates: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long, conflicts_with = "csv")]
     pub json: bool,
+    /// Print the rows as CSV.
+    #[arg(long)]
+    pub csv: bool,
+    /// Exit 1 when a cloud refuses the call (default: warn and print the others).
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@ pub mod convert;
 pub mod exit;
 pub mod init;
 pub mod state;
+pub mod usage;
 pub mod validate;
 
 use std::io::IsTerminal;
@@ -76,7 +77,7 @@ fn dispatch(command: &Command, ui: &Ui) -> anyhow::Result<ExitStatus> {
         Command::State(args::StateCommand::Rm(args)) => state::rm(args, ui),
         Command::ForceUnlock(args) => state::force_unlock(args, ui),
         Command::Graph(_) => not_yet("graph", 5),
-        Command::Usage(_) => not_yet("usage", 7),
+        Command::Usage(args) => usage::run(args, ui),
     }
 }
 

@@ -1,0 +1,300 @@
+//! `s2d usage`: instance usage from the plan's clouds (or the named ones), as a table, JSON or
+//! CSV, for the provider's billing.
+
+use std::collections::BTreeSet;
+
+use anyhow::Context;
+
+use super::args::UsageArgs;
+use super::state::table;
+use super::{ExitStatus, Ui};
+use crate::cloud::{self, CloudConfig, ConfigEnv};
+use crate::plan::{self, CloudRef};
+use crate::usage::{CloudProblem, InstanceUsage, Period, Rates, Report};
+
+/// Which clouds to read: the `--cloud` names, else the plan's source and target.
+fn clouds(
+    args: &UsageArgs,
+    env: &ConfigEnv,
+) -> anyhow::Result<Vec<(String, Result<CloudConfig, String>)>> {
+    if !args.cloud.is_empty() {
+        return Ok(args
+            .cloud
+            .iter()
+            .map(|name| {
+                (
+                    name.clone(),
+                    cloud::config::from_clouds_yaml(name, env).map_err(|e| e.to_string()),
+                )
+            })
+            .collect());
+    }
+    let Some(path) = &args.plan else {
+        anyhow::bail!(
+            "name a plan (its source and target clouds are read) or one or more --cloud NAME"
+        );
+    };
+    let loaded = plan::load(path, None);
+    if loaded.has_errors() {
+        for report in loaded.reports() {
+            eprintln!("{:?}", miette::Report::new(report));
+        }
+        anyhow::bail!(
+            "{} is not a valid plan (see `s2d validate`)",
+            path.display()
+        );
+    }
+    let plan = loaded.plan.context("the plan could not be read")?;
+    let mut out = Vec::new();
+    for (side, cloud_ref) in [("source", &plan.source), ("target", &plan.target)] {
+        out.push(match cloud_ref {
+            CloudRef::Named(name) => (
+                name.clone(),
+                cloud::config::from_clouds_yaml(name, env).map_err(|e| e.to_string()),
+            ),
+            CloudRef::Inline(auth) => {
+                let inline = cloud::InlineAuth {
+                    auth_url: auth.auth_url.clone().unwrap_or_default(),
+                    username: auth.username.clone(),
+                    user_id: auth.user_id.clone(),
+                    password_env: auth.password_env.clone(),
+                    password: auth
+                        .password
+                        .as_ref()
+                        .map(|p| cloud::Secret::new(p.expose())),
+                    project_name: auth.project_name.clone(),
+                    project_id: auth.project_id.clone(),
+                    user_domain_name: auth.user_domain_name.clone(),
+                    project_domain_name: auth.project_domain_name.clone(),
+                    region: auth.region.clone(),
+                    application_credential_id: auth.application_credential_id.clone(),
+                    application_credential_secret_env: auth
+                        .application_credential_secret_env
+                        .clone(),
+                    cacert: auth.cacert.clone().map(Into::into),
+                    interface: auth.interface.clone(),
+                };
+                (
+                    side.to_string(),
+                    cloud::config::from_inline(side, &inline, env).map_err(|e| e.to_string()),
+                )
+            }
+        });
+    }
+    Ok(out)
+}
+
+/// The ids of the servers the state says s2d made or adopted.
+fn managed_ids(args: &UsageArgs) -> anyhow::Result<BTreeSet<String>> {
+    let path = match (&args.state, &args.plan) {
+        (Some(state), _) => state.clone(),
+        (None, Some(plan)) => crate::state::default_path(plan),
+        (None, None) => "s2d.state.json".into(),
+    };
+    let Some(state) = crate::state::read(&path)? else {
+        if args.managed {
+            anyhow::bail!(
+                "--managed needs the state file, and there is none at {}",
+                path.display()
+            );
+        }
+        return Ok(BTreeSet::new());
+    };
+    Ok(state
+        .resources
+        .iter()
+        .filter(|(address, _)| matches!(address, crate::graph::Address::Server { .. }))
+        .map(|(_, r)| r.id.clone())
+        .collect())
+}
+
+async fn read_cloud(
+    name: &str,
+    config: CloudConfig,
+    period: &Period,
+) -> Result<Vec<InstanceUsage>, String> {
+    let cloud = cloud::Cloud::connect(config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let project = cloud
+        .session
+        .project_id()
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| "the token is not scoped to a project".to_string())?;
+    let usage = cloud
+        .compute
+        .usage_project(&project, period.start, period.end)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(usage
+        .map(|u| u.server_usages)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| InstanceUsage {
+            cloud: name.to_string(),
+            id: s
+                .instance_id
+                .map(|i| i.as_str().to_string())
+                .unwrap_or_default(),
+            name: s.name,
+            state: s.state.unwrap_or_default(),
+            started_at: s.started_at,
+            ended_at: s.ended_at,
+            uptime_seconds: if s.uptime > 0 {
+                s.uptime
+            } else {
+                (s.hours * 3600.0) as u64
+            },
+            flavor: s.flavor,
+            vcpus: u64::from(s.vcpus),
+            memory_mb: s.memory_mb,
+            local_gb: s.local_gb,
+            hours: s.hours,
+            managed: false,
+        })
+        .collect())
+}
+
+pub fn run(args: &UsageArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
+    let local = time::UtcOffset::current_local_offset().unwrap_or(time::UtcOffset::UTC);
+    let period = Period::parse(args.start.as_deref(), args.end.as_deref(), local)?;
+    let rates = args.rates.as_deref().map(Rates::load).transpose()?;
+    let env = ConfigEnv::from_process();
+    let clouds = clouds(args, &env)?;
+    let managed = managed_ids(args)?;
+
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let results = runtime.block_on(async {
+        let reads = clouds.into_iter().map(|(name, config)| {
+            let period = &period;
+            async move {
+                let result = match config {
+                    Ok(config) => read_cloud(&name, config, period).await,
+                    Err(e) => Err(e),
+                };
+                (name, result)
+            }
+        });
+        futures_util::future::join_all(reads).await
+    });
+
+    let asked = results.len();
+    let mut rows = Vec::new();
+    let mut problems = Vec::new();
+    for (name, result) in results {
+        match result {
+            Ok(mut found) => {
+                for row in &mut found {
+                    row.managed = managed.contains(&row.id);
+                }
+                rows.extend(found);
+            }
+            Err(message) => problems.push(CloudProblem {
+                cloud: name,
+                message,
+            }),
+        }
+    }
+    let all_failed = problems.len() == asked;
+    let report = Report::build(&period, rows, problems, rates.as_ref(), args.managed);
+
+    for problem in &report.problems {
+        eprintln!(
+            "warning: {}: cannot read usage: {}",
+            problem.cloud, problem.message
+        );
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else if args.csv {
+        print!("{}", report.to_csv()?);
+    } else {
+        print!("{}", render_table(&report, ui));
+    }
+    // A refused cloud is a warning, unless --strict or no cloud answered at all.
+    let failed = !report.problems.is_empty() && (args.strict || all_failed);
+    Ok(if failed {
+        ExitStatus::Failure
+    } else {
+        ExitStatus::Success
+    })
+}
+
+fn round(value: f64, places: usize) -> String {
+    format!("{value:.places$}")
+}
+
+fn render_table(report: &Report, _ui: &Ui) -> String {
+    let mut out = format!("usage from {} to {}\n", report.start, report.end);
+    let with_cost = report.currency.is_some();
+    let rows: Vec<[String; 11]> = report
+        .instances
+        .iter()
+        .map(|r| {
+            let u = &r.usage;
+            [
+                u.cloud.clone(),
+                format!("{}{}", u.name, if u.managed { " *" } else { "" }),
+                u.state.clone(),
+                r.uptime.clone(),
+                u.vcpus.to_string(),
+                format!("{} MB", u.memory_mb),
+                format!("{} GB", u.local_gb),
+                round(u.hours, 1),
+                round(r.cpu_hours, 1),
+                round(r.ram_gb_hours, 1),
+                if with_cost {
+                    r.cost.map(|c| round(c, 2)).unwrap_or_default()
+                } else {
+                    round(r.disk_gb_hours, 1)
+                },
+            ]
+        })
+        .collect();
+    let last = if with_cost { "COST" } else { "DISK GB-H" };
+    out.push_str(&table(
+        [
+            "CLOUD", "NAME", "STATE", "UP", "VCPUS", "RAM", "DISK", "HOURS", "CPU-H", "RAM GB-H",
+            last,
+        ],
+        &rows,
+    ));
+    for (cloud, totals) in &report.per_cloud {
+        out.push_str(&format!(
+            "total {cloud}: {} instance{}, {} h, {} CPU-h, {} RAM GB-h, {} disk GB-h{}\n",
+            totals.instances,
+            if totals.instances == 1 { "" } else { "s" },
+            round(totals.hours, 1),
+            round(totals.cpu_hours, 1),
+            round(totals.ram_gb_hours, 1),
+            round(totals.disk_gb_hours, 1),
+            totals
+                .cost
+                .map(|c| format!(
+                    ", {} {}",
+                    round(c, 2),
+                    report.currency.clone().unwrap_or_default()
+                ))
+                .unwrap_or_default(),
+        ));
+    }
+    let t = &report.total;
+    out.push_str(&format!(
+        "total: {} instance{}, {} CPU-h{}\n",
+        t.instances,
+        if t.instances == 1 { "" } else { "s" },
+        round(t.cpu_hours, 1),
+        t.cost
+            .map(|c| format!(
+                ", {} {}",
+                round(c, 2),
+                report.currency.clone().unwrap_or_default()
+            ))
+            .unwrap_or_default(),
+    ));
+    if report.instances.iter().any(|r| r.usage.managed) {
+        out.push_str("* migrated by s2d (in the state file)\n");
+    }
+    out
+}
