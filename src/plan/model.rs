@@ -69,6 +69,50 @@ pub struct InlineAuth {
     pub interface: Option<String>,
 }
 
+impl InlineAuth {
+    /// A text setting by its TOML key (every key of [`AUTH_KEYS`](super::validate) but
+    /// `password`), for the readers and writers, which go through the keys in one order.
+    pub(super) fn text_mut(&mut self, key: &str) -> Option<&mut Option<String>> {
+        Some(match key {
+            "auth_url" => &mut self.auth_url,
+            "username" => &mut self.username,
+            "user_id" => &mut self.user_id,
+            "password_env" => &mut self.password_env,
+            "project_name" => &mut self.project_name,
+            "project_id" => &mut self.project_id,
+            "user_domain_name" => &mut self.user_domain_name,
+            "project_domain_name" => &mut self.project_domain_name,
+            "region" => &mut self.region,
+            "application_credential_id" => &mut self.application_credential_id,
+            "application_credential_secret_env" => &mut self.application_credential_secret_env,
+            "cacert" => &mut self.cacert,
+            "interface" => &mut self.interface,
+            _ => return None,
+        })
+    }
+
+    /// A text setting by its TOML key; `None` when unset or not a text setting.
+    pub(super) fn text(&self, key: &str) -> Option<&str> {
+        let value = match key {
+            "auth_url" => &self.auth_url,
+            "username" => &self.username,
+            "user_id" => &self.user_id,
+            "password_env" => &self.password_env,
+            "project_name" => &self.project_name,
+            "project_id" => &self.project_id,
+            "user_domain_name" => &self.user_domain_name,
+            "project_domain_name" => &self.project_domain_name,
+            "region" => &self.region,
+            "application_credential_id" => &self.application_credential_id,
+            "application_credential_secret_env" => &self.application_credential_secret_env,
+            "cacert" => &self.cacert,
+            "interface" => &self.interface,
+            _ => return None,
+        };
+        value.as_deref()
+    }
+}
+
 /// How the target keypair is obtained.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -11,7 +11,8 @@ use toml::de::{DeTable, DeValue};
 use super::diag::Diagnostics;
 use super::model::*;
 use super::validate::{
-    DISK_FORMATS, INTERFACES, TRANSFER_MODES, VISIBILITIES, allowed, did_you_mean,
+    self, AUTH_KEYS, CloudFound, DISK_FORMATS, INTERFACES, ServerFound, Spelling, TRANSFER_MODES,
+    VISIBILITIES, did_you_mean,
 };
 
 type Table<'i> = DeTable<'i>;
@@ -71,16 +72,7 @@ impl<'a, 'i> Reader<'a, 'i> {
 
     fn enum_string(&self, key: &str, values: &[&str], d: &mut Diagnostics) -> Option<String> {
         let (s, span) = self.string(key, d)?;
-        if values.contains(&s.as_str()) {
-            Some(s)
-        } else {
-            d.error(
-                Some(span),
-                format!("`{s}` is not a valid `{key}`"),
-                Some(allowed(values)),
-            );
-            None
-        }
+        validate::one_of(key, s, span, values, d)
     }
 
     fn finish(&self, d: &mut Diagnostics) {
@@ -214,8 +206,7 @@ pub(super) fn read(
         None => Some(ServerOptions::default()),
     };
 
-    let mut servers = Vec::new();
-    let mut names: BTreeMap<String, Range<usize>> = BTreeMap::new();
+    let mut found = Vec::new();
     match top.get("server") {
         None => d.error(
             Some(root_span.start..root_span.start),
@@ -224,45 +215,34 @@ pub(super) fn read(
                 "add a `[[server]]` table with `source = \"<server in the source cloud>\"`".into(),
             ),
         ),
-        Some(v) => {
-            match v.get_ref() {
-                DeValue::Array(items) => {
-                    for item in items.iter() {
-                        let DeValue::Table(t) = item.get_ref() else {
-                            d.error(Some(item.span()), "each `[[server]]` must be a table", None);
-                            continue;
-                        };
-                        let r = Reader::new(t, item.span(), "[[server]]", SERVER);
-                        if let Some((server, name_span)) = server(&r, d) {
-                            let name = server.target_name().to_string();
-                            if let Some(first) = names.get(&name) {
-                                let (line, _) = super::diag::line_column(text, first.start);
-                                d.error(
-                                Some(name_span),
-                                format!("two servers are named `{name}` in the target"),
-                                Some(format!("the first is at line {line}; give one of them another `name`")),
-                            );
-                            } else {
-                                names.insert(name, name_span);
-                            }
-                            servers.push(server);
-                        }
-                    }
-                    if items.is_empty() {
-                        d.error(Some(v.span()), "the plan has no servers", None);
-                    }
+        Some(v) => match v.get_ref() {
+            DeValue::Array(items) => {
+                for item in items.iter() {
+                    let DeValue::Table(t) = item.get_ref() else {
+                        d.error(Some(item.span()), "each `[[server]]` must be a table", None);
+                        continue;
+                    };
+                    let r = Reader::new(t, item.span(), "[[server]]", SERVER);
+                    found.extend(server(&r, d));
                 }
-                other => d.error(
-                    Some(v.span()),
-                    format!(
-                        "`server` must be an array of tables (`[[server]]`), not {}",
-                        kind(other)
-                    ),
-                    None,
-                ),
+                if items.is_empty() {
+                    d.error(Some(v.span()), "the plan has no servers", None);
+                }
             }
-        }
+            other => d.error(
+                Some(v.span()),
+                format!(
+                    "`server` must be an array of tables (`[[server]]`), not {}",
+                    kind(other)
+                ),
+                None,
+            ),
+        },
     }
+    if let Some(defaults) = &defaults {
+        validate::servers(&found, defaults, text, d);
+    }
+    let servers = found.into_iter().map(|f| f.server).collect();
     top.finish(d);
 
     Some(Plan {
@@ -318,43 +298,28 @@ fn cloud(
     };
     let r = Reader::new(t, span.clone(), what, CLOUD);
     r.finish(d);
-    let named = r.string("cloud", d);
+    let cloud = r.string("cloud", d);
     let mut auth = InlineAuth::default();
-    let mut any_inline = false;
-    let mut set = |key: &str, slot: &mut Option<String>, d: &mut Diagnostics| {
-        if let Some((v, _)) = r.string(key, d) {
-            *slot = Some(v);
-            any_inline = true;
+    let mut spans = BTreeMap::new();
+    for (key, _) in AUTH_KEYS {
+        if *key == "password" {
+            continue;
         }
-    };
-    set("auth_url", &mut auth.auth_url, d);
-    set("username", &mut auth.username, d);
-    set("user_id", &mut auth.user_id, d);
-    set("password_env", &mut auth.password_env, d);
-    set("project_name", &mut auth.project_name, d);
-    set("project_id", &mut auth.project_id, d);
-    set("user_domain_name", &mut auth.user_domain_name, d);
-    set("project_domain_name", &mut auth.project_domain_name, d);
-    set("region", &mut auth.region, d);
-    set(
-        "application_credential_id",
-        &mut auth.application_credential_id,
-        d,
-    );
-    set(
-        "application_credential_secret_env",
-        &mut auth.application_credential_secret_env,
-        d,
-    );
-    set("cacert", &mut auth.cacert, d);
-    if let Some(iface) = r.enum_string("interface", INTERFACES, d) {
-        auth.interface = Some(iface);
-        any_inline = true;
+        let value = if *key == "interface" {
+            r.enum_string(key, INTERFACES, d)
+                .zip(r.get(key).map(|v| v.span()))
+        } else {
+            r.string(key, d)
+        };
+        if let (Some((value, vspan)), Some(slot)) = (value, auth.text_mut(key)) {
+            *slot = Some(value);
+            spans.insert(*key, vspan);
+        }
     }
     if let Some((password, pspan)) = r.string("password", d) {
         auth.password = Some(Secret::new(password));
         secrets.push(pspan.clone());
-        any_inline = true;
+        spans.insert("password", pspan.clone());
         d.warning(
             Some(pspan),
             format!("{what} holds a literal password"),
@@ -364,60 +329,20 @@ fn cloud(
             ),
         );
     }
-    match (named, any_inline) {
-        (Some((name, _)), false) => Some(CloudRef::Named(name)),
-        (Some((_, nspan)), true) => {
-            d.error(
-                Some(nspan),
-                format!("{what} has both `cloud` and inline auth"),
-                Some("use one of them".into()),
-            );
-            None
-        }
-        (None, false) => {
-            d.error(Some(span), format!("{what} names no cloud"), Some("set `cloud = \"<clouds.yaml entry>\"` or inline auth (`auth_url`, `username`, `password_env`, `project_name`)".into()));
-            None
-        }
-        (None, true) => {
-            let at = Some(span);
-            let appcred = auth.application_credential_id.is_some();
-            if auth.auth_url.is_none() {
-                d.error(
-                    at.clone(),
-                    format!("{what}: inline auth needs `auth_url`"),
-                    None,
-                );
-            }
-            if appcred {
-                if auth.application_credential_secret_env.is_none() {
-                    d.error(at.clone(), format!("{what}: an application credential needs `application_credential_secret_env`"), None);
-                }
-            } else {
-                if auth.username.is_none() && auth.user_id.is_none() {
-                    d.error(
-                        at.clone(),
-                        format!("{what}: inline auth needs `username` or `user_id`"),
-                        None,
-                    );
-                }
-                if auth.password_env.is_none() && auth.password.is_none() {
-                    d.error(
-                        at.clone(),
-                        format!("{what}: inline auth needs `password_env`"),
-                        Some("the name of an environment variable that holds the password".into()),
-                    );
-                }
-                if auth.project_name.is_none() && auth.project_id.is_none() {
-                    d.error(
-                        at.clone(),
-                        format!("{what}: inline auth needs `project_name` or `project_id`"),
-                        None,
-                    );
-                }
-            }
-            Some(CloudRef::Inline(Box::new(auth)))
-        }
-    }
+    // A key that was given but is wrong still counts as inline auth, so that the message
+    // is about that key and not about a missing cloud.
+    let any_inline = AUTH_KEYS.iter().any(|(key, _)| r.get(key).is_some());
+    validate::cloud_ref(
+        CloudFound {
+            what,
+            span,
+            cloud,
+            inline: any_inline.then_some((auth, spans)),
+        },
+        Spelling::Toml,
+        d,
+        secrets,
+    )
 }
 
 fn options(r: &Reader<'_, '_>, d: &mut Diagnostics) -> Option<ServerOptions> {
@@ -437,26 +362,8 @@ fn options(r: &Reader<'_, '_>, d: &mut Diagnostics) -> Option<ServerOptions> {
             .iter()
             .filter_map(|m| k.string(m, d).map(|(v, _)| (*m, v)))
             .collect();
-        match modes.as_slice() {
-            [(mode, name)] => {
-                out.keypair = Some(match *mode {
-                    "import" => KeypairMode::Import(name.clone()),
-                    "create" => KeypairMode::Create(name.clone()),
-                    _ => KeypairMode::Existing(name.clone()),
-                })
-            }
-            _ => {
-                ok = false;
-                d.error(
-                    Some(span),
-                    format!(
-                        "`keypair` must have exactly one of import, create, existing (it has {})",
-                        modes.len()
-                    ),
-                    Some("e.g. keypair = { import = \"alice-key\" }".into()),
-                );
-            }
-        }
+        out.keypair = validate::keypair(&modes, span, "keypair = { import = \"alice-key\" }", d);
+        ok &= out.keypair.is_some();
     }
     if let Some(v) = r.get("floating_ip") {
         match v.get_ref() {
@@ -466,17 +373,11 @@ fn options(r: &Reader<'_, '_>, d: &mut Diagnostics) -> Option<ServerOptions> {
                 f.finish(d);
                 match (f.string("pool", d), f.string("address", d)) {
                     (Some((pool, _)), None) => out.floating_ip = Some(FloatingIp::Pool(pool)),
-                    (None, Some((address, aspan))) => match address.parse() {
-                        Ok(ip) => out.floating_ip = Some(FloatingIp::Address(ip)),
-                        Err(_) => {
-                            ok = false;
-                            d.error(
-                                Some(aspan),
-                                format!("`{address}` is not an IP address"),
-                                None,
-                            );
-                        }
-                    },
+                    (None, Some((address, aspan))) => {
+                        out.floating_ip =
+                            validate::ip_address(&address, aspan, d).map(FloatingIp::Address);
+                        ok &= out.floating_ip.is_some();
+                    }
                     _ => {
                         ok = false;
                         d.error(
@@ -514,7 +415,7 @@ fn options(r: &Reader<'_, '_>, d: &mut Diagnostics) -> Option<ServerOptions> {
     ok.then_some(out)
 }
 
-fn server(r: &Reader<'_, '_>, d: &mut Diagnostics) -> Option<(Server, Range<usize>)> {
+fn server(r: &Reader<'_, '_>, d: &mut Diagnostics) -> Option<ServerFound> {
     r.finish(d);
     let source = r.string("source", d);
     if source.is_none() && r.get("source").is_none() {
@@ -525,29 +426,41 @@ fn server(r: &Reader<'_, '_>, d: &mut Diagnostics) -> Option<(Server, Range<usiz
         );
     }
     let name = r.string("name", d);
+    let snapshot = r.string("snapshot", d);
     let mut image = ImageOptions::default();
+    let mut image_name_span = None;
     if let Some((t, span)) = table_of(r, "image", d) {
         let i = Reader::new(t, span, "`image`", IMAGE);
         i.finish(d);
-        image.name = i.string("name", d).map(|(s, _)| s);
+        if let Some((n, nspan)) = i.string("name", d) {
+            image.name = Some(n);
+            image_name_span = Some(nspan);
+        }
         image.disk_format = i.enum_string("disk_format", DISK_FORMATS, d);
         image.visibility = i.enum_string("visibility", VISIBILITIES, d);
     }
+    let flavor = r.string("flavor", d).map(|(s, _)| s);
     let options = options(r, d);
     let (source, source_span) = source?;
     let name_span = name.as_ref().map(|(_, s)| s.clone()).unwrap_or(source_span);
-    Some((
-        Server {
+    let snapshot_span = snapshot
+        .as_ref()
+        .map(|(_, s)| s.clone())
+        .unwrap_or(name_span.clone());
+    Some(ServerFound {
+        server: Server {
             source,
             name: name.map(|(n, _)| n),
-            snapshot: r.string("snapshot", d).map(|(s, _)| s),
+            snapshot: snapshot.map(|(s, _)| s),
             image,
-            flavor: r.string("flavor", d).map(|(s, _)| s),
+            flavor,
             // A bad option is already reported; keep the server for the plan-wide checks.
             options: options.unwrap_or_default(),
         },
+        image_span: image_name_span.unwrap_or(snapshot_span.clone()),
+        snapshot_span,
         name_span,
-    ))
+    })
 }
 
 #[cfg(test)]

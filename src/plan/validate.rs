@@ -1,11 +1,69 @@
-//! The rules both syntaxes share: allowed values, and "did you mean" hints for misspellings.
+//! The rules both syntaxes share: allowed values, "did you mean" hints, and the checks of
+//! clouds (inline Keystone v3 auth), keypairs, floating IPs and server names.
+//!
+//! The readers gather what they found, with the place (byte range) of every value, and call
+//! these; nothing here knows TOML or XML text, only how each syntax spells a key, so that a
+//! message names the key as the user wrote it.
 
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::ops::Range;
+
+use super::diag::{Diagnostics, line_column};
+use super::model::{CloudRef, InlineAuth, KeypairMode, Server, ServerOptions};
+
+/// Glance's disk formats.
 pub const DISK_FORMATS: &[&str] = &[
     "raw", "qcow2", "vmdk", "vdi", "vhd", "vhdx", "iso", "ami", "aki", "ari", "ploop",
 ];
+/// Glance's image visibilities.
 pub const VISIBILITIES: &[&str] = &["private", "shared", "community", "public"];
+/// The catalog interfaces an inline cloud may use.
 pub const INTERFACES: &[&str] = &["public", "internal", "admin"];
+/// How image bytes move (`transfer.mode`).
 pub const TRANSFER_MODES: &[&str] = &["stream", "spool"];
+
+/// Inline auth keys as TOML spells them, and as XML attributes of `<auth>` do.
+pub(super) const AUTH_KEYS: &[(&str, &str)] = &[
+    ("auth_url", "url"),
+    ("username", "username"),
+    ("user_id", "userId"),
+    ("password_env", "passwordEnv"),
+    ("password", "password"),
+    ("project_name", "project"),
+    ("project_id", "projectId"),
+    ("user_domain_name", "userDomain"),
+    ("project_domain_name", "projectDomain"),
+    ("region", "region"),
+    ("application_credential_id", "applicationCredentialId"),
+    (
+        "application_credential_secret_env",
+        "applicationCredentialSecretEnv",
+    ),
+    ("cacert", "cacert"),
+    ("interface", "interface"),
+];
+
+/// Which syntax a message speaks: keys are named as the user wrote them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Spelling {
+    Toml,
+    Xml,
+}
+
+impl Spelling {
+    /// An inline auth key (given in its TOML spelling) as this syntax spells it.
+    pub(super) fn auth_key(self, key: &'static str) -> &'static str {
+        match self {
+            Spelling::Toml => key,
+            Spelling::Xml => AUTH_KEYS
+                .iter()
+                .find(|(toml, _)| *toml == key)
+                .map(|(_, xml)| *xml)
+                .unwrap_or(key),
+        }
+    }
+}
 
 /// The closest of `candidates` to a misspelt `word`, if any is close.
 pub fn did_you_mean(word: &str, candidates: &[&str]) -> Option<String> {
@@ -17,9 +75,343 @@ pub fn did_you_mean(word: &str, candidates: &[&str]) -> Option<String> {
         .map(|(_, c)| format!("did you mean `{c}`?"))
 }
 
-/// "allowed: a, b, c" for an enum-valued key.
+/// "allowed values: a, b, c" for an enum-valued key.
 pub fn allowed(values: &[&str]) -> String {
     format!("allowed values: {}", values.join(", "))
+}
+
+/// `value` if it is one of `values`, else an error at `span`.
+pub(super) fn one_of(
+    key: &str,
+    value: String,
+    span: Range<usize>,
+    values: &[&str],
+    d: &mut Diagnostics,
+) -> Option<String> {
+    if values.contains(&value.as_str()) {
+        Some(value)
+    } else {
+        d.error(
+            Some(span),
+            format!("`{value}` is not a valid `{key}`"),
+            Some(allowed(values)),
+        );
+        None
+    }
+}
+
+/// Whether `name` can name an environment variable (POSIX: letters, digits, `_`, not
+/// starting with a digit).
+pub fn is_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+}
+
+/// What a reader found in `[source]`/`[target]` (or `<source>`/`<target>`).
+pub(super) struct CloudFound {
+    /// How messages name the section: `[source]`, `<target>`, ...
+    pub what: &'static str,
+    /// The whole section.
+    pub span: Range<usize>,
+    /// `cloud = "NAME"` and the place of its value.
+    pub cloud: Option<(String, Range<usize>)>,
+    /// Inline auth, if any of its keys was given, and the place of each value by TOML key.
+    pub inline: Option<(InlineAuth, BTreeMap<&'static str, Range<usize>>)>,
+}
+
+/// Check a cloud section: exactly one of `cloud` and inline auth, and inline auth complete
+/// for Keystone v3. Values that look like secrets in the wrong place are added to `secrets`
+/// so that snippets mask them.
+pub(super) fn cloud_ref(
+    found: CloudFound,
+    spelling: Spelling,
+    d: &mut Diagnostics,
+    secrets: &mut Vec<Range<usize>>,
+) -> Option<CloudRef> {
+    let what = found.what;
+    let k = |key| spelling.auth_key(key);
+    match (found.cloud, found.inline) {
+        (Some((name, _)), None) => Some(CloudRef::Named(name)),
+        (Some((_, at)), Some(_)) => {
+            d.error(
+                Some(at),
+                format!("{what} has both `cloud` and inline auth"),
+                Some("use one of them".into()),
+            );
+            None
+        }
+        (None, None) => {
+            let help = match spelling {
+                Spelling::Toml => {
+                    "set `cloud = \"<clouds.yaml entry>\"` or inline auth (`auth_url`, `username`, `password_env`, `project_name`)"
+                }
+                Spelling::Xml => {
+                    "set `cloud=\"<clouds.yaml entry>\"` or add <auth url=\"...\" username=\"...\" passwordEnv=\"...\" project=\"...\"/>"
+                }
+            };
+            d.error(
+                Some(found.span),
+                format!("{what} names no cloud"),
+                Some(help.into()),
+            );
+            None
+        }
+        (None, Some((auth, spans))) => {
+            let at = |key: &str| Some(spans.get(key).cloned().unwrap_or(found.span.clone()));
+            check_inline(&auth, what, &k, &at, &found.span, d, secrets, &spans);
+            Some(CloudRef::Inline(Box::new(auth)))
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_inline(
+    auth: &InlineAuth,
+    what: &str,
+    k: &dyn Fn(&'static str) -> &'static str,
+    at: &dyn Fn(&str) -> Option<Range<usize>>,
+    section: &Range<usize>,
+    d: &mut Diagnostics,
+    secrets: &mut Vec<Range<usize>>,
+    spans: &BTreeMap<&'static str, Range<usize>>,
+) {
+    let whole = Some(section.clone());
+    match &auth.auth_url {
+        None => d.error(
+            whole.clone(),
+            format!("{what}: inline auth needs `{}`", k("auth_url")),
+            Some("Keystone's URL, e.g. https://keystone.example:5000/v3".into()),
+        ),
+        Some(u) => match url::Url::parse(u) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => {}
+            Ok(url) => d.error(
+                at("auth_url"),
+                format!(
+                    "`{}` must be an http or https URL, not {}:",
+                    k("auth_url"),
+                    url.scheme()
+                ),
+                None,
+            ),
+            Err(e) => d.error(
+                at("auth_url"),
+                format!("`{u}` is not a URL: {e}"),
+                Some("Keystone's URL, e.g. https://keystone.example:5000/v3".into()),
+            ),
+        },
+    }
+    for key in ["password_env", "application_credential_secret_env"] {
+        let value = if key == "password_env" {
+            &auth.password_env
+        } else {
+            &auth.application_credential_secret_env
+        };
+        if let Some(v) = value
+            && !is_env_name(v)
+        {
+            // It may well be the secret itself: never echo it, and mask it in snippets.
+            if let Some(span) = spans.get(key) {
+                secrets.push(span.clone());
+            }
+            d.error(
+                at(key),
+                format!(
+                    "`{}` must be the name of an environment variable (letters, digits and `_`)",
+                    k(key)
+                ),
+                Some("it names the variable that holds the secret, never the secret itself".into()),
+            );
+        }
+    }
+    if auth.application_credential_id.is_some() {
+        if auth.application_credential_secret_env.is_none() {
+            d.error(
+                whole.clone(),
+                format!(
+                    "{what}: an application credential needs `{}`",
+                    k("application_credential_secret_env")
+                ),
+                Some("the name of an environment variable that holds its secret".into()),
+            );
+        }
+        let mixed = [
+            ("username", auth.username.is_some()),
+            ("user_id", auth.user_id.is_some()),
+            ("password_env", auth.password_env.is_some()),
+            ("password", auth.password.is_some()),
+            ("project_name", auth.project_name.is_some()),
+            ("project_id", auth.project_id.is_some()),
+            ("user_domain_name", auth.user_domain_name.is_some()),
+            ("project_domain_name", auth.project_domain_name.is_some()),
+        ];
+        for (key, _) in mixed.iter().filter(|(_, set)| *set) {
+            d.error(
+                at(key),
+                format!(
+                    "{what}: `{}` does not go with an application credential",
+                    k(key)
+                ),
+                Some(format!(
+                    "an application credential carries its own user and project (Keystone refuses a scope with it): remove `{}` or `{}`",
+                    k(key),
+                    k("application_credential_id")
+                )),
+            );
+        }
+        return;
+    }
+    if auth.application_credential_secret_env.is_some() {
+        d.error(
+            at("application_credential_secret_env"),
+            format!(
+                "{what}: `{}` needs `{}`",
+                k("application_credential_secret_env"),
+                k("application_credential_id")
+            ),
+            None,
+        );
+    }
+    if auth.username.is_none() && auth.user_id.is_none() {
+        d.error(
+            whole.clone(),
+            format!(
+                "{what}: inline auth needs `{}` or `{}`",
+                k("username"),
+                k("user_id")
+            ),
+            None,
+        );
+    }
+    if auth.password_env.is_none() && auth.password.is_none() {
+        d.error(
+            whole.clone(),
+            format!("{what}: inline auth needs `{}`", k("password_env")),
+            Some("the name of an environment variable that holds the password".into()),
+        );
+    }
+    if auth.project_name.is_none() && auth.project_id.is_none() {
+        d.error(
+            whole,
+            format!(
+                "{what}: inline auth needs `{}` or `{}`",
+                k("project_name"),
+                k("project_id")
+            ),
+            None,
+        );
+    }
+}
+
+/// The keypair mode of the modes given (`import`, `create`, `existing`): exactly one.
+pub(super) fn keypair(
+    modes: &[(&str, String)],
+    span: Range<usize>,
+    example: &str,
+    d: &mut Diagnostics,
+) -> Option<KeypairMode> {
+    match modes {
+        [(mode, name)] => Some(match *mode {
+            "import" => KeypairMode::Import(name.clone()),
+            "create" => KeypairMode::Create(name.clone()),
+            _ => KeypairMode::Existing(name.clone()),
+        }),
+        _ => {
+            d.error(
+                Some(span),
+                format!(
+                    "`keypair` must have exactly one of import, create, existing (it has {})",
+                    modes.len()
+                ),
+                Some(format!("e.g. {example}")),
+            );
+            None
+        }
+    }
+}
+
+/// A floating IP address as written.
+pub(super) fn ip_address(value: &str, span: Range<usize>, d: &mut Diagnostics) -> Option<IpAddr> {
+    match value.trim().parse() {
+        Ok(ip) => Some(ip),
+        Err(_) => {
+            d.error(
+                Some(span),
+                format!("`{value}` is not an IP address"),
+                Some("an IPv4 or IPv6 address, e.g. 203.0.113.10".into()),
+            );
+            None
+        }
+    }
+}
+
+/// A server as read, with the places plan-wide checks point at.
+pub(super) struct ServerFound {
+    pub server: Server,
+    /// The place of `name`, else of `source`.
+    pub name_span: Range<usize>,
+    /// The place of `snapshot`, else of the server's name.
+    pub snapshot_span: Range<usize>,
+    /// The place of the image's name, else of the server's name.
+    pub image_span: Range<usize>,
+}
+
+/// Plan-wide checks of the servers: target names, snapshot names and image names are unique
+/// once defaults are applied (two servers sharing one would fight over it).
+pub(super) fn servers(
+    found: &[ServerFound],
+    defaults: &ServerOptions,
+    text: &str,
+    d: &mut Diagnostics,
+) {
+    let mut names: BTreeMap<String, usize> = BTreeMap::new();
+    let mut snapshots: BTreeMap<String, usize> = BTreeMap::new();
+    let mut images: BTreeMap<String, usize> = BTreeMap::new();
+    for s in found {
+        let r = s.server.resolved(defaults);
+        for (map, value, span, what, key) in [
+            (
+                &mut names,
+                r.name,
+                &s.name_span,
+                "two servers are named",
+                "name",
+            ),
+            (
+                &mut snapshots,
+                r.snapshot,
+                &s.snapshot_span,
+                "two servers use the snapshot name",
+                "snapshot",
+            ),
+            (
+                &mut images,
+                r.image_name,
+                &s.image_span,
+                "two servers use the image name",
+                "image name",
+            ),
+        ] {
+            if let Some(first) = map.get(&value) {
+                let (line, _) = line_column(text, *first);
+                d.error(
+                    Some(span.clone()),
+                    format!(
+                        "{what} `{value}`{}",
+                        if key == "name" { " in the target" } else { "" }
+                    ),
+                    Some(format!(
+                        "the first is at line {line}; give one of them another {key}"
+                    )),
+                );
+                // One report per server is enough: the rest follow from the name.
+                break;
+            }
+            map.insert(value, span.start);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -33,5 +425,188 @@ mod tests {
             Some("did you mean `disk_format`?")
         );
         assert_eq!(did_you_mean("zzz", &["disk_format", "visibility"]), None);
+    }
+
+    #[test]
+    fn env_names() {
+        assert!(is_env_name("HOSPITAL_PASSWORD"));
+        assert!(is_env_name("_x1"));
+        assert!(!is_env_name("1abc"));
+        assert!(!is_env_name("hunter 2!"));
+        assert!(!is_env_name(""));
+    }
+
+    fn inline(auth: InlineAuth) -> (Option<CloudRef>, Diagnostics, Vec<Range<usize>>) {
+        let mut d = Diagnostics::default();
+        let mut secrets = Vec::new();
+        let spans: BTreeMap<&'static str, Range<usize>> =
+            AUTH_KEYS.iter().map(|(k, _)| (*k, 1..2)).collect();
+        let r = cloud_ref(
+            CloudFound {
+                what: "[target]",
+                span: 0..10,
+                cloud: None,
+                inline: Some((auth, spans)),
+            },
+            Spelling::Toml,
+            &mut d,
+            &mut secrets,
+        );
+        (r, d, secrets)
+    }
+
+    fn messages(d: &Diagnostics) -> String {
+        d.iter().map(|x| format!("{}\n", x.message)).collect()
+    }
+
+    #[test]
+    fn complete_password_auth_passes() {
+        let (r, d, _) = inline(InlineAuth {
+            auth_url: Some("https://k:5000/v3".into()),
+            username: Some("bob".into()),
+            password_env: Some("PW".into()),
+            project_name: Some("research".into()),
+            ..InlineAuth::default()
+        });
+        assert!(d.0.is_empty(), "{d:?}");
+        assert!(matches!(r, Some(CloudRef::Inline(_))));
+    }
+
+    #[test]
+    fn incomplete_password_auth_lists_every_gap() {
+        let (_, d, _) = inline(InlineAuth {
+            auth_url: Some("ftp://k".into()),
+            ..InlineAuth::default()
+        });
+        let all = messages(&d);
+        for needle in [
+            "must be an http or https URL",
+            "needs `username` or `user_id`",
+            "needs `password_env`",
+            "needs `project_name` or `project_id`",
+        ] {
+            assert!(all.contains(needle), "{needle} missing from {all}");
+        }
+    }
+
+    #[test]
+    fn a_secret_in_password_env_is_masked_and_not_echoed() {
+        let (_, d, secrets) = inline(InlineAuth {
+            auth_url: Some("https://k:5000/v3".into()),
+            username: Some("bob".into()),
+            password_env: Some("s3cr3t!pass".into()),
+            project_name: Some("p".into()),
+            ..InlineAuth::default()
+        });
+        assert!(messages(&d).contains("must be the name of an environment variable"));
+        assert!(!messages(&d).contains("s3cr3t"));
+        assert_eq!(secrets, vec![1..2]);
+    }
+
+    #[test]
+    fn application_credentials_stand_alone() {
+        let (_, d, _) = inline(InlineAuth {
+            auth_url: Some("https://k:5000/v3".into()),
+            application_credential_id: Some("abc".into()),
+            application_credential_secret_env: Some("APP_SECRET".into()),
+            ..InlineAuth::default()
+        });
+        assert!(d.0.is_empty(), "{d:?}");
+        let (_, d, _) = inline(InlineAuth {
+            auth_url: Some("https://k:5000/v3".into()),
+            application_credential_id: Some("abc".into()),
+            project_name: Some("p".into()),
+            ..InlineAuth::default()
+        });
+        let all = messages(&d);
+        assert!(
+            all.contains("needs `application_credential_secret_env`"),
+            "{all}"
+        );
+        assert!(
+            all.contains("`project_name` does not go with an application credential"),
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn xml_spelling_names_attributes() {
+        assert_eq!(Spelling::Xml.auth_key("password_env"), "passwordEnv");
+        assert_eq!(Spelling::Xml.auth_key("auth_url"), "url");
+        assert_eq!(Spelling::Toml.auth_key("auth_url"), "auth_url");
+    }
+
+    #[test]
+    fn keypair_needs_exactly_one_mode() {
+        let mut d = Diagnostics::default();
+        assert_eq!(
+            keypair(&[("create", "k".into())], 0..1, "x", &mut d),
+            Some(KeypairMode::Create("k".into()))
+        );
+        assert_eq!(keypair(&[], 0..1, "x", &mut d), None);
+        assert_eq!(
+            keypair(
+                &[("import", "a".into()), ("existing", "b".into())],
+                0..1,
+                "x",
+                &mut d
+            ),
+            None
+        );
+        assert_eq!(d.0.len(), 2);
+        assert!(d.0[1].message.contains("(it has 2)"));
+    }
+
+    #[test]
+    fn addresses_parse_both_families() {
+        let mut d = Diagnostics::default();
+        assert!(ip_address("203.0.113.10", 0..1, &mut d).is_some());
+        assert!(ip_address("2001:db8::1", 0..1, &mut d).is_some());
+        assert!(ip_address("300.1.2.3", 0..1, &mut d).is_none());
+        assert_eq!(d.0.len(), 1);
+    }
+
+    fn found(source: &str, name: Option<&str>, at: usize) -> ServerFound {
+        ServerFound {
+            server: Server {
+                source: source.into(),
+                name: name.map(Into::into),
+                snapshot: None,
+                image: Default::default(),
+                flavor: None,
+                options: ServerOptions::default(),
+            },
+            name_span: at..at + 1,
+            snapshot_span: at..at + 1,
+            image_span: at..at + 1,
+        }
+    }
+
+    #[test]
+    fn effective_names_must_be_unique() {
+        let text = "a\nb\nc\n";
+        let mut d = Diagnostics::default();
+        // The second server's explicit name is the first one's default (its source).
+        servers(
+            &[found("web", None, 0), found("db", Some("web"), 2)],
+            &ServerOptions::default(),
+            text,
+            &mut d,
+        );
+        assert_eq!(d.0.len(), 1, "{d:?}");
+        assert_eq!(d.0[0].message, "two servers are named `web` in the target");
+        assert_eq!(d.0[0].span, Some(2..3));
+        assert!(d.0[0].help.as_deref().is_some_and(|h| h.contains("line 1")));
+
+        // Same source twice under two names: their default snapshot names collide.
+        let mut d = Diagnostics::default();
+        servers(
+            &[found("web", Some("a"), 0), found("web", Some("b"), 4)],
+            &ServerOptions::default(),
+            text,
+            &mut d,
+        );
+        assert_eq!(d.0.len(), 1, "{d:?}");
+        assert!(d.0[0].message.contains("snapshot name `web-s2d`"));
     }
 }

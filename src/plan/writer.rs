@@ -1,0 +1,343 @@
+//! Writing a [`Plan`] in either syntax, for `s2d convert`: reading the output back gives the
+//! same plan. A literal password is never written (see [`WriteError::LiteralPassword`]).
+//! Knows nothing of files or of how plans are read.
+
+use std::fmt::Write as _;
+
+use super::model::*;
+use super::validate::AUTH_KEYS;
+use super::xml_reader::NAMESPACE;
+
+/// Why a plan cannot be written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WriteError {
+    /// The plan holds a literal password: s2d never copies a secret into a file. Move the
+    /// password into an environment variable, name it with `password_env` (`passwordEnv`),
+    /// and write again.
+    #[error(
+        "the {side} cloud's inline auth holds a literal password, and s2d never writes a secret into a file"
+    )]
+    LiteralPassword {
+        /// `source` or `target`.
+        side: &'static str,
+    },
+}
+
+fn check_secrets(plan: &Plan) -> Result<(), WriteError> {
+    for (side, cloud) in [("source", &plan.source), ("target", &plan.target)] {
+        if let CloudRef::Inline(auth) = cloud
+            && auth.password.is_some()
+        {
+            return Err(WriteError::LiteralPassword { side });
+        }
+    }
+    Ok(())
+}
+
+/// A TOML basic string.
+fn q(s: &str) -> String {
+    toml::Value::String(s.to_owned()).to_string()
+}
+
+/// The plan in the TOML syntax.
+pub fn to_toml(plan: &Plan) -> Result<String, WriteError> {
+    check_secrets(plan)?;
+    let mut out = format!("version = {}\n", plan.version);
+    for (side, cloud) in [("source", &plan.source), ("target", &plan.target)] {
+        let _ = writeln!(out, "\n[{side}]");
+        match cloud {
+            CloudRef::Named(name) => {
+                let _ = writeln!(out, "cloud = {}", q(name));
+            }
+            CloudRef::Inline(auth) => {
+                for (key, _) in AUTH_KEYS {
+                    if let Some(value) = auth.text(key) {
+                        let _ = writeln!(out, "{key} = {}", q(value));
+                    }
+                }
+            }
+        }
+    }
+    if plan.defaults != ServerOptions::default() {
+        out.push_str("\n[defaults]\n");
+        toml_options(&mut out, &plan.defaults);
+    }
+    for s in &plan.servers {
+        out.push_str("\n[[server]]\n");
+        let _ = writeln!(out, "source = {}", q(&s.source));
+        if let Some(name) = &s.name {
+            let _ = writeln!(out, "name = {}", q(name));
+        }
+        if let Some(snapshot) = &s.snapshot {
+            let _ = writeln!(out, "snapshot = {}", q(snapshot));
+        }
+        if s.image != ImageOptions::default() {
+            let parts: Vec<String> = [
+                ("name", &s.image.name),
+                ("disk_format", &s.image.disk_format),
+                ("visibility", &s.image.visibility),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} = {}", q(v))))
+            .collect();
+            let _ = writeln!(out, "image = {{ {} }}", parts.join(", "));
+        }
+        if let Some(flavor) = &s.flavor {
+            let _ = writeln!(out, "flavor = {}", q(flavor));
+        }
+        toml_options(&mut out, &s.options);
+    }
+    Ok(out)
+}
+
+fn toml_options(out: &mut String, o: &ServerOptions) {
+    if let Some(network) = &o.network {
+        let _ = writeln!(out, "network = {}", q(network));
+    }
+    if let Some(k) = &o.keypair {
+        let (mode, name) = keypair_parts(k);
+        let _ = writeln!(out, "keypair = {{ {mode} = {} }}", q(name));
+    }
+    if let Some(group) = &o.security_group {
+        let _ = writeln!(out, "security_group = {}", q(group));
+    }
+    match &o.floating_ip {
+        Some(FloatingIp::Pool(pool)) => {
+            let _ = writeln!(out, "floating_ip = {{ pool = {} }}", q(pool));
+        }
+        Some(FloatingIp::Address(ip)) => {
+            let _ = writeln!(out, "floating_ip = {{ address = {} }}", q(&ip.to_string()));
+        }
+        Some(FloatingIp::Disabled) => out.push_str("floating_ip = false\n"),
+        None => {}
+    }
+    if let Some(mode) = o.transfer {
+        let _ = writeln!(out, "transfer = {{ mode = \"{}\" }}", transfer_name(mode));
+    }
+}
+
+fn keypair_parts(k: &KeypairMode) -> (&'static str, &str) {
+    match k {
+        KeypairMode::Import(n) => ("import", n),
+        KeypairMode::Create(n) => ("create", n),
+        KeypairMode::Existing(n) => ("existing", n),
+    }
+}
+
+fn transfer_name(mode: TransferMode) -> &'static str {
+    match mode {
+        TransferMode::Stream => "stream",
+        TransferMode::Spool => "spool",
+    }
+}
+
+/// An attribute value, escaped so that it reads back unchanged (whitespace other than a
+/// space is written as a character reference, since XML normalizes it in attributes).
+fn x(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            '\t' => out.push_str("&#9;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The plan in the XML syntax (`urn:s2d:plan:1`).
+pub fn to_xml(plan: &Plan) -> Result<String, WriteError> {
+    check_secrets(plan)?;
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<plan xmlns=\"{NAMESPACE}\" version=\"{}\">",
+        plan.version
+    );
+    for (side, cloud) in [("source", &plan.source), ("target", &plan.target)] {
+        match cloud {
+            CloudRef::Named(name) => {
+                let _ = writeln!(out, "  <{side} cloud=\"{}\"/>", x(name));
+            }
+            CloudRef::Inline(auth) => {
+                let attrs: Vec<String> = AUTH_KEYS
+                    .iter()
+                    .filter_map(|(key, xml)| auth.text(key).map(|v| format!("{xml}=\"{}\"", x(v))))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "  <{side}>\n    <auth {}/>\n  </{side}>",
+                    attrs.join("\n          ")
+                );
+            }
+        }
+    }
+    if plan.defaults != ServerOptions::default() {
+        out.push_str("  <defaults>\n");
+        xml_options(&mut out, &plan.defaults);
+        out.push_str("  </defaults>\n");
+    }
+    for s in &plan.servers {
+        let mut head = format!("  <server source=\"{}\"", x(&s.source));
+        if let Some(name) = &s.name {
+            let _ = write!(head, " name=\"{}\"", x(name));
+        }
+        let mut body = String::new();
+        if let Some(snapshot) = &s.snapshot {
+            let _ = writeln!(body, "    <snapshot name=\"{}\"/>", x(snapshot));
+        }
+        if s.image != ImageOptions::default() {
+            let attrs: Vec<String> = [
+                ("name", &s.image.name),
+                ("diskFormat", &s.image.disk_format),
+                ("visibility", &s.image.visibility),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| format!(" {k}=\"{}\"", x(v))))
+            .collect();
+            let _ = writeln!(body, "    <image{}/>", attrs.concat());
+        }
+        if let Some(flavor) = &s.flavor {
+            let _ = writeln!(body, "    <flavor name=\"{}\"/>", x(flavor));
+        }
+        xml_options(&mut body, &s.options);
+        if body.is_empty() {
+            let _ = writeln!(out, "{head}/>");
+        } else {
+            let _ = write!(out, "{head}>\n{body}  </server>\n");
+        }
+    }
+    out.push_str("</plan>\n");
+    Ok(out)
+}
+
+fn xml_options(out: &mut String, o: &ServerOptions) {
+    if let Some(network) = &o.network {
+        let _ = writeln!(out, "    <network name=\"{}\"/>", x(network));
+    }
+    if let Some(k) = &o.keypair {
+        let (mode, name) = keypair_parts(k);
+        let _ = writeln!(out, "    <keypair {mode}=\"{}\"/>", x(name));
+    }
+    if let Some(group) = &o.security_group {
+        let _ = writeln!(out, "    <securityGroup name=\"{}\"/>", x(group));
+    }
+    match &o.floating_ip {
+        Some(FloatingIp::Pool(pool)) => {
+            let _ = writeln!(out, "    <floatingIp pool=\"{}\"/>", x(pool));
+        }
+        Some(FloatingIp::Address(ip)) => {
+            let _ = writeln!(out, "    <floatingIp address=\"{ip}\"/>");
+        }
+        Some(FloatingIp::Disabled) => out.push_str("    <floatingIp enabled=\"false\"/>\n"),
+        None => {}
+    }
+    if let Some(mode) = o.transfer {
+        let _ = writeln!(out, "    <transfer mode=\"{}\"/>", transfer_name(mode));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Syntax, parse_str};
+    use super::*;
+
+    fn full() -> Plan {
+        Plan {
+            version: 1,
+            source: CloudRef::Named("provider".into()),
+            target: CloudRef::Inline(Box::new(InlineAuth {
+                auth_url: Some("https://hospital.example:5000/v3".into()),
+                username: Some("bob \"the\" <admin> & co".into()),
+                password_env: Some("HOSPITAL_PASSWORD".into()),
+                project_name: Some("research\tlab\nline".into()),
+                user_domain_name: Some("Default".into()),
+                region: Some("RegionOne".into()),
+                interface: Some("internal".into()),
+                cacert: Some("/etc/ssl/ca.pem".into()),
+                ..InlineAuth::default()
+            })),
+            defaults: ServerOptions {
+                network: Some("private".into()),
+                keypair: Some(KeypairMode::Import("alice-key".into())),
+                security_group: Some("web".into()),
+                floating_ip: Some(FloatingIp::Pool("public".into())),
+                transfer: Some(TransferMode::Spool),
+            },
+            servers: vec![
+                Server {
+                    source: "ehr-analytics".into(),
+                    name: Some("ehr".into()),
+                    snapshot: Some("ehr-snap".into()),
+                    image: ImageOptions {
+                        name: Some("ehr-image".into()),
+                        disk_format: Some("raw".into()),
+                        visibility: None,
+                    },
+                    flavor: Some("m1.small".into()),
+                    options: ServerOptions {
+                        keypair: Some(KeypairMode::Existing("ops".into())),
+                        floating_ip: Some(FloatingIp::Address("2001:db8::7".parse().expect("ip"))),
+                        ..ServerOptions::default()
+                    },
+                },
+                Server {
+                    source: "db".into(),
+                    name: None,
+                    snapshot: None,
+                    image: ImageOptions::default(),
+                    flavor: None,
+                    options: ServerOptions {
+                        floating_ip: Some(FloatingIp::Disabled),
+                        transfer: Some(TransferMode::Stream),
+                        keypair: Some(KeypairMode::Create("new".into())),
+                        ..ServerOptions::default()
+                    },
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn both_syntaxes_read_back_the_same_plan() {
+        let plan = full();
+        let toml = to_toml(&plan).expect("toml");
+        let back = parse_str(&toml, Syntax::Toml, "p.toml");
+        assert!(
+            back.diagnostics.0.is_empty(),
+            "{:?}\n{toml}",
+            back.diagnostics
+        );
+        assert_eq!(back.plan.as_ref(), Some(&plan), "{toml}");
+
+        let xml = to_xml(&plan).expect("xml");
+        let back = parse_str(&xml, Syntax::Xml, "p.xml");
+        assert!(
+            back.diagnostics.0.is_empty(),
+            "{:?}\n{xml}",
+            back.diagnostics
+        );
+        assert_eq!(back.plan.as_ref(), Some(&plan), "{xml}");
+    }
+
+    #[test]
+    fn a_literal_password_is_never_written() {
+        let mut plan = full();
+        if let CloudRef::Inline(auth) = &mut plan.target {
+            auth.password = Some(Secret::new("hunter2"));
+        }
+        assert_eq!(
+            to_toml(&plan),
+            Err(WriteError::LiteralPassword { side: "target" })
+        );
+        assert_eq!(
+            to_xml(&plan),
+            Err(WriteError::LiteralPassword { side: "target" })
+        );
+    }
+}

@@ -1,0 +1,888 @@
+//! The XML reader (namespace `urn:s2d:plan:1`, schema `schemas/s2d-plan-1.xsd`): parses the
+//! document into a small element tree that keeps the byte range of every element name and
+//! attribute, then walks it as the TOML reader walks its tables, building the same [`Plan`] and
+//! reporting every problem with its place.
+//!
+//! A document type declaration (and so any entity declaration) is refused as soon as it is
+//! met: no entity is ever expanded, so billion-laughs and external-entity documents fail in
+//! microseconds. Only the five predefined entities and character references are understood.
+//! Knows nothing of the TOML syntax or of clouds.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use quick_xml::NsReader;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::{Namespace, ResolveResult};
+
+use super::diag::Diagnostics;
+use super::model::*;
+use super::validate::{
+    self, AUTH_KEYS, CloudFound, DISK_FORMATS, INTERFACES, ServerFound, Spelling, TRANSFER_MODES,
+    VISIBILITIES, did_you_mean,
+};
+
+/// The plan format's XML namespace.
+pub const NAMESPACE: &str = "urn:s2d:plan:1";
+const XSI: &[u8] = b"http://www.w3.org/2001/XMLSchema-instance";
+
+const PLAN_CHILDREN: &[&str] = &["source", "target", "defaults", "server"];
+const CLOUD_CHILDREN: &[&str] = &["auth"];
+const OPTION_CHILDREN: &[&str] = &[
+    "network",
+    "keypair",
+    "securityGroup",
+    "floatingIp",
+    "transfer",
+];
+const SERVER_CHILDREN: &[&str] = &[
+    "snapshot",
+    "image",
+    "flavor",
+    "network",
+    "keypair",
+    "securityGroup",
+    "floatingIp",
+    "transfer",
+];
+
+/// An attribute: its name (local name, or the prefixed name when it is in some namespace),
+/// its unescaped value, and where both are.
+#[derive(Debug)]
+struct Attr {
+    name: String,
+    value: String,
+    name_span: Range<usize>,
+    value_span: Range<usize>,
+}
+
+/// An element of the document.
+#[derive(Debug)]
+struct Element {
+    /// The local name.
+    name: String,
+    /// Whether it is in the plan's namespace.
+    in_ns: bool,
+    /// Where its name stands in the start tag.
+    name_span: Range<usize>,
+    attrs: Vec<Attr>,
+    children: Vec<Element>,
+}
+
+/// Where `part`, a slice of `text`, starts in it.
+fn offset(text: &str, part: &[u8]) -> Option<usize> {
+    let start = text.as_ptr() as usize;
+    let at = part.as_ptr() as usize;
+    (at >= start && at + part.len() <= start + text.len()).then(|| at - start)
+}
+
+fn span_of(text: &str, part: &[u8], fallback: usize) -> Range<usize> {
+    match offset(text, part) {
+        Some(at) => at..at + part.len(),
+        None => fallback..fallback,
+    }
+}
+
+/// Parse the document into its element tree. `None` after a syntax error (reported).
+fn parse_tree(text: &str, d: &mut Diagnostics) -> Option<Element> {
+    let mut reader = NsReader::from_str(text);
+    let mut stack: Vec<Element> = Vec::new();
+    let mut root: Option<Element> = None;
+    loop {
+        let before = reader.buffer_position() as usize;
+        let (in_ns, event) = match reader.read_resolved_event() {
+            Ok((ns, event)) => (
+                matches!(ns, ResolveResult::Bound(Namespace(n)) if n == NAMESPACE.as_bytes()),
+                event,
+            ),
+            Err(e) => {
+                let at = (reader.error_position() as usize).min(text.len());
+                d.error(Some(at..at), format!("XML syntax: {e}"), None);
+                return None;
+            }
+        };
+        let after = (reader.buffer_position() as usize).min(text.len());
+        match event {
+            Event::DocType(_) => {
+                d.error(
+                    Some(before..after),
+                    "the plan has a document type declaration (<!DOCTYPE ...>): DTDs and entity declarations are refused",
+                    Some(
+                        "s2d plans need no DTD and s2d never expands entities; remove the <!DOCTYPE ...> declaration"
+                            .into(),
+                    ),
+                );
+                return None;
+            }
+            Event::Start(e) => stack.push(element(&reader, text, &e, in_ns, before, d)?),
+            Event::Empty(e) => {
+                let el = element(&reader, text, &e, in_ns, before, d)?;
+                attach(el, &mut stack, &mut root, d);
+            }
+            Event::End(_) => match stack.pop() {
+                Some(el) => attach(el, &mut stack, &mut root, d),
+                None => {
+                    d.error(
+                        Some(before..after),
+                        "XML syntax: an end tag without its start tag",
+                        None,
+                    );
+                    return None;
+                }
+            },
+            Event::Text(t) => {
+                if t.iter().any(|b| !b.is_ascii_whitespace()) {
+                    text_not_allowed(before..after, d);
+                }
+            }
+            Event::CData(_) | Event::GeneralRef(_) => text_not_allowed(before..after, d),
+            Event::Eof => break,
+            Event::Decl(_) | Event::Comment(_) | Event::PI(_) => {}
+        }
+    }
+    if let Some(open) = stack.last() {
+        d.error(
+            Some(open.name_span.clone()),
+            format!("XML syntax: <{}> is never closed", open.name),
+            None,
+        );
+        return None;
+    }
+    if root.is_none() {
+        d.error(
+            Some(0..0),
+            "the document has no root element",
+            Some(format!(
+                "a plan is <plan xmlns=\"{NAMESPACE}\" version=\"1\">...</plan>"
+            )),
+        );
+    }
+    root
+}
+
+fn text_not_allowed(span: Range<usize>, d: &mut Diagnostics) {
+    d.error(
+        Some(span),
+        "text is not allowed here: a plan says everything with elements and attributes",
+        None,
+    );
+}
+
+fn attach(el: Element, stack: &mut [Element], root: &mut Option<Element>, d: &mut Diagnostics) {
+    if let Some(parent) = stack.last_mut() {
+        parent.children.push(el);
+    } else if root.is_none() {
+        *root = Some(el);
+    } else {
+        d.error(
+            Some(el.name_span.clone()),
+            format!("<{}> stands after the root element", el.name),
+            Some("a document has one root element, <plan>".into()),
+        );
+    }
+}
+
+fn element(
+    reader: &NsReader<&[u8]>,
+    text: &str,
+    e: &BytesStart<'_>,
+    in_ns: bool,
+    at: usize,
+    d: &mut Diagnostics,
+) -> Option<Element> {
+    let qname = e.name();
+    let name_span = span_of(text, qname.as_ref(), at);
+    let mut attrs = Vec::new();
+    for a in e.attributes() {
+        let a = match a {
+            Ok(a) => a,
+            Err(err) => {
+                d.error(Some(name_span), format!("XML syntax: {err}"), None);
+                return None;
+            }
+        };
+        if a.key.as_namespace_binding().is_some() {
+            continue;
+        }
+        let (ns, local) = reader.resolve_attribute(a.key);
+        let name = match ns {
+            ResolveResult::Unbound => String::from_utf8_lossy(local.as_ref()).into_owned(),
+            ResolveResult::Bound(Namespace(n)) if n == XSI => continue,
+            _ => String::from_utf8_lossy(a.key.as_ref()).into_owned(),
+        };
+        let attr_name_span = span_of(text, a.key.as_ref(), name_span.start);
+        let value_span = span_of(text, &a.value, attr_name_span.end);
+        let value = match a.unescape_value() {
+            Ok(v) => v.into_owned(),
+            Err(err) => {
+                d.error(
+                    Some(value_span),
+                    format!("XML: {err}"),
+                    Some(
+                        "only the predefined entities (&amp; &lt; &gt; &quot; &apos;) and character references (&#10;) are understood; s2d expands no other entity"
+                            .into(),
+                    ),
+                );
+                return None;
+            }
+        };
+        attrs.push(Attr {
+            name,
+            value,
+            name_span: attr_name_span,
+            value_span,
+        });
+    }
+    Some(Element {
+        name: String::from_utf8_lossy(qname.local_name().as_ref()).into_owned(),
+        in_ns,
+        name_span,
+        attrs,
+        children: Vec::new(),
+    })
+}
+
+/// An element being read: what it may hold; anything else is reported by [`El::finish`].
+struct El<'a> {
+    el: &'a Element,
+    what: String,
+}
+
+impl<'a> El<'a> {
+    fn new(el: &'a Element) -> Self {
+        El {
+            el,
+            what: format!("<{}>", el.name),
+        }
+    }
+
+    fn attr(&self, name: &str) -> Option<&'a Attr> {
+        self.el.attrs.iter().find(|a| a.name == name)
+    }
+
+    /// A non-empty attribute value.
+    fn string(&self, name: &str, d: &mut Diagnostics) -> Option<(String, Range<usize>)> {
+        let a = self.attr(name)?;
+        if a.value.trim().is_empty() {
+            d.error(
+                Some(a.value_span.clone()),
+                format!("`{name}` on {} must not be empty", self.what),
+                None,
+            );
+            return None;
+        }
+        Some((a.value.clone(), a.value_span.clone()))
+    }
+
+    /// A non-empty attribute value that the element must have.
+    fn required(&self, name: &str, d: &mut Diagnostics) -> Option<(String, Range<usize>)> {
+        if self.attr(name).is_none() {
+            d.error(
+                Some(self.el.name_span.clone()),
+                format!("{} needs `{name}`", self.what),
+                None,
+            );
+            return None;
+        }
+        self.string(name, d)
+    }
+
+    fn enum_string(&self, name: &str, values: &[&str], d: &mut Diagnostics) -> Option<String> {
+        let (value, span) = self.string(name, d)?;
+        validate::one_of(name, value, span, values, d)
+    }
+
+    fn children(&self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+        self.el
+            .children
+            .iter()
+            .filter(move |c| c.in_ns && c.name == name)
+    }
+
+    fn child(&self, name: &'a str) -> Option<&'a Element> {
+        self.children(name).next()
+    }
+
+    /// Report unknown attributes and elements, and elements given twice (but `repeat`).
+    fn finish(&self, attrs: &[&str], children: &[&str], repeat: &[&str], d: &mut Diagnostics) {
+        for a in &self.el.attrs {
+            if !attrs.contains(&a.name.as_str()) {
+                let help = if attrs.is_empty() {
+                    format!("{} takes no attributes", self.what)
+                } else {
+                    did_you_mean(&a.name, attrs).unwrap_or_else(|| {
+                        format!("attributes of {}: {}", self.what, attrs.join(", "))
+                    })
+                };
+                d.error(
+                    Some(a.name_span.clone()),
+                    format!("unknown attribute `{}` on {}", a.name, self.what),
+                    Some(help),
+                );
+            }
+        }
+        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+        for c in &self.el.children {
+            if !c.in_ns {
+                d.error(
+                    Some(c.name_span.clone()),
+                    format!("<{}> is not in the plan's namespace {NAMESPACE}", c.name),
+                    Some(format!(
+                        "plan elements carry no prefix under <plan xmlns=\"{NAMESPACE}\">"
+                    )),
+                );
+            } else if !children.contains(&c.name.as_str()) {
+                let help = if children.is_empty() {
+                    format!("{} holds no elements", self.what)
+                } else {
+                    did_you_mean(&c.name, children).unwrap_or_else(|| {
+                        format!("elements of {}: {}", self.what, children.join(", "))
+                    })
+                };
+                d.error(
+                    Some(c.name_span.clone()),
+                    format!("unknown element <{}> in {}", c.name, self.what),
+                    Some(help),
+                );
+            } else {
+                let count = seen.entry(c.name.as_str()).or_default();
+                *count += 1;
+                if *count == 2 && !repeat.contains(&c.name.as_str()) {
+                    d.error(
+                        Some(c.name_span.clone()),
+                        format!("<{}> appears twice in {}", c.name, self.what),
+                        Some("each setting is given once".into()),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Read an XML plan, reporting every problem into `d`; the byte ranges of literal secrets go
+/// into `secrets`. Returns the plan when it is complete enough to build.
+pub(super) fn read(
+    text: &str,
+    d: &mut Diagnostics,
+    secrets: &mut Vec<Range<usize>>,
+) -> Option<Plan> {
+    let root = parse_tree(text, d)?;
+    if root.name != "plan" || !root.in_ns {
+        d.error(
+            Some(root.name_span.clone()),
+            if root.name == "plan" {
+                format!("<plan> is not in the namespace {NAMESPACE}")
+            } else {
+                format!("the root element is <{}>, not <plan>", root.name)
+            },
+            Some(format!(
+                "a plan starts <plan xmlns=\"{NAMESPACE}\" version=\"1\">"
+            )),
+        );
+        return None;
+    }
+    let top = El::new(&root);
+    top.finish(&["version"], PLAN_CHILDREN, &["server"], d);
+    check_order(&root, d);
+
+    let version = match top.required("version", d) {
+        None => None,
+        Some((v, span)) => match v.trim().parse::<i64>() {
+            Ok(1) => Some(1),
+            Ok(_) => {
+                d.error(
+                    Some(span),
+                    format!("plan version {} is not supported", v.trim()),
+                    Some("this s2d reads version 1".into()),
+                );
+                None
+            }
+            Err(_) => {
+                d.error(
+                    Some(span),
+                    format!("`version` must be an integer, not `{v}`"),
+                    Some("write version=\"1\"".into()),
+                );
+                None
+            }
+        },
+    };
+    let source = cloud(&top, "source", d, secrets);
+    let target = cloud(&top, "target", d, secrets);
+    let defaults = match top.child("defaults") {
+        Some(el) => {
+            let r = El::new(el);
+            r.finish(&[], OPTION_CHILDREN, &[], d);
+            options(&r, d)
+        }
+        None => Some(ServerOptions::default()),
+    };
+    let mut found = Vec::new();
+    for el in top.children("server") {
+        found.extend(server(&El::new(el), d));
+    }
+    if top.child("server").is_none() {
+        d.error(
+            Some(root.name_span.clone()),
+            "the plan has no servers",
+            Some("add <server source=\"<server in the source cloud>\"/>".into()),
+        );
+    }
+    if let Some(defaults) = &defaults {
+        validate::servers(&found, defaults, text, d);
+    }
+    Some(Plan {
+        version: version?,
+        source: source?,
+        target: target?,
+        defaults: defaults?,
+        servers: found.into_iter().map(|f| f.server).collect(),
+    })
+}
+
+/// `<plan>` lists `<source>`, `<target>`, `<defaults>` (optional), then the `<server>`s.
+fn check_order(root: &Element, d: &mut Diagnostics) {
+    let mut last: Option<(usize, &str)> = None;
+    for c in root.children.iter().filter(|c| c.in_ns) {
+        let Some(rank) = PLAN_CHILDREN.iter().position(|n| *n == c.name) else {
+            continue;
+        };
+        match last {
+            Some((seen, name)) if rank < seen => d.error(
+                Some(c.name_span.clone()),
+                format!("<{}> must come before <{name}>", c.name),
+                Some(
+                    "a plan lists <source>, <target>, <defaults> (optional), then its <server> elements"
+                        .into(),
+                ),
+            ),
+            _ => last = Some((rank, PLAN_CHILDREN[rank])),
+        }
+    }
+}
+
+fn cloud(
+    top: &El<'_>,
+    side: &'static str,
+    d: &mut Diagnostics,
+    secrets: &mut Vec<Range<usize>>,
+) -> Option<CloudRef> {
+    let Some(el) = top.child(side) else {
+        d.error(
+            Some(top.el.name_span.clone()),
+            format!("the plan has no <{side}>"),
+            Some(format!(
+                "add <{side} cloud=\"<clouds.yaml entry>\"/> or <{side}><auth .../></{side}>"
+            )),
+        );
+        return None;
+    };
+    let what = if side == "source" {
+        "<source>"
+    } else {
+        "<target>"
+    };
+    let r = El::new(el);
+    r.finish(&["cloud"], CLOUD_CHILDREN, &[], d);
+    let cloud = r.string("cloud", d);
+    let inline = r.child("auth").map(|auth_el| {
+        let a = El::new(auth_el);
+        let names: Vec<&str> = AUTH_KEYS.iter().map(|(_, xml)| *xml).collect();
+        a.finish(&names, &[], &[], d);
+        let mut auth = InlineAuth::default();
+        let mut spans = BTreeMap::new();
+        for (key, xml) in AUTH_KEYS {
+            if *key == "password" {
+                continue;
+            }
+            let value = if *key == "interface" {
+                a.enum_string(xml, INTERFACES, d)
+                    .zip(a.attr(xml).map(|x| x.value_span.clone()))
+            } else {
+                a.string(xml, d)
+            };
+            if let (Some((value, vspan)), Some(slot)) = (value, auth.text_mut(key)) {
+                *slot = Some(value);
+                spans.insert(*key, vspan);
+            }
+        }
+        if let Some(p) = a.attr("password") {
+            secrets.push(p.value_span.clone());
+            spans.insert("password", p.value_span.clone());
+            auth.password = Some(Secret::new(p.value.clone()));
+            d.warning(
+                Some(p.value_span.clone()),
+                format!("{what} holds a literal password"),
+                Some(
+                    "a secret belongs in an environment variable (`passwordEnv`) or clouds.yaml"
+                        .into(),
+                ),
+            );
+        }
+        (auth, spans)
+    });
+    validate::cloud_ref(
+        CloudFound {
+            what,
+            span: r
+                .child("auth")
+                .map(|a| a.name_span.clone())
+                .unwrap_or(el.name_span.clone()),
+            cloud,
+            inline,
+        },
+        Spelling::Xml,
+        d,
+        secrets,
+    )
+}
+
+/// The server options among the children of `r` (`<defaults>` or `<server>`).
+fn options(r: &El<'_>, d: &mut Diagnostics) -> Option<ServerOptions> {
+    let mut ok = true;
+    let mut out = ServerOptions::default();
+    let named = |name: &'static str, d: &mut Diagnostics| {
+        r.child(name).and_then(|el| {
+            let e = El::new(el);
+            e.finish(&["name"], &[], &[], d);
+            e.required("name", d).map(|(v, _)| v)
+        })
+    };
+    out.network = named("network", d);
+    out.security_group = named("securityGroup", d);
+    if let Some(el) = r.child("keypair") {
+        let k = El::new(el);
+        const MODES: &[&str] = &["import", "create", "existing"];
+        k.finish(MODES, &[], &[], d);
+        let modes: Vec<(&str, String)> = MODES
+            .iter()
+            .filter_map(|m| k.string(m, d).map(|(v, _)| (*m, v)))
+            .collect();
+        out.keypair = validate::keypair(
+            &modes,
+            el.name_span.clone(),
+            "<keypair import=\"alice-key\"/>",
+            d,
+        );
+        ok &= out.keypair.is_some();
+    }
+    if let Some(el) = r.child("floatingIp") {
+        out.floating_ip = floating_ip(&El::new(el), d);
+        ok &= out.floating_ip.is_some();
+    }
+    if let Some(el) = r.child("transfer") {
+        let t = El::new(el);
+        t.finish(&["mode"], &[], &[], d);
+        if t.attr("mode").is_none() {
+            t.required("mode", d);
+        }
+        out.transfer = t.enum_string("mode", TRANSFER_MODES, d).map(|m| {
+            if m == "spool" {
+                TransferMode::Spool
+            } else {
+                TransferMode::Stream
+            }
+        });
+    }
+    ok.then_some(out)
+}
+
+fn floating_ip(f: &El<'_>, d: &mut Diagnostics) -> Option<FloatingIp> {
+    f.finish(&["pool", "address", "enabled"], &[], &[], d);
+    let enabled = match f.attr("enabled") {
+        None => None,
+        // xs:boolean
+        Some(a) => match a.value.trim() {
+            "true" | "1" => Some(true),
+            "false" | "0" => Some(false),
+            other => {
+                d.error(
+                    Some(a.value_span.clone()),
+                    format!("`{other}` is not a valid `enabled`"),
+                    Some("allowed values: true, false".into()),
+                );
+                return None;
+            }
+        },
+    };
+    let pool = f.string("pool", d);
+    let address = f.string("address", d);
+    let given = (f.attr("pool").is_some(), f.attr("address").is_some());
+    let span = Some(f.el.name_span.clone());
+    match (enabled, given) {
+        (Some(false), (false, false)) => Some(FloatingIp::Disabled),
+        (Some(false), _) => {
+            d.error(
+                span,
+                "<floatingIp enabled=\"false\"> takes no `pool` or `address`",
+                None,
+            );
+            None
+        }
+        (_, (true, false)) => pool.map(|(p, _)| FloatingIp::Pool(p)),
+        (_, (false, true)) => {
+            let (a, aspan) = address?;
+            validate::ip_address(&a, aspan, d).map(FloatingIp::Address)
+        }
+        (_, (true, true)) | (_, (false, false)) => {
+            d.error(
+                span,
+                "<floatingIp> must have exactly one of `pool` or `address`",
+                Some("or write <floatingIp enabled=\"false\"/> for none".into()),
+            );
+            None
+        }
+    }
+}
+
+fn server(r: &El<'_>, d: &mut Diagnostics) -> Option<ServerFound> {
+    r.finish(&["source", "name"], SERVER_CHILDREN, &[], d);
+    let source = r.required("source", d);
+    let name = r.string("name", d);
+    let mut snapshot = None;
+    if let Some(el) = r.child("snapshot") {
+        let s = El::new(el);
+        s.finish(&["name"], &[], &[], d);
+        snapshot = s.required("name", d);
+    }
+    let mut image = ImageOptions::default();
+    let mut image_name_span = None;
+    if let Some(el) = r.child("image") {
+        let i = El::new(el);
+        i.finish(&["name", "diskFormat", "visibility"], &[], &[], d);
+        if let Some((n, nspan)) = i.string("name", d) {
+            image.name = Some(n);
+            image_name_span = Some(nspan);
+        }
+        image.disk_format = i.enum_string("diskFormat", DISK_FORMATS, d);
+        image.visibility = i.enum_string("visibility", VISIBILITIES, d);
+    }
+    let flavor = r.child("flavor").and_then(|el| {
+        let f = El::new(el);
+        f.finish(&["name"], &[], &[], d);
+        f.required("name", d).map(|(v, _)| v)
+    });
+    let options = options(r, d);
+    let (source, source_span) = source?;
+    let name_span = name.as_ref().map(|(_, s)| s.clone()).unwrap_or(source_span);
+    let snapshot_span = snapshot
+        .as_ref()
+        .map(|(_, s)| s.clone())
+        .unwrap_or(name_span.clone());
+    Some(ServerFound {
+        server: Server {
+            source,
+            name: name.map(|(n, _)| n),
+            snapshot: snapshot.map(|(s, _)| s),
+            image,
+            flavor,
+            // A bad option is already reported; keep the server for the plan-wide checks.
+            options: options.unwrap_or_default(),
+        },
+        image_span: image_name_span.unwrap_or(snapshot_span.clone()),
+        snapshot_span,
+        name_span,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::diag::line_column;
+    use super::*;
+
+    const LEGACY: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<plan xmlns="urn:s2d:plan:1" version="1">
+  <source cloud="provider"/>
+  <target>
+    <auth url="https://hospital.example:5000/v3" username="bob" passwordEnv="HOSPITAL_PASSWORD"
+          project="research" userDomain="Default" projectDomain="Default" region="RegionOne"/>
+  </target>
+  <defaults><network name="private"/><keypair import="alice-key"/><securityGroup name="default"/><floatingIp pool="public"/></defaults>
+  <server source="ehr-analytics" name="ehr-analytics">
+    <flavor name="m1.small"/>
+    <image name="ehr-analytics" diskFormat="qcow2" visibility="private"/>
+    <snapshot name="ehr-analytics-s2d"/>
+  </server>
+</plan>
+"#;
+
+    fn read_str(text: &str) -> (Option<Plan>, Diagnostics) {
+        let mut d = Diagnostics::default();
+        (read(text, &mut d, &mut Vec::new()), d)
+    }
+
+    #[test]
+    fn the_issue_example_reads_with_children_in_any_order() {
+        let (plan, d) = read_str(LEGACY);
+        assert!(d.0.is_empty(), "{d:?}");
+        let plan = plan.expect("plan");
+        let CloudRef::Inline(auth) = &plan.target else {
+            panic!("inline target expected")
+        };
+        assert_eq!(
+            auth.auth_url.as_deref(),
+            Some("https://hospital.example:5000/v3")
+        );
+        assert_eq!(auth.project_name.as_deref(), Some("research"));
+        assert_eq!(auth.password_env.as_deref(), Some("HOSPITAL_PASSWORD"));
+        let s = plan.servers[0].resolved(&plan.defaults);
+        assert_eq!(s.flavor.as_deref(), Some("m1.small"));
+        assert_eq!(s.disk_format.as_deref(), Some("qcow2"));
+        assert_eq!(s.snapshot, "ehr-analytics-s2d");
+        assert_eq!(s.floating_ip, Some(FloatingIp::Pool("public".into())));
+        assert_eq!(s.keypair, Some(KeypairMode::Import("alice-key".into())));
+    }
+
+    #[test]
+    fn every_problem_is_located_at_its_attribute_or_element() {
+        let text = LEGACY
+            .replace(
+                "diskFormat=\"qcow2\"",
+                "diskformat=\"qcow2\" visibility2=\"x\"",
+            )
+            .replace(
+                "<flavor name=\"m1.small\"/>",
+                "<flavour name=\"m1.small\"/>",
+            )
+            .replace("pool=\"public\"", "address=\"300.1.2.3\"");
+        let (_, d) = read_str(&text);
+        let at = |needle: &str| {
+            let x = d
+                .iter()
+                .find(|x| x.message.contains(needle))
+                .unwrap_or_else(|| panic!("no `{needle}` in {d:?}"));
+            (
+                line_column(&text, x.span.clone().expect("span").start),
+                x.help.clone(),
+            )
+        };
+        assert_eq!(
+            at("unknown attribute `diskformat`"),
+            ((11, 33), Some("did you mean `diskFormat`?".into()))
+        );
+        assert_eq!(
+            at("unknown element <flavour>").1,
+            Some("did you mean `flavor`?".into())
+        );
+        assert_eq!(at("unknown element <flavour>").0, (10, 6));
+        assert_eq!(at("`300.1.2.3` is not an IP address").0.0, 8);
+        assert_eq!(d.0.len(), 4, "{d:?}");
+    }
+
+    #[test]
+    fn doctype_and_entities_are_refused_without_expansion() {
+        let laughs = format!(
+            "<?xml version=\"1.0\"?>\n<!DOCTYPE lolz [\n<!ENTITY lol \"lol\">\n{}]>\n<plan xmlns=\"urn:s2d:plan:1\" version=\"1\">&lol9;</plan>\n",
+            (1..10)
+                .map(|i| format!(
+                    "<!ENTITY lol{i} \"{}\">\n",
+                    format!("&lol{};", i - 1).repeat(10)
+                ))
+                .collect::<String>()
+                .replace("&lol0;", "&lol;")
+        );
+        let started = std::time::Instant::now();
+        let (plan, d) = read_str(&laughs);
+        let took = started.elapsed();
+        assert!(plan.is_none());
+        assert_eq!(d.0.len(), 1, "{d:?}");
+        assert!(
+            d.0[0]
+                .message
+                .contains("DTDs and entity declarations are refused")
+        );
+        assert_eq!(
+            line_column(&laughs, d.0[0].span.clone().expect("span").start).0,
+            2
+        );
+        // A sanity bound only: refusal does no work proportional to the expansion.
+        assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+
+        let xxe = "<!DOCTYPE plan [<!ENTITY xxe SYSTEM \"file:///etc/passwd\">]><plan xmlns=\"urn:s2d:plan:1\" version=\"1\"><source cloud=\"&xxe;\"/></plan>";
+        let (_, d) = read_str(xxe);
+        assert!(d.0[0].message.contains("document type declaration"));
+
+        // Without a DTD, an undeclared entity in an attribute is an error, not an expansion.
+        let undeclared = LEGACY.replace("cloud=\"provider\"", "cloud=\"&xxe;\"");
+        let (plan, d) = read_str(&undeclared);
+        assert!(plan.is_none());
+        assert!(d.0[0].message.starts_with("XML: "), "{d:?}");
+    }
+
+    #[test]
+    fn predefined_entities_and_character_references_are_understood() {
+        let text = LEGACY.replace("name=\"private\"", "name=\"a&amp;b&#10;c\"");
+        let (plan, d) = read_str(&text);
+        assert!(d.0.is_empty(), "{d:?}");
+        assert_eq!(
+            plan.expect("plan").defaults.network.as_deref(),
+            Some("a&b\nc")
+        );
+    }
+
+    #[test]
+    fn namespace_and_structure_are_checked() {
+        let (_, d) = read_str("<plan version=\"1\"/>");
+        assert!(
+            d.0[0]
+                .message
+                .contains("not in the namespace urn:s2d:plan:1")
+        );
+
+        let prefixed = "<p:plan xmlns:p=\"urn:s2d:plan:1\" version=\"1\"><p:source cloud=\"a\"/><p:target cloud=\"b\"/><p:server source=\"x\"/></p:plan>";
+        let (plan, d) = read_str(prefixed);
+        assert!(d.0.is_empty(), "{d:?}");
+        assert!(plan.is_some());
+
+        let text = "<plan xmlns=\"urn:s2d:plan:1\" version=\"1\"><target cloud=\"b\"/><source cloud=\"a\"/><server source=\"x\">text</server><x:y xmlns:x=\"urn:other\"/></plan>";
+        let (_, d) = read_str(text);
+        let all: String = d.iter().map(|x| format!("{}\n", x.message)).collect();
+        for needle in [
+            "<source> must come before <target>",
+            "text is not allowed here",
+            "<y> is not in the plan's namespace",
+        ] {
+            assert!(all.contains(needle), "{needle} missing from {all}");
+        }
+    }
+
+    #[test]
+    fn syntax_errors_stop_with_a_place() {
+        let (plan, d) = read_str(
+            "<plan xmlns=\"urn:s2d:plan:1\" version=\"1\">\n<source cloud=\"a\">\n</plan>",
+        );
+        assert!(plan.is_none());
+        assert!(d.0[0].message.starts_with("XML syntax"), "{d:?}");
+        let (plan, d) = read_str("<plan xmlns=\"urn:s2d:plan:1\" version=\"1\">");
+        assert!(plan.is_none());
+        assert!(d.0[0].message.contains("never closed"), "{d:?}");
+    }
+
+    #[test]
+    fn floating_ip_forms() {
+        let with = |fip: &str| {
+            let text = LEGACY.replace("<floatingIp pool=\"public\"/>", fip);
+            read_str(&text)
+        };
+        let (plan, d) = with("<floatingIp enabled=\"false\"/>");
+        assert!(d.0.is_empty(), "{d:?}");
+        assert_eq!(
+            plan.expect("plan").defaults.floating_ip,
+            Some(FloatingIp::Disabled)
+        );
+        let (plan, _) = with("<floatingIp address=\"2001:db8::5\"/>");
+        assert!(matches!(
+            plan.expect("plan").defaults.floating_ip,
+            Some(FloatingIp::Address(_))
+        ));
+        for bad in [
+            "<floatingIp/>",
+            "<floatingIp pool=\"a\" address=\"1.2.3.4\"/>",
+            "<floatingIp enabled=\"false\" pool=\"a\"/>",
+            "<floatingIp enabled=\"maybe\"/>",
+        ] {
+            let (_, d) = with(bad);
+            assert!(d.has_errors(), "{bad} passed");
+        }
+    }
+}
