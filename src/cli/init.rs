@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use anyhow::Context;
+use anyhow::bail;
 
 use super::args::InitArgs;
 use super::{ExitStatus, Ui};
@@ -46,35 +46,77 @@ source = "ehr-analytics"
 # flavor = "m1.small"                    # default: the source's flavor
 "#;
 
+/// The starter plan in the XML syntax: the same plan, the same explanations.
+pub const STARTER_XML: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<!--
+  An s2d plan: which servers to bring from the source cloud into the target cloud.
+  Reference: docs/plan-format.md; schema: schemas/s2d-plan-1.xsd.
+  Check it with `s2d validate`, preview with `s2d plan`.
+-->
+<plan xmlns="urn:s2d:plan:1" version="1">
+  <!-- An entry of clouds.yaml (searched as the openstack CLI does). -->
+  <source cloud="provider"/>
+  <target cloud="hospital"/>
+  <!-- Or inline auth instead of `cloud` (never the password itself, only the name of the
+       environment variable that holds it):
+  <target>
+    <auth url="https://hospital.example:5000/v3" username="bob" passwordEnv="HOSPITAL_PASSWORD"
+          project="research" userDomain="Default" projectDomain="Default"/>
+  </target>
+  -->
+
+  <!-- Settings for every server that does not say otherwise; any order. -->
+  <defaults>
+    <!-- The target network the servers join. -->
+    <network name="private"/>
+    <!-- Exactly one of: import (copy from the source), create (new name), existing (already there). -->
+    <keypair import="alice-key"/>
+    <!-- "default": copy the source's rules into the target's default group; another name: create it. -->
+    <securityGroup name="default"/>
+    <!-- pool="public", address="203.0.113.10" or enabled="false". -->
+    <floatingIp pool="public"/>
+  </defaults>
+
+  <!-- The server's name or UUID in the source cloud; `name` in the target (default: the same). -->
+  <server source="ehr-analytics">
+    <!--
+    <snapshot name="ehr-analytics-s2d"/>       default: "<source>-s2d"
+    <image name="ehr-analytics" diskFormat="qcow2" visibility="private"/>
+    <flavor name="m1.small"/>                  default: the source's flavor
+    -->
+  </server>
+</plan>
+"#;
+
 pub fn run(args: &InitArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
-    if args.xml {
-        anyhow::bail!(
-            "s2d init --xml: the XML plan syntax is not supported by this build yet; run `s2d init` for TOML"
-        );
-    }
-    let path = args.path.clone().unwrap_or_else(|| "s2d.toml".into());
+    let (starter, default_path) = if args.xml {
+        (STARTER_XML, "s2d.xml")
+    } else {
+        (STARTER_TOML, "s2d.toml")
+    };
+    let path = args.path.clone().unwrap_or_else(|| default_path.into());
     if path.as_os_str() == "-" {
-        std::io::stdout().write_all(STARTER_TOML.as_bytes())?;
+        std::io::stdout().write_all(starter.as_bytes())?;
         return Ok(ExitStatus::Success);
     }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true);
-    if args.force {
-        options.create(true).truncate(true);
-    } else {
-        options.create_new(true);
+    if !args.force && path.exists() {
+        bail!(
+            "{} exists already: pass --force to overwrite it",
+            path.display()
+        );
     }
-    let mut file = match options.open(&path) {
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            anyhow::bail!(
+    super::convert::write_whole(&path, starter, args.force).map_err(|e| {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::AlreadyExists)
+        {
+            anyhow::anyhow!(
                 "{} exists already: pass --force to overwrite it",
                 path.display()
             )
+        } else {
+            e
         }
-        other => other.with_context(|| format!("creating {}", path.display()))?,
-    };
-    file.write_all(STARTER_TOML.as_bytes())
-        .with_context(|| format!("writing {}", path.display()))?;
+    })?;
     if !ui.quiet {
         eprintln!(
             "wrote {}; edit it, then run `s2d validate {}`",
@@ -93,5 +135,9 @@ mod tests {
     fn the_starter_plan_validates() {
         let loaded = crate::plan::parse_str(STARTER_TOML, crate::plan::Syntax::Toml, "s2d.toml");
         assert!(loaded.diagnostics.0.is_empty(), "{:?}", loaded.diagnostics);
+        let xml = crate::plan::parse_str(STARTER_XML, crate::plan::Syntax::Xml, "s2d.xml");
+        assert!(xml.diagnostics.0.is_empty(), "{:?}", xml.diagnostics);
+        // Both starters say the same thing.
+        assert_eq!(xml.plan, loaded.plan);
     }
 }

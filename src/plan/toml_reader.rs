@@ -336,6 +336,7 @@ fn cloud(
         CloudFound {
             what,
             span,
+            cloud_invalid: cloud.is_none() && r.get("cloud").is_some(),
             cloud,
             inline: any_inline.then_some((auth, spans)),
         },

@@ -118,6 +118,8 @@ pub(super) struct CloudFound {
     pub span: Range<usize>,
     /// `cloud = "NAME"` and the place of its value.
     pub cloud: Option<(String, Range<usize>)>,
+    /// `cloud` was given but its value is wrong (already reported).
+    pub cloud_invalid: bool,
     /// Inline auth, if any of its keys was given, and the place of each value by TOML key.
     pub inline: Option<(InlineAuth, BTreeMap<&'static str, Range<usize>>)>,
 }
@@ -143,6 +145,7 @@ pub(super) fn cloud_ref(
             );
             None
         }
+        (None, None) if found.cloud_invalid => None,
         (None, None) => {
             let help = match spelling {
                 Spelling::Toml => {
@@ -446,6 +449,7 @@ mod tests {
                 what: "[target]",
                 span: 0..10,
                 cloud: None,
+                cloud_invalid: false,
                 inline: Some((auth, spans)),
             },
             Spelling::Toml,

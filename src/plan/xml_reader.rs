@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 
 use quick_xml::NsReader;
+use quick_xml::escape::EscapeError;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::{Namespace, ResolveResult};
 
@@ -215,9 +216,15 @@ fn element(
         let value = match a.unescape_value() {
             Ok(v) => v.into_owned(),
             Err(err) => {
+                let message = match err {
+                    quick_xml::Error::Escape(EscapeError::UnrecognizedEntity(_, entity)) => {
+                        format!("the entity `&{entity};` is not defined")
+                    }
+                    other => format!("XML: {other}"),
+                };
                 d.error(
                     Some(value_span),
-                    format!("XML: {err}"),
+                    message,
                     Some(
                         "only the predefined entities (&amp; &lt; &gt; &quot; &apos;) and character references (&#10;) are understood; s2d expands no other entity"
                             .into(),
@@ -528,6 +535,7 @@ fn cloud(
                 .child("auth")
                 .map(|a| a.name_span.clone())
                 .unwrap_or(el.name_span.clone()),
+            cloud_invalid: cloud.is_none() && r.attr("cloud").is_some(),
             cloud,
             inline,
         },
@@ -806,7 +814,7 @@ mod tests {
         let undeclared = LEGACY.replace("cloud=\"provider\"", "cloud=\"&xxe;\"");
         let (plan, d) = read_str(&undeclared);
         assert!(plan.is_none());
-        assert!(d.0[0].message.starts_with("XML: "), "{d:?}");
+        assert_eq!(d.0[0].message, "the entity `&xxe;` is not defined", "{d:?}");
     }
 
     #[test]
