@@ -105,8 +105,13 @@ fn parse_tree(text: &str, d: &mut Diagnostics) -> Option<Element> {
         let after = (reader.buffer_position() as usize).min(text.len());
         match event {
             Event::DocType(_) => {
+                // Point at the declaration's first line, not at all of it.
+                let end = text
+                    .get(before..after)
+                    .and_then(|t| t.find('\n'))
+                    .map_or(after, |n| before + n);
                 d.error(
-                    Some(before..after),
+                    Some(before..end),
                     "the plan has a document type declaration (<!DOCTYPE ...>): DTDs and entity declarations are refused",
                     Some(
                         "s2d plans need no DTD and s2d never expands entities; remove the <!DOCTYPE ...> declaration"
