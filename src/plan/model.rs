@@ -42,6 +42,16 @@ pub struct Plan {
     pub servers: Vec<Server>,
 }
 
+impl Plan {
+    /// Every server with `[defaults]` and the format's defaults applied, in plan order.
+    pub fn resolved_servers(&self) -> Vec<ResolvedServer> {
+        self.servers
+            .iter()
+            .map(|s| s.resolved(&self.defaults))
+            .collect()
+    }
+}
+
 /// Which cloud: a clouds.yaml entry, or inline auth.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -276,6 +286,32 @@ mod tests {
         assert_eq!(r.keypair, Some(KeypairMode::Import("alice-key".into())));
         assert_eq!(r.security_group, "default");
         assert_eq!(r.transfer, TransferMode::Stream);
+        assert_eq!(r.floating_ip, Some(FloatingIp::Pool("public".into())));
+        assert_eq!(r.flavor, None);
+        assert_eq!(r.disk_format, None);
+
+        // A server's own settings win, field by field; the image name follows the snapshot.
+        let own = Server {
+            snapshot: Some("snap".into()),
+            name: Some("target-name".into()),
+            options: ServerOptions {
+                keypair: Some(KeypairMode::Existing("k".into())),
+                security_group: Some("web".into()),
+                floating_ip: Some(FloatingIp::Disabled),
+                transfer: Some(TransferMode::Spool),
+                ..ServerOptions::default()
+            },
+            ..server
+        };
+        let r = own.resolved(&defaults);
+        assert_eq!(r.name, "target-name");
+        assert_eq!(r.snapshot, "snap");
+        assert_eq!(r.image_name, "snap");
+        assert_eq!(r.network.as_deref(), Some("private"));
+        assert_eq!(r.keypair, Some(KeypairMode::Existing("k".into())));
+        assert_eq!(r.security_group, "web");
+        assert_eq!(r.floating_ip, Some(FloatingIp::Disabled));
+        assert_eq!(r.transfer, TransferMode::Spool);
     }
 
     #[test]
