@@ -70,6 +70,11 @@ struct Element {
     children: Vec<Element>,
 }
 
+/// `s` without XML whitespace (space, tab, CR, LF) around it, as the schema's types see it.
+fn xml_trim(s: &str) -> &str {
+    s.trim_matches([' ', '\t', '\r', '\n'])
+}
+
 /// Where `part`, a slice of `text`, starts in it.
 fn offset(text: &str, part: &[u8]) -> Option<usize> {
     let start = text.as_ptr() as usize;
@@ -275,7 +280,7 @@ impl<'a> El<'a> {
     /// A non-empty attribute value.
     fn string(&self, name: &str, d: &mut Diagnostics) -> Option<(String, Range<usize>)> {
         let a = self.attr(name)?;
-        if a.value.trim().is_empty() {
+        if xml_trim(&a.value).is_empty() {
             d.error(
                 Some(a.value_span.clone()),
                 format!("`{name}` on {} must not be empty", self.what),
@@ -399,12 +404,12 @@ pub(super) fn read(
 
     let version = match top.required("version", d) {
         None => None,
-        Some((v, span)) => match v.trim().parse::<i64>() {
+        Some((v, span)) => match xml_trim(&v).parse::<i64>() {
             Ok(1) => Some(1),
             Ok(_) => {
                 d.error(
                     Some(span),
-                    format!("plan version {} is not supported", v.trim()),
+                    format!("plan version {} is not supported", xml_trim(&v)),
                     Some("this s2d reads version 1".into()),
                 );
                 None
@@ -605,7 +610,7 @@ fn floating_ip(f: &El<'_>, d: &mut Diagnostics) -> Option<FloatingIp> {
     let enabled = match f.attr("enabled") {
         None => None,
         // xs:boolean
-        Some(a) => match a.value.trim() {
+        Some(a) => match xml_trim(&a.value) {
             "true" | "1" => Some(true),
             "false" | "0" => Some(false),
             other => {
