@@ -157,33 +157,77 @@ pub struct ConvertArgs {
 pub struct PlanArgs {
     /// The plan file.
     pub plan: PathBuf,
-    /// Print the changes as JSON.
+    /// Print the changes as JSON (the format of `--out`; see docs/engine.md).
     #[arg(long)]
     pub json: bool,
+    /// Save the plan here; `s2d apply FILE` then carries out exactly these changes.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    #[command(flatten)]
+    pub scope: Scope,
+}
+
+/// Which state and which resources a plan, apply or destroy works on.
+#[derive(Debug, Args)]
+pub struct Scope {
+    /// The state file (default: s2d.state.json beside the plan).
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<PathBuf>,
+    /// Only this resource and what it depends on (repeatable), e.g. `server.web`.
+    #[arg(long = "target", value_name = "ADDRESS")]
+    pub targets: Vec<String>,
+}
+
+/// How apply and destroy run.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Resources worked on at once.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub parallelism: u32,
+    /// Image copies running at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub transfers: u32,
+    /// Seconds to wait for a source snapshot to become active.
+    #[arg(long, default_value_t = 1800, value_name = "SECONDS")]
+    pub snapshot_timeout: u64,
+    /// Seconds to wait for a target image to become active after its upload.
+    #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
+    pub image_timeout: u64,
+    /// Seconds to wait for a server to become ACTIVE.
+    #[arg(long, default_value_t = 900, value_name = "SECONDS")]
+    pub server_timeout: u64,
+    /// Seconds to wait for a deleted server to be gone.
+    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    pub delete_timeout: u64,
 }
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
     /// The plan file, or a plan saved with `s2d plan --out`.
     pub plan: PathBuf,
-    /// Do not ask for confirmation.
-    #[arg(long)]
-    pub auto_approve: bool,
-    /// Print the overview as JSON.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub scope: Scope,
 }
 
 #[derive(Debug, Args)]
 pub struct DestroyArgs {
-    /// The plan file.
+    /// The plan file (its clouds are used; what is deleted comes from the state).
     pub plan: PathBuf,
-    /// Do not ask for confirmation.
-    #[arg(long)]
-    pub auto_approve: bool,
-    /// Print the result as JSON.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub scope: Scope,
 }
 
 #[derive(Debug, Args)]

@@ -5,9 +5,11 @@
 //! return. Results go to stdout, chatter (logs, progress, prompts) to stderr.
 
 pub mod args;
+pub mod clouds;
 pub mod convert;
 pub mod exit;
 pub mod init;
+pub mod migrate;
 pub mod state;
 pub mod usage;
 pub mod validate;
@@ -69,22 +71,16 @@ fn dispatch(command: &Command, ui: &Ui) -> anyhow::Result<ExitStatus> {
         Command::Init(args) => init::run(args, ui),
         Command::Validate(args) => validate::run(args, ui),
         Command::Convert(args) => convert::run(args, ui),
-        Command::Plan(_) => not_yet("plan", 5),
-        Command::Apply(_) => not_yet("apply", 5),
-        Command::Destroy(_) => not_yet("destroy", 5),
+        Command::Plan(args) => migrate::plan(args, ui),
+        Command::Apply(args) => migrate::apply(args, ui),
+        Command::Destroy(args) => migrate::destroy(args, ui),
         Command::Show(args) => state::show(args, ui),
         Command::State(args::StateCommand::List(args)) => state::list(args, ui),
         Command::State(args::StateCommand::Rm(args)) => state::rm(args, ui),
         Command::ForceUnlock(args) => state::force_unlock(args, ui),
-        Command::Graph(_) => not_yet("graph", 5),
+        Command::Graph(args) => migrate::graph(args, ui),
         Command::Usage(args) => usage::run(args, ui),
     }
-}
-
-/// A subcommand that a later issue fills in: say so plainly and exit 2.
-pub(crate) fn not_yet(name: &str, issue: u32) -> anyhow::Result<ExitStatus> {
-    eprintln!("s2d {name}: not yet implemented (tracked in issue {issue})");
-    Ok(ExitStatus::Changes)
 }
 
 fn init_logging(verbose: u8, quiet: bool, color: bool) {

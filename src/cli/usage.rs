@@ -9,7 +9,7 @@ use super::args::UsageArgs;
 use super::state::table;
 use super::{ExitStatus, Ui};
 use crate::cloud::{self, CloudConfig, ConfigEnv};
-use crate::plan::{self, CloudRef};
+use crate::plan;
 use crate::usage::{CloudProblem, InstanceUsage, Period, Rates, Report};
 
 /// Which clouds to read: the `--cloud` names, else the plan's source and target.
@@ -47,39 +47,10 @@ fn clouds(
     let plan = loaded.plan.context("the plan could not be read")?;
     let mut out = Vec::new();
     for (side, cloud_ref) in [("source", &plan.source), ("target", &plan.target)] {
-        out.push(match cloud_ref {
-            CloudRef::Named(name) => (
-                name.clone(),
-                cloud::config::from_clouds_yaml(name, env).map_err(|e| e.to_string()),
-            ),
-            CloudRef::Inline(auth) => {
-                let inline = cloud::InlineAuth {
-                    auth_url: auth.auth_url.clone().unwrap_or_default(),
-                    username: auth.username.clone(),
-                    user_id: auth.user_id.clone(),
-                    password_env: auth.password_env.clone(),
-                    password: auth
-                        .password
-                        .as_ref()
-                        .map(|p| cloud::Secret::new(p.expose())),
-                    project_name: auth.project_name.clone(),
-                    project_id: auth.project_id.clone(),
-                    user_domain_name: auth.user_domain_name.clone(),
-                    project_domain_name: auth.project_domain_name.clone(),
-                    region: auth.region.clone(),
-                    application_credential_id: auth.application_credential_id.clone(),
-                    application_credential_secret_env: auth
-                        .application_credential_secret_env
-                        .clone(),
-                    cacert: auth.cacert.clone().map(Into::into),
-                    interface: auth.interface.clone(),
-                };
-                (
-                    side.to_string(),
-                    cloud::config::from_inline(side, &inline, env).map_err(|e| e.to_string()),
-                )
-            }
-        });
+        out.push((
+            super::clouds::label(side, cloud_ref),
+            super::clouds::config(side, cloud_ref, env).map_err(|e| e.to_string()),
+        ));
     }
     Ok(out)
 }

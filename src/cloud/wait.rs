@@ -15,8 +15,10 @@ pub enum Poll<T> {
     Pending(String),
 }
 
-/// Poll `condition` every `interval` until it is ready, fails, or `timeout` passes (then
-/// [`Error::Timeout`] names `what` and the last state seen).
+/// Poll `condition` until it is ready, fails, or `timeout` passes (then [`Error::Timeout`]
+/// names `what` and the last state seen). The pause between polls starts at 250 ms (or
+/// `interval`, if shorter) and grows by half each time up to `interval`: what is ready in a
+/// moment is seen in a moment, and a long wait costs the cloud few requests.
 pub async fn wait_for<T, F, Fut>(
     cloud: &str,
     what: &str,
@@ -29,6 +31,7 @@ where
     Fut: Future<Output = Result<Poll<T>>>,
 {
     let deadline = tokio::time::Instant::now() + timeout;
+    let mut pause = interval.min(Duration::from_millis(250));
     loop {
         let last = match condition().await? {
             Poll::Ready(v) => return Ok(v),
@@ -45,7 +48,8 @@ where
                 after: timeout,
             });
         }
-        tokio::time::sleep(interval.min(deadline - now)).await;
+        tokio::time::sleep(pause.min(deadline - now)).await;
+        pause = (pause * 3 / 2).min(interval);
     }
 }
 

@@ -581,6 +581,55 @@ fn ignore_missing(result: Result<(), PortError>) -> Result<(), PortError> {
     }
 }
 
+/// Upload the snapshot's bytes into a new target image and wait for it to be `active` with
+/// the checksum of what was sent.
+async fn fill_image<C: CloudPort>(
+    cloud: &C,
+    ctx: &NodeCtx,
+    image_id: &str,
+    source_id: &str,
+) -> Result<super::port::Checksums, NodeFailure> {
+    let checksums = {
+        let _permit = ctx
+            .transfers
+            .acquire()
+            .await
+            .map_err(|_| PortError::Cancelled)?;
+        let events = ctx.events.clone();
+        let for_progress = ctx.change.address.clone();
+        let progress: Progress = Arc::new(move |bytes| {
+            if let Some(tx) = &events {
+                let _ = tx.send(Event::Transfer {
+                    address: for_progress.clone(),
+                    bytes,
+                });
+            }
+        });
+        cloud
+            .target_upload_image(image_id, source_id, progress)
+            .await?
+    };
+    let active = within(
+        ctx.timeouts.image,
+        "image",
+        "active",
+        cloud.target_wait_image_active(image_id, ctx.timeouts.image),
+    )
+    .await?;
+    if let Some(sum) = &active.checksum
+        && sum != &checksums.md5
+    {
+        return Err(NodeFailure {
+            message: format!(
+                "image {image_id} has checksum {sum} in the target, but {} was sent",
+                checksums.md5
+            ),
+            records: Vec::new(),
+        });
+    }
+    Ok(checksums)
+}
+
 async fn run_node<C: CloudPort>(cloud: &C, ctx: NodeCtx) -> Result<NodeOutput, NodeFailure> {
     let change = &ctx.change;
     let address = change.address.clone();
@@ -675,44 +724,24 @@ async fn run_node<C: CloudPort>(cloud: &C, ctx: NodeCtx) -> Result<NodeOutput, N
                     marker: ctx.marker(),
                 })
                 .await?;
-            let checksums = {
-                let _permit = ctx
-                    .transfers
-                    .acquire()
-                    .await
-                    .map_err(|_| PortError::Cancelled)?;
-                let events = ctx.events.clone();
-                let for_progress = address.clone();
-                let progress: Progress = Arc::new(move |bytes| {
-                    if let Some(tx) = &events {
-                        let _ = tx.send(Event::Transfer {
-                            address: for_progress.clone(),
-                            bytes,
-                        });
+            // A target image whose bytes did not arrive whole, or not as sent, is deleted:
+            // it is never left behind looking like a copy.
+            let filled = fill_image(cloud, &ctx, &image.id, &source_id).await;
+            let checksums = match filled {
+                Ok(checksums) => checksums,
+                Err(mut failure) => {
+                    match cloud.target_delete_image(&image.id).await {
+                        Ok(()) | Err(PortError::NotFound { .. }) => failure
+                            .message
+                            .push_str(&format!(" (the incomplete image {} was deleted)", image.id)),
+                        Err(e) => failure.message.push_str(&format!(
+                            " (deleting the incomplete image {} failed too: {e})",
+                            image.id
+                        )),
                     }
-                });
-                cloud
-                    .target_upload_image(&image.id, &source_id, progress)
-                    .await?
+                    return Err(failure);
+                }
             };
-            let active = within(
-                ctx.timeouts.image,
-                "image",
-                "active",
-                cloud.target_wait_image_active(&image.id, ctx.timeouts.image),
-            )
-            .await?;
-            if let Some(sum) = &active.checksum
-                && sum != &checksums.md5
-            {
-                return Err(NodeFailure {
-                    message: format!(
-                        "image {} has checksum {sum} in the target, but {} was sent",
-                        image.id, checksums.md5
-                    ),
-                    records: Vec::new(),
-                });
-            }
             let extra = extra(
                 json!({"checksum": checksums.md5, "sha512": checksums.sha512, "size": checksums.size}),
             );

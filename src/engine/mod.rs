@@ -8,6 +8,7 @@
 //! channel. Knows nothing of OpenStack JSON, HTTP or terminals.
 
 pub mod apply;
+pub mod openstack;
 pub mod overview;
 pub mod plan;
 pub mod port;

@@ -1,0 +1,132 @@
+//! The plan file's model ([`crate::plan::Plan`]) read as what the user wants in the target
+//! ([`Desired`]): every server with its defaults applied and each choice in engine terms.
+//! Knows nothing of TOML or XML (the plan module has read them) nor of clouds.
+
+use super::desired::{
+    Desired, DesiredImage, DesiredServer, FloatingIpChoice, GroupChoice, KeypairChoice,
+    KeypairMode,
+};
+use crate::plan::{self, Plan};
+
+/// A plan that validates but that apply cannot carry out as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FromPlanError {
+    #[error(
+        "server `{server}` names no target network: set `network` on the server or in [defaults]"
+    )]
+    NoNetwork { server: String },
+    #[error(
+        "server `{server}` names no keypair: set `keypair = {{ import = \"NAME\" }}` (or create, \
+         existing) on the server or in [defaults]"
+    )]
+    NoKeypair { server: String },
+}
+
+impl Desired {
+    /// Every `[[server]]` of `plan`, in plan order.
+    pub fn from_plan(plan: &Plan) -> Result<Desired, FromPlanError> {
+        let servers = plan
+            .resolved_servers()
+            .into_iter()
+            .map(|s| {
+                let network = s.network.clone().ok_or_else(|| FromPlanError::NoNetwork {
+                    server: s.name.clone(),
+                })?;
+                let keypair = match s.keypair.clone() {
+                    Some(plan::KeypairMode::Import(name)) => KeypairChoice {
+                        mode: KeypairMode::Import,
+                        name,
+                    },
+                    Some(plan::KeypairMode::Create(name)) => KeypairChoice {
+                        mode: KeypairMode::Create,
+                        name,
+                    },
+                    Some(plan::KeypairMode::Existing(name)) => KeypairChoice {
+                        mode: KeypairMode::Existing,
+                        name,
+                    },
+                    None => {
+                        return Err(FromPlanError::NoKeypair {
+                            server: s.name.clone(),
+                        });
+                    }
+                };
+                let security_group = if s.security_group == "default" {
+                    GroupChoice::Default
+                } else {
+                    GroupChoice::Named(s.security_group.clone())
+                };
+                let floating_ip = match &s.floating_ip {
+                    None | Some(plan::FloatingIp::Disabled) => FloatingIpChoice::None,
+                    Some(plan::FloatingIp::Pool(pool)) => FloatingIpChoice::Pool(pool.clone()),
+                    Some(plan::FloatingIp::Address(ip)) => FloatingIpChoice::Address(ip.to_string()),
+                };
+                Ok(DesiredServer {
+                    source: s.source.clone(),
+                    name: s.name.clone(),
+                    snapshot_name: s.snapshot.clone(),
+                    image: DesiredImage {
+                        name: s.image_name.clone(),
+                        disk_format: s.disk_format.clone(),
+                        visibility: s.visibility.clone(),
+                    },
+                    flavor: s.flavor.clone(),
+                    network,
+                    keypair,
+                    security_group,
+                    floating_ip,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Desired { servers })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Plan {
+        let loaded = plan::parse_str(text, plan::Syntax::Toml, "test.toml");
+        assert!(!loaded.has_errors(), "plan errors");
+        loaded.plan.expect("plan")
+    }
+
+    #[test]
+    fn the_quickstart_reads_as_one_server_with_its_defaults() {
+        let plan = load(include_str!("../../plans/quickstart.toml"));
+        let desired = Desired::from_plan(&plan).expect("desired");
+        assert_eq!(desired.servers.len(), 1);
+        let s = &desired.servers[0];
+        assert_eq!(s.source, "ehr-analytics");
+        assert_eq!(s.name, "ehr-analytics");
+        assert_eq!(s.snapshot_name, "ehr-analytics-s2d");
+        assert_eq!(s.image.name, "ehr-analytics-s2d");
+        assert_eq!(s.network, "private");
+        assert_eq!(
+            s.keypair,
+            KeypairChoice {
+                mode: KeypairMode::Import,
+                name: "alice-key".into()
+            }
+        );
+        assert_eq!(s.security_group, GroupChoice::Default);
+        assert_eq!(s.floating_ip, FloatingIpChoice::Pool("public".into()));
+    }
+
+    #[test]
+    fn a_server_without_a_keypair_is_refused_with_a_hint() {
+        let plan = load(
+            "version = 1\n[source]\ncloud = \"a\"\n[target]\ncloud = \"b\"\n\
+             [[server]]\nsource = \"web\"\nnetwork = \"private\"\n",
+        );
+        let err = Desired::from_plan(&plan).expect_err("no keypair");
+        assert_eq!(
+            err,
+            FromPlanError::NoKeypair {
+                server: "web".into()
+            }
+        );
+        assert!(err.to_string().contains("[defaults]"));
+    }
+}
