@@ -33,6 +33,9 @@ use super::port::{
 /// How often a create whose outcome is unknown is looked up and tried again.
 const CREATE_ATTEMPTS: u32 = 4;
 
+/// How long to wait for a source server busy with another snapshot before giving up.
+const SNAPSHOT_BUSY_LIMIT: Duration = Duration::from_secs(30 * 60);
+
 /// How image bytes are copied.
 #[derive(Debug, Clone, Copy)]
 pub struct TransferOptions {
@@ -565,28 +568,46 @@ impl CloudPort for OpenStack {
     ) -> PortResult<String> {
         let metadata = marker.to_metadata();
         let server = ServerId::new(server_id);
-        let id = cloud::create_or_adopt(
-            &self.source.session.config().retry,
-            CREATE_ATTEMPTS,
-            || self.source.compute.create_image(&server, name, &metadata),
-            || async {
-                let images = self
-                    .source
-                    .image
-                    .list(&GlanceQuery {
-                        name: Some(name.to_string()),
-                        ..GlanceQuery::default()
-                    })
-                    .await?;
-                Ok(images
-                    .into_iter()
-                    .map(image)
-                    .find(|i| i.marker.as_ref() == Some(marker))
-                    .map(|i| ImageId::new(i.id)))
-            },
-        )
-        .await
-        .map_err(api("source: createImage"))?;
+        // Nova takes one snapshot of a server at a time (409 while its task_state is
+        // image_snapshot, image_uploading, ...): two servers of a plan may copy one source.
+        let mut pause = Duration::from_millis(250);
+        let mut busy_since = None;
+        let id = loop {
+            let made = cloud::create_or_adopt(
+                &self.source.session.config().retry,
+                CREATE_ATTEMPTS,
+                || self.source.compute.create_image(&server, name, &metadata),
+                || async {
+                    let images = self
+                        .source
+                        .image
+                        .list(&GlanceQuery {
+                            name: Some(name.to_string()),
+                            ..GlanceQuery::default()
+                        })
+                        .await?;
+                    Ok(images
+                        .into_iter()
+                        .map(image)
+                        .find(|i| i.marker.as_ref() == Some(marker))
+                        .map(|i| ImageId::new(i.id)))
+                },
+            )
+            .await;
+            match made {
+                Ok(id) => break id,
+                Err(e) if e.is_conflict() && e.to_string().contains("task_state") => {
+                    let since = *busy_since.get_or_insert_with(std::time::Instant::now);
+                    if since.elapsed() > SNAPSHOT_BUSY_LIMIT {
+                        return Err(port_error("source: createImage", e));
+                    }
+                    tracing::debug!(server = server_id, "the server is busy with another snapshot; waiting");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 3 / 2).min(Duration::from_secs(5));
+                }
+                Err(e) => return Err(port_error("source: createImage", e)),
+            }
+        };
         Ok(id.to_string())
     }
 
@@ -963,9 +984,25 @@ impl CloudPort for OpenStack {
                     .find(|r| r.description.as_deref() == Some(description.as_str())))
             },
         )
-        .await
-        .map_err(api("target: create security group rule"))?;
-        Ok(rule_info(&made))
+        .await;
+        match made {
+            Ok(made) => Ok(rule_info(&made)),
+            // Neutron gives a new group its own egress rules, and refuses a second copy of a
+            // rule: the one that is there is the rule wanted.
+            Err(e) if e.is_conflict() => {
+                let existing = self
+                    .target
+                    .network
+                    .rules(&[("security_group_id", group_id.to_string())])
+                    .await
+                    .map_err(api("target: list security group rules"))?
+                    .iter()
+                    .map(rule_info)
+                    .find(|r| &r.rule == rule);
+                existing.ok_or_else(|| port_error("target: create security group rule", e))
+            }
+            Err(e) => Err(port_error("target: create security group rule", e)),
+        }
     }
 
     async fn target_delete_rule(&self, id: &str) -> PortResult<()> {

@@ -251,7 +251,7 @@ async fn a_failure_skips_its_dependents_and_a_rerun_continues() {
         NodeStatus::Skipped { .. }
     ));
     for done in [
-        "snapshot.web",
+        "snapshot.s2d-web",
         "image.web-image",
         "keypair.alice",
         "security_group.web",
@@ -501,7 +501,7 @@ async fn servers_share_one_keypair_and_the_default_group_which_destroy_restores(
     let fewer = shared(&["a"]);
     let planned = env.plan(&fewer).await;
     let acts = actions(&planned);
-    for gone in ["server.b", "image.b-image", "snapshot.b", "floating_ip.b"] {
+    for gone in ["server.b", "image.b-image", "snapshot.s2d-b", "floating_ip.b"] {
         assert_eq!(acts[gone], "delete", "{gone}");
     }
     assert_eq!(planned.summary.destroy, 4);
@@ -539,7 +539,7 @@ async fn target_limits_the_plan_to_a_server_and_its_dependencies() {
     assert_eq!(
         addresses,
         [
-            "snapshot.a",
+            "snapshot.s2d-a",
             "image.a-image",
             "keypair.alice",
             "security_group.default",

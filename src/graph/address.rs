@@ -2,7 +2,7 @@
 //! keys, events, `--target` and error prefixes.
 //!
 //! `server.web`, `image.web`, `keypair.alice-key`, `security_group.analytics`,
-//! `security_group_rule.analytics[0]`, `floating_ip.web`, `snapshot.ehr-analytics`.
+//! `security_group_rule.analytics[0]`, `floating_ip.web`, `snapshot.ehr-analytics-s2d`.
 //! [`Address`] derives `Ord`, so anything keyed by it comes out sorted and stable.
 
 use std::fmt;
@@ -13,9 +13,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// Which resource, by kind and the name the plan gives it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Address {
-    /// The snapshot image made in the source cloud from a source server.
+    /// The snapshot image made in the source cloud from a source server, by the snapshot's
+    /// name (two servers of the plan may copy one source server, each with its own snapshot).
     Snapshot {
-        source: String,
+        name: String,
     },
     /// The image made in the target cloud from the snapshot.
     Image {
@@ -58,7 +59,7 @@ impl Address {
     /// The name after the dot (for a rule: its group).
     pub fn name(&self) -> &str {
         match self {
-            Address::Snapshot { source } => source,
+            Address::Snapshot { name } => name,
             Address::Image { name }
             | Address::Keypair { name }
             | Address::SecurityGroup { name }
@@ -108,7 +109,7 @@ impl FromStr for Address {
         }
         let name = rest.to_string();
         Ok(match kind {
-            "snapshot" => Address::Snapshot { source: name },
+            "snapshot" => Address::Snapshot { name },
             "image" => Address::Image { name },
             "keypair" => Address::Keypair { name },
             "security_group" => Address::SecurityGroup { name },
@@ -159,7 +160,7 @@ mod tests {
     fn every_kind_round_trips_through_its_spelling() {
         let all = [
             Address::Snapshot {
-                source: "ehr-analytics".into(),
+                name: "ehr-analytics-s2d".into(),
             },
             Address::Image { name: "ehr".into() },
             Address::Keypair {
@@ -183,7 +184,7 @@ mod tests {
         assert_eq!(
             spelled,
             [
-                "snapshot.ehr-analytics",
+                "snapshot.ehr-analytics-s2d",
                 "image.ehr",
                 "keypair.alice-key",
                 "security_group.analytics",

@@ -64,8 +64,8 @@ impl Node {
     /// [`Entry::address`] instead).
     fn natural_address(&self) -> Address {
         match self {
-            Node::Snapshot { source, .. } => Address::Snapshot {
-                source: source.clone(),
+            Node::Snapshot { name, .. } => Address::Snapshot {
+                name: name.clone(),
             },
             Node::Image { name, .. } => Address::Image { name: name.clone() },
             Node::Keypair { name, .. } => Address::Keypair { name: name.clone() },
@@ -417,7 +417,7 @@ mod tests {
             g.to_dot(),
             "digraph s2d {
   rankdir = \"LR\";
-  \"snapshot.src-web\";
+  \"snapshot.s2d-web\";
   \"image.web-image\";
   \"keypair.alice\";
   \"security_group.web\";
@@ -425,7 +425,7 @@ mod tests {
   \"security_group_rule.web[1]\";
   \"server.web\";
   \"floating_ip.web\";
-  \"snapshot.src-web\" -> \"image.web-image\";
+  \"snapshot.s2d-web\" -> \"image.web-image\";
   \"image.web-image\" -> \"server.web\";
   \"keypair.alice\" -> \"server.web\";
   \"security_group.web\" -> \"security_group_rule.web[0]\";
@@ -472,8 +472,8 @@ mod tests {
         assert_eq!(
             addresses,
             [
-                "snapshot.src-a",
-                "snapshot.src-b",
+                "snapshot.s2d-a",
+                "snapshot.s2d-b",
                 "image.a-image",
                 "image.b-image",
                 "keypair.team",
@@ -500,7 +500,7 @@ mod tests {
         assert_eq!(
             closure,
             [
-                "snapshot.src-a",
+                "snapshot.s2d-a",
                 "image.a-image",
                 "keypair.team",
                 "security_group.default",

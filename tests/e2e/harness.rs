@@ -1,0 +1,339 @@
+//! The world an end-to-end test runs in: two clouds (devcloud started in-process, or the real
+//! OpenStack pair of `tests/openstack/` when `S2D_E2E_TARGET=openstack`), a temporary folder
+//! with a clouds.yaml and the plan files, the `s2d` binary, and a client to look at the
+//! clouds the way a user's `openstack` CLI would.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use devcloud::{DevCloud, Options};
+use s2d::cloud::network::SecurityGroupRule;
+use s2d::cloud::{Cloud, ConfigEnv, ImageId, ServerId};
+
+/// Where the tests run.
+pub struct World {
+    pub dir: tempfile::TempDir,
+    pub clouds_yaml: PathBuf,
+    pub devcloud: Option<DevCloud>,
+    /// The real clouds are shared: their tests take turns.
+    _turn: Option<std::sync::MutexGuard<'static, ()>>,
+}
+
+static REAL_CLOUDS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Whether the tests run against the real OpenStack pair.
+pub fn real_openstack() -> bool {
+    std::env::var("S2D_E2E_TARGET").is_ok_and(|t| t == "openstack")
+}
+
+impl World {
+    /// The target chosen by `S2D_E2E_TARGET` (`devcloud`, the default, or `openstack` with
+    /// `S2D_E2E_CLOUDS_YAML` naming the harness's clouds.yaml).
+    pub async fn start() -> World {
+        if real_openstack() {
+            let clouds = std::env::var("S2D_E2E_CLOUDS_YAML")
+                .expect("S2D_E2E_TARGET=openstack needs S2D_E2E_CLOUDS_YAML");
+            let dir = tempfile::tempdir().expect("tempdir");
+            let clouds_yaml = dir.path().join("clouds.yaml");
+            std::fs::copy(&clouds, &clouds_yaml).expect("copy clouds.yaml");
+            let turn = REAL_CLOUDS.lock().unwrap_or_else(|e| e.into_inner());
+            return World {
+                dir,
+                clouds_yaml,
+                devcloud: None,
+                _turn: Some(turn),
+            };
+        }
+        World::devcloud(Options {
+            image_size: 4 << 20,
+            ..Options::default()
+        })
+        .await
+    }
+
+    /// devcloud with these options (fault tests).
+    pub async fn devcloud(options: Options) -> World {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clouds_yaml = dir.path().join("clouds.yaml");
+        let dc = DevCloud::start(Options {
+            clouds_yaml: Some(clouds_yaml.clone()),
+            ..options
+        })
+        .await
+        .expect("devcloud starts");
+        World {
+            dir,
+            clouds_yaml,
+            devcloud: Some(dc),
+            _turn: None,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Copy `plans/<name>` into the folder; returns its name there.
+    pub fn plan(&self, name: &str) -> String {
+        let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans").join(name);
+        std::fs::copy(&from, self.path().join(name)).expect("copy plan");
+        name.to_string()
+    }
+
+    /// The `s2d` command, set up as a user's shell would be: clouds.yaml, no colour, no
+    /// stray `OS_*` variables.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_s2d"));
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("OS_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.env("NO_COLOR", "1")
+            .env("OS_CLIENT_CONFIG_FILE", &self.clouds_yaml)
+            .current_dir(self.path())
+            .args(args);
+        cmd
+    }
+
+    /// Run `s2d` to the end (off the async runtime's threads).
+    pub async fn s2d(&self, args: &[&str]) -> Output {
+        let mut cmd = self.command(args);
+        tokio::task::spawn_blocking(move || cmd.output().expect("runs s2d"))
+            .await
+            .expect("joins")
+    }
+
+    /// Run `s2d` and insist on exit code `code`.
+    pub async fn s2d_ok(&self, args: &[&str], code: i32) -> Output {
+        let out = self.s2d(args).await;
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "s2d {args:?}\n--- stdout\n{}\n--- stderr\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// A client for a cloud of the clouds.yaml.
+    pub async fn cloud(&self, name: &str) -> Cloud {
+        let env = ConfigEnv {
+            vars: BTreeMap::from([(
+                "OS_CLIENT_CONFIG_FILE".to_string(),
+                self.clouds_yaml.display().to_string(),
+            )]),
+            cwd: self.path().to_path_buf(),
+            home: None,
+            system_dir: self.path().join("no-system-config"),
+        };
+        let config = s2d::cloud::config::from_clouds_yaml(name, &env).expect("cloud config");
+        Cloud::connect(config).await.expect("connects")
+    }
+
+    /// The state file the plans in the folder use.
+    pub fn state(&self) -> s2d::state::State {
+        s2d::state::read(&self.path().join("s2d.state.json"))
+            .expect("state readable")
+            .expect("state exists")
+    }
+
+    /// The id recorded for an address.
+    pub fn id(&self, address: &str) -> String {
+        let address: s2d::graph::Address = address.parse().expect("address");
+        self.state()
+            .resources
+            .get(&address)
+            .unwrap_or_else(|| panic!("{address} not in the state"))
+            .id
+            .clone()
+    }
+
+    /// devcloud's own dump of a cloud, without its usage history (deleted servers stay in
+    /// it, as in Nova's database) and the revision counters Neutron bumps on every change.
+    pub async fn devcloud_dump(&self, cloud: &str) -> serde_json::Value {
+        let dc = self.devcloud.as_ref().expect("devcloud");
+        let base = dc.cloud(cloud).expect("cloud").base_url().to_string();
+        let mut dump: serde_json::Value = reqwest::get(format!("{base}/devcloud/state"))
+            .await
+            .expect("GET state")
+            .json()
+            .await
+            .expect("JSON");
+        strip(&mut dump);
+        dump
+    }
+
+    /// Change devcloud's fault knobs on one cloud.
+    pub async fn faults(&self, cloud: &str, patch: serde_json::Value) {
+        let dc = self.devcloud.as_ref().expect("devcloud");
+        let base = dc.cloud(cloud).expect("cloud").base_url().to_string();
+        let resp = reqwest::Client::new()
+            .patch(format!("{base}/devcloud/faults"))
+            .json(&patch)
+            .send()
+            .await
+            .expect("PATCH faults");
+        assert!(resp.status().is_success(), "faults: {}", resp.status());
+    }
+}
+
+fn strip(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.remove("deleted_servers");
+            map.remove("revision_number");
+            map.remove("updated_at");
+            for v in map.values_mut() {
+                strip(v);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
+        _ => {}
+    }
+}
+
+/// What a project holds, as the API shows it: enough to tell "exactly as before".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inventory {
+    pub servers: BTreeSet<(String, String)>,
+    pub images: BTreeSet<(String, String)>,
+    pub keypairs: BTreeSet<String>,
+    pub groups: BTreeSet<(String, String)>,
+    pub rules: BTreeSet<String>,
+    pub floating_ips: BTreeSet<(String, Option<String>)>,
+}
+
+pub async fn inventory(cloud: &Cloud) -> Inventory {
+    let project = cloud.session.project_id().await.expect("project");
+    let by_project = |p: &Option<String>| project.is_none() || p == &project;
+    let servers = cloud
+        .compute
+        .list_servers(&Default::default())
+        .await
+        .expect("servers")
+        .into_iter()
+        .filter(|s| !s.status.eq_ignore_ascii_case("DELETED"))
+        .map(|s| (s.name, s.id.to_string()))
+        .collect();
+    let images = cloud
+        .image
+        .list(&Default::default())
+        .await
+        .expect("images")
+        .into_iter()
+        .map(|i| (i.name.unwrap_or_default(), i.id.to_string()))
+        .collect();
+    let keypairs = cloud
+        .compute
+        .list_keypairs()
+        .await
+        .expect("keypairs")
+        .into_iter()
+        .map(|k| k.name)
+        .collect();
+    let all_groups = cloud
+        .network
+        .security_groups(&[])
+        .await
+        .expect("groups");
+    let groups = all_groups
+        .iter()
+        .filter(|g| by_project(&g.project_id))
+        .map(|g| (g.name.clone(), g.id.to_string()))
+        .collect();
+    let rules = all_groups
+        .iter()
+        .filter(|g| by_project(&g.project_id))
+        .flat_map(|g| g.security_group_rules.iter().map(|r| r.id.to_string()))
+        .collect();
+    let floating_ips = cloud
+        .network
+        .floating_ips(&[])
+        .await
+        .expect("floating ips")
+        .into_iter()
+        .filter(|f| by_project(&f.project_id))
+        .map(|f| (f.floating_ip_address, f.port_id.map(|p| p.to_string())))
+        .collect();
+    Inventory {
+        servers,
+        images,
+        keypairs,
+        groups,
+        rules,
+        floating_ips,
+    }
+}
+
+/// A rule as a comparable tuple; `remote_self` when it admits its own group.
+pub type RuleKey = (
+    String,
+    String,
+    Option<String>,
+    Option<u32>,
+    Option<u32>,
+    Option<String>,
+    bool,
+);
+
+pub fn rule_key(r: &SecurityGroupRule) -> RuleKey {
+    (
+        r.direction.clone(),
+        r.ethertype.clone().unwrap_or_else(|| "IPv4".into()),
+        r.protocol.clone().map(|p| p.to_ascii_lowercase()),
+        r.port_range_min,
+        r.port_range_max,
+        r.remote_ip_prefix.clone(),
+        r.remote_group_id.as_ref() == Some(&r.security_group_id),
+    )
+}
+
+/// The rules of every group a server's ports are in.
+pub async fn server_rules(cloud: &Cloud, server: &str) -> BTreeSet<RuleKey> {
+    let ports = cloud
+        .network
+        .server_ports(&ServerId::new(server))
+        .await
+        .expect("ports");
+    let mut rules = BTreeSet::new();
+    for group in ports.iter().flat_map(|p| p.security_groups.iter()) {
+        let g = cloud
+            .network
+            .get_security_group(group)
+            .await
+            .expect("group")
+            .expect("group exists");
+        rules.extend(g.security_group_rules.iter().map(rule_key));
+    }
+    rules
+}
+
+/// An image's md5 and sha512 as Glance publishes them.
+pub async fn image_sums(cloud: &Cloud, id: &str) -> (Option<String>, Option<String>, String) {
+    let image = cloud
+        .image
+        .get(&ImageId::new(id))
+        .await
+        .expect("image")
+        .unwrap_or_else(|| panic!("image {id} exists"));
+    (image.checksum, image.os_hash_value, image.status)
+}
+
+/// Count the `+`/`-`/`~`/`-/+`/`<=` blocks of a human plan.
+pub fn glyph_count(plan: &str, glyph: &str) -> usize {
+    plan.lines()
+        .filter(|l| l.trim_start().starts_with(&format!("{glyph} ")))
+        .count()
+}
+
+/// Every server, image, keypair, group, rule and floating IP of both clouds.
+pub async fn both(world: &World) -> (Inventory, Inventory) {
+    let source = world.cloud("provider").await;
+    let target = world.cloud("hospital").await;
+    (inventory(&source).await, inventory(&target).await)
+}
