@@ -107,9 +107,14 @@ pub fn plan(args: &PlanArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
     let state_file = StateFile::open(&state_path, "plan")?;
     let outcome = runtime()?.block_on(async {
         let cloud = connect(&plan).await?;
-        engine::plan(&cloud, &desired, state_file.state(), &PlanOptions { targets })
-            .await
-            .context("planning")
+        engine::plan(
+            &cloud,
+            &desired,
+            state_file.state(),
+            &PlanOptions { targets },
+        )
+        .await
+        .context("planning")
     })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcome)?);
@@ -170,7 +175,8 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 
 /// A saved plan, if `path` is one (plan files are TOML or XML and never start with `{`).
 fn read_saved(path: &Path) -> anyhow::Result<Option<SavedPlan>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     if !text.trim_start().starts_with('{') {
         return Ok(None);
     }
@@ -180,7 +186,9 @@ fn read_saved(path: &Path) -> anyhow::Result<Option<SavedPlan>> {
             path.display()
         )
     })?;
-    if saved.s2d_saved_plan != SAVED_PLAN_VERSION || saved.plan.format_version != engine::PLAN_FORMAT_VERSION {
+    if saved.s2d_saved_plan != SAVED_PLAN_VERSION
+        || saved.plan.format_version != engine::PLAN_FORMAT_VERSION
+    {
         bail!(
             "{} was saved by another version of s2d (saved plan {} / format {}); run `s2d plan --out` again",
             path.display(),
@@ -249,7 +257,10 @@ fn watch_interrupts(stop: &Stop, quiet: bool) {
 }
 
 /// Print the engine's events on stderr, as lines (transfers at most every 5 s per image).
-fn print_events(mut rx: mpsc::UnboundedReceiver<Event>, quiet: bool) -> tokio::task::JoinHandle<()> {
+fn print_events(
+    mut rx: mpsc::UnboundedReceiver<Event>,
+    quiet: bool,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut last_transfer: BTreeMap<Address, Instant> = BTreeMap::new();
         while let Some(event) = rx.recv().await {
@@ -389,7 +400,10 @@ pub fn apply(args: &ApplyArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
                 bail!("--target cannot narrow a saved plan: give it to `s2d plan --out` instead");
             }
             let (plan, digest) = load_plan(&saved.plan_file).with_context(|| {
-                format!("reading {}, the plan file of the saved plan", saved.plan_file.display())
+                format!(
+                    "reading {}, the plan file of the saved plan",
+                    saved.plan_file.display()
+                )
             })?;
             if digest != saved.plan_sha256 {
                 bail!(
@@ -416,9 +430,14 @@ pub fn apply(args: &ApplyArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
             Some(outcome) => outcome,
             None => {
                 let desired = desired(&plan)?;
-                engine::plan(&*cloud, &desired, state_file.state(), &PlanOptions { targets })
-                    .await
-                    .context("planning")?
+                engine::plan(
+                    &*cloud,
+                    &desired,
+                    state_file.state(),
+                    &PlanOptions { targets },
+                )
+                .await
+                .context("planning")?
             }
         };
         let style = Style {
@@ -459,8 +478,15 @@ pub fn apply(args: &ApplyArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
             eprintln!("Apply cancelled.");
             return Ok(ExitStatus::Failure);
         }
-        let (report, interrupted) =
-            execute(cloud.clone(), &outcome, &mut state_file, &args.run, ui, None).await?;
+        let (report, interrupted) = execute(
+            cloud.clone(),
+            &outcome,
+            &mut state_file,
+            &args.run,
+            ui,
+            None,
+        )
+        .await?;
         let keys = save_private_keys(&report, &state_path)?;
         eprint!("{}", render::render_report(&report));
         for path in &keys {

@@ -25,8 +25,8 @@ use crate::graph::{FlavorSpec, Rule, RuleDirection};
 use crate::transfer::{Checksums, PipeOptions, pipe};
 
 use super::port::{
-    CloudPort, Flavor, FloatingIp, GeneratedKeypair, Image, ImageQuery, ImageSpec, Keypair,
-    Marker, Network, PortError, PortResult, Progress, RuleInfo, SecurityGroup, Server, ServerSpec,
+    CloudPort, Flavor, FloatingIp, GeneratedKeypair, Image, ImageQuery, ImageSpec, Keypair, Marker,
+    Network, PortError, PortResult, Progress, RuleInfo, SecurityGroup, Server, ServerSpec,
     SourceServer,
 };
 
@@ -94,7 +94,10 @@ impl OpenStack {
     }
 
     /// Security groups of the target's own project (an admin token sees every project's).
-    async fn target_group_filters(&self, name: Option<&str>) -> PortResult<Vec<(&'static str, String)>> {
+    async fn target_group_filters(
+        &self,
+        name: Option<&str>,
+    ) -> PortResult<Vec<(&'static str, String)>> {
         let mut filters = Vec::new();
         if let Some(name) = name {
             filters.push(("name", name.to_string()));
@@ -332,10 +335,11 @@ fn description_text(description: &str) -> String {
 }
 
 fn image(i: cloud::image::Image) -> Image {
-    let metadata: BTreeMap<String, String> = [super::port::MARKER_LINEAGE, super::port::MARKER_ADDRESS]
-        .into_iter()
-        .filter_map(|k| i.property(k).map(|v| (k.to_string(), v.to_string())))
-        .collect();
+    let metadata: BTreeMap<String, String> =
+        [super::port::MARKER_LINEAGE, super::port::MARKER_ADDRESS]
+            .into_iter()
+            .filter_map(|k| i.property(k).map(|v| (k.to_string(), v.to_string())))
+            .collect();
     Image {
         id: i.id.to_string(),
         name: i.name.unwrap_or_default(),
@@ -401,9 +405,9 @@ fn keypair(k: &cloud::compute::Keypair) -> Keypair {
 
 fn looks_like_uuid(s: &str) -> bool {
     s.len() == 36
-        && s.chars()
-            .enumerate()
-            .all(|(i, c)| matches!(i, 8 | 13 | 18 | 23) == (c == '-') && (c == '-' || c.is_ascii_hexdigit()))
+        && s.chars().enumerate().all(|(i, c)| {
+            matches!(i, 8 | 13 | 18 | 23) == (c == '-') && (c == '-' || c.is_ascii_hexdigit())
+        })
 }
 
 impl CloudPort for OpenStack {
@@ -601,7 +605,10 @@ impl CloudPort for OpenStack {
                     if since.elapsed() > SNAPSHOT_BUSY_LIMIT {
                         return Err(port_error("source: createImage", e));
                     }
-                    tracing::debug!(server = server_id, "the server is busy with another snapshot; waiting");
+                    tracing::debug!(
+                        server = server_id,
+                        "the server is busy with another snapshot; waiting"
+                    );
                     tokio::time::sleep(pause).await;
                     pause = (pause * 3 / 2).min(Duration::from_secs(5));
                 }
@@ -751,15 +758,24 @@ impl CloudPort for OpenStack {
             match self.copy_once(&target, &source, &progress).await {
                 Ok(sums) => break sums,
                 Err(error) if attempt < attempts => {
-                    // Glance puts an image whose upload broke back to `queued`; any other
-                    // status means it cannot take the bytes again.
-                    let status = self
-                        .target
-                        .image
-                        .get(&target)
-                        .await
-                        .map_err(api("target: get image"))?
-                        .map(|i| i.status);
+                    // Glance puts an image whose upload broke back to `queued` once it has
+                    // noticed the broken upload (it may still say `saving` for a moment); any
+                    // other status means it cannot take the bytes again.
+                    let settled = Duration::from_secs(30);
+                    let since = std::time::Instant::now();
+                    let status = loop {
+                        let status = self
+                            .target
+                            .image
+                            .get(&target)
+                            .await
+                            .map_err(api("target: get image"))?
+                            .map(|i| i.status);
+                        if status.as_deref() != Some("saving") || since.elapsed() > settled {
+                            break status;
+                        }
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                    };
                     if status.as_deref() != Some("queued") {
                         return Err(error);
                     }
@@ -919,13 +935,12 @@ impl CloudPort for OpenStack {
                     .create_security_group(name, Some(&description))
             },
             || async {
-                let filters = self
-                    .target_group_filters(Some(name))
-                    .await
-                    .map_err(|e| cloud::Error::Unsupported {
+                let filters = self.target_group_filters(Some(name)).await.map_err(|e| {
+                    cloud::Error::Unsupported {
                         cloud: self.target.name().to_string(),
                         message: e.to_string(),
-                    })?;
+                    }
+                })?;
                 let found = self.target.network.security_groups(&filters).await?;
                 Ok(found
                     .into_iter()
@@ -1161,10 +1176,7 @@ impl CloudPort for OpenStack {
             .floating_ips(&[("floating_ip_address", address.to_string())])
             .await
             .map_err(api("target: list floating IPs"))?;
-        match found
-            .into_iter()
-            .find(|f| f.floating_ip_address == address)
-        {
+        match found.into_iter().find(|f| f.floating_ip_address == address) {
             Some(f) => Ok(Some(self.floating_ip_of(f).await?)),
             None => Ok(None),
         }
@@ -1201,7 +1213,11 @@ impl CloudPort for OpenStack {
         self.floating_ip_of(made).await
     }
 
-    async fn target_associate_floating_ip(&self, id: &str, server_id: &str) -> PortResult<FloatingIp> {
+    async fn target_associate_floating_ip(
+        &self,
+        id: &str,
+        server_id: &str,
+    ) -> PortResult<FloatingIp> {
         let ports = self
             .target
             .network
@@ -1251,7 +1267,11 @@ impl CloudPort for OpenStack {
     }
 }
 
-async fn find_images(cloud: &Cloud, query: &ImageQuery, call: &'static str) -> PortResult<Vec<Image>> {
+async fn find_images(
+    cloud: &Cloud,
+    query: &ImageQuery,
+    call: &'static str,
+) -> PortResult<Vec<Image>> {
     let found = cloud
         .image
         .list(&GlanceQuery {

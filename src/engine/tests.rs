@@ -501,7 +501,12 @@ async fn servers_share_one_keypair_and_the_default_group_which_destroy_restores(
     let fewer = shared(&["a"]);
     let planned = env.plan(&fewer).await;
     let acts = actions(&planned);
-    for gone in ["server.b", "image.b-image", "snapshot.s2d-b", "floating_ip.b"] {
+    for gone in [
+        "server.b",
+        "image.b-image",
+        "snapshot.s2d-b",
+        "floating_ip.b",
+    ] {
         assert_eq!(acts[gone], "delete", "{gone}");
     }
     assert_eq!(planned.summary.destroy, 4);

@@ -64,9 +64,7 @@ impl Node {
     /// [`Entry::address`] instead).
     fn natural_address(&self) -> Address {
         match self {
-            Node::Snapshot { name, .. } => Address::Snapshot {
-                name: name.clone(),
-            },
+            Node::Snapshot { name, .. } => Address::Snapshot { name: name.clone() },
             Node::Image { name, .. } => Address::Image { name: name.clone() },
             Node::Keypair { name, .. } => Address::Keypair { name: name.clone() },
             Node::SecurityGroup { name, .. } => Address::SecurityGroup { name: name.clone() },

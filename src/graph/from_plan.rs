@@ -3,8 +3,7 @@
 //! Knows nothing of TOML or XML (the plan module has read them) nor of clouds.
 
 use super::desired::{
-    Desired, DesiredImage, DesiredServer, FloatingIpChoice, GroupChoice, KeypairChoice,
-    KeypairMode,
+    Desired, DesiredImage, DesiredServer, FloatingIpChoice, GroupChoice, KeypairChoice, KeypairMode,
 };
 use crate::plan::{self, Plan};
 
@@ -59,7 +58,9 @@ impl Desired {
                 let floating_ip = match &s.floating_ip {
                     None | Some(plan::FloatingIp::Disabled) => FloatingIpChoice::None,
                     Some(plan::FloatingIp::Pool(pool)) => FloatingIpChoice::Pool(pool.clone()),
-                    Some(plan::FloatingIp::Address(ip)) => FloatingIpChoice::Address(ip.to_string()),
+                    Some(plan::FloatingIp::Address(ip)) => {
+                        FloatingIpChoice::Address(ip.to_string())
+                    }
                 };
                 Ok(DesiredServer {
                     source: s.source.clone(),

@@ -12,8 +12,8 @@ mod from_plan;
 
 pub use address::{Address, AddressError};
 pub use build::{Entry, GraphError, Node, ResourceGraph};
-pub use from_plan::FromPlanError;
 pub use desired::{
     Desired, DesiredImage, DesiredServer, FlavorSpec, FloatingIpChoice, GroupChoice, KeypairChoice,
     KeypairMode, Rule, RuleDirection, SourceFacts,
 };
+pub use from_plan::FromPlanError;

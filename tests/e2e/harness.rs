@@ -78,7 +78,9 @@ impl World {
 
     /// Copy `plans/<name>` into the folder; returns its name there.
     pub fn plan(&self, name: &str) -> String {
-        let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans").join(name);
+        let from = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("plans")
+            .join(name);
         std::fs::copy(&from, self.path().join(name)).expect("copy plan");
         name.to_string()
     }
@@ -236,11 +238,7 @@ pub async fn inventory(cloud: &Cloud) -> Inventory {
         .into_iter()
         .map(|k| k.name)
         .collect();
-    let all_groups = cloud
-        .network
-        .security_groups(&[])
-        .await
-        .expect("groups");
+    let all_groups = cloud.network.security_groups(&[]).await.expect("groups");
     let groups = all_groups
         .iter()
         .filter(|g| by_project(&g.project_id))

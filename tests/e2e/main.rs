@@ -19,7 +19,9 @@ async fn quickstart_apply_check_replan_destroy() {
         None => None,
     };
 
-    let out = world.s2d_ok(&["plan", &plan, "--detailed-exitcode"], 2).await;
+    let out = world
+        .s2d_ok(&["plan", &plan, "--detailed-exitcode"], 2)
+        .await;
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(glyph_count(&text, "+") >= 6, "{text}");
     assert!(text.contains("Plan: "), "{text}");
@@ -99,14 +101,23 @@ async fn quickstart_apply_check_replan_destroy() {
     let wanted = server_rules(&source, original.id.as_str()).await;
     let got = server_rules(&target, &server_id).await;
     for rule in &wanted {
-        assert!(got.contains(rule), "rule {rule:?} missing in the target: {got:?}");
+        assert!(
+            got.contains(rule),
+            "rule {rule:?} missing in the target: {got:?}"
+        );
     }
 
-    let out = world.s2d_ok(&["plan", &plan, "--detailed-exitcode"], 0).await;
+    let out = world
+        .s2d_ok(&["plan", &plan, "--detailed-exitcode"], 0)
+        .await;
     assert!(String::from_utf8_lossy(&out.stdout).contains("No changes"));
 
     world.s2d_ok(&["destroy", &plan, "--auto-approve"], 0).await;
-    assert_eq!(both(&world).await, before, "destroy left the clouds changed");
+    assert_eq!(
+        both(&world).await,
+        before,
+        "destroy left the clouds changed"
+    );
     if let Some(dump) = dump_before {
         assert_eq!(world.devcloud_dump("hospital").await, dump);
     }
@@ -121,13 +132,7 @@ async fn multi_server_plan_applies_and_destroys() {
     let before = both(&world).await;
     world.s2d_ok(&["apply", &plan, "--auto-approve"], 0).await;
     let state = world.state();
-    let count = |kind: &str| {
-        state
-            .resources
-            .keys()
-            .filter(|a| a.kind() == kind)
-            .count()
-    };
+    let count = |kind: &str| state.resources.keys().filter(|a| a.kind() == kind).count();
     assert_eq!(count("server"), 3);
     assert_eq!(count("image"), 3);
     assert_eq!(count("snapshot"), 3);
@@ -150,7 +155,9 @@ async fn multi_server_plan_applies_and_destroys() {
         assert_eq!(server.status, "ACTIVE");
         assert!(server.security_groups.iter().any(|g| g.name == "analytics"));
     }
-    world.s2d_ok(&["plan", &plan, "--detailed-exitcode"], 0).await;
+    world
+        .s2d_ok(&["plan", &plan, "--detailed-exitcode"], 0)
+        .await;
     world.s2d_ok(&["destroy", &plan, "--auto-approve"], 0).await;
     assert_eq!(both(&world).await, before);
 }
@@ -183,11 +190,16 @@ async fn drift_is_planned_and_repaired() {
         .expect("delete server");
     target
         .compute
-        .wait_for_server_deleted(&ServerId::new(server.clone()), std::time::Duration::from_secs(120))
+        .wait_for_server_deleted(
+            &ServerId::new(server.clone()),
+            std::time::Duration::from_secs(120),
+        )
         .await
         .expect("gone");
 
-    let out = world.s2d_ok(&["plan", &plan, "--detailed-exitcode"], 2).await;
+    let out = world
+        .s2d_ok(&["plan", &plan, "--detailed-exitcode"], 2)
+        .await;
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains(&format!("+ {}", rule.0)), "{text}");
     assert!(text.contains("server.ehr-analytics"), "{text}");
@@ -195,7 +207,9 @@ async fn drift_is_planned_and_repaired() {
 
     world.s2d_ok(&["apply", &plan, "--auto-approve"], 0).await;
     assert_ne!(world.id("server.ehr-analytics"), server);
-    world.s2d_ok(&["plan", &plan, "--detailed-exitcode"], 0).await;
+    world
+        .s2d_ok(&["plan", &plan, "--detailed-exitcode"], 0)
+        .await;
     world.s2d_ok(&["destroy", &plan, "--auto-approve"], 0).await;
     assert_eq!(both(&world).await, before);
 }
@@ -207,7 +221,10 @@ async fn saved_plans_apply_once_and_then_are_stale() {
     let plan = world.plan("quickstart.toml");
     let before = both(&world).await;
     world
-        .s2d_ok(&["plan", &plan, "--out", "saved.json", "--detailed-exitcode"], 2)
+        .s2d_ok(
+            &["plan", &plan, "--out", "saved.json", "--detailed-exitcode"],
+            2,
+        )
         .await;
     let saved: serde_json::Value =
         serde_json::from_slice(&std::fs::read(world.path().join("saved.json")).expect("saved"))
@@ -279,10 +296,22 @@ async fn kill_nine_during_apply_then_apply_converges() {
             .iter()
             .filter(|(name, _)| name == "ehr-analytics-s2d")
             .count();
-        assert_eq!(servers, 1, "trial {trial}: duplicate servers {:?}", target.servers);
-        assert_eq!(images, 1, "trial {trial}: duplicate images {:?}", target.images);
+        assert_eq!(
+            servers, 1,
+            "trial {trial}: duplicate servers {:?}",
+            target.servers
+        );
+        assert_eq!(
+            images, 1,
+            "trial {trial}: duplicate images {:?}",
+            target.images
+        );
         let fips = target.floating_ips.len() - before.1.floating_ips.len();
-        assert_eq!(fips, 1, "trial {trial}: floating IPs {:?}", target.floating_ips);
+        assert_eq!(
+            fips, 1,
+            "trial {trial}: floating IPs {:?}",
+            target.floating_ips
+        );
         world
             .s2d_ok(&["plan", &plan, "--detailed-exitcode"], 0)
             .await;
@@ -294,5 +323,8 @@ async fn kill_nine_during_apply_then_apply_converges() {
         );
     }
     eprintln!("{trials} trials, {killed_mid_run} killed while running (full apply {full:?})");
-    assert!(killed_mid_run * 2 >= trials, "most trials must kill a running apply");
+    assert!(
+        killed_mid_run * 2 >= trials,
+        "most trials must kill a running apply"
+    );
 }
