@@ -1,0 +1,312 @@
+"""Provisioning of one harness cloud through its own APIs (run by up.sh).
+
+Two steps, each one Python process (an `openstack` CLI call costs about two
+seconds of start-up on a small machine; this does dozens of calls in one):
+
+  provision.py catalog   service project, roles, the four service users, the
+                         service catalog (Keystone itself is in it already,
+                         from `keystone-manage bootstrap`).
+  provision.py seed      what s2d's tests expect, named as devcloud's seeds
+                         (docs/devcloud.md), so the same plan files work
+                         against devcloud and against these clouds.
+
+Everything comes from the environment up.sh sets (C_NAME, HOST, P_*, passwords,
+S2D_OS_*). `seed` for C_NAME=provider makes: project ehr, user alice, public
+image ubuntu-22.04-base, keypair alice-key, security group analytics with
+rules (22/tcp and ICMP from anywhere, 443/tcp from 10.0.0.0/8,
+22/tcp over IPv6), networks private/public, router1, server ehr-analytics (ACTIVE). For
+C_NAME=hospital: project research, user bob, networks private/public,
+router1, one unassociated floating IP. Both: flavors m1.tiny..m1.large with
+ids 1..4 and an application credential <user>-appcred.
+"""
+
+import io
+import os
+import random
+import sys
+import time
+
+import openstack
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+ENV = os.environ
+HOST = ENV["HOST"]
+CLOUD = ENV["C_NAME"]
+SVC_PW = ENV["SVC_PW"]
+ADMIN_PW = ENV["ADMIN_PW"]
+PORT = {
+    "keystone": int(ENV["P_KEYSTONE"]),
+    "glance": int(ENV["P_GLANCE"]),
+    "placement": int(ENV["P_PLACEMENT"]),
+    "nova": int(ENV["P_NOVA"]),
+    "neutron": int(ENV["P_NEUTRON"]),
+}
+AUTH_URL = "http://%s:%d/v3" % (HOST, PORT["keystone"])
+
+# service user -> (service type, endpoint URL)
+CATALOG = {
+    "glance": ("image", "http://%s:%d" % (HOST, PORT["glance"])),
+    "placement": ("placement", "http://%s:%d" % (HOST, PORT["placement"])),
+    "nova": ("compute", "http://%s:%d/v2.1" % (HOST, PORT["nova"])),
+    "neutron": ("network", "http://%s:%d" % (HOST, PORT["neutron"])),
+}
+
+# as devcloud: (id, name, ram MiB, vcpus, disk GB)
+FLAVORS = [
+    ("1", "m1.tiny", 512, 1, 1),
+    ("2", "m1.small", 2048, 1, 20),
+    ("3", "m1.medium", 4096, 2, 40),
+    ("4", "m1.large", 8192, 4, 80),
+]
+
+# per cloud: tenant project, user, networks
+TENANTS = {
+    "provider": {
+        "project": "ehr", "user": "alice",
+        "private_cidr": "10.10.0.0/24", "public_cidr": "198.51.100.0/24",
+    },
+    "hospital": {
+        "project": "research", "user": "bob",
+        "private_cidr": "10.20.0.0/24", "public_cidr": "203.0.113.0/24",
+    },
+}
+
+
+def log(msg):
+    print("[%s] %s" % (CLOUD, msg), flush=True)
+
+
+def connect(user, password, project):
+    return openstack.connect(
+        auth_url=AUTH_URL, username=user, password=password,
+        project_name=project, user_domain_name="Default",
+        project_domain_name="Default", region_name="RegionOne",
+        identity_api_version="3")
+
+
+def admin():
+    return connect("admin", ADMIN_PW, "admin")
+
+
+def find_or_create_project(idc, name, description=""):
+    return (idc.find_project(name, domain_id="default")
+            or idc.create_project(name=name, domain_id="default",
+                                  description=description))
+
+
+def find_or_create_user(idc, name, password, project=None):
+    user = idc.find_user(name, domain_id="default")
+    if user is None:
+        args = {"name": name, "password": password, "domain_id": "default"}
+        if project is not None:
+            args["default_project_id"] = project.id
+        user = idc.create_user(**args)
+    return user
+
+
+def find_or_create_role(idc, name):
+    return idc.find_role(name) or idc.create_role(name=name)
+
+
+def catalog():
+    conn = admin()
+    idc = conn.identity
+    admin_role = find_or_create_role(idc, "admin")
+    service_role = find_or_create_role(idc, "service")
+    find_or_create_role(idc, "member")
+    find_or_create_role(idc, "reader")
+    service_project = find_or_create_project(idc, "service",
+                                             "OpenStack service users")
+    for name, (stype, url) in CATALOG.items():
+        user = find_or_create_user(idc, name, SVC_PW)
+        idc.assign_project_role_to_user(service_project, user, admin_role)
+        # nova's service tokens must carry the 'service' role
+        idc.assign_project_role_to_user(service_project, user, service_role)
+        service = next((s for s in idc.services() if s.type == stype), None)
+        if service is None:
+            service = idc.create_service(name=name, type=stype,
+                                         is_enabled=True)
+        have = {e.interface for e in idc.endpoints(service_id=service.id)}
+        for interface in ("public", "internal", "admin"):
+            if interface not in have:
+                idc.create_endpoint(service_id=service.id,
+                                    interface=interface, url=url,
+                                    region_id="RegionOne")
+    log("catalog: %s" % ", ".join(sorted(CATALOG)))
+
+
+def wait_for_compute(conn, timeout):
+    """Until the hypervisor is up and placement holds its inventory."""
+    deadline = time.time() + timeout
+    while True:
+        up = [h for h in conn.compute.hypervisors(details=True)
+              if h.state == "up" and h.status == "enabled"]
+        providers = list(conn.placement.resource_providers())
+        ready = False
+        for rp in providers:
+            inv = list(conn.placement.resource_provider_inventories(rp))
+            if any(i.resource_class == "VCPU" for i in inv):
+                ready = True
+        if up and ready:
+            return
+        if time.time() > deadline:
+            sys.exit("[%s] nova-compute did not come up in %ds "
+                     "(hypervisors up: %d, resource providers: %d)"
+                     % (CLOUD, timeout, len(up), len(providers)))
+        time.sleep(0.5)
+
+
+def deterministic_bytes(seed, size):
+    return random.Random(seed).randbytes(size)
+
+
+def make_keypair(run_dir):
+    """An ed25519 key pair; the private half goes to <run>/keys/alice-key."""
+    key = ed25519.Ed25519PrivateKey.generate()
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption())
+    public = key.public_key().public_bytes(
+        serialization.Encoding.OpenSSH,
+        serialization.PublicFormat.OpenSSH).decode() + " alice@s2d-test"
+    keys = os.path.join(run_dir, "keys")
+    os.makedirs(keys, exist_ok=True)
+    path = os.path.join(keys, "alice-key")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(private)
+    with open(path + ".pub", "w") as f:
+        f.write(public + "\n")
+    return public
+
+
+def seed():
+    tenant = TENANTS[CLOUD]
+    user_pw = ENV["TENANT_PW"]
+    conn = admin()
+    idc = conn.identity
+
+    member = find_or_create_role(idc, "member")
+    project = find_or_create_project(idc, tenant["project"],
+                                     "s2d test tenant (%s)" % CLOUD)
+    user = find_or_create_user(idc, tenant["user"], user_pw, project)
+    idc.assign_project_role_to_user(project, user, member)
+
+    for fid, name, ram, vcpus, disk in FLAVORS:
+        if conn.compute.find_flavor(name, ignore_missing=True) is None:
+            conn.compute.create_flavor(id=fid, name=name, ram=ram,
+                                       vcpus=vcpus, disk=disk,
+                                       is_public=True)
+
+    public = conn.network.find_network("public")
+    if public is None:
+        public = conn.network.create_network(
+            name="public", is_router_external=True, is_shared=False,
+            provider_network_type="flat", provider_physical_network="public")
+        cidr = tenant["public_cidr"]
+        prefix = cidr.rsplit(".", 1)[0]
+        conn.network.create_subnet(
+            network_id=public.id, name="public-subnet", ip_version=4,
+            cidr=cidr, gateway_ip=prefix + ".1", is_dhcp_enabled=False,
+            allocation_pools=[{"start": prefix + ".10",
+                               "end": prefix + ".250"}])
+
+    base_image = None
+    if CLOUD == "provider":
+        base_image = conn.image.find_image("ubuntu-22.04-base")
+        if base_image is None:
+            size = int(ENV.get("S2D_OS_IMAGE_BYTES", 1024 * 1024))
+            base_image = conn.image.create_image(
+                name="ubuntu-22.04-base", disk_format="raw",
+                container_format="bare", visibility="public",
+                data=io.BytesIO(deterministic_bytes("ubuntu-22.04-base",
+                                                    size)),
+                validate_checksum=False)
+
+    # Everything below belongs to the tenant: made with its own token, as a
+    # user would (keypairs are per user; the default group per project).
+    tconn = connect(tenant["user"], user_pw, tenant["project"])
+    net = tconn.network
+
+    private = net.find_network("private")
+    if private is None:
+        private = net.create_network(name="private")
+        subnet = net.create_subnet(
+            network_id=private.id, name="private-subnet", ip_version=4,
+            cidr=tenant["private_cidr"])
+        router = net.create_router(
+            name="router1", external_gateway_info={"network_id": public.id})
+        net.add_interface_to_router(router, subnet_id=subnet.id)
+
+    appcred = tenant["user"] + "-appcred"
+    if not list(tconn.identity.application_credentials(user.id,
+                                                       name=appcred)):
+        tconn.identity.create_application_credential(
+            user.id, name=appcred, secret=appcred + "-secret",
+            description="s2d test application credential")
+
+    if CLOUD == "provider":
+        if tconn.compute.find_keypair("alice-key") is None:
+            tconn.compute.create_keypair(
+                name="alice-key", public_key=make_keypair(ENV["RUN"]),
+                type="ssh")
+        group = net.find_security_group("analytics",
+                                        project_id=project.id)
+        if group is None:
+            group = net.create_security_group(
+                name="analytics", description="EHR analytics access")
+            for rule in (
+                {"protocol": "tcp", "port_range_min": 22,
+                 "port_range_max": 22, "remote_ip_prefix": "0.0.0.0/0"},
+                {"protocol": "tcp", "port_range_min": 443,
+                 "port_range_max": 443, "remote_ip_prefix": "10.0.0.0/8"},
+                {"protocol": "icmp", "remote_ip_prefix": "0.0.0.0/0"},
+                {"protocol": "tcp", "port_range_min": 22,
+                 "port_range_max": 22, "remote_ip_prefix": "::/0",
+                 "ether_type": "IPv6"},
+            ):
+                net.create_security_group_rule(
+                    security_group_id=group.id, direction="ingress",
+                    **dict({"ether_type": "IPv4"}, **rule))
+        wait_for_compute(conn, int(ENV.get("S2D_OS_COMPUTE_TIMEOUT", 180)))
+        boot_server(tconn, base_image, private)
+    else:
+        if not list(net.ips(project_id=project.id)):
+            net.create_ip(floating_network_id=public.id,
+                          description="pre-allocated, unassociated")
+        wait_for_compute(conn, int(ENV.get("S2D_OS_COMPUTE_TIMEOUT", 180)))
+    log("seeded")
+
+
+def boot_server(tconn, image, private):
+    """ehr-analytics, ACTIVE; retried if the first boot races the scheduler."""
+    if tconn.compute.find_server("ehr-analytics") is not None:
+        return
+    flavor = tconn.compute.find_flavor("m1.small")
+    for attempt in range(3):
+        server = tconn.compute.create_server(
+            name="ehr-analytics", flavor_id=flavor.id, image_id=image.id,
+            key_name="alice-key", networks=[{"uuid": private.id}],
+            security_groups=[{"name": "default"}, {"name": "analytics"}],
+            metadata={"role": "analytics"})
+        try:
+            server = tconn.compute.wait_for_server(
+                server, status="ACTIVE", failures=["ERROR"], interval=0.5,
+                wait=120)
+            log("server ehr-analytics ACTIVE (%s)" % server.id)
+            return
+        except openstack.exceptions.ResourceFailure:
+            server = tconn.compute.get_server(server.id)
+        log("boot attempt %d ended in %s: %s"
+            % (attempt + 1, server.status, server.fault))
+        tconn.compute.delete_server(server)
+        tconn.compute.wait_for_delete(server, interval=0.5, wait=60)
+    sys.exit("[%s] could not boot ehr-analytics" % CLOUD)
+
+
+if __name__ == "__main__":
+    steps = {"catalog": catalog, "seed": seed}
+    if len(sys.argv) != 2 or sys.argv[1] not in steps:
+        sys.exit("usage: provision.py catalog|seed")
+    steps[sys.argv[1]]()
