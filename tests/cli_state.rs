@@ -148,16 +148,27 @@ fn a_held_lock_names_its_holder_and_force_unlock_clears_only_stale_ones() {
 }
 
 #[test]
-fn commands_of_later_issues_say_so_and_exit_2() {
-    for command in ["plan", "apply", "destroy", "graph"] {
+fn engine_commands_name_a_cloud_missing_from_clouds_yaml() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clouds = dir.path().join("clouds.yaml");
+    std::fs::write(&clouds, "clouds:\n  elsewhere:\n    auth:\n      auth_url: http://127.0.0.1:9/v3\n")
+        .expect("write");
+    let plan = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/quickstart.toml");
+    for command in ["plan", "graph"] {
         let out = s2d()
-            .args([command, "plans/quickstart.toml"])
+            .env("OS_CLIENT_CONFIG_FILE", &clouds)
+            .env("HOME", dir.path())
+            .current_dir(dir.path())
+            .arg(command)
+            .arg(&plan)
+            .args(["--state", "s.json"].iter().take(if command == "plan" { 2 } else { 0 }))
             .output()
             .expect("runs");
-        assert_eq!(out.status.code(), Some(2), "{command}");
-        assert!(
-            String::from_utf8_lossy(&out.stderr).contains("not yet implemented"),
-            "{command}"
-        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{command}: {err}");
+        assert!(err.contains("provider"), "{command}: {err}");
+        assert!(err.contains("elsewhere"), "{command}: {err}");
     }
+    // Nothing was written: no state, no lock left behind.
+    assert!(!dir.path().join("s.json").exists());
 }
