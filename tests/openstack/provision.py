@@ -161,6 +161,28 @@ def deterministic_bytes(seed, size):
     return random.Random(seed).randbytes(size)
 
 
+def upload_base_image(conn):
+    """The public base image, by the plain Glance v2 calls a user would make.
+
+    (openstacksdk's create_image would add its own owner_specified.openstack.*
+    properties, which every snapshot of the server would then inherit.)
+    """
+    size = int(ENV.get("S2D_OS_IMAGE_BYTES", 1024 * 1024))
+    created = conn.image.post("/images", json={
+        "name": "ubuntu-22.04-base", "disk_format": "raw",
+        "container_format": "bare", "visibility": "public",
+        "os_distro": "ubuntu", "os_version": "22.04",
+    })
+    created.raise_for_status()
+    image_id = created.json()["id"]
+    uploaded = conn.image.put(
+        "/images/%s/file" % image_id,
+        data=io.BytesIO(deterministic_bytes("ubuntu-22.04-base", size)),
+        headers={"Content-Type": "application/octet-stream"})
+    uploaded.raise_for_status()
+    return conn.image.get_image(image_id)
+
+
 def make_keypair(run_dir):
     """An ed25519 key pair; the private half goes to <run>/keys/alice-key."""
     key = ed25519.Ed25519PrivateKey.generate()
@@ -216,13 +238,7 @@ def seed():
     if CLOUD == "provider":
         base_image = conn.image.find_image("ubuntu-22.04-base")
         if base_image is None:
-            size = int(ENV.get("S2D_OS_IMAGE_BYTES", 1024 * 1024))
-            base_image = conn.image.create_image(
-                name="ubuntu-22.04-base", disk_format="raw",
-                container_format="bare", visibility="public",
-                data=io.BytesIO(deterministic_bytes("ubuntu-22.04-base",
-                                                    size)),
-                validate_checksum=False)
+            base_image = upload_base_image(conn)
 
     # Everything below belongs to the tenant: made with its own token, as a
     # user would (keypairs are per user; the default group per project).

@@ -53,7 +53,7 @@ say() { printf '[up %6ss] %s\n' "$(since "$T0")" "$*"; }
 die() { echo "up.sh: $*" >&2; exit 1; }
 STEP_T=$T0
 step_done() {  # step_done <label>: time since the previous step, to timings.txt
-  printf '%-34s %6s s\n' "$1" "$(since "$STEP_T")" >> "$RUN/timings.txt"
+  printf '%-40s %6s s\n' "$1" "$(since "$STEP_T")" >> "$RUN/timings.txt"
   STEP_T=$(date +%s.%N)
 }
 
@@ -81,13 +81,16 @@ port_of() {  # port_of <cloud> <service>
 }
 
 # ------------------------------------------------------------ start over ----
+STOPPED_PREVIOUS=0
 if compgen -G "$RUN/pids/*.pid" > /dev/null; then
   say "stopping the harness that is still running"
   S2D_OS_RUN=$RUN "$HERE/down.sh"
+  STOPPED_PREVIOUS=1
 fi
 rm -rf "$RUN"
 mkdir -p "$RUN"/{pids,log,mysql/data,rabbitmq/home,rabbitmq/mnesia,rabbitmq/log,keys}
 : > "$RUN/timings.txt"
+[ $STOPPED_PREVIOUS = 1 ] && step_done "stop the previous harness"
 
 # Every port must be free on 127.0.0.1 before anything starts: a clash shows
 # up here as one clear line instead of a service dying later.
@@ -109,7 +112,7 @@ for port in map(int, sys.argv[1:]):
 if busy:
     sys.exit("up.sh: busy on 127.0.0.1: %s" % " ".join(map(str, busy)))
 PY
-step_done "start over, port check"
+step_done "wipe run/, port check"
 
 # --------------------------------------------------------- Debian packages ---
 MISSING=()
@@ -281,7 +284,7 @@ up_cloud() {  # up_cloud <name>: configure, start and seed one cloud (runs in a 
   export C_NAME=$1
   export C_DIR=$RUN/$C_NAME
   local t
-  ts() { printf '%-34s %6s s\n' "$C_NAME: $1" "$(since "$t")" >> "$RUN/timings-$C_NAME.txt"; t=$(date +%s.%N); }
+  ts() { printf '%-40s %6s s\n' "$C_NAME: $1" "$(since "$t")" >> "$RUN/timings-$C_NAME.txt"; t=$(date +%s.%N); }
   t=$(date +%s.%N)
   export P_KEYSTONE P_GLANCE P_PLACEMENT P_NOVA P_NEUTRON
   P_KEYSTONE=$(port_of "$C_NAME" keystone); P_GLANCE=$(port_of "$C_NAME" glance)
@@ -325,6 +328,21 @@ up_cloud() {  # up_cloud <name>: configure, start and seed one cloud (runs in a 
   local nm=("$BIN/nova-manage" --config-file "$C_DIR/etc/nova/nova.conf" --config-file "$C_DIR/etc/nova/nova-db.conf")
   local ncfg=(--config-file "$C_DIR/etc/neutron/neutron.conf" --config-file "$C_DIR/etc/neutron/plugins/ml2/ml2_conf.ini")
   local me; me=$(id -un); local mygroup; mygroup=$(id -gn)
+
+  # The other services' schema migrations need nothing from Keystone: they
+  # run while Keystone is set up (the longest of them, Neutron's, takes as
+  # long as all of Keystone's steps).
+  local pids=() p
+  "$BIN/glance-manage" --config-file "$C_DIR/etc/glance/glance-api.conf" db_sync \
+    > "$C_DIR/log/glance-manage.log" 2>&1 & pids+=($!)
+  "$BIN/placement-manage" --config-file "$C_DIR/etc/placement/placement.conf" db sync \
+    > "$C_DIR/log/placement-manage.log" 2>&1 & pids+=($!)
+  "$BIN/neutron-db-manage" "${ncfg[@]}" upgrade heads > "$C_DIR/log/neutron-db-manage.log" 2>&1 & pids+=($!)
+  { "${nm[@]}" api_db sync &&
+    "${nm[@]}" cell_v2 map_cell0 --database_connection "$(dburl nova_cell0)" &&
+    "${nm[@]}" cell_v2 create_cell --name cell1 &&
+    "${nm[@]}" db sync; } > "$C_DIR/log/nova-manage.log" 2>&1 & pids+=($!)
+
   {
     "${km[@]}" db_sync &&
     "${km[@]}" fernet_setup --keystone-user "$me" --keystone-group "$mygroup" &&
@@ -338,21 +356,10 @@ up_cloud() {  # up_cloud <name>: configure, start and seed one cloud (runs in a 
   wait_http "http://$HOST:$P_KEYSTONE/v3" 120
   ADMIN_PW=$ADMIN_PW "$BIN/python" "$HERE/provision.py" catalog > "$C_DIR/log/provision.log" 2>&1 ||
     die "$C_NAME: catalog provisioning failed, see $C_DIR/log/provision.log"
-  ts "keystone"
+  ts "keystone up, catalog"
 
-  # The schema migrations are independent of each other.
-  local pids=() p
-  "$BIN/glance-manage" --config-file "$C_DIR/etc/glance/glance-api.conf" db_sync \
-    > "$C_DIR/log/glance-manage.log" 2>&1 & pids+=($!)
-  "$BIN/placement-manage" --config-file "$C_DIR/etc/placement/placement.conf" db sync \
-    > "$C_DIR/log/placement-manage.log" 2>&1 & pids+=($!)
-  "$BIN/neutron-db-manage" "${ncfg[@]}" upgrade heads > "$C_DIR/log/neutron-db-manage.log" 2>&1 & pids+=($!)
-  { "${nm[@]}" api_db sync &&
-    "${nm[@]}" cell_v2 map_cell0 --database_connection "$(dburl nova_cell0)" &&
-    "${nm[@]}" cell_v2 create_cell --name cell1 &&
-    "${nm[@]}" db sync; } > "$C_DIR/log/nova-manage.log" 2>&1 & pids+=($!)
   for p in "${pids[@]}"; do wait "$p" || die "$C_NAME: a schema migration failed, see $C_DIR/log/*-manage.log"; done
-  ts "schema migrations"
+  ts "other schema migrations done"
 
   spawn "$C_NAME-glance" "$BIN/uwsgi" --ini "$C_DIR/etc/glance/uwsgi.ini"
   spawn "$C_NAME-placement" "$BIN/uwsgi" --ini "$C_DIR/etc/placement/uwsgi.ini"
@@ -438,7 +445,7 @@ export PATH=$BIN:\$PATH
 EOF
 
 # ------------------------------------------------------------------ report ---
-printf '%-34s %6s s\n' "TOTAL" "$(since "$T0")" >> "$RUN/timings.txt"
+printf '%-40s %6s s\n' "TOTAL" "$(since "$T0")" >> "$RUN/timings.txt"
 S2D_OS_RUN=$RUN "$HERE/status.sh" > "$RUN/memory.txt"
 cat "$RUN/timings.txt"
 grep '^TOTAL' "$RUN/memory.txt"
