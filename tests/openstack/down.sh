@@ -15,7 +15,18 @@ GRACE=${S2D_OS_STOP_GRACE:-20}
 PIDS=$RUN/pids
 T0=$(date +%s.%N)
 
+# MariaDB's data (in /dev/shm, i.e. memory, by default) is of no use once
+# MariaDB is down; the logs stay in run/log. Only up.sh's marked directory.
+drop_db_dir() {
+  local dir
+  [ -f "$RUN/mysql/db-dir" ] && [ ! -e "$PIDS/mysqld.pid" ] || return 0
+  dir=$(cat "$RUN/mysql/db-dir")
+  [ -n "$dir" ] && [ -e "$dir/.s2d-os-db" ] && rm -rf "$dir"
+  rm -f "$RUN/mysql/db-dir"
+}
+
 if ! compgen -G "$PIDS/*.pid" > /dev/null; then
+  drop_db_dir
   echo "down.sh: nothing recorded in $PIDS, nothing to stop"
   exit 0
 fi
@@ -81,4 +92,5 @@ stop "nova-compute" $(printf '%s\n' "${openstack[@]}" | grep -- '-nova-compute$'
 stop "OpenStack services" "${openstack[@]}"
 stop "RabbitMQ + epmd" rabbitmq epmd
 stop "MariaDB" mysqld
+drop_db_dir
 echo "down.sh: done in $(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
