@@ -190,7 +190,8 @@ pub struct RunArgs {
     /// Print the result as JSON on stdout.
     #[arg(long)]
     pub json: bool,
-    /// Resources worked on at once.
+    /// Resources making cloud calls at once (one waiting for a snapshot, an upload or a boot
+    /// does not count).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub parallelism: u32,
     /// Image copies running at once.

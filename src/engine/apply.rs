@@ -52,7 +52,8 @@ impl Default for Timeouts {
 /// Options for apply and destroy.
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
-    /// `--parallelism`: nodes running at once (default 10).
+    /// `--parallelism`: nodes making cloud calls at once (default 10). A node that only waits
+    /// (for a snapshot, an upload, a server to boot) gives its slot back meanwhile.
     pub parallelism: NonZeroUsize,
     /// Image transfers running at once (a second, smaller limit).
     pub transfers: NonZeroUsize,
@@ -309,6 +310,7 @@ async fn execute<C: CloudPort>(
             .collect(),
     );
     let transfers = Arc::new(Semaphore::new(options.transfers.get()));
+    let ops = Arc::new(Semaphore::new(options.parallelism.get()));
     let emit = |event: Event| {
         if let Some(tx) = &options.events {
             let _ = tx.send(event);
@@ -326,6 +328,7 @@ async fn execute<C: CloudPort>(
             timeouts: options.timeouts,
             transfers: transfers.clone(),
             events: options.events.clone(),
+            slot: OpSlot::new(ops.clone()),
         };
         let cloud = cloud.clone();
         async move {
@@ -426,7 +429,9 @@ async fn execute<C: CloudPort>(
         }
     };
 
-    let summary = walk(&graph, options.parallelism, &options.stop, run, on_event).await;
+    // Every ready node starts; `ops` bounds how many make calls at once (see [`OpSlot`]).
+    let starts = NonZeroUsize::new(graph.node_count()).unwrap_or(NonZeroUsize::MIN);
+    let summary = walk(&graph, starts, &options.stop, run, on_event).await;
 
     let mut nodes: Vec<NodeReport> = summary
         .outcomes
@@ -493,6 +498,40 @@ struct NodeCtx {
     timeouts: Timeouts,
     transfers: Arc<Semaphore>,
     events: Option<mpsc::UnboundedSender<Event>>,
+    /// This node's share of `--parallelism`, given back while it only waits.
+    slot: OpSlot,
+}
+
+/// A permit of the parallelism semaphore that a node holds while it makes calls and gives
+/// back while it waits for the cloud (a snapshot, an upload, a server to boot): parallelism
+/// bounds the work in flight, and twenty servers booting at once do not block the rest.
+struct OpSlot {
+    semaphore: Arc<Semaphore>,
+    permit: std::sync::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>,
+}
+
+impl OpSlot {
+    fn new(semaphore: Arc<Semaphore>) -> OpSlot {
+        OpSlot {
+            semaphore,
+            permit: std::sync::Mutex::new(None),
+        }
+    }
+
+    async fn acquire(&self) -> Result<(), PortError> {
+        let permit = self
+            .semaphore
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| PortError::Cancelled)?;
+        *self.permit.lock().unwrap_or_else(|e| e.into_inner()) = Some(permit);
+        Ok(())
+    }
+
+    fn release(&self) {
+        self.permit.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
 }
 
 impl NodeCtx {
@@ -556,14 +595,17 @@ impl NodeCtx {
 
 /// Run a wait under its deadline even if the port does not enforce it, with a little grace
 /// so a port that does gets to report its own (more precise) timeout first.
+/// The node's parallelism slot is given back for the wait and taken again after it.
 async fn within<T>(
+    slot: &OpSlot,
     deadline: Duration,
     what: &str,
     wanted: &str,
     wait: impl std::future::Future<Output = Result<T, PortError>>,
 ) -> Result<T, PortError> {
     let grace = Duration::from_secs(5).min(deadline / 10);
-    match tokio::time::timeout(deadline + grace, wait).await {
+    slot.release();
+    let result = match tokio::time::timeout(deadline + grace, wait).await {
         Ok(result) => result,
         Err(_) => Err(PortError::Timeout {
             what: what.to_string(),
@@ -571,7 +613,9 @@ async fn within<T>(
             last: "unknown".to_string(),
             after: deadline,
         }),
-    }
+    };
+    slot.acquire().await?;
+    result
 }
 
 fn ignore_missing(result: Result<(), PortError>) -> Result<(), PortError> {
@@ -589,7 +633,9 @@ async fn fill_image<C: CloudPort>(
     image_id: &str,
     source_id: &str,
 ) -> Result<super::port::Checksums, NodeFailure> {
-    let checksums = {
+    // The copy is bounded by `transfers`, not by the parallelism slot.
+    ctx.slot.release();
+    let copied = async {
         let _permit = ctx
             .transfers
             .acquire()
@@ -607,9 +653,13 @@ async fn fill_image<C: CloudPort>(
         });
         cloud
             .target_upload_image(image_id, source_id, progress)
-            .await?
-    };
+            .await
+    }
+    .await;
+    ctx.slot.acquire().await?;
+    let checksums = copied?;
     let active = within(
+        &ctx.slot,
         ctx.timeouts.image,
         "image",
         "active",
@@ -631,6 +681,7 @@ async fn fill_image<C: CloudPort>(
 }
 
 async fn run_node<C: CloudPort>(cloud: &C, ctx: NodeCtx) -> Result<NodeOutput, NodeFailure> {
+    ctx.slot.acquire().await?;
     let change = &ctx.change;
     let address = change.address.clone();
     let side = if matches!(address, Address::Snapshot { .. }) {
@@ -658,6 +709,7 @@ async fn run_node<C: CloudPort>(cloud: &C, ctx: NodeCtx) -> Result<NodeOutput, N
             if let Some(Node::Server { .. }) = &change.node {
                 // An orphan found after a crash may still be building.
                 within(
+                    &ctx.slot,
                     ctx.timeouts.server,
                     "server",
                     "ACTIVE",
@@ -690,6 +742,7 @@ async fn run_node<C: CloudPort>(cloud: &C, ctx: NodeCtx) -> Result<NodeOutput, N
                 .source_create_snapshot(source_server_id, name, &ctx.marker())
                 .await?;
             let image = within(
+                &ctx.slot,
                 ctx.timeouts.snapshot,
                 "snapshot",
                 "active",
@@ -805,6 +858,7 @@ async fn run_node<C: CloudPort>(cloud: &C, ctx: NodeCtx) -> Result<NodeOutput, N
             if replacing && let Some(old) = &change.id {
                 ignore_missing(cloud.target_delete_server(old).await)?;
                 within(
+                    &ctx.slot,
                     ctx.timeouts.delete,
                     "server",
                     "deleted",
@@ -824,6 +878,7 @@ async fn run_node<C: CloudPort>(cloud: &C, ctx: NodeCtx) -> Result<NodeOutput, N
             let server = cloud.target_create_server(&spec).await?;
             let extra = extra(json!({"image_id": spec.image_id}));
             match within(
+                &ctx.slot,
                 ctx.timeouts.server,
                 "server",
                 "ACTIVE",
@@ -906,6 +961,7 @@ async fn delete<C: CloudPort>(cloud: &C, ctx: &NodeCtx) -> Result<(), NodeFailur
         Address::Server { .. } => {
             ignore_missing(cloud.target_delete_server(&id).await)?;
             within(
+                &ctx.slot,
                 ctx.timeouts.delete,
                 "server",
                 "deleted",
