@@ -163,3 +163,64 @@ async fn a_reset_download_is_retried_and_the_image_is_whole() {
     assert_eq!(image.1, snapshot.1);
     world.s2d_ok(&["destroy", &plan, "--auto-approve"], 0).await;
 }
+
+/// Ctrl-C in the middle of apply: running steps finish, the state is saved, exit 130; the next
+/// apply continues from there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_cleanly_and_apply_continues() {
+    let world = world().await;
+    let plan = world.plan("quickstart.toml");
+    let before = both(&world).await;
+    world
+        .faults("hospital", json!({"server_build_s": 3.0}))
+        .await;
+    let child = world
+        .command(&["apply", &plan, "--auto-approve"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Wait until the server is being built, then interrupt.
+    let started = std::time::Instant::now();
+    loop {
+        let building = s2d::state::read(&world.path().join("s2d.state.json"))
+            .ok()
+            .flatten()
+            .is_some_and(|s| s.resources.keys().any(|a| a.kind() == "image"));
+        if building || started.elapsed() > std::time::Duration::from_secs(30) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(status.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().expect("waits"))
+        .await
+        .expect("joins");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("Interrupted"), "{err}");
+    // The server that was building finished and is recorded; the floating IP was not started.
+    let state = world.state();
+    assert!(
+        state
+            .resources
+            .keys()
+            .any(|a| a.to_string() == "server.ehr-analytics"),
+        "{err}"
+    );
+    assert!(
+        !state.resources.keys().any(|a| a.kind() == "floating_ip"),
+        "{err}"
+    );
+    world.s2d_ok(&["apply", &plan, "--auto-approve"], 0).await;
+    world
+        .s2d_ok(&["plan", &plan, "--detailed-exitcode"], 0)
+        .await;
+    world.s2d_ok(&["destroy", &plan, "--auto-approve"], 0).await;
+    assert_eq!(both(&world).await, before);
+}
