@@ -363,15 +363,25 @@ up_cloud() {  # up_cloud <name>: configure, start and seed one cloud (runs in a 
     "${nm[@]}" cell_v2 create_cell --name cell1 &&
     "${nm[@]}" db sync; } > "$C_DIR/log/nova-manage.log" 2>&1 & pids+=($!)
 
+  # Keystone is the critical path: its key repositories (files only) are made
+  # while its schema migrates.
+  local kpids=()
+  "${km[@]}" fernet_setup --keystone-user "$me" --keystone-group "$mygroup" \
+    > "$C_DIR/log/keystone-fernet.log" 2>&1 & kpids+=($!)
+  "${km[@]}" credential_setup --keystone-user "$me" --keystone-group "$mygroup" \
+    > "$C_DIR/log/keystone-credential.log" 2>&1 & kpids+=($!)
+  "${km[@]}" db_sync > "$C_DIR/log/keystone-manage.log" 2>&1 ||
+    die "$C_NAME: keystone-manage db_sync failed, see $C_DIR/log/keystone-manage.log"
+  for p in "${kpids[@]}"; do
+    wait "$p" || die "$C_NAME: keystone-manage fernet_setup/credential_setup failed, see $C_DIR/log/keystone-*.log"
+  done
   {
-    "${km[@]}" db_sync &&
-    "${km[@]}" fernet_setup --keystone-user "$me" --keystone-group "$mygroup" &&
-    "${km[@]}" credential_setup --keystone-user "$me" --keystone-group "$mygroup" &&
     "${km[@]}" bootstrap --bootstrap-password "$ADMIN_PW" \
       --bootstrap-admin-url "http://$HOST:$P_KEYSTONE/v3" \
       --bootstrap-internal-url "http://$HOST:$P_KEYSTONE/v3" \
       --bootstrap-public-url "http://$HOST:$P_KEYSTONE/v3" --bootstrap-region-id RegionOne
-  } > "$C_DIR/log/keystone-manage.log" 2>&1 || die "$C_NAME: keystone-manage failed, see $C_DIR/log/keystone-manage.log"
+  } >> "$C_DIR/log/keystone-manage.log" 2>&1 || die "$C_NAME: keystone-manage bootstrap failed, see $C_DIR/log/keystone-manage.log"
+  ts "keystone schema, keys, bootstrap"
   spawn "$C_NAME-keystone" "$BIN/uwsgi" --ini "$C_DIR/etc/keystone/uwsgi.ini"
   wait_http "http://$HOST:$P_KEYSTONE/v3" 120
   ADMIN_PW=$ADMIN_PW "$BIN/python" "$HERE/provision.py" catalog > "$C_DIR/log/provision.log" 2>&1 ||
