@@ -224,3 +224,149 @@ async fn ctrl_c_stops_cleanly_and_apply_continues() {
     world.s2d_ok(&["destroy", &plan, "--auto-approve"], 0).await;
     assert_eq!(both(&world).await, before);
 }
+
+/// Spool mode: a download broken off mid-way resumes with a Range request from where the
+/// spool file ends; the image arrives whole and the spool folder is emptied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spooled_download_resumes_with_range() {
+    let world = world().await;
+    let plan = "spool.toml";
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/quickstart.toml"),
+    )
+    .expect("quickstart")
+    .replace(
+        "floating_ip = { pool = \"public\" }",
+        "floating_ip = { pool = \"public\" }\ntransfer = { mode = \"spool\" }",
+    );
+    std::fs::write(world.path().join(plan), text).expect("plan");
+    world
+        .faults(
+            "provider",
+            json!({"reset_download_after_bytes": 1 << 20, "reset_count": 1}),
+        )
+        .await;
+    world.s2d_ok(&["apply", plan, "--auto-approve"], 0).await;
+    let downloads: Vec<serde_json::Value> = world
+        .requests("provider")
+        .await
+        .into_iter()
+        .filter(|r| {
+            r["method"] == "GET" && r["path"].as_str().is_some_and(|p| p.ends_with("/file"))
+        })
+        .collect();
+    assert!(downloads.len() >= 2, "{downloads:?}");
+    let resumed = downloads
+        .iter()
+        .filter_map(|r| r["range"].as_str())
+        .find(|r| r.starts_with("bytes=") && !r.starts_with("bytes=0-"));
+    assert!(resumed.is_some(), "no Range resume in {downloads:?}");
+    let source = world.cloud("provider").await;
+    let target = world.cloud("hospital").await;
+    let snapshot = image_sums(&source, &world.id("snapshot.ehr-analytics-s2d")).await;
+    let image = image_sums(&target, &world.id("image.ehr-analytics-s2d")).await;
+    assert_eq!(image.0, snapshot.0);
+    assert_eq!(image.1, snapshot.1);
+    let left: Vec<_> = std::fs::read_dir(world.path().join(".s2d-spool"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "spool files left: {left:?}");
+    world.s2d_ok(&["destroy", plan, "--auto-approve"], 0).await;
+}
+
+/// A plan asking for another disk format: the snapshot is spooled, converted with qemu-img and
+/// uploaded in the new format.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disk_format_conversion_goes_through_qemu_img() {
+    use s2d::cloud::compute::{ServerCreate, ServerNetwork};
+    use s2d::cloud::image::ImageCreate;
+    let world = world().await;
+    // A real qcow2 disk (16 MiB virtual, almost empty) booted as a provider server.
+    let qcow2 = world.path().join("disk.qcow2");
+    let made = std::process::Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(&qcow2)
+        .arg("16M")
+        .status()
+        .expect("qemu-img must be installed (tests/run.sh installs qemu-utils)");
+    assert!(made.success());
+    let provider = world.cloud("provider").await;
+    let base = provider
+        .image
+        .create(&ImageCreate {
+            name: "conv-base".into(),
+            disk_format: "qcow2".into(),
+            container_format: "bare".into(),
+            ..ImageCreate::default()
+        })
+        .await
+        .expect("image");
+    let bytes = std::fs::read(&qcow2).expect("read qcow2");
+    let len = bytes.len() as u64;
+    provider
+        .image
+        .upload(
+            &base.id,
+            Some(len),
+            futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(bytes))]),
+        )
+        .await
+        .expect("upload");
+    let network = provider
+        .network
+        .networks(&[])
+        .await
+        .expect("networks")
+        .into_iter()
+        .find(|n| !n.external)
+        .expect("network");
+    let server = provider
+        .compute
+        .create_server(&ServerCreate {
+            name: "conv-src".into(),
+            image: Some(base.id.clone()),
+            flavor: "2".into(),
+            key_name: Some("alice-key".into()),
+            networks: vec![ServerNetwork::Network(network.id.clone())],
+            ..ServerCreate::default()
+        })
+        .await
+        .expect("server");
+    provider
+        .compute
+        .wait_for_server(&server, "ACTIVE", std::time::Duration::from_secs(60))
+        .await
+        .expect("ACTIVE");
+    let plan = "convert.toml";
+    std::fs::write(
+        world.path().join(plan),
+        "version = 1\n[source]\ncloud = \"provider\"\n[target]\ncloud = \"hospital\"\n\
+         [defaults]\nnetwork = \"private\"\nkeypair = { import = \"alice-key\" }\n\
+         floating_ip = false\n\n[[server]]\nsource = \"conv-src\"\n\
+         image = { disk_format = \"raw\" }\n",
+    )
+    .expect("plan");
+    let out = world.s2d_ok(&["apply", plan, "--auto-approve"], 0).await;
+    let target = world.cloud("hospital").await;
+    let image = target
+        .image
+        .get(&world.id("image.conv-src-s2d").as_str().into())
+        .await
+        .expect("get")
+        .expect("image exists");
+    assert_eq!(
+        image.disk_format.as_deref(),
+        Some("raw"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(image.status, "active");
+    // The raw form of an empty 16 MiB disk: 16 MiB of zeros.
+    assert_eq!(image.size, Some(16 << 20));
+    let zeros = vec![0u8; 16 << 20];
+    assert_eq!(
+        image.checksum.as_deref(),
+        Some(hex::encode(<md5::Md5 as md5::Digest>::digest(&zeros)).as_str())
+    );
+    world.s2d_ok(&["destroy", plan, "--auto-approve"], 0).await;
+}

@@ -206,6 +206,10 @@ pub struct RunArgs {
     /// Seconds to wait for a server to become ACTIVE.
     #[arg(long, default_value_t = 900, value_name = "SECONDS")]
     pub server_timeout: u64,
+    /// Where spooled image downloads live until uploaded (default: `.s2d-spool` beside the
+    /// state); a download broken off by a kill resumes from here.
+    #[arg(long, value_name = "DIR")]
+    pub spool_dir: Option<PathBuf>,
     /// Seconds to wait for a deleted server to be gone.
     #[arg(long, default_value_t = 600, value_name = "SECONDS")]
     pub delete_timeout: u64,

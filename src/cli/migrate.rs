@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
@@ -85,11 +86,11 @@ fn state_path(scope: &Scope, plan: &Path) -> PathBuf {
         .unwrap_or_else(|| state::default_path(plan))
 }
 
-async fn connect(plan: &Plan) -> anyhow::Result<OpenStack> {
+async fn connect(plan: &Plan, transfer: TransferOptions) -> anyhow::Result<OpenStack> {
     let env = ConfigEnv::from_process();
     let source = clouds::config("source", &plan.source, &env).context("the source cloud")?;
     let target = clouds::config("target", &plan.target, &env).context("the target cloud")?;
-    OpenStack::connect(source, target, TransferOptions::default())
+    OpenStack::connect(source, target, transfer)
         .await
         .context("connecting to the clouds")
 }
@@ -106,7 +107,7 @@ pub fn plan(args: &PlanArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
     let state_path = state_path(&args.scope, &args.plan);
     let state_file = StateFile::open(&state_path, "plan")?;
     let outcome = runtime()?.block_on(async {
-        let cloud = connect(&plan).await?;
+        let cloud = connect(&plan, TransferOptions::default()).await?;
         engine::plan(
             &cloud,
             &desired,
@@ -199,6 +200,15 @@ fn read_saved(path: &Path) -> anyhow::Result<Option<SavedPlan>> {
     Ok(Some(saved))
 }
 
+/// Spooled images live beside the state, so a re-run after a kill finds its part files.
+fn default_spool_dir(state_path: &Path) -> PathBuf {
+    let dir = match state_path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    dir.join(".s2d-spool")
+}
+
 fn timeouts(run: &RunArgs) -> Timeouts {
     Timeouts {
         snapshot: Duration::from_secs(run.snapshot_timeout),
@@ -256,65 +266,113 @@ fn watch_interrupts(stop: &Stop, quiet: bool) {
     });
 }
 
-/// Print the engine's events on stderr, as lines (transfers at most every 5 s per image).
+/// Print the engine's events on stderr: a line per step started and ended; image copies as
+/// progress bars on a terminal (`bars`), else a line every 5 s.
 fn print_events(
     mut rx: mpsc::UnboundedReceiver<Event>,
     quiet: bool,
+    bars: bool,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut last_transfer: BTreeMap<Address, Instant> = BTreeMap::new();
+        let multi =
+            (bars && !quiet).then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        let say = |line: String| match &multi {
+            Some(m) => {
+                let _ = m.println(line);
+            }
+            None => eprintln!("{line}"),
+        };
+        let style = ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        let mut active: BTreeMap<Address, ProgressBar> = BTreeMap::new();
+        let mut last_line: BTreeMap<Address, Instant> = BTreeMap::new();
         while let Some(event) = rx.recv().await {
             match event {
                 Event::Started { address, action } if !quiet => {
-                    eprintln!("{address}: {action}...");
+                    say(format!("{address}: {action}..."));
                 }
                 Event::Finished {
                     address,
                     action,
                     elapsed_ms,
-                } if !quiet => {
-                    eprintln!(
-                        "{address}: {action} done after {:.1}s",
-                        elapsed_ms as f64 / 1000.0
-                    );
-                }
-                Event::Failed { address, message } => eprintln!("{address}: failed: {message}"),
-                Event::Skipped { address, because } if !quiet => {
-                    eprintln!("{address}: skipped because {because} failed");
-                }
-                Event::Cancelled { address } if !quiet => eprintln!("{address}: cancelled"),
-                Event::Transfer { address, bytes } if !quiet => {
-                    let due = last_transfer
-                        .get(&address)
-                        .is_none_or(|t| t.elapsed() >= Duration::from_secs(5));
-                    if due && bytes > 0 {
-                        eprintln!("{address}: {} copied", human_bytes(bytes));
-                        last_transfer.insert(address, Instant::now());
+                } => {
+                    if let Some(bar) = active.remove(&address) {
+                        bar.finish_and_clear();
+                    }
+                    if !quiet {
+                        say(format!(
+                            "{address}: {action} done after {:.1}s",
+                            elapsed_ms as f64 / 1000.0
+                        ));
                     }
                 }
+                Event::Failed { address, message } => {
+                    if let Some(bar) = active.remove(&address) {
+                        bar.abandon();
+                    }
+                    say(format!("{address}: failed: {message}"));
+                }
+                Event::Skipped { address, because } if !quiet => {
+                    say(format!("{address}: skipped because {because} failed"));
+                }
+                Event::Cancelled { address } => {
+                    if let Some(bar) = active.remove(&address) {
+                        bar.abandon();
+                    }
+                    if !quiet {
+                        say(format!("{address}: cancelled"));
+                    }
+                }
+                Event::Transfer {
+                    address,
+                    bytes,
+                    total,
+                } if !quiet => match &multi {
+                    Some(m) => {
+                        let bar = active.entry(address.clone()).or_insert_with(|| {
+                            let bar = m.add(ProgressBar::new(total.unwrap_or(0)));
+                            bar.set_style(style.clone());
+                            bar.set_prefix(address.to_string());
+                            bar
+                        });
+                        if let Some(total) = total {
+                            bar.set_length(total);
+                        }
+                        bar.set_position(bytes);
+                    }
+                    None => {
+                        let due = last_line
+                            .get(&address)
+                            .is_none_or(|t| t.elapsed() >= Duration::from_secs(5));
+                        if due && bytes > 0 {
+                            let of = total
+                                .map(|t| {
+                                    format!(
+                                        " of {} ({:.0}%)",
+                                        render::human_bytes(t),
+                                        bytes as f64 * 100.0 / t.max(1) as f64
+                                    )
+                                })
+                                .unwrap_or_default();
+                            eprintln!("{address}: {} copied{of}", render::human_bytes(bytes));
+                            last_line.insert(address, Instant::now());
+                        }
+                    }
+                },
                 Event::StateSaved { serial } => tracing::debug!(serial, "state saved"),
                 Event::StateSaveFailed { message } => {
-                    eprintln!("error: the state could not be saved: {message}");
+                    say(format!("error: the state could not be saved: {message}"));
                 }
                 _ => {}
             }
         }
+        for bar in active.into_values() {
+            bar.finish_and_clear();
+        }
     })
-}
-
-fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }
 
 /// Run an apply or destroy plan with events printed and Ctrl-C handled.
@@ -329,7 +387,7 @@ async fn execute(
     let stop = Stop::default();
     watch_interrupts(&stop, ui.quiet);
     let (tx, rx) = mpsc::unbounded_channel();
-    let printer = print_events(rx, ui.quiet);
+    let printer = print_events(rx, ui.quiet, std::io::stderr().is_terminal());
     let options = ApplyOptions {
         parallelism: NonZeroUsize::new(run.parallelism as usize).unwrap_or(NonZeroUsize::MIN),
         transfers: NonZeroUsize::new(run.transfers as usize).unwrap_or(NonZeroUsize::MIN),
@@ -422,9 +480,17 @@ pub fn apply(args: &ApplyArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
     };
     let targets = targets(&args.scope)?;
     let mut state_file = StateFile::open(&state_path, "apply")?;
+    let transfer = TransferOptions {
+        spool_dir: args
+            .run
+            .spool_dir
+            .clone()
+            .unwrap_or_else(|| default_spool_dir(&state_path)),
+        ..TransferOptions::default()
+    };
     let rt = runtime()?;
     rt.block_on(async {
-        let cloud = Arc::new(connect(&plan).await?);
+        let cloud = Arc::new(connect(&plan, transfer).await?);
         let from_file = saved_outcome.is_none();
         let outcome = match saved_outcome {
             Some(outcome) => outcome,
@@ -552,7 +618,7 @@ pub fn destroy(args: &DestroyArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
         return Ok(ExitStatus::Success);
     }
     runtime()?.block_on(async {
-        let cloud = Arc::new(connect(&plan).await?);
+        let cloud = Arc::new(connect(&plan, TransferOptions::default()).await?);
         if !confirm("destroy these resources", &args.run).await? {
             eprintln!("Destroy cancelled.");
             return Ok(ExitStatus::Failure);
@@ -585,7 +651,7 @@ pub fn graph(args: &GraphArgs, _ui: &Ui) -> anyhow::Result<ExitStatus> {
     let (plan, _) = load_plan(&args.plan)?;
     let desired = desired(&plan)?;
     let graph = runtime()?.block_on(async {
-        let cloud = connect(&plan).await?;
+        let cloud = connect(&plan, TransferOptions::default()).await?;
         engine::build_graph(&cloud, &desired)
             .await
             .context("building the graph")
@@ -600,13 +666,6 @@ pub fn graph(args: &GraphArgs, _ui: &Ui) -> anyhow::Result<ExitStatus> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bytes_read_for_people() {
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(3 << 30), "3.0 GiB");
-    }
 
     #[test]
     fn a_plan_file_is_not_taken_for_a_saved_plan() {

@@ -100,10 +100,11 @@ pub enum Event {
     Cancelled {
         address: Address,
     },
-    /// Image bytes moved so far (may be coalesced or dropped).
+    /// Image bytes moved so far (may be coalesced or dropped), of `total` when known.
     Transfer {
         address: Address,
         bytes: u64,
+        total: Option<u64>,
     },
     StateSaved {
         serial: u64,
@@ -632,6 +633,7 @@ async fn fill_image<C: CloudPort>(
     ctx: &NodeCtx,
     image_id: &str,
     source_id: &str,
+    copy: &super::port::CopySpec,
 ) -> Result<super::port::Checksums, NodeFailure> {
     // The copy is bounded by `transfers`, not by the parallelism slot.
     ctx.slot.release();
@@ -643,16 +645,17 @@ async fn fill_image<C: CloudPort>(
             .map_err(|_| PortError::Cancelled)?;
         let events = ctx.events.clone();
         let for_progress = ctx.change.address.clone();
-        let progress: Progress = Arc::new(move |bytes| {
+        let progress: Progress = Arc::new(move |bytes, total| {
             if let Some(tx) = &events {
                 let _ = tx.send(Event::Transfer {
                     address: for_progress.clone(),
                     bytes,
+                    total,
                 });
             }
         });
         cloud
-            .target_upload_image(image_id, source_id, progress)
+            .target_upload_image(image_id, source_id, copy, progress)
             .await
     }
     .await;
@@ -757,6 +760,7 @@ async fn run_node<C: CloudPort>(cloud: &C, ctx: NodeCtx) -> Result<NodeOutput, N
             disk_format,
             visibility,
             snapshot,
+            transfer,
         } => {
             if updating {
                 let id = change.id.clone().unwrap_or_default();
@@ -779,7 +783,11 @@ async fn run_node<C: CloudPort>(cloud: &C, ctx: NodeCtx) -> Result<NodeOutput, N
                 .await?;
             // A target image whose bytes did not arrive whole, or not as sent, is deleted:
             // it is never left behind looking like a copy.
-            let filled = fill_image(cloud, &ctx, &image.id, &source_id).await;
+            let copy = super::port::CopySpec {
+                disk_format: disk_format.clone(),
+                transfer: *transfer,
+            };
+            let filled = fill_image(cloud, &ctx, &image.id, &source_id, &copy).await;
             let checksums = match filled {
                 Ok(checksums) => checksums,
                 Err(mut failure) => {

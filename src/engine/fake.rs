@@ -445,6 +445,7 @@ impl CloudPort for FakeCloud {
         &self,
         target_id: &str,
         source_id: &str,
+        _copy: &super::port::CopySpec,
         progress: Progress,
     ) -> PortResult<Checksums> {
         self.enter("target_upload_image", target_id).await?;
@@ -459,7 +460,7 @@ impl CloudPort for FakeCloud {
         let mut h = Hasher::new();
         h.update(&data);
         let sums = h.finish();
-        progress(sums.size);
+        progress(sums.size, Some(sums.size));
         let image = w
             .contents
             .images

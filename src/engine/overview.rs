@@ -15,6 +15,9 @@ use crate::state::State;
 pub struct Step {
     pub address: Address,
     pub elapsed_ms: u64,
+    /// For the image step: the bytes copied (its average rate is bytes / elapsed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
 }
 
 /// One server as the target reports it.
@@ -83,6 +86,11 @@ pub async fn overview<C: CloudPort>(
         .flatten()
         .filter_map(|a| {
             times.get(&a).map(|ms| Step {
+                bytes: matches!(a, Address::Image { .. })
+                    .then(|| state.resources.get(&a))
+                    .flatten()
+                    .and_then(|r| r.attributes.get("size"))
+                    .and_then(|v| v.as_u64()),
                 address: a.clone(),
                 elapsed_ms: *ms,
             })

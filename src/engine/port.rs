@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::graph::{Address, FlavorSpec, Rule};
+use crate::graph::{Address, FlavorSpec, Rule, TransferMode};
 pub use crate::transfer::Checksums;
 
 /// The metadata key of the lineage marker.
@@ -202,8 +202,16 @@ pub struct FloatingIp {
     pub marker: Option<Marker>,
 }
 
-/// Progress of an image transfer: bytes moved so far.
-pub type Progress = Arc<dyn Fn(u64) + Send + Sync>;
+/// Progress of an image transfer: bytes moved so far, and the whole size when known.
+pub type Progress = Arc<dyn Fn(u64, Option<u64>) + Send + Sync>;
+
+/// How one image's bytes are to be copied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopySpec {
+    /// The target image's disk format; another than the source's means a conversion.
+    pub disk_format: String,
+    pub transfer: TransferMode,
+}
 
 /// What a cloud call can fail with, in engine terms.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -288,11 +296,13 @@ pub trait CloudPort: Send + Sync + 'static {
         spec: &ImageSpec,
     ) -> impl Future<Output = PortResult<Image>> + Send;
     /// Fill target image `target_id` with the bytes of source image `source_id`; returns the
-    /// checksums of what was sent. The real adapter streams it through `transfer`.
+    /// checksums of what was sent. The real adapter streams it through `transfer` (or spools
+    /// it, converting its format when `copy.disk_format` differs from the source's).
     fn target_upload_image(
         &self,
         target_id: &str,
         source_id: &str,
+        copy: &CopySpec,
         progress: Progress,
     ) -> impl Future<Output = PortResult<Checksums>> + Send;
     fn target_wait_image_active(

@@ -187,6 +187,22 @@ pub fn render_report(report: &ApplyReport) -> String {
     out
 }
 
+/// A byte count for people: `512 B`, `1.5 KiB`, `3.0 GiB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
 /// The overview table after apply.
 pub fn render_overview(servers: &[ServerOverview]) -> String {
     let header = [
@@ -208,11 +224,17 @@ pub fn render_overview(servers: &[ServerOverview]) -> String {
                 .steps
                 .iter()
                 .map(|step| {
-                    format!(
-                        "{} {:.1}s",
-                        step.address.kind(),
-                        step.elapsed_ms as f64 / 1000.0
-                    )
+                    let secs = step.elapsed_ms as f64 / 1000.0;
+                    match step.bytes {
+                        // An image step: its transfer's size and average rate.
+                        Some(bytes) => format!(
+                            "{} {secs:.1}s ({}, {}/s)",
+                            step.address.kind(),
+                            human_bytes(bytes),
+                            human_bytes((bytes as f64 / secs.max(0.001)) as u64)
+                        ),
+                        None => format!("{} {secs:.1}s", step.address.kind()),
+                    }
                 })
                 .collect::<Vec<_>>()
                 .join(", ");

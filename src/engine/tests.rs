@@ -23,6 +23,7 @@ fn server(name: &str, keypair: &str, group: GroupChoice) -> DesiredServer {
             name: format!("{name}-image"),
             disk_format: None,
             visibility: "private".into(),
+            transfer: Default::default(),
         },
         flavor: None,
         network: "private".into(),

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::Address;
 use super::desired::{
     Desired, FlavorSpec, FloatingIpChoice, GroupChoice, KeypairMode, Rule, SourceFacts,
+    TransferMode,
 };
 
 /// One resource and what it should be. Everything needed to make it is here, so a saved plan
@@ -27,6 +28,8 @@ pub enum Node {
         disk_format: String,
         visibility: String,
         snapshot: Address,
+        #[serde(default)]
+        transfer: TransferMode,
     },
     Keypair {
         name: String,
@@ -146,6 +149,7 @@ impl ResourceGraph {
                     .or_else(|| fact.disk_format.clone())
                     .unwrap_or_else(|| "qcow2".to_string()),
                 visibility: server.image.visibility.clone(),
+                transfer: server.image.transfer,
                 snapshot: g.address(snapshot),
             })?;
             g.edge(snapshot, image);
@@ -365,6 +369,7 @@ mod tests {
                 name: format!("{name}-image"),
                 disk_format: None,
                 visibility: "private".into(),
+                transfer: Default::default(),
             },
             flavor: None,
             network: "private".into(),

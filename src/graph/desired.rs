@@ -39,6 +39,20 @@ pub struct DesiredImage {
     pub disk_format: Option<String>,
     /// `private`, `shared`, `community` or `public`.
     pub visibility: String,
+    /// How the bytes move (a conversion always spools).
+    #[serde(default)]
+    pub transfer: TransferMode,
+}
+
+/// How an image's bytes move from the source Glance to the target Glance.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransferMode {
+    /// Download piped straight into the upload, no file.
+    #[default]
+    Stream,
+    /// Download to a file first (resumable with Range), then upload from it.
+    Spool,
 }
 
 /// How the target keypair comes to be.

@@ -3,7 +3,8 @@
 //! Knows nothing of TOML or XML (the plan module has read them) nor of clouds.
 
 use super::desired::{
-    Desired, DesiredImage, DesiredServer, FloatingIpChoice, GroupChoice, KeypairChoice, KeypairMode,
+    Desired, DesiredImage, DesiredServer, FloatingIpChoice, GroupChoice, KeypairChoice,
+    KeypairMode, TransferMode,
 };
 use crate::plan::{self, Plan};
 
@@ -70,6 +71,10 @@ impl Desired {
                         name: s.image_name.clone(),
                         disk_format: s.disk_format.clone(),
                         visibility: s.visibility.clone(),
+                        transfer: match s.transfer {
+                            plan::TransferMode::Stream => TransferMode::Stream,
+                            plan::TransferMode::Spool => TransferMode::Spool,
+                        },
                     },
                     flavor: s.flavor.clone(),
                     network,

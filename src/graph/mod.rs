@@ -14,6 +14,6 @@ pub use address::{Address, AddressError};
 pub use build::{Entry, GraphError, Node, ResourceGraph};
 pub use desired::{
     Desired, DesiredImage, DesiredServer, FlavorSpec, FloatingIpChoice, GroupChoice, KeypairChoice,
-    KeypairMode, Rule, RuleDirection, SourceFacts,
+    KeypairMode, Rule, RuleDirection, SourceFacts, TransferMode,
 };
 pub use from_plan::FromPlanError;

@@ -170,6 +170,26 @@ impl World {
         dump
     }
 
+    /// devcloud's request log of one cloud (method, path, status, Range header, ...).
+    pub async fn requests(&self, cloud: &str) -> Vec<serde_json::Value> {
+        let dc = self.devcloud.as_ref().expect("devcloud");
+        let base = dc.cloud(cloud).expect("cloud").base_url().to_string();
+        let log: serde_json::Value = reqwest::get(format!("{base}/devcloud/requests"))
+            .await
+            .expect("GET requests")
+            .json()
+            .await
+            .expect("JSON");
+        match log {
+            serde_json::Value::Array(items) => items,
+            serde_json::Value::Object(mut map) => match map.remove("requests") {
+                Some(serde_json::Value::Array(items)) => items,
+                other => panic!("unexpected request log {other:?}"),
+            },
+            other => panic!("unexpected request log {other}"),
+        }
+    }
+
     /// Change devcloud's fault knobs on one cloud.
     pub async fn faults(&self, cloud: &str, patch: serde_json::Value) {
         let dc = self.devcloud.as_ref().expect("devcloud");

@@ -10,8 +10,10 @@
 //! through [`cloud::create_or_adopt`], so a create whose answer was lost is looked up by its
 //! marker instead of being repeated. Knows nothing of the graph, the state file or terminals.
 
+mod copy;
+
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cloud::compute::{ServerCreate, ServerNetwork, ServerQuery};
@@ -22,12 +24,12 @@ use crate::cloud::{
     SecurityGroupRuleId, ServerId,
 };
 use crate::graph::{FlavorSpec, Rule, RuleDirection};
-use crate::transfer::{Checksums, PipeOptions, pipe};
+use crate::transfer::{Checksums, PipeOptions};
 
 use super::port::{
-    CloudPort, Flavor, FloatingIp, GeneratedKeypair, Image, ImageQuery, ImageSpec, Keypair, Marker,
-    Network, PortError, PortResult, Progress, RuleInfo, SecurityGroup, Server, ServerSpec,
-    SourceServer,
+    CloudPort, CopySpec, Flavor, FloatingIp, GeneratedKeypair, Image, ImageQuery, ImageSpec,
+    Keypair, Marker, Network, PortError, PortResult, Progress, RuleInfo, SecurityGroup, Server,
+    ServerSpec, SourceServer,
 };
 
 /// How often a create whose outcome is unknown is looked up and tried again.
@@ -37,11 +39,15 @@ const CREATE_ATTEMPTS: u32 = 4;
 const SNAPSHOT_BUSY_LIMIT: Duration = Duration::from_secs(30 * 60);
 
 /// How image bytes are copied.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct TransferOptions {
     pub pipe: PipeOptions,
-    /// Whole-image attempts when the connection breaks (each starts from byte 0).
+    /// Upload attempts when the connection breaks (a stream starts again from byte 0, a
+    /// spooled image from its file).
     pub attempts: u32,
+    /// Where spooled downloads (and converted images) live until they are uploaded; a part
+    /// file left by a killed run is resumed from here.
+    pub spool_dir: PathBuf,
 }
 
 impl Default for TransferOptions {
@@ -49,6 +55,7 @@ impl Default for TransferOptions {
         TransferOptions {
             pipe: PipeOptions::default(),
             attempts: 3,
+            spool_dir: std::env::temp_dir().join("s2d-spool"),
         }
     }
 }
@@ -203,49 +210,6 @@ impl OpenStack {
             marker: f.description.as_deref().and_then(marker_from_description),
         })
     }
-
-    /// One whole copy of `source` into `target_id`: download piped into upload.
-    async fn copy_once(
-        &self,
-        target_id: &ImageId,
-        source: &cloud::image::Image,
-        progress: &Progress,
-    ) -> PortResult<Checksums> {
-        let download = self
-            .source
-            .image
-            .download(&source.id, None)
-            .await
-            .map_err(transfer("source download"))?;
-        let size = download.content_length.or(source.size);
-        let (body, handle) = pipe(download.stream, self.transfer.pipe);
-        let moved = handle.progress();
-        let reporter = {
-            let progress = progress.clone();
-            let moved = moved.clone();
-            tokio::spawn(async move {
-                let mut last = u64::MAX;
-                loop {
-                    let now = moved.load(Ordering::Relaxed);
-                    if now != last {
-                        progress(now);
-                        last = now;
-                    }
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
-            })
-        };
-        let uploaded = self.target.image.upload(target_id, size, body).await;
-        let piped = handle.finish().await;
-        reporter.abort();
-        progress(moved.load(Ordering::Relaxed));
-        match (uploaded, piped) {
-            (Ok(()), Ok(sums)) => Ok(sums),
-            // The download's failure is the cause of the upload's.
-            (_, Err(e)) => Err(PortError::Transfer(e.to_string())),
-            (Err(e), Ok(_)) => Err(PortError::Transfer(format!("target upload: {e}"))),
-        }
-    }
 }
 
 /// A cloud error in engine terms, naming the call.
@@ -267,10 +231,6 @@ fn port_error(call: &str, e: cloud::Error) -> PortError {
             message: other.to_string(),
         },
     }
-}
-
-fn transfer(call: &'static str) -> impl Fn(cloud::Error) -> PortError {
-    move |e| PortError::Transfer(format!("{call}: {e}"))
 }
 
 /// A wait's failure: a resource in a failed state, a timeout, or a call that failed.
@@ -739,82 +699,10 @@ impl CloudPort for OpenStack {
         &self,
         target_id: &str,
         source_id: &str,
+        copy: &CopySpec,
         progress: Progress,
     ) -> PortResult<Checksums> {
-        let source = self
-            .source
-            .image
-            .get(&ImageId::new(source_id))
-            .await
-            .map_err(api("source: get image"))?
-            .ok_or_else(|| PortError::NotFound {
-                what: format!("source image {source_id}"),
-            })?;
-        let target = ImageId::new(target_id);
-        let attempts = self.transfer.attempts.max(1);
-        let mut attempt = 0;
-        let sums = loop {
-            attempt += 1;
-            match self.copy_once(&target, &source, &progress).await {
-                Ok(sums) => break sums,
-                Err(error) if attempt < attempts => {
-                    // Glance puts an image whose upload broke back to `queued` once it has
-                    // noticed the broken upload (it may still say `saving` for a moment); any
-                    // other status means it cannot take the bytes again.
-                    let settled = Duration::from_secs(30);
-                    let since = std::time::Instant::now();
-                    let status = loop {
-                        let status = self
-                            .target
-                            .image
-                            .get(&target)
-                            .await
-                            .map_err(api("target: get image"))?
-                            .map(|i| i.status);
-                        if status.as_deref() != Some("saving") || since.elapsed() > settled {
-                            break status;
-                        }
-                        tokio::time::sleep(Duration::from_millis(250)).await;
-                    };
-                    if status.as_deref() != Some("queued") {
-                        return Err(error);
-                    }
-                    tracing::warn!(
-                        image = target_id,
-                        attempt,
-                        %error,
-                        "image transfer broke; starting it again from the first byte"
-                    );
-                    progress(0);
-                    tokio::time::sleep(Duration::from_secs(1 << attempt.min(4))).await;
-                }
-                Err(error) => return Err(error),
-            }
-        };
-        let mut differ = Vec::new();
-        if let Some(md5) = &source.checksum
-            && md5 != &sums.md5
-        {
-            differ.push(format!("md5: source {md5}, received {}", sums.md5));
-        }
-        if source.os_hash_algo.as_deref() == Some("sha512")
-            && let Some(sha) = &source.os_hash_value
-            && sha != &sums.sha512
-        {
-            differ.push(format!("sha512: source {sha}, received {}", sums.sha512));
-        }
-        if let Some(size) = source.size
-            && size != sums.size
-        {
-            differ.push(format!("size: source {size}, received {}", sums.size));
-        }
-        if !differ.is_empty() {
-            return Err(PortError::Transfer(format!(
-                "the bytes received differ from source image {source_id}: {}",
-                differ.join("; ")
-            )));
-        }
-        Ok(sums)
+        self.copy_image(target_id, source_id, copy, progress).await
     }
 
     async fn target_wait_image_active(&self, id: &str, timeout: Duration) -> PortResult<Image> {

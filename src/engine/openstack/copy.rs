@@ -1,0 +1,378 @@
+//! The adapter's image copy: a snapshot's bytes from the source Glance into a queued target
+//! image, in one of two ways.
+//!
+//! - **stream**: the download is piped into the upload ([`transfer::pipe`]: bounded buffers,
+//!   md5 and sha512 on the way); a broken connection starts it again from byte 0.
+//! - **spool** (asked for, or needed for a disk format conversion): the download goes to a
+//!   file in the spool folder ([`transfer::spool`], resumed with `Range` after a break or a
+//!   killed run), is checked, converted with qemu-img if the formats differ, and uploaded from
+//!   the file (again after a broken upload).
+//!
+//! Every byte received is checked against the source's `checksum`, `os_hash_value` and `size`
+//! before it counts; a broken upload is retried only once Glance has put the image back to
+//! `queued`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use futures_util::stream::BoxStream;
+
+use super::{OpenStack, api};
+use crate::cloud::{self, Cloud, ImageId};
+use crate::engine::port::{CopySpec, PortError, PortResult, Progress};
+use crate::graph::TransferMode;
+use crate::transfer::{self, Checksums, PartNote, RangeSource, SpoolOptions};
+
+/// The source image's data, opened at an offset (a `Range` request past byte 0).
+struct GlanceRange<'a> {
+    cloud: &'a Cloud,
+    id: ImageId,
+}
+
+impl RangeSource for GlanceRange<'_> {
+    type Error = cloud::Error;
+    type Stream = BoxStream<'static, Result<Bytes, cloud::Error>>;
+
+    async fn open(&self, offset: u64) -> Result<Self::Stream, cloud::Error> {
+        let from = (offset > 0).then_some(offset);
+        let download = self.cloud.image.download(&self.id, from).await?;
+        if offset > 0 && !download.is_partial() {
+            return Err(cloud::Error::Unsupported {
+                cloud: self.cloud.name().to_string(),
+                message: format!(
+                    "the image service ignored a Range request for image {} (answered {})",
+                    self.id, download.status
+                ),
+            });
+        }
+        Ok(download.stream)
+    }
+}
+
+/// Report a growing count every 250 ms until dropped.
+struct Reporter(tokio::task::JoinHandle<()>);
+
+impl Reporter {
+    fn start(
+        progress: &Progress,
+        total: Option<u64>,
+        count: impl Fn() -> u64 + Send + 'static,
+    ) -> Reporter {
+        let progress = progress.clone();
+        Reporter(tokio::spawn(async move {
+            let mut last = u64::MAX;
+            loop {
+                let now = count();
+                if now != last {
+                    progress(now, total);
+                    last = now;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }))
+    }
+}
+
+impl Drop for Reporter {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// What differs between the source image's published checksums and the bytes received.
+fn differences(source: &cloud::image::Image, sums: &Checksums) -> Vec<String> {
+    let mut differ = Vec::new();
+    if let Some(md5) = &source.checksum
+        && md5 != &sums.md5
+    {
+        differ.push(format!("md5: source {md5}, received {}", sums.md5));
+    }
+    if source.os_hash_algo.as_deref() == Some("sha512")
+        && let Some(sha) = &source.os_hash_value
+        && sha != &sums.sha512
+    {
+        differ.push(format!("sha512: source {sha}, received {}", sums.sha512));
+    }
+    if let Some(size) = source.size
+        && size != sums.size
+    {
+        differ.push(format!("size: source {size}, received {}", sums.size));
+    }
+    differ
+}
+
+fn verify(source: &cloud::image::Image, sums: &Checksums) -> PortResult<()> {
+    let differ = differences(source, sums);
+    if differ.is_empty() {
+        Ok(())
+    } else {
+        Err(PortError::Transfer(format!(
+            "the bytes received differ from source image {}: {}",
+            source.id,
+            differ.join("; ")
+        )))
+    }
+}
+
+fn spool_error(e: impl std::fmt::Display) -> PortError {
+    PortError::Transfer(format!("spooling: {e}"))
+}
+
+async fn remove(paths: &[PathBuf]) {
+    for path in paths {
+        let _ = tokio::fs::remove_file(path).await;
+    }
+}
+
+impl OpenStack {
+    /// Fill target image `target_id` with the bytes of source image `source_id`.
+    pub(super) async fn copy_image(
+        &self,
+        target_id: &str,
+        source_id: &str,
+        copy: &CopySpec,
+        progress: Progress,
+    ) -> PortResult<Checksums> {
+        let source = self
+            .source
+            .image
+            .get(&ImageId::new(source_id))
+            .await
+            .map_err(api("source: get image"))?
+            .ok_or_else(|| PortError::NotFound {
+                what: format!("source image {source_id}"),
+            })?;
+        let target = ImageId::new(target_id);
+        let from = source.disk_format.clone().unwrap_or_default();
+        let convert = (!from.is_empty() && from != copy.disk_format)
+            .then(|| (from.clone(), copy.disk_format.clone()));
+        if copy.transfer == TransferMode::Spool || convert.is_some() {
+            self.spooled(&target, &source, convert, &progress).await
+        } else {
+            self.streamed(&target, &source, &progress).await
+        }
+    }
+
+    /// Download piped into upload; again from byte 0 after a break.
+    async fn streamed(
+        &self,
+        target: &ImageId,
+        source: &cloud::image::Image,
+        progress: &Progress,
+    ) -> PortResult<Checksums> {
+        let sums = self
+            .with_retries(target, progress, || async {
+                let download = self
+                    .source
+                    .image
+                    .download(&source.id, None)
+                    .await
+                    .map_err(|e| PortError::Transfer(format!("source download: {e}")))?;
+                let size = download.content_length.or(source.size);
+                self.send(target, download.stream, size, progress).await
+            })
+            .await?;
+        verify(source, &sums)?;
+        Ok(sums)
+    }
+
+    /// Download to the spool folder (resumable), check, convert if asked, upload from file.
+    async fn spooled(
+        &self,
+        target: &ImageId,
+        source: &cloud::image::Image,
+        convert: Option<(String, String)>,
+        progress: &Progress,
+    ) -> PortResult<Checksums> {
+        let dir = self.transfer.spool_dir.clone();
+        let key = source.id.to_string();
+        let note = PartNote {
+            source_image_id: key.clone(),
+            size: source.size,
+            md5: source.checksum.clone(),
+        };
+        let part = dir.join(format!("{key}.part"));
+        let spooled = {
+            let _reporter = Reporter::start(progress, source.size, move || {
+                std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0)
+            });
+            let range = GlanceRange {
+                cloud: &self.source,
+                id: source.id.clone(),
+            };
+            transfer::spool(&range, &dir, &key, &note, SpoolOptions::default())
+                .await
+                .map_err(spool_error)?
+        };
+        if spooled.resumed_from > 0 {
+            tracing::info!(
+                image = %source.id,
+                bytes = spooled.resumed_from,
+                "resumed a spooled download left by an earlier run"
+            );
+        }
+        let mut files = vec![spooled.path.clone()];
+        if let Err(e) = verify(source, &spooled.checksums) {
+            remove(&files).await;
+            return Err(e);
+        }
+        let upload = match &convert {
+            Some((from, to)) => {
+                let out = dir.join(format!("{key}.{to}"));
+                files.push(out.clone());
+                if let Err(e) = transfer::convert(&spooled.path, from, &out, to).await {
+                    remove(&files).await;
+                    return Err(PortError::Transfer(e.to_string()));
+                }
+                out
+            }
+            None => spooled.path.clone(),
+        };
+        let result = self
+            .with_retries(target, progress, || {
+                self.send_file(target, &upload, progress)
+            })
+            .await;
+        if result.is_ok() {
+            remove(&files).await;
+        }
+        let sums = result?;
+        if convert.is_none() && sums != spooled.checksums {
+            return Err(PortError::Transfer(format!(
+                "the spool file {} changed on disk: md5 {} was downloaded, {} uploaded",
+                upload.display(),
+                spooled.checksums.md5,
+                sums.md5
+            )));
+        }
+        Ok(sums)
+    }
+
+    async fn send_file(
+        &self,
+        target: &ImageId,
+        path: &Path,
+        progress: &Progress,
+    ) -> PortResult<Checksums> {
+        let size = tokio::fs::metadata(path)
+            .await
+            .map_err(|e| spool_error(format!("{}: {e}", path.display())))?
+            .len();
+        let stream = transfer::file_stream(path).await.map_err(spool_error)?;
+        self.send(target, stream, Some(size), progress).await
+    }
+
+    /// Pipe `stream` into the target image's upload, hashing it.
+    async fn send<S, E>(
+        &self,
+        target: &ImageId,
+        stream: S,
+        size: Option<u64>,
+        progress: &Progress,
+    ) -> PortResult<Checksums>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send + 'static,
+        E: std::fmt::Display + Send + 'static,
+    {
+        let (body, handle) = transfer::pipe(stream, self.transfer.pipe);
+        let moved: Arc<AtomicU64> = handle.progress();
+        let uploaded = {
+            let counter = moved.clone();
+            let _reporter =
+                Reporter::start(progress, size, move || counter.load(Ordering::Relaxed));
+            self.target.image.upload(target, size, body).await
+        };
+        let piped = handle.finish().await;
+        progress(moved.load(Ordering::Relaxed), size);
+        match (uploaded, piped) {
+            (Ok(()), Ok(sums)) => Ok(sums),
+            // The download's failure is the cause of the upload's.
+            (_, Err(e)) => Err(PortError::Transfer(e.to_string())),
+            (Err(e), Ok(_)) => Err(PortError::Transfer(format!("target upload: {e}"))),
+        }
+    }
+
+    /// Run `attempt` up to `attempts` times; between tries, wait until Glance has put the
+    /// target image back to `queued` (it may say `saving` for a moment after a broken
+    /// upload): any other status means it cannot take the bytes again.
+    async fn with_retries<F, Fut>(
+        &self,
+        target: &ImageId,
+        progress: &Progress,
+        mut attempt: F,
+    ) -> PortResult<Checksums>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = PortResult<Checksums>>,
+    {
+        let attempts = self.transfer.attempts.max(1);
+        let mut tried = 0;
+        loop {
+            tried += 1;
+            let error = match attempt().await {
+                Ok(sums) => return Ok(sums),
+                Err(error) if tried < attempts => error,
+                Err(error) => return Err(error),
+            };
+            let since = std::time::Instant::now();
+            let status = loop {
+                let status = self
+                    .target
+                    .image
+                    .get(target)
+                    .await
+                    .map_err(api("target: get image"))?
+                    .map(|i| i.status);
+                if status.as_deref() != Some("saving") || since.elapsed() > Duration::from_secs(30)
+                {
+                    break status;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            };
+            if status.as_deref() != Some("queued") {
+                return Err(error);
+            }
+            tracing::warn!(
+                image = %target,
+                attempt = tried,
+                %error,
+                "image transfer broke; starting it again from the first byte"
+            );
+            progress(0, None);
+            tokio::time::sleep(Duration::from_secs(1 << tried.min(4))).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(checksum: Option<&str>, sha: Option<&str>, size: Option<u64>) -> cloud::image::Image {
+        serde_json::from_value(serde_json::json!({
+            "id": "i1", "status": "active", "checksum": checksum,
+            "os_hash_algo": sha.map(|_| "sha512"), "os_hash_value": sha, "size": size,
+        }))
+        .expect("image")
+    }
+
+    #[test]
+    fn every_published_checksum_is_compared() {
+        let sums = Checksums {
+            size: 10,
+            md5: "aa".into(),
+            sha512: "bb".into(),
+        };
+        assert!(differences(&image(Some("aa"), Some("bb"), Some(10)), &sums).is_empty());
+        assert!(differences(&image(None, None, None), &sums).is_empty());
+        let differ = differences(&image(Some("ab"), Some("bc"), Some(11)), &sums);
+        assert_eq!(differ.len(), 3, "{differ:?}");
+        assert!(differ[0].contains("md5: source ab, received aa"));
+        let err = verify(&image(Some("ab"), None, None), &sums).expect_err("differs");
+        assert!(err.to_string().contains("differ from source image i1"));
+    }
+}
