@@ -37,6 +37,7 @@ async fn put_faults(
     body: Bytes,
 ) -> Result<Json<FaultSettings>, ApiError> {
     let settings: FaultSettings = parse_json(Service::Admin, &body)?;
+    check_settings(&settings)?;
     cloud.faults.set(settings.clone());
     Ok(Json(settings))
 }
@@ -67,8 +68,21 @@ async fn patch_faults(
     }
     let settings: FaultSettings = serde_json::from_value(current)
         .map_err(|e| ApiError::new(Service::Admin, StatusCode::BAD_REQUEST, e.to_string()))?;
+    check_settings(&settings)?;
     cloud.faults.set(settings.clone());
     Ok(Json(settings))
+}
+
+/// What serde cannot check: the microversion cap must read `2.N`.
+fn check_settings(settings: &FaultSettings) -> Result<(), ApiError> {
+    match settings.compute_max_microversion.as_deref() {
+        Some(v) if crate::nova::Microversion::parse(v).is_none() => Err(ApiError::new(
+            Service::Admin,
+            StatusCode::BAD_REQUEST,
+            format!("compute_max_microversion {v:?} is not of the form 2.N"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// `{"cloud", "projects": {<name>: {"id", "servers", "deleted_servers", "keypairs" (of the

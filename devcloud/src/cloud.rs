@@ -53,7 +53,7 @@ impl Cloud {
     pub fn router(cloud: SharedCloud) -> Router {
         Router::new()
             .nest("/identity", keystone::router())
-            .nest("/compute", nova::router())
+            .nest("/compute", nova::router(cloud.clone()))
             .nest("/image", glance::Glance::router())
             .nest("/network", neutron::router())
             .nest("/devcloud", admin::router())
@@ -77,7 +77,37 @@ pub fn with_service_roots(
     tower::util::MapRequest::new(router, strip_root_slash as fn(Request) -> Request)
 }
 
+/// The path a request was sent to before [`with_service_roots`] removed a
+/// `/ep/{region}/{interface}` catalog prefix (see the `catalog_regions` knob); the request
+/// log records this one.
+#[derive(Debug, Clone)]
+pub struct OriginalPath(pub String);
+
+/// `/ep/{region}/{interface}/rest` → `/rest`, or None when the path has no such prefix.
+fn strip_endpoint_prefix(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/ep/")?;
+    let mut parts = rest.splitn(3, '/');
+    let (_region, _interface, rest) = (parts.next()?, parts.next()?, parts.next()?);
+    Some(&path[path.len() - rest.len() - 1..])
+}
+
 fn strip_root_slash(mut req: Request) -> Request {
+    if let Some(stripped) = strip_endpoint_prefix(req.uri().path()) {
+        let original = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.to_string())
+            .unwrap_or_default();
+        let mut target = stripped.to_string();
+        if let Some(q) = req.uri().query() {
+            target.push('?');
+            target.push_str(q);
+        }
+        if let Ok(uri) = target.parse() {
+            *req.uri_mut() = uri;
+            req.extensions_mut().insert(OriginalPath(original));
+        }
+    }
     let path = req.uri().path();
     if matches!(path, "/identity/" | "/compute/" | "/image/" | "/network/") {
         let mut target = path.trim_end_matches('/').to_string();
@@ -130,6 +160,11 @@ async fn middleware(State(cloud): State<SharedCloud>, req: Request, next: Next) 
         .path_and_query()
         .map(|p| p.to_string())
         .unwrap_or_default();
+    let logged_path = req
+        .extensions()
+        .get::<OriginalPath>()
+        .map(|p| p.0.clone())
+        .unwrap_or_else(|| path.clone());
     let range = header_string(&req, "range");
     let api_version = header_string(&req, "openstack-api-version")
         .or_else(|| header_string(&req, "x-openstack-nova-api-version"));
@@ -144,7 +179,20 @@ async fn middleware(State(cloud): State<SharedCloud>, req: Request, next: Next) 
             tokio::time::sleep(std::time::Duration::from_millis(settings.latency_ms)).await;
         }
         match cloud.faults.draw() {
-            Injected::None => next.run(req).await,
+            Injected::None => {
+                let resp = next.run(req).await;
+                if cloud.faults.draw_after() {
+                    // Served, effects and all, but the client hears a 503.
+                    ApiError::new(
+                        service,
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "The server is currently unavailable. Please try again at a later time.",
+                    )
+                    .into_response()
+                } else {
+                    resp
+                }
+            }
             Injected::ServerError(code) => {
                 let status =
                     StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -178,7 +226,7 @@ async fn middleware(State(cloud): State<SharedCloud>, req: Request, next: Next) 
     if !is_admin_path {
         cloud.log.push(LoggedRequest {
             method,
-            path,
+            path: logged_path,
             status: resp.status().as_u16(),
             range,
             api_version,

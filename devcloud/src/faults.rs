@@ -16,6 +16,10 @@ pub struct FaultSettings {
     pub latency_ms: u64,
     /// Probability (0..=1) that a request is answered 500 or 503 (in the service's error format).
     pub fail_rate: f64,
+    /// Probability (0..=1) that a request is served (its effects happen) but answered 503,
+    /// as by a proxy that gave up waiting for the backend: a client that blindly repeats such
+    /// a create makes a duplicate.
+    pub fail_after_rate: f64,
     /// Probability (0..=1) that a request is answered 429 with `Retry-After`.
     pub rate_limit_rate: f64,
     /// The `Retry-After` value of those 429 answers, in seconds.
@@ -36,6 +40,14 @@ pub struct FaultSettings {
     pub server_error: bool,
     /// Seconds a snapshot (createImage) takes at least.
     pub snapshot_s: f64,
+    /// The highest compute microversion offered (`"2.44"`); `None` = 2.96. Version documents
+    /// show it and higher requests get 406, as an older Nova.
+    pub compute_max_microversion: Option<String>,
+    /// When not empty: the catalog lists every service in each of these regions with a
+    /// distinct URL per region and interface (`{base}/ep/{region}/{interface}/compute/v2.1`,
+    /// ...), all served by this cloud; the request log shows the prefixed path. Empty: one
+    /// region (`RegionOne`), the same URL for every interface.
+    pub catalog_regions: Vec<String>,
 }
 
 impl Default for FaultSettings {
@@ -43,6 +55,7 @@ impl Default for FaultSettings {
         FaultSettings {
             latency_ms: 0,
             fail_rate: 0.0,
+            fail_after_rate: 0.0,
             rate_limit_rate: 0.0,
             retry_after_s: 1,
             reset_download_after_bytes: None,
@@ -53,6 +66,8 @@ impl Default for FaultSettings {
             server_build_s: 0.2,
             server_error: false,
             snapshot_s: 0.2,
+            compute_max_microversion: None,
+            catalog_regions: Vec::new(),
         }
     }
 }
@@ -116,6 +131,16 @@ impl Faults {
             return Injected::RateLimited(s.retry_after_s);
         }
         Injected::None
+    }
+
+    /// Decide whether this request, once served, has its answer replaced by a 503
+    /// (`fail_after_rate`; draws only when that knob is set, so other seeded runs are unchanged).
+    pub fn draw_after(&self) -> bool {
+        let rate = self.get().fail_after_rate;
+        if rate <= 0.0 {
+            return false;
+        }
+        self.rng.lock().expect("faults rng mutex poisoned").f64() < rate
     }
 
     /// A random u64 from the cloud's seeded source (ids, MACs, keys).

@@ -278,6 +278,12 @@ impl Keystone {
         })
     }
 
+    /// The ids of every token issued so far, for tests that check that no token value leaks
+    /// into a client's logs or errors (never served over HTTP).
+    pub fn issued_token_ids(&self) -> Vec<String> {
+        self.lock().tokens.keys().cloned().collect()
+    }
+
     /// Everything, for the state dump (no passwords, secrets or token ids).
     pub fn dump(&self) -> Value {
         let st = self.lock();
@@ -371,16 +377,24 @@ async fn v2_version(State(cloud): State<SharedCloud>) -> axum::Json<Value> {
 
 /// The service catalog of a cloud in v3 form.
 pub fn catalog_v3(cloud: &Cloud) -> Value {
-    let services = services(cloud);
+    let placements = placements(cloud);
     Value::Array(
-        services
+        services(cloud)
             .into_iter()
-            .map(|(ty, name, url, sid)| {
-                let endpoints: Vec<Value> = ["public", "internal", "admin"]
+            .map(|(ty, name, path, sid)| {
+                let endpoints: Vec<Value> = placements
                     .iter()
-                    .map(|iface| {
-                        json!({"id": role_id(&format!("{sid}-{iface}")), "interface": iface,
-                               "region_id": cloud.region, "region": cloud.region, "url": url})
+                    .flat_map(|(region, prefixes)| {
+                        prefixes.iter().map(move |(iface, prefix)| (region, iface, prefix))
+                    })
+                    .map(|(region, iface, prefix)| {
+                        let key = if *region == cloud.region {
+                            format!("{sid}-{iface}")
+                        } else {
+                            format!("{sid}-{region}-{iface}")
+                        };
+                        json!({"id": role_id(&key), "interface": iface,
+                               "region_id": region, "region": region, "url": format!("{prefix}{path}")})
                     })
                     .collect();
                 json!({"endpoints": endpoints, "id": role_id(&sid), "type": ty, "name": name})
@@ -389,49 +403,93 @@ pub fn catalog_v3(cloud: &Cloud) -> Value {
     )
 }
 
-fn services(cloud: &Cloud) -> Vec<(&'static str, &'static str, String, String)> {
+/// Where the catalog puts endpoints: per region, the URL prefix of each interface. One region
+/// with the base URL for all three interfaces, or (knob `catalog_regions`) a distinct
+/// `{base}/ep/{region}/{interface}` prefix for each.
+fn placements(cloud: &Cloud) -> Vec<(String, Vec<(&'static str, String)>)> {
+    let regions = cloud.faults.get().catalog_regions;
     let b = &cloud.base_url;
+    if regions.is_empty() {
+        return vec![(
+            cloud.region.clone(),
+            ["public", "internal", "admin"]
+                .into_iter()
+                .map(|i| (i, b.clone()))
+                .collect(),
+        )];
+    }
+    regions
+        .into_iter()
+        .map(|r| {
+            let prefixes = ["public", "internal", "admin"]
+                .into_iter()
+                .map(|i| (i, format!("{b}/ep/{r}/{i}")))
+                .collect();
+            (r, prefixes)
+        })
+        .collect()
+}
+
+/// `(type, name, path under the prefix, service id)` of each service.
+fn services(cloud: &Cloud) -> Vec<(&'static str, &'static str, &'static str, String)> {
     vec![
         (
             "compute",
             "nova",
-            format!("{b}/compute/v2.1"),
+            "/compute/v2.1",
             format!("{}-nova", cloud.name),
         ),
         (
             "image",
             "glance",
-            format!("{b}/image"),
+            "/image",
             format!("{}-glance", cloud.name),
         ),
         (
             "network",
             "neutron",
-            format!("{b}/network"),
+            "/network",
             format!("{}-neutron", cloud.name),
         ),
         (
             "identity",
             "keystone",
-            format!("{b}/identity"),
+            "/identity",
             format!("{}-keystone", cloud.name),
         ),
     ]
 }
 
 fn catalog_v2(cloud: &Cloud) -> Value {
+    let placements = placements(cloud);
     Value::Array(
         services(cloud)
             .into_iter()
-            .map(|(ty, name, url, sid)| {
-                let url = if ty == "identity" {
-                    format!("{url}/v2.0")
+            .map(|(ty, name, path, sid)| {
+                let path = if ty == "identity" {
+                    format!("{path}/v2.0")
                 } else {
-                    url
+                    path.to_string()
                 };
-                json!({"endpoints": [{"adminURL": url, "region": cloud.region, "internalURL": url,
-                        "id": role_id(&sid), "publicURL": url}],
-                       "endpoints_links": [], "type": ty, "name": name})
+                let endpoints: Vec<Value> = placements
+                    .iter()
+                    .map(|(region, prefixes)| {
+                        let url = |iface: &str| {
+                            prefixes
+                                .iter()
+                                .find(|(i, _)| *i == iface)
+                                .map(|(_, p)| format!("{p}{path}"))
+                        };
+                        let key = if *region == cloud.region {
+                            sid.clone()
+                        } else {
+                            format!("{sid}-{region}")
+                        };
+                        json!({"adminURL": url("admin"), "region": region, "internalURL": url("internal"),
+                               "id": role_id(&key), "publicURL": url("public")})
+                    })
+                    .collect();
+                json!({"endpoints": endpoints, "endpoints_links": [], "type": ty, "name": name})
             })
             .collect(),
     )

@@ -38,6 +38,24 @@ pub const MAX_VERSION: Microversion = Microversion(2, 96);
 pub struct Microversion(pub u32, pub u32);
 
 impl Microversion {
+    /// `"2.44"` → `Microversion(2, 44)`.
+    pub fn parse(s: &str) -> Option<Microversion> {
+        let (a, b) = s.trim().split_once('.')?;
+        Some(Microversion(a.parse().ok()?, b.parse().ok()?))
+    }
+
+    /// The highest microversion `cloud` offers: [`MAX_VERSION`], or lower when the
+    /// `compute_max_microversion` knob says so (never below [`MIN_VERSION`]).
+    pub fn max_of(cloud: &Cloud) -> Microversion {
+        cloud
+            .faults
+            .get()
+            .compute_max_microversion
+            .as_deref()
+            .and_then(Microversion::parse)
+            .map_or(MAX_VERSION, |v| v.clamp(MIN_VERSION, MAX_VERSION))
+    }
+
     /// Whether this is at least `2.minor`.
     pub fn at_least(self, minor: u32) -> bool {
         self >= Microversion(2, minor)
@@ -115,14 +133,14 @@ impl Nova {
 }
 
 /// The routes under `/compute`.
-pub fn router() -> Router<SharedCloud> {
+pub fn router(cloud: SharedCloud) -> Router<SharedCloud> {
     let api = Router::new()
         .merge(servers::routes())
         .merge(flavors::routes())
         .merge(keypairs::routes())
         .merge(usage::routes())
         .route("/limits", get(limits))
-        .layer(axum::middleware::from_fn(microversion));
+        .layer(axum::middleware::from_fn_with_state(cloud, microversion));
     Router::new()
         .route("/", get(versions))
         .route("/v2.1", get(version))
@@ -134,7 +152,7 @@ fn version_entry(cloud: &Cloud) -> Value {
     json!({
         "id": "v2.1",
         "status": "CURRENT",
-        "version": MAX_VERSION.to_string(),
+        "version": Microversion::max_of(cloud).to_string(),
         "min_version": MIN_VERSION.to_string(),
         "updated": "2013-07-23T11:33:21Z",
         "links": [{"href": format!("{}/compute/v2.1/", cloud.base_url), "rel": "self"}],
@@ -156,8 +174,12 @@ async fn version(State(cloud): State<SharedCloud>) -> axum::Json<Value> {
 }
 
 /// Parse the requested microversion from `OpenStack-API-Version: compute X` or
-/// `X-OpenStack-Nova-API-Version: X` (`latest` = the maximum; none = 2.1).
-pub fn negotiate(headers: &axum::http::HeaderMap) -> Result<Microversion, ApiError> {
+/// `X-OpenStack-Nova-API-Version: X` (`latest` = the maximum; none = 2.1), against the
+/// highest version served, `max`.
+pub fn negotiate(
+    headers: &axum::http::HeaderMap,
+    max: Microversion,
+) -> Result<Microversion, ApiError> {
     let mut requested: Option<String> = None;
     for v in headers.get_all("openstack-api-version") {
         let Ok(s) = v.to_str() else { continue };
@@ -180,12 +202,9 @@ pub fn negotiate(headers: &axum::http::HeaderMap) -> Result<Microversion, ApiErr
         return Ok(MIN_VERSION);
     };
     if req.eq_ignore_ascii_case("latest") {
-        return Ok(MAX_VERSION);
+        return Ok(max);
     }
-    let parsed = req
-        .split_once('.')
-        .and_then(|(a, b)| Some(Microversion(a.parse().ok()?, b.parse().ok()?)));
-    let Some(v) = parsed else {
+    let Some(v) = Microversion::parse(&req) else {
         return Err(ApiError::nova(
             StatusCode::BAD_REQUEST,
             format!(
@@ -193,11 +212,11 @@ pub fn negotiate(headers: &axum::http::HeaderMap) -> Result<Microversion, ApiErr
             ),
         ));
     };
-    if v < MIN_VERSION || v > MAX_VERSION {
+    if v < MIN_VERSION || v > max {
         return Err(ApiError::nova(
             StatusCode::NOT_ACCEPTABLE,
             format!(
-                "Version {v} is not supported by the API. Minimum is {MIN_VERSION} and maximum is {MAX_VERSION}."
+                "Version {v} is not supported by the API. Minimum is {MIN_VERSION} and maximum is {max}."
             ),
         ));
     }
@@ -219,8 +238,8 @@ fn version_headers(resp: &mut Response, v: Microversion) {
 }
 
 /// Negotiates the microversion, puts it in the request's extensions, echoes it back.
-async fn microversion(mut req: Request, next: Next) -> Response {
-    match negotiate(req.headers()) {
+async fn microversion(State(cloud): State<SharedCloud>, mut req: Request, next: Next) -> Response {
+    match negotiate(req.headers(), Microversion::max_of(&cloud)) {
         Ok(v) => {
             req.extensions_mut().insert(v);
             let mut resp = next.run(req).await;
@@ -340,15 +359,31 @@ mod tests {
         h
     }
 
+    fn negotiate_max(h: &HeaderMap) -> Result<Microversion, ApiError> {
+        negotiate(h, MAX_VERSION)
+    }
+
+    #[test]
+    fn a_capped_maximum_refuses_what_is_above_it() {
+        let cap = Microversion(2, 44);
+        let req = |v: &'static str| headers(&[("openstack-api-version", v)]);
+        assert_eq!(negotiate(&req("compute latest"), cap).unwrap(), cap);
+        assert_eq!(negotiate(&req("compute 2.44"), cap).unwrap(), cap);
+        let e = negotiate(&req("compute 2.45"), cap).unwrap_err();
+        assert_eq!(e.status, StatusCode::NOT_ACCEPTABLE);
+        assert_eq!(Microversion::parse("2.44"), Some(cap));
+        assert_eq!(Microversion::parse("two"), None);
+    }
+
     #[test]
     fn negotiation_follows_both_headers() {
-        assert_eq!(negotiate(&headers(&[])).unwrap(), MIN_VERSION);
+        assert_eq!(negotiate_max(&headers(&[])).unwrap(), MIN_VERSION);
         assert_eq!(
-            negotiate(&headers(&[("openstack-api-version", "compute 2.79")])).unwrap(),
+            negotiate_max(&headers(&[("openstack-api-version", "compute 2.79")])).unwrap(),
             Microversion(2, 79)
         );
         assert_eq!(
-            negotiate(&headers(&[(
+            negotiate_max(&headers(&[(
                 "openstack-api-version",
                 "image 2.5, compute 2.60"
             )]))
@@ -356,11 +391,11 @@ mod tests {
             Microversion(2, 60)
         );
         assert_eq!(
-            negotiate(&headers(&[("x-openstack-nova-api-version", "2.45")])).unwrap(),
+            negotiate_max(&headers(&[("x-openstack-nova-api-version", "2.45")])).unwrap(),
             Microversion(2, 45)
         );
         assert_eq!(
-            negotiate(&headers(&[("openstack-api-version", "compute latest")])).unwrap(),
+            negotiate_max(&headers(&[("openstack-api-version", "compute latest")])).unwrap(),
             MAX_VERSION
         );
         // The new header wins over the old one.
@@ -368,15 +403,15 @@ mod tests {
             ("openstack-api-version", "compute 2.30"),
             ("x-openstack-nova-api-version", "2.10"),
         ]);
-        assert_eq!(negotiate(&both).unwrap(), Microversion(2, 30));
+        assert_eq!(negotiate_max(&both).unwrap(), Microversion(2, 30));
         assert_eq!(
-            negotiate(&headers(&[("openstack-api-version", "compute 3.0")]))
+            negotiate_max(&headers(&[("openstack-api-version", "compute 3.0")]))
                 .unwrap_err()
                 .status,
             StatusCode::NOT_ACCEPTABLE
         );
         assert_eq!(
-            negotiate(&headers(&[("openstack-api-version", "compute two")]))
+            negotiate_max(&headers(&[("openstack-api-version", "compute two")]))
                 .unwrap_err()
                 .status,
             StatusCode::BAD_REQUEST
