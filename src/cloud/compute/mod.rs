@@ -24,6 +24,10 @@ use super::service::{gone_is_false, paged, poll_interval};
 use super::types::{FlavorId, ImageId, Microversion, ServerId, Service};
 use super::wait::{Poll, wait_for};
 
+/// How long [`Compute::create_server`] waits for a server to leave BUILD before it can set
+/// its tags (2.26 to 2.51).
+pub const TAGS_WAIT: Duration = Duration::from_secs(600);
+
 /// Typed Nova calls over a session.
 #[derive(Clone)]
 pub struct Compute {
@@ -180,7 +184,8 @@ impl Compute {
     }
 
     /// Create a server; returns its id (it is still BUILD: see [`Compute::wait_for_server`]).
-    /// Tags are sent on create from 2.52, or set right after from 2.26.
+    /// Tags are sent on create from 2.52; from 2.26 they are set once the server has left
+    /// BUILD (Nova refuses tag updates while it builds), so this then waits for that.
     pub async fn create_server(&self, s: &ServerCreate) -> Result<ServerId> {
         let created: CreatedServer = self
             .session
@@ -188,14 +193,41 @@ impl Compute {
             .await?;
         let id = created.server.id;
         if !s.tags.is_empty() && self.ep.at_least(MV_TAGS) && !self.ep.at_least(MV_TAGS_ON_CREATE) {
-            self.session
-                .send_empty(
-                    Service::Compute,
-                    self.ep.set_server_tags_request(&id, &s.tags),
-                )
-                .await?;
+            self.set_tags_once_built(&id, &s.tags).await?;
         }
         Ok(id)
+    }
+
+    /// `PUT /servers/{id}/tags`, repeated while Nova answers 409 because the server is still
+    /// in BUILD (at most [`TAGS_WAIT`]). A server that went to ERROR cannot be tagged: its id is
+    /// still returned (with a warning), so that the caller's wait reports the fault and the
+    /// server is not lost.
+    async fn set_tags_once_built(&self, id: &ServerId, tags: &[String]) -> Result<()> {
+        let started = std::time::Instant::now();
+        // Fast first (devcloud and small flavors build in a second), then every 5 s.
+        let mut pause = Duration::from_millis(250);
+        loop {
+            let sent = self
+                .session
+                .send_empty(Service::Compute, self.ep.set_server_tags_request(id, tags))
+                .await;
+            let refused = match sent {
+                Ok(_) => return Ok(()),
+                Err(e) if e.is_conflict() && started.elapsed() < TAGS_WAIT => e,
+                Err(e) => return Err(e),
+            };
+            match self.get_server(id).await?.map(|s| s.status) {
+                Some(status) if status == "ERROR" => {
+                    tracing::warn!(cloud = %self.session.name(), server = %id, "server went to ERROR before its tags could be set");
+                    return Ok(());
+                }
+                Some(_) => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                }
+                None => return Err(refused),
+            }
+        }
     }
 
     /// Delete a server; `false` if it was already gone.
