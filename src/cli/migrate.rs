@@ -509,7 +509,8 @@ pub fn apply(args: &ApplyArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
         let style = Style {
             color: ui.color_stdout,
         };
-        if !ui.quiet || !args.run.json {
+        // -q: no diff (with --auto-approve nobody reads it); failures still show.
+        if !ui.quiet {
             let text = render::render_plan(&outcome, style);
             if args.run.json {
                 eprint!("{text}");
@@ -554,7 +555,9 @@ pub fn apply(args: &ApplyArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
         )
         .await?;
         let keys = save_private_keys(&report, &state_path)?;
-        eprint!("{}", render::render_report(&report));
+        if !ui.quiet || !report.succeeded() {
+            eprint!("{}", render::render_report(&report));
+        }
         for path in &keys {
             eprintln!(
                 "The private key of a keypair the target generated is in {} (mode 0600); it is \
@@ -608,11 +611,13 @@ pub fn destroy(args: &DestroyArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
     let style = Style {
         color: ui.color_stdout,
     };
-    let text = render::render_plan(&outcome, style);
-    if args.run.json {
-        eprint!("{text}");
-    } else {
-        print!("{text}");
+    if !ui.quiet {
+        let text = render::render_plan(&outcome, style);
+        if args.run.json {
+            eprint!("{text}");
+        } else {
+            print!("{text}");
+        }
     }
     if outcome.is_empty() {
         return Ok(ExitStatus::Success);
@@ -635,7 +640,9 @@ pub fn destroy(args: &DestroyArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
         if args.run.json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
-        eprint!("{}", render::render_report(&report));
+        if !ui.quiet || !report.succeeded() {
+            eprint!("{}", render::render_report(&report));
+        }
         Ok(if interrupted {
             ExitStatus::Interrupted
         } else if report.succeeded() {
