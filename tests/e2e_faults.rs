@@ -281,12 +281,19 @@ async fn a_disk_format_conversion_goes_through_qemu_img() {
     use s2d::cloud::compute::{ServerCreate, ServerNetwork};
     use s2d::cloud::image::ImageCreate;
     let world = world().await;
-    // A real qcow2 disk (16 MiB virtual, almost empty) booted as a provider server.
+    // A real qcow2 disk with content (2 MiB of pattern in a 16 MiB disk) as a provider
+    // server's disk.
+    let raw_in = world.path().join("content.raw");
+    let mut content = vec![0u8; 16 << 20];
+    for (i, b) in content.iter_mut().enumerate().skip(1 << 20).take(2 << 20) {
+        *b = (i * 7 % 251) as u8;
+    }
+    std::fs::write(&raw_in, &content).expect("raw");
     let qcow2 = world.path().join("disk.qcow2");
     let made = std::process::Command::new("qemu-img")
-        .args(["create", "-q", "-f", "qcow2"])
+        .args(["convert", "-q", "-f", "raw", "-O", "qcow2"])
+        .arg(&raw_in)
         .arg(&qcow2)
-        .arg("16M")
         .status()
         .expect("qemu-img must be installed (tests/run.sh installs qemu-utils)");
     assert!(made.success());
@@ -361,12 +368,124 @@ async fn a_disk_format_conversion_goes_through_qemu_img() {
         stderr(&out)
     );
     assert_eq!(image.status, "active");
-    // The raw form of an empty 16 MiB disk: 16 MiB of zeros.
+    // The target's bytes are the same disk: qemu-img compare finds them identical.
     assert_eq!(image.size, Some(16 << 20));
-    let zeros = vec![0u8; 16 << 20];
-    assert_eq!(
-        image.checksum.as_deref(),
-        Some(hex::encode(<md5::Md5 as md5::Digest>::digest(&zeros)).as_str())
+    let mut download = target
+        .image
+        .download(&image.id, None)
+        .await
+        .expect("download");
+    let mut bytes = Vec::new();
+    while let Some(chunk) = futures_util::StreamExt::next(&mut download.stream).await {
+        bytes.extend_from_slice(&chunk.expect("chunk"));
+    }
+    let raw_out = world.path().join("target.raw");
+    std::fs::write(&raw_out, &bytes).expect("write");
+    let compare = std::process::Command::new("qemu-img")
+        .args(["compare", "-f", "qcow2", "-F", "raw"])
+        .arg(&qcow2)
+        .arg(&raw_out)
+        .output()
+        .expect("qemu-img compare");
+    assert!(
+        compare.status.success(),
+        "{}",
+        String::from_utf8_lossy(&compare.stdout)
     );
+    assert_eq!(bytes, content);
+    world.s2d_ok(&["destroy", plan, "--auto-approve"], 0).await;
+}
+
+/// kill -9 while a spooled download runs: the part file survives, and the next apply
+/// resumes the download from its end with a Range request instead of starting again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_spool_download_resumes_from_its_offset() {
+    let world = World::devcloud(Options {
+        image_size: 16 << 20,
+        ..Options::default()
+    })
+    .await;
+    let plan = "spool.toml";
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/quickstart.toml"),
+    )
+    .expect("quickstart")
+    .replace(
+        "floating_ip = { pool = \"public\" }",
+        "floating_ip = { pool = \"public\" }\ntransfer = { mode = \"spool\" }",
+    );
+    std::fs::write(world.path().join(plan), text).expect("plan");
+    // Every download breaks after 2 MiB: the spool keeps resuming (with growing pauses)
+    // while we kill it.
+    world
+        .faults(
+            "provider",
+            json!({"reset_download_after_bytes": 2 << 20, "reset_count": 0}),
+        )
+        .await;
+    let mut child = world
+        .command(&["apply", plan, "--auto-approve", "-q"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let spool = world.path().join(".s2d-spool");
+    let started = std::time::Instant::now();
+    let part = loop {
+        let part = std::fs::read_dir(&spool)
+            .ok()
+            .and_then(|d| {
+                d.flatten()
+                    .map(|e| e.path())
+                    .find(|p| p.extension().is_some_and(|x| x == "part"))
+            })
+            .filter(|p| std::fs::metadata(p).is_ok_and(|m| m.len() >= 4 << 20));
+        if let Some(part) = part {
+            break part;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "no part file of 4 MiB appeared"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    let kept = std::fs::metadata(&part)
+        .expect("the part file survives")
+        .len();
+    assert!(kept >= 4 << 20 && kept < 16 << 20, "{kept}");
+
+    world
+        .faults("provider", json!({"reset_download_after_bytes": null}))
+        .await;
+    let before_rerun = world.requests("provider").await.len();
+    world.s2d_ok(&["apply", plan, "--auto-approve"], 0).await;
+    let downloads: Vec<serde_json::Value> = world.requests("provider").await[before_rerun..]
+        .iter()
+        .filter(|r| {
+            r["method"] == "GET" && r["path"].as_str().is_some_and(|p| p.ends_with("/file"))
+        })
+        .cloned()
+        .collect();
+    // The re-run asked only for what was not on disk.
+    assert!(!downloads.is_empty());
+    for d in &downloads {
+        let range = d["range"].as_str().unwrap_or("");
+        let from: u64 = range
+            .strip_prefix("bytes=")
+            .and_then(|r| r.trim_end_matches('-').parse().ok())
+            .unwrap_or(0);
+        assert!(
+            from >= kept,
+            "a download from {from} < {kept}: {downloads:?}"
+        );
+    }
+    let source = world.cloud("provider").await;
+    let target = world.cloud("hospital").await;
+    let snapshot = image_sums(&source, &world.id("snapshot.ehr-analytics-s2d")).await;
+    let image = image_sums(&target, &world.id("image.ehr-analytics-s2d")).await;
+    assert_eq!(image.0, snapshot.0);
+    assert_eq!(image.1, snapshot.1);
     world.s2d_ok(&["destroy", plan, "--auto-approve"], 0).await;
 }
