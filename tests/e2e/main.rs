@@ -328,3 +328,53 @@ async fn kill_nine_during_apply_then_apply_converges() {
         "most trials must kill a running apply"
     );
 }
+
+/// `s2d graph` shows the dependency graph; a target keypair of the plan's name with another
+/// key is a conflict naming both fingerprints, and nothing is changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graph_and_a_keypair_conflict() {
+    let world = World::start().await;
+    let plan = world.plan("quickstart.toml");
+    let out = world.s2d_ok(&["graph", &plan], 0).await;
+    let dot = String::from_utf8_lossy(&out.stdout);
+    assert!(dot.starts_with("digraph"), "{dot}");
+    assert!(
+        dot.contains("\"snapshot.ehr-analytics-s2d\" -> \"image.ehr-analytics-s2d\""),
+        "{dot}"
+    );
+    assert!(
+        dot.contains("\"server.ehr-analytics\" -> \"floating_ip.ehr-analytics\""),
+        "{dot}"
+    );
+    let out = world.s2d_ok(&["graph", &plan, "--format", "json"], 0).await;
+    let graph: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert!(graph["nodes"].as_array().is_some_and(|n| n.len() >= 6));
+
+    let target = world.cloud("hospital").await;
+    let other = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIVykAM05ETLhzlpek44UZWpeELJ3UX+juY/+kSZM8E6 other@example";
+    let made = target
+        .compute
+        .import_keypair("alice-key", other, None)
+        .await
+        .expect("import a different key");
+    let before = both(&world).await;
+    let out = world.s2d_ok(&["plan", &plan], 1).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&made.fingerprint), "{err}");
+    let source = world.cloud("provider").await;
+    let wanted = source
+        .compute
+        .get_keypair("alice-key")
+        .await
+        .expect("get")
+        .expect("source key");
+    assert!(err.contains(&wanted.fingerprint), "{err}");
+    let out = world.s2d_ok(&["apply", &plan, "--auto-approve"], 1).await;
+    assert!(String::from_utf8_lossy(&out.stderr).contains("fingerprint"));
+    assert_eq!(both(&world).await, before);
+    target
+        .compute
+        .delete_keypair("alice-key")
+        .await
+        .expect("clean up");
+}
