@@ -580,6 +580,9 @@ impl Session {
             }
             let reason = status.canonical_reason().unwrap_or("").to_string();
             let body = resp.text().await.unwrap_or_default();
+            if let Ok(u) = Url::parse(&url) {
+                super::shapes::record(service, &method, &u, status.as_u16(), Some(body.as_bytes()));
+            }
             return Err(Error::Api {
                 cloud: self.name().to_string(),
                 service,
@@ -600,11 +603,14 @@ impl Session {
         opts: SendOpts,
     ) -> Result<T> {
         let (method, url) = (req.method.to_string(), req.url.to_string());
+        let address = req.url.clone();
         let resp = self.send(service, req, opts).await?;
+        let status = resp.status().as_u16();
         let body = resp
             .bytes()
             .await
             .map_err(|e| self.transport(service, &method, &url, e))?;
+        super::shapes::record(service, &method, &address, status, Some(&body));
         serde_json::from_slice(&body).map_err(|e| Error::Decode {
             cloud: self.name().to_string(),
             service,
@@ -624,7 +630,9 @@ impl Session {
 
     /// Send, expecting no body of interest.
     pub(crate) async fn send_empty(&self, service: Service, req: ApiRequest) -> Result<HeaderMap> {
+        let (method, address) = (req.method.to_string(), req.url.clone());
         let resp = self.send(service, req, SendOpts::default()).await?;
+        super::shapes::record(service, &method, &address, resp.status().as_u16(), None);
         let headers = resp.headers().clone();
         // Drain the body so the connection can be reused.
         let _ = resp.bytes().await;

@@ -24,6 +24,7 @@ pub mod image;
 pub mod network;
 pub mod request;
 mod service;
+pub mod shapes;
 pub mod types;
 pub mod wait;
 
