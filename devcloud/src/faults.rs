@@ -43,6 +43,9 @@ pub struct FaultSettings {
     /// The highest compute microversion offered (`"2.44"`); `None` = 2.96. Version documents
     /// show it and higher requests get 406, as an older Nova.
     pub compute_max_microversion: Option<String>,
+    /// The largest page of `os-simple-tenant-usage` (2.40+), and its size when the request
+    /// names no `limit`: nova's `[api] max_limit` (default 1000).
+    pub usage_max_limit: usize,
     /// When not empty: the catalog lists every service in each of these regions with a
     /// distinct URL per region and interface (`{base}/ep/{region}/{interface}/compute/v2.1`,
     /// ...), all served by this cloud; the request log shows the prefixed path. Empty: one
@@ -67,6 +70,7 @@ impl Default for FaultSettings {
             server_error: false,
             snapshot_s: 0.2,
             compute_max_microversion: None,
+            usage_max_limit: 1000,
             catalog_regions: Vec::new(),
         }
     }

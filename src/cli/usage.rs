@@ -110,8 +110,8 @@ async fn read_cloud(
                 .unwrap_or_default(),
             name: s.name,
             state: s.state.unwrap_or_default(),
-            started_at: s.started_at,
-            ended_at: s.ended_at,
+            started_at: s.started_at.as_deref().map(rfc3339),
+            ended_at: s.ended_at.as_deref().map(rfc3339),
             uptime_seconds: if s.uptime > 0 {
                 s.uptime
             } else {
@@ -125,6 +125,19 @@ async fn read_cloud(
             managed: false,
         })
         .collect())
+}
+
+/// Nova's `started_at`/`ended_at` are Python's naive ISO form in UTC
+/// (`2026-11-24T02:17:34.172747`): the report promises RFC 3339, so add the `Z` (a value that
+/// does not parse is kept as the cloud sent it).
+fn rfc3339(nova: &str) -> String {
+    cloud::auth::parse_time(nova)
+        .and_then(|t| {
+            t.to_offset(time::UtcOffset::UTC)
+                .format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| nova.to_string())
 }
 
 pub fn run(args: &UsageArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {

@@ -109,10 +109,14 @@ fn servers_in(
     (list, st.flavors.clone())
 }
 
+/// Cut `list` to the page `q` asks for (`marker`, `limit` at most `max_limit`, which is also
+/// the size of a page without `limit`, as nova's `get_limit_and_marker`); the marker of the
+/// next page when this one is full.
 fn page(
     list: &mut Vec<Server>,
     q: &BTreeMap<String, String>,
     mv: Microversion,
+    max_limit: usize,
 ) -> Result<Option<String>, ApiError> {
     if !mv.at_least(40) {
         return Ok(None);
@@ -126,19 +130,21 @@ fn page(
         })?;
         list.drain(..=pos);
     }
-    if let Some(limit) = q.get("limit") {
-        let limit: usize = limit.parse().map_err(|_| {
+    let limit = match q.get("limit") {
+        Some(limit) => limit.parse::<usize>().map_err(|_| {
             ApiError::nova(
                 StatusCode::BAD_REQUEST,
                 format!("Invalid input for query parameters limit. Value: {limit}."),
             )
-        })?;
-        if list.len() > limit {
-            list.truncate(limit);
-        }
-        if limit > 0 && list.len() == limit {
-            return Ok(list.last().map(|s| s.id.clone()));
-        }
+        })?,
+        None => max_limit,
+    }
+    .min(max_limit);
+    if list.len() > limit {
+        list.truncate(limit);
+    }
+    if limit > 0 && list.len() == limit {
+        return Ok(list.last().map(|s| s.id.clone()));
     }
     Ok(None)
 }
@@ -229,7 +235,7 @@ async fn index(
         .get("detailed")
         .is_some_and(|d| d == "1" || d.eq_ignore_ascii_case("true"));
     let (mut servers, flavors) = servers_in(&cloud, None, start, stop);
-    let next = page(&mut servers, &q, mv)?;
+    let next = page(&mut servers, &q, mv, cloud.faults.get().usage_max_limit)?;
     let usages: Vec<Value> = aggregate(&cloud, &servers, &flavors, start, stop)
         .iter()
         .map(|u| usage_json(u, start, stop, detailed))
@@ -255,7 +261,7 @@ async fn show(
     }
     let (start, stop) = period(&cloud, &q)?;
     let (mut servers, flavors) = servers_in(&cloud, Some(&project_id), start, stop);
-    let next = page(&mut servers, &q, mv)?;
+    let next = page(&mut servers, &q, mv, cloud.faults.get().usage_max_limit)?;
     let usage = aggregate(&cloud, &servers, &flavors, start, stop)
         .into_iter()
         .next();
