@@ -834,6 +834,52 @@ async fn a_token_expired_behind_the_clients_back_is_renewed_after_one_401() {
     }
 }
 
+#[tokio::test]
+async fn a_cloud_clock_far_from_ours_neither_renews_every_time_nor_misses_expiry() {
+    let dir = tempfile::tempdir().unwrap();
+    let dc = devcloud(dir.path()).await;
+    let token = provider_token(&dc);
+    write_clouds_yaml(dir.path(), &dc, &token);
+    let env = env_in(dir.path(), &[]);
+    for (name, token_path) in [
+        ("pw-ids", "/identity/v3/auth/tokens"),
+        ("legacy", "/identity/v2.0/tokens"),
+    ] {
+        // The cloud's clock is three hours behind ours: its one-hour tokens "expired" two
+        // hours ago by our clock, yet they are good for an hour.
+        dc.provider.cloud().clock.shift(time::Duration::hours(-3));
+        let cfg = resolve(&CloudSource::Named(Some(name.into())), &env).unwrap();
+        let cloud = Cloud::connect(cfg).await.unwrap();
+        for _ in 0..5 {
+            cloud.compute.list_flavors().await.unwrap();
+            cloud.network.networks(&[]).await.unwrap();
+        }
+        let log = provider_log(&dc);
+        assert_eq!(
+            token_posts(&log).len(),
+            1,
+            "{name}: one token for the whole run: {log:?}"
+        );
+        assert!(log.iter().all(|e| e.status < 400), "{name}: {log:?}");
+        dc.provider.cloud().log.clear();
+        // Back to our time, then past the token's hour on the cloud's clock: the next call
+        // renews once (after a 401) and goes through.
+        dc.provider.cloud().clock.shift(time::Duration::hours(3));
+        dc.provider.cloud().clock.shift(time::Duration::minutes(61));
+        cloud.compute.list_flavors().await.unwrap();
+        let log = provider_log(&dc);
+        assert_eq!(
+            token_posts(&log),
+            [(
+                token_path.to_string(),
+                if name == "legacy" { 200 } else { 201 }
+            )],
+            "{name}: {log:?}"
+        );
+        dc.provider.cloud().log.clear();
+    }
+}
+
 /// devcloud's own view of one project: the names of its `kind` (`servers`,
 /// `security_groups`, `keypairs`, `floatingips`) resources.
 fn state_names(cloud: &devcloud::RunningCloud, project: &str, kind: &str) -> Vec<String> {

@@ -226,7 +226,10 @@ fn keystone_tokens_and_versions() {
     ))
     .unwrap();
     let t = parse_v3_token(Secret::new("subject"), &body, now).unwrap();
-    assert_eq!(t.expires_at, parse_time("2015-11-07T02:58:43.578887Z"));
+    // The token's lifetime on the cloud's clock (expires_at - issued_at), counted from `now`.
+    let life = parse_time("2015-11-07T02:58:43.578887Z").unwrap()
+        - parse_time("2015-11-07T01:58:43.578929Z").unwrap();
+    assert_eq!(t.expires_at, Some(now + life));
     assert!(t.project_id.is_some());
     let compute = t
         .catalog
@@ -242,6 +245,9 @@ fn keystone_tokens_and_versions() {
 
     let body = serde_json::to_vec(&fixture("keystone/v2.0-authenticate-response.json")).unwrap();
     let t = parse_v2_token(&body, now).unwrap();
+    let life = parse_time("2014-01-31T17:09:57Z").unwrap()
+        - parse_time("2014-01-30T17:09:57.647795").unwrap();
+    assert_eq!(t.expires_at, Some(now + life));
     assert_eq!(
         t.project_id.as_deref(),
         Some("73f0aa26640f4971864919d0eb0f0880")

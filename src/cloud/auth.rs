@@ -167,6 +167,8 @@ struct V3Token {
     #[serde(default)]
     expires_at: Option<String>,
     #[serde(default)]
+    issued_at: Option<String>,
+    #[serde(default)]
     catalog: Vec<V3Service>,
     #[serde(default)]
     project: Option<IdOnly>,
@@ -179,6 +181,23 @@ struct IdOnly {
     id: String,
 }
 
+/// A token's expiry on the local clock: its lifetime as the cloud states it (`expires_at`
+/// minus `issued_at`, both on the cloud's clock) counted from `now`, when s2d received it. So
+/// a cloud whose clock is behind ours does not make every request renew the token, and one
+/// whose clock is ahead does not let it run out unnoticed. Without `issued_at`: the cloud's
+/// `expires_at` as it is.
+pub fn local_expiry(
+    issued_at: Option<&str>,
+    expires_at: Option<&str>,
+    now: OffsetDateTime,
+) -> Option<OffsetDateTime> {
+    let expires = parse_time(expires_at?)?;
+    match issued_at.and_then(parse_time) {
+        Some(issued) if expires >= issued => Some(now + (expires - issued)),
+        _ => Some(expires),
+    }
+}
+
 /// Read a v3 token response: the token value is the `X-Subject-Token` header.
 pub fn parse_v3_token(
     subject_token: Secret,
@@ -188,7 +207,11 @@ pub fn parse_v3_token(
     let b: V3TokenBody = serde_json::from_slice(body).map_err(|e| e.to_string())?;
     Ok(Token {
         value: subject_token,
-        expires_at: b.token.expires_at.as_deref().and_then(parse_time),
+        expires_at: local_expiry(
+            b.token.issued_at.as_deref(),
+            b.token.expires_at.as_deref(),
+            now,
+        ),
         catalog: Catalog::from_v3(b.token.catalog),
         project_id: b.token.project.map(|p| p.id),
         user_id: b.token.user.map(|u| u.id),
@@ -216,6 +239,8 @@ struct V2Token {
     #[serde(default)]
     expires: Option<String>,
     #[serde(default)]
+    issued_at: Option<String>,
+    #[serde(default)]
     tenant: Option<IdOnly>,
 }
 
@@ -224,7 +249,11 @@ pub fn parse_v2_token(body: &[u8], now: OffsetDateTime) -> Result<Token, String>
     let b: V2Access = serde_json::from_slice(body).map_err(|e| e.to_string())?;
     Ok(Token {
         value: b.access.token.id,
-        expires_at: b.access.token.expires.as_deref().and_then(parse_time),
+        expires_at: local_expiry(
+            b.access.token.issued_at.as_deref(),
+            b.access.token.expires.as_deref(),
+            now,
+        ),
         catalog: Catalog::from_v2(b.access.service_catalog),
         project_id: b.access.token.tenant.map(|t| t.id),
         user_id: b.access.user.map(|u| u.id),
@@ -391,6 +420,26 @@ pub(crate) fn rebase(base: &str, href: Option<&str>, id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expiry_is_counted_on_the_local_clock() {
+        let now = parse_time("2026-11-25T12:00:00Z").unwrap();
+        // The cloud's clock is three hours behind: the token still has its hour.
+        assert_eq!(
+            local_expiry(
+                Some("2026-11-25T09:00:00.000000Z"),
+                Some("2026-11-25T10:00:00.000000Z"),
+                now
+            ),
+            Some(now + time::Duration::hours(1))
+        );
+        // No issued_at: the cloud's word.
+        assert_eq!(
+            local_expiry(None, Some("2026-11-25T10:00:00Z"), now),
+            parse_time("2026-11-25T10:00:00Z")
+        );
+        assert_eq!(local_expiry(Some("2026-11-25T09:00:00Z"), None, now), None);
+    }
     use crate::cloud::config::ProjectScope;
 
     fn spec(method: AuthMethod) -> AuthSpec {
