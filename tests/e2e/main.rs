@@ -351,6 +351,16 @@ async fn graph_and_a_keypair_conflict() {
     assert!(graph["nodes"].as_array().is_some_and(|n| n.len() >= 6));
 
     let target = world.cloud("hospital").await;
+    // A keypair of that name already in the target (the real clouds may hold one) is put
+    // back afterwards.
+    let existing = target.compute.get_keypair("alice-key").await.expect("get");
+    if existing.is_some() {
+        target
+            .compute
+            .delete_keypair("alice-key")
+            .await
+            .expect("set the existing key aside");
+    }
     let other = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIVykAM05ETLhzlpek44UZWpeELJ3UX+juY/+kSZM8E6 other@example";
     let made = target
         .compute
@@ -377,4 +387,11 @@ async fn graph_and_a_keypair_conflict() {
         .delete_keypair("alice-key")
         .await
         .expect("clean up");
+    if let Some(key) = existing {
+        target
+            .compute
+            .import_keypair("alice-key", &key.public_key, None)
+            .await
+            .expect("put the existing key back");
+    }
 }

@@ -14,6 +14,7 @@ mod copy;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cloud::compute::{ServerCreate, ServerNetwork, ServerQuery};
@@ -66,6 +67,8 @@ pub struct OpenStack {
     source: Cloud,
     target: Cloud,
     transfer: TransferOptions,
+    /// One createImage per source server at a time (see `source_create_snapshot`).
+    snapshot_turns: Arc<std::sync::Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 impl OpenStack {
@@ -76,11 +79,7 @@ impl OpenStack {
         transfer: TransferOptions,
     ) -> cloud::Result<OpenStack> {
         let (source, target) = tokio::try_join!(Cloud::connect(source), Cloud::connect(target))?;
-        Ok(OpenStack {
-            source,
-            target,
-            transfer,
-        })
+        Ok(OpenStack::new(source, target, transfer))
     }
 
     /// Over clouds that are already connected.
@@ -89,6 +88,39 @@ impl OpenStack {
             source,
             target,
             transfer,
+            snapshot_turns: Arc::default(),
+        }
+    }
+
+    /// Wait until the source server has no task in progress (a snapshot being taken or
+    /// uploaded), polling its `task_state`.
+    async fn wait_source_idle(&self, server: &ServerId) -> PortResult<()> {
+        let since = std::time::Instant::now();
+        let mut pause = Duration::from_millis(250);
+        loop {
+            let found = self
+                .source
+                .compute
+                .get_server(server)
+                .await
+                .map_err(api("source: get server"))?;
+            let task = found.as_ref().and_then(|s| s.task_state.clone());
+            match task {
+                None => return Ok(()),
+                Some(task) if since.elapsed() > SNAPSHOT_BUSY_LIMIT => {
+                    return Err(PortError::Timeout {
+                        what: format!("source server {server}"),
+                        wanted: "no task in progress".into(),
+                        last: task,
+                        after: SNAPSHOT_BUSY_LIMIT,
+                    });
+                }
+                Some(task) => {
+                    tracing::debug!(%server, task, "the source server is busy; waiting");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 3 / 2).min(Duration::from_secs(3));
+                }
+            }
         }
     }
 
@@ -166,6 +198,29 @@ impl OpenStack {
             match address.kind.as_deref() {
                 Some("floating") => floating_ips.push(address.addr.clone()),
                 _ => fixed_ips.push(address.addr.clone()),
+            }
+        }
+        // Nova learns of a floating IP asynchronously (real Nova after a network-changed
+        // event): Neutron, which made the association, is asked as well.
+        if !s.status.eq_ignore_ascii_case("DELETED") {
+            let ports = self
+                .target
+                .network
+                .server_ports(&s.id)
+                .await
+                .map_err(api("target: ports of server"))?;
+            for port in &ports {
+                let fips = self
+                    .target
+                    .network
+                    .floating_ips(&[("port_id", port.id.to_string())])
+                    .await
+                    .map_err(api("target: list floating IPs"))?;
+                for fip in fips {
+                    if !floating_ips.contains(&fip.floating_ip_address) {
+                        floating_ips.push(fip.floating_ip_address);
+                    }
+                }
             }
         }
         let mut groups: Vec<String> = s.security_groups.iter().map(|g| g.name.clone()).collect();
@@ -532,8 +587,19 @@ impl CloudPort for OpenStack {
     ) -> PortResult<String> {
         let metadata = marker.to_metadata();
         let server = ServerId::new(server_id);
-        // Nova takes one snapshot of a server at a time (409 while its task_state is
-        // image_snapshot, image_uploading, ...): two servers of a plan may copy one source.
+        // Nova takes one snapshot of a server at a time: while one is taken or uploaded, a
+        // second createImage is refused (devcloud: 409; real Nova may answer 500 and leave a
+        // queued image behind). Two servers of a plan may copy one source, so s2d takes its
+        // turns: one createImage per server at a time, each once the server is idle.
+        let turn = {
+            let mut turns = self
+                .snapshot_turns
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            turns.entry(server_id.to_string()).or_default().clone()
+        };
+        let _turn = turn.lock().await;
+        self.wait_source_idle(&server).await?;
         let mut pause = Duration::from_millis(250);
         let mut busy_since = None;
         let id = loop {
