@@ -176,11 +176,12 @@ async fn usage_reports_devcloud_figures_in_every_form() {
         lines
             .next()
             .expect("header")
-            .starts_with("cloud,name,id,state,managed,")
+            .starts_with("cloud,project,name,id,state,managed,")
     );
     let first = lines.next().expect("a row");
     assert!(
-        first.starts_with(&format!("provider,ehr-analytics,{id},active,true,")),
+        first.starts_with("provider,")
+            && first.contains(&format!(",ehr-analytics,{id},active,true,")),
         "{first}"
     );
     let cost: f64 = first
@@ -743,4 +744,64 @@ async fn usage_agrees_with_openstack_usage_show() {
         }
     }
     dc.stop().await;
+}
+
+/// `--all-projects`: an admin sees every project's instances with their project ids; a
+/// member's token is refused by the policy, which is that cloud's warning (or, with
+/// `--strict`, an error).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_projects_needs_an_admin_and_names_each_project() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _dc = start(dir.path()).await;
+    let dir = dir.path().to_path_buf();
+    let (admin, member, strict) = tokio::task::spawn_blocking(move || {
+        (
+            s2d(
+                &dir,
+                &[
+                    "usage",
+                    "--cloud",
+                    "provider-admin",
+                    "--all-projects",
+                    "--json",
+                ],
+            ),
+            s2d(
+                &dir,
+                &[
+                    "usage",
+                    "--cloud",
+                    "provider",
+                    "--cloud",
+                    "provider-admin",
+                    "--all-projects",
+                ],
+            ),
+            s2d(
+                &dir,
+                &["usage", "--cloud", "provider", "--all-projects", "--strict"],
+            ),
+        )
+    })
+    .await
+    .expect("joins");
+    assert!(
+        admin.status.success(),
+        "{}",
+        String::from_utf8_lossy(&admin.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&admin.stdout).expect("JSON");
+    let row = report["instances"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["name"] == "ehr-analytics"))
+        .expect("the provider's server, seen by the admin");
+    assert_eq!(row["project"].as_str().map(str::len), Some(32), "{row}");
+    assert!(member.status.success());
+    let err = String::from_utf8_lossy(&member.stderr);
+    assert!(
+        err.contains("provider: cannot read usage") && err.contains("403"),
+        "{err}"
+    );
+    assert!(String::from_utf8_lossy(&member.stdout).contains("provider-admin/"));
+    assert_eq!(strict.status.code(), Some(1));
 }

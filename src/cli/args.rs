@@ -262,6 +262,10 @@ pub struct UsageArgs {
     /// Only the servers the state file says s2d migrated.
     #[arg(long)]
     pub managed: bool,
+    /// Every project's instances, not only the token's own (needs an admin role on most
+    /// clouds; the table then shows CLOUD/PROJECT).
+    #[arg(long)]
+    pub all_projects: bool,
     /// The state file for --managed (default: s2d.state.json beside the plan).
     #[arg(long)]
     pub state: Option<PathBuf>,

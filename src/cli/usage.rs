@@ -83,27 +83,46 @@ async fn read_cloud(
     name: &str,
     config: CloudConfig,
     period: &Period,
+    all_projects: bool,
 ) -> Result<Vec<InstanceUsage>, String> {
     let cloud = cloud::Cloud::connect(config)
         .await
         .map_err(|e| e.to_string())?;
-    let project = cloud
-        .session
-        .project_id()
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| "the token is not scoped to a project".to_string())?;
-    let usage = cloud
-        .compute
-        .usage_project(&project, period.start, period.end)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(usage
-        .map(|u| u.server_usages)
-        .unwrap_or_default()
+    let usages = if all_projects {
+        // Every project's usage: an admin call on most clouds (a refusal is this cloud's
+        // message; the others still print).
+        cloud
+            .compute
+            .usage_all(period.start, period.end)
+            .await
+            .map_err(|e| e.to_string())?
+    } else {
+        let project = cloud
+            .session
+            .project_id()
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| "the token is not scoped to a project".to_string())?;
+        cloud
+            .compute
+            .usage_project(&project, period.start, period.end)
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .collect()
+    };
+    Ok(usages
         .into_iter()
-        .map(|s| InstanceUsage {
+        .flat_map(|tenant| {
+            let project = tenant.tenant_id.clone();
+            tenant
+                .server_usages
+                .into_iter()
+                .map(move |s| (project.clone(), s))
+        })
+        .map(|(project, s)| InstanceUsage {
             cloud: name.to_string(),
+            project: s.tenant_id.clone().unwrap_or(project),
             id: s
                 .instance_id
                 .map(|i| i.as_str().to_string())
@@ -154,7 +173,7 @@ pub fn run(args: &UsageArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
             let period = &period;
             async move {
                 let result = match config {
-                    Ok(config) => read_cloud(&name, config, period).await,
+                    Ok(config) => read_cloud(&name, config, period, args.all_projects).await,
                     Err(e) => Err(e),
                 };
                 (name, result)
@@ -194,7 +213,7 @@ pub fn run(args: &UsageArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
     } else if args.csv {
         print!("{}", report.to_csv()?);
     } else {
-        print!("{}", render_table(&report, ui));
+        print!("{}", render_table(&report, ui, args.all_projects));
     }
     // A refused cloud is a warning, unless --strict or no cloud answered at all.
     let failed = !report.problems.is_empty() && (args.strict || all_failed);
@@ -209,7 +228,7 @@ fn round(value: f64, places: usize) -> String {
     format!("{value:.places$}")
 }
 
-fn render_table(report: &Report, _ui: &Ui) -> String {
+fn render_table(report: &Report, _ui: &Ui, all_projects: bool) -> String {
     let mut out = format!("usage from {} to {}\n", report.start, report.end);
     let with_cost = report.currency.is_some();
     let rows: Vec<[String; 11]> = report
@@ -218,7 +237,16 @@ fn render_table(report: &Report, _ui: &Ui) -> String {
         .map(|r| {
             let u = &r.usage;
             [
-                u.cloud.clone(),
+                if all_projects {
+                    // The project id's first 8 characters tell projects apart in a table.
+                    format!(
+                        "{}/{}",
+                        u.cloud,
+                        u.project.chars().take(8).collect::<String>()
+                    )
+                } else {
+                    u.cloud.clone()
+                },
                 format!("{}{}", u.name, if u.managed { " *" } else { "" }),
                 u.state.clone(),
                 r.uptime.clone(),

@@ -22,6 +22,8 @@ pub use rates::{Rates, RatesError};
 pub struct InstanceUsage {
     /// The cloud's name (clouds.yaml entry or plan side).
     pub cloud: String,
+    /// The project (tenant) id the instance belongs to.
+    pub project: String,
     pub name: String,
     pub id: String,
     /// Nova's state: active, stopped, terminated, ...
@@ -173,6 +175,7 @@ impl Report {
         let mut out = csv::Writer::from_writer(Vec::new());
         let mut header = vec![
             "cloud",
+            "project",
             "name",
             "id",
             "state",
@@ -197,6 +200,7 @@ impl Report {
             let u = &row.usage;
             let mut record = vec![
                 u.cloud.clone(),
+                u.project.clone(),
                 u.name.clone(),
                 u.id.clone(),
                 u.state.clone(),
@@ -241,6 +245,7 @@ mod tests {
     fn row(cloud: &str, name: &str, vcpus: u64, hours: f64, managed: bool) -> InstanceUsage {
         InstanceUsage {
             cloud: cloud.into(),
+            project: "p1".into(),
             name: name.into(),
             id: format!("id-{name}"),
             state: "active".into(),
@@ -335,7 +340,7 @@ mod tests {
             lines
                 .next()
                 .expect("row")
-                .starts_with("hospital,b,id-b,active,true,")
+                .starts_with("hospital,p1,b,id-b,active,true,")
         );
     }
 
