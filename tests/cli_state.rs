@@ -151,8 +151,11 @@ fn a_held_lock_names_its_holder_and_force_unlock_clears_only_stale_ones() {
 fn engine_commands_name_a_cloud_missing_from_clouds_yaml() {
     let dir = tempfile::tempdir().expect("tempdir");
     let clouds = dir.path().join("clouds.yaml");
-    std::fs::write(&clouds, "clouds:\n  elsewhere:\n    auth:\n      auth_url: http://127.0.0.1:9/v3\n")
-        .expect("write");
+    std::fs::write(
+        &clouds,
+        "clouds:\n  elsewhere:\n    auth:\n      auth_url: http://127.0.0.1:9/v3\n",
+    )
+    .expect("write");
     let plan = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/quickstart.toml");
     for command in ["plan", "graph"] {
         let out = s2d()
@@ -161,7 +164,11 @@ fn engine_commands_name_a_cloud_missing_from_clouds_yaml() {
             .current_dir(dir.path())
             .arg(command)
             .arg(&plan)
-            .args(["--state", "s.json"].iter().take(if command == "plan" { 2 } else { 0 }))
+            .args(
+                ["--state", "s.json"]
+                    .iter()
+                    .take(if command == "plan" { 2 } else { 0 }),
+            )
             .output()
             .expect("runs");
         let err = String::from_utf8_lossy(&out.stderr);

@@ -112,6 +112,20 @@ async fn quickstart_apply_check_replan_destroy() {
         .await;
     assert!(String::from_utf8_lossy(&out.stdout).contains("No changes"));
 
+    // The migrated server's usage, from the target, marked as s2d's.
+    let out = world
+        .s2d_ok(&["usage", &plan, "--managed", "--json"], 0)
+        .await;
+    let usage: serde_json::Value = serde_json::from_slice(&out.stdout).expect("usage JSON");
+    let rows = usage["instances"].as_array().expect("instances");
+    assert!(
+        rows.iter().any(|r| r["id"] == server_id.as_str()
+            && r["managed"] == true
+            && r["vcpus"].as_u64() >= Some(1)),
+        "{usage:#}"
+    );
+    assert!(rows.iter().all(|r| r["managed"] == true), "{usage:#}");
+
     world.s2d_ok(&["destroy", &plan, "--auto-approve"], 0).await;
     assert_eq!(
         both(&world).await,

@@ -56,11 +56,21 @@ def merge(a, b):
 
 
 def kind_of(shape):
+    """A shape's type(s), `|`-joined; merged shapes spelled as JSON text read as their kind."""
     if isinstance(shape, dict):
         return "object"
     if isinstance(shape, list):
         return "array"
-    return shape
+    kinds = set()
+    for k in str(shape).split("|"):
+        kinds.add("object" if k.startswith("{") else "array" if k.startswith("[") else k)
+    return "|".join(sorted(kinds))
+
+
+def nullable_only(a, b):
+    """Types that differ only in null: an optional value that one run did not set."""
+    x, y = set(a.split("|")) - {"null"}, set(b.split("|")) - {"null"}
+    return x == y or not x or not y
 
 
 def compare(a, b, path=""):
@@ -82,8 +92,8 @@ def compare(a, b, path=""):
         return []  # an empty list on one side says nothing about its elements
     ta, tb = kind_of(a), kind_of(b)
     if ta != tb:
-        # null on one side only: the field is optional; still listed as a type difference.
-        out.append((path or "(body)", "type", ta, tb))
+        kind = "nullable" if nullable_only(ta, tb) else "type"
+        out.append((path or "(body)", kind, ta, tb))
     return out
 
 

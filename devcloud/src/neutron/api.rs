@@ -236,13 +236,25 @@ pub(super) fn group_json(st: &NState, g: &SecurityGroup) -> Value {
     )
 }
 
-pub(super) fn fip_json(f: &FloatingIp) -> Value {
+/// A floating IP; `port_details` describes its port when associated (Neutron's
+/// `fip-port-details` extension).
+pub(super) fn fip_json(st: &NState, f: &FloatingIp) -> Value {
+    let port_details = f
+        .port_id
+        .as_ref()
+        .and_then(|id| st.ports.get(id))
+        .map(|p| {
+            json!({"name": p.name, "network_id": p.network_id, "mac_address": p.mac_address,
+                "admin_state_up": true, "status": "ACTIVE", "device_id": p.device_id,
+                "device_owner": p.device_owner})
+        })
+        .unwrap_or(Value::Null);
     with_std(
         json!({"id": f.id, "floating_network_id": f.floating_network_id,
             "floating_ip_address": f.floating_ip_address.to_string(),
             "fixed_ip_address": f.fixed_ip_address.map(|i| i.to_string()), "port_id": f.port_id,
             "router_id": f.router_id, "status": if f.port_id.is_some() {"ACTIVE"} else {"DOWN"},
-            "description": f.description, "dns_domain": "", "dns_name": "", "port_details": null,
+            "description": f.description, "dns_domain": "", "dns_name": "", "port_details": port_details,
             "qos_policy_id": null, "port_forwardings": []}),
         &f.project_id,
         f.created_at,
@@ -1125,7 +1137,7 @@ async fn list_fips(
         st.floatingips
             .values()
             .filter(|f| visible(&auth, &f.project_id))
-            .map(fip_json)
+            .map(|f| fip_json(&st, f))
             .collect()
     };
     list_response(&cloud, "floatingips", "floatingips", items, &q)
@@ -1143,7 +1155,7 @@ async fn get_fip(
         .get(&id)
         .filter(|f| visible(&auth, &f.project_id))
         .ok_or_else(|| not_found("Floating IP", &id))?;
-    Ok(one("floatingip", select_fields(fip_json(f), &q)))
+    Ok(one("floatingip", select_fields(fip_json(&st, f), &q)))
 }
 
 fn parse_ip(s: Option<String>, key: &str) -> Result<Option<IpAddr>, ApiError> {
@@ -1216,7 +1228,7 @@ async fn create_fip(
         .get(&id)
         .cloned()
         .ok_or_else(|| not_found("Floating IP", &id))?;
-    Ok(created("floatingip", fip_json(&f)))
+    Ok(created("floatingip", fip_json(&st, &f)))
 }
 
 async fn update_fip(
@@ -1259,7 +1271,7 @@ async fn update_fip(
         .get(&id)
         .cloned()
         .ok_or_else(|| not_found("Floating IP", &id))?;
-    Ok(one("floatingip", fip_json(&f)))
+    Ok(one("floatingip", fip_json(&st, &f)))
 }
 
 async fn delete_fip(

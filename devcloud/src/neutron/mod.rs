@@ -248,7 +248,7 @@ impl Neutron {
             add(&g.project_id, "security_groups", api::group_json(&st, g));
         }
         for f in st.floatingips.values() {
-            add(&f.project_id, "floatingips", api::fip_json(f));
+            add(&f.project_id, "floatingips", api::fip_json(&st, f));
         }
         for r in st.routers.values() {
             add(&r.project_id, "routers", api::router_json(&st, r));

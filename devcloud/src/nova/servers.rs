@@ -404,7 +404,12 @@ async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let s = find(&cloud, &auth, &id)?;
-    Ok(Json(json!({"server": server_json(&cloud, &s, mv, &auth)})))
+    let mut v = server_json(&cloud, &s, mv, &auth);
+    // From 2.71 a server's show (not its list entry) names its server groups.
+    if mv.at_least(71) {
+        v["server_groups"] = json!([]);
+    }
+    Ok(Json(json!({"server": v})))
 }
 
 // ---------------------------------------------------------------- create

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The real-OpenStack tier as CI runs it, after the fast tests (so the build is done and the
+# clouds do not start during it):
+#   1. the end-to-end scenarios (tests/e2e) against devcloud, with every answer's shape
+#      recorded (S2D_RECORD_SHAPES);
+#   2. both real clouds up (tier.sh), the same scenarios against them, recorded too, and the
+#      image transfer benchmark on them; the clouds are always shut down;
+#   3. the fidelity report (fidelity.py): every difference between devcloud's and the real
+#      services' answers must be explained in fidelity-explained.json.
+# Prints how long bring-up and the tier took (tier.sh) and exits non-zero if anything failed.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cd "$root"
+shapes=$(mktemp -d)
+trap 'rm -rf "$shapes"' EXIT
+export S2D_OS_DISK_MB=${S2D_OS_DISK_MB:-16}
+
+echo "ci-tier: the scenarios against devcloud (answers recorded)"
+S2D_RECORD_SHAPES="$shapes/devcloud" S2D_E2E_KILL_TRIALS=3 \
+  cargo test --locked --test e2e
+
+echo "ci-tier: the same scenarios against the real clouds"
+"$here/tier.sh" bash -c '
+  set -e
+  S2D_RECORD_SHAPES="'"$shapes"'/openstack" S2D_E2E_KILL_TRIALS=${S2D_E2E_KILL_TRIALS:-5} \
+    cargo test --locked --test e2e
+  if [ -f examples/transfer_bench.rs ]; then
+    S2D_BENCH_CLOUDS_YAML="$S2D_E2E_CLOUDS_YAML" S2D_BENCH_IMAGE_MB=${S2D_BENCH_IMAGE_MB:-1024} \
+      cargo run --locked --release --example transfer_bench
+  fi
+'
+
+echo "ci-tier: fidelity report"
+python3 "$here/fidelity.py" "$shapes/devcloud" "$shapes/openstack" \
+  --explained "$here/fidelity-explained.json"
