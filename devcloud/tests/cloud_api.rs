@@ -1182,6 +1182,25 @@ async fn state_dump_and_request_log() {
         .await
         .unwrap();
     assert_eq!(c["offset_s"], 3600);
+    // The seeded base image is hashed in the background: its checksum appears once that is
+    // done (on a loaded machine, after the first dump). Stable means stable from then on.
+    for _ in 0..200 {
+        let dump: Value = http()
+            .get(format!("{base}/devcloud/state"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let hashed = dump["glance"]["images"]
+            .as_array()
+            .is_some_and(|images| images.iter().all(|i| !i["checksum"].is_null()));
+        if hashed {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let a: Value = http()
         .get(format!("{base}/devcloud/state"))
         .send()

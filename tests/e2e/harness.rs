@@ -64,12 +64,27 @@ impl World {
         })
         .await
         .expect("devcloud starts");
-        World {
+        let world = World {
             dir,
             clouds_yaml,
             devcloud: Some(dc),
             _turn: None,
+        };
+        // Seeded images are hashed in the background; the "before" of a test starts once
+        // their checksums are there.
+        for cloud in ["provider", "hospital"] {
+            for _ in 0..400 {
+                let dump = world.devcloud_dump(cloud).await;
+                let hashed = dump["glance"]["images"]
+                    .as_array()
+                    .is_none_or(|images| images.iter().all(|i| !i["checksum"].is_null()));
+                if hashed {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
         }
+        world
     }
 
     pub fn path(&self) -> &Path {
