@@ -680,6 +680,17 @@ async fn fill_image<C: CloudPort>(
             records: Vec::new(),
         });
     }
+    if let Some(sum) = &active.sha512
+        && sum != &checksums.sha512
+    {
+        return Err(NodeFailure {
+            message: format!(
+                "image {image_id} has sha512 {sum} in the target, but {} was sent",
+                checksums.sha512
+            ),
+            records: Vec::new(),
+        });
+    }
     Ok(checksums)
 }
 

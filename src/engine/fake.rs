@@ -340,6 +340,7 @@ impl CloudPort for FakeCloud {
                 disk_format: Some("qcow2".into()),
                 visibility: "private".into(),
                 checksum: None,
+                sha512: None,
                 size: None,
                 marker: Some(marker.clone()),
             },
@@ -377,6 +378,7 @@ impl CloudPort for FakeCloud {
         h.update(&data);
         let sums = h.finish();
         image.status = "active".into();
+        image.sha512 = Some(sums.sha512);
         image.checksum = Some(sums.md5);
         image.size = Some(sums.size);
         Ok(image.clone())
@@ -434,6 +436,7 @@ impl CloudPort for FakeCloud {
             disk_format: Some(spec.disk_format.clone()),
             visibility: spec.visibility.clone(),
             checksum: None,
+            sha512: None,
             size: None,
             marker: Some(spec.marker.clone()),
         };
@@ -468,6 +471,7 @@ impl CloudPort for FakeCloud {
             .ok_or_else(|| not_found(target_id))?;
         image.status = "active".into();
         image.checksum = Some(sums.md5.clone());
+        image.sha512 = Some(sums.sha512.clone());
         image.size = Some(sums.size);
         Self::mutated(&mut w, "target_upload_image", sums)
     }

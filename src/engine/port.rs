@@ -125,6 +125,9 @@ pub struct Image {
     pub visibility: String,
     /// Glance's md5 `checksum`, once the image has data.
     pub checksum: Option<String>,
+    /// Glance's `os_hash_value` when its `os_hash_algo` is sha512.
+    #[serde(default)]
+    pub sha512: Option<String>,
     pub size: Option<u64>,
     pub marker: Option<Marker>,
 }

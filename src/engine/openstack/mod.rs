@@ -361,6 +361,9 @@ fn image(i: cloud::image::Image) -> Image {
         status: i.status,
         disk_format: i.disk_format,
         visibility: i.visibility.unwrap_or_else(|| "shared".into()),
+        sha512: (i.os_hash_algo.as_deref() == Some("sha512"))
+            .then_some(i.os_hash_value)
+            .flatten(),
         checksum: i.checksum,
         size: i.size,
         marker: Marker::from_metadata(&metadata),
