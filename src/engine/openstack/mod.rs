@@ -132,8 +132,8 @@ impl OpenStack {
         &self.target
     }
 
-    /// Security groups of the target's own project (an admin token sees every project's).
-    async fn target_group_filters(
+    /// Filters for the target's own project (an admin token sees every project's), and a name.
+    async fn target_project_filter(
         &self,
         name: Option<&str>,
     ) -> PortResult<Vec<(&'static str, String)>> {
@@ -648,13 +648,7 @@ impl CloudPort for OpenStack {
     }
 
     async fn source_image(&self, id: &str) -> PortResult<Option<Image>> {
-        Ok(self
-            .source
-            .image
-            .get(&ImageId::new(id))
-            .await
-            .map_err(api("source: get image"))?
-            .map(image))
+        get_image(&self.source, id, "source: get image").await
     }
 
     async fn source_find_images(&self, query: &ImageQuery) -> PortResult<Vec<Image>> {
@@ -712,13 +706,7 @@ impl CloudPort for OpenStack {
     }
 
     async fn target_image(&self, id: &str) -> PortResult<Option<Image>> {
-        Ok(self
-            .target
-            .image
-            .get(&ImageId::new(id))
-            .await
-            .map_err(api("target: get image"))?
-            .map(image))
+        get_image(&self.target, id, "target: get image").await
     }
 
     async fn target_find_images(&self, query: &ImageQuery) -> PortResult<Vec<Image>> {
@@ -859,7 +847,7 @@ impl CloudPort for OpenStack {
     }
 
     async fn target_security_groups(&self, name: &str) -> PortResult<Vec<SecurityGroup>> {
-        let filters = self.target_group_filters(Some(name)).await?;
+        let filters = self.target_project_filter(Some(name)).await?;
         Ok(self
             .target
             .network
@@ -892,7 +880,7 @@ impl CloudPort for OpenStack {
                     .create_security_group(name, Some(&description))
             },
             || async {
-                let filters = self.target_group_filters(Some(name)).await.map_err(|e| {
+                let filters = self.target_project_filter(Some(name)).await.map_err(|e| {
                     cloud::Error::Unsupported {
                         cloud: self.target.name().to_string(),
                         message: e.to_string(),
@@ -1103,16 +1091,7 @@ impl CloudPort for OpenStack {
     }
 
     async fn target_floating_ips(&self) -> PortResult<Vec<FloatingIp>> {
-        let mut filters = Vec::new();
-        if let Some(project) = self
-            .target
-            .session
-            .project_id()
-            .await
-            .map_err(api("target: project of the token"))?
-        {
-            filters.push(("project_id", project));
-        }
+        let filters = self.target_project_filter(None).await?;
         let found = self
             .target
             .network
@@ -1222,6 +1201,15 @@ impl CloudPort for OpenStack {
             "target: release floating IP",
         )
     }
+}
+
+async fn get_image(cloud: &Cloud, id: &str, call: &'static str) -> PortResult<Option<Image>> {
+    Ok(cloud
+        .image
+        .get(&ImageId::new(id))
+        .await
+        .map_err(api(call))?
+        .map(image))
 }
 
 async fn find_images(
