@@ -16,6 +16,20 @@ async fn world() -> World {
     .await
 }
 
+/// The quickstart plan with `transfer = { mode = "spool" }` in its defaults; its file name.
+fn spool_plan(world: &World) -> &'static str {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/quickstart.toml"),
+    )
+    .expect("quickstart")
+    .replace(
+        "floating_ip = { pool = \"public\" }",
+        "floating_ip = { pool = \"public\" }\ntransfer = { mode = \"spool\" }",
+    );
+    std::fs::write(world.path().join("spool.toml"), text).expect("plan");
+    "spool.toml"
+}
+
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -230,16 +244,7 @@ async fn ctrl_c_stops_cleanly_and_apply_continues() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spooled_download_resumes_with_range() {
     let world = world().await;
-    let plan = "spool.toml";
-    let text = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/quickstart.toml"),
-    )
-    .expect("quickstart")
-    .replace(
-        "floating_ip = { pool = \"public\" }",
-        "floating_ip = { pool = \"public\" }\ntransfer = { mode = \"spool\" }",
-    );
-    std::fs::write(world.path().join(plan), text).expect("plan");
+    let plan = spool_plan(&world);
     world
         .faults(
             "provider",
@@ -405,16 +410,7 @@ async fn a_killed_spool_download_resumes_from_its_offset() {
         ..Options::default()
     })
     .await;
-    let plan = "spool.toml";
-    let text = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/quickstart.toml"),
-    )
-    .expect("quickstart")
-    .replace(
-        "floating_ip = { pool = \"public\" }",
-        "floating_ip = { pool = \"public\" }\ntransfer = { mode = \"spool\" }",
-    );
-    std::fs::write(world.path().join(plan), text).expect("plan");
+    let plan = spool_plan(&world);
     // Every download breaks after 2 MiB: the spool keeps resuming (with growing pauses)
     // while we kill it.
     world
