@@ -12,6 +12,8 @@
 //! - [`state`]: the state file: format, atomic writes, the lock.
 //! - [`transfer`]: moving image bytes: the checksummed stream pipe.
 //! - [`usage`]: the usage report: figures, totals, rates, periods, CSV and JSON.
+//! - [`serve`]: `s2d serve`, the HTTP API (XML/TOML plans in, JSON out) and the web wizard,
+//!   as a thin layer over the same modules; jobs, their event logs and the data directory.
 //! - [`cli`]: clap commands, rendering, prompts and exit codes. The only module that prints.
 //!
 //! See `docs/architecture.md` for the whole picture.
@@ -21,6 +23,7 @@ pub mod cloud;
 pub mod engine;
 pub mod graph;
 pub mod plan;
+pub mod serve;
 pub mod state;
 pub mod transfer;
 pub mod usage;

@@ -78,6 +78,31 @@ pub enum Command {
     State(StateCommand),
     /// Clear a state lock left behind by an s2d process that is gone.
     ForceUnlock(ForceUnlockArgs),
+    /// Run the S2D service: the HTTP API and the web wizard.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on (loopback by default; any other address needs TLS or
+    /// --insecure-http).
+    #[arg(long, default_value = "127.0.0.1:8480", value_name = "ADDR:PORT")]
+    pub listen: std::net::SocketAddr,
+    /// Where plans, states, job logs and the API token are kept.
+    #[arg(long, default_value = "s2d-data", value_name = "DIR")]
+    pub data_dir: PathBuf,
+    /// The clouds.yaml the service reads (default: found as the `openstack` CLI finds it).
+    #[arg(long, value_name = "PATH")]
+    pub clouds_yaml: Option<PathBuf>,
+    /// TLS certificate chain (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve plain HTTP on a non-loopback address (e.g. behind a TLS-terminating proxy).
+    #[arg(long)]
+    pub insecure_http: bool,
 }
 
 /// The `s2d state` subcommands.

@@ -10,6 +10,7 @@ pub mod convert;
 pub mod exit;
 pub mod init;
 pub mod migrate;
+pub mod serve;
 pub mod state;
 pub mod usage;
 pub mod validate;
@@ -80,6 +81,7 @@ fn dispatch(command: &Command, ui: &Ui) -> anyhow::Result<ExitStatus> {
         Command::ForceUnlock(args) => state::force_unlock(args, ui),
         Command::Graph(args) => migrate::graph(args, ui),
         Command::Usage(args) => usage::run(args, ui),
+        Command::Serve(args) => serve::run(args, ui),
     }
 }
 

@@ -10,7 +10,7 @@ use super::state::table;
 use super::{ExitStatus, Ui};
 use crate::cloud::{self, CloudConfig, ConfigEnv};
 use crate::plan;
-use crate::usage::{CloudProblem, InstanceUsage, Period, Rates, Report};
+use crate::usage::{Period, Rates, Report, collect};
 
 /// Which clouds to read: the `--cloud` names, else the plan's source and target.
 fn clouds(
@@ -79,86 +79,6 @@ fn managed_ids(args: &UsageArgs) -> anyhow::Result<BTreeSet<String>> {
         .collect())
 }
 
-async fn read_cloud(
-    name: &str,
-    config: CloudConfig,
-    period: &Period,
-    all_projects: bool,
-) -> Result<Vec<InstanceUsage>, String> {
-    let cloud = cloud::Cloud::connect(config)
-        .await
-        .map_err(|e| e.to_string())?;
-    let usages = if all_projects {
-        // Every project's usage: an admin call on most clouds (a refusal is this cloud's
-        // message; the others still print).
-        cloud
-            .compute
-            .usage_all(period.start, period.end)
-            .await
-            .map_err(|e| e.to_string())?
-    } else {
-        let project = cloud
-            .session
-            .project_id()
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| "the token is not scoped to a project".to_string())?;
-        cloud
-            .compute
-            .usage_project(&project, period.start, period.end)
-            .await
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .collect()
-    };
-    Ok(usages
-        .into_iter()
-        .flat_map(|tenant| {
-            let project = tenant.tenant_id.clone();
-            tenant
-                .server_usages
-                .into_iter()
-                .map(move |s| (project.clone(), s))
-        })
-        .map(|(project, s)| InstanceUsage {
-            cloud: name.to_string(),
-            project: s.tenant_id.clone().unwrap_or(project),
-            id: s
-                .instance_id
-                .map(|i| i.as_str().to_string())
-                .unwrap_or_default(),
-            name: s.name,
-            state: s.state.unwrap_or_default(),
-            started_at: s.started_at.as_deref().map(rfc3339),
-            ended_at: s.ended_at.as_deref().map(rfc3339),
-            uptime_seconds: if s.uptime > 0 {
-                s.uptime
-            } else {
-                (s.hours * 3600.0) as u64
-            },
-            flavor: s.flavor,
-            vcpus: u64::from(s.vcpus),
-            memory_mb: s.memory_mb,
-            local_gb: s.local_gb,
-            hours: s.hours,
-            managed: false,
-        })
-        .collect())
-}
-
-/// Nova's `started_at`/`ended_at` are Python's naive ISO form in UTC
-/// (`2026-11-24T02:17:34.172747`): the report promises RFC 3339, so add the `Z` (a value that
-/// does not parse is kept as the cloud sent it).
-fn rfc3339(nova: &str) -> String {
-    cloud::auth::parse_time(nova)
-        .and_then(|t| {
-            t.to_offset(time::UtcOffset::UTC)
-                .format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| nova.to_string())
-}
-
 pub fn run(args: &UsageArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
     let local = time::UtcOffset::current_local_offset().unwrap_or(time::UtcOffset::UTC);
     let period = Period::parse(args.start.as_deref(), args.end.as_deref(), local)?;
@@ -168,39 +88,13 @@ pub fn run(args: &UsageArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
     let managed = managed_ids(args)?;
 
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    let results = runtime.block_on(async {
-        let reads = clouds.into_iter().map(|(name, config)| {
-            let period = &period;
-            async move {
-                let result = match config {
-                    Ok(config) => read_cloud(&name, config, period, args.all_projects).await,
-                    Err(e) => Err(e),
-                };
-                (name, result)
-            }
-        });
-        futures_util::future::join_all(reads).await
-    });
-
-    let asked = results.len();
-    let mut rows = Vec::new();
-    let mut problems = Vec::new();
-    for (name, result) in results {
-        match result {
-            Ok(mut found) => {
-                for row in &mut found {
-                    row.managed = managed.contains(&row.id);
-                }
-                rows.extend(found);
-            }
-            Err(message) => problems.push(CloudProblem {
-                cloud: name,
-                message,
-            }),
-        }
-    }
-    let all_failed = problems.len() == asked;
-    let report = Report::build(&period, rows, problems, rates.as_ref(), args.managed);
+    let request = collect::Request {
+        all_projects: args.all_projects,
+        managed,
+        managed_only: args.managed,
+        rates: rates.as_ref(),
+    };
+    let (report, all_failed) = runtime.block_on(collect::collect(clouds, &period, &request));
 
     for problem in &report.problems {
         eprintln!(

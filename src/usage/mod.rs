@@ -3,10 +3,11 @@
 //!
 //! Owns the report model ([`Report`], [`InstanceUsage`]), the arithmetic (hours, CPU hours,
 //! GB-hours, cost from [`Rates`]), the period ([`Period`], ISO 8601 dates, local or UTC), the
-//! human form of an up-time (`3d 4h 12m`) and the machine forms (JSON, CSV). Knows nothing of
-//! HTTP: the caller reads Nova's `os-simple-tenant-usage` through `cloud` and hands over the
-//! rows; `cli` draws the table.
+//! human form of an up-time (`3d 4h 12m`) and the machine forms (JSON, CSV). [`collect`] reads
+//! Nova's `os-simple-tenant-usage` through `cloud` (no HTTP here); `cli` draws the table and
+//! `serve` answers `/v1/usage` with the same report.
 
+pub mod collect;
 mod period;
 mod rates;
 

@@ -1,0 +1,194 @@
+//! What the wizard lists from a cloud of the service's clouds.yaml: servers (to choose the
+//! one to bring over), keypairs, security groups with their rules, networks, floating IPs and
+//! flavors. Read-only calls through [`crate::cloud`], answered in small JSON shapes that
+//! name things the way the plan file does.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde_json::{Value, json};
+
+use super::Shared;
+use super::error::{ApiError, ApiResult};
+use crate::cloud::Cloud;
+use crate::cloud::compute::ServerQuery;
+
+/// `GET /v1/clouds`: the entries of the service's clouds.yaml.
+pub async fn clouds(State(app): State<Shared>) -> ApiResult<Json<Value>> {
+    let (path, names) = crate::cloud::config::cloud_names(app.env()).map_err(ApiError::internal)?;
+    Ok(Json(json!({
+        "clouds": names.iter().map(|n| json!({"name": n})).collect::<Vec<_>>(),
+        "clouds_yaml": path,
+    })))
+}
+
+/// The project the cloud's token is scoped to, to list that project's network resources (an
+/// admin token sees every project's).
+async fn project_filter(cloud: &Cloud) -> ApiResult<Vec<(&'static str, String)>> {
+    Ok(cloud
+        .session
+        .project_id()
+        .await
+        .map_err(ApiError::cloud)?
+        .map(|p| vec![("project_id", p)])
+        .unwrap_or_default())
+}
+
+/// `GET /v1/clouds/{cloud}/servers`.
+pub async fn servers(
+    State(app): State<Shared>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let cloud = app.cloud(&name).await?;
+    let servers = cloud
+        .compute
+        .list_servers(&ServerQuery::default())
+        .await
+        .map_err(ApiError::cloud)?;
+    let mut out: Vec<Value> = servers
+        .iter()
+        .map(|s| {
+            let mut groups: Vec<&str> = s.security_groups.iter().map(|g| g.name.as_str()).collect();
+            groups.sort_unstable();
+            groups.dedup();
+            json!({
+                "id": s.id.as_str(),
+                "name": s.name,
+                "status": s.status,
+                "flavor": s.flavor.as_ref().and_then(|f| f.original_name.clone()),
+                "vcpus": s.flavor.as_ref().and_then(|f| f.vcpus),
+                "ram": s.flavor.as_ref().and_then(|f| f.ram),
+                "disk": s.flavor.as_ref().and_then(|f| f.disk),
+                "key_name": s.key_name,
+                "security_groups": groups,
+                "networks": s.addresses.keys().collect::<Vec<_>>(),
+                "image": s.image.as_ref().map(|i| i.as_str().to_string()),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    Ok(Json(json!({ "servers": out })))
+}
+
+/// `GET /v1/clouds/{cloud}/keypairs`.
+pub async fn keypairs(
+    State(app): State<Shared>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let cloud = app.cloud(&name).await?;
+    let keypairs = cloud
+        .compute
+        .list_keypairs()
+        .await
+        .map_err(ApiError::cloud)?;
+    Ok(Json(json!({
+        "keypairs": keypairs
+            .iter()
+            .map(|k| json!({"name": k.name, "fingerprint": k.fingerprint, "type": k.key_type}))
+            .collect::<Vec<_>>()
+    })))
+}
+
+/// `GET /v1/clouds/{cloud}/security-groups`, with their rules.
+pub async fn security_groups(
+    State(app): State<Shared>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let cloud = app.cloud(&name).await?;
+    let filter = project_filter(&cloud).await?;
+    let groups = cloud
+        .network
+        .security_groups(&filter)
+        .await
+        .map_err(ApiError::cloud)?;
+    let names: BTreeMap<&str, &str> = groups
+        .iter()
+        .map(|g| (g.id.as_str(), g.name.as_str()))
+        .collect();
+    Ok(Json(json!({
+        "security_groups": groups
+            .iter()
+            .map(|g| json!({
+                "id": g.id.as_str(),
+                "name": g.name,
+                "description": g.description,
+                "rules": g.security_group_rules.iter().map(|r| json!({
+                    "direction": r.direction,
+                    "ethertype": r.ethertype,
+                    "protocol": r.protocol,
+                    "port_range_min": r.port_range_min,
+                    "port_range_max": r.port_range_max,
+                    "remote_ip_prefix": r.remote_ip_prefix,
+                    "remote_group": r.remote_group_id.as_ref()
+                        .map(|id| names.get(id.as_str()).map_or(id.as_str(), |n| *n)),
+                })).collect::<Vec<_>>(),
+            }))
+            .collect::<Vec<_>>()
+    })))
+}
+
+/// `GET /v1/clouds/{cloud}/networks`.
+pub async fn networks(
+    State(app): State<Shared>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let cloud = app.cloud(&name).await?;
+    let networks = cloud.network.networks(&[]).await.map_err(ApiError::cloud)?;
+    Ok(Json(json!({
+        "networks": networks
+            .iter()
+            .map(|n| json!({"id": n.id.as_str(), "name": n.name, "external": n.external, "shared": n.shared}))
+            .collect::<Vec<_>>()
+    })))
+}
+
+/// `GET /v1/clouds/{cloud}/floating-ips` (`port_id` null: free to use).
+pub async fn floating_ips(
+    State(app): State<Shared>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let cloud = app.cloud(&name).await?;
+    let filter = project_filter(&cloud).await?;
+    let (fips, networks) = tokio::try_join!(
+        cloud.network.floating_ips(&filter),
+        cloud.network.networks(&[])
+    )
+    .map_err(ApiError::cloud)?;
+    let names: BTreeMap<&str, &str> = networks
+        .iter()
+        .map(|n| (n.id.as_str(), n.name.as_str()))
+        .collect();
+    Ok(Json(json!({
+        "floating_ips": fips
+            .iter()
+            .map(|f| json!({
+                "id": f.id.as_str(),
+                "address": f.floating_ip_address,
+                "network": names.get(f.floating_network_id.as_str()).copied().unwrap_or(f.floating_network_id.as_str()),
+                "port_id": f.port_id.as_ref().map(|p| p.as_str().to_string()),
+                "fixed_ip_address": f.fixed_ip_address,
+                "status": f.status,
+            }))
+            .collect::<Vec<_>>()
+    })))
+}
+
+/// `GET /v1/clouds/{cloud}/flavors`.
+pub async fn flavors(
+    State(app): State<Shared>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let cloud = app.cloud(&name).await?;
+    let flavors = cloud
+        .compute
+        .list_flavors()
+        .await
+        .map_err(ApiError::cloud)?;
+    Ok(Json(json!({
+        "flavors": flavors
+            .iter()
+            .map(|f| json!({"id": f.id.as_str(), "name": f.name, "vcpus": f.vcpus, "ram": f.ram, "disk": f.disk}))
+            .collect::<Vec<_>>()
+    })))
+}
