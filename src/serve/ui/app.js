@@ -105,6 +105,13 @@ function clear(el) {
   return el;
 }
 
+/** Replace an element's children (arrays allowed, as in h()). */
+function fill(el, ...children) {
+  clear(el);
+  appendAll(el, children);
+  return el;
+}
+
 function option(value, label, selected) {
   return h("option", { value, selected: Boolean(selected) }, label);
 }
@@ -245,7 +252,7 @@ async function api(method, path, opts = {}) {
   }
   if (res.status === 401) {
     showTokenBar("The service refused the token: paste the one it printed at start.");
-    throw new ApiError(401, "the service refused the token (401): paste the token in the field above");
+    throw new ApiError(401, "the service refused the token: paste the token in the field above");
   }
   if (!res.ok) {
     let data = null;
@@ -451,7 +458,7 @@ class JobView {
     );
     this.progress = h("div", { id: "progress", class: "progress" }, this.table);
     this.final = h("div", { class: "job-final" });
-    this.root.append(this.head, this.errors, this.progress, this.note, this.final);
+    this.root.append(this.head, this.errors, this.final, this.progress, this.note);
     this.ticker = setInterval(() => this.tick(), 500);
   }
 
@@ -786,7 +793,7 @@ function renderDiff(outcome) {
       ),
     );
   }
-  return h("div", { class: "diff-box" }, list, h("p", { id: "diff-summary", class: "diff-summary" }, summaryLine(outcome)));
+  return h("div", { class: "diff-box" }, h("p", { id: "diff-summary", class: "diff-summary" }, summaryLine(outcome)), list);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -954,7 +961,7 @@ const STEPS = {
       );
       return async () => {
         const { clouds } = await cached("/v1/clouds");
-        clear(select).append(option("", "— choose the source cloud —", !W.source), clouds.map((c) => option(c.name, c.name, c.name === W.source)));
+        fill(select, option("", "— choose the source cloud —", !W.source), clouds.map((c) => option(c.name, c.name, c.name === W.source)));
         if (!clouds.length) W.errors["source-cloud"] = "The service's clouds.yaml names no cloud.";
       };
     },
@@ -1035,6 +1042,7 @@ const STEPS = {
     },
     collect() {
       W.snapshot = $("snapshot-name").value.trim();
+      W.auto.snapshot = W.snapshot === `${W.server}-s2d`;
     },
     validate() {
       const e = {};
@@ -1072,7 +1080,7 @@ const STEPS = {
         const cloud = W.target || W.source;
         const { flavors } = await cached(cloudPath(cloud, "flavors"));
         const current = W.flavor;
-        clear(flavor).append(
+        fill(flavor,
           option("", sourceFlavor ? `same as the source (${sourceFlavor})` : "same as the source", !current),
           flavors.map((f) => option(f.name, `${f.name} (${f.vcpus} vCPU, ${f.ram} MB RAM, ${f.disk} GB disk)`, f.name === current)),
         );
@@ -1086,6 +1094,9 @@ const STEPS = {
       W.visibility = $("visibility").value;
       W.targetName = $("target-name").value.trim();
       W.flavor = $("flavor").value;
+      // A field keeps following the server's name only while it holds that name.
+      W.auto.imageName = W.imageName === W.server;
+      W.auto.targetName = W.targetName === W.server;
     },
     validate() {
       const e = {};
@@ -1112,18 +1123,18 @@ const STEPS = {
         const target = cloudSel.value;
         W.errors["target-cloud"] = null;
         if (!target) {
-          clear(netSel).append(option("", "choose the target cloud first"));
+          fill(netSel, option("", "choose the target cloud first"));
           showFieldErrors();
           return;
         }
         if (target === W.source) {
           W.errors["target-cloud"] = `The target must be another cloud than the source (${W.source}).`;
-          clear(netSel).append(option("", "choose another target cloud"));
+          fill(netSel, option("", "choose another target cloud"));
           showFieldErrors();
           return;
         }
         showFieldErrors();
-        clear(netSel).append(option("", "Loading networks…"));
+        fill(netSel, option("", "Loading networks…"));
         netSel.disabled = true;
         try {
           const { networks } = await cached(cloudPath(target, "networks"));
@@ -1133,7 +1144,7 @@ const STEPS = {
           const fromSource = s ? (s.networks || []).find((n) => internal.some((i) => i.name === n)) : null;
           const keep = W.target === target && internal.some((n) => n.name === W.network) ? W.network : null;
           const want = keep || fromSource || (internal.find((n) => n.name === "private") || internal[0] || {}).name || "";
-          clear(netSel).append(option("", internal.length ? "— choose a network —" : `${target} has no internal network`, !want), internal.map((n) => option(n.name, n.name, n.name === want)));
+          fill(netSel, option("", internal.length ? "— choose a network —" : `${target} has no internal network`, !want), internal.map((n) => option(n.name, n.name, n.name === want)));
           W.errors.network = null;
           if (W.flavor) {
             const { flavors } = await cached(cloudPath(target, "flavors"));
@@ -1151,7 +1162,7 @@ const STEPS = {
         const { clouds } = await cached("/v1/clouds");
         // Default: the first cloud that is not the source.
         const want = W.target || (clouds.find((c) => c.name !== W.source) || {}).name || "";
-        clear(cloudSel).append(
+        fill(cloudSel,
           option("", "— choose the target cloud —", !want),
           clouds.map((c) => option(c.name, c.name === W.source ? `${c.name} (the source)` : c.name, c.name === want)),
         );
@@ -1216,9 +1227,9 @@ const STEPS = {
         const names = src.keypairs.map((k) => k.name);
         if (s && s.key_name && !names.includes(s.key_name)) names.unshift(s.key_name);
         const wantImport = W.kpImport || (s && s.key_name) || "";
-        clear(importSel).append(option("", names.length ? "— choose a keypair —" : `${W.source} lists no keypair`, !wantImport), names.map((n) => option(n, n === (s && s.key_name) ? `${n} (the server's)` : n, n === wantImport)));
+        fill(importSel, option("", names.length ? "— choose a keypair —" : `${W.source} lists no keypair`, !wantImport), names.map((n) => option(n, n === (s && s.key_name) ? `${n} (the server's)` : n, n === wantImport)));
         const fp = new Map(tgt.keypairs.map((k) => [k.name, k.fingerprint]));
-        clear(existingSel).append(option("", tgt.keypairs.length ? "— choose a keypair —" : `${W.target} has no keypair`, !W.kpExisting), tgt.keypairs.map((k) => option(k.name, `${k.name}${fp.get(k.name) ? ` (${fp.get(k.name)})` : ""}`, k.name === W.kpExisting)));
+        fill(existingSel, option("", tgt.keypairs.length ? "— choose a keypair —" : `${W.target} has no keypair`, !W.kpExisting), tgt.keypairs.map((k) => option(k.name, `${k.name}${fp.get(k.name) ? ` (${fp.get(k.name)})` : ""}`, k.name === W.kpExisting)));
       };
     },
     collect() {
@@ -1227,6 +1238,7 @@ const STEPS = {
       W.kpImport = $("keypair-import").value;
       W.kpCreate = $("keypair-create").value.trim();
       W.kpExisting = $("keypair-existing").value;
+      W.auto.kpCreate = W.kpCreate === `${W.targetName || W.server}-key`;
     },
     validate() {
       const e = {};
@@ -1290,6 +1302,8 @@ const STEPS = {
     },
     collect() {
       W.sgName = $("secgroup-name").value.trim();
+      const s = serverObj();
+      W.auto.sgName = W.sgName === ((s ? s.security_groups || [] : []).find((g) => g !== "default") || "default");
     },
     validate() {
       const e = {};
@@ -1335,8 +1349,8 @@ const STEPS = {
           $(`fip-mode-${W.fipMode}`).checked = true;
         }
         const wantPool = W.fipPool || (external.find((n) => n.name === "public") || external[0] || {}).name || "";
-        clear(poolSel).append(option("", external.length ? "— choose a network —" : `${W.target} has no external network`, !wantPool), external.map((n) => option(n.name, n.name, n.name === wantPool)));
-        clear(existingSel).append(option("", free.length ? "— choose an address —" : `${W.target} has no free floating IP`, !W.fipExisting), free.map((f) => option(f.address, `${f.address} (${f.network})`, f.address === W.fipExisting)));
+        fill(poolSel, option("", external.length ? "— choose a network —" : `${W.target} has no external network`, !wantPool), external.map((n) => option(n.name, n.name, n.name === wantPool)));
+        fill(existingSel, option("", free.length ? "— choose an address —" : `${W.target} has no free floating IP`, !W.fipExisting), free.map((f) => option(f.address, `${f.address} (${f.network})`, f.address === W.fipExisting)));
       };
     },
     collect() {
@@ -1417,7 +1431,7 @@ const STEPS = {
         status.className = "hint";
         const outcome = await api("GET", `/v1/plans/${encodeURIComponent(W.planId)}/diff`);
         W.outcome = outcome;
-        clear(diffBox).append(renderDiff(outcome));
+        fill(diffBox, renderDiff(outcome));
         status.textContent = `Plan ${W.planId}: valid. Next: apply it.`;
         W.planOk = true;
       };
@@ -1467,7 +1481,7 @@ function startWizardJob(job, area, again) {
   const jv = new JobView(W.planId);
   W.jobView = jv;
   jv.onEnd = () => wizardJobEnded(again);
-  clear(area).append(jv.root);
+  fill(area, jv.root);
   jv.follow(job);
 }
 
@@ -1653,17 +1667,16 @@ function planRow(p, detail, error, reload) {
     jv.onEnd = () => {
       reload();
     };
-    clear(detail).append(h("h2", {}, title), jv.root);
+    fill(detail, h("h2", {}, title), jv.root);
     jv.follow(job);
     detail.scrollIntoView({ block: "start", behavior: "smooth" });
   };
   btn("diff", "Diff", async () => {
-    clear(detail).append(h("h2", {}, `Diff of plan ${id} (${p.name})`), h("p", { class: "hint" }, "Asking the clouds…"));
+    fill(detail, h("h2", {}, `Diff of plan ${id} (${p.name})`), h("p", { class: "hint" }, "Asking the clouds…"));
     const outcome = await api("GET", `/v1/plans/${enc}/diff`);
-    clear(detail).append(h("h2", {}, `Diff of plan ${id} (${p.name})`), renderDiff(outcome));
+    fill(detail, h("h2", {}, `Diff of plan ${id} (${p.name})`), renderDiff(outcome));
   });
   btn("apply", "Apply", async () => {
-    if (!confirm(`Apply plan ${id} (${p.name}): bring ${p.servers.join(", ")} from ${p.source} into ${p.target}?`)) return;
     const job = await api("POST", `/v1/plans/${enc}/apply`);
     showJob(job, `Apply of plan ${id} (${p.name})`);
   }, "primary");
@@ -1682,7 +1695,7 @@ function planRow(p, detail, error, reload) {
     }
     if (!jobs.length) tb.append(h("tr", {}, h("td", { colspan: 7, class: "hint" }, "No job yet.")));
     t.append(tb);
-    clear(detail).append(h("h2", {}, `Jobs of plan ${id} (${p.name})`), t);
+    fill(detail, h("h2", {}, `Jobs of plan ${id} (${p.name})`), t);
   });
   if (p.running_job) {
     btn("watch", "Watch", async () => {
@@ -1774,7 +1787,7 @@ async function renderUsage() {
     if (!check()) return;
     busy([run, csv], async () => {
       showApiError(error, null);
-      clear(out).append(h("p", { class: "hint" }, "Asking the clouds…"));
+      fill(out, h("p", { class: "hint" }, "Asking the clouds…"));
       let report;
       try {
         report = await api("GET", `/v1/usage?${query()}`);
@@ -1783,7 +1796,7 @@ async function renderUsage() {
         if (err.body && Array.isArray(err.body.problems)) out.append(problemsBox(err.body.problems));
         throw err;
       }
-      clear(out).append(renderUsageReport(report));
+      fill(out, renderUsageReport(report));
       csv.disabled = false;
     }, error);
   });
@@ -1795,7 +1808,7 @@ async function renderUsage() {
   });
   try {
     const { clouds: list } = await cached("/v1/clouds");
-    clear(clouds).append(list.map((c) => option(c.name, c.name, true)));
+    fill(clouds, list.map((c) => option(c.name, c.name, true)));
     clouds.size = Math.min(Math.max(list.length, 2), 6);
   } catch (e) {
     showApiError(error, e);
