@@ -684,41 +684,44 @@ class JobView {
 
 /** The servers as the target reports them after a job (ServerOverview). */
 function overviewTable(rows) {
-  const table = h(
-    "table",
-    { id: "overview", class: "overview" },
-    h(
-      "thead",
-      {},
-      h("tr", {}, ["Server", "Status", "Flavor", "Image", "Keypair", "Security groups", "Fixed IPs", "Floating IPs", "Steps"].map((t) => h("th", {}, t))),
-    ),
-  );
+  const heads = ["Server", "Status", "Flavor", "Image", "Keypair", "Security groups", "Fixed IPs", "Floating IPs"];
+  const table = h("table", { id: "overview", class: "overview" }, h("thead", {}, h("tr", {}, heads.map((t) => h("th", {}, t)))));
   const body = h("tbody", {});
+  const shortId = (id) => h("span", { class: "mono small", title: id || "" }, id && id.length > 13 ? `${id.slice(0, 8)}…` : id || "");
   for (const s of rows) {
-    const steps = h(
-      "ul",
-      { class: "steps-list" },
-      (s.steps || []).map((st) =>
-        h("li", {}, h("code", {}, st.address), ` ${fmtMs(st.elapsed_ms)}`, st.bytes ? ` · ${fmtBytes(st.bytes)} · ${fmtRate(st.bytes, st.elapsed_ms)}` : ""),
-      ),
-    );
     body.append(
       h(
         "tr",
-        { id: `overview-${s.address}` },
-        h("td", {}, h("strong", {}, String(s.address).replace(/^server\./, "")), h("div", { class: "hint mono" }, s.id)),
+        { id: `overview-${s.address}`, class: "server-row" },
+        h("td", {}, h("strong", {}, String(s.address).replace(/^server\./, "")), h("div", { class: "hint" }, "id ", shortId(s.id))),
         h("td", { class: `status-${String(s.status).toLowerCase()}` }, s.status),
         h("td", {}, s.flavor),
-        h("td", { class: "mono small" }, s.image),
+        h("td", {}, shortId(s.image)),
         h("td", {}, s.keypair),
         h("td", {}, (s.security_groups || []).join(", ")),
         h("td", { class: "mono" }, (s.fixed_ips || []).join(", ")),
-        h("td", { class: "mono" }, (s.floating_ips || []).join(", ")),
-        h("td", {}, steps),
+        h("td", { class: "mono" }, (s.floating_ips || []).join(", ") || h("span", { class: "hint" }, "none")),
       ),
     );
+    if (s.steps && s.steps.length) {
+      body.append(
+        h(
+          "tr",
+          { class: "steps-row" },
+          h(
+            "td",
+            { colspan: heads.length },
+            h("span", { class: "hint" }, "Steps: "),
+            s.steps.map((st, i) => [
+              i ? h("span", { class: "sep" }, " → ") : null,
+              h("span", { class: "step-time" }, h("code", {}, st.address), ` ${fmtMs(st.elapsed_ms)}`, st.bytes ? ` (${fmtBytes(st.bytes)}, ${fmtRate(st.bytes, st.elapsed_ms)})` : ""),
+            ]),
+          ),
+        ),
+      );
+    }
   }
-  if (!rows.length) body.append(h("tr", {}, h("td", { colspan: 9, class: "hint" }, "No server is recorded in the state.")));
+  if (!rows.length) body.append(h("tr", {}, h("td", { colspan: heads.length, class: "hint" }, "No server is recorded in the state.")));
   table.append(body);
   return h("div", { class: "overview-box" }, h("h3", {}, "Overview"), table);
 }
@@ -1444,15 +1447,17 @@ const STEPS = {
 
   9: {
     render(body) {
-      const applyBtn = h("button", { id: "apply", type: "button", class: "primary", disabled: Boolean(W.jobView) || !W.planOk }, "Apply");
+      const jv = W.jobView;
+      const retry = Boolean(jv && jv.ended && !(jv.job && jv.job.status === "succeeded"));
+      const applyBtn = h("button", { id: "apply", type: "button", class: "primary", disabled: !W.planOk || Boolean(jv && !retry) }, retry ? "Apply again" : "Apply");
       const summary = W.outcome ? h("p", { class: "diff-summary" }, summaryLine(W.outcome)) : null;
-      const again = h("button", { id: "new-migration", type: "button", class: "secondary", hidden: !W.finished, onclick: () => {
+      const again = h("button", { id: "new-migration", type: "button", class: "secondary", hidden: !(W.jobView && W.jobView.ended), onclick: () => {
         resetWizard();
         go(1);
       } }, "Start a new migration");
       const area = h("div", { id: "job-area" });
       body.append(
-        h("p", { class: "lead" }, `Apply plan ${W.planId || ""}: the snapshot is made in ${W.source}, copied into ${W.target}, and the server started there with its keypair, security group and floating IP. Progress is shown live.`),
+        h("p", { class: "lead" }, `Apply plan ${W.planId || ""}: a snapshot is made in ${W.source} and copied into ${W.target} as an image; the server is started there with its keypair and security group${W.fipMode && W.fipMode !== "none" ? " and a floating IP" : ""}. Progress is shown live; you may leave this page and come back.`),
         summary,
         h("div", { class: "actions-row" }, applyBtn, " ", again),
         area,
@@ -1464,10 +1469,10 @@ const STEPS = {
           startWizardJob(job, area, again);
           applyBtn.disabled = true;
         }, view.error).then(() => {
-          if (W.jobView) applyBtn.disabled = true;
+          if (W.jobView && !W.jobView.ended) applyBtn.disabled = true;
         }),
       );
-      if (W.jobView) W.jobView.onEnd = () => wizardJobEnded(again);
+      if (W.jobView) W.jobView.onEnd = (job) => wizardJobEnded(again, job);
       return null;
     },
     collect() {},
@@ -1478,18 +1483,26 @@ const STEPS = {
 };
 
 function startWizardJob(job, area, again) {
+  if (W.jobView) W.jobView.dispose();
   const jv = new JobView(W.planId);
   W.jobView = jv;
-  jv.onEnd = () => wizardJobEnded(again);
+  W.finished = false;
+  again.hidden = true;
+  jv.onEnd = (job) => wizardJobEnded(again, job);
   fill(area, jv.root);
   jv.follow(job);
 }
 
-function wizardJobEnded(again) {
-  W.finished = true;
+function wizardJobEnded(again, job) {
+  const ok = Boolean(job && job.status === "succeeded");
+  W.finished = ok;
   if (again && again.isConnected) again.hidden = false;
-  const btn = $("back");
-  if (btn) btn.disabled = false;
+  const btn = $("apply");
+  if (btn && !ok) {
+    // A failed or stopped apply: the state holds what was done, a new apply continues.
+    btn.disabled = false;
+    btn.textContent = "Apply again";
+  }
 }
 
 /** The service's diagnostics: under their fields (when shown) and as a list with links. */
