@@ -1763,7 +1763,7 @@ async function renderUsage() {
   const end = h("input", { id: "usage-end", type: "date" });
   const all = h("input", { id: "usage-all-projects", type: "checkbox" });
   const run = h("button", { id: "usage-run", type: "submit", class: "primary" }, "Show usage");
-  const csv = h("button", { id: "usage-csv", type: "button", class: "secondary", disabled: true }, "Download CSV");
+  const csv = h("button", { id: "usage-csv", type: "button", class: "secondary" }, "Download CSV");
   const out = h("div", { id: "usage-result" });
   const form = h(
     "form",
@@ -1810,7 +1810,6 @@ async function renderUsage() {
         throw err;
       }
       fill(out, renderUsageReport(report));
-      csv.disabled = false;
     }, error);
   });
   csv.addEventListener("click", () => {
