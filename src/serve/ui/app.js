@@ -807,6 +807,7 @@ function freshWizard() {
   return {
     step: 1,
     reached: 1,
+    servers: null, // the source cloud's servers, once listed
     source: "",
     server: "",
     serverId: "",
@@ -1581,6 +1582,13 @@ async function renderWizard(n) {
   const current = { n, error, section, next, back };
   view = current;
   next.addEventListener("click", () => nextStep(current));
+  // Enter in a text field means Next.
+  section.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && e.target instanceof HTMLInputElement && e.target.type === "text" && !next.disabled && !next.hidden) {
+      e.preventDefault();
+      next.click();
+    }
+  });
   const load = STEPS[n].render(body);
   showFieldErrors();
   if (load) {
@@ -1846,7 +1854,7 @@ function renderUsageReport(report) {
   const heads = ["Name", "Project", "State", "Up-time", "vCPUs", "RAM (GiB)", "Disk (GB)", "Hours", "CPU-h", "RAM GiB-h", "Disk GB-h"];
   if (hasCost) heads.push(`Cost${cost}`);
   for (const [cloud, rows] of byCloud) {
-    const t = report.per_cloud[cloud] || {};
+    const t = (report.per_cloud || {})[cloud] || {};
     const table = h("table", { id: `usage-table-${cloud}`, class: "usage" }, h("thead", {}, h("tr", {}, heads.map((x) => h("th", {}, x)))));
     const tb = h("tbody", {});
     for (const r of rows) {
