@@ -3,6 +3,7 @@
 //! (`S2D_E2E_TARGET=openstack S2D_E2E_CLOUDS_YAML=...`, run by `tests/openstack/tier.sh`).
 
 mod harness;
+mod serve;
 
 use harness::{World, both, glyph_count, image_sums, server_rules};
 use s2d::cloud::ServerId;
