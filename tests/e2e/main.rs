@@ -4,6 +4,7 @@
 
 mod harness;
 mod serve;
+mod service;
 
 use harness::{World, both, glyph_count, image_sums, server_rules};
 use s2d::cloud::ServerId;
