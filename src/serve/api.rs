@@ -135,13 +135,14 @@ async fn submit_plan(
 async fn replace_plan(
     State(app): State<Shared>,
     Path(id): Path<String>,
+    Query(query): Query<SubmitQuery>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     plan_id(&id)?;
     let syntax = syntax_of_content_type(content_type(&headers))?;
     let text = body_text(&body)?;
-    let (summary, diagnostics) = app.replace(&id, text, syntax)?;
+    let (summary, diagnostics) = app.replace(&id, text, syntax, query.name)?;
     Ok(Json(json!({
         "id": summary.id,
         "plan": summary,

@@ -265,6 +265,7 @@ impl App {
         id: &str,
         text: &str,
         syntax: Syntax,
+        name: Option<String>,
     ) -> ApiResult<(PlanSummary, Vec<JsonDiagnostic>)> {
         let (loaded, plan) = read_document(text, syntax)?;
         let mut plans = lock(&self.plans);
@@ -281,6 +282,12 @@ impl App {
         meta.syntax = syntax.extension().into();
         meta.updated_at = store::now();
         meta.literal_password = has_literal_password(&plan);
+        // A name given now wins; a name that was the default follows the new document.
+        if let Some(name) = name.filter(|n| !n.trim().is_empty()) {
+            meta.name = name;
+        } else if meta.name == default_name(&entry.plan) {
+            meta.name = default_name(&plan);
+        }
         self.store().save_plan(&meta, &loaded.text)?;
         entry.meta = meta;
         entry.document = loaded.text.clone();
@@ -454,6 +461,13 @@ impl App {
                 drop(tracked);
             });
         if let Err(e) = spawned {
+            // Nothing ran: the job ends failed, and the plan is free again.
+            if let Some(entry) = lock(&self.plans).get_mut(id) {
+                entry.running = None;
+            }
+            if let Ok(job) = self.job(&record.id) {
+                job.fail(self.store(), format!("the job could not start: {e}"));
+            }
             return Err(ApiError::internal(format!(
                 "starting the job's thread: {e}"
             )));

@@ -146,11 +146,29 @@ impl Job {
         self.changed.send_modify(|n| *n += 1);
     }
 
+    /// Log an event, stamped with the time it happened (`ts`, RFC 3339) so that a replay can
+    /// tell rates and durations.
     fn push_event<T: serde::Serialize>(&self, event: &T) {
-        match serde_json::to_string(event) {
-            Ok(line) => self.push(line),
-            Err(e) => tracing::warn!("encoding an event: {e}"),
+        let mut value = match serde_json::to_value(event) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!("encoding an event: {e}");
+                return;
+            }
+        };
+        if let Some(map) = value.as_object_mut() {
+            map.insert("ts".into(), store::now().into());
         }
+        self.push(value.to_string());
+    }
+
+    /// End a job that could not run.
+    pub fn fail(&self, store: &Store, message: String) {
+        self.update(store, |r| {
+            r.status = JobStatus::Failed;
+            r.finished_at = Some(store::now());
+            r.error = Some(message);
+        });
     }
 
     fn update(&self, store: &Store, change: impl FnOnce(&mut JobRecord)) {
