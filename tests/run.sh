@@ -4,17 +4,22 @@
 #
 #   bash tests/run.sh [extra cargo test arguments]
 #
-# Needs: cargo, python3 (with venv), and for a missing xmllint or qemu-img either root
-# (apt-get) or a prior `apt-get install libxml2-utils qemu-utils`. Nothing here is skipped: a test whose tool is
-# missing fails and says what to install.
+# Needs: cargo, python3 (with venv), openssl, and for a missing xmllint, qemu-img, chromium or
+# chromedriver either root (apt-get) or a prior
+# `apt-get install libxml2-utils qemu-utils chromium chromium-driver`. Nothing here is skipped:
+# a test whose tool is missing fails and says what to install.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-# xmllint (the referee of the XML schema) and qemu-img (disk format conversion).
+# xmllint (the referee of the XML schema), qemu-img (disk format conversion), and headless
+# Chromium with its driver (the web wizard's browser test, tests/wizard.rs).
 missing=()
 command -v xmllint >/dev/null 2>&1 || missing+=(libxml2-utils)
 command -v qemu-img >/dev/null 2>&1 || missing+=(qemu-utils)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "tests/run.sh: installing ${missing[*]}" >&2
