@@ -68,7 +68,23 @@ pub fn router(app: Shared, token: Token) -> Router {
         .route("/ui/app.css", get(ui::style))
         .nest("/v1", v1)
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
+        .layer(axum::middleware::from_fn(log_request))
         .with_state(app)
+}
+
+/// One log line per request at `info` (`s2d -v serve`): method, path (never the query or a
+/// header, so nothing secret), status and time taken.
+async fn log_request(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    tracing::info!(
+        "{method} {path} -> {} in {} ms",
+        response.status().as_u16(),
+        started.elapsed().as_millis()
+    );
+    response
 }
 
 async fn health() -> Json<Value> {
