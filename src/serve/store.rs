@@ -336,36 +336,6 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, StoreError>
     })
 }
 
-/// Write a new file, mode 0600, never over an existing one (`NAME.pem`, then `NAME.1.pem`...).
-pub fn create_private(
-    dir: &Path,
-    base: &str,
-    ext: &str,
-) -> Result<(PathBuf, std::fs::File), StoreError> {
-    private_dir(dir)?;
-    let mut n = 0;
-    loop {
-        let name = if n == 0 {
-            format!("{base}.{ext}")
-        } else {
-            format!("{base}.{n}.{ext}")
-        };
-        let path = dir.join(name);
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        match options.open(&path) {
-            Ok(file) => return Ok((path, file)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 100 => n += 1,
-            Err(e) => return Err(io("writing", &path)(e)),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::harness::{World, both};
-use super::service::{Service, all_files, text};
+use super::service::{Service, all_files, conforms, text};
 
 /// Submit XML and TOML, refuse invalid documents with positions, diff, apply with the event
 /// stream observed live, 409 on a second job, usage, destroy back to where the clouds were.
@@ -43,6 +43,9 @@ async fn the_api_submits_diffs_applies_streams_and_destroys() {
         .expect("JSON");
     assert_eq!(health["status"], "ok");
     let openapi = service.json("/v1/openapi.json").await;
+    // The schema check has teeth: a job without its fields is refused.
+    let wrong = serde_json::json!({"id": 5, "status": "cancelled"});
+    assert!(std::panic::catch_unwind(|| conforms("Job", &wrong)).is_err());
     assert!(
         openapi["openapi"]
             .as_str()
@@ -59,6 +62,7 @@ async fn the_api_submits_diffs_applies_streams_and_destroys() {
         + 1;
     let (status, body) = service.submit("application/toml", &bad_toml).await;
     assert_eq!(status, 422, "{body:#}");
+    conforms("PlanInvalid", &body);
     let diag = &body["diagnostics"][0];
     assert_eq!(diag["line"], bad_line, "{body:#}");
     assert_eq!(diag["column"], 1, "{body:#}");
@@ -105,6 +109,7 @@ async fn the_api_submits_diffs_applies_streams_and_destroys() {
     let toml_id = body["id"].as_str().expect("id").to_string();
     let (status, body) = service.submit("application/xml", &xml_text).await;
     assert_eq!(status, 201, "{body:#}");
+    conforms("PlanAccepted", &body);
     let id = body["id"].as_str().expect("id").to_string();
     assert_eq!(body["plan"]["source"], "provider");
     assert_eq!(body["plan"]["target"], "hospital");
@@ -133,6 +138,7 @@ async fn the_api_submits_diffs_applies_streams_and_destroys() {
 
     // The diff is `s2d plan --json`'s.
     let diff = service.json(&format!("/v1/plans/{id}/diff")).await;
+    conforms("PlanOutcome", &diff);
     let cli = world.s2d_ok(&["plan", &plan, "--json"], 0).await;
     let cli: Value = serde_json::from_slice(&cli.stdout).expect("plan --json");
     let addresses = |v: &Value| -> Vec<(String, String)> {
@@ -153,12 +159,21 @@ async fn the_api_submits_diffs_applies_streams_and_destroys() {
     // Apply: 202, a second job is refused while it runs, the stream shows it live.
     let (status, job) = service.start_job(&id, "apply").await;
     assert_eq!(status, 202, "{job:#}");
+    conforms("Job", &job);
     let job_id = job["id"].as_str().expect("job id").to_string();
     assert_eq!(job["status"], "running");
     let (status, refused) = service.start_job(&id, "destroy").await;
     assert_eq!(status, 409, "{refused:#}");
+    conforms("JobConflict", &refused);
     assert_eq!(refused["job"], job_id.as_str());
     let events = service.events(&job_id).await;
+    for (_, kind, data) in &events {
+        match kind.as_str() {
+            "planned" => conforms("EventPlanned", data),
+            "end" => conforms("Job", data),
+            _ => conforms("Event", data),
+        }
+    }
     let kinds: Vec<&str> = events.iter().map(|(_, k, _)| k.as_str()).collect();
     assert_eq!(kinds.first(), Some(&"planned"), "{kinds:?}");
     assert!(kinds.contains(&"started"), "{kinds:?}");
@@ -189,6 +204,7 @@ async fn the_api_submits_diffs_applies_streams_and_destroys() {
     assert!(!replay.contains("id: 1\n"), "{replay}");
 
     let record = service.json(&format!("/v1/jobs/{job_id}")).await;
+    conforms("Job", &record);
     assert_eq!(record["status"], "succeeded");
     let nodes = record["report"]["nodes"].as_array().expect("nodes");
     assert!(nodes.iter().all(|n| n["status"] == "done"), "{record:#}");
@@ -200,6 +216,7 @@ async fn the_api_submits_diffs_applies_streams_and_destroys() {
         Some(1)
     );
     let summary = service.json(&format!("/v1/plans/{id}")).await;
+    conforms("PlanDetail", &summary);
     assert!(
         summary["resources"]
             .as_array()
@@ -217,6 +234,7 @@ async fn the_api_submits_diffs_applies_streams_and_destroys() {
             "/v1/usage?cloud=provider&cloud=hospital&plan={id}"
         ))
         .await;
+    conforms("UsageReport", &usage);
     let rows = usage["instances"].as_array().expect("instances");
     assert!(
         rows.iter().any(|r| r["cloud"] == "hospital"

@@ -211,3 +211,31 @@ pub fn all_files(dir: &Path) -> String {
     }
     out
 }
+
+/// The service's OpenAPI document, as built into the binary.
+const OPENAPI: &str = include_str!("../../src/serve/openapi.json");
+
+/// Check that `value` is what the OpenAPI document says a `schema` is (its
+/// `components/schemas` entry), listing every difference.
+pub fn conforms(schema: &str, value: &Value) {
+    let openapi: Value = serde_json::from_str(OPENAPI).expect("openapi.json is JSON");
+    assert!(
+        openapi["components"]["schemas"][schema].is_object(),
+        "no schema {schema} in openapi.json"
+    );
+    let root = serde_json::json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$ref": format!("#/components/schemas/{schema}"),
+        "components": openapi["components"],
+    });
+    let validator = jsonschema::validator_for(&root).expect("openapi.json's schemas compile");
+    let errors: Vec<String> = validator
+        .iter_errors(value)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "not a {schema} as openapi.json describes it:\n{}\n{value:#}",
+        errors.join("\n")
+    );
+}
