@@ -9,8 +9,7 @@ pub enum ExitStatus {
     Success,
     /// 1: an error, or invalid input.
     Failure,
-    /// 2: changes are present (`plan --detailed-exitcode`), or the command is not yet
-    /// implemented.
+    /// 2: changes are present (`plan --detailed-exitcode`).
     Changes,
     /// 130: interrupted by Ctrl-C.
     Interrupted,
