@@ -59,6 +59,10 @@ pub enum ServeError {
     },
     #[error("the TLS certificate or key: {0}")]
     Tls(String),
+    #[error("the data directory {} is in use by another s2d serve ({holder})", path.display())]
+    InUse { path: PathBuf, holder: String },
+    #[error("locking the data directory: {0}")]
+    Lock(String),
 }
 
 impl ServeError {
@@ -69,6 +73,9 @@ impl ServeError {
                  of s2d (a reverse proxy) terminates TLS",
             ),
             ServeError::Listen { .. } => Some("is another `s2d serve` running? try --listen"),
+            ServeError::InUse { .. } => Some(
+                "one service per data directory: stop the other one, or give --data-dir another folder",
+            ),
             _ => None,
         }
     }
@@ -96,6 +103,22 @@ pub async fn run(
     if options.tls.is_none() && !options.insecure_http && !options.listen.ip().is_loopback() {
         return Err(ServeError::PlainHttpOffLoopback(options.listen));
     }
+    // One service per data directory: a second one would take the first one's running jobs
+    // for interrupted ones.
+    store::private_dir(&options.data_dir)?;
+    let _lock = crate::state::Lock::acquire(&options.data_dir.join("service"), "serve").map_err(
+        |e| match e {
+            crate::state::StateError::Locked { holder, .. }
+            | crate::state::StateError::LockedByLiveProcess { holder, .. } => ServeError::InUse {
+                path: options.data_dir.clone(),
+                holder: holder.map_or_else(
+                    || "another process".to_string(),
+                    |h| format!("pid {} since {}", h.pid, h.since),
+                ),
+            },
+            other => ServeError::Lock(other.to_string()),
+        },
+    )?;
     let (app, token, new_token, interrupted) = App::open(&options.data_dir, env)?;
     let router = api::router(app.clone(), token.clone());
     let scheme = if options.tls.is_some() {

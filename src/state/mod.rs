@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::graph::Address;
 
 pub use file::{StateError, StateFile, default_path, read};
+pub(crate) use lock::Lock;
 pub use lock::{ForceUnlockOutcome, LockInfo, force_unlock};
 
 /// The version of the state file format this build writes and reads.

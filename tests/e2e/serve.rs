@@ -465,9 +465,10 @@ async fn a_literal_password_is_used_but_never_written_or_echoed() {
     assert!(!all_files(&data).contains(password));
 }
 
-/// Plain HTTP is refused off loopback unless asked for; TLS serves the same API.
+/// Plain HTTP is refused off loopback unless asked for, so is a second service on one data
+/// directory; TLS serves the same API.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn plain_http_off_loopback_is_refused_and_tls_serves() {
+async fn plain_http_off_loopback_and_a_second_service_are_refused_and_tls_serves() {
     let world = World::start().await;
     let out = world
         .s2d_ok(&["serve", "--listen", "0.0.0.0:0", "--data-dir", "d1"], 1)
@@ -478,6 +479,19 @@ async fn plain_http_off_loopback_is_refused_and_tls_serves() {
         "{err}"
     );
     assert!(!world.path().join("d1").join("token").exists());
+
+    // One service per data directory.
+    let first = Service::start(&world, &world.path().join("d3"));
+    let out = world
+        .s2d_ok(&["serve", "--listen", "127.0.0.1:0", "--data-dir", "d3"], 1)
+        .await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("in use by another s2d serve"), "{err}");
+    assert_eq!(
+        first.json("/v1/plans").await["plans"],
+        serde_json::json!([])
+    );
+    first.kill();
 
     // A CA of the test's own and a certificate it signed for 127.0.0.1.
     let dir = world.path();
