@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The real-OpenStack tier as CI runs it, after the fast tests (so the build is done and the
 # clouds do not start during it):
-#   1. the end-to-end scenarios (tests/e2e) against devcloud, with every answer's shape
-#      recorded (S2D_RECORD_SHAPES);
+#   1. the end-to-end scenarios (tests/e2e, and the web wizard's browser test tests/wizard.rs)
+#      against devcloud, with every answer's shape recorded (S2D_RECORD_SHAPES);
 #   2. both real clouds up (tier.sh), the same scenarios against them, recorded too, and the
 #      image transfer benchmark on them; the clouds are always shut down;
 #   3. the fidelity report (fidelity.py): every difference between devcloud's and the real
@@ -18,7 +18,7 @@ export S2D_OS_DISK_MB=${S2D_OS_DISK_MB:-16}
 
 echo "ci-tier: the scenarios against devcloud (answers recorded)"
 S2D_RECORD_SHAPES="$shapes/devcloud" S2D_E2E_KILL_TRIALS=3 \
-  cargo test --locked --test e2e
+  cargo test --locked --test e2e --test wizard
 
 # Built before the clouds start (two cores: no compiling while they run).
 cargo build --locked --release --example transfer_bench
@@ -30,7 +30,7 @@ echo "ci-tier: the same scenarios against the real clouds, then the transfer ben
 "$here/tier.sh" bash -c '
   set -e
   S2D_RECORD_SHAPES="'"$shapes"'/openstack" S2D_E2E_KILL_TRIALS=${S2D_E2E_KILL_TRIALS:-5} \
-    cargo test --locked --test e2e
+    cargo test --locked --test e2e --test wizard
   S2D_BENCH_CLOUDS_YAML="$S2D_E2E_CLOUDS_YAML" S2D_BENCH_IMAGE_MB=${S2D_BENCH_IMAGE_MB:-1024} \
     "$S2D_CI_BENCH"
 '
