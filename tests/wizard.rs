@@ -1,8 +1,11 @@
 //! The web wizard of `s2d serve`, driven end to end in headless Chromium as a user drives it:
 //! open the address with the token, fill the nine steps (and trip a field check on the way),
-//! apply, watch the progress and the overview, look at the Plans and Usage pages, destroy,
-//! and find both clouds as they were. A PNG of each step is saved under
-//! `$CARGO_TARGET_TMPDIR/wizard/`.
+//! apply, watch the progress and the overview, look at the Plans page (and the apply replayed
+//! from its log, its transfer rates taken from the events' times) and the Usage page, destroy,
+//! and find both clouds as they were. A second test types a name the page accepts and the
+//! service refuses (422 with located diagnostics) and finds the message under that field,
+//! the step marked in the left column, and the plan valid once corrected. A PNG of each step
+//! is saved under `$CARGO_TARGET_TMPDIR/wizard/`.
 //!
 //! It owns the browser side only: chromedriver (`/usr/bin/chromedriver`, port chosen here)
 //! and Chromium (`/usr/bin/chromium`), talked to through `fantoccini`. The clouds and the
@@ -360,112 +363,348 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "(a panic without a message)".into())
 }
 
+/// One browser test's world: the clouds, `s2d serve` on them, chromedriver and the page.
+struct Session {
+    world: World,
+    service: Service,
+    driver: Driver,
+    page: Page,
+    /// The screenshots this test must leave.
+    shots: &'static [&'static str],
+    /// The name of the screenshot taken when the test fails (`<it>.png`).
+    failure_shot: String,
+    started: Instant,
+}
+
+impl Session {
+    /// Check that the browser is installed, then start the clouds, the service and a
+    /// browser session. `shots` are removed first (tests share the screenshot folder).
+    async fn open(tag: &str, shots: &'static [&'static str]) -> Session {
+        let missing: Vec<&str> = [(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")]
+            .into_iter()
+            .filter(|(path, _)| !Path::new(path).exists())
+            .map(|(_, package)| package)
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "the browser test needs {CHROMIUM} and {CHROMEDRIVER}; missing apt packages: {}. \
+             `bash tests/run.sh` installs them (apt packages chromium chromium-driver), \
+             or run `sudo apt-get install chromium chromium-driver`",
+            missing.join(" ")
+        );
+
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("wizard");
+        std::fs::create_dir_all(&dir).expect("creates the screenshot folder");
+        let failure_shot = format!("failure-{tag}");
+        for name in shots.iter().copied().chain([failure_shot.as_str()]) {
+            let _ = std::fs::remove_file(dir.join(format!("{name}.png")));
+        }
+        println!("wizard screenshots ({tag}): {}", dir.display());
+
+        let started = Instant::now();
+        let world = World::start().await;
+        let service = Service::start(&world, &world.path().join("data"));
+        let driver = Driver::start().await;
+        let page = Page {
+            client: driver.connect().await,
+            shots: dir,
+            downloads: driver.downloads.path().to_path_buf(),
+        };
+        Session {
+            world,
+            service,
+            driver,
+            page,
+            shots,
+            failure_shot,
+            started,
+        }
+    }
+
+    /// Run the user's part; on a panic, report what the page showed at that moment.
+    async fn run<F>(&self, drive: F) -> Option<String>
+    where
+        F: std::future::Future<Output = ()>,
+    {
+        let outcome = AssertUnwindSafe(drive).catch_unwind().await;
+        let payload = outcome.err()?;
+        let page = &self.page;
+        let shot = tokio::time::timeout(SHORT, page.shot(&self.failure_shot))
+            .await
+            .ok()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "(no screenshot)".into());
+        let errors = tokio::time::timeout(SHORT, page.errors())
+            .await
+            .unwrap_or_else(|_| vec!["(the page did not answer)".into()]);
+        let at = tokio::time::timeout(
+            SHORT,
+            page.client.execute(
+                "const h = document.querySelector('main h1');
+                 return location.hash + ' ' + (h ? h.textContent : '(no heading)');",
+                vec![],
+            ),
+        )
+        .await
+        .map(|r| r.map(|v| v.to_string()).unwrap_or_else(|e| e.to_string()))
+        .unwrap_or_else(|_| "(the page did not answer)".into());
+        Some(format!(
+            "{}\npage: {at}\nerrors shown on the page: {errors:#?}\nscreenshot: {shot}",
+            panic_text(&*payload)
+        ))
+    }
+
+    /// Close the browser and the service (failing with `failure` if the run failed), check
+    /// the screenshots, and hand back the clouds for a last look.
+    async fn close(self, failure: Option<String>, tag: &str) -> World {
+        let Session {
+            world,
+            service,
+            driver,
+            page,
+            shots,
+            started,
+            ..
+        } = self;
+        let closed = tokio::time::timeout(SHORT, page.client.clone().close()).await;
+        drop(driver);
+        drop(service);
+        if let Some(message) = failure {
+            panic!("{message}");
+        }
+        assert!(
+            matches!(closed, Ok(Ok(()))),
+            "the browser session did not close: {closed:?}"
+        );
+        for name in shots {
+            let path = page.shots.join(format!("{name}.png"));
+            let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(
+                bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+                "{} is not a PNG",
+                path.display()
+            );
+            assert!(
+                bytes.len() > 10_000,
+                "{} is only {} bytes",
+                path.display(),
+                bytes.len()
+            );
+        }
+        println!(
+            "wizard test {tag}: {:.1} s, screenshots in {}",
+            started.elapsed().as_secs_f64(),
+            page.shots.display()
+        );
+        world
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wizard_migrates_a_server_in_headless_chromium() {
-    let missing: Vec<&str> = [(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")]
-        .into_iter()
-        .filter(|(path, _)| !Path::new(path).exists())
-        .map(|(_, package)| package)
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "the browser test needs {CHROMIUM} and {CHROMEDRIVER}; missing apt packages: {}. \
-         `bash tests/run.sh` installs them (apt packages chromium chromium-driver), \
-         or run `sudo apt-get install chromium chromium-driver`",
-        missing.join(" ")
-    );
-
-    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("wizard");
-    let _ = std::fs::remove_dir_all(&shots);
-    std::fs::create_dir_all(&shots).expect("creates the screenshot folder");
-    println!("wizard screenshots: {}", shots.display());
-
-    let started = Instant::now();
-    let world = World::start().await;
-    let before = both(&world).await;
-    let service = Service::start(&world, &world.path().join("data"));
-    let driver = Driver::start().await;
-    let page = Page {
-        client: driver.connect().await,
-        shots: shots.clone(),
-        downloads: driver.downloads.path().to_path_buf(),
-    };
-
-    let outcome = AssertUnwindSafe(drive(&page, &service))
-        .catch_unwind()
-        .await;
-    let failure = match outcome {
-        Ok(()) => None,
-        Err(payload) => {
-            // Whatever the page shows at the moment it went wrong.
-            let shot = tokio::time::timeout(SHORT, page.shot("failure"))
-                .await
-                .ok()
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|| "(no screenshot)".into());
-            let errors = tokio::time::timeout(SHORT, page.errors())
-                .await
-                .unwrap_or_else(|_| vec!["(the page did not answer)".into()]);
-            let at = tokio::time::timeout(
-                SHORT,
-                page.client.execute(
-                    "const h = document.querySelector('main h1');
-                     return location.hash + ' ' + (h ? h.textContent : '(no heading)');",
-                    vec![],
-                ),
-            )
-            .await
-            .map(|r| r.map(|v| v.to_string()).unwrap_or_else(|e| e.to_string()))
-            .unwrap_or_else(|_| "(the page did not answer)".into());
-            Some(format!(
-                "{}\npage: {at}\nerrors shown on the page: {errors:#?}\nscreenshot: {shot}",
-                panic_text(&*payload)
-            ))
-        }
-    };
-    let closed = tokio::time::timeout(SHORT, page.client.clone().close()).await;
-    drop(driver);
-    if let Some(message) = failure {
-        panic!("{message}");
-    }
-    assert!(
-        matches!(closed, Ok(Ok(()))),
-        "the browser session did not close: {closed:?}"
-    );
-
-    for name in SHOTS {
-        let path = shots.join(format!("{name}.png"));
-        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        assert!(
-            bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
-            "{} is not a PNG",
-            path.display()
-        );
-        assert!(
-            bytes.len() > 10_000,
-            "{} is only {} bytes",
-            path.display(),
-            bytes.len()
-        );
-    }
-
+    let session = Session::open("migrate", SHOTS).await;
+    let before = both(&session.world).await;
+    let failure = session.run(drive(&session.page, &session.service)).await;
+    let world = session.close(failure, "migrate").await;
     // Destroyed from the Plans page: both clouds hold what they held before.
     assert_eq!(both(&world).await, before);
-    println!(
-        "wizard test: {:.1} s, screenshots in {}",
-        started.elapsed().as_secs_f64(),
-        shots.display()
+}
+
+/// Every screenshot the test of the service's refusal must leave.
+const REFUSAL_SHOTS: &[&str] = &["review-422", "step2-422"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_services_refusal_is_shown_under_the_field_it_concerns() {
+    let session = Session::open("refusal", REFUSAL_SHOTS).await;
+    let before = both(&session.world).await;
+    let failure = session
+        .run(drive_refusal(&session.page, &session.service))
+        .await;
+    let world = session.close(failure, "refusal").await;
+    // Only plans were submitted: neither cloud changed.
+    assert_eq!(both(&world).await, before);
+}
+
+/// Open the address `s2d serve` prints (with the token) and wait for the first step.
+async fn open_wizard(page: &Page, service: &Service) {
+    page.client
+        .goto(&format!("{}/#token={}", service.url, service.token))
+        .await
+        .expect("opens the wizard");
+    page.wait_step(1).await;
+}
+
+/// Press Next on steps `from..to`, keeping what each step shows.
+async fn next_through(page: &Page, from: u32, to: u32) {
+    for n in from..to {
+        page.next(n).await;
+    }
+}
+
+/// The review of step 8: wait until the service accepted the plan and its diff is shown;
+/// returns the status line.
+async fn wait_valid_review(page: &Page) -> String {
+    page.wait(
+        "the plan to be accepted and its diff shown",
+        SHORT,
+        "const s = document.getElementById('review-status').textContent;
+         return / valid\\./.test(s) ? s : null;",
+        vec![],
+    )
+    .await
+    .as_str()
+    .unwrap_or_default()
+    .to_string()
+}
+
+/// A name only of U+0085 (NEXT LINE): the page's check (JavaScript's `trim`) keeps it, so the
+/// name is not empty there; the plan reader (Rust's `trim`, where it is white space) finds it
+/// empty. The page lets it through; the service refuses the plan with a located diagnostic.
+const NEXT_LINE: &str = "\u{85}";
+
+/// The error classes of the left column's step `n`.
+async fn nav_classes(page: &Page, n: u32) -> String {
+    page.js(
+        "const e = document.getElementById(arguments[0]); return e ? e.className : '';",
+        vec![json!(format!("nav-step-{n}"))],
+    )
+    .await
+    .as_str()
+    .unwrap_or_default()
+    .to_string()
+}
+
+/// The user types a snapshot name the page accepts and the service refuses: the review
+/// shows the 422's diagnostic, marks step 2 in the left column, the diagnostic's link leads
+/// to step 2 with the message under the snapshot name; corrected, the plan is valid.
+async fn drive_refusal(page: &Page, service: &Service) {
+    open_wizard(page, service).await;
+    page.select("source-cloud", "provider").await;
+    page.next(1).await;
+
+    page.click("server-ehr-analytics").await;
+    // Typed, as a user pasting a name with a stray control character would.
+    page.type_into("snapshot-name", NEXT_LINE).await;
+    assert_eq!(
+        page.value("snapshot-name").await,
+        NEXT_LINE,
+        "the browser did not type U+0085 into the snapshot name"
+    );
+    page.next(2).await;
+    next_through(page, 3, 4).await;
+    page.select("target-cloud", "hospital").await;
+    page.wait(
+        "hospital's networks",
+        SHORT,
+        "const n = document.getElementById('network');
+         return !n.disabled && n.value ? n.value : null;",
+        vec![],
+    )
+    .await;
+    next_through(page, 4, 8).await;
+
+    // Step 8: the service refused the plan (422) and said where.
+    page.wait(
+        "the service's refusal in the review",
+        SHORT,
+        "const s = document.getElementById('review-status').textContent;
+         return /found problems/.test(s) ? s : null;",
+        vec![],
+    )
+    .await;
+    let listed = page
+        .js(
+            "return [...document.querySelectorAll('#review-errors li.error')]
+                 .map(l => [l.dataset.field, l.textContent]);",
+            vec![],
+        )
+        .await;
+    let listed = listed.as_array().cloned().unwrap_or_default();
+    assert!(
+        listed.len() == 1
+            && listed[0][0] == "snapshot-name"
+            && listed[0][1].as_str().is_some_and(|t| {
+                t.contains("step 2 (Snapshot name)") && t.contains("`snapshot` must not be empty")
+            }),
+        "the review does not list the refusal of the snapshot name: {listed:?}"
+    );
+    let marked = page
+        .js(
+            "return [...document.querySelectorAll('#plan-text .line-error')]
+                 .map(l => l.dataset.field);",
+            vec![],
+        )
+        .await;
+    assert_eq!(marked, json!(["snapshot-name"]), "the plan's marked lines");
+    assert!(
+        nav_classes(page, 2).await.contains("has-error"),
+        "step 2 is not marked in the left column"
+    );
+    for n in [1, 3, 4, 5, 6, 7] {
+        let classes = nav_classes(page, n).await;
+        assert!(
+            !classes.contains("has-error"),
+            "step {n} is marked: {classes}"
+        );
+    }
+    assert_eq!(page.count("#diff li").await, 0, "a diff of a refused plan");
+    assert!(
+        page.js("return document.getElementById('next').disabled;", vec![])
+            .await
+            == true,
+        "Next (apply) is enabled for a refused plan"
+    );
+    page.shot("review-422").await;
+
+    // The diagnostic's link leads to the step; the message is under the field.
+    page.client
+        .find(Locator::Css("#review-errors li.error a.diag-link"))
+        .await
+        .expect("the diagnostic links to its step")
+        .click()
+        .await
+        .expect("follows the link");
+    page.wait_step(2).await;
+    let err = page.text("err-snapshot-name").await;
+    assert!(
+        err.contains("`snapshot` must not be empty") && err.contains("(plan line "),
+        "the message under the snapshot name: {err:?}"
+    );
+    let shown = page.errors().await;
+    assert!(
+        shown.iter().any(|e| e.starts_with("err-snapshot-name: ")),
+        "the error under the snapshot name is not visible: {shown:?}"
+    );
+    assert!(nav_classes(page, 2).await.contains("has-error"));
+    page.shot("step2-422").await;
+
+    // Corrected and reviewed again: valid, with its diff.
+    page.type_into("snapshot-name", "ehr-analytics-s2d").await;
+    next_through(page, 2, 8).await;
+    let status = wait_valid_review(page).await;
+    println!("after the correction: {status}");
+    assert!(
+        page.count("#diff li[data-action=create]").await > 0,
+        "no creation in the diff"
+    );
+    assert_eq!(page.count("#review-errors li").await, 0);
+    let classes = nav_classes(page, 2).await;
+    assert!(
+        !classes.contains("has-error"),
+        "step 2 is still marked: {classes}"
+    );
+    assert!(
+        page.text("plan-text")
+            .await
+            .contains("snapshot = \"ehr-analytics-s2d\""),
+        "the corrected name is not in the plan"
     );
 }
 
 /// The user's session, from opening the address to the destroy.
 async fn drive(page: &Page, service: &Service) {
     // The address `s2d serve` prints: the token is taken in, then out of the address bar.
-    page.client
-        .goto(&format!("{}/#token={}", service.url, service.token))
-        .await
-        .expect("opens the wizard");
-    page.wait_step(1).await;
+    open_wizard(page, service).await;
     let url = page.client.current_url().await.expect("URL").to_string();
     assert!(
         !url.contains("token") && !url.contains(&service.token),
@@ -622,18 +861,9 @@ async fn drive(page: &Page, service: &Service) {
     page.next(7).await;
 
     // Step 8: the review: the service accepted the plan and shows its diff.
-    let status = page
-        .wait(
-            "the plan to be accepted and its diff shown",
-            SHORT,
-            "const s = document.getElementById('review-status').textContent;
-             return / valid\\./.test(s) ? s : null;",
-            vec![],
-        )
-        .await;
+    let status = wait_valid_review(page).await;
     let plan_id = status
-        .as_str()
-        .and_then(|s| s.strip_prefix("Plan "))
+        .strip_prefix("Plan ")
         .and_then(|s| s.split(':').next())
         .unwrap_or_else(|| panic!("no plan id in {status}"))
         .to_string();
@@ -797,6 +1027,7 @@ async fn drive(page: &Page, service: &Service) {
         assert!(row.contains(part), "the plan row lacks {part:?}: {row}");
     }
     page.shot("plans").await;
+    replayed_rates(page, service, &plan_id).await;
 
     // Usage: a table per cloud, the new server in the target's.
     page.click("nav-usage").await;
@@ -890,6 +1121,86 @@ async fn drive(page: &Page, service: &Service) {
     )
     .await;
     page.shot("destroy").await;
+}
+
+/// Plans -> Jobs -> Show: the apply replayed from its log. Its events arrive all at once, so
+/// a rate can only come from their `ts`: the transfer row shows its average, and a peak rate
+/// exactly when the log holds two samples of the image far enough apart (the page measures
+/// over at least 150 ms).
+async fn replayed_rates(page: &Page, service: &Service, plan_id: &str) {
+    page.click(&format!("jobs-{plan_id}")).await;
+    let job = page
+        .wait(
+            "the plan's jobs",
+            SHORT,
+            "const t = document.getElementById('jobs-table-' + arguments[0]);
+             const r = t && [...t.querySelectorAll('tbody tr')]
+                 .find(r => r.children[1] && r.children[1].textContent === 'apply');
+             return r ? r.children[0].textContent : null;",
+            vec![json!(plan_id)],
+        )
+        .await;
+    let job = job.as_str().unwrap_or_default().to_string();
+    page.click(&format!("show-{job}")).await;
+    page.wait(
+        "the replayed apply's summary",
+        SHORT,
+        "return Boolean(document.querySelector('#plan-detail .job-summary'));",
+        vec![],
+    )
+    .await;
+    let shown = page
+        .js(
+            "return Object.fromEntries([...document.querySelectorAll('#progress tr[id]')]
+                 .filter(r => !r.querySelector('progress').hidden)
+                 .map(r => [r.id.replace(/^progress-/, ''),
+                            r.querySelector('.bar-text').textContent]));",
+            vec![],
+        )
+        .await;
+    let shown = shown.as_object().cloned().unwrap_or_default();
+
+    let at = |v: &Value| {
+        let ts = v["ts"].as_str().unwrap_or_default();
+        time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|e| panic!("the event's ts {ts:?} is not RFC 3339: {e}"))
+    };
+    let mut samples: std::collections::BTreeMap<String, Vec<(time::OffsetDateTime, u64)>> =
+        Default::default();
+    for (_, kind, data) in service.events(&job).await {
+        if kind == "transfer" {
+            let address = data["address"].as_str().unwrap_or_default().to_string();
+            samples
+                .entry(address)
+                .or_default()
+                .push((at(&data), data["bytes"].as_u64().unwrap_or(0)));
+        }
+    }
+    assert!(!samples.is_empty(), "the apply logged no transfer event");
+    for (address, points) in &samples {
+        let text = shown
+            .get(address)
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("no progress of {address} in the replay: {shown:?}"));
+        assert!(text.contains("MB/s average"), "{address}: {text}");
+        // The page's rule: a sample spans more than 150 ms and some bytes.
+        let (mut since, mut from) = points[0];
+        let mut measurable = false;
+        for &(t, bytes) in &points[1..] {
+            // Whole milliseconds, as the browser's Date.parse reads the times.
+            let ms = |t: time::OffsetDateTime| t.unix_timestamp_nanos() / 1_000_000;
+            if ms(t) - ms(since) > 150 && bytes > from {
+                measurable = true;
+                (since, from) = (t, bytes);
+            }
+        }
+        assert_eq!(
+            text.contains(", peak ") && text.contains(" MB/s"),
+            measurable,
+            "{address} in the replay: {text:?}; logged samples: {points:?}"
+        );
+        println!("replayed {address}: {text}");
+    }
 }
 
 /// Wait for the browser to finish downloading a file whose name holds `id` and ends in

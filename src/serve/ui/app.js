@@ -157,6 +157,16 @@ function fmtRate(bytes, ms) {
   return `${(bytes / 1e6 / (ms / 1000)).toFixed(1)} MB/s`;
 }
 
+/**
+ * When the service logged an event (its `ts`, RFC 3339) in milliseconds, else null (an
+ * event of an older service has none).
+ */
+function eventTime(data) {
+  if (!data || typeof data.ts !== "string") return null;
+  const ms = Date.parse(data.ts);
+  return Number.isNaN(ms) ? null : ms;
+}
+
 function fmtNum(n, digits = 1) {
   if (n === null || n === undefined || Number.isNaN(n)) return "";
   return Number(n).toLocaleString("en", { minimumFractionDigits: digits, maximumFractionDigits: digits });
@@ -505,7 +515,9 @@ class JobView {
         h("td", { class: "elapsed num" }, ""),
         h("td", { class: "wide" }, bar, barText),
       );
-      r = { tr, bar, barText, state: "pending", started: null, elapsed: null, bytes: 0, total: null, lastAt: null, lastBytes: 0, rate: null, message: null };
+      // Rate samples are taken on one clock: the events' `ts` when they carry it (true for a
+      // replayed job too), else their arrival time. `lastAt`/`lastBytes`: the sample's start.
+      r = { tr, bar, barText, state: "pending", started: null, startedTs: null, elapsed: null, bytes: 0, total: null, clock: null, lastAt: null, lastBytes: 0, rate: null, peak: null, message: null };
       this.rows.set(address, r);
       this.tbody.append(tr);
     } else if (action && !r.tr.children[1].textContent) {
@@ -549,6 +561,7 @@ class JobView {
         const r = this.setState(data.address, "running");
         if (data.action) r.tr.children[1].textContent = data.action;
         r.started = performance.now();
+        r.startedTs = eventTime(data);
         break;
       }
       case "finished": {
@@ -558,13 +571,16 @@ class JobView {
         if (r.bytes && data.elapsed_ms) {
           r.bar.max = r.total || r.bytes;
           r.bar.value = r.bytes;
-          r.barText.textContent = `${fmtBytes(r.bytes)} · ${fmtRate(r.bytes, data.elapsed_ms)} average`;
+          const peak = r.peak !== null ? `, peak ${(r.peak / 1e6).toFixed(1)} MB/s` : "";
+          r.barText.textContent = `${fmtBytes(r.bytes)} · ${fmtRate(r.bytes, data.elapsed_ms)} average${peak}`;
         }
         break;
       }
       case "failed": {
         const r = this.setState(data.address, "failed", data.message || "failed");
-        if (r.started !== null) r.tr.children[3].textContent = fmtMs(performance.now() - r.started);
+        const at = eventTime(data);
+        if (r.startedTs !== null && at !== null) r.tr.children[3].textContent = fmtMs(at - r.startedTs);
+        else if (r.started !== null) r.tr.children[3].textContent = fmtMs(performance.now() - r.started);
         break;
       }
       case "skipped":
@@ -590,14 +606,23 @@ class JobView {
 
   transfer(data) {
     const r = this.row(data.address, "create");
-    const now = performance.now();
-    if (r.lastAt !== null && now - r.lastAt > 150 && data.bytes > r.lastBytes) {
-      // Only live events give a rate: events replayed from the log arrive all at once.
+    // The service's time of the event gives true rates even when the events are replayed from
+    // the log (they then arrive all at once); the arrival time is the fallback.
+    const ts = eventTime(data);
+    const clock = ts !== null ? "ts" : "arrival";
+    const now = ts !== null ? ts : performance.now();
+    if (r.clock !== clock || r.lastAt === null || data.bytes < r.lastBytes) {
+      // The first sample, or another clock, or a transfer that started over: a new baseline.
+      r.clock = clock;
+      r.lastAt = now;
+      r.lastBytes = data.bytes;
+    } else if (now - r.lastAt > 150 && data.bytes > r.lastBytes) {
       const inst = (data.bytes - r.lastBytes) / ((now - r.lastAt) / 1000);
       r.rate = r.rate === null ? inst : 0.6 * inst + 0.4 * r.rate;
+      r.peak = r.peak === null ? r.rate : Math.max(r.peak, r.rate);
+      r.lastAt = now;
+      r.lastBytes = data.bytes;
     }
-    r.lastAt = now;
-    r.lastBytes = data.bytes;
     r.bytes = data.bytes;
     r.total = data.total;
     r.bar.hidden = false;
