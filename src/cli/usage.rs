@@ -71,12 +71,7 @@ fn managed_ids(args: &UsageArgs) -> anyhow::Result<BTreeSet<String>> {
         }
         return Ok(BTreeSet::new());
     };
-    Ok(state
-        .resources
-        .iter()
-        .filter(|(address, _)| matches!(address, crate::graph::Address::Server { .. }))
-        .map(|(_, r)| r.id.clone())
-        .collect())
+    Ok(state.server_ids())
 }
 
 pub fn run(args: &UsageArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {

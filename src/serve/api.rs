@@ -481,12 +481,7 @@ async fn usage(State(app): State<Shared>, RawQuery(query): RawQuery) -> ApiResul
         if let Some(state) =
             crate::state::read(&app.store().state_path(plan)).map_err(ApiError::internal)?
         {
-            managed = state
-                .resources
-                .iter()
-                .filter(|(a, _)| matches!(a, crate::graph::Address::Server { .. }))
-                .map(|(_, r)| r.id.clone())
-                .collect();
+            managed = state.server_ids();
         }
     } else if managed_only {
         return Err(ApiError::bad_request(

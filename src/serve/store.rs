@@ -49,12 +49,8 @@ fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
     }
 }
 
-/// Now, in RFC 3339 (UTC).
-pub fn now() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
+/// Now, in RFC 3339 (UTC): the state's own clock format.
+pub use crate::state::now_rfc3339 as now;
 
 /// A fresh identifier: a prefix and 16 random hex digits (`p-…` plans, `j-…` jobs).
 pub fn new_id(prefix: &str) -> String {

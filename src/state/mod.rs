@@ -98,6 +98,15 @@ impl State {
     pub fn is_empty(&self) -> bool {
         self.resources.is_empty()
     }
+
+    /// The cloud ids of the servers s2d made or adopted (for usage's `managed` mark).
+    pub fn server_ids(&self) -> std::collections::BTreeSet<String> {
+        self.resources
+            .iter()
+            .filter(|(address, _)| matches!(address, crate::graph::Address::Server { .. }))
+            .map(|(_, r)| r.id.clone())
+            .collect()
+    }
 }
 
 impl Default for State {
