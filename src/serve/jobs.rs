@@ -196,19 +196,7 @@ pub struct Context {
 
 /// Create a job's record and log, ready to run.
 pub fn create(store: &Store, plan_id: &str, kind: JobKind) -> Result<Arc<Job>, store::StoreError> {
-    let record = JobRecord {
-        id: store::new_id("j"),
-        plan_id: plan_id.to_string(),
-        kind,
-        status: JobStatus::Running,
-        created_at: store::now(),
-        finished_at: None,
-        error: None,
-        changes: None,
-        report: None,
-        overview: None,
-        private_keys: Vec::new(),
-    };
+    let record = JobRecord::new(plan_id, kind);
     store.save_job(&record)?;
     let log = store.open_events(plan_id, &record.id)?;
     Ok(Arc::new(Job::new(record, Some(log), true)))

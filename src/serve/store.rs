@@ -121,6 +121,25 @@ pub struct JobRecord {
     pub private_keys: Vec<String>,
 }
 
+impl JobRecord {
+    /// A new running job of a plan, with a fresh id.
+    pub fn new(plan_id: &str, kind: JobKind) -> JobRecord {
+        JobRecord {
+            id: new_id("j"),
+            plan_id: plan_id.to_string(),
+            kind,
+            status: JobStatus::Running,
+            created_at: now(),
+            finished_at: None,
+            error: None,
+            changes: None,
+            report: None,
+            overview: None,
+            private_keys: Vec::new(),
+        }
+    }
+}
+
 /// The data directory.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -358,19 +377,7 @@ mod tests {
             literal_password: false,
         };
         store.save_plan(&meta, "<plan/>").expect("saves");
-        let job = JobRecord {
-            id: new_id("j"),
-            plan_id: meta.id.clone(),
-            kind: JobKind::Apply,
-            status: JobStatus::Running,
-            created_at: now(),
-            finished_at: None,
-            error: None,
-            changes: None,
-            report: None,
-            overview: None,
-            private_keys: Vec::new(),
-        };
+        let job = JobRecord::new(&meta.id, JobKind::Apply);
         store.save_job(&job).expect("saves job");
         let mut log = store.open_events(&meta.id, &job.id).expect("log");
         writeln!(log, "{{\"event\":\"started\"}}").expect("write");
