@@ -13,7 +13,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// over; s2d shows what will change (`plan`), makes it so (`apply`) and can undo it
 /// (`destroy`).
 #[derive(Debug, Parser)]
-#[command(name = "s2d", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "s2d",
+    version = env!("S2D_VERSION"),
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -80,6 +85,25 @@ pub enum Command {
     ForceUnlock(ForceUnlockArgs),
     /// Run the S2D service: the HTTP API and the web wizard.
     Serve(ServeArgs),
+    /// Print the shell completion script for s2d (bash, zsh, fish, powershell, elvish).
+    Completions(CompletionsArgs),
+    /// Write the manual pages (s2d.1 and one per subcommand), or print s2d.1.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell, e.g. `source <(s2d completions bash)` in ~/.bashrc.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write s2d.1 and a page per subcommand (s2d-plan.1, s2d-state-list.1, ...) into this
+    /// directory (created if missing); without it, print s2d.1 on stdout.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -335,10 +359,11 @@ mod tests {
 
     #[test]
     fn every_subcommand_is_listed_in_help() {
-        let help = Cli::command().render_long_help().to_string();
-        for name in [
-            "init", "validate", "plan", "apply", "destroy", "show", "usage", "graph", "convert",
-        ] {
+        let cmd = Cli::command();
+        let help = cmd.clone().render_long_help().to_string();
+        let names: Vec<&str> = cmd.get_subcommands().map(|c| c.get_name()).collect();
+        assert!(names.len() >= 14, "{names:?}");
+        for name in names {
             assert!(help.contains(name), "`{name}` missing from --help:\n{help}");
         }
     }

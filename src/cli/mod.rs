@@ -10,6 +10,7 @@ pub mod convert;
 pub mod exit;
 pub mod init;
 pub mod migrate;
+pub mod release;
 pub mod serve;
 pub mod state;
 pub mod usage;
@@ -82,6 +83,8 @@ fn dispatch(command: &Command, ui: &Ui) -> anyhow::Result<ExitStatus> {
         Command::Graph(args) => migrate::graph(args, ui),
         Command::Usage(args) => usage::run(args, ui),
         Command::Serve(args) => serve::run(args, ui),
+        Command::Completions(args) => release::completions(args, ui),
+        Command::Man(args) => release::man(args, ui),
     }
 }
 
