@@ -24,7 +24,10 @@ pub use xml_reader::NAMESPACE;
 use std::io::Read;
 use std::path::Path;
 
-pub use diag::{Diagnostic, Diagnostics, JsonDiagnostic, Located, Severity, line_column};
+pub use diag::{
+    Diagnostic, Diagnostics, Excerpt, JsonDiagnostic, Located, MAX_DIAGNOSTICS, Severity,
+    line_column,
+};
 pub use model::{
     CloudRef, FloatingIp, ImageOptions, InlineAuth, KeypairMode, Plan, ResolvedServer, Secret,
     Server, ServerOptions, TransferMode,
@@ -119,16 +122,7 @@ impl Loaded {
     pub fn reports(&self) -> Vec<Located> {
         self.diagnostics
             .iter()
-            .map(|d| Located {
-                message: d.message.clone(),
-                severity: d.severity,
-                help: d.help.clone(),
-                code: miette::NamedSource::new(&self.file, self.text.clone()),
-                span: d
-                    .span
-                    .as_ref()
-                    .map(|s| (s.start, s.end.saturating_sub(s.start)).into()),
-            })
+            .map(|d| Located::new(&self.file, &self.text, d))
             .collect()
     }
 
@@ -201,8 +195,19 @@ pub fn load(path: &Path, syntax: Option<Syntax>) -> Loaded {
     }
 }
 
-/// Check a plan given as text; `file` names it in diagnostics. The caller bounds its size.
+/// Check a plan given as text; `file` names it in diagnostics. Text over [`MAX_PLAN_BYTES`] is
+/// refused unread (callers that receive it should bound it earlier, as the service does).
 pub fn parse_str(text: &str, syntax: Syntax, file: &str) -> Loaded {
+    if text.len() as u64 > MAX_PLAN_BYTES {
+        return Loaded::failed(
+            file,
+            format!(
+                "the plan is {} bytes; plans over {MAX_PLAN_BYTES} bytes (10 MiB) are refused",
+                text.len()
+            ),
+            None,
+        );
+    }
     let mut diagnostics = Diagnostics::default();
     let mut secrets = Vec::new();
     let plan = match syntax {

@@ -27,6 +27,15 @@ use super::validate::{
 pub const NAMESPACE: &str = "urn:s2d:plan:1";
 const XSI: &[u8] = b"http://www.w3.org/2001/XMLSchema-instance";
 
+/// How deep elements may nest. A plan nests three levels (`<plan><server><floatingIp>`); the
+/// limit leaves room for the format to grow while keeping hostile documents (100,000 nested
+/// elements) from building a tree whose recursive drop or walk would overflow the stack.
+pub const MAX_DEPTH: usize = 32;
+
+/// How many elements a document may hold: ample for a fleet's plan, small enough that the
+/// element tree of a hostile 10 MiB document of empty elements stays a few dozen MiB.
+pub const MAX_ELEMENTS: usize = 200_000;
+
 const PLAN_CHILDREN: &[&str] = &["source", "target", "defaults", "server"];
 const CLOUD_CHILDREN: &[&str] = &["auth"];
 const OPTION_CHILDREN: &[&str] = &[
@@ -94,6 +103,7 @@ fn parse_tree(text: &str, d: &mut Diagnostics) -> Option<Element> {
     let mut reader = NsReader::from_str(text);
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
+    let mut elements = 0usize;
     loop {
         let before = reader.buffer_position() as usize;
         let (in_ns, event) = match reader.read_resolved_event() {
@@ -125,9 +135,14 @@ fn parse_tree(text: &str, d: &mut Diagnostics) -> Option<Element> {
                 );
                 return None;
             }
-            Event::Start(e) => stack.push(element(&reader, text, &e, in_ns, before, d)?),
+            Event::Start(e) => {
+                let el = element(&reader, text, &e, in_ns, before, d)?;
+                within_limits(&el, stack.len() + 1, &mut elements, d)?;
+                stack.push(el);
+            }
             Event::Empty(e) => {
                 let el = element(&reader, text, &e, in_ns, before, d)?;
+                within_limits(&el, stack.len() + 1, &mut elements, d)?;
                 attach(el, &mut stack, &mut root, d);
             }
             Event::End(_) => match stack.pop() {
@@ -169,6 +184,33 @@ fn parse_tree(text: &str, d: &mut Diagnostics) -> Option<Element> {
         );
     }
     root
+}
+
+/// Count one more element at `depth` (the root is 1): `None`, with the error reported at the
+/// element, once the document nests deeper than [`MAX_DEPTH`] or holds more than
+/// [`MAX_ELEMENTS`] elements. Reading stops there, so no tree beyond the limits is ever built.
+fn within_limits(el: &Element, depth: usize, count: &mut usize, d: &mut Diagnostics) -> Option<()> {
+    *count += 1;
+    if depth > MAX_DEPTH {
+        d.error(
+            Some(el.name_span.clone()),
+            format!("<{}> nests elements deeper than {MAX_DEPTH} levels", el.name),
+            Some(
+                "a plan nests three levels (<plan><server><floatingIp>); this document is not a plan"
+                    .into(),
+            ),
+        );
+        return None;
+    }
+    if *count > MAX_ELEMENTS {
+        d.error(
+            Some(el.name_span.clone()),
+            format!("the document holds more than {MAX_ELEMENTS} elements"),
+            Some("split the migration into several plans".into()),
+        );
+        return None;
+    }
+    Some(())
 }
 
 fn text_not_allowed(span: Range<usize>, d: &mut Diagnostics) {
@@ -825,6 +867,61 @@ mod tests {
         let (plan, d) = read_str(&undeclared);
         assert!(plan.is_none());
         assert_eq!(d.0[0].message, "the entity `&xxe;` is not defined", "{d:?}");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_at_the_element_past_the_limit() {
+        // 100,000 nested elements (700 KB): before the limit, dropping the tree overflowed the
+        // stack and aborted the process (and `s2d serve` with every job in it).
+        let depth = 100_000;
+        let doc = format!(
+            "<plan xmlns=\"urn:s2d:plan:1\" version=\"1\">\n{}{}</plan>",
+            "<a>".repeat(depth),
+            "</a>".repeat(depth)
+        );
+        let started = std::time::Instant::now();
+        let (plan, d) = read_str(&doc);
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        assert!(plan.is_none());
+        assert_eq!(d.0.len(), 1, "{d:?}");
+        assert_eq!(
+            d.0[0].message,
+            format!("<a> nests elements deeper than {MAX_DEPTH} levels")
+        );
+        // Located at the first element past the limit: line 2, the 32nd `<a>` (the root is 1).
+        let span = d.0[0].span.clone().expect("span");
+        assert_eq!(line_column(&doc, span.start), (2, (MAX_DEPTH - 1) * 3 + 2));
+        assert_eq!(&doc[span], "a");
+
+        // Exactly at the limit the document is read (and refused for what it holds instead).
+        let at_limit = format!(
+            "<plan xmlns=\"urn:s2d:plan:1\" version=\"1\">{}{}</plan>",
+            "<a>".repeat(MAX_DEPTH - 1),
+            "</a>".repeat(MAX_DEPTH - 1)
+        );
+        let (_, d) = read_str(&at_limit);
+        assert!(d.iter().all(|x| !x.message.contains("deeper")), "{d:?}");
+
+        // Self-closing elements count too.
+        let empty = format!(
+            "<plan xmlns=\"urn:s2d:plan:1\" version=\"1\">{}<b/>{}</plan>",
+            "<a>".repeat(MAX_DEPTH - 1),
+            "</a>".repeat(MAX_DEPTH - 1)
+        );
+        let (_, d) = read_str(&empty);
+        assert!(d.0[0].message.starts_with("<b> nests"), "{d:?}");
+    }
+
+    #[test]
+    fn too_many_elements_are_refused() {
+        let doc = format!(
+            "<plan xmlns=\"urn:s2d:plan:1\" version=\"1\">{}</plan>",
+            "<x/>".repeat(MAX_ELEMENTS + 10)
+        );
+        let (plan, d) = read_str(&doc);
+        assert!(plan.is_none());
+        assert_eq!(d.0.len(), 1, "{d:?}");
+        assert!(d.0[0].message.contains("more than 200000 elements"));
     }
 
     #[test]
