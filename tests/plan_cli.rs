@@ -343,3 +343,68 @@ fn init_xml_writes_a_valid_plan() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
     assert_eq!(std::fs::read(&path).expect("reads"), before, "left alone");
 }
+
+/// Issue 20's hostile inputs: a 7 MB document of 1,000,000 nested elements aborted `s2d
+/// validate` (exit 134, a stack overflow); a diagnostic on a 700 KB line printed all of it.
+#[test]
+fn deeply_nested_xml_is_refused_at_its_place_and_the_snippet_is_cut() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let deep = dir.path().join("deep.xml");
+    let depth = 1_000_000;
+    let text = format!(
+        "<plan xmlns=\"urn:s2d:plan:1\" version=\"1\">\n{}{}</plan>\n",
+        "<a>".repeat(depth),
+        "</a>".repeat(depth)
+    );
+    assert!(text.len() > 7_000_000);
+    std::fs::write(&deep, &text).expect("writes");
+
+    let started = std::time::Instant::now();
+    let out = s2d()
+        .args(["validate", "--json"])
+        .arg(&deep)
+        .output()
+        .expect("runs");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let diags: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(diags.as_array().map(Vec::len), Some(1), "{diags:#}");
+    assert_eq!(
+        diags[0]["message"],
+        "<a> nests elements deeper than 32 levels"
+    );
+    assert_eq!(diags[0]["line"], 2);
+    assert_eq!(diags[0]["column"], 31 * 3 + 2);
+
+    // The human form: located, with a snippet of a readable width, not the 7 MB line.
+    let out = s2d().arg("validate").arg(&deep).output().expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("deep.xml:2:95"), "{stderr}");
+    assert!(
+        stderr.contains("nests elements deeper than 32 levels"),
+        "{stderr}"
+    );
+    assert!(stderr.len() < 4_000, "{} bytes of stderr", stderr.len());
+    assert!(stderr.lines().all(|l| l.chars().count() < 250), "{stderr}");
+
+    // A long line that is not nested: an unknown attribute far into a minified plan.
+    let minified = dir.path().join("minified.xml");
+    let plan = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/legacy.xml"),
+    )
+    .expect("legacy.xml");
+    let one_line = plan
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("<?xml"))
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(&" ".repeat(2_000))
+        .replacen("<server ", "<server bogus=\"1\" ", 1);
+    std::fs::write(&minified, &one_line).expect("writes");
+    let out = s2d().arg("validate").arg(&minified).output().expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bogus"), "{stderr}");
+    assert!(stderr.lines().all(|l| l.chars().count() < 250), "{stderr}");
+}
