@@ -7,8 +7,15 @@ use anyhow::bail;
 use super::args::InitArgs;
 use super::{ExitStatus, Ui};
 
-/// The starter plan: the quickstart's shape, every choice explained.
-pub const STARTER_TOML: &str = r#"# An s2d plan: which servers to bring from the source cloud into the target cloud.
+/// Where the Debian package installs the JSON Schema of the TOML plan
+/// (`schemas/s2d-plan-1.schema.json`); also the schema's `$id`, as a `file://` URL.
+pub const PLAN_JSON_SCHEMA: &str = "/usr/share/s2d/schemas/s2d-plan-1.schema.json";
+
+/// The starter plan: the quickstart's shape, every choice explained. Its first line is
+/// taplo's schema directive (a comment to s2d), so that editors with taplo or Even Better
+/// TOML complete and check the plan against [`PLAN_JSON_SCHEMA`].
+pub const STARTER_TOML: &str = r#"#:schema /usr/share/s2d/schemas/s2d-plan-1.schema.json
+# An s2d plan: which servers to bring from the source cloud into the target cloud.
 # Reference: docs/plan-format.md. Check it with `s2d validate`, preview with `s2d plan`.
 version = 1
 
@@ -139,5 +146,11 @@ mod tests {
         assert!(xml.diagnostics.0.is_empty(), "{:?}", xml.diagnostics);
         // Both starters say the same thing.
         assert_eq!(xml.plan, loaded.plan);
+    }
+
+    #[test]
+    fn the_toml_starter_names_its_json_schema_first() {
+        let first = STARTER_TOML.lines().next().expect("a first line");
+        assert_eq!(first, format!("#:schema {PLAN_JSON_SCHEMA}"));
     }
 }

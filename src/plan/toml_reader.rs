@@ -403,8 +403,16 @@ fn options(r: &Reader<'_, '_>, d: &mut Diagnostics) -> Option<ServerOptions> {
         }
     }
     if let Some((t, span)) = table_of(r, "transfer", d) {
-        let tr = Reader::new(t, span, "`transfer`", TRANSFER);
+        let tr = Reader::new(t, span.clone(), "`transfer`", TRANSFER);
         tr.finish(d);
+        if tr.get("mode").is_none() {
+            ok = false;
+            d.error(
+                Some(span),
+                "`transfer` needs `mode`",
+                Some(format!("one of {}", TRANSFER_MODES.join(", "))),
+            );
+        }
         out.transfer = tr.enum_string("mode", TRANSFER_MODES, d).map(|m| {
             if m == "spool" {
                 TransferMode::Spool

@@ -43,15 +43,24 @@ pub fn router(app: Shared, token: Token) -> Router {
         .route("/clouds/{cloud}/networks", get(browse::networks))
         .route("/clouds/{cloud}/floating-ips", get(browse::floating_ips))
         .route("/clouds/{cloud}/flavors", get(browse::flavors))
-        .route("/plans", get(list_plans).post(submit_plan))
+        .route(
+            "/plans",
+            get(list_plans).post(submit_plan).layer(plan_body_limit()),
+        )
         .route(
             "/plans/{id}",
-            get(get_plan).put(replace_plan).delete(delete_plan),
+            get(get_plan)
+                .put(replace_plan)
+                .delete(delete_plan)
+                .layer(plan_body_limit()),
         )
         .route("/plans/{id}/document", get(document))
         .route("/plans/{id}/diff", get(diff))
-        .route("/plans/{id}/apply", post(apply))
-        .route("/plans/{id}/destroy", post(destroy))
+        .route("/plans/{id}/apply", post(apply).layer(options_body_limit()))
+        .route(
+            "/plans/{id}/destroy",
+            post(destroy).layer(options_body_limit()),
+        )
         .route("/plans/{id}/jobs", get(plan_jobs))
         .route("/plans/{id}/keys/{name}", get(private_key))
         .route("/jobs/{id}", get(job))
@@ -59,7 +68,8 @@ pub fn router(app: Shared, token: Token) -> Router {
         .route("/jobs/{id}/events", get(events))
         .route("/usage", get(usage))
         .fallback(|| async { ApiError::not_found("such API path") })
-        .layer(DefaultBodyLimit::max(MAX_PLAN_BYTES as usize))
+        // Routes that read no body read none: the default for every route is nothing.
+        .layer(DefaultBodyLimit::max(0))
         .layer(axum::middleware::from_fn_with_state(token, auth::require));
     Router::new()
         .route("/healthz", get(health))
@@ -72,19 +82,72 @@ pub fn router(app: Shared, token: Token) -> Router {
         .with_state(app)
 }
 
-/// One log line per request at `info` (`s2d -v serve`): method, path (never the query or a
-/// header, so nothing secret), status and time taken.
+/// The largest options body of `apply` and `destroy` (a list of targets and two numbers).
+pub const MAX_OPTIONS_BYTES: usize = 64 * 1024;
+
+/// A plan's document (POST, PUT): up to the plan reader's own limit.
+fn plan_body_limit() -> DefaultBodyLimit {
+    DefaultBodyLimit::max(MAX_PLAN_BYTES as usize)
+}
+
+fn options_body_limit() -> DefaultBodyLimit {
+    DefaultBodyLimit::max(MAX_OPTIONS_BYTES)
+}
+
+/// The header that carries a request's id, in every answer.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Every request gets an id (in the `x-request-id` answer header and in its log line) and one
+/// log line at `info` (`s2d -v serve`): method, path (never the query or a header, so nothing
+/// secret), status and time taken. A handler that panics fails alone: its request is answered
+/// 500 with the id, the panic is logged at `error` with the same id, and the service, its
+/// other requests and its jobs go on.
 async fn log_request(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use futures_util::FutureExt;
+
     let method = request.method().clone();
     let path = request.uri().path().to_string();
+    let id = format!("req-{}", uuid::Uuid::new_v4().simple());
     let started = std::time::Instant::now();
-    let response = next.run(request).await;
+    let mut response = match std::panic::AssertUnwindSafe(next.run(request))
+        .catch_unwind()
+        .await
+    {
+        Ok(response) => response,
+        Err(panic) => {
+            tracing::error!(
+                "{method} {path} [{id}]: the handler panicked: {}",
+                panic_message(panic.as_ref())
+            );
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the service failed on this request (a bug in s2d)",
+            )
+            .help(format!(
+                "the service goes on; report the request id {id} with the service's log"
+            ))
+            .with("request_id", Value::String(id.clone()))
+            .into_response()
+        }
+    };
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
     tracing::info!(
-        "{method} {path} -> {} in {} ms",
+        "{method} {path} -> {} in {} ms [{id}]",
         response.status().as_u16(),
         started.elapsed().as_millis()
     );
     response
+}
+
+/// The text of a panic's payload, when it has one.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
 }
 
 async fn health() -> Json<Value> {
@@ -548,5 +611,58 @@ async fn usage(State(app): State<Shared>, RawQuery(query): RawQuery) -> ApiResul
         Some(other) => Err(ApiError::bad_request(format!(
             "format {other:?}: choose json or csv"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    async fn boom() -> &'static str {
+        panic!("a bug in a handler")
+    }
+
+    fn router() -> Router {
+        Router::new()
+            .route("/boom", get(boom))
+            .route("/ok", get(health))
+            .layer(axum::middleware::from_fn(log_request))
+    }
+
+    async fn call(router: Router, path: &str) -> (StatusCode, HeaderMap, Value) {
+        let request = axum::http::Request::get(path)
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let response = router.oneshot(request).await.expect("answer");
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, 1 << 20).await.expect("body");
+        (
+            parts.status,
+            parts.headers,
+            serde_json::from_slice(&bytes).expect("JSON"),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_fails_alone_with_a_request_id() {
+        let (status, headers, body) = call(router(), "/boom").await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        let id = headers[REQUEST_ID].to_str().expect("id").to_string();
+        assert!(id.starts_with("req-"), "{id}");
+        assert_eq!(body["request_id"], id.as_str());
+        assert!(
+            body["error"]["help"]
+                .as_str()
+                .is_some_and(|h| h.contains(&id)),
+            "{body:#}"
+        );
+        // The panic's own text (which may hold anything) is logged, not answered.
+        assert!(!body.to_string().contains("a bug in a handler"), "{body:#}");
+        // The same router goes on answering.
+        let (status, headers, body) = call(router(), "/ok").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["status"], "ok");
+        assert_ne!(headers[REQUEST_ID].to_str().expect("id"), id);
     }
 }

@@ -452,7 +452,21 @@ impl App {
             .name(format!("s2d-job-{}", record.id))
             .spawn(move || {
                 let id = job.record().id;
-                handle.block_on(jobs::run(app.ctx.clone(), job, plan, options));
+                let run = jobs::run(app.ctx.clone(), job.clone(), plan, options);
+                // A panic in the engine ends this job failed (its state holds what finished),
+                // never the service or another job.
+                if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    handle.block_on(run)
+                })) {
+                    let message = super::api::panic_message(panic.as_ref()).to_string();
+                    tracing::error!("job {id}: the engine panicked: {message}");
+                    job.fail(
+                        &app.ctx.store,
+                        format!(
+                            "s2d failed inside this job (a bug: {message}); the state holds what finished: apply again"
+                        ),
+                    );
+                }
                 if let Some(entry) = lock(&app.plans).get_mut(&plan_id)
                     && entry.running.as_deref() == Some(id.as_str())
                 {

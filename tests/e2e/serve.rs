@@ -590,3 +590,99 @@ async fn plain_http_off_loopback_and_a_second_service_are_refused_and_tls_serves
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// Issue 20's hostile submission: a 700 KB XML plan of 100,000 nested elements overflowed a
+/// worker's stack and aborted the service with every job in it. Now, while an apply runs, it is
+/// answered 422 at its place, the service keeps answering, bodies over a route's limit are
+/// refused, and the running job finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_submissions_fail_alone_while_a_job_runs() {
+    let world = World::start().await;
+    if world.devcloud.is_some() {
+        // The job must still be running while the hostile requests arrive.
+        world
+            .faults("hospital", serde_json::json!({"server_build_s": 5.0}))
+            .await;
+    }
+    let plan = world.plan("quickstart.toml");
+    let toml_text = text(&world.path().join(&plan));
+    let before = both(&world).await;
+    let service = Service::start(&world, &world.path().join("data"));
+    let (status, body) = service.submit("application/toml", &toml_text).await;
+    assert_eq!(status, 201, "{body:#}");
+    let id = body["id"].as_str().expect("id").to_string();
+    let (status, job) = service.start_job(&id, "apply").await;
+    assert_eq!(status, 202, "{job:#}");
+    let job_id = job["id"].as_str().expect("id").to_string();
+
+    let depth = 100_000;
+    let deep = format!(
+        "<plan xmlns=\"urn:s2d:plan:1\" version=\"1\">\n{}{}</plan>\n",
+        "<a>".repeat(depth),
+        "</a>".repeat(depth)
+    );
+    assert!(deep.len() > 700_000);
+    let started = Instant::now();
+    let (status, body) = service.submit("application/xml", &deep).await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(status, 422, "{body:#}");
+    conforms("PlanInvalid", &body);
+    let diag = &body["diagnostics"][0];
+    assert_eq!(diag["line"], 2, "{body:#}");
+    assert_eq!(diag["column"], 31 * 3 + 2, "{body:#}");
+    assert_eq!(diag["message"], "<a> nests elements deeper than 32 levels");
+
+    // Still up, and the job still runs (or has just finished, never failed).
+    let health = service
+        .http
+        .get(format!("{}/healthz", service.url))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(health.status(), 200);
+    assert!(health.headers().contains_key("x-request-id"));
+    let record = service.json(&format!("/v1/jobs/{job_id}")).await;
+    assert!(
+        record["status"] == "running" || record["status"] == "succeeded",
+        "{record:#}"
+    );
+
+    // Body limits per route: a plan may be 10 MiB, a job's options 64 KiB, a GET nothing.
+    let big_options = format!(
+        "{{\"targets\": [{}]}}",
+        vec!["\"server.x\""; 10_000].join(",")
+    );
+    let resp = service
+        .post(&format!("/v1/plans/{id}/destroy"))
+        .header("Content-Type", "application/json")
+        .body(big_options)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(resp.status(), 413);
+    // The service answers 413 before it has read the whole body and then closes the
+    // connection: a client of its own, so the shared one's pool keeps no closed connection.
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1/plans", service.url))
+        .bearer_auth(&service.token)
+        .header("Content-Type", "application/xml")
+        .body(vec![b' '; 11 * 1024 * 1024])
+        .send()
+        .await;
+    // Either the 413, or the connection closed under the rest of the body (both refusals).
+    if let Ok(resp) = resp {
+        assert_eq!(resp.status(), 413);
+    }
+
+    let record = service.wait(&job_id).await;
+    assert_eq!(record["status"], "succeeded", "{record:#}");
+    let (_, job) = service.start_job(&id, "destroy").await;
+    let record = service.wait(job["id"].as_str().expect("id")).await;
+    assert_eq!(record["status"], "succeeded", "{record:#}");
+    assert_eq!(both(&world).await, before);
+    if world.devcloud.is_some() {
+        world
+            .faults("hospital", serde_json::json!({"server_build_s": 0.0}))
+            .await;
+    }
+}
