@@ -5,6 +5,12 @@
 //! Generated content is counter-based: byte `p` is byte `p % 8` (little-endian) of
 //! `splitmix64(seed, p / 8)`, so any range can be produced directly, at several GB/s, and a
 //! 20 GiB image costs neither memory nor disk until someone uploads a copy of it.
+//!
+//! Generated content has a disk format: `raw` is the pseudo-random bytes themselves; `qcow2`
+//! is a valid qcow2 (version 3) image of exactly `size` bytes: a header, refcount table and
+//! blocks, an L1 table and L2 tables, computed on the fly like the data, then data clusters
+//! (pseudo-random bytes) mapped in order, so `qemu-img check` finds no error and the virtual
+//! disk is the data clusters' bytes.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,12 +28,14 @@ pub const CHUNK: usize = 1 << 20;
 /// deterministic pseudo-random data computed on the fly, `File` is a file on disk.
 #[derive(Clone, Debug)]
 pub enum Content {
-    /// `size` bytes of pseudo-random data determined by `seed`.
+    /// `size` bytes of pseudo-random data determined by `seed`, laid out as `format`.
     Generated {
         /// The generator seed.
         seed: u64,
         /// The length in bytes.
         size: u64,
+        /// The disk format the bytes are a valid image of.
+        format: Format,
     },
     /// The bytes of a file (immutable once written).
     File {
@@ -36,6 +44,200 @@ pub enum Content {
         /// The file's length in bytes.
         size: u64,
     },
+}
+
+/// The disk format of generated content.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    /// The pseudo-random bytes as they are.
+    #[default]
+    Raw,
+    /// A qcow2 (version 3) image whose data clusters hold the pseudo-random bytes.
+    Qcow2,
+}
+
+impl Format {
+    /// The format for a Glance `disk_format` that devcloud can generate (`raw`, `qcow2`).
+    pub fn from_disk_format(disk_format: &str) -> Option<Format> {
+        match disk_format {
+            "raw" => Some(Format::Raw),
+            "qcow2" => Some(Format::Qcow2),
+            _ => None,
+        }
+    }
+
+    /// Glance's name of the format.
+    pub fn disk_format(self) -> &'static str {
+        match self {
+            Format::Raw => "raw",
+            Format::Qcow2 => "qcow2",
+        }
+    }
+}
+
+/// Where the parts of a generated qcow2 image lie, in clusters: header (cluster 0), refcount
+/// table, refcount blocks, L1 table, L2 tables, then `data` data clusters mapped in order
+/// (guest cluster `i` is host cluster `data_start + i`). Every used cluster has refcount 1, so
+/// every L1 and L2 entry carries the COPIED flag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Qcow2Layout {
+    cluster_bits: u32,
+    reftable: u64,
+    reftable_clusters: u64,
+    refblocks: u64,
+    refblock_count: u64,
+    l1: u64,
+    l1_clusters: u64,
+    l2: u64,
+    l2_count: u64,
+    data_start: u64,
+    data: u64,
+}
+
+const QCOW2_COPIED: u64 = 1 << 63;
+
+impl Qcow2Layout {
+    /// The layout of a qcow2 file of exactly `size` bytes (a partial last cluster stays
+    /// unused); `None` when `size` is too small for one data cluster of 512 bytes.
+    fn new(size: u64) -> Option<Qcow2Layout> {
+        // Big clusters for big images (64 KiB from 4 MiB on), at least 64 clusters else.
+        let cluster_bits = (9..=16u32).rev().find(|b| size >= 64 << b).unwrap_or(9);
+        let c = 1u64 << cluster_bits;
+        let n = size >> cluster_bits;
+        let per_l2 = c / 8;
+        let per_refblock = c / 2; // refcount_order 4: 16-bit refcounts
+        let refblock_count = n.div_ceil(per_refblock).max(1);
+        let reftable_clusters = (refblock_count * 8).div_ceil(c);
+        let mut data = n;
+        loop {
+            let l2_count = data.div_ceil(per_l2).max(1);
+            let l1_clusters = (l2_count * 8).div_ceil(c);
+            let meta = 1 + reftable_clusters + refblock_count + l1_clusters + l2_count;
+            if meta + data <= n {
+                let reftable = 1;
+                let refblocks = reftable + reftable_clusters;
+                let l1 = refblocks + refblock_count;
+                let l2 = l1 + l1_clusters;
+                return (data > 0).then_some(Qcow2Layout {
+                    cluster_bits,
+                    reftable,
+                    reftable_clusters,
+                    refblocks,
+                    refblock_count,
+                    l1,
+                    l1_clusters,
+                    l2,
+                    l2_count,
+                    data_start: l2 + l2_count,
+                    data,
+                });
+            }
+            data = n.checked_sub(meta)?;
+        }
+    }
+
+    fn cluster(&self) -> u64 {
+        1 << self.cluster_bits
+    }
+
+    /// The virtual disk's size.
+    fn virtual_size(&self) -> u64 {
+        self.data << self.cluster_bits
+    }
+
+    /// Where the data clusters start (everything before is metadata).
+    fn data_offset(&self) -> u64 {
+        self.data_start << self.cluster_bits
+    }
+
+    /// The header: version 3, no backing file, no encryption, 16-bit refcounts, header
+    /// length 104, followed by the end-of-extensions marker (zeros).
+    fn header(&self) -> [u8; 112] {
+        let c = self.cluster();
+        let mut h = [0u8; 112];
+        let mut put = |at: usize, bytes: &[u8]| h[at..at + bytes.len()].copy_from_slice(bytes);
+        put(0, b"QFI\xfb");
+        put(4, &3u32.to_be_bytes());
+        put(20, &self.cluster_bits.to_be_bytes());
+        put(24, &self.virtual_size().to_be_bytes());
+        put(36, &(self.l2_count as u32).to_be_bytes());
+        put(40, &(self.l1 * c).to_be_bytes());
+        put(48, &(self.reftable * c).to_be_bytes());
+        put(56, &(self.reftable_clusters as u32).to_be_bytes());
+        put(96, &4u32.to_be_bytes());
+        put(100, &104u32.to_be_bytes());
+        h
+    }
+
+    /// Byte `p` of the metadata (`p < data_offset()`).
+    fn meta_byte(&self, header: &[u8; 112], p: u64) -> u8 {
+        let c = self.cluster();
+        let cluster = p >> self.cluster_bits;
+        let within = p & (c - 1);
+        let be64 = |value: u64| value.to_be_bytes()[(within % 8) as usize];
+        if cluster == 0 {
+            return header.get(within as usize).copied().unwrap_or(0);
+        }
+        let in_region = |start: u64, count: u64| cluster >= start && cluster < start + count;
+        if in_region(self.reftable, self.reftable_clusters) {
+            let entry = ((cluster - self.reftable) * c + within) / 8;
+            return if entry < self.refblock_count {
+                be64((self.refblocks + entry) * c)
+            } else {
+                0
+            };
+        }
+        if in_region(self.refblocks, self.refblock_count) {
+            let entry = ((cluster - self.refblocks) * c + within) / 2;
+            let used = entry < self.data_start + self.data;
+            return if used && within % 2 == 1 { 1 } else { 0 };
+        }
+        if in_region(self.l1, self.l1_clusters) {
+            let entry = ((cluster - self.l1) * c + within) / 8;
+            return if entry < self.l2_count {
+                be64(((self.l2 + entry) * c) | QCOW2_COPIED)
+            } else {
+                0
+            };
+        }
+        // L2 tables.
+        let entry = ((cluster - self.l2) * c + within) / 8;
+        if entry < self.data {
+            be64(((self.data_start + entry) * c) | QCOW2_COPIED)
+        } else {
+            0
+        }
+    }
+}
+
+/// Fill `buf` with the bytes of generated content in `format` starting at `offset`.
+pub fn generate_formatted(seed: u64, size: u64, format: Format, offset: u64, buf: &mut [u8]) {
+    let layout = match format {
+        Format::Raw => None,
+        Format::Qcow2 => Qcow2Layout::new(size),
+    };
+    let Some(layout) = layout else {
+        return generate(seed, offset, buf);
+    };
+    let meta_end = layout.data_offset();
+    let header = layout.header();
+    let mut pos = offset;
+    let mut rest = buf;
+    while pos < meta_end && !rest.is_empty() {
+        rest[0] = layout.meta_byte(&header, pos);
+        rest = &mut rest[1..];
+        pos += 1;
+    }
+    generate(seed, pos, rest);
+}
+
+/// The virtual size of generated content in `format` (its size for raw); `None` when the
+/// size is too small for a valid image of that format.
+pub fn virtual_size(size: u64, format: Format) -> Option<u64> {
+    match format {
+        Format::Raw => Some(size),
+        Format::Qcow2 => Qcow2Layout::new(size).map(|l| l.virtual_size()),
+    }
 }
 
 fn word(seed: u64, index: u64) -> u64 {
@@ -77,16 +279,18 @@ impl Content {
     pub fn stream(&self, start: u64, end: u64) -> BoxStream<'static, std::io::Result<Bytes>> {
         let end = end.min(self.size());
         match self.clone() {
-            Content::Generated { seed, .. } => stream::unfold(start, move |pos| async move {
-                if pos >= end {
-                    return None;
-                }
-                let len = ((end - pos) as usize).min(CHUNK);
-                let mut buf = vec![0u8; len];
-                generate(seed, pos, &mut buf);
-                Some((Ok(Bytes::from(buf)), pos + len as u64))
-            })
-            .boxed(),
+            Content::Generated { seed, size, format } => {
+                stream::unfold(start, move |pos| async move {
+                    if pos >= end {
+                        return None;
+                    }
+                    let len = ((end - pos) as usize).min(CHUNK);
+                    let mut buf = vec![0u8; len];
+                    generate_formatted(seed, size, format, pos, &mut buf);
+                    Some((Ok(Bytes::from(buf)), pos + len as u64))
+                })
+                .boxed()
+            }
             Content::File { path, .. } => {
                 let opened = async move {
                     let mut file = tokio::fs::File::open(path.as_path()).await?;
@@ -134,11 +338,11 @@ impl Content {
         let mut sha = Sha512::new();
         let mut buf = vec![0u8; CHUNK];
         match self {
-            Content::Generated { seed, size } => {
+            Content::Generated { seed, size, format } => {
                 let mut pos = 0u64;
                 while pos < *size {
                     let len = ((size - pos) as usize).min(CHUNK);
-                    generate(*seed, pos, &mut buf[..len]);
+                    generate_formatted(*seed, *size, *format, pos, &mut buf[..len]);
                     md5.update(&buf[..len]);
                     sha.update(&buf[..len]);
                     pos += len as u64;
@@ -183,6 +387,7 @@ mod tests {
         let content = Content::Generated {
             seed: 3,
             size: 3 * CHUNK as u64 + 17,
+            format: Format::Raw,
         };
         let chunks: Vec<Bytes> = content
             .stream(5, content.size())
@@ -211,5 +416,111 @@ mod tests {
             file.checksums_blocking().expect("hash").0,
             hex::encode(Md5::digest(&expected))
         );
+    }
+
+    fn qemu_img(args: &[&str], file: &std::path::Path) -> std::process::Output {
+        std::process::Command::new("qemu-img")
+            .args(args)
+            .arg(file)
+            .output()
+            .expect("qemu-img must be installed (tests/run.sh installs qemu-utils)")
+    }
+
+    /// Generated qcow2 content of many sizes is a valid qcow2 image for qemu-img (check: no
+    /// errors, no leaks; info: the virtual size), and a large one costs only its metadata.
+    #[test]
+    fn generated_qcow2_is_valid_for_qemu_img() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for size in [
+            3072u64,
+            4096,
+            10_000,
+            65_536,
+            (1 << 20) - 1,
+            1 << 20,
+            (4 << 20) + 17,
+            64 << 20,
+            20 << 30,
+        ] {
+            let layout = Qcow2Layout::new(size).expect("layout");
+            let path = dir.path().join(format!("{size}.qcow2"));
+            // Metadata written, the data clusters left as a hole (qemu-img check reads only
+            // metadata): a 20 GiB image costs a few MiB.
+            let meta = layout.data_offset().min(size) as usize;
+            let mut head = vec![0u8; meta.max(1 << 16).min(size as usize)];
+            generate_formatted(9, size, Format::Qcow2, 0, &mut head);
+            let file = std::fs::File::create(&path).expect("create");
+            std::io::Write::write_all(&mut &file, &head).expect("write");
+            file.set_len(size).expect("set_len");
+            let check = qemu_img(&["check", "-f", "qcow2", "--output=json"], &path);
+            let report: serde_json::Value =
+                serde_json::from_slice(&check.stdout).unwrap_or(serde_json::Value::Null);
+            assert!(
+                check.status.success() && report["check-errors"] == 0,
+                "size {size}: {layout:?}\n{}{}",
+                String::from_utf8_lossy(&check.stdout),
+                String::from_utf8_lossy(&check.stderr)
+            );
+            assert!(report.get("leaks").is_none(), "size {size}: {report}");
+            let info = qemu_img(&["info", "--output=json"], &path);
+            let info: serde_json::Value = serde_json::from_slice(&info.stdout).expect("info");
+            assert_eq!(info["format"], "qcow2", "size {size}");
+            assert_eq!(
+                info["virtual-size"].as_u64(),
+                virtual_size(size, Format::Qcow2),
+                "size {size}"
+            );
+            assert!(
+                virtual_size(size, Format::Qcow2).expect("virtual") * 10 >= size * 9
+                    || size < 1 << 16
+            );
+        }
+        assert_eq!(Qcow2Layout::new(2047), None);
+    }
+
+    /// The virtual disk of a generated qcow2 is its data clusters' bytes, and ranges of the
+    /// content agree with the whole.
+    #[tokio::test]
+    async fn generated_qcow2_holds_its_data_clusters() {
+        let size = (2 << 20) + 100;
+        let content = Content::Generated {
+            seed: 11,
+            size,
+            format: Format::Qcow2,
+        };
+        let whole: Vec<u8> = content
+            .stream(0, size)
+            .map(|c| c.expect("chunk"))
+            .collect::<Vec<_>>()
+            .await
+            .concat();
+        assert_eq!(whole.len() as u64, size);
+        for start in [0u64, 1, 103, 4096, 65_536 * 3 + 5, size - 1] {
+            let mut part = vec![0u8; 5000.min((size - start) as usize)];
+            generate_formatted(11, size, Format::Qcow2, start, &mut part);
+            assert_eq!(part, whole[start as usize..start as usize + part.len()]);
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let qcow2 = dir.path().join("d.qcow2");
+        std::fs::write(&qcow2, &whole).expect("write");
+        let raw = dir.path().join("d.raw");
+        let out = std::process::Command::new("qemu-img")
+            .args(["convert", "-f", "qcow2", "-O", "raw"])
+            .arg(&qcow2)
+            .arg(&raw)
+            .output()
+            .expect("qemu-img");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let layout = Qcow2Layout::new(size).expect("layout");
+        let data = layout.data_offset() as usize;
+        let guest = std::fs::read(&raw).expect("raw");
+        assert_eq!(guest.len() as u64, layout.virtual_size());
+        assert_eq!(guest, whole[data..data + guest.len()]);
+        let (md5, _) = content.checksums_blocking().expect("hash");
+        assert_eq!(md5, hex::encode(Md5::digest(&whole)));
     }
 }

@@ -9,7 +9,7 @@ use ipnet::IpNet;
 use crate::Options;
 use crate::auth::Auth;
 use crate::cloud::Cloud;
-use crate::imagedata::Content;
+use crate::imagedata::{Content, Format};
 use crate::neutron::RuleSpec;
 use crate::nova::{self, BootRequest, Flavor};
 
@@ -255,6 +255,7 @@ fn seed_provider(
         Content::Generated {
             seed: options.seed.wrapping_add(1000),
             size: options.image_size,
+            format: Format::Qcow2,
         },
     );
     let req = BootRequest {
@@ -273,6 +274,7 @@ fn seed_provider(
         disk: Some(Content::Generated {
             seed: options.seed,
             size: options.image_size,
+            format: Format::Qcow2,
         }),
     };
     let server =

@@ -37,6 +37,7 @@ async fn start() -> DevCloud {
         devcloud::imagedata::Content::Generated {
             seed: 99,
             size: 4096,
+            format: devcloud::imagedata::Format::Raw,
         },
     );
     dc
@@ -1497,6 +1498,7 @@ async fn boot_refuses_an_image_bigger_than_the_flavor_disk() {
         devcloud::imagedata::Content::Generated {
             seed: 5,
             size: 2 << 30,
+            format: devcloud::imagedata::Format::Raw,
         },
     );
     let r = post_json(

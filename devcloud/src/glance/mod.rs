@@ -33,6 +33,8 @@ pub struct ImageSummary {
     pub owner: String,
     /// `public`, `private`, `shared` or `community`.
     pub visibility: String,
+    /// The disk format, once set.
+    pub disk_format: Option<String>,
 }
 
 /// One image record.
@@ -147,6 +149,7 @@ impl ImageRecord {
             min_ram: self.min_ram,
             owner: self.owner.clone(),
             visibility: self.visibility.clone(),
+            disk_format: self.disk_format.clone(),
         }
     }
 }

@@ -19,7 +19,7 @@ use super::{Microversion, links, nova_time, py_isoformat};
 use crate::auth::Auth;
 use crate::cloud::{Cloud, SharedCloud};
 use crate::error::{ApiError, Service, parse_json};
-use crate::imagedata::Content;
+use crate::imagedata::{Content, Format};
 
 /// A server.
 #[derive(Debug, Clone)]
@@ -700,7 +700,11 @@ pub fn boot(cloud: &SharedCloud, auth: &Auth, req: BootRequest) -> Result<Server
             .glance
             .image_content(img)
             .ok_or_else(|| bad(format!("Image {img} is not active.")))?,
-        (None, None) => Content::Generated { seed: 0, size: 0 },
+        (None, None) => Content::Generated {
+            seed: 0,
+            size: 0,
+            format: Format::Raw,
+        },
     };
     let key_data = req.key_name.as_ref().and_then(|k| {
         cloud
@@ -1064,10 +1068,16 @@ fn create_image(
     properties.insert("image_state".into(), json!("available"));
     properties.insert("owner_id".into(), json!(server.project_id));
     let min_ram = base.as_ref().map(|b| b.min_ram).unwrap_or(min_ram);
+    // The snapshot is the disk in the base image's format (as nova's fake-disk drivers
+    // label it); a server without a base image has a qcow2 disk.
+    let disk_format = base
+        .as_ref()
+        .and_then(|b| b.disk_format.clone())
+        .unwrap_or_else(|| "qcow2".into());
     let image_id = cloud.glance.create_snapshot_image(
         &server.project_id,
         &name,
-        "qcow2",
+        &disk_format,
         "bare",
         properties,
         min_disk,
