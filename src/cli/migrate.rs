@@ -178,10 +178,21 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 fn read_saved(path: &Path) -> anyhow::Result<Option<SavedPlan>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    parse_saved(&text, path)
+}
+
+/// Check `text` as `s2d apply SAVED` reads it: `Ok(true)` for a usable saved plan, `Ok(false)`
+/// for text that is not one (a plan file). For the fuzz suite (`tests/fuzz.rs`).
+#[doc(hidden)]
+pub fn check_saved_plan(text: &str) -> anyhow::Result<bool> {
+    parse_saved(text, Path::new("saved-plan.json")).map(|saved| saved.is_some())
+}
+
+fn parse_saved(text: &str, path: &Path) -> anyhow::Result<Option<SavedPlan>> {
     if !text.trim_start().starts_with('{') {
         return Ok(None);
     }
-    let saved: SavedPlan = serde_json::from_str(&text).with_context(|| {
+    let saved: SavedPlan = serde_json::from_str(text).with_context(|| {
         format!(
             "{} looks like JSON but is not a plan saved by `s2d plan --out`",
             path.display()
