@@ -16,6 +16,11 @@ Disk size of a server, in bytes, first match wins:
 The content depends only on the server's UUID: two snapshots of one server
 have the same bytes, two servers differ.
 
+The snapshot is a valid image of its disk format (the base image's, as Nova
+labels it): for qcow2, vmdk, vdi, vhd and vhdx the disk's bytes are converted
+with ``qemu-img convert`` into that format, as the libvirt driver does; any
+other format gets the bytes as they are (raw).
+
 Based on ``FakeDriverWithoutFakeNodes`` because it keeps a stable compute node
 identity on disk. There is still no hypervisor: the servers live in the
 nova-compute process's memory, so restarting nova-compute "loses" them (the API
@@ -29,6 +34,9 @@ that re-exports this class, and sets
 
 import os
 import random
+import shutil
+import subprocess
+import tempfile
 
 from nova import exception
 from nova.compute import task_states
@@ -62,6 +70,39 @@ class DiskReader(object):
             self._left -= take
         out, self._pending = self._pending[:n], self._pending[n:]
         return out
+
+
+# Glance disk_format -> qemu-img's name of it.
+QEMU_FORMATS = {"qcow2": "qcow2", "vmdk": "vmdk", "vdi": "vdi", "vhd": "vpc",
+                "vhdx": "vhdx"}
+
+
+class ConvertedDisk(object):
+    """The disk's bytes converted into ``fmt`` by qemu-img, in a temporary file that goes
+    away on close()."""
+
+    def __init__(self, seed, size, fmt):
+        self._dir = tempfile.mkdtemp(prefix="s2d-snapshot-")
+        raw = os.path.join(self._dir, "disk.raw")
+        out = os.path.join(self._dir, "disk." + fmt)
+        reader = DiskReader(seed, size)
+        with open(raw, "wb") as f:
+            while True:
+                block = reader.read(_BLOCK)
+                if not block:
+                    break
+                f.write(block)
+        subprocess.run(["qemu-img", "convert", "-q", "-f", "raw", "-O",
+                        QEMU_FORMATS[fmt], raw, out], check=True)
+        os.unlink(raw)
+        self._file = open(out, "rb")
+
+    def read(self, n=-1):
+        return self._file.read(n)
+
+    def close(self):
+        self._file.close()
+        shutil.rmtree(self._dir, ignore_errors=True)
 
 
 def disk_bytes(instance):
@@ -103,8 +144,16 @@ class SnapshotFakeDriver(fake.FakeDriverWithoutFakeNodes):
         }
         update_task_state(task_state=task_states.IMAGE_UPLOADING,
                           expected_state=task_states.IMAGE_PENDING_UPLOAD)
-        image_api.update(context, image_id, metadata,
-                         DiskReader(instance.uuid, disk_bytes(instance)))
+        fmt = metadata["disk_format"]
+        if fmt in QEMU_FORMATS:
+            data = ConvertedDisk(instance.uuid, disk_bytes(instance), fmt)
+            try:
+                image_api.update(context, image_id, metadata, data)
+            finally:
+                data.close()
+        else:
+            image_api.update(context, image_id, metadata,
+                             DiskReader(instance.uuid, disk_bytes(instance)))
 
     def get_host_uptime(self):
         # The base class raises NotImplementedError, which nova-compute logs
