@@ -375,10 +375,59 @@ async fn start(v3: bool, min: &'static str, max: &'static str) -> (Shared, Strin
         .route("/network", get(versions_doc))
         .route("/internal/compute/v2.1/{*rest}", any(internal_marker))
         .route("/image/v2/images/stuck/file", axum::routing::put(stuck))
+        .route("/compute/v2.1/servers/{id}", get(hostile_server))
         .fallback(api)
         .with_state(state.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (state, base)
+}
+
+/// A broken or hostile cloud's answers for three server ids: a Content-Length of 4 GiB, an
+/// endless chunked body, a 100,000-deep JSON document. Any other id is the fake's own.
+async fn hostile_server(
+    state: State<Shared>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    query: Query<HashMap<String, String>>,
+) -> Response {
+    let endless = || {
+        futures_util::stream::unfold(0u64, |n| async move {
+            let chunk = if n == 0 {
+                bytes::Bytes::from_static(b"{\"server\": {\"name\": \"")
+            } else {
+                bytes::Bytes::from(vec![b'a'; 1 << 20])
+            };
+            Some((Ok::<_, std::io::Error>(chunk), n + 1))
+        })
+    };
+    match id.as_str() {
+        "declared-huge" => {
+            let mut r = Body::from_stream(endless()).into_response();
+            r.headers_mut()
+                .insert("content-length", (4u64 << 30).to_string().parse().unwrap());
+            r.headers_mut()
+                .insert("content-type", "application/json".parse().unwrap());
+            r
+        }
+        "endless" => {
+            let mut r = Body::from_stream(endless()).into_response();
+            r.headers_mut()
+                .insert("content-type", "application/json".parse().unwrap());
+            r
+        }
+        "deep" => {
+            let depth = 100_000;
+            let body = format!(
+                "{{\"server\": {{\"id\": \"deep\", \"name\": \"deep\", \"status\": \"ACTIVE\", \"unknown\": {}{}}}}}",
+                "[".repeat(depth),
+                "]".repeat(depth)
+            );
+            ([("content-type", "application/json")], body).into_response()
+        }
+        _ => api(state, method, uri, headers, query, axum::body::Bytes::new()).await,
+    }
 }
 
 /// Never reads the body.
@@ -1106,4 +1155,40 @@ async fn no_secret_in_any_log_line_or_error() {
             assert!(!e.contains(s.as_str()), "secret {s:?} in an error: {e}");
         }
     }
+}
+
+#[tokio::test]
+async fn a_hostile_cloud_answer_is_refused_not_buffered() {
+    let (_st, base) = start(true, "2.1", "2.79").await;
+    let cloud = Cloud::connect(config(&base, password())).await.unwrap();
+    // Declared too large: refused from the header, before a byte of the body is read.
+    let t = Instant::now();
+    let e = cloud
+        .compute
+        .get_server(&ServerId::from("declared-huge"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Decode { .. }), "{e:?}");
+    assert!(e.to_string().contains("4294967296 bytes or more"), "{e}");
+    assert!(e.to_string().contains("limit of 128 MiB"), "{e}");
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    // Endless: refused as soon as it passes the limit.
+    let e = cloud
+        .compute
+        .get_server(&ServerId::from("endless"))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("limit of 128 MiB"), "{e}");
+    // 100,000 levels deep in a field s2d does not read: skipped without recursion (serde_json
+    // stops at 128 levels in the fields it builds), never a stack overflow.
+    let deep = cloud
+        .compute
+        .get_server(&ServerId::from("deep"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(deep.name, "deep");
+    // The session goes on serving ordinary calls.
+    let id = cloud.compute.create_server(&server("after")).await.unwrap();
+    assert!(cloud.compute.get_server(&id).await.unwrap().is_some());
 }

@@ -22,6 +22,7 @@ use tokio::sync::{Mutex, OnceCell};
 use url::Url;
 
 use super::auth::{self, IdentityEndpoint, Token};
+use super::body;
 use super::config::{CloudConfig, IdentityVersion, RetryPolicy};
 use super::error::{Error, Result, decode_error_body};
 use super::request::{ApiRequest, ReqBody};
@@ -297,6 +298,28 @@ impl Session {
         Ok(guard.as_ref().and_then(|t| t.project_id.clone()))
     }
 
+    /// A JSON answer's body, read within [`body::MAX_ANSWER_BYTES`].
+    pub(crate) async fn answer(
+        &self,
+        service: Service,
+        method: &str,
+        url: &str,
+        resp: Response,
+    ) -> Result<Bytes> {
+        body::read(resp, body::MAX_ANSWER_BYTES)
+            .await
+            .map_err(|e| match e {
+                body::Limited::Transport(e) => self.transport(service, method, url, e),
+                body::Limited::TooLarge { limit, at_least } => Error::Decode {
+                    cloud: self.name().to_string(),
+                    service,
+                    method: method.to_string(),
+                    url: url.to_string(),
+                    message: body::Limited::too_large_message(limit, at_least),
+                },
+            })
+    }
+
     fn auth_err(&self, message: impl Into<String>) -> Error {
         Error::Auth {
             cloud: self.name().to_string(),
@@ -383,10 +406,7 @@ impl Session {
             .get("x-subject-token")
             .and_then(|v| v.to_str().ok())
             .map(Secret::new);
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| self.transport(Service::Identity, &method, &url, e))?;
+        let body = self.answer(Service::Identity, &method, &url, resp).await?;
         let now = OffsetDateTime::now_utc();
         let token = if v3 {
             let subject = subject
@@ -579,7 +599,7 @@ impl Session {
                 continue;
             }
             let reason = status.canonical_reason().unwrap_or("").to_string();
-            let body = resp.text().await.unwrap_or_default();
+            let body = body::read_cut(resp, body::MAX_ERROR_BYTES).await;
             if let Ok(u) = Url::parse(&url) {
                 super::shapes::record(service, &method, &u, status.as_u16(), Some(body.as_bytes()));
             }
@@ -606,10 +626,7 @@ impl Session {
         let address = req.url.clone();
         let resp = self.send(service, req, opts).await?;
         let status = resp.status().as_u16();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| self.transport(service, &method, &url, e))?;
+        let body = self.answer(service, &method, &url, resp).await?;
         super::shapes::record(service, &method, &address, status, Some(&body));
         serde_json::from_slice(&body).map_err(|e| Error::Decode {
             cloud: self.name().to_string(),
@@ -634,8 +651,8 @@ impl Session {
         let resp = self.send(service, req, SendOpts::default()).await?;
         super::shapes::record(service, &method, &address, resp.status().as_u16(), None);
         let headers = resp.headers().clone();
-        // Drain the body so the connection can be reused.
-        let _ = resp.bytes().await;
+        // Drain the body so the connection can be reused (a long one is dropped instead).
+        body::drain(resp).await;
         Ok(headers)
     }
 
@@ -787,7 +804,7 @@ impl Session {
             return Ok(());
         }
         let reason = status.canonical_reason().unwrap_or("").to_string();
-        let body = resp.text().await.unwrap_or_default();
+        let body = body::read_cut(resp, body::MAX_ERROR_BYTES).await;
         Err(Error::Api {
             cloud: self.name().to_string(),
             service,

@@ -10,11 +10,13 @@
 //! - [`compute`], [`image`], [`network`]: typed Nova, Glance and Neutron calls; requests
 //!   are built by pure functions on the `*Endpoint` types.
 //! - `service`: paging, delete-404 and endpoint discovery shared by the handles.
+//! - [`body`]: reading answers within size limits (a hostile cloud's gigabytes are refused).
 //! - [`wait`]: polling with a deadline. [`error`]: [`Error`], which names the cloud.
 //!
 //! Knows nothing of plans, graphs, state or terminals.
 
 pub mod auth;
+pub mod body;
 pub mod catalog;
 pub mod compute;
 pub mod config;

@@ -326,10 +326,10 @@ impl Compute {
             .get("location")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| self.session.transport(Service::Compute, &method, &url, e))?;
+        let body = self
+            .session
+            .answer(Service::Compute, &method, &url, resp)
+            .await?;
         let decode = |message: String| Error::Decode {
             cloud: self.session.name().to_string(),
             service: Service::Compute,
