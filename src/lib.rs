@@ -14,6 +14,7 @@
 //! - [`usage`]: the usage report: figures, totals, rates, periods, CSV and JSON.
 //! - [`serve`]: `s2d serve`, the HTTP API (XML/TOML plans in, JSON out) and the web wizard,
 //!   as a thin layer over the same modules; jobs, their event logs and the data directory.
+//! - [`input`]: the size limits of what s2d reads from outside, and the bounded file read.
 //! - [`cli`]: clap commands, rendering, prompts and exit codes. The only module that prints.
 //!
 //! See `docs/architecture.md` for the whole picture.
@@ -22,6 +23,7 @@ pub mod cli;
 pub mod cloud;
 pub mod engine;
 pub mod graph;
+pub mod input;
 pub mod plan;
 pub mod serve;
 pub mod state;

@@ -308,3 +308,44 @@ fn resolve_first_reports_every_failure() {
         "{e}"
     );
 }
+
+/// Hostile clouds.yaml files: one over the size limit is refused by its size, a billion-laughs
+/// one (aliases of aliases) and a deeply nested one are refused quickly, never expanded.
+#[test]
+fn oversized_aliased_and_deep_clouds_yaml_are_refused() {
+    let source = CloudSource::Named(Some("provider".into()));
+
+    let d = dirs(&[]);
+    let mut big = PROVIDER.to_string();
+    big.push_str(&format!("# {}\n", "x".repeat(5 * 1024 * 1024)));
+    write(&d.env.cwd.join("clouds.yaml"), &big);
+    let e = resolve(&source, &d.env).unwrap_err().to_string();
+    assert!(e.contains("over the limit of 4194304 bytes"), "{e}");
+    assert!(e.contains("clouds.yaml"), "{e}");
+
+    let d = dirs(&[]);
+    let mut laughs = String::from(
+        "a0: &a0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
+    for i in 1..10 {
+        let p = i - 1;
+        laughs.push_str(&format!(
+            "a{i}: &a{i} [*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p}]\n"
+        ));
+    }
+    laughs.push_str("clouds:\n  provider:\n    auth: *a9\n");
+    write(&d.env.cwd.join("clouds.yaml"), &laughs);
+    let started = std::time::Instant::now();
+    let e = resolve(&source, &d.env).unwrap_err().to_string();
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    assert!(e.contains("clouds.yaml"), "{e}");
+    assert!(e.contains("repetition limit exceeded"), "{e}");
+
+    let d = dirs(&[]);
+    let deep = format!("clouds: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+    write(&d.env.cwd.join("clouds.yaml"), &deep);
+    let started = std::time::Instant::now();
+    let e = resolve(&source, &d.env).unwrap_err().to_string();
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    assert!(e.contains("deeper than 128 levels"), "{e}");
+}

@@ -64,7 +64,8 @@ fn load_plan(path: &Path) -> anyhow::Result<(Plan, String)> {
 }
 
 fn sha256_file(path: &Path) -> anyhow::Result<String> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let bytes = crate::input::read(path, crate::plan::MAX_PLAN_BYTES)
+        .with_context(|| format!("reading {}", path.display()))?;
     Ok(hex::encode(Sha256::digest(&bytes)))
 }
 
@@ -176,8 +177,8 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 
 /// A saved plan, if `path` is one (plan files are TOML or XML and never start with `{`).
 fn read_saved(path: &Path) -> anyhow::Result<Option<SavedPlan>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = crate::input::read_text(path, crate::input::MAX_SAVED_PLAN_BYTES)
+        .with_context(|| format!("reading {}", path.display()))?;
     parse_saved(&text, path)
 }
 

@@ -300,15 +300,65 @@ fn source_label(s: &CloudSource) -> String {
     }
 }
 
+/// How deep `[` and `{` may nest in clouds.yaml. The YAML parser's time grows with the square
+/// of the depth (100,000 levels took minutes) before its own limit (128) refuses the document.
+const MAX_FLOW_DEPTH: usize = 128;
+
+/// The line where flow collections first nest deeper than [`MAX_FLOW_DEPTH`], if they do.
+/// Quoted scalars and comments are skipped; a bracket inside a plain scalar counts, which can
+/// only refuse a document that nests over a hundred brackets anyway.
+fn too_deep(text: &str) -> Option<usize> {
+    let (mut depth, mut line) = (0usize, 1usize);
+    let mut chars = text.chars().peekable();
+    let mut prev = '\n';
+    while let Some(c) = chars.next() {
+        match c {
+            '\n' => line += 1,
+            '[' | '{' => {
+                depth += 1;
+                if depth > MAX_FLOW_DEPTH {
+                    return Some(line);
+                }
+            }
+            ']' | '}' => depth = depth.saturating_sub(1),
+            '#' if prev.is_whitespace() => while chars.next_if(|&c| c != '\n').is_some() {},
+            '"' | '\'' if prev.is_whitespace() || "[{,:-?".contains(prev) => {
+                while let Some(q) = chars.next() {
+                    if q == '\n' {
+                        line += 1;
+                    } else if q == '\\' && c == '"' {
+                        chars.next();
+                    } else if q == c {
+                        if c == '\'' && chars.peek() == Some(&'\'') {
+                            chars.next();
+                        } else {
+                            break;
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        prev = c;
+    }
+    None
+}
+
 fn read_first(candidates: &[PathBuf]) -> Result<Option<(PathBuf, Value)>> {
     for path in candidates {
-        let text = match std::fs::read_to_string(path) {
+        let text = match crate::input::read_text(path, crate::input::MAX_CLOUDS_YAML_BYTES) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => {
                 return Err(Error::config(format!("reading {}: {e}", path.display())));
             }
         };
+        if let Some(line) = too_deep(&text) {
+            return Err(Error::config(format!(
+                "{}: brackets nest deeper than {MAX_FLOW_DEPTH} levels at line {line}",
+                path.display()
+            )));
+        }
         let value: Value = serde_yaml_ng::from_str(&text)
             .map_err(|e| Error::config(format!("{}: {e}", path.display())))?;
         return Ok(Some((path.clone(), value)));
@@ -711,5 +761,30 @@ pub fn cloud_names(env: &ConfigEnv) -> Result<(Option<PathBuf>, Vec<String>)> {
                 .unwrap_or_default();
             Ok((Some(path), names))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_FLOW_DEPTH, too_deep};
+
+    #[test]
+    fn flow_nesting_is_bounded_outside_quotes_and_comments() {
+        let deep = |n: usize| format!("a:\n  b: {}1{}\n", "[".repeat(n), "]".repeat(n));
+        assert_eq!(too_deep(&deep(MAX_FLOW_DEPTH)), None);
+        assert_eq!(too_deep(&deep(MAX_FLOW_DEPTH + 1)), Some(2));
+        assert_eq!(too_deep(&deep(100_000)), Some(2));
+        let brackets = "[".repeat(1000);
+        for text in [
+            format!("password: \"{brackets}\"\n"),
+            format!("password: '{brackets}'\n"),
+            format!("password: 'it''s {brackets}'\n"),
+            format!("password: \"a\\\"{brackets}\"\n"),
+            format!("# {brackets}\nclouds: {{}}\n"),
+            format!("regions: [\"{brackets}\", '{brackets}']\n"),
+        ] {
+            assert_eq!(too_deep(&text), None, "{text}");
+        }
+        assert_eq!(too_deep(&format!("x: {}", "{a: ".repeat(200))), Some(1));
     }
 }

@@ -133,8 +133,8 @@ fn build_client(config: &CloudConfig) -> Result<reqwest::Client> {
         .redirect(same_origin_redirects());
     let tls = &config.tls;
     if let Some(ca) = &tls.cacert {
-        let pem =
-            std::fs::read(ca).map_err(|e| cfg_err(format!("cacert {}: {e}", ca.display())))?;
+        let pem = crate::input::read(ca, crate::input::MAX_PEM_BYTES)
+            .map_err(|e| cfg_err(format!("cacert {}: {e}", ca.display())))?;
         let certs = reqwest::Certificate::from_pem_bundle(&pem)
             .map_err(|e| cfg_err(format!("cacert {}: {e}", ca.display())))?;
         if certs.is_empty() {
@@ -148,12 +148,13 @@ fn build_client(config: &CloudConfig) -> Result<reqwest::Client> {
         }
     }
     if let Some(cert) = &tls.cert {
-        let mut pem =
-            std::fs::read(cert).map_err(|e| cfg_err(format!("cert {}: {e}", cert.display())))?;
+        let mut pem = crate::input::read(cert, crate::input::MAX_PEM_BYTES)
+            .map_err(|e| cfg_err(format!("cert {}: {e}", cert.display())))?;
         if let Some(key) = &tls.key {
             pem.push(b'\n');
             pem.extend(
-                std::fs::read(key).map_err(|e| cfg_err(format!("key {}: {e}", key.display())))?,
+                crate::input::read(key, crate::input::MAX_PEM_BYTES)
+                    .map_err(|e| cfg_err(format!("key {}: {e}", key.display())))?,
             );
         }
         let id = reqwest::Identity::from_pem(&pem)

@@ -70,7 +70,7 @@ fn describe(holder: &Option<LockInfo>) -> String {
 /// Read a state file without locking it (for `show`; writes are atomic renames, so a reader
 /// sees the old or the new file). `Ok(None)` when there is none yet.
 pub fn read(path: &Path) -> Result<Option<State>, StateError> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match crate::input::read_text(path, crate::input::MAX_STATE_BYTES) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => {

@@ -59,10 +59,13 @@ impl Rates {
 
     pub fn load(path: &std::path::Path) -> Result<Rates, RatesError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| RatesError::Read {
-            file: file.clone(),
-            source,
-        })?;
+        let text =
+            crate::input::read_text(path, crate::input::MAX_RATES_BYTES).map_err(|source| {
+                RatesError::Read {
+                    file: file.clone(),
+                    source,
+                }
+            })?;
         Rates::parse(&text, &file)
     }
 
