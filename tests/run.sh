@@ -4,9 +4,9 @@
 #
 #   bash tests/run.sh [extra cargo test arguments]
 #
-# Needs: cargo, python3 (with venv), openssl, and for a missing xmllint, qemu-img, chromium or
-# chromedriver either root (apt-get) or a prior
-# `apt-get install libxml2-utils qemu-utils chromium chromium-driver`. Nothing here is skipped:
+# Needs: cargo, python3 (with venv), openssl, and for a missing xmllint, qemu-img, chromium,
+# chromedriver or man either root (apt-get) or a prior
+# `apt-get install libxml2-utils qemu-utils chromium chromium-driver man-db`. Nothing here is skipped:
 # a test whose tool is missing fails and says what to install.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -20,6 +20,8 @@ command -v qemu-img >/dev/null 2>&1 || missing+=(qemu-utils)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+# man (with groff) renders the manual pages s2d writes (tests/release.rs).
+command -v man >/dev/null 2>&1 || missing+=(man-db)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "tests/run.sh: installing ${missing[*]}" >&2
