@@ -150,6 +150,12 @@ async fn method_not_allowed(req: Request) -> ApiError {
     )
 }
 
+/// oslo.middleware's default `max_request_body_size` (Keystone's request size limit).
+const KEYSTONE_MAX_BODY: u64 = 114_688;
+
+/// webob's explanation of a 401 (what Glance answers a request without a valid token).
+const WEBOB_401: &str = "This server could not verify that you are authorized to access the document you requested. Either you supplied the wrong credentials (e.g., bad password), or your browser does not understand how to supply the credentials required.";
+
 /// Request id, latency, injected 5xx/429, request log; applied to every request (the
 /// `/devcloud` admin paths get only the request id: no faults, not logged).
 async fn middleware(State(cloud): State<SharedCloud>, req: Request, next: Next) -> Response {
@@ -170,6 +176,12 @@ async fn middleware(State(cloud): State<SharedCloud>, req: Request, next: Next) 
         .or_else(|| header_string(&req, "x-openstack-nova-api-version"));
     let is_admin_path = path.starts_with("/devcloud");
     let service = Service::of_path(&path);
+    let accept = header_string(&req, "accept");
+    // Keystone's pipeline refuses bodies over oslo.middleware's max_request_body_size.
+    let too_large = service == Service::Keystone
+        && header_string(&req, "content-length")
+            .and_then(|l| l.parse::<u64>().ok())
+            .is_some_and(|l| l > KEYSTONE_MAX_BODY);
 
     let mut resp = if is_admin_path {
         next.run(req).await
@@ -179,6 +191,13 @@ async fn middleware(State(cloud): State<SharedCloud>, req: Request, next: Next) 
             tokio::time::sleep(std::time::Duration::from_millis(settings.latency_ms)).await;
         }
         match cloud.faults.draw() {
+            Injected::None if too_large => {
+                let resp = StatusCode::PAYLOAD_TOO_LARGE.into_response();
+                let message = format!(
+                    "Request is too large. Larger than max_request_body_size ({KEYSTONE_MAX_BODY})."
+                );
+                crate::error::render_webob(resp, &message, accept.as_deref())
+            }
             Injected::None => {
                 let resp = next.run(req).await;
                 if cloud.faults.draw_after() {
@@ -216,6 +235,12 @@ async fn middleware(State(cloud): State<SharedCloud>, req: Request, next: Next) 
             .into_response(),
         }
     };
+    // Glance's errors (its 401s too) are rendered by webob, for the request's Accept.
+    if let Some(w) = resp.extensions().get::<crate::error::Webob>().cloned() {
+        resp = crate::error::render_webob(resp, &w.message, accept.as_deref());
+    } else if service == Service::Glance && resp.status() == StatusCode::UNAUTHORIZED {
+        resp = crate::error::render_webob(resp, WEBOB_401, accept.as_deref());
+    }
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut()
             .insert("x-openstack-request-id", v.clone());

@@ -364,7 +364,12 @@ fn v2_entry(cloud: &Cloud) -> Value {
 
 async fn versions(State(cloud): State<SharedCloud>) -> Response {
     let body = json!({"versions": {"values": [v3_entry(&cloud), v2_entry(&cloud)]}});
-    (StatusCode::MULTIPLE_CHOICES, axum::Json(body)).into_response()
+    // As keystone: Location names the preferred version.
+    let location = [(
+        axum::http::header::LOCATION,
+        format!("{}/v3/", cloud.auth_url()),
+    )];
+    (StatusCode::MULTIPLE_CHOICES, location, axum::Json(body)).into_response()
 }
 
 async fn v3_version(State(cloud): State<SharedCloud>) -> axum::Json<Value> {

@@ -347,3 +347,100 @@ async fn version_discovery_lists_v2() {
     assert_eq!(body["versions"][0]["id"], "v2.17");
     assert_eq!(body["versions"][0]["status"], "CURRENT");
 }
+
+/// Errors as Glance renders them (webob): plain text without `Accept`, an HTML page for
+/// `*/*`, JSON whose `code` is a string for `application/json`; 401s too (with
+/// `WWW-Authenticate`); a 416 carries no `Content-Range`. Keystone's 413 for an oversized body
+/// is webob's too, and Neutron's `/v2.0` without the slash is a 404.
+#[tokio::test]
+async fn errors_are_rendered_for_the_accept_header() {
+    let dc = start().await;
+    let c = Client::bob(&dc).await;
+    let unknown = "/v2/images/6f0c1a3e-5b7d-4c2a-9e8f-0123456789ab";
+    let content_type = |r: &reqwest::Response| {
+        r.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .to_string()
+    };
+    // reqwest sends `Accept: */*` unless told otherwise: webob's first offer, HTML.
+    let r = c.req(reqwest::Method::GET, unknown).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(content_type(&r), "text/html; charset=UTF-8");
+    assert!(r.text().await.unwrap().contains("<h1>404 Not Found</h1>"));
+    let r = c
+        .req(reqwest::Method::GET, unknown)
+        .header("Accept", "text/plain")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(content_type(&r), "text/plain; charset=UTF-8");
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .starts_with("404 Not Found\n\nNo image found")
+    );
+    let r = c
+        .req(reqwest::Method::GET, unknown)
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(content_type(&r), "application/json");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["code"], "404 Not Found");
+    assert_eq!(v["title"], "Not Found");
+
+    let r = reqwest::Client::new()
+        .get(format!("{}/image/v2/images", c.base))
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.headers().contains_key("www-authenticate"));
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["code"], "401 Unauthorized");
+
+    let base = c.create("ranged").await;
+    assert_eq!(
+        c.upload(&base, data(1000)).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let r = c
+        .req(reqwest::Method::GET, &format!("/v2/images/{base}/file"))
+        .header("Range", "bytes=999999999-")
+        .header("Accept", "text/plain")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    assert!(!r.headers().contains_key("content-range"));
+    assert_eq!(content_type(&r), "text/plain; charset=UTF-8");
+
+    let big = format!("{{\"auth\": \"{}\"}}", "x".repeat(200_000));
+    let r = reqwest::Client::new()
+        .post(format!("{}/identity/v3/auth/tokens", c.base))
+        .header("Content-Type", "application/json")
+        .header("Accept", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["code"], "413 Request Entity Too Large");
+
+    let neutron = |path: &str| {
+        reqwest::Client::new()
+            .get(format!("{}/network{path}", c.base))
+            .header("X-Auth-Token", &c.token)
+            .send()
+    };
+    assert_eq!(
+        neutron("/v2.0").await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(neutron("/v2.0/").await.unwrap().status(), StatusCode::OK);
+}

@@ -38,7 +38,6 @@ impl From<NetError> for ApiError {
 pub fn router() -> Router<SharedCloud> {
     Router::new()
         .route("/", get(versions))
-        .route("/v2.0", get(v2))
         .route("/v2.0/", get(v2))
         .route("/v2.0/extensions", get(extensions))
         .route("/v2.0/networks", get(list_networks).post(create_network))

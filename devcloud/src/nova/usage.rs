@@ -231,9 +231,8 @@ async fn index(
         ));
     }
     let (start, stop) = period(&cloud, &q)?;
-    let detailed = q
-        .get("detailed")
-        .is_some_and(|d| d == "1" || d.eq_ignore_ascii_case("true"));
+    // As nova: only `detailed=1` (the CLI's `detailed=True` gets the summary).
+    let detailed = q.get("detailed").is_some_and(|d| d == "1");
     let (mut servers, flavors) = servers_in(&cloud, None, start, stop);
     let next = page(&mut servers, &q, mv, cloud.faults.get().usage_max_limit)?;
     let usages: Vec<Value> = aggregate(&cloud, &servers, &flavors, start, stop)
