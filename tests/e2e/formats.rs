@@ -113,16 +113,60 @@ async fn download(cloud: &Cloud, id: &str, to: &Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disk_formats_convert_both_ways() {
+    use futures_util::FutureExt;
     let world = World::start().await;
     let before = both(&world).await;
     let provider = world.cloud("provider").await;
-    let target = world.cloud("hospital").await;
     let (raw, qcow2) = base_disks(world.path());
     let base_qcow2 = upload_image(&provider, "fmt-base-qcow2", "qcow2", &qcow2).await;
     let base_raw = upload_image(&provider, "fmt-base-raw", "raw", &raw).await;
-    let from_qcow2 = boot(&provider, "fmt-qcow2", &base_qcow2).await;
-    let from_raw = boot(&provider, "fmt-raw", &base_raw).await;
+    let mut servers = Vec::new();
+    let outcome = std::panic::AssertUnwindSafe(async {
+        servers.push(boot(&provider, "fmt-qcow2", &base_qcow2).await);
+        servers.push(boot(&provider, "fmt-raw", &base_raw).await);
+        convert_and_compare(&world, &provider).await;
+    })
+    .catch_unwind()
+    .await;
+    // The clouds as they were, also after a failure (the real clouds are shared by the
+    // tests that follow).
+    let destroyed = world
+        .s2d(&["destroy", "formats.toml", "--auto-approve"])
+        .await;
+    for server in &servers {
+        provider
+            .compute
+            .delete_server(server)
+            .await
+            .expect("delete");
+        provider
+            .compute
+            .wait_for_server_deleted(server, Duration::from_secs(120))
+            .await
+            .expect("deleted");
+    }
+    for image in [&base_qcow2, &base_raw] {
+        provider.image.delete(image).await.expect("delete image");
+    }
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+    assert_eq!(
+        destroyed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&destroyed.stderr)
+    );
+    assert_eq!(
+        both(&world).await,
+        before,
+        "the clouds are not as they were"
+    );
+}
 
+/// The plan, apply, and each target image next to its source snapshot.
+async fn convert_and_compare(world: &World, provider: &Cloud) {
+    let target = world.cloud("hospital").await;
     // (source server, its snapshot's format, the format asked for)
     let mut cases = vec![("fmt-qcow2", "qcow2", "raw"), ("fmt-raw", "raw", "qcow2")];
     if world.devcloud.is_some() {
@@ -163,7 +207,7 @@ async fn disk_formats_convert_both_ways() {
         assert_eq!(image.status, "active");
         let src = world.path().join(format!("{server}.snapshot"));
         let dst = world.path().join(format!("{server}.copy"));
-        download(&provider, &snapshot, &src).await;
+        download(provider, &snapshot, &src).await;
         download(&target, &copy, &dst).await;
         for (file, format) in [(&src, from), (&dst, to)] {
             let info = qemu_img(&["info", "--output=json"], &[file]);
@@ -186,28 +230,4 @@ async fn disk_formats_convert_both_ways() {
             String::from_utf8_lossy(&compare.stderr)
         );
     }
-
-    world
-        .s2d_ok(&["destroy", "formats.toml", "--auto-approve"], 0)
-        .await;
-    for server in [&from_qcow2, &from_raw] {
-        provider
-            .compute
-            .delete_server(server)
-            .await
-            .expect("delete");
-        provider
-            .compute
-            .wait_for_server_deleted(server, Duration::from_secs(120))
-            .await
-            .expect("deleted");
-    }
-    for image in [&base_qcow2, &base_raw] {
-        provider.image.delete(image).await.expect("delete image");
-    }
-    assert_eq!(
-        both(&world).await,
-        before,
-        "the clouds are not as they were"
-    );
 }

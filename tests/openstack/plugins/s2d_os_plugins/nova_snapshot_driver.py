@@ -16,8 +16,9 @@ Disk size of a server, in bytes, first match wins:
 The content depends only on the server's UUID: two snapshots of one server
 have the same bytes, two servers differ.
 
-The snapshot is a valid image of its disk format (the base image's, as Nova
-labels it): for qcow2, vmdk, vdi, vhd and vhdx the disk's bytes are converted
+The snapshot is a valid image of its disk format, the base image's (Nova
+creates the snapshot's record without one; the instance's system metadata
+keeps the base image's as ``image_disk_format``): for qcow2, vmdk, vdi, vhd and vhdx the disk's bytes are converted
 with ``qemu-img convert`` into that format, as the libvirt driver does; any
 other format gets the bytes as they are (raw).
 
@@ -134,7 +135,9 @@ class SnapshotFakeDriver(fake.FakeDriverWithoutFakeNodes):
         metadata = {
             "name": record["name"],
             "status": "active",
-            "disk_format": record.get("disk_format") or "raw",
+            "disk_format": (record.get("disk_format")
+                            or (instance.system_metadata or {}).get("image_disk_format")
+                            or "raw"),
             "container_format": record.get("container_format") or "bare",
             "properties": {
                 "image_location": "snapshot",
