@@ -436,7 +436,8 @@ async fn wrong_credentials_name_the_cloud_and_hide_the_secret() {
     let e = Session::connect(resolve(&CloudSource::Env, &env).unwrap())
         .await
         .unwrap_err();
-    assert!(matches!(e, Error::Auth { .. }), "{e:?}");
+    assert!(matches!(e, Error::Rejected { status: 401, .. }), "{e:?}");
+    assert_eq!(e.code(), "s2d::auth::rejected");
     let msg = e.to_string();
     assert!(msg.starts_with("envvars: authentication:"), "{msg}");
     assert!(msg.contains("401"), "{msg}");
@@ -1159,7 +1160,10 @@ async fn no_secret_in_logs_or_errors() {
             // Renewing from a token keeps that token's expiry, which has now passed: a
             // clean authentication error, nothing else to do with this cloud.
             let e = nets.unwrap_err();
-            assert!(matches!(e, Error::Auth { .. }), "{e:?}");
+            assert!(
+                matches!(e, Error::Auth { .. } | Error::Rejected { .. }),
+                "{e:?}"
+            );
             texts.push(format!("{e} {e:?}"));
             continue;
         }
@@ -1217,7 +1221,10 @@ async fn no_secret_in_logs_or_errors() {
         let cfg = resolve(&CloudSource::Env, &env_vars(&vars)).unwrap();
         texts.push(format!("{cfg:?}"));
         let e = Session::connect(cfg).await.unwrap_err();
-        assert!(matches!(e, Error::Auth { .. }), "{e:?}");
+        assert!(
+            matches!(e, Error::Auth { .. } | Error::Rejected { .. }),
+            "{e:?}"
+        );
         texts.push(format!("{e} {e:?}"));
     }
 

@@ -702,7 +702,10 @@ async fn wrong_password_is_an_auth_error_naming_the_cloud() {
     ))
     .await
     .unwrap_err();
-    assert!(matches!(e, Error::Auth { .. }), "{e:?}");
+    assert!(
+        matches!(e, Error::Auth { .. } | Error::Rejected { .. }),
+        "{e:?}"
+    );
     let msg = e.to_string();
     assert!(msg.starts_with("fake: authentication:"), "{msg}");
     assert!(msg.contains("requires authentication"), "{msg}");

@@ -16,10 +16,10 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use super::args::{ApplyArgs, DestroyArgs, GraphArgs, GraphFormat, PlanArgs, RunArgs, Scope};
+use super::render::{self, Style};
 use super::{ExitStatus, Ui, clouds};
 use crate::cloud::ConfigEnv;
 use crate::engine::openstack::{OpenStack, TransferOptions};
-use crate::engine::render::{self, Style};
 use crate::engine::walk::Stop;
 use crate::engine::{self, ApplyOptions, ApplyReport, Event, PlanOptions, PlanOutcome, Timeouts};
 use crate::graph::{Address, Desired};
@@ -321,7 +321,9 @@ fn print_events(
                         ));
                     }
                 }
-                Event::Failed { address, message } => {
+                Event::Failed {
+                    address, message, ..
+                } => {
                     if let Some(bar) = active.remove(&address) {
                         bar.abandon();
                     }

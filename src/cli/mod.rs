@@ -11,6 +11,7 @@ pub mod exit;
 pub mod init;
 pub mod migrate;
 pub mod release;
+pub mod render;
 pub mod serve;
 pub mod state;
 pub mod usage;

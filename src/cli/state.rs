@@ -4,6 +4,7 @@
 use anyhow::Context;
 
 use super::args::{ForceUnlockArgs, ShowArgs, StateListArgs, StateRmArgs};
+use super::render::table;
 use super::{ExitStatus, Ui};
 use crate::graph::Address;
 use crate::state::{self, ForceUnlockOutcome, Origin, Side, StateFile};
@@ -113,49 +114,4 @@ pub fn force_unlock(args: &ForceUnlockArgs, _ui: &Ui) -> anyhow::Result<ExitStat
         ),
     }
     Ok(ExitStatus::Success)
-}
-
-/// A plain aligned table: a header row, then the rows, columns separated by two spaces.
-pub(crate) fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
-    let mut widths = header.map(str::len);
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
-        let mut text = String::new();
-        for (i, cell) in cells.enumerate() {
-            if i + 1 < N {
-                text.push_str(&format!("{cell:<width$}  ", width = widths[i]));
-            } else {
-                text.push_str(cell);
-            }
-        }
-        out.push_str(text.trim_end());
-        out.push('\n');
-    };
-    line(&mut header.iter().copied());
-    for row in rows {
-        line(&mut row.iter().map(String::as_str));
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tables_align_columns() {
-        let rows = [
-            ["server.web".to_string(), "abc".to_string()],
-            ["keypair.k".to_string(), "d".to_string()],
-        ];
-        assert_eq!(
-            table(["ADDRESS", "ID"], &rows),
-            "ADDRESS     ID\nserver.web  abc\nkeypair.k   d\n"
-        );
-    }
 }

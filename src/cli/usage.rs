@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use anyhow::Context;
 
 use super::args::UsageArgs;
-use super::state::table;
+use super::render::table;
 use super::{ExitStatus, Ui};
 use crate::cloud::{self, CloudConfig, ConfigEnv};
 use crate::plan;

@@ -410,8 +410,8 @@ pub fn from_clouds_yaml(name: &str, env: &ConfigEnv) -> Result<CloudConfig> {
         let names: Vec<&str> = clouds
             .map(|c| c.keys().map(String::as_str).collect())
             .unwrap_or_default();
-        return Err(Error::Config {
-            cloud: Some(name.to_string()),
+        return Err(Error::UnknownCloud {
+            name: name.to_string(),
             message: format!(
                 "cloud {name:?} not found in {} (it has: {}){}",
                 path.display(),

@@ -39,6 +39,23 @@ pub enum Error {
     /// Authentication failed or the identity service could not be used.
     #[error("{cloud}: authentication: {message}")]
     Auth { cloud: String, message: String },
+    /// The identity service refused the credentials (401/403/400/404 on the token request).
+    #[error(
+        "{cloud}: authentication: {identity} rejected the credentials ({method} {status}: {message}){}",
+        request_id_suffix(.request_id)
+    )]
+    Rejected {
+        cloud: String,
+        identity: String,
+        /// The auth method (`password`, `v3applicationcredential`, `token`).
+        method: &'static str,
+        status: u16,
+        message: String,
+        request_id: Option<String>,
+    },
+    /// clouds.yaml has no entry of that name.
+    #[error("{message}")]
+    UnknownCloud { name: String, message: String },
     /// The cloud's configuration (clouds.yaml, environment, inline auth) is unusable.
     #[error("{message}")]
     Config {
@@ -92,7 +109,124 @@ fn human_duration(d: Duration) -> String {
     }
 }
 
+/// What a user reads beside the error: a stable code, and what to do.
+impl miette::Diagnostic for Error {
+    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        Some(Box::new(self.code()))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.help()
+            .map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
+    }
+}
+
+/// Whether a refusal's message says a quota or limit ran out (Nova's 403 "Quota exceeded for
+/// instances", Neutron's 409 "Quota exceeded for resources: ['floatingip']", Glance's 413
+/// "... exceeds the quota", Cinder's 413 "VolumeLimitExceeded").
+fn says_quota(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("quota") || m.contains("limitexceeded") || m.contains("limit exceeded")
+}
+
 impl Error {
+    /// The stable code of this error (`s2d::auth::rejected`, `s2d::cloud::conflict`, ...),
+    /// the same in the CLI's report, its `--json` error and the service's answer.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Api {
+                status, message, ..
+            } => match status {
+                401 => "s2d::auth::expired",
+                403 | 409 | 413 if says_quota(message) => "s2d::cloud::quota",
+                403 => "s2d::cloud::forbidden",
+                404 => "s2d::cloud::not_found",
+                409 => "s2d::cloud::conflict",
+                413 => "s2d::cloud::too_large",
+                429 => "s2d::cloud::rate_limited",
+                400..=499 => "s2d::cloud::refused",
+                _ => "s2d::cloud::unavailable",
+            },
+            Error::Transport { .. } => "s2d::cloud::unreachable",
+            Error::Auth { .. } => "s2d::auth::failed",
+            Error::Rejected { .. } => "s2d::auth::rejected",
+            Error::UnknownCloud { .. } => "s2d::config::unknown_cloud",
+            Error::Config { .. } => "s2d::config::invalid",
+            Error::Catalog { .. } => "s2d::cloud::catalog",
+            Error::Decode { .. } => "s2d::cloud::bad_answer",
+            Error::Timeout { .. } => "s2d::cloud::timeout",
+            Error::Failed { .. } => "s2d::cloud::failed",
+            Error::Unsupported { .. } => "s2d::cloud::unsupported",
+        }
+    }
+
+    /// What to do about it, naming the clouds.yaml entry or the variable to check.
+    pub fn help(&self) -> Option<String> {
+        Some(match self {
+            Error::Rejected { cloud, method, .. } => match *method {
+                "password" => format!(
+                    "check the username, password and project of `{cloud}`: its entry in clouds.yaml (the password may be in secure.yaml), or OS_USERNAME, OS_PASSWORD and OS_PROJECT_NAME for `envvars`, or the variable the plan's inline auth names in password_env"
+                ),
+                "v3applicationcredential" => format!(
+                    "check the application credential of `{cloud}` (application_credential_id and _secret in clouds.yaml or secure.yaml, or OS_APPLICATION_CREDENTIAL_ID/_SECRET): it may have expired or been deleted (`openstack application credential list`)"
+                ),
+                _ => format!(
+                    "the token given for `{cloud}` (OS_TOKEN or auth.token) is not valid any more: get a new one (`openstack token issue`)"
+                ),
+            },
+            Error::Auth { cloud, .. } => format!(
+                "check auth_url and the auth section of `{cloud}` in clouds.yaml (or OS_AUTH_URL); `openstack --os-cloud {cloud} token issue` shows whether the cloud accepts them"
+            ),
+            Error::UnknownCloud { name, .. } => format!(
+                "add an entry `{name}` under `clouds:` in clouds.yaml, or name one of the entries it has in the plan's [source]/[target] (clouds.yaml is found through OS_CLIENT_CONFIG_FILE, ./clouds.yaml, ~/.config/openstack/ or /etc/openstack/)"
+            ),
+            Error::Config { .. } => {
+                "fix the cloud's entry in clouds.yaml (or the OS_* variables, or the plan's inline auth) as the message says".into()
+            }
+            Error::Api {
+                cloud,
+                status,
+                message,
+                ..
+            } => match status {
+                401 => format!(
+                    "`{cloud}` no longer accepts the token: s2d renews it once; run again, and check the clock of this machine"
+                ),
+                403 | 409 | 413 if says_quota(message) => format!(
+                    "the project's quota in `{cloud}` ran out: free some (delete what is not needed) or ask the cloud's admin to raise it (`openstack quota show` lists them); then run again, s2d continues where it stopped"
+                ),
+                403 => format!(
+                    "the user of `{cloud}` may not do this: ask for the role it needs (`member` in the project) or use another clouds.yaml entry"
+                ),
+                404 => "it was deleted meanwhile, or belongs to another project: run `s2d plan` to see the current state".into(),
+                409 => format!(
+                    "something in `{cloud}` is in the way (a resource of that name, or one busy in another task): run `s2d plan` to see it, resolve it, then apply again"
+                ),
+                429 => format!("`{cloud}` is limiting the rate of requests: run again later, or with a lower --parallelism"),
+                500..=599 => format!("`{cloud}` failed on its side: run again (s2d continues where it stopped); if it persists, give the request id to the cloud's operators"),
+                _ => "the cloud refused the request as the message says".into(),
+            },
+            Error::Transport { cloud, .. } => format!(
+                "`{cloud}` could not be reached: check the network, auth_url and the endpoints in its catalog (`openstack --os-cloud {cloud} catalog list`); TLS problems: cacert in clouds.yaml"
+            ),
+            Error::Catalog { cloud, .. } => format!(
+                "the catalog of `{cloud}` lacks that service for the region and interface asked: set region_name or interface in clouds.yaml, or an <service>_endpoint_override"
+            ),
+            Error::Timeout { .. } => "run again (s2d continues where it stopped), or give the step more time with --snapshot-timeout, --image-timeout, --server-timeout".into(),
+            Error::Decode { .. } | Error::Failed { .. } | Error::Unsupported { .. } => return None,
+        })
+    }
+
+    /// The request id the cloud gave, for its operators.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            Error::Api { request_id, .. } | Error::Rejected { request_id, .. } => {
+                request_id.as_deref()
+            }
+            _ => None,
+        }
+    }
+
     /// The HTTP status of an API error.
     pub fn status(&self) -> Option<u16> {
         match self {

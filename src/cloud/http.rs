@@ -391,14 +391,14 @@ impl Session {
                 request_id,
                 ..
             }) if status == 401 || status == 403 || status == 400 || status == 404 => {
-                return Err(self.auth_err(format!(
-                    "{} rejected the credentials ({} {status}: {message}){}",
-                    identity.url,
-                    spec.method.kind(),
-                    request_id
-                        .map(|r| format!(" (request id {r})"))
-                        .unwrap_or_default()
-                )));
+                return Err(Error::Rejected {
+                    cloud: self.name().to_string(),
+                    identity: identity.url.clone(),
+                    method: spec.method.kind(),
+                    status,
+                    message,
+                    request_id,
+                });
             }
             Err(e) => return Err(e),
         };

@@ -24,7 +24,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::plan::{Action, Change, PlanOutcome};
-use super::port::{CloudPort, ImageSpec, Marker, PortError, Progress, ServerSpec};
+use super::port::{CloudPort, Diagnosis, ImageSpec, Marker, PortError, Progress, ServerSpec};
 use super::walk::{Outcome, Stop, WalkEvent, walk};
 use crate::graph::{Address, FloatingIpChoice, KeypairMode, Node};
 use crate::state::{Origin, Resource, Side, StateError, StateFile, now_rfc3339};
@@ -92,6 +92,8 @@ pub enum Event {
     Failed {
         address: Address,
         message: String,
+        #[serde(flatten)]
+        diagnosis: Diagnosis,
     },
     Skipped {
         address: Address,
@@ -119,8 +121,14 @@ pub enum Event {
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum NodeStatus {
     Done,
-    Failed { message: String },
-    Skipped { because: Address },
+    Failed {
+        message: String,
+        #[serde(flatten)]
+        diagnosis: Diagnosis,
+    },
+    Skipped {
+        because: Address,
+    },
     Cancelled,
 }
 
@@ -203,14 +211,23 @@ struct NodeOutput {
 #[derive(Debug)]
 struct NodeFailure {
     message: String,
+    diagnosis: Diagnosis,
     /// What was made before the failure (e.g. a server that went to ERROR).
     records: Vec<(Address, Option<Resource>)>,
+}
+
+fn checksum_mismatch() -> Diagnosis {
+    Diagnosis::new(
+        "s2d::transfer::checksum",
+        Some("the bytes the target holds are not those sent: the image is deleted; run again to copy it anew".into()),
+    )
 }
 
 impl From<PortError> for NodeFailure {
     fn from(error: PortError) -> Self {
         NodeFailure {
             message: error.to_string(),
+            diagnosis: error.diagnosis(),
             records: Vec::new(),
         }
     }
@@ -393,6 +410,7 @@ async fn execute<C: CloudPort>(
                         emit(Event::Failed {
                             address,
                             message: failure.message.clone(),
+                            diagnosis: failure.diagnosis.clone(),
                         });
                         &failure.records[..]
                     }
@@ -444,6 +462,7 @@ async fn execute<C: CloudPort>(
                 Outcome::Done(_) => NodeStatus::Done,
                 Outcome::Failed(f) => NodeStatus::Failed {
                     message: f.message.clone(),
+                    diagnosis: f.diagnosis.clone(),
                 },
                 Outcome::Skipped { because } => NodeStatus::Skipped {
                     because: graph[*because].address.clone(),
@@ -546,6 +565,7 @@ impl NodeCtx {
     fn dep_id(&self, address: &Address) -> Result<String, NodeFailure> {
         self.ids.get(address).cloned().ok_or_else(|| NodeFailure {
             message: format!("{address} has no id in the state (was it made?)"),
+            diagnosis: Diagnosis::new("s2d::state::inconsistent", Some("run `s2d plan` to see what the state holds; `s2d state rm ADDRESS` forgets an entry".into())),
             records: Vec::new(),
         })
     }
@@ -559,6 +579,10 @@ impl NodeCtx {
             .map(str::to_string)
             .ok_or_else(|| NodeFailure {
                 message: format!("the plan has no `{key}` for {}", self.change.address),
+                diagnosis: Diagnosis::new(
+                    "s2d::plan::incomplete",
+                    Some("run `s2d plan --out` again with this s2d".into()),
+                ),
                 records: Vec::new(),
             })
     }
@@ -673,6 +697,7 @@ async fn fill_image<C: CloudPort>(
         && sum != &checksums.md5
     {
         return Err(NodeFailure {
+            diagnosis: checksum_mismatch(),
             message: format!(
                 "image {image_id} has checksum {sum} in the target, but {} was sent",
                 checksums.md5
@@ -684,6 +709,7 @@ async fn fill_image<C: CloudPort>(
         && sum != &checksums.sha512
     {
         return Err(NodeFailure {
+            diagnosis: checksum_mismatch(),
             message: format!(
                 "image {image_id} has sha512 {sum} in the target, but {} was sent",
                 checksums.sha512
@@ -738,6 +764,10 @@ async fn run_node<C: CloudPort>(cloud: &C, ctx: NodeCtx) -> Result<NodeOutput, N
     let Some(node) = &change.node else {
         return Err(NodeFailure {
             message: format!("{address}: the plan does not say what to make"),
+            diagnosis: Diagnosis::new(
+                "s2d::plan::incomplete",
+                Some("run `s2d plan --out` again with this s2d".into()),
+            ),
             records: Vec::new(),
         });
     };
@@ -840,6 +870,12 @@ async fn run_node<C: CloudPort>(cloud: &C, ctx: NodeCtx) -> Result<NodeOutput, N
                 Ok(output)
             }
             KeypairMode::Existing => Err(NodeFailure {
+                diagnosis: Diagnosis::new(
+                    "s2d::plan::missing_in_target",
+                    Some(format!(
+                        "import the key into the target (`openstack keypair create --public-key FILE {name}`), or use keypair = {{ import = \"{name}\" }}"
+                    )),
+                ),
                 message: format!(
                     "{address}: keypair `{name}` (mode existing) is not in the target"
                 ),
@@ -850,6 +886,7 @@ async fn run_node<C: CloudPort>(cloud: &C, ctx: NodeCtx) -> Result<NodeOutput, N
             if *default {
                 return Err(NodeFailure {
                     message: format!("{address}: the target has no `default` group"),
+                    diagnosis: Diagnosis::new("s2d::plan::missing_in_target", Some("name a security group of the target in the plan, or let s2d make one (security_group = \"NAME\")".into())),
                     records: Vec::new(),
                 });
             }
@@ -908,6 +945,7 @@ async fn run_node<C: CloudPort>(cloud: &C, ctx: NodeCtx) -> Result<NodeOutput, N
                 Ok(_) => Ok(ctx.done(ctx.record(side, &server.id, Origin::Created, extra))),
                 Err(error) => Err(NodeFailure {
                     message: error.to_string(),
+                    diagnosis: error.diagnosis(),
                     // It exists: record it, so the next plan replaces it and destroy deletes it.
                     records: vec![(
                         address,
@@ -932,6 +970,10 @@ async fn run_node<C: CloudPort>(cloud: &C, ctx: NodeCtx) -> Result<NodeOutput, N
                 (None, _) => {
                     return Err(NodeFailure {
                         message: format!("{address}: no floating IP to associate"),
+                        diagnosis: Diagnosis::new(
+                            "s2d::plan::incomplete",
+                            Some("name a pool or an address in the plan's floating_ip".into()),
+                        ),
                         records: Vec::new(),
                     });
                 }
@@ -948,6 +990,7 @@ async fn run_node<C: CloudPort>(cloud: &C, ctx: NodeCtx) -> Result<NodeOutput, N
                 Ok(fip) => Ok(ctx.done(made_record(Some(&fip.address)))),
                 Err(error) => Err(NodeFailure {
                     message: error.to_string(),
+                    diagnosis: error.diagnosis(),
                     records: vec![(address.clone(), Some(made_record(None)))],
                 }),
             }

@@ -254,6 +254,7 @@ impl FakeCloud {
         let w = self.lock();
         if w.crashed {
             return Err(PortError::Api {
+                diagnosis: Diagnosis::default(),
                 call: name.into(),
                 status: None,
                 message: "the process was killed".into(),
@@ -261,6 +262,7 @@ impl FakeCloud {
         }
         if let Some(message) = w.script.fail.get(name) {
             return Err(PortError::Api {
+                diagnosis: Diagnosis::default(),
                 call: name.into(),
                 status: Some(500),
                 message: message.clone(),
@@ -277,6 +279,7 @@ impl FakeCloud {
             w.crashed = true;
             w.script.crash_after = None;
             return Err(PortError::Api {
+                diagnosis: Diagnosis::default(),
                 call: call.into(),
                 status: None,
                 message: "the process was killed".into(),
@@ -515,6 +518,7 @@ impl CloudPort for FakeCloud {
         let mut w = self.lock();
         if w.contents.keypairs.contains_key(name) {
             return Err(PortError::Api {
+                diagnosis: Diagnosis::default(),
                 call: "target_import_keypair".into(),
                 status: Some(409),
                 message: format!("Key pair '{name}' already exists."),
@@ -608,6 +612,7 @@ impl CloudPort for FakeCloud {
                 .any(|g| w.contents.groups.get(id).is_some_and(|x| &x.name == g))
         }) {
             return Err(PortError::Api {
+                diagnosis: Diagnosis::default(),
                 call: "target_delete_security_group".into(),
                 status: Some(409),
                 message: format!("Security Group {id} in use."),
@@ -633,6 +638,7 @@ impl CloudPort for FakeCloud {
             .ok_or_else(|| not_found(group_id))?;
         if group.rules.iter().any(|r| &r.rule == rule) {
             return Err(PortError::Api {
+                diagnosis: Diagnosis::default(),
                 call: "target_create_rule".into(),
                 status: Some(409),
                 message: "Security group rule already exists.".into(),
@@ -683,6 +689,7 @@ impl CloudPort for FakeCloud {
         let mut w = self.lock();
         if !w.contents.images.contains_key(&spec.image_id) {
             return Err(PortError::Api {
+                diagnosis: Diagnosis::default(),
                 call: "target_create_server".into(),
                 status: Some(400),
                 message: format!("Image {} could not be found.", spec.image_id),

@@ -3,8 +3,7 @@
 //!
 //! Owns the port to the clouds ([`port::CloudPort`], in engine terms), the refresh and diff
 //! ([`plan`]), apply and destroy over the concurrent graph walk ([`walk`]), adoption of
-//! orphans by marker, the overview read back after apply, and pure rendering helpers for the
-//! CLI ([`render`]). Never prints: it returns data and reports progress as [`Event`]s on a
+//! orphans by marker, and the overview read back after apply. Never prints: it returns data and reports progress as [`Event`]s on a
 //! channel. Knows nothing of OpenStack JSON, HTTP or terminals.
 
 pub mod apply;
@@ -13,7 +12,6 @@ pub mod overview;
 pub mod plan;
 pub mod port;
 mod refresh;
-pub mod render;
 pub mod walk;
 
 #[cfg(test)]
@@ -30,4 +28,4 @@ pub use plan::{
     Action, AttrChange, Change, Operation, PLAN_FORMAT_VERSION, PlanError, PlanOptions,
     PlanOutcome, Summary, build_graph, plan, plan_destroy, read_sources,
 };
-pub use port::{CloudPort, Marker, PortError, PortResult};
+pub use port::{CloudPort, Diagnosis, Marker, PortError, PortResult};

@@ -216,6 +216,33 @@ pub struct CopySpec {
     pub transfer: TransferMode,
 }
 
+/// What a user is told beside a failure: a stable code (`s2d::cloud::quota`, ...), what to
+/// do, and the cloud's request id. The adapter fills it from the cloud's error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diagnosis {
+    pub code: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+impl Diagnosis {
+    pub fn new(code: &str, help: Option<String>) -> Diagnosis {
+        Diagnosis {
+            code: code.to_string(),
+            help,
+            request_id: None,
+        }
+    }
+}
+
+impl Default for Diagnosis {
+    fn default() -> Self {
+        Diagnosis::new("s2d::cloud::refused", None)
+    }
+}
+
 /// What a cloud call can fail with, in engine terms.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PortError {
@@ -227,6 +254,7 @@ pub enum PortError {
         call: String,
         status: Option<u16>,
         message: String,
+        diagnosis: Diagnosis,
     },
     #[error("{what} did not become {wanted} within {}s (last status {last})", after.as_secs())]
     Timeout {
@@ -244,6 +272,45 @@ pub enum PortError {
     Transfer(String),
     #[error("cancelled")]
     Cancelled,
+}
+
+impl PortError {
+    /// The code, help and request id of this failure.
+    pub fn diagnosis(&self) -> Diagnosis {
+        match self {
+            PortError::Api { diagnosis, .. } => diagnosis.clone(),
+            PortError::NotFound { .. } => Diagnosis::new(
+                "s2d::cloud::not_found",
+                Some("it was deleted meanwhile: run `s2d plan` to see the current state".into()),
+            ),
+            PortError::Timeout { .. } => Diagnosis::new(
+                "s2d::engine::timeout",
+                Some(
+                    "run again (s2d continues where it stopped), or allow more time with --snapshot-timeout, --image-timeout, --server-timeout or --delete-timeout"
+                        .into(),
+                ),
+            ),
+            PortError::ServerFault { .. } => Diagnosis::new(
+                "s2d::cloud::server_fault",
+                Some(
+                    "Nova's fault says why (\"No valid host\": no host of the target can take the flavor, or its image properties ask for what the hosts lack); the next apply replaces the server"
+                        .into(),
+                ),
+            ),
+            PortError::ImageFailed { .. } => Diagnosis::new(
+                "s2d::cloud::image_failed",
+                Some("the cloud's image service gave up on the image: run again, s2d makes a new one".into()),
+            ),
+            PortError::Transfer(_) => Diagnosis::new(
+                "s2d::transfer::failed",
+                Some("run again: a spooled copy resumes where it stopped, a streamed one starts over".into()),
+            ),
+            PortError::Cancelled => Diagnosis::new(
+                "s2d::interrupted",
+                Some("apply again to finish: the state holds what was done".into()),
+            ),
+        }
+    }
 }
 
 /// The result of a port call.

@@ -13,6 +13,8 @@ use crate::graph::{
     KeypairMode,
 };
 use crate::state::{Origin, StateFile};
+// The diff and report as a user reads them: the engine's data rendered by the CLI.
+use crate::cli::render;
 
 fn server(name: &str, keypair: &str, group: GroupChoice) -> DesiredServer {
     DesiredServer {
@@ -244,7 +246,7 @@ async fn a_failure_skips_its_dependents_and_a_rerun_continues() {
         .map(|n| (n.address.to_string(), n.status.clone()))
         .collect();
     assert!(
-        matches!(&status["security_group_rule.web[0]"], NodeStatus::Failed { message } if message.contains("quota exceeded"))
+        matches!(&status["security_group_rule.web[0]"], NodeStatus::Failed { message, .. } if message.contains("quota exceeded"))
     );
     assert!(matches!(&status["server.web"], NodeStatus::Skipped { .. }));
     assert!(matches!(
@@ -295,7 +297,7 @@ async fn a_server_in_error_is_reported_with_its_fault_and_replaced_next_time() {
         .find(|n| n.address.to_string() == "server.web")
         .expect("server node");
     assert!(
-        matches!(&failed.status, NodeStatus::Failed { message } if message.contains("No valid host was found.")),
+        matches!(&failed.status, NodeStatus::Failed { message, .. } if message.contains("No valid host was found.")),
         "{failed:?}"
     );
     env.cloud.script(|s| s.error_servers.clear());
@@ -1108,7 +1110,7 @@ async fn a_wait_past_its_timeout_fails_the_node_and_keeps_the_server_recorded() 
         .find(|n| n.address.to_string() == "server.web")
         .expect("server");
     assert!(
-        matches!(&server.status, NodeStatus::Failed { message } if message == "server did not become ACTIVE within 10s (last status unknown)"),
+        matches!(&server.status, NodeStatus::Failed { message, .. } if message == "server did not become ACTIVE within 10s (last status unknown)"),
         "{server:?}"
     );
     let state = crate::state::read(&env.path)

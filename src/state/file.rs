@@ -60,6 +60,47 @@ pub enum StateError {
     Encode(#[source] serde_json::Error),
 }
 
+impl miette::Diagnostic for StateError {
+    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        Some(Box::new(match self {
+            StateError::Locked { .. } => "s2d::state::locked",
+            StateError::LockedByLiveProcess { .. } => "s2d::state::locked_live",
+            StateError::Io { .. } => "s2d::state::io",
+            StateError::Corrupt { .. } => "s2d::state::corrupt",
+            StateError::UnsupportedVersion { .. } => "s2d::state::version",
+            StateError::Encode(_) => "s2d::state::encode",
+        }))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        let help = match self {
+            StateError::Locked { path, holder } => format!(
+                "{} holds the state: wait for it to finish; if that process is gone (a crashed run, another machine), `s2d force-unlock --state {}` clears the lock",
+                describe(holder),
+                path.display()
+            ),
+            StateError::LockedByLiveProcess { holder, .. } => format!(
+                "stop {} first (Ctrl-C ends it cleanly, with the state saved)",
+                describe(holder)
+            ),
+            StateError::Io { path, .. } => format!(
+                "check that {} and its folder are readable and writable by this user, and that the disk has room",
+                path.display()
+            ),
+            StateError::Corrupt { path, .. } => format!(
+                "{} was edited by hand or cut short: fix the JSON at that place, or restore it from version control; `s2d state list --state {}` reads it once it is valid",
+                path.display(),
+                path.display()
+            ),
+            StateError::UnsupportedVersion { .. } => {
+                "use the s2d that wrote it, or a newer one".to_string()
+            }
+            StateError::Encode(_) => return None,
+        };
+        Some(Box::new(help))
+    }
+}
+
 fn describe(holder: &Option<LockInfo>) -> String {
     match holder {
         Some(info) => format!("pid {} since {} ({})", info.pid, info.since, info.operation),

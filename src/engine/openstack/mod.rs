@@ -28,9 +28,9 @@ use crate::graph::{FlavorSpec, Rule, RuleDirection};
 use crate::transfer::{Checksums, PipeOptions};
 
 use super::port::{
-    CloudPort, CopySpec, Flavor, FloatingIp, GeneratedKeypair, Image, ImageQuery, ImageSpec,
-    Keypair, Marker, Network, PortError, PortResult, Progress, RuleInfo, SecurityGroup, Server,
-    ServerSpec, SourceServer,
+    CloudPort, CopySpec, Diagnosis, Flavor, FloatingIp, GeneratedKeypair, Image, ImageQuery,
+    ImageSpec, Keypair, Marker, Network, PortError, PortResult, Progress, RuleInfo, SecurityGroup,
+    Server, ServerSpec, SourceServer,
 };
 
 /// How often a create whose outcome is unknown is looked up and tried again.
@@ -281,6 +281,11 @@ fn port_error(call: &str, e: cloud::Error) -> PortError {
             after,
         },
         other => PortError::Api {
+            diagnosis: Diagnosis {
+                code: other.code().to_string(),
+                help: other.help(),
+                request_id: other.request_id().map(str::to_string),
+            },
             call: call.to_string(),
             status: other.status(),
             message: other.to_string(),
@@ -449,6 +454,7 @@ impl CloudPort for OpenStack {
             named.retain(|s| s.name == name_or_id);
             if named.len() > 1 {
                 return Err(PortError::Api {
+                    diagnosis: Diagnosis::default(),
                     call: "source: find server".into(),
                     status: None,
                     message: format!(
@@ -492,6 +498,7 @@ impl CloudPort for OpenStack {
             }
             _ => {
                 return Err(PortError::Api {
+                    diagnosis: Diagnosis::default(),
                     call: "source: server flavor".into(),
                     status: None,
                     message: format!("source server {} shows no flavor", server.name),
@@ -828,6 +835,7 @@ impl CloudPort for OpenStack {
             .as_ref()
             .map(|k| k.expose().to_string())
             .ok_or_else(|| PortError::Api {
+                diagnosis: Diagnosis::default(),
                 call: "target: create keypair".into(),
                 status: None,
                 message: "the cloud made the keypair but sent no private key".into(),

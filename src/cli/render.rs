@@ -1,14 +1,16 @@
-//! Rendering helpers the CLI calls: pure functions from engine data to text. The human diff is
-//! rendered from the same [`PlanOutcome`] that `--json` prints. Nothing here prints.
+//! Rendering for people: pure functions from the engine's data to text (the diff, the
+//! end-of-run report, the overview table), the one table renderer and the one byte formatter
+//! of the CLI. The human diff is rendered from the same [`PlanOutcome`] that `--json` prints.
+//! Nothing here prints; colour is decided by the caller ([`Style`]).
 
 use std::fmt::Write;
 
 use owo_colors::OwoColorize;
 use serde_json::Value;
 
-use super::apply::{ApplyReport, NodeStatus};
-use super::overview::ServerOverview;
-use super::plan::{Action, Change, Operation, PlanOutcome};
+use crate::engine::{
+    Action, ApplyReport, Change, NodeStatus, Operation, PlanOutcome, ServerOverview,
+};
 
 /// How to render.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -164,8 +166,18 @@ pub fn render_report(report: &ApplyReport) -> String {
     let cancelled = report.count(|s| *s == NodeStatus::Cancelled);
     for node in &report.nodes {
         match &node.status {
-            NodeStatus::Failed { message } => {
-                let _ = writeln!(out, "failed: {}: {message}", node.address);
+            NodeStatus::Failed { message, diagnosis } => {
+                let _ = writeln!(
+                    out,
+                    "failed: {}: {message} [{}]",
+                    node.address, diagnosis.code
+                );
+                if let Some(help) = &diagnosis.help {
+                    let _ = writeln!(out, "  help: {help}");
+                }
+                if let Some(id) = &diagnosis.request_id {
+                    let _ = writeln!(out, "  request id: {id}");
+                }
             }
             NodeStatus::Skipped { because } => {
                 let _ = writeln!(out, "skipped: {} (because {because} failed)", node.address);
@@ -252,25 +264,50 @@ pub fn render_overview(servers: &[ServerOverview]) -> String {
             ]
         })
         .collect();
+    table(header, &rows)
+}
+
+/// A plain aligned table: a header row, then the rows, columns separated by two spaces.
+pub fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
     let mut widths = header.map(str::len);
-    for row in &rows {
+    for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
     let mut out = String::new();
-    let line = |cells: Vec<&str>, out: &mut String| {
-        let text: Vec<String> = cells
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        out.push_str(text.join("  ").trim_end());
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut text = String::new();
+        for (i, cell) in cells.enumerate() {
+            if i + 1 < N {
+                text.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+            } else {
+                text.push_str(cell);
+            }
+        }
+        out.push_str(text.trim_end());
         out.push('\n');
     };
-    line(header.to_vec(), &mut out);
-    for row in &rows {
-        line(row.iter().map(String::as_str).collect(), &mut out);
+    line(&mut header.iter().copied());
+    for row in rows {
+        line(&mut row.iter().map(String::as_str));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align_columns() {
+        let rows = [
+            ["server.web".to_string(), "abc".to_string()],
+            ["keypair.k".to_string(), "d".to_string()],
+        ];
+        assert_eq!(
+            table(["ADDRESS", "ID"], &rows),
+            "ADDRESS     ID\nserver.web  abc\nkeypair.k   d\n"
+        );
+    }
 }
