@@ -240,6 +240,15 @@ async fn middleware(State(cloud): State<SharedCloud>, req: Request, next: Next) 
         resp = crate::error::render_webob(resp, &w.message, accept.as_deref());
     } else if service == Service::Glance && resp.status() == StatusCode::UNAUTHORIZED {
         resp = crate::error::render_webob(resp, WEBOB_401, accept.as_deref());
+    } else if service == Service::Glance
+        && resp.status() == StatusCode::NO_CONTENT
+        && !resp.headers().contains_key(header::CONTENT_TYPE)
+    {
+        // webob's default content type, which Glance's empty answers carry too.
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=UTF-8"),
+        );
     }
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut()

@@ -5,6 +5,9 @@
 #      against devcloud, with every answer's shape recorded (S2D_RECORD_SHAPES);
 #   2. both real clouds up (tier.sh), the same scenarios against them, recorded too, and the
 #      image transfer benchmark on them; the clouds are always shut down;
+#      Before the scenarios, the probe (probe.py) sends its error and discovery requests and
+#      runs the referee's openstack CLI commands against a fresh devcloud and against the
+#      real clouds (the harness venv's CLI for both), recorded the same way;
 #   3. the fidelity report (fidelity.py): every difference between devcloud's and the real
 #      services' answers must be explained in fidelity-explained.json.
 # Prints how long bring-up and the tier took (tier.sh) and exits non-zero if anything failed.
@@ -22,13 +25,26 @@ S2D_RECORD_SHAPES="$shapes/devcloud" S2D_E2E_KILL_TRIALS=3 \
 
 # Built before the clouds start (two cores: no compiling while they run).
 cargo build --locked --release --example transfer_bench
-bench="$(cargo metadata -q --format-version 1 --no-deps \
-  | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/release/examples/transfer_bench"
-export S2D_CI_BENCH="$bench"
+cargo build --locked -p s2d-devcloud --bin s2d-devcloud
+target="$(cargo metadata -q --format-version 1 --no-deps \
+  | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+export S2D_CI_BENCH="$target/release/examples/transfer_bench"
+export S2D_CI_DEVCLOUD="$target/debug/s2d-devcloud"
 
 echo "ci-tier: the same scenarios against the real clouds, then the transfer benchmark there"
 "$here/tier.sh" bash -c '
   set -e
+  # The probe, first against a fresh devcloud, then against the real clouds as seeded.
+  mkdir -p "'"$shapes"'/dc"
+  "$S2D_CI_DEVCLOUD" --clouds-yaml "'"$shapes"'/dc/clouds.yaml" \
+    --ready-file "'"$shapes"'/dc/ready.json" --image-size 4MiB > "'"$shapes"'/dc/log" 2>&1 &
+  dc=$!
+  for _ in $(seq 100); do [ -s "'"$shapes"'/dc/ready.json" ] && break; sleep 0.1; done
+  python3 "'"$here"'/probe.py" "'"$shapes"'/dc/clouds.yaml" "'"$shapes"'/devcloud" \
+    --cli "$(command -v openstack)" || { kill $dc; exit 1; }
+  kill $dc; wait $dc || true
+  python3 "'"$here"'/probe.py" "$S2D_E2E_CLOUDS_YAML" "'"$shapes"'/openstack" \
+    --cli "$(command -v openstack)"
   S2D_RECORD_SHAPES="'"$shapes"'/openstack" S2D_E2E_KILL_TRIALS=${S2D_E2E_KILL_TRIALS:-5} \
     cargo test --locked --test e2e --test wizard
   S2D_BENCH_CLOUDS_YAML="$S2D_E2E_CLOUDS_YAML" S2D_BENCH_IMAGE_MB=${S2D_BENCH_IMAGE_MB:-1024} \

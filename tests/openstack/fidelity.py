@@ -19,6 +19,7 @@ import argparse
 import fnmatch
 import json
 import pathlib
+import re
 import sys
 
 
@@ -98,6 +99,17 @@ def compare(a, b, path=""):
 
 
 def explained(rules, service, method, path, field, kind):
+    """The reason of the first rule that matches; the probe's answers (tests/openstack/probe.py)
+    also match the rules written for s2d's own calls: a path `cli /x` as `/x` and a field
+    `200 body.x` as `200 x`."""
+    reason = first_rule(rules, service, method, path, field, kind)
+    if reason is None and path.startswith("cli "):
+        bare = re.sub(r"^(\d+) body\.", r"\1 ", field)
+        reason = first_rule(rules, service, method, path[4:], bare, kind)
+    return reason
+
+
+def first_rule(rules, service, method, path, field, kind):
     for r in rules:
         if r.get("service", "*") not in ("*", service):
             continue

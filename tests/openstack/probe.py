@@ -1,0 +1,512 @@
+#!/usr/bin/env python3
+"""The fidelity probe: error answers and discovery documents, devcloud next to OpenStack.
+
+The end-to-end scenarios record the calls s2d makes when things go well (S2D_RECORD_SHAPES).
+This probe sends one fixed list of requests that go wrong on purpose, or that only clients
+make (401 without or with a bad token, 403, 404 of unknown ids, 409, 413, 416; the version
+documents at the root of every endpoint; each with and without `Accept: application/json`),
+and, with --cli, runs the `openstack` CLI commands of devcloud's referee test with --debug
+and records every answer the CLI got. It writes the answers in the format fidelity.py reads
+(one JSON line: service, method, path template, status, shape), where the shape holds the
+answer's Content-Type (media type), which of Location, WWW-Authenticate, Content-Range it
+carries, and the body's keys and types (never values):
+
+    probe.py CLOUDS_YAML OUT_DIR [--cloud provider] [--admin provider-admin] [--cli OPENSTACK]
+
+Run it once against devcloud and once against the real clouds (ci-tier.sh does) into the
+two directories fidelity.py compares. Uses only the standard library. The probe leaves the
+cloud as it found it: the one image it makes (for the 409 of a second upload) is deleted.
+"""
+
+import argparse
+import http.client
+import json
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.parse
+import uuid
+
+UNKNOWN = "6f0c1a3e-5b7d-4c2a-9e8f-0123456789ab"  # an id no cloud holds
+HEADERS = ("location", "www-authenticate", "content-range")
+
+
+def read_clouds_yaml(path):
+    """The `clouds:` map of a clouds.yaml (maps and scalars by indentation: all it holds)."""
+    try:
+        import yaml  # noqa: PLC0415 (optional)
+
+        return yaml.safe_load(pathlib.Path(path).read_text())["clouds"]
+    except ImportError:
+        pass
+    root, stack = {}, [(-1, None)]
+    stack[0] = (-1, root)
+    for line in pathlib.Path(path).read_text().splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        indent = len(line) - len(line.lstrip())
+        key, _, value = line.strip().partition(":")
+        while stack[-1][0] >= indent:
+            stack.pop()
+        parent = stack[-1][1]
+        value = value.strip().strip("'\"")
+        if value:
+            parent[key] = value
+        else:
+            parent[key] = {}
+            stack.append((indent, parent[key]))
+    return root["clouds"]
+
+
+def shape(value):
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        merged = None
+        for item in value:
+            s = shape(item)
+            merged = s if merged is None else merge(merged, s)
+        return [] if merged is None else [merged]
+    return {k: shape(v) for k, v in value.items()}
+
+
+def merge(a, b):
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = dict(a)
+        for k, v in b.items():
+            out[k] = merge(out[k], v) if k in out else v
+        return out
+    if isinstance(a, list) and isinstance(b, list):
+        return [merge(a[0], b[0])] if a and b else a or b
+    if a == b:
+        return a
+    kinds = set()
+    for v in (a, b):
+        kinds.update(v.split("|") if isinstance(v, str) else [json.dumps(v, sort_keys=True)])
+    return "|".join(sorted(kinds))
+
+
+def media_type(value):
+    return (value or "").split(";")[0].strip().lower() or "none"
+
+
+def answer_shape(headers, body):
+    """Content type, the headers of interest, and the body's shape."""
+    headers = {k.lower(): v for k, v in headers}
+    out = {"content-type": media_type(headers.get("content-type"))}
+    for h in HEADERS:
+        if h in headers:
+            out[h] = "string"
+    if not body:
+        out["body"] = "no body"
+    else:
+        try:
+            out["body"] = shape(json.loads(body))
+        except ValueError:
+            out["body"] = "not JSON"
+    return out
+
+
+class Cloud:
+    """One cloud of the clouds.yaml: a token, the catalog's public endpoints."""
+
+    def __init__(self, entry):
+        auth = entry["auth"]
+        self.auth_url = auth["auth_url"].rstrip("/")
+        body = {
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {
+                        "user": {
+                            "name": auth["username"],
+                            "password": auth["password"],
+                            "domain": {"name": auth.get("user_domain_name", "Default")},
+                        }
+                    },
+                },
+                "scope": {
+                    "project": {
+                        "name": auth["project_name"],
+                        "domain": {"name": auth.get("project_domain_name", "Default")},
+                    }
+                },
+            }
+        }
+        base = re.sub(r"/v3$", "", self.auth_url)
+        status, headers, data = request("POST", base + "/v3/auth/tokens", body=body)
+        if status != 201:
+            raise SystemExit(f"probe: cannot log in at {base}: {status} {data[:200]!r}")
+        self.token = dict((k.lower(), v) for k, v in headers)["x-subject-token"]
+        doc = json.loads(data)["token"]
+        self.project_id = doc["project"]["id"]
+        self.user_id = doc["user"]["id"]
+        self.roots = {"identity": base}
+        for service in doc["catalog"]:
+            for ep in service["endpoints"]:
+                if ep["interface"] == "public":
+                    url = ep["url"].rstrip("/")
+                    if service["type"] == "compute":
+                        url = re.sub(r"/v2(\.1)?(/[0-9a-f]+)?$", "", url)
+                    if service["type"] == "network":
+                        url = re.sub(r"/v2\.0$", "", url)
+                    if service["type"] == "identity":
+                        url = re.sub(r"/v3$", "", url)
+                    self.roots[service["type"]] = url
+
+    def call(self, service, method, path, token=True, headers=None, body=None, raw=None):
+        url = self.roots[service] + path
+        h = dict(headers or {})
+        if token is True:
+            h["X-Auth-Token"] = self.token
+        elif token:
+            h["X-Auth-Token"] = token
+        return request(method, url, headers=h, body=body, raw=raw)
+
+
+def request(method, url, headers=None, body=None, raw=None):
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    h = dict(headers or {})
+    data = raw
+    if body is not None:
+        data = json.dumps(body).encode()
+        h.setdefault("Content-Type", "application/json")
+    conn.request(method, path, body=data, headers=h)
+    resp = conn.getresponse()
+    out = resp.read()
+    conn.close()
+    return resp.status, resp.getheaders(), out
+
+
+def probes(cloud, admin):
+    """(service, method, template, actual path, options) of every probe. Looks up the ids the
+    probes need (the base image, the seeded server, the public network)."""
+    _, _, data = cloud.call("image", "GET", "/v2/images?name=ubuntu-22.04-base")
+    image = json.loads(data)["images"][0]["id"]
+    _, _, data = cloud.call("compute", "GET", "/v2.1/servers?name=ehr-analytics")
+    server = json.loads(data)["servers"][0]["id"]
+    _, _, data = cloud.call("network", "GET", "/v2.0/networks?name=public")
+    public = json.loads(data)["networks"][0]["id"]
+    u = UNKNOWN
+    out = [
+        # Discovery: the root of every endpoint and the version documents.
+        ("identity", "GET", "/", "", {"token": None}),
+        ("identity", "GET", "/v3", "/v3", {"token": None}),
+        ("compute", "GET", "/", "", {"token": None}),
+        ("compute", "GET", "/v2.1", "/v2.1", {"token": None}),
+        ("compute", "GET", "/v2.1/", "/v2.1/", {"token": None}),
+        ("image", "GET", "/", "", {"token": None}),
+        ("image", "GET", "/versions", "/versions", {"token": None}),
+        ("network", "GET", "/", "", {"token": None}),
+        ("network", "GET", "/v2.0", "/v2.0", {}),
+        # 401: no token, a bad token.
+        ("identity", "GET", "/v3/auth/projects (no token)", "/v3/auth/projects", {"token": None}),
+        ("identity", "GET", "/v3/auth/projects (bad token)", "/v3/auth/projects", {"token": "bogus"}),
+        ("compute", "GET", "/v2.1/servers (no token)", "/v2.1/servers", {"token": None}),
+        ("compute", "GET", "/v2.1/servers (bad token)", "/v2.1/servers", {"token": "bogus"}),
+        ("image", "GET", "/v2/images (no token)", "/v2/images", {"token": None}),
+        ("image", "GET", "/v2/images (bad token)", "/v2/images", {"token": "bogus"}),
+        ("network", "GET", "/v2.0/networks (no token)", "/v2.0/networks", {"token": None}),
+        ("network", "GET", "/v2.0/networks (bad token)", "/v2.0/networks", {"token": "bogus"}),
+        (
+            "identity", "POST", "/v3/auth/tokens (wrong password)", "/v3/auth/tokens",
+            {"token": None, "body": {"auth": {"identity": {"methods": ["password"], "password": {
+                "user": {"id": cloud.user_id, "password": "wrong"}}}}}},
+        ),
+        # 403: what the policy refuses a member.
+        ("identity", "GET", "/v3/projects (member)", "/v3/projects", {}),
+        ("compute", "GET", "/v2.1/os-simple-tenant-usage (member)", "/v2.1/os-simple-tenant-usage", {}),
+        ("image", "DELETE", "/v2/images/{id} (public, not mine)", f"/v2/images/{image}", {}),
+        (
+            "image", "PATCH", "/v2/images/{id} (read-only attribute)", f"/v2/images/{image}",
+            {"ctype": "application/openstack-images-v2.1-json-patch",
+             "raw": b'[{"op": "replace", "path": "/status", "value": "queued"}]'},
+        ),
+        (
+            "network", "POST", "/v2.0/networks (external, member)", "/v2.0/networks",
+            {"body": {"network": {"name": "probe-ext", "router:external": True}}},
+        ),
+        # 404: unknown ids and paths.
+        ("compute", "GET", "/v2.1/servers/{unknown}", f"/v2.1/servers/{u}", {}),
+        ("compute", "GET", "/v2.1/flavors/{unknown}", "/v2.1/flavors/no-such-flavor", {}),
+        ("compute", "GET", "/v2.1/os-keypairs/{unknown}", "/v2.1/os-keypairs/no-such-key", {}),
+        ("compute", "POST", "/v2.1/servers/{unknown}/action", f"/v2.1/servers/{u}/action",
+         {"body": {"os-start": None}}),
+        ("image", "GET", "/v2/images/{unknown}", f"/v2/images/{u}", {}),
+        ("image", "GET", "/v2/images/{unknown}/file", f"/v2/images/{u}/file", {}),
+        ("network", "GET", "/v2.0/networks/{unknown}", f"/v2.0/networks/{u}", {}),
+        ("network", "GET", "/v2.0/ports/{unknown}", f"/v2.0/ports/{u}", {}),
+        ("network", "GET", "/v2.0/security-groups/{unknown}", f"/v2.0/security-groups/{u}", {}),
+        ("network", "GET", "/v2.0/floatingips/{unknown}", f"/v2.0/floatingips/{u}", {}),
+        ("identity", "GET", "/v3/users/{unknown}", f"/v3/users/{u}", {"admin": True}),
+        # 409: a Nova action in the wrong state.
+        ("compute", "POST", "/v2.1/servers/{id}/action (os-start while ACTIVE)",
+         f"/v2.1/servers/{server}/action", {"body": {"os-start": None}}),
+        # 413: a body over keystone's max_request_body_size (114688 bytes).
+        ("identity", "POST", "/v3/auth/tokens (200 KB body)", "/v3/auth/tokens",
+         {"token": None, "raw": b'{"auth": "' + b"x" * 200_000 + b'"}',
+          "ctype": "application/json"}),
+        # 416: a Range beyond the image.
+        ("image", "GET", "/v2/images/{id}/file (Range beyond the end)", f"/v2/images/{image}/file",
+         {"headers": {"Range": "bytes=999999999999-"}}),
+        # 400: malformed JSON.
+        ("compute", "POST", "/v2.1/servers (malformed JSON)", "/v2.1/servers",
+         {"raw": b"{not json", "ctype": "application/json"}),
+        ("network", "POST", "/v2.0/networks (malformed JSON)", "/v2.0/networks",
+         {"raw": b"{not json", "ctype": "application/json"}),
+        ("image", "POST", "/v2/images (malformed JSON)", "/v2/images",
+         {"raw": b"{not json", "ctype": "application/json"}),
+    ]
+    del public
+    return out
+
+
+def run(cloud, admin, accept):
+    records = []
+    for service, method, template, path, opt in probes(cloud, admin):
+        headers = dict(opt.get("headers", {}))
+        if accept:
+            headers["Accept"] = "application/json"
+        if "ctype" in opt:
+            headers["Content-Type"] = opt["ctype"]
+        who = admin if opt.get("admin") else cloud
+        token = opt.get("token", True)
+        status, h, body = who.call(service, method, path, token=token, headers=headers,
+                                   body=opt.get("body"), raw=opt.get("raw"))
+        if status in (200, 201) and method == "POST" and service == "network":
+            # A create that went through (it should not): undo it.
+            made = json.loads(body).get("network", {}).get("id")
+            if made:
+                who.call("network", "DELETE", f"/v2.0/networks/{made}")
+        records.append(record(service, method, template, accept, status, h, body))
+    records.extend(upload_twice(cloud, accept))
+    return records
+
+
+def record(service, method, template, accept, status, headers, body):
+    return {
+        "service": service,
+        "method": method,
+        "path": f"{template} [{'accept json' if accept else 'no accept'}]",
+        "status": status,
+        "shape": answer_shape(headers, body),
+    }
+
+
+def upload_twice(cloud, accept):
+    """409: a second upload to an active image (the image is made and deleted again)."""
+    name = f"probe-{uuid.uuid4()}"
+    status, _, data = cloud.call("image", "POST", "/v2/images", body={
+        "name": name, "disk_format": "raw", "container_format": "bare"})
+    if status != 201:
+        raise SystemExit(f"probe: cannot create an image: {status} {data[:200]!r}")
+    image = json.loads(data)["id"]
+    try:
+        octet = {"Content-Type": "application/octet-stream"}
+        status, _, data = cloud.call("image", "PUT", f"/v2/images/{image}/file", headers=octet,
+                                     raw=b"probe" * 100)
+        if status != 204:
+            raise SystemExit(f"probe: cannot upload: {status} {data[:200]!r}")
+        if accept:
+            octet["Accept"] = "application/json"
+        status, h, data = cloud.call("image", "PUT", f"/v2/images/{image}/file", headers=octet,
+                                     raw=b"again")
+        return [record("image", "PUT", "/v2/images/{id}/file (active image)", accept, status, h,
+                       data)]
+    finally:
+        cloud.call("image", "DELETE", f"/v2/images/{image}")
+
+
+# The referee's openstack CLI commands (devcloud/tests/referee.rs), in its order; each runs
+# with --debug and every answer the CLI got is recorded. `{name}` is replaced by a value an
+# earlier command printed (see run_cli); what the commands make is deleted afterwards.
+PUBKEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKYe3XRTKXGCuCDZfUWc6Wmz2P66cLSSJwBXTZfst8K5 "
+          "probe@s2d")
+CLI = [
+    ("provider", ["token", "issue"]),
+    ("hospital", ["catalog", "list"]),
+    ("provider", ["server", "list"]),
+    ("provider", ["server", "show", "ehr-analytics"]),
+    ("provider", ["keypair", "show", "alice-key"]),
+    ("provider", ["keypair", "list"]),
+    ("hospital", ["flavor", "list"]),
+    ("hospital", ["network", "list"]),
+    ("provider", ["security", "group", "list"]),
+    ("provider", ["security", "group", "rule", "list", "analytics"]),
+    ("hospital", ["security", "group", "rule", "list", "default"]),
+    ("hospital", ["security", "group", "rule", "create", "--protocol", "tcp", "--dst-port",
+                  "8443", "--remote-ip", "10.1.0.0/16", "default"]),
+    ("provider", ["server", "image", "create", "--name", "probe-snap", "--wait",
+                  "ehr-analytics"]),
+    ("provider", ["image", "show", "probe-snap"]),
+    ("provider", ["image", "list"]),
+    ("provider", ["image", "save", "--file", "{dir}/snap.img", "probe-snap"]),
+    ("hospital", ["keypair", "create", "--public-key", "{dir}/probe.pub", "probe-key"]),
+    ("hospital", ["keypair", "show", "probe-key"]),
+    ("hospital", ["image", "create", "--disk-format", "raw", "--container-format", "bare",
+                  "--file", "{dir}/probe.pub", "probe-image"]),
+    ("hospital", ["image", "show", "probe-image"]),
+    ("hospital", ["server", "create", "--flavor", "m1.tiny", "--image", "probe-image",
+                  "--network", "private", "--key-name", "probe-key", "--wait", "probe-vm"]),
+    ("hospital", ["port", "list", "--server", "probe-vm"]),
+    ("hospital", ["floating", "ip", "create", "public"]),
+    ("hospital", ["floating", "ip", "list"]),
+    ("hospital", ["floating", "ip", "set", "--port", "{port}", "{address}"]),
+    ("hospital", ["floating", "ip", "show", "{address}"]),
+    ("hospital", ["server", "show", "probe-vm"]),
+    ("hospital", ["floating", "ip", "delete", "{address}"]),
+    ("provider", ["usage", "show"]),
+    ("provider-admin", ["usage", "list"]),
+]
+# Run afterwards (not recorded), also when a command above failed.
+CLEANUP = [
+    ("hospital", ["floating", "ip", "delete", "{address}"]),
+    ("hospital", ["server", "delete", "--wait", "probe-vm"]),
+    ("hospital", ["image", "delete", "probe-image"]),
+    ("hospital", ["keypair", "delete", "probe-key"]),
+    ("provider", ["image", "delete", "probe-snap"]),
+    ("hospital", ["security", "group", "rule", "delete", "{rule}"]),
+]
+
+REQ = re.compile(r"^REQ: curl -g -i (?:--insecure )?-X (\w+) \"?([^\" ]+)")
+RESP = re.compile(r"^RESP: \[(\d+)\] (.*)$")
+BODY = re.compile(r"^RESP BODY: (.*)$")
+
+
+def run_cli(cli, clouds_yaml, clouds):
+    """Every request/answer of the referee's commands, from the CLI's --debug log."""
+    records = []
+    roots = sorted(
+        ((url, s) for name in {n for n, _ in CLI} for s, url in
+         Cloud(clouds[name]).roots.items()),
+        key=lambda r: -len(r[0]),
+    )
+    env = {"OS_CLIENT_CONFIG_FILE": str(clouds_yaml), "PATH": "/usr/bin:/bin"}
+    work = tempfile.mkdtemp(prefix="s2d-probe-")
+    pathlib.Path(work, "probe.pub").write_text(PUBKEY + "\n")
+    values = {"dir": work}
+
+    def osc(name, args, debug):
+        args = [a.format(**values) for a in args]
+        # Commands that print nothing take no output format.
+        quiet = {"save", "set", "delete"} & set(args[:4])
+        return subprocess.run([cli, "--os-cloud", name, *(["--debug"] if debug else []),
+                               *args, *([] if quiet else ["-f", "json"])],
+                              capture_output=True, text=True, env=env, timeout=600)
+
+    try:
+        for name, args in CLI:
+            out = osc(name, args, True)
+            if out.returncode != 0:
+                raise SystemExit(f"probe: openstack {' '.join(args)} failed:\n"
+                                 f"{out.stderr[-3000:]}")
+            remember(args, out.stdout, values)
+            records.extend(parse_debug(out.stderr, roots))
+    finally:
+        for name, args in CLEANUP:
+            try:
+                osc(name, args, False)
+            except KeyError:
+                pass  # made nothing of that kind
+        shutil.rmtree(work, ignore_errors=True)
+    return records
+
+
+def remember(args, stdout, values):
+    """The values later commands name: the new rule's id, the server's port, the address."""
+    try:
+        doc = json.loads(stdout) if stdout.strip() else None
+    except ValueError:
+        return
+    if args[:4] == ["security", "group", "rule", "create"]:
+        values["rule"] = doc["id"]
+    elif args[:2] == ["port", "list"]:
+        values["port"] = doc[0]["ID"]
+    elif args[:3] == ["floating", "ip", "create"]:
+        values["address"] = doc["floating_ip_address"]
+
+
+def parse_debug(log, roots):
+    records = []
+    pending = None
+    for line in log.splitlines():
+        m = REQ.match(line)
+        if m:
+            pending = [m.group(1), m.group(2), None, None]
+            continue
+        m = RESP.match(line)
+        if m and pending:
+            pending[2] = int(m.group(1))
+            pending[3] = re.findall(r"([A-Za-z-]+): ", m.group(2)), m.group(2)
+            continue
+        m = BODY.match(line)
+        if m and pending and pending[2] is not None:
+            method, url, status, (names, raw_headers) = pending
+            pending = None
+            body = m.group(1)
+            if body.startswith("Omitted"):
+                body = ""
+            ctype = re.search(r"content-type: ([^ ]+)", raw_headers, re.IGNORECASE)
+            headers = [("content-type", ctype.group(1) if ctype else "")]
+            headers += [(n, "") for n in names if n.lower() in HEADERS]
+            service, path = "?", url
+            for root, s in roots:
+                if url.startswith(root):
+                    service, path = s, url[len(root):] or "/"
+                    break
+            records.append({
+                "service": service,
+                "method": method,
+                "path": "cli " + template(path.split("?")[0]),
+                "status": status,
+                "shape": answer_shape(headers, body.encode()),
+            })
+    return records
+
+
+ID = re.compile(r"^([0-9a-f]{32}|[0-9a-f-]{36}|[0-9]+|[0-9.]+|[0-9a-f:]+:[0-9a-f:]*)$")
+
+
+def template(path):
+    names = {"ehr-analytics", "alice-key", "ubuntu-22.04-base", "analytics", "default"}
+    return "/".join("{id}" if ID.match(p) or p in names or p.startswith("probe-") else p
+                    for p in path.split("/"))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("clouds_yaml")
+    p.add_argument("out_dir")
+    p.add_argument("--cloud", default="provider")
+    p.add_argument("--admin", default="provider-admin")
+    p.add_argument("--cli", default=None, help="the openstack CLI: also record the referee's calls")
+    args = p.parse_args()
+    clouds = read_clouds_yaml(args.clouds_yaml)
+    cloud, admin = Cloud(clouds[args.cloud]), Cloud(clouds[args.admin])
+    records = run(cloud, admin, False) + run(cloud, admin, True)
+    if args.cli:
+        records += run_cli(args.cli, pathlib.Path(args.clouds_yaml).resolve(), clouds)
+    out = pathlib.Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "probe.jsonl", "w") as f:
+        for r in records:
+            f.write(json.dumps(r, sort_keys=True) + "\n")
+    print(f"probe: {len(records)} answers recorded in {out / 'probe.jsonl'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
