@@ -330,6 +330,29 @@ impl Content {
         }
     }
 
+    /// The virtual size Glance's format inspector reports for this content under the label
+    /// `disk_format`: the size for raw, the header's for a qcow2 that is one; `None` for
+    /// other formats and for content that is not what its label says. Reads at most the
+    /// first 32 bytes of a file.
+    pub fn inspect_virtual_size(&self, disk_format: Option<&str>) -> Option<u64> {
+        match (disk_format?, self) {
+            ("raw", _) => Some(self.size()),
+            ("qcow2", Content::Generated { size, format, .. }) => {
+                (*format == Format::Qcow2).then(|| virtual_size(*size, *format))?
+            }
+            ("qcow2", Content::File { path, .. }) => {
+                use std::io::Read;
+                let mut head = [0u8; 32];
+                std::fs::File::open(path.as_path())
+                    .and_then(|mut f| f.read_exact(&mut head))
+                    .ok()?;
+                (&head[..4] == b"QFI\xfb")
+                    .then(|| u64::from_be_bytes(head[24..32].try_into().unwrap_or_default()))
+            }
+            _ => None,
+        }
+    }
+
     /// md5 and sha512 (lowercase hex) of the whole content. Blocking: call it on a blocking
     /// thread.
     pub fn checksums_blocking(&self) -> std::io::Result<(String, String)> {

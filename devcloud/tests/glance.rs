@@ -444,3 +444,60 @@ async fn errors_are_rendered_for_the_accept_header() {
     );
     assert_eq!(neutron("/v2.0/").await.unwrap().status(), StatusCode::OK);
 }
+
+/// `virtual_size` as Glance's format inspector reports it: the size of a raw image, the
+/// header's of a qcow2 (uploaded, or the seeded base image), none for a label the bytes do
+/// not match.
+#[tokio::test]
+async fn virtual_size_is_inspected() {
+    let dc = start().await;
+    let c = Client::bob(&dc).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let qcow2 = dir.path().join("d.qcow2");
+    let made = std::process::Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(&qcow2)
+        .arg("5M")
+        .status()
+        .expect("qemu-img must be installed (tests/run.sh installs qemu-utils)");
+    assert!(made.success());
+    let id = c.create("inspected").await;
+    let bytes = std::fs::read(&qcow2).expect("read");
+    assert_eq!(c.upload(&id, bytes).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(c.show(&id).await["virtual_size"], 5 << 20);
+    // Labelled qcow2, but not one.
+    let id = c.create("not-qcow2").await;
+    assert_eq!(
+        c.upload(&id, data(1000)).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(c.show(&id).await["virtual_size"], Value::Null);
+
+    // The provider's seeded base image is a generated qcow2.
+    let base = dc.provider.base_url().to_string();
+    let token = login(&base, "alice", "alice-secret", "ehr").await;
+    let provider = Client {
+        base,
+        token,
+        http: reqwest::Client::new(),
+    };
+    let images: Value = provider
+        .req(reqwest::Method::GET, "/v2/images?name=ubuntu-22.04-base")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let image = &images["images"][0];
+    let id = image["id"].as_str().expect("id").to_string();
+    for _ in 0..100 {
+        if !provider.show(&id).await["virtual_size"].is_null() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let shown = provider.show(&id).await;
+    let virtual_size = shown["virtual_size"].as_u64().expect("virtual_size");
+    assert!(virtual_size > 0 && virtual_size < 1 << 20, "{shown}");
+}

@@ -508,10 +508,12 @@ async fn upload(
                 image.size = Some(size);
                 image.checksum = Some(md5);
                 image.os_hash_value = Some(sha512);
-                image.content = Some(Content::File {
+                let content = Content::File {
                     path: Arc::new(path.clone()),
                     size,
-                });
+                };
+                image.virtual_size = content.inspect_virtual_size(image.disk_format.as_deref());
+                image.content = Some(content);
                 image.status = "active".into();
                 image.updated_at = now();
                 true

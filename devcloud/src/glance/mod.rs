@@ -52,6 +52,8 @@ pub(crate) struct ImageRecord {
     pub min_disk: u64,
     pub min_ram: u64,
     pub size: Option<u64>,
+    /// The virtual disk size Glance's format inspector finds (raw, qcow2), once known.
+    pub virtual_size: Option<u64>,
     pub checksum: Option<String>,
     pub os_hash_value: Option<String>,
     pub tags: Vec<String>,
@@ -96,6 +98,7 @@ impl ImageRecord {
             min_disk: 0,
             min_ram: 0,
             size: None,
+            virtual_size: None,
             checksum: None,
             os_hash_value: None,
             tags: Vec::new(),
@@ -120,7 +123,7 @@ impl ImageRecord {
             "os_hash_algo": self.os_hash_value.as_ref().map(|_| "sha512"),
             "os_hash_value": self.os_hash_value,
             "size": self.size,
-            "virtual_size": Value::Null,
+            "virtual_size": self.virtual_size,
             "min_disk": self.min_disk,
             "min_ram": self.min_ram,
             "disk_format": self.disk_format,
@@ -196,6 +199,8 @@ impl Glance {
                 match (images.get_mut(&id), hashed) {
                     (Some(image), Ok((md5, sha512))) if image.status != "deleted" => {
                         image.size = Some(content.size());
+                        image.virtual_size =
+                            content.inspect_virtual_size(image.disk_format.as_deref());
                         image.checksum = Some(md5);
                         image.os_hash_value = Some(sha512);
                         image.content = Some(content);
