@@ -191,15 +191,17 @@ def request(method, url, headers=None, body=None, raw=None):
     return resp.status, resp.getheaders(), out
 
 
-def probes(cloud, admin):
+def probes(cloud):
     """(service, method, template, actual path, options) of every probe. Looks up the ids the
-    probes need (the base image, the seeded server, the public network)."""
+    probes need (the base image, the seeded server, the subnet and security group in use)."""
     _, _, data = cloud.call("image", "GET", "/v2/images?name=ubuntu-22.04-base")
     image = json.loads(data)["images"][0]["id"]
     _, _, data = cloud.call("compute", "GET", "/v2.1/servers?name=ehr-analytics")
     server = json.loads(data)["servers"][0]["id"]
-    _, _, data = cloud.call("network", "GET", "/v2.0/networks?name=public")
-    public = json.loads(data)["networks"][0]["id"]
+    _, _, data = cloud.call("network", "GET", "/v2.0/subnets?name=private-subnet")
+    subnet = json.loads(data)["subnets"][0]["id"]
+    _, _, data = cloud.call("network", "GET", "/v2.0/security-groups?name=analytics")
+    group = json.loads(data)["security_groups"][0]["id"]
     u = UNKNOWN
     out = [
         # Discovery: the root of every endpoint and the version documents.
@@ -252,9 +254,17 @@ def probes(cloud, admin):
         ("network", "GET", "/v2.0/security-groups/{unknown}", f"/v2.0/security-groups/{u}", {}),
         ("network", "GET", "/v2.0/floatingips/{unknown}", f"/v2.0/floatingips/{u}", {}),
         ("identity", "GET", "/v3/users/{unknown}", f"/v3/users/{u}", {"admin": True}),
-        # 409: a Nova action in the wrong state.
+        # 409: a Nova action in the wrong state; a subnet in use; a rule that exists.
         ("compute", "POST", "/v2.1/servers/{id}/action (os-start while ACTIVE)",
          f"/v2.1/servers/{server}/action", {"body": {"os-start": None}}),
+        ("network", "DELETE", "/v2.0/subnets/{id} (in use)", f"/v2.0/subnets/{subnet}", {}),
+        (
+            "network", "POST", "/v2.0/security-group-rules (exists)", "/v2.0/security-group-rules",
+            {"body": {"security_group_rule": {
+                "security_group_id": group, "direction": "ingress", "ethertype": "IPv4",
+                "protocol": "tcp", "port_range_min": 22, "port_range_max": 22,
+                "remote_ip_prefix": "0.0.0.0/0"}}},
+        ),
         # 413: a body over keystone's max_request_body_size (114688 bytes).
         ("identity", "POST", "/v3/auth/tokens (200 KB body)", "/v3/auth/tokens",
          {"token": None, "raw": b'{"auth": "' + b"x" * 200_000 + b'"}',
@@ -270,13 +280,12 @@ def probes(cloud, admin):
         ("image", "POST", "/v2/images (malformed JSON)", "/v2/images",
          {"raw": b"{not json", "ctype": "application/json"}),
     ]
-    del public
     return out
 
 
 def run(cloud, admin, accept):
     records = []
-    for service, method, template, path, opt in probes(cloud, admin):
+    for service, method, template, path, opt in probes(cloud):
         headers = dict(opt.get("headers", {}))
         if accept:
             headers["Accept"] = "application/json"
@@ -288,9 +297,11 @@ def run(cloud, admin, accept):
                                    body=opt.get("body"), raw=opt.get("raw"))
         if status in (200, 201) and method == "POST" and service == "network":
             # A create that went through (it should not): undo it.
-            made = json.loads(body).get("network", {}).get("id")
-            if made:
-                who.call("network", "DELETE", f"/v2.0/networks/{made}")
+            for kind, collection in (("network", "networks"),
+                                     ("security_group_rule", "security-group-rules")):
+                made = json.loads(body).get(kind, {}).get("id")
+                if made:
+                    who.call("network", "DELETE", f"/v2.0/{collection}/{made}")
         records.append(record(service, method, template, accept, status, h, body))
     records.extend(upload_twice(cloud, accept))
     return records
