@@ -12,18 +12,27 @@
 //! Run: `cargo run --release --example apply_bench` (about three minutes).
 
 use std::collections::BTreeMap;
-use std::num::NonZeroUsize;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use devcloud::{DevCloud, Options};
+use s2d::cli::render;
 use s2d::cloud::compute::{ServerCreate, ServerNetwork};
 use s2d::cloud::{Cloud, ConfigEnv};
 use s2d::engine::openstack::{OpenStack, TransferOptions};
 use s2d::engine::{self, ApplyOptions, PlanOptions};
 use s2d::graph::Desired;
 use s2d::state::StateFile;
+use s2d::workflow::defaults;
+
+fn default_options() -> ApplyOptions {
+    ApplyOptions::new(
+        defaults::PARALLELISM,
+        defaults::TRANSFERS,
+        defaults::timeouts(),
+    )
+}
 
 const SERVERS: usize = 20;
 const LATENCY_MS: u64 = 200;
@@ -131,23 +140,19 @@ async fn timed_apply(dir: &Path, sources: &[String], parallelism: usize) -> Dura
     let outcome = engine::plan(&*cloud, &desired, state.state(), &PlanOptions::default())
         .await
         .expect("plans");
-    let options = ApplyOptions {
-        parallelism: NonZeroUsize::new(parallelism).expect("non-zero"),
-        transfers: NonZeroUsize::new(parallelism.min(20)).expect("non-zero"),
-        ..ApplyOptions::default()
-    };
+    let options = ApplyOptions::new(
+        parallelism as u32,
+        parallelism.min(20) as u32,
+        defaults::timeouts(),
+    );
     let started = Instant::now();
     let report = engine::apply(cloud.clone(), &outcome, &mut state, &options)
         .await
         .expect("applies");
     let took = started.elapsed();
-    assert!(
-        report.succeeded(),
-        "{}",
-        engine::render::render_report(&report)
-    );
-    let undo = engine::destroy(cloud, &mut state, &[], &ApplyOptions::default()).await;
-    assert!(undo.succeeded(), "{}", engine::render::render_report(&undo));
+    assert!(report.succeeded(), "{}", render::render_report(&report));
+    let undo = engine::destroy(cloud, &mut state, &[], &default_options()).await;
+    assert!(undo.succeeded(), "{}", render::render_report(&undo));
     took
 }
 

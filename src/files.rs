@@ -1,11 +1,13 @@
-//! Limits on what s2d reads from outside, and the bounded file read its readers share: a file
-//! over its kind's limit is refused by its size before it is read, and a file that grows while
-//! being read (or a pipe) is cut off at the limit, so no input makes s2d hold more than that.
+//! The files s2d reads and writes. Reading: the size limits of what s2d is given, and the
+//! bounded read its readers share (a file over its kind's limit is refused by its size before
+//! it is read, and a file that grows while being read, or a pipe, is cut off at the limit).
+//! Writing: [`write_whole`], the one way s2d writes a file (state, saved plans, converted
+//! plans, the service's records): whole or not at all, mode 0600.
 //!
 //! Plans have their own limit ([`crate::plan::MAX_PLAN_BYTES`]); clouds' answers theirs
 //! ([`crate::cloud::body`]); the service bounds each route's body (`serve::api`).
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::Path;
 
 /// clouds.yaml and secure.yaml.
@@ -47,6 +49,36 @@ pub fn read_text(path: &Path, limit: u64) -> std::io::Result<String> {
     })
 }
 
+/// How [`write_whole`] treats a file already at the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    Replace,
+    /// Leave it: the write fails with an error of kind `AlreadyExists`.
+    Keep,
+}
+
+/// Write `bytes` to `path` whole or not at all: a temporary file (mode 0600) beside it, synced,
+/// renamed over it, and the folder synced so that the rename survives a crash. A reader sees
+/// the old file or the new one, never a part.
+pub fn write_whole(path: &Path, bytes: &[u8], existing: Existing) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    // tempfile creates the file with mode 0600 on Unix.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".s2d.")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    match existing {
+        Existing::Replace => tmp.persist(path).map_err(|e| e.error)?,
+        Existing::Keep => tmp.persist_noclobber(path).map_err(|e| e.error)?,
+    };
+    std::fs::File::open(dir)?.sync_all()
+}
+
 fn too_large(size: u64, limit: u64) -> std::io::Error {
     std::io::Error::new(
         std::io::ErrorKind::FileTooLarge,
@@ -72,5 +104,28 @@ mod tests {
         assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
         let e = read(&dir.path().join("missing"), 10).expect_err("missing");
         assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn a_whole_write_replaces_or_keeps_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("f");
+        write_whole(&path, b"one", Existing::Replace).expect("write");
+        write_whole(&path, b"two", Existing::Replace).expect("replace");
+        assert_eq!(std::fs::read(&path).expect("read"), b"two");
+        let e = write_whole(&path, b"three", Existing::Keep).expect_err("kept");
+        assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&path).expect("read"), b"two");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("f")]);
     }
 }

@@ -3,6 +3,7 @@
 //! The doc comments here are the `--help` output. Turning these structs into work happens in
 //! the sibling modules of [`crate::cli`].
 
+use crate::workflow::defaults;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -241,26 +242,26 @@ pub struct RunArgs {
     pub json: bool,
     /// Resources making cloud calls at once (one waiting for a snapshot, an upload or a boot
     /// does not count).
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    #[arg(long, default_value_t = defaults::PARALLELISM, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub parallelism: u32,
     /// Image copies running at once.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=100))]
+    #[arg(long, default_value_t = defaults::TRANSFERS, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub transfers: u32,
     /// Seconds to wait for a source snapshot to become active.
-    #[arg(long, default_value_t = 1800, value_name = "SECONDS")]
+    #[arg(long, default_value_t = defaults::SNAPSHOT_TIMEOUT_S, value_name = "SECONDS")]
     pub snapshot_timeout: u64,
     /// Seconds to wait for a target image to become active after its upload.
-    #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
+    #[arg(long, default_value_t = defaults::IMAGE_TIMEOUT_S, value_name = "SECONDS")]
     pub image_timeout: u64,
     /// Seconds to wait for a server to become ACTIVE.
-    #[arg(long, default_value_t = 900, value_name = "SECONDS")]
+    #[arg(long, default_value_t = defaults::SERVER_TIMEOUT_S, value_name = "SECONDS")]
     pub server_timeout: u64,
     /// Where spooled image downloads live until uploaded (default: `.s2d-spool` beside the
     /// state); a download broken off by a kill resumes from here.
     #[arg(long, value_name = "DIR")]
     pub spool_dir: Option<PathBuf>,
     /// Seconds to wait for a deleted server to be gone.
-    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    #[arg(long, default_value_t = defaults::DELETE_TIMEOUT_S, value_name = "SECONDS")]
     pub delete_timeout: u64,
 }
 

@@ -13,7 +13,7 @@ use anyhow::{Context, anyhow, bail};
 use super::args::{ConvertArgs, PlanSyntax};
 use super::validate::syntax;
 use super::{ExitStatus, Ui};
-use crate::plan;
+use crate::{files, plan};
 
 pub fn run(args: &ConvertArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
     let loaded = plan::load(&args.file, syntax(args.format));
@@ -54,22 +54,11 @@ pub fn run(args: &ConvertArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
 /// a reader sees the old file or the new one, never half of it. Without `overwrite`, an
 /// existing `path` is left alone and the error is an `io::Error` of kind `AlreadyExists`.
 pub(crate) fn write_whole(path: &Path, text: &str, overwrite: bool) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    tmp.write_all(text.as_bytes())
-        .and_then(|()| tmp.as_file().sync_all())
-        .with_context(|| format!("writing {}", path.display()))?;
-    let persisted = if overwrite {
-        tmp.persist(path)
+    let existing = if overwrite {
+        files::Existing::Replace
     } else {
-        tmp.persist_noclobber(path)
+        files::Existing::Keep
     };
-    persisted
-        .map_err(|e| e.error)
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    files::write_whole(path, text.as_bytes(), existing)
+        .with_context(|| format!("writing {}", path.display()))
 }

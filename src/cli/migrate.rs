@@ -1,46 +1,27 @@
-//! `s2d plan`, `s2d apply`, `s2d destroy` and `s2d graph`: load the plan, lock the state,
-//! connect to both clouds, call the engine, and show what it returns. Progress comes from the
-//! engine as events and is printed here, on stderr; results go to stdout.
+//! `s2d plan`, `s2d apply`, `s2d destroy` and `s2d graph`: the workflow's steps
+//! ([`crate::workflow`]) with what only a terminal needs between them: the diff shown, the
+//! confirmation asked, Ctrl-C handled, progress printed on stderr, results on stdout.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
-use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::args::{ApplyArgs, DestroyArgs, GraphArgs, GraphFormat, PlanArgs, RunArgs, Scope};
 use super::render::{self, Style};
-use super::{ExitStatus, Ui, clouds};
+use super::{ExitStatus, Ui};
 use crate::cloud::ConfigEnv;
-use crate::engine::openstack::{OpenStack, TransferOptions};
 use crate::engine::walk::Stop;
-use crate::engine::{self, ApplyOptions, ApplyReport, Event, PlanOptions, PlanOutcome, Timeouts};
-use crate::graph::{Address, Desired};
+use crate::engine::{self, ApplyReport, Event, PlanOutcome, Timeouts};
+use crate::graph::Address;
 use crate::plan::{self, Plan};
-use crate::state::{self, StateFile};
-
-/// The version of the saved-plan file (`s2d plan --out`).
-const SAVED_PLAN_VERSION: u32 = 1;
-
-/// A plan saved by `s2d plan --out`: the changes (the `--json` document), plus where the
-/// plan file and the state were, so that `apply` connects to the same clouds and records into
-/// the same state. The plan file's digest makes a later edit of it visible.
-#[derive(Debug, Serialize, Deserialize)]
-struct SavedPlan {
-    s2d_saved_plan: u32,
-    plan_file: PathBuf,
-    plan_sha256: String,
-    state_file: PathBuf,
-    #[serde(flatten)]
-    plan: PlanOutcome,
-}
+use crate::state;
+use crate::workflow::{self, Locked, Migration, RunOptions, keys, saved};
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Runtime::new().context("starting the async runtime")
@@ -58,15 +39,9 @@ fn load_plan(path: &Path) -> anyhow::Result<(Plan, String)> {
             path.display()
         );
     }
-    let digest = sha256_file(path)?;
+    let digest = saved::digest(path)?;
     let plan = loaded.plan.context("the plan could not be read")?;
     Ok((plan, digest))
-}
-
-fn sha256_file(path: &Path) -> anyhow::Result<String> {
-    let bytes = crate::input::read(path, crate::plan::MAX_PLAN_BYTES)
-        .with_context(|| format!("reading {}", path.display()))?;
-    Ok(hex::encode(Sha256::digest(&bytes)))
 }
 
 fn targets(scope: &Scope) -> anyhow::Result<Vec<Address>> {
@@ -87,36 +62,15 @@ fn state_path(scope: &Scope, plan: &Path) -> PathBuf {
         .unwrap_or_else(|| state::default_path(plan))
 }
 
-async fn connect(plan: &Plan, transfer: TransferOptions) -> anyhow::Result<OpenStack> {
-    let env = ConfigEnv::from_process();
-    let source = clouds::config("source", &plan.source, &env).context("the source cloud")?;
-    let target = clouds::config("target", &plan.target, &env).context("the target cloud")?;
-    OpenStack::connect(source, target, transfer)
-        .await
-        .context("connecting to the clouds")
-}
-
-fn desired(plan: &Plan) -> anyhow::Result<Desired> {
-    Desired::from_plan(plan).context("the plan cannot be carried out as written")
-}
-
 /// `s2d plan`.
 pub fn plan(args: &PlanArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
     let (plan, digest) = load_plan(&args.plan)?;
-    let desired = desired(&plan)?;
     let targets = targets(&args.scope)?;
     let state_path = state_path(&args.scope, &args.plan);
-    let state_file = StateFile::open(&state_path, "plan")?;
+    let locked = Locked::open(plan, &state_path, "plan")?;
     let outcome = runtime()?.block_on(async {
-        let cloud = connect(&plan, TransferOptions::default()).await?;
-        engine::plan(
-            &cloud,
-            &desired,
-            state_file.state(),
-            &PlanOptions { targets },
-        )
-        .await
-        .context("planning")
+        let migration = locked.connect(&ConfigEnv::from_process(), None).await?;
+        migration.diff(targets).await
     })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcome)?);
@@ -132,14 +86,7 @@ pub fn plan(args: &PlanArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
         );
     }
     if let Some(out) = &args.out {
-        let saved = SavedPlan {
-            s2d_saved_plan: SAVED_PLAN_VERSION,
-            plan_file: absolute(&args.plan)?,
-            plan_sha256: digest,
-            state_file: absolute(&state_path)?,
-            plan: outcome.clone(),
-        };
-        write_atomically(out, &serde_json::to_vec_pretty(&saved)?)?;
+        saved::SavedPlan::new(outcome.clone(), &args.plan, digest, &state_path)?.write(out)?;
         if !ui.quiet {
             eprintln!(
                 "Saved the plan to {}; `s2d apply {}` carries out exactly these changes.",
@@ -155,70 +102,19 @@ pub fn plan(args: &PlanArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
     })
 }
 
-fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
-    std::path::absolute(path).with_context(|| format!("resolving {}", path.display()))
-}
-
-/// Write a whole file or nothing: a temp file in the same folder, renamed over the target.
-fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir)
-        .with_context(|| format!("creating a file in {}", dir.display()))?;
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .with_context(|| format!("writing {}", path.display()))?;
-    tmp.persist(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
-}
-
-/// A saved plan, if `path` is one (plan files are TOML or XML and never start with `{`).
-fn read_saved(path: &Path) -> anyhow::Result<Option<SavedPlan>> {
-    let text = crate::input::read_text(path, crate::input::MAX_SAVED_PLAN_BYTES)
-        .with_context(|| format!("reading {}", path.display()))?;
-    parse_saved(&text, path)
-}
-
 /// Check `text` as `s2d apply SAVED` reads it: `Ok(true)` for a usable saved plan, `Ok(false)`
 /// for text that is not one (a plan file). For the fuzz suite (`tests/fuzz.rs`).
 #[doc(hidden)]
 pub fn check_saved_plan(text: &str) -> anyhow::Result<bool> {
-    parse_saved(text, Path::new("saved-plan.json")).map(|saved| saved.is_some())
+    Ok(saved::parse(text, Path::new("saved-plan.json"))?.is_some())
 }
 
-fn parse_saved(text: &str, path: &Path) -> anyhow::Result<Option<SavedPlan>> {
-    if !text.trim_start().starts_with('{') {
-        return Ok(None);
+fn run_options(run: &RunArgs) -> RunOptions {
+    RunOptions {
+        parallelism: run.parallelism,
+        transfers: run.transfers,
+        timeouts: timeouts(run),
     }
-    let saved: SavedPlan = serde_json::from_str(text).with_context(|| {
-        format!(
-            "{} looks like JSON but is not a plan saved by `s2d plan --out`",
-            path.display()
-        )
-    })?;
-    if saved.s2d_saved_plan != SAVED_PLAN_VERSION
-        || saved.plan.format_version != engine::PLAN_FORMAT_VERSION
-    {
-        bail!(
-            "{} was saved by another version of s2d (saved plan {} / format {}); run `s2d plan --out` again",
-            path.display(),
-            saved.s2d_saved_plan,
-            saved.plan.format_version
-        );
-    }
-    Ok(Some(saved))
-}
-
-/// Spooled images live beside the state, so a re-run after a kill finds its part files.
-fn default_spool_dir(state_path: &Path) -> PathBuf {
-    let dir = match state_path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    dir.join(".s2d-spool")
 }
 
 fn timeouts(run: &RunArgs) -> Timeouts {
@@ -389,11 +285,11 @@ fn print_events(
     })
 }
 
-/// Run an apply or destroy plan with events printed and Ctrl-C handled.
+/// Run an apply or destroy plan with events printed and Ctrl-C handled; the report, and
+/// whether it was interrupted.
 async fn execute(
-    cloud: Arc<OpenStack>,
+    migration: &mut Migration,
     outcome: &PlanOutcome,
-    state_file: &mut StateFile,
     run: &RunArgs,
     ui: &Ui,
     destroy_targets: Option<&[Address]>,
@@ -402,58 +298,21 @@ async fn execute(
     watch_interrupts(&stop, ui.quiet);
     let (tx, rx) = mpsc::unbounded_channel();
     let printer = print_events(rx, ui.quiet, std::io::stderr().is_terminal());
-    let options = ApplyOptions {
-        parallelism: NonZeroUsize::new(run.parallelism as usize).unwrap_or(NonZeroUsize::MIN),
-        transfers: NonZeroUsize::new(run.transfers as usize).unwrap_or(NonZeroUsize::MIN),
-        timeouts: timeouts(run),
-        stop: stop.clone(),
-        events: Some(tx),
-    };
+    let options = run_options(run);
     let report = match destroy_targets {
-        Some(targets) => engine::destroy(cloud, state_file, targets, &options).await,
-        None => engine::apply(cloud, outcome, state_file, &options).await?,
+        Some(targets) => {
+            migration
+                .destroy(targets, &options, stop.clone(), Some(tx))
+                .await
+        }
+        None => {
+            migration
+                .apply(outcome, &options, stop.clone(), Some(tx))
+                .await?
+        }
     };
-    drop(options);
     let _ = printer.await;
     Ok((report, stop.graceful.is_cancelled()))
-}
-
-/// Write generated private keys beside the state, mode 0600, never over an existing file.
-fn save_private_keys(report: &ApplyReport, state_path: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let dir = match state_path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut written = Vec::new();
-    for (address, key) in &report.generated_keys {
-        let base = address.name().replace(['/', '\\'], "_");
-        let mut n = 0;
-        let (path, mut file) = loop {
-            let name = if n == 0 {
-                format!("{base}.pem")
-            } else {
-                format!("{base}.{n}.pem")
-            };
-            let path = dir.join(name);
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                options.mode(0o600);
-            }
-            match options.open(&path) {
-                Ok(file) => break (path, file),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 100 => n += 1,
-                Err(e) => return Err(e).with_context(|| format!("writing {}", path.display())),
-            }
-        };
-        file.write_all(key.expose().as_bytes())
-            .and_then(|()| file.sync_all())
-            .with_context(|| format!("writing {}", path.display()))?;
-        written.push(path);
-    }
-    Ok(written)
 }
 
 #[derive(Serialize)]
@@ -463,10 +322,38 @@ struct ApplyJson<'a> {
     private_keys: &'a [PathBuf],
 }
 
+fn exit_status(report: &ApplyReport, interrupted: bool) -> ExitStatus {
+    if interrupted {
+        ExitStatus::Interrupted
+    } else if report.succeeded() {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Failure
+    }
+}
+
+/// Show the diff: on stdout, or on stderr when stdout carries `--json`; not at all with -q
+/// (with --auto-approve nobody reads it; failures still show).
+fn show_diff(outcome: &PlanOutcome, json: bool, ui: &Ui) {
+    if ui.quiet {
+        return;
+    }
+    let text = render::render_plan(
+        outcome,
+        Style {
+            color: ui.color_stdout,
+        },
+    );
+    if json {
+        eprint!("{text}");
+    } else {
+        print!("{text}");
+    }
+}
+
 /// `s2d apply`.
 pub fn apply(args: &ApplyArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
-    let saved = read_saved(&args.plan)?;
-    let (plan, plan_path, state_path, saved_outcome) = match saved {
+    let (plan, state_path, saved_outcome) = match saved::read(&args.plan)? {
         Some(saved) => {
             if !args.scope.targets.is_empty() {
                 bail!("--target cannot narrow a saved plan: give it to `s2d plan --out` instead");
@@ -477,66 +364,31 @@ pub fn apply(args: &ApplyArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
                     saved.plan_file.display()
                 )
             })?;
-            if digest != saved.plan_sha256 {
-                bail!(
-                    "{} changed since the plan was saved: run `s2d plan --out` again",
-                    saved.plan_file.display()
-                );
-            }
+            saved.check_digest(&digest)?;
             let state_path = args.scope.state.clone().unwrap_or(saved.state_file.clone());
-            (plan, saved.plan_file.clone(), state_path, Some(saved.plan))
+            (plan, state_path, Some(saved.plan))
         }
         None => {
             let (plan, _) = load_plan(&args.plan)?;
-            let state_path = state_path(&args.scope, &args.plan);
-            (plan, args.plan.clone(), state_path, None)
+            (plan, state_path(&args.scope, &args.plan), None)
         }
     };
     let targets = targets(&args.scope)?;
-    let mut state_file = StateFile::open(&state_path, "apply")?;
-    let transfer = TransferOptions {
-        spool_dir: args
-            .run
-            .spool_dir
-            .clone()
-            .unwrap_or_else(|| default_spool_dir(&state_path)),
-        ..TransferOptions::default()
-    };
-    let rt = runtime()?;
-    rt.block_on(async {
-        let cloud = Arc::new(connect(&plan, transfer).await?);
-        let from_file = saved_outcome.is_none();
+    let locked = Locked::open(plan, &state_path, "apply")?;
+    runtime()?.block_on(async {
+        let mut migration = locked
+            .connect(&ConfigEnv::from_process(), args.run.spool_dir.clone())
+            .await?;
+        // A saved plan was reviewed when it was made (as Terraform does).
+        let reviewed = saved_outcome.is_some();
         let outcome = match saved_outcome {
             Some(outcome) => outcome,
-            None => {
-                let desired = desired(&plan)?;
-                engine::plan(
-                    &*cloud,
-                    &desired,
-                    state_file.state(),
-                    &PlanOptions { targets },
-                )
-                .await
-                .context("planning")?
-            }
+            None => migration.diff(targets).await?,
         };
-        let style = Style {
-            color: ui.color_stdout,
-        };
-        // -q: no diff (with --auto-approve nobody reads it); failures still show.
-        if !ui.quiet {
-            let text = render::render_plan(&outcome, style);
-            if args.run.json {
-                eprint!("{text}");
-            } else {
-                print!("{text}");
-            }
-        }
+        show_diff(&outcome, args.run.json, ui);
         if outcome.is_empty() {
             if args.run.json {
-                let overview = engine::overview(&*cloud, state_file.state(), None)
-                    .await
-                    .context("reading the servers back")?;
+                let overview = migration.overview(None).await?;
                 let report = ApplyReport {
                     nodes: Vec::new(),
                     total_ms: 0,
@@ -554,21 +406,19 @@ pub fn apply(args: &ApplyArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
             }
             return Ok(ExitStatus::Success);
         }
-        // A saved plan was reviewed when it was made (as Terraform does).
-        if from_file && !confirm("perform these actions", &args.run).await? {
+        if !reviewed && !confirm("perform these actions", &args.run).await? {
             eprintln!("Apply cancelled.");
             return Ok(ExitStatus::Failure);
         }
-        let (report, interrupted) = execute(
-            cloud.clone(),
-            &outcome,
-            &mut state_file,
-            &args.run,
-            ui,
-            None,
-        )
-        .await?;
-        let keys = save_private_keys(&report, &state_path)?;
+        let (report, interrupted) = execute(&mut migration, &outcome, &args.run, ui, None).await?;
+        let keys: Vec<PathBuf> = keys::save(
+            &report,
+            &workflow::folder_of(&state_path),
+            keys::Existing::KeepAndNumber,
+        )?
+        .into_iter()
+        .map(|(_, path)| path)
+        .collect();
         if !ui.quiet || !report.succeeded() {
             eprint!("{}", render::render_report(&report));
         }
@@ -579,9 +429,7 @@ pub fn apply(args: &ApplyArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
                 path.display()
             );
         }
-        let overview = engine::overview(&*cloud, state_file.state(), Some(&report))
-            .await
-            .context("reading the servers back from the target")?;
+        let overview = migration.overview(Some(&report)).await?;
         if args.run.json {
             println!(
                 "{}",
@@ -595,14 +443,7 @@ pub fn apply(args: &ApplyArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
             println!();
             print!("{}", render::render_overview(&overview));
         }
-        let _ = plan_path;
-        Ok(if interrupted {
-            ExitStatus::Interrupted
-        } else if report.succeeded() {
-            ExitStatus::Success
-        } else {
-            ExitStatus::Failure
-        })
+        Ok(exit_status(&report, interrupted))
     })
 }
 
@@ -620,83 +461,38 @@ pub fn destroy(args: &DestroyArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
         }
         return Ok(ExitStatus::Success);
     }
-    let mut state_file = StateFile::open(&state_path, "destroy")?;
-    let outcome = engine::plan_destroy(state_file.state(), &targets);
-    let style = Style {
-        color: ui.color_stdout,
-    };
-    if !ui.quiet {
-        let text = render::render_plan(&outcome, style);
-        if args.run.json {
-            eprint!("{text}");
-        } else {
-            print!("{text}");
-        }
-    }
+    let locked = Locked::open(plan, &state_path, "destroy")?;
+    let outcome = locked.destroy_diff(&targets);
+    show_diff(&outcome, args.run.json, ui);
     if outcome.is_empty() {
         return Ok(ExitStatus::Success);
     }
     runtime()?.block_on(async {
-        let cloud = Arc::new(connect(&plan, TransferOptions::default()).await?);
+        let mut migration = locked.connect(&ConfigEnv::from_process(), None).await?;
         if !confirm("destroy these resources", &args.run).await? {
             eprintln!("Destroy cancelled.");
             return Ok(ExitStatus::Failure);
         }
-        let (report, interrupted) = execute(
-            cloud,
-            &outcome,
-            &mut state_file,
-            &args.run,
-            ui,
-            Some(&targets),
-        )
-        .await?;
+        let (report, interrupted) =
+            execute(&mut migration, &outcome, &args.run, ui, Some(&targets)).await?;
         if args.run.json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
         if !ui.quiet || !report.succeeded() {
             eprint!("{}", render::render_report(&report));
         }
-        Ok(if interrupted {
-            ExitStatus::Interrupted
-        } else if report.succeeded() {
-            ExitStatus::Success
-        } else {
-            ExitStatus::Failure
-        })
+        Ok(exit_status(&report, interrupted))
     })
 }
 
 /// `s2d graph`.
 pub fn graph(args: &GraphArgs, _ui: &Ui) -> anyhow::Result<ExitStatus> {
     let (plan, _) = load_plan(&args.plan)?;
-    let desired = desired(&plan)?;
-    let graph = runtime()?.block_on(async {
-        let cloud = connect(&plan, TransferOptions::default()).await?;
-        engine::build_graph(&cloud, &desired)
-            .await
-            .context("building the graph")
-    })?;
+    let graph =
+        runtime()?.block_on(async { workflow::graph(&plan, &ConfigEnv::from_process()).await })?;
     match args.format {
         GraphFormat::Dot => print!("{}", graph.to_dot()),
         GraphFormat::Json => println!("{}", serde_json::to_string_pretty(&graph.to_json())?),
     }
     Ok(ExitStatus::Success)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_plan_file_is_not_taken_for_a_saved_plan() {
-        let dir = tempfile::tempdir().expect("dir");
-        let path = dir.path().join("p.toml");
-        std::fs::write(&path, "version = 1\n").expect("write");
-        assert!(read_saved(&path).expect("reads").is_none());
-        let json = dir.path().join("p.json");
-        std::fs::write(&json, "{\"nope\": 1}").expect("write");
-        let err = read_saved(&json).expect_err("not a saved plan");
-        assert!(err.to_string().contains("not a plan saved"), "{err}");
-    }
 }

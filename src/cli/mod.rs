@@ -5,13 +5,13 @@
 //! return. Results go to stdout, chatter (logs, progress, prompts) to stderr.
 
 pub mod args;
-pub mod clouds;
 pub mod convert;
 pub mod exit;
 pub mod init;
 pub mod migrate;
 pub mod release;
 pub mod render;
+pub mod report;
 pub mod serve;
 pub mod state;
 pub mod usage;
@@ -63,9 +63,34 @@ pub fn run() -> ExitCode {
     match dispatch(&cli.command, &ui) {
         Ok(status) => status.into(),
         Err(err) => {
-            eprintln!("{:?}", miette::Report::msg(format!("{err:#}")));
+            let taught = crate::workflow::teach(err.as_ref());
+            if wants_json(&cli.command) {
+                println!("{}", report::json(&taught));
+            }
+            let width = std::io::stderr()
+                .is_terminal()
+                .then(|| terminal_width().unwrap_or(100));
+            eprintln!("{}", report::human(&taught, ui.color_stderr, width));
             ExitStatus::Failure.into()
         }
+    }
+}
+
+/// The terminal's width from `COLUMNS`, as shells export it.
+fn terminal_width() -> Option<usize> {
+    std::env::var("COLUMNS").ok()?.parse().ok()
+}
+
+/// Whether the command prints data as JSON (`--json`): its error is then JSON on stdout too.
+fn wants_json(command: &Command) -> bool {
+    match command {
+        Command::Validate(a) => a.json,
+        Command::Plan(a) => a.json,
+        Command::Apply(a) => a.run.json,
+        Command::Destroy(a) => a.run.json,
+        Command::Show(a) => a.json,
+        Command::Usage(a) => a.json,
+        _ => false,
     }
 }
 

@@ -48,8 +48,8 @@ fn clouds(
     let mut out = Vec::new();
     for (side, cloud_ref) in [("source", &plan.source), ("target", &plan.target)] {
         out.push((
-            super::clouds::label(side, cloud_ref),
-            super::clouds::config(side, cloud_ref, env).map_err(|e| e.to_string()),
+            crate::workflow::clouds::label(side, cloud_ref),
+            crate::workflow::clouds::config(side, cloud_ref, env).map_err(|e| e.to_string()),
         ));
     }
     Ok(out)

@@ -346,7 +346,7 @@ fn too_deep(text: &str) -> Option<usize> {
 
 fn read_first(candidates: &[PathBuf]) -> Result<Option<(PathBuf, Value)>> {
     for path in candidates {
-        let text = match crate::input::read_text(path, crate::input::MAX_CLOUDS_YAML_BYTES) {
+        let text = match crate::files::read_text(path, crate::files::MAX_CLOUDS_YAML_BYTES) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => {

@@ -133,7 +133,7 @@ fn build_client(config: &CloudConfig) -> Result<reqwest::Client> {
         .redirect(same_origin_redirects());
     let tls = &config.tls;
     if let Some(ca) = &tls.cacert {
-        let pem = crate::input::read(ca, crate::input::MAX_PEM_BYTES)
+        let pem = crate::files::read(ca, crate::files::MAX_PEM_BYTES)
             .map_err(|e| cfg_err(format!("cacert {}: {e}", ca.display())))?;
         let certs = reqwest::Certificate::from_pem_bundle(&pem)
             .map_err(|e| cfg_err(format!("cacert {}: {e}", ca.display())))?;
@@ -148,12 +148,12 @@ fn build_client(config: &CloudConfig) -> Result<reqwest::Client> {
         }
     }
     if let Some(cert) = &tls.cert {
-        let mut pem = crate::input::read(cert, crate::input::MAX_PEM_BYTES)
+        let mut pem = crate::files::read(cert, crate::files::MAX_PEM_BYTES)
             .map_err(|e| cfg_err(format!("cert {}: {e}", cert.display())))?;
         if let Some(key) = &tls.key {
             pem.push(b'\n');
             pem.extend(
-                crate::input::read(key, crate::input::MAX_PEM_BYTES)
+                crate::files::read(key, crate::files::MAX_PEM_BYTES)
                     .map_err(|e| cfg_err(format!("key {}: {e}", key.display())))?,
             );
         }

@@ -38,21 +38,10 @@ pub struct Timeouts {
     pub delete: Duration,
 }
 
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts {
-            snapshot: Duration::from_secs(30 * 60),
-            image: Duration::from_secs(60 * 60),
-            server: Duration::from_secs(15 * 60),
-            delete: Duration::from_secs(10 * 60),
-        }
-    }
-}
-
-/// Options for apply and destroy.
+/// Options for apply and destroy (their defaults are the workflow's, `workflow::defaults`).
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
-    /// `--parallelism`: nodes making cloud calls at once (default 10). A node that only waits
+    /// `--parallelism`: nodes making cloud calls at once. A node that only waits
     /// (for a snapshot, an upload, a server to boot) gives its slot back meanwhile.
     pub parallelism: NonZeroUsize,
     /// Image transfers running at once (a second, smaller limit).
@@ -64,12 +53,14 @@ pub struct ApplyOptions {
     pub events: Option<mpsc::UnboundedSender<Event>>,
 }
 
-impl Default for ApplyOptions {
-    fn default() -> Self {
+impl ApplyOptions {
+    /// Options with these limits (0 counts as 1), no stop requested and no events.
+    pub fn new(parallelism: u32, transfers: u32, timeouts: Timeouts) -> ApplyOptions {
+        let at_least_one = |n: u32| NonZeroUsize::new(n as usize).unwrap_or(NonZeroUsize::MIN);
         ApplyOptions {
-            parallelism: NonZeroUsize::new(10).unwrap_or(NonZeroUsize::MIN),
-            transfers: NonZeroUsize::new(4).unwrap_or(NonZeroUsize::MIN),
-            timeouts: Timeouts::default(),
+            parallelism: at_least_one(parallelism),
+            transfers: at_least_one(transfers),
+            timeouts,
             stop: Stop::default(),
             events: None,
         }
@@ -183,12 +174,18 @@ impl std::fmt::Debug for PrivateKey {
 }
 
 /// Why an apply could not start.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum ApplyError {
     #[error(
         "the saved plan is stale: it was made for state lineage {plan_lineage} serial \
          {plan_serial}, the state is now lineage {state_lineage} serial {state_serial}: run \
          plan again"
+    )]
+    #[diagnostic(
+        code(s2d::plan::stale),
+        help(
+            "the state changed since `s2d plan --out` saved this plan: make and review a new one"
+        )
     )]
     Stale {
         plan_lineage: String,
@@ -197,6 +194,7 @@ pub enum ApplyError {
         state_serial: u64,
     },
     #[error(transparent)]
+    #[diagnostic(transparent)]
     State(#[from] StateError),
 }
 

@@ -143,17 +143,25 @@ pub struct PlanOptions {
 }
 
 /// Why a plan could not be made.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum PlanError {
     #[error("server.{server}: source server `{source_name}` not found in the source cloud")]
+    #[diagnostic(
+        code(s2d::plan::source_not_found),
+        help(
+            "check the name (or use the id) with `openstack --os-cloud SOURCE server list`; the plan's source cloud and project decide what is visible"
+        )
+    )]
     SourceServerNotFound { server: String, source_name: String },
     #[error(transparent)]
+    #[diagnostic(transparent)]
     Graph(#[from] GraphError),
     #[error(
         "{address}: a keypair named `{name}` already exists in the target with fingerprint \
          {existing}, but the source key has fingerprint {wanted}: rename the keypair in the plan \
          or delete the target one"
     )]
+    #[diagnostic(code(s2d::plan::keypair_conflict))]
     KeypairConflict {
         address: Address,
         name: String,
@@ -163,22 +171,40 @@ pub enum PlanError {
     #[error(
         "{address}: a keypair named `{name}` already exists in the target and s2d did not make it: choose another name or mode `existing`"
     )]
+    #[diagnostic(code(s2d::plan::keypair_exists))]
     KeypairExists { address: Address, name: String },
     #[error("{address}: {what} `{name}` not found in the target cloud")]
+    #[diagnostic(
+        code(s2d::plan::missing_in_target),
+        help(
+            "create it in the target first, or name one that exists (`openstack --os-cloud TARGET {what} list`)"
+        )
+    )]
     Missing {
         address: Address,
         what: &'static str,
         name: String,
     },
     #[error("{address}: no target flavor matches {wanted}")]
+    #[diagnostic(
+        code(s2d::plan::no_flavor),
+        help(
+            "name a target flavor in the plan (flavor = \"NAME\"), or ask the target's admin for one of that shape (`openstack flavor list`)"
+        )
+    )]
     NoFlavor { address: Address, wanted: String },
     #[error("{address}: {source}")]
+    #[diagnostic(code(s2d::cloud::refused))]
     Cloud {
         address: Address,
         #[source]
         source: PortError,
     },
     #[error("--target {0}: no such resource in the plan")]
+    #[diagnostic(
+        code(s2d::plan::unknown_target),
+        help("`s2d graph PLAN` lists the plan's addresses, `s2d state list` the state's")
+    )]
     UnknownTarget(Address),
 }
 

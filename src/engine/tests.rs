@@ -13,6 +13,20 @@ use crate::graph::{
     KeypairMode,
 };
 use crate::state::{Origin, StateFile};
+/// Apply options as the CLI's defaults give them.
+fn options() -> ApplyOptions {
+    ApplyOptions::new(
+        10,
+        4,
+        Timeouts {
+            snapshot: Duration::from_secs(30 * 60),
+            image: Duration::from_secs(60 * 60),
+            server: Duration::from_secs(15 * 60),
+            delete: Duration::from_secs(10 * 60),
+        },
+    )
+}
+
 // The diff and report as a user reads them: the engine's data rendered by the CLI.
 use crate::cli::render;
 
@@ -102,12 +116,12 @@ impl Env {
     }
 
     async fn apply(&self, desired: &Desired) -> ApplyReport {
-        self.apply_with(desired, &ApplyOptions::default()).await
+        self.apply_with(desired, &options()).await
     }
 
     async fn destroy(&self) -> ApplyReport {
         let mut file = self.state();
-        destroy(self.cloud.clone(), &mut file, &[], &ApplyOptions::default()).await
+        destroy(self.cloud.clone(), &mut file, &[], &options()).await
     }
 }
 
@@ -584,27 +598,17 @@ async fn a_saved_plan_is_refused_once_the_state_has_moved_on() {
         file.commit().expect("commits");
     }
     let mut file = env.state();
-    let err = apply(
-        env.cloud.clone(),
-        &saved,
-        &mut file,
-        &ApplyOptions::default(),
-    )
-    .await
-    .expect_err("stale");
+    let err = apply(env.cloud.clone(), &saved, &mut file, &options())
+        .await
+        .expect_err("stale");
     assert!(matches!(err, ApplyError::Stale { .. }), "{err}");
     drop(file);
     // A fresh saved plan applies exactly as planned.
     let saved = env.plan(&quickstart()).await;
     let mut file = env.state();
-    let report = apply(
-        env.cloud.clone(),
-        &saved,
-        &mut file,
-        &ApplyOptions::default(),
-    )
-    .await
-    .expect("applies");
+    let report = apply(env.cloud.clone(), &saved, &mut file, &options())
+        .await
+        .expect("applies");
     assert!(report.succeeded());
 }
 
@@ -614,7 +618,7 @@ async fn events_report_every_node_and_every_state_write() {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let options = ApplyOptions {
         events: Some(tx),
-        ..ApplyOptions::default()
+        ..options()
     };
     let report = env.apply_with(&quickstart(), &options).await;
     assert!(report.succeeded());
@@ -661,7 +665,7 @@ async fn parallel_apply_runs_close_to_the_critical_path() {
         let options = ApplyOptions {
             parallelism: NonZeroUsize::new(parallelism).expect("non-zero"),
             transfers: NonZeroUsize::new(transfers).expect("non-zero"),
-            ..ApplyOptions::default()
+            ..options()
         };
         let report = env.apply_with(&desired, &options).await;
         assert!(report.succeeded(), "{}", render::render_report(&report));
@@ -762,7 +766,7 @@ async fn a_graceful_stop_keeps_what_finished_and_a_rerun_completes() {
             ..Script::default()
         },
     );
-    let options = ApplyOptions::default();
+    let options = options();
     let mut file = env.state();
     let planned = plan(
         env.cloud.as_ref(),
@@ -871,7 +875,7 @@ async fn destroy_with_a_target_removes_it_and_what_depends_on_it_only() {
         env.cloud.clone(),
         &mut file,
         &["server.web".parse().expect("address")],
-        &ApplyOptions::default(),
+        &options(),
     )
     .await;
     assert!(report.succeeded(), "{}", render::render_report(&report));
@@ -1052,7 +1056,7 @@ async fn a_hard_stop_mid_flight_is_recovered_by_the_next_apply() {
             },
         );
         let before = env.cloud.contents();
-        let options = ApplyOptions::default();
+        let options = options();
         let mut file = env.state();
         let planned = plan(
             env.cloud.as_ref(),
@@ -1101,7 +1105,7 @@ async fn a_wait_past_its_timeout_fails_the_node_and_keeps_the_server_recorded() 
             server: Duration::from_secs(10),
             delete: Duration::from_secs(120),
         },
-        ..ApplyOptions::default()
+        ..options()
     };
     let report = env.apply_with(&quickstart(), &options).await;
     let server = report

@@ -85,15 +85,28 @@ impl Node {
 }
 
 /// Why the graph cannot be built.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
 pub enum GraphError {
     #[error("server.{0}: no facts were read from the source for it")]
+    #[diagnostic(code(s2d::graph::missing_facts))]
     MissingFacts(String),
     #[error("server.{0} appears twice in the plan")]
+    #[diagnostic(
+        code(s2d::plan::duplicate_server),
+        help("give each [[server]] its own name")
+    )]
     DuplicateServer(String),
     #[error("{address}: two servers want it with different settings ({detail})")]
+    #[diagnostic(
+        code(s2d::plan::inconsistent),
+        help("give the servers the same settings for it, or different names")
+    )]
     Inconsistent { address: Address, detail: String },
     #[error("keypair.{name}: mode import needs the source server's public key, and it has none")]
+    #[diagnostic(
+        code(s2d::plan::no_public_key),
+        help("use keypair = {{ create = \"NAME\" }} or {{ existing = \"NAME\" }}")
+    )]
     NoPublicKey { name: String },
 }
 

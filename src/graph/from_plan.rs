@@ -9,16 +9,18 @@ use super::desired::{
 use crate::plan::{self, Plan};
 
 /// A plan that validates but that apply cannot carry out as written.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
 pub enum FromPlanError {
     #[error(
         "server `{server}` names no target network: set `network` on the server or in [defaults]"
     )]
+    #[diagnostic(code(s2d::plan::no_network))]
     NoNetwork { server: String },
     #[error(
         "server `{server}` names no keypair: set `keypair = {{ import = \"NAME\" }}` (or create, \
          existing) on the server or in [defaults]"
     )]
+    #[diagnostic(code(s2d::plan::no_keypair))]
     NoKeypair { server: String },
 }
 

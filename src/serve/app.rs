@@ -17,8 +17,7 @@ use super::error::{ApiError, ApiResult};
 use super::jobs::{self, Context, Job, JobOptions};
 use super::store::{self, JobKind, JobRecord, PlanMeta, Store, StoreError};
 use crate::cloud::{Cloud, ConfigEnv};
-use crate::engine::{self, PlanOptions, PlanOutcome};
-use crate::graph::Desired;
+use crate::engine::PlanOutcome;
 use crate::plan::{self, CloudRef, JsonDiagnostic, Plan, Severity, Syntax};
 use crate::state::State;
 
@@ -200,8 +199,8 @@ impl App {
             syntax: entry.meta.syntax.clone(),
             created_at: entry.meta.created_at.clone(),
             updated_at: entry.meta.updated_at.clone(),
-            source: crate::cli::clouds::label("source", &entry.plan.source),
-            target: crate::cli::clouds::label("target", &entry.plan.target),
+            source: crate::workflow::clouds::label("source", &entry.plan.source),
+            target: crate::workflow::clouds::label("target", &entry.plan.target),
             servers: entry
                 .plan
                 .resolved_servers()
@@ -398,20 +397,11 @@ impl App {
             .map_err(ApiError::internal)?
             .unwrap_or_else(State::new);
         if destroy {
-            return Ok(engine::plan_destroy(&state, &[]));
+            return Ok(crate::workflow::preview_destroy(&state));
         }
-        let desired = Desired::from_plan(&plan).map_err(|e| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("the plan cannot be carried out as written: {e}"),
-            )
-        })?;
-        let cloud = jobs::connect(&self.ctx, &plan, &self.store().spool_dir(id))
+        crate::workflow::preview(&plan, &state, &self.ctx.env, self.store().spool_dir(id))
             .await
-            .map_err(ApiError::cloud)?;
-        engine::plan(&cloud, &desired, &state, &PlanOptions::default())
-            .await
-            .map_err(|e| ApiError::cloud(format!("planning: {e}")))
+            .map_err(|e| ApiError::taught(crate::workflow::teach(&e)))
     }
 
     /// Start an apply or destroy; 409 when one runs on the plan.
@@ -521,8 +511,8 @@ impl App {
             .into_iter()
             .map(|(side, c)| {
                 (
-                    crate::cli::clouds::label(side, c),
-                    crate::cli::clouds::config(side, c, self.env()).map_err(|e| e.to_string()),
+                    crate::workflow::clouds::label(side, c),
+                    crate::workflow::clouds::config(side, c, self.env()).map_err(|e| e.to_string()),
                 )
             })
             .collect())

@@ -1,6 +1,7 @@
-//! API errors: a status and a JSON body `{"error": {"message", "help"?}, ...}`. Messages are
-//! written for the person at the other end; none carries a secret (cloud errors are already
-//! free of them, see `crate::cloud::error`).
+//! API errors: a status and a JSON body `{"error": {"code"?, "message", "help"?,
+//! "request_id"?}, ...}`. Errors of the workflow answer with the code and help the CLI shows
+//! ([`crate::workflow::Taught`]). Messages are written for the person at the other end; none
+//! carries a secret (cloud errors are already free of them, see `crate::cloud::error`).
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -11,8 +12,11 @@ use serde_json::{Value, json};
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
+    /// The stable code (`s2d::auth::rejected`, ...), when the error has one.
+    pub code: Option<String>,
     pub message: String,
     pub help: Option<String>,
+    pub request_id: Option<String>,
     /// More fields beside `error` (e.g. `diagnostics`, `job`).
     pub extra: Option<(&'static str, Value)>,
 }
@@ -21,8 +25,34 @@ impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
+            code: None,
             message: message.into(),
             help: None,
+            request_id: None,
+            extra: None,
+        }
+    }
+
+    /// A workflow error, with its code and help; the status follows the code: the plan's
+    /// fault 422, a held lock or a conflict 409, the clouds' (and authentication) 502.
+    pub fn taught(t: crate::workflow::Taught) -> ApiError {
+        let status = if t.code.starts_with("s2d::plan::") || t.code.starts_with("s2d::graph::") {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else if t.code.starts_with("s2d::state::locked") {
+            StatusCode::CONFLICT
+        } else if t.code.starts_with("s2d::config::") {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else if t.code.starts_with("s2d::state::") || t.code.starts_with("s2d::io::") {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else {
+            StatusCode::BAD_GATEWAY
+        };
+        ApiError {
+            status,
+            code: Some(t.code),
+            message: t.message,
+            help: t.help,
+            request_id: t.request_id,
             extra: None,
         }
     }
@@ -70,8 +100,14 @@ impl From<super::store::StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut error = json!({ "message": self.message });
+        if let Some(code) = self.code {
+            error["code"] = Value::String(code);
+        }
         if let Some(help) = self.help {
             error["help"] = Value::String(help);
+        }
+        if let Some(id) = self.request_id {
+            error["request_id"] = Value::String(id);
         }
         let mut body = json!({ "error": error });
         if let Some((key, value)) = self.extra {

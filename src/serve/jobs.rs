@@ -9,8 +9,6 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::num::NonZeroUsize;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,12 +17,11 @@ use tokio::sync::{mpsc, watch};
 
 use super::store::{self, JobKind, JobRecord, JobStatus, Store};
 use crate::cloud::ConfigEnv;
-use crate::engine::openstack::{OpenStack, TransferOptions};
 use crate::engine::walk::Stop;
-use crate::engine::{self, ApplyOptions, ApplyReport, Event, PlanOptions, PlanOutcome};
-use crate::graph::{Address, Desired};
+use crate::engine::{ApplyReport, Event, PlanOutcome};
+use crate::graph::Address;
 use crate::plan::Plan;
-use crate::state::StateFile;
+use crate::workflow::{self, Locked, RunOptions, WorkflowError, defaults, keys};
 
 /// What the caller may choose about a job (the JSON body of `apply`/`destroy`).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -33,9 +30,9 @@ pub struct JobOptions {
     /// Only these resources (and what they depend on), as `--target` does.
     #[serde(default)]
     pub targets: Vec<String>,
-    /// Steps making calls at once (default 10).
+    /// Steps making calls at once (default: the workflow's, 10).
     pub parallelism: Option<u32>,
-    /// Image copies at once (default 4).
+    /// Image copies at once (default: the workflow's, 4).
     pub transfers: Option<u32>,
 }
 
@@ -235,20 +232,6 @@ pub async fn run(ctx: Arc<Context>, job: Arc<Job>, plan: Plan, options: JobOptio
     *lock(&job.log) = None;
 }
 
-pub(super) async fn connect(ctx: &Context, plan: &Plan, spool: &Path) -> Result<OpenStack, String> {
-    let source = crate::cli::clouds::config("source", &plan.source, &ctx.env)
-        .map_err(|e| format!("the source cloud: {e}"))?;
-    let target = crate::cli::clouds::config("target", &plan.target, &ctx.env)
-        .map_err(|e| format!("the target cloud: {e}"))?;
-    let transfer = TransferOptions {
-        spool_dir: spool.to_path_buf(),
-        ..TransferOptions::default()
-    };
-    OpenStack::connect(source, target, transfer)
-        .await
-        .map_err(|e| format!("connecting to the clouds: {e}"))
-}
-
 /// The job's work; `Ok(true)` when every step succeeded.
 async fn execute(
     ctx: &Context,
@@ -263,25 +246,16 @@ async fn execute(
         JobKind::Apply => "apply",
         JobKind::Destroy => "destroy",
     };
-    let state_path = ctx.store.state_path(plan_id);
-    let mut state_file = StateFile::open(&state_path, operation).map_err(|e| e.to_string())?;
-    let cloud = Arc::new(connect(ctx, plan, &ctx.store.spool_dir(plan_id)).await?);
+    let fail = |e: WorkflowError| workflow::teach(&e).message;
+    let locked =
+        Locked::open(plan.clone(), &ctx.store.state_path(plan_id), operation).map_err(fail)?;
+    let mut migration = locked
+        .connect(&ctx.env, Some(ctx.store.spool_dir(plan_id)))
+        .await
+        .map_err(fail)?;
     let outcome: PlanOutcome = match kind {
-        JobKind::Apply => {
-            let desired = Desired::from_plan(plan)
-                .map_err(|e| format!("the plan cannot be carried out as written: {e}"))?;
-            engine::plan(
-                &*cloud,
-                &desired,
-                state_file.state(),
-                &PlanOptions {
-                    targets: targets.clone(),
-                },
-            )
-            .await
-            .map_err(|e| format!("planning: {e}"))?
-        }
-        JobKind::Destroy => engine::plan_destroy(state_file.state(), &targets),
+        JobKind::Apply => migration.diff(targets.clone()).await.map_err(fail)?,
+        JobKind::Destroy => migration.destroy_diff(&targets),
     };
     let changes = serde_json::to_value(&outcome).map_err(|e| e.to_string())?;
     let mut planned = changes.clone();
@@ -291,9 +265,7 @@ async fn execute(
     job.push_event(&planned);
     job.update(&ctx.store, |r| r.changes = Some(changes));
     if outcome.is_empty() {
-        let overview = engine::overview(&*cloud, state_file.state(), None)
-            .await
-            .map_err(|e| format!("reading the servers back: {e}"))?;
+        let overview = migration.overview(None).await.map_err(fail)?;
         job.update(&ctx.store, |r| {
             r.overview = serde_json::to_value(&overview).ok();
         });
@@ -302,40 +274,36 @@ async fn execute(
 
     let (tx, rx) = mpsc::unbounded_channel();
     let forwarder = tokio::spawn(forward(job.clone(), rx));
-    let apply_options = ApplyOptions {
-        parallelism: nonzero(options.parallelism, 10),
-        transfers: nonzero(options.transfers, 4),
-        stop: job.stop.clone(),
-        events: Some(tx),
-        ..ApplyOptions::default()
+    let run = RunOptions {
+        parallelism: options.parallelism.unwrap_or(defaults::PARALLELISM),
+        transfers: options.transfers.unwrap_or(defaults::TRANSFERS),
+        ..RunOptions::default()
     };
     let report: ApplyReport = match kind {
-        JobKind::Apply => engine::apply(cloud.clone(), &outcome, &mut state_file, &apply_options)
+        JobKind::Apply => migration
+            .apply(&outcome, &run, job.stop.clone(), Some(tx))
             .await
-            .map_err(|e| e.to_string())?,
+            .map_err(fail)?,
         JobKind::Destroy => {
-            engine::destroy(cloud.clone(), &mut state_file, &targets, &apply_options).await
+            migration
+                .destroy(&targets, &run, job.stop.clone(), Some(tx))
+                .await
         }
     };
-    drop(apply_options);
     let _ = forwarder.await;
 
     let keys = save_private_keys(&ctx.store, plan_id, &report);
-    let overview = engine::overview(&*cloud, state_file.state(), Some(&report)).await;
+    let overview = migration.overview(Some(&report)).await;
     let succeeded = report.succeeded();
     job.update(&ctx.store, |r| {
         r.report = serde_json::to_value(&report).ok();
         r.private_keys = keys;
         match &overview {
             Ok(o) => r.overview = serde_json::to_value(o).ok(),
-            Err(e) => r.error = Some(format!("reading the servers back from the target: {e}")),
+            Err(e) => r.error = Some(workflow::teach(e).message),
         }
     });
     Ok(succeeded)
-}
-
-fn nonzero(value: Option<u32>, default: usize) -> NonZeroUsize {
-    NonZeroUsize::new(value.map_or(default, |v| v as usize)).unwrap_or(NonZeroUsize::MIN)
 }
 
 /// Log the engine's events; image progress is thinned to a few lines a second per image.
@@ -361,23 +329,27 @@ async fn forward(job: Arc<Job>, mut rx: mpsc::UnboundedReceiver<Event>) {
     }
 }
 
-/// Keep generated private keys in the plan's `keys/` folder (0600): the API hands them out;
-/// they are in no record or log. Returns the addresses of the keypairs that have one.
+/// Keep generated private keys in the plan's `keys/` folder (0600, a newer key of the same
+/// keypair replacing the old one): the API hands them out; they are in no record or log.
+/// Returns the addresses of the keypairs that have one.
 fn save_private_keys(store: &Store, plan_id: &str, report: &ApplyReport) -> Vec<String> {
-    let mut saved = Vec::new();
-    for (address, key) in &report.generated_keys {
-        let base = address.name().replace(['/', '\\'], "_");
-        let dir = store.keys_dir(plan_id);
-        // A newer key of the same keypair replaces the old one.
-        let path = dir.join(format!("{base}.pem"));
-        let result = store::private_dir(&dir)
-            .and_then(|()| store::write_private(&path, key.expose().as_bytes()));
-        match result {
-            Ok(()) => saved.push(address.to_string()),
-            Err(e) => tracing::error!("keeping the private key of {address}: {e}"),
+    if report.generated_keys.is_empty() {
+        return Vec::new();
+    }
+    let dir = store.keys_dir(plan_id);
+    let saved = store::private_dir(&dir)
+        .map_err(|e| e.to_string())
+        .and_then(|()| {
+            keys::save(report, &dir, keys::Existing::Replace)
+                .map_err(|e| workflow::teach(&e).message)
+        });
+    match saved {
+        Ok(saved) => saved.into_iter().map(|(a, _)| a.to_string()).collect(),
+        Err(e) => {
+            tracing::error!("keeping the private keys: {e}");
+            Vec::new()
         }
     }
-    saved
 }
 
 #[cfg(test)]

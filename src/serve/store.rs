@@ -16,7 +16,6 @@
 //!
 //! Knows nothing of HTTP or the engine's workings: it stores what it is given.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -324,15 +323,8 @@ pub fn private_dir(path: &Path) -> Result<(), StoreError> {
 
 /// Write a file whole (temp file + rename), mode 0600.
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io("creating a file in", dir))?;
-    // NamedTempFile is created 0600 already.
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(io("writing", path))?;
-    tmp.persist(path)
-        .map_err(|e| io("writing", path)(e.error))?;
-    Ok(())
+    crate::files::write_whole(path, bytes, crate::files::Existing::Replace)
+        .map_err(io("writing", path))
 }
 
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), StoreError> {
@@ -354,6 +346,7 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, StoreError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     #[test]
     fn ids_are_checked_before_they_become_paths() {

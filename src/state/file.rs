@@ -1,7 +1,5 @@
 //! Reading and atomically writing the state file, under its lock.
 
-use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::lock::Lock;
@@ -111,7 +109,7 @@ fn describe(holder: &Option<LockInfo>) -> String {
 /// Read a state file without locking it (for `show`; writes are atomic renames, so a reader
 /// sees the old or the new file). `Ok(None)` when there is none yet.
 pub fn read(path: &Path) -> Result<Option<State>, StateError> {
-    let text = match crate::input::read_text(path, crate::input::MAX_STATE_BYTES) {
+    let text = match crate::files::read_text(path, crate::files::MAX_STATE_BYTES) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => {
@@ -193,36 +191,13 @@ impl StateFile {
 fn write_atomically(path: &Path, state: &State) -> Result<(), StateError> {
     let mut text = serde_json::to_vec_pretty(state).map_err(StateError::Encode)?;
     text.push(b'\n');
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let io = |action: &'static str| {
-        let path = path.to_path_buf();
-        move |source| StateError::Io {
-            action,
-            path,
+    crate::files::write_whole(path, &text, crate::files::Existing::Replace).map_err(|source| {
+        StateError::Io {
+            action: "writing the state",
+            path: path.to_path_buf(),
             source,
         }
-    };
-    // tempfile creates the file with mode 0600 on Unix.
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".s2d.state.")
-        .suffix(".tmp")
-        .tempfile_in(&dir)
-        .map_err(io("creating a temp file beside the state"))?;
-    tmp.write_all(&text).map_err(io("writing the state"))?;
-    tmp.as_file().sync_all().map_err(io("syncing the state"))?;
-    tmp.persist(path).map_err(|e| StateError::Io {
-        action: "replacing the state",
-        path: path.to_path_buf(),
-        source: e.error,
-    })?;
-    // Make the rename itself durable.
-    File::open(&dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io("syncing the state's folder"))?;
-    Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -55,7 +55,7 @@ fn open_lock_file(path: &Path) -> Result<File, StateError> {
 fn read_info(file: &mut File) -> Option<LockInfo> {
     let mut text = String::new();
     file.seek(SeekFrom::Start(0)).ok()?;
-    file.take(crate::input::MAX_LOCK_NOTE_BYTES)
+    file.take(crate::files::MAX_LOCK_NOTE_BYTES)
         .read_to_string(&mut text)
         .ok()?;
     serde_json::from_str(&text).ok()

@@ -60,7 +60,7 @@ impl Rates {
     pub fn load(path: &std::path::Path) -> Result<Rates, RatesError> {
         let file = path.display().to_string();
         let text =
-            crate::input::read_text(path, crate::input::MAX_RATES_BYTES).map_err(|source| {
+            crate::files::read_text(path, crate::files::MAX_RATES_BYTES).map_err(|source| {
                 RatesError::Read {
                     file: file.clone(),
                     source,

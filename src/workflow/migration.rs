@@ -1,0 +1,227 @@
+//! A migration being worked on: a plan with its state locked ([`Locked`]), then connected to
+//! both clouds ([`Migration`]): the diff, apply, destroy and the overview read back. The same
+//! steps for `s2d plan/apply/destroy` and the service's jobs; the front end decides what to
+//! show between them (a confirmation, a stream of events).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::{WorkflowError, clouds, defaults};
+use crate::cloud::ConfigEnv;
+use crate::engine::openstack::{OpenStack, TransferOptions};
+use crate::engine::walk::Stop;
+use crate::engine::{
+    self, ApplyOptions, ApplyReport, Event, PlanOptions, PlanOutcome, ServerOverview, Timeouts,
+};
+use crate::graph::{Address, Desired, ResourceGraph};
+use crate::plan::Plan;
+use crate::state::{State, StateFile};
+
+/// How a run goes: the limits and the timeouts (defaults: [`defaults`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunOptions {
+    pub parallelism: u32,
+    pub transfers: u32,
+    pub timeouts: Timeouts,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            parallelism: defaults::PARALLELISM,
+            transfers: defaults::TRANSFERS,
+            timeouts: defaults::timeouts(),
+        }
+    }
+}
+
+impl RunOptions {
+    fn apply_options(&self, stop: Stop, events: Option<UnboundedSender<Event>>) -> ApplyOptions {
+        let mut options = ApplyOptions::new(self.parallelism, self.transfers, self.timeouts);
+        options.stop = stop;
+        options.events = events;
+        options
+    }
+}
+
+/// Connect to both clouds of `plan` (images spooled into `spool_dir` when a copy needs it).
+pub async fn connect(
+    plan: &Plan,
+    env: &ConfigEnv,
+    spool_dir: PathBuf,
+) -> Result<OpenStack, WorkflowError> {
+    let config = |side: &'static str, cloud_ref| {
+        clouds::config(side, cloud_ref, env)
+            .map_err(|source| WorkflowError::Config { side, source })
+    };
+    let source = config("source", &plan.source)?;
+    let target = config("target", &plan.target)?;
+    let transfer = TransferOptions {
+        spool_dir,
+        ..TransferOptions::default()
+    };
+    OpenStack::connect(source, target, transfer)
+        .await
+        .map_err(WorkflowError::Connect)
+}
+
+/// The dependency graph of `plan` as the clouds make it (`s2d graph`).
+pub async fn graph(plan: &Plan, env: &ConfigEnv) -> Result<ResourceGraph, WorkflowError> {
+    let desired = desired(plan)?;
+    let cloud = connect(plan, env, std::env::temp_dir().join("s2d-spool")).await?;
+    engine::build_graph(&cloud, &desired)
+        .await
+        .map_err(WorkflowError::Diff)
+}
+
+/// What apply would change now, against `state` read without its lock (a run may hold it; a
+/// diff changes nothing): the service's preview.
+pub async fn preview(
+    plan: &Plan,
+    state: &State,
+    env: &ConfigEnv,
+    spool_dir: PathBuf,
+) -> Result<PlanOutcome, WorkflowError> {
+    let desired = desired(plan)?;
+    let cloud = connect(plan, env, spool_dir).await?;
+    engine::plan(&cloud, &desired, state, &PlanOptions::default())
+        .await
+        .map_err(WorkflowError::Diff)
+}
+
+/// What destroy would delete from `state` (read without its lock).
+pub fn preview_destroy(state: &State) -> PlanOutcome {
+    engine::plan_destroy(state, &[])
+}
+
+fn desired(plan: &Plan) -> Result<Desired, WorkflowError> {
+    Desired::from_plan(plan).map_err(WorkflowError::Desired)
+}
+
+/// A plan whose state is locked (for as long as this value, or the [`Migration`] made of it,
+/// lives).
+pub struct Locked {
+    plan: Plan,
+    state: StateFile,
+}
+
+impl Locked {
+    /// Lock and read the state at `state_path` for `operation` (`plan`, `apply`, `destroy`);
+    /// refused at once when another process holds it.
+    pub fn open(plan: Plan, state_path: &Path, operation: &str) -> Result<Locked, WorkflowError> {
+        Ok(Locked {
+            plan,
+            state: StateFile::open(state_path, operation)?,
+        })
+    }
+
+    pub fn state(&self) -> &State {
+        self.state.state()
+    }
+
+    /// What destroy would delete (no cloud needed: the state says).
+    pub fn destroy_diff(&self, targets: &[Address]) -> PlanOutcome {
+        engine::plan_destroy(self.state.state(), targets)
+    }
+
+    /// Connect to both clouds; spooled images go to `spool_dir`, by default
+    /// [`defaults::SPOOL_DIR`] beside the state (so a run after a kill resumes its copies).
+    pub async fn connect(
+        self,
+        env: &ConfigEnv,
+        spool_dir: Option<PathBuf>,
+    ) -> Result<Migration, WorkflowError> {
+        let spool_dir = spool_dir.unwrap_or_else(|| beside(self.state.path(), defaults::SPOOL_DIR));
+        let cloud = connect(&self.plan, env, spool_dir).await?;
+        Ok(Migration {
+            plan: self.plan,
+            state: self.state,
+            cloud: Arc::new(cloud),
+        })
+    }
+}
+
+/// The folder a file is in (`.` for a bare name).
+pub fn folder_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// `name` in the folder of `path`.
+pub fn beside(path: &Path, name: &str) -> PathBuf {
+    folder_of(path).join(name)
+}
+
+/// A plan with its state locked and both clouds connected.
+pub struct Migration {
+    plan: Plan,
+    state: StateFile,
+    cloud: Arc<OpenStack>,
+}
+
+impl Migration {
+    pub fn state(&self) -> &State {
+        self.state.state()
+    }
+
+    pub fn state_path(&self) -> &Path {
+        self.state.path()
+    }
+
+    /// What apply would change now (only `targets` and what they need, when given).
+    pub async fn diff(&self, targets: Vec<Address>) -> Result<PlanOutcome, WorkflowError> {
+        let desired = desired(&self.plan)?;
+        engine::plan(
+            &*self.cloud,
+            &desired,
+            self.state.state(),
+            &PlanOptions { targets },
+        )
+        .await
+        .map_err(WorkflowError::Diff)
+    }
+
+    /// What destroy would delete.
+    pub fn destroy_diff(&self, targets: &[Address]) -> PlanOutcome {
+        engine::plan_destroy(self.state.state(), targets)
+    }
+
+    /// Carry out `outcome` (a diff of this state, or a saved plan's), recording into the state.
+    pub async fn apply(
+        &mut self,
+        outcome: &PlanOutcome,
+        run: &RunOptions,
+        stop: Stop,
+        events: Option<UnboundedSender<Event>>,
+    ) -> Result<ApplyReport, WorkflowError> {
+        let options = run.apply_options(stop, events);
+        Ok(engine::apply(self.cloud.clone(), outcome, &mut self.state, &options).await?)
+    }
+
+    /// Delete what the state holds (only `targets` and what depends on them, when given).
+    pub async fn destroy(
+        &mut self,
+        targets: &[Address],
+        run: &RunOptions,
+        stop: Stop,
+        events: Option<UnboundedSender<Event>>,
+    ) -> ApplyReport {
+        let options = run.apply_options(stop, events);
+        engine::destroy(self.cloud.clone(), &mut self.state, targets, &options).await
+    }
+
+    /// The migrated servers as the target shows them now (with each step's time from
+    /// `report`, when given).
+    pub async fn overview(
+        &self,
+        report: Option<&ApplyReport>,
+    ) -> Result<Vec<ServerOverview>, WorkflowError> {
+        engine::overview(&*self.cloud, self.state.state(), report)
+            .await
+            .map_err(WorkflowError::Overview)
+    }
+}
