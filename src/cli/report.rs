@@ -29,10 +29,10 @@ impl miette::Diagnostic for Shown {
 /// wrapped to `width` columns (`None`: not wrapped, as for a log or a pipe).
 pub fn human(taught: &Taught, color: bool, width: Option<usize>) -> String {
     let mut message = taught.message.clone();
-    if let Some(id) = &taught.request_id {
-        if !message.contains(id.as_str()) {
-            message.push_str(&format!(" (request id {id})"));
-        }
+    if let Some(id) = &taught.request_id
+        && !message.contains(id.as_str())
+    {
+        message.push_str(&format!(" (request id {id})"));
     }
     let shown = Shown {
         message,

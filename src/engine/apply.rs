@@ -10,11 +10,10 @@
 //!
 //! Knows nothing of terminals; it never prints.
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
 use std::ops::ControlFlow;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -304,6 +303,12 @@ fn walk_graph(plan: &PlanOutcome) -> DiGraph<Change, ()> {
     graph
 }
 
+/// A mutex's guard; a panic elsewhere while it was held does not make the data unusable
+/// (every write to it is a whole insert or remove).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 async fn execute<C: CloudPort>(
     cloud: Arc<C>,
     plan: &PlanOutcome,
@@ -312,7 +317,8 @@ async fn execute<C: CloudPort>(
 ) -> ApplyReport {
     let graph = walk_graph(plan);
     let lineage = state.state().lineage.clone();
-    let ids: RefCell<BTreeMap<Address, String>> = RefCell::new(
+    // Shared by the node futures and the walk's event handler; never held across an await.
+    let ids: Mutex<BTreeMap<Address, String>> = Mutex::new(
         state
             .state()
             .resources
@@ -332,14 +338,14 @@ async fn execute<C: CloudPort>(
             let _ = tx.send(event);
         }
     };
-    let state_cell = RefCell::new(state);
+    let state_cell = Mutex::new(state);
     let mut generated_keys = Vec::new();
     let mut state_error: Option<String> = None;
 
     let run = |_index: NodeIndex, change: &Change, hard: CancellationToken| {
         let ctx = NodeCtx {
             change: change.clone(),
-            ids: ids.borrow().clone(),
+            ids: lock(&ids).clone(),
             lineage: lineage.clone(),
             timeouts: options.timeouts,
             transfers: transfers.clone(),
@@ -367,7 +373,7 @@ async fn execute<C: CloudPort>(
                 if let (Some(Node::Keypair { name, .. }), Action::Create) =
                     (&change.node, &change.action)
                 {
-                    let mut file = state_cell.borrow_mut();
+                    let mut file = lock(&state_cell);
                     let mut attributes = Map::new();
                     attributes.insert("name".into(), json!(name));
                     attributes.insert("pending".into(), json!(true));
@@ -427,8 +433,8 @@ async fn execute<C: CloudPort>(
                 if records.is_empty() {
                     return ControlFlow::Continue(());
                 }
-                let mut file = state_cell.borrow_mut();
-                let mut ids = ids.borrow_mut();
+                let mut file = lock(&state_cell);
+                let mut ids = lock(&ids);
                 for (address, record) in records {
                     match record {
                         Some(resource) => {

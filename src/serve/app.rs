@@ -435,47 +435,29 @@ impl App {
         let plan_id = id.to_string();
         // Held until the job ends: `wait_for_jobs` waits for it.
         let tracked = self.tasks.token();
-        // The engine's apply is one future that is not `Send` (the CLI blocks on it too): a
-        // thread of its own drives it, on this runtime, whose workers run what it spawns.
-        let handle = tokio::runtime::Handle::current();
-        let spawned = std::thread::Builder::new()
-            .name(format!("s2d-job-{}", record.id))
-            .spawn(move || {
-                let id = job.record().id;
-                let run = jobs::run(app.ctx.clone(), job.clone(), plan, options);
-                // A panic in the engine ends this job failed (its state holds what finished),
-                // never the service or another job.
-                if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    handle.block_on(run)
-                })) {
-                    let message = super::api::panic_message(panic.as_ref()).to_string();
-                    tracing::error!("job {id}: the engine panicked: {message}");
-                    job.fail(
-                        &app.ctx.store,
-                        format!(
-                            "s2d failed inside this job (a bug: {message}); the state holds what finished: apply again"
-                        ),
-                    );
-                }
-                if let Some(entry) = lock(&app.plans).get_mut(&plan_id)
-                    && entry.running.as_deref() == Some(id.as_str())
-                {
-                    entry.running = None;
-                }
-                drop(tracked);
-            });
-        if let Err(e) = spawned {
-            // Nothing ran: the job ends failed, and the plan is free again.
-            if let Some(entry) = lock(&self.plans).get_mut(id) {
+        // A task on the service's runtime. A panic in the engine ends this job failed (its
+        // state holds what finished), never the service or another job.
+        tokio::spawn(async move {
+            use futures_util::FutureExt;
+            let id = job.record().id;
+            let run = jobs::run(app.ctx.clone(), job.clone(), plan, options);
+            if let Err(panic) = std::panic::AssertUnwindSafe(run).catch_unwind().await {
+                let message = super::api::panic_message(panic.as_ref()).to_string();
+                tracing::error!("job {id}: the engine panicked: {message}");
+                job.fail(
+                    &app.ctx.store,
+                    format!(
+                        "s2d failed inside this job (a bug: {message}); the state holds what finished: apply again"
+                    ),
+                );
+            }
+            if let Some(entry) = lock(&app.plans).get_mut(&plan_id)
+                && entry.running.as_deref() == Some(id.as_str())
+            {
                 entry.running = None;
             }
-            if let Ok(job) = self.job(&record.id) {
-                job.fail(self.store(), format!("the job could not start: {e}"));
-            }
-            return Err(ApiError::internal(format!(
-                "starting the job's thread: {e}"
-            )));
-        }
+            drop(tracked);
+        });
         Ok(record)
     }
 

@@ -18,7 +18,7 @@ pub struct ApiError {
     pub help: Option<String>,
     pub request_id: Option<String>,
     /// More fields beside `error` (e.g. `diagnostics`, `job`).
-    pub extra: Option<(&'static str, Value)>,
+    pub extra: Option<Box<(&'static str, Value)>>,
 }
 
 impl ApiError {
@@ -86,7 +86,7 @@ impl ApiError {
     }
 
     pub fn with(mut self, key: &'static str, value: Value) -> ApiError {
-        self.extra = Some((key, value));
+        self.extra = Some(Box::new((key, value)));
         self
     }
 }
@@ -110,7 +110,7 @@ impl IntoResponse for ApiError {
             error["request_id"] = Value::String(id);
         }
         let mut body = json!({ "error": error });
-        if let Some((key, value)) = self.extra {
+        if let Some((key, value)) = self.extra.map(|e| *e) {
             body[key] = value;
         }
         (self.status, Json(body)).into_response()

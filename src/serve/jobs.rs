@@ -1,11 +1,12 @@
-//! Jobs: one apply or destroy of a stored plan, run on the engine in the background. A job
+//! Jobs: one apply or destroy of a stored plan, run as a tokio task in the background. A job
 //! holds its plan's state lock while it runs, logs every engine event (JSON lines, kept on
 //! disk and in memory) and fans them out to any number of live listeners; its record is
 //! rewritten at each change of status, so a restart finds it again (a job that was running
 //! then is marked interrupted: the state holds what was done and the next apply continues).
 //!
-//! Same engine calls as `s2d apply`/`s2d destroy` (`engine::plan`, `engine::apply`,
-//! `engine::destroy`, `engine::overview`); nothing here decides what to change.
+//! The same workflow as `s2d apply`/`s2d destroy` ([`crate::workflow::Locked`], then
+//! `Migration::diff`, `apply` or `destroy`, `overview`, `keys::save`); nothing here decides
+//! what to change.
 
 use std::collections::HashMap;
 use std::io::Write;

@@ -8,6 +8,7 @@ use crate::engine::{ApplyError, PlanError, PortError};
 use crate::graph::FromPlanError;
 use crate::state::StateError;
 
+/// Large causes are boxed, so that a `Result` of this error stays small.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum WorkflowError {
     /// A side of the plan has no usable cloud configuration.
@@ -16,27 +17,27 @@ pub enum WorkflowError {
     Config {
         side: &'static str,
         #[source]
-        source: cloud::Error,
+        source: Box<cloud::Error>,
     },
     /// Authenticating to either cloud, or discovering its services, failed.
     #[error("connecting to the clouds")]
     #[diagnostic(code(s2d::cloud::connect))]
-    Connect(#[source] cloud::Error),
+    Connect(#[source] Box<cloud::Error>),
     #[error(transparent)]
     #[diagnostic(transparent)]
-    State(#[from] StateError),
+    State(#[from] Box<StateError>),
     #[error("the plan cannot be carried out as written")]
     #[diagnostic(code(s2d::plan::unsupported))]
     Desired(#[source] FromPlanError),
     #[error("planning")]
     #[diagnostic(code(s2d::plan::failed))]
-    Diff(#[source] PlanError),
+    Diff(#[source] Box<PlanError>),
     #[error(transparent)]
     #[diagnostic(transparent)]
-    Apply(#[from] ApplyError),
+    Apply(#[from] Box<ApplyError>),
     #[error("reading the servers back from the target")]
     #[diagnostic(code(s2d::cloud::overview))]
-    Overview(#[source] PortError),
+    Overview(#[source] Box<PortError>),
     /// A saved plan (`s2d plan --out`) that cannot be used.
     #[error("{message}")]
     #[diagnostic(code(s2d::saved_plan::unusable), help("{help}"))]
@@ -61,4 +62,16 @@ pub enum WorkflowError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl From<StateError> for WorkflowError {
+    fn from(e: StateError) -> Self {
+        WorkflowError::State(Box::new(e))
+    }
+}
+
+impl From<ApplyError> for WorkflowError {
+    fn from(e: ApplyError) -> Self {
+        WorkflowError::Apply(Box::new(e))
+    }
 }

@@ -53,8 +53,10 @@ pub async fn connect(
     spool_dir: PathBuf,
 ) -> Result<OpenStack, WorkflowError> {
     let config = |side: &'static str, cloud_ref| {
-        clouds::config(side, cloud_ref, env)
-            .map_err(|source| WorkflowError::Config { side, source })
+        clouds::config(side, cloud_ref, env).map_err(|source| WorkflowError::Config {
+            side,
+            source: Box::new(source),
+        })
     };
     let source = config("source", &plan.source)?;
     let target = config("target", &plan.target)?;
@@ -64,7 +66,7 @@ pub async fn connect(
     };
     OpenStack::connect(source, target, transfer)
         .await
-        .map_err(WorkflowError::Connect)
+        .map_err(|e| WorkflowError::Connect(Box::new(e)))
 }
 
 /// The dependency graph of `plan` as the clouds make it (`s2d graph`).
@@ -73,7 +75,7 @@ pub async fn graph(plan: &Plan, env: &ConfigEnv) -> Result<ResourceGraph, Workfl
     let cloud = connect(plan, env, std::env::temp_dir().join("s2d-spool")).await?;
     engine::build_graph(&cloud, &desired)
         .await
-        .map_err(WorkflowError::Diff)
+        .map_err(|e| WorkflowError::Diff(Box::new(e)))
 }
 
 /// What apply would change now, against `state` read without its lock (a run may hold it; a
@@ -88,7 +90,7 @@ pub async fn preview(
     let cloud = connect(plan, env, spool_dir).await?;
     engine::plan(&cloud, &desired, state, &PlanOptions::default())
         .await
-        .map_err(WorkflowError::Diff)
+        .map_err(|e| WorkflowError::Diff(Box::new(e)))
 }
 
 /// What destroy would delete from `state` (read without its lock).
@@ -182,7 +184,7 @@ impl Migration {
             &PlanOptions { targets },
         )
         .await
-        .map_err(WorkflowError::Diff)
+        .map_err(|e| WorkflowError::Diff(Box::new(e)))
     }
 
     /// What destroy would delete.
@@ -222,6 +224,32 @@ impl Migration {
     ) -> Result<Vec<ServerOverview>, WorkflowError> {
         engine::overview(&*self.cloud, self.state.state(), report)
             .await
-            .map_err(WorkflowError::Overview)
+            .map_err(|e| WorkflowError::Overview(Box::new(e)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send<T: Send>(_: &T) {}
+
+    /// The service runs jobs as tokio tasks: every step's future must be `Send` (this fails to
+    /// compile otherwise). The futures are made, never run.
+    #[test]
+    fn the_steps_futures_are_send() {
+        fn check(
+            migration: &mut Migration,
+            outcome: &PlanOutcome,
+            locked: Locked,
+            env: &ConfigEnv,
+        ) {
+            send(&locked.connect(env, None));
+            send(&migration.diff(Vec::new()));
+            send(&migration.overview(None));
+            send(&migration.apply(outcome, &RunOptions::default(), Stop::default(), None));
+            send(&migration.destroy(&[], &RunOptions::default(), Stop::default(), None));
+        }
+        let _ = check;
     }
 }

@@ -77,46 +77,55 @@ fn diagnostic(d: &dyn miette::Diagnostic) -> Option<Found> {
     Some((code, d.help().map(|h| h.to_string()), None))
 }
 
+/// `e` as a `T`, whether it is one or a box of one (large causes are boxed).
+fn down<'a, T: Error + 'static>(e: &'a (dyn Error + 'static)) -> Option<&'a T> {
+    e.downcast_ref::<T>()
+        .or_else(|| e.downcast_ref::<Box<T>>().map(|b| b.as_ref()))
+}
+
 /// The code, help and request id of one error of a type s2d knows.
 fn known(e: &(dyn Error + 'static)) -> Option<Found> {
-    if let Some(e) = e.downcast_ref::<cloud::Error>() {
+    if let Some(e) = down::<cloud::Error>(e) {
         return Some((
             e.code().to_string(),
             e.help(),
             e.request_id().map(str::to_string),
         ));
     }
-    if let Some(e) = e.downcast_ref::<PortError>() {
+    if let Some(e) = down::<PortError>(e) {
         let d = e.diagnosis();
         return Some((d.code, d.help, d.request_id));
     }
-    if let Some(e) = e.downcast_ref::<StateError>() {
+    if let Some(e) = down::<StateError>(e) {
         return diagnostic(e);
     }
     // Transparent wrappers hide their inner error from `source()`: look inside.
-    if let Some(e) = e.downcast_ref::<ApplyError>() {
+    if let Some(e) = down::<ApplyError>(e) {
         return match e {
             ApplyError::State(inner) => diagnostic(inner),
             other => diagnostic(other),
         };
     }
-    if let Some(e) = e.downcast_ref::<PlanError>() {
+    if let Some(e) = down::<PlanError>(e) {
         return match e {
             PlanError::Graph(inner) => diagnostic(inner),
             other => diagnostic(other),
         };
     }
-    if let Some(e) = e.downcast_ref::<WorkflowError>() {
+    if let Some(e) = down::<WorkflowError>(e) {
         return match e {
-            WorkflowError::State(inner) => diagnostic(inner),
-            WorkflowError::Apply(ApplyError::State(inner)) => diagnostic(inner),
+            WorkflowError::State(inner) => diagnostic(inner.as_ref()),
+            WorkflowError::Apply(inner) => match inner.as_ref() {
+                ApplyError::State(state) => diagnostic(state),
+                other => diagnostic(other),
+            },
             other => diagnostic(other),
         };
     }
-    if let Some(e) = e.downcast_ref::<GraphError>() {
+    if let Some(e) = down::<GraphError>(e) {
         return diagnostic(e);
     }
-    if let Some(e) = e.downcast_ref::<FromPlanError>() {
+    if let Some(e) = down::<FromPlanError>(e) {
         return diagnostic(e);
     }
     None
