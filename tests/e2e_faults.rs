@@ -4,6 +4,10 @@
 #[path = "e2e/harness.rs"]
 mod harness;
 
+use std::io::{BufRead, BufReader};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use devcloud::Options;
 use harness::{World, both, image_sums};
 use serde_json::json;
@@ -32,6 +36,84 @@ fn spool_plan(world: &World) -> &'static str {
 
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Ask `probe` every 20 ms until it answers `Ok`; after `within`, fail with `what` was awaited
+/// and the last thing the probe saw (its `Err`).
+async fn poll<T>(what: &str, within: Duration, mut probe: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        let seen = match probe() {
+            Ok(found) => return found,
+            Err(seen) => seen,
+        };
+        assert!(
+            Instant::now() < deadline,
+            "waited {within:?} for {what}; last seen: {seen}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Fail at once if the child has ended (it will never make the awaited event happen).
+fn still_running(child: &mut std::process::Child, what: &str) {
+    if let Ok(Some(status)) = child.try_wait() {
+        let mut err = String::new();
+        if let Some(mut pipe) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut pipe, &mut err);
+        }
+        panic!("s2d ended ({status}) before {what}; its stderr:\n{err}");
+    }
+}
+
+/// Who holds the state lock of the folder's `s2d.state.json`: the note the state module writes
+/// into `s2d.state.json.lock` once it holds the lock (and clears before releasing it).
+fn lock_holder(world: &World) -> Result<s2d::state::LockInfo, String> {
+    let path = world.path().join("s2d.state.json.lock");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|_| format!("lock note {text:?}"))
+}
+
+/// A child's stderr, read line by line on a thread as it comes.
+struct Lines {
+    seen: Arc<Mutex<(Vec<String>, bool)>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Lines {
+    fn read(pipe: std::process::ChildStderr) -> Lines {
+        let seen = Arc::new(Mutex::new((Vec::new(), false)));
+        let shared = seen.clone();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                shared.lock().expect("lines").0.push(line);
+            }
+            shared.lock().expect("lines").1 = true;
+        });
+        Lines { seen, reader }
+    }
+
+    /// Wait for a line that `matches`; fails with the lines so far after `within`, or at once
+    /// when the stream ends without one.
+    async fn wait_for(&self, what: &str, within: Duration, matches: impl Fn(&str) -> bool) {
+        poll(what, within, || {
+            let (lines, ended) = &*self.seen.lock().expect("lines");
+            if lines.iter().any(|l| matches(l)) {
+                return Ok(());
+            }
+            assert!(!ended, "stderr ended without {what}:\n{}", lines.join("\n"));
+            Err(format!("stderr so far:\n{}", lines.join("\n")))
+        })
+        .await
+    }
+
+    /// Everything the child wrote, once it has ended.
+    fn all(self) -> String {
+        self.reader.join().expect("the stderr reader");
+        let (lines, _) = &*self.seen.lock().expect("lines");
+        lines.join("\n")
+    }
 }
 
 /// A server that goes to ERROR fails apply with Nova's fault; the next plan replaces it.
@@ -90,12 +172,22 @@ async fn two_applies_at_once_one_is_refused() {
     world
         .faults("hospital", json!({"server_build_s": 2.0}))
         .await;
-    let first = world
+    let mut first = world
         .command(&["apply", &plan, "--auto-approve", "-q"])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // The second starts once the first holds the lock: its note names the first's pid.
+    let pid = first.id();
+    poll(
+        "the first apply to hold the lock",
+        Duration::from_secs(60),
+        || {
+            still_running(&mut first, "it held the lock");
+            lock_holder(&world).and_then(|h| (h.pid == pid).then_some(()).ok_or(format!("{h:?}")))
+        },
+    )
+    .await;
     let second = world.s2d(&["apply", &plan, "--auto-approve"]).await;
     let first = tokio::task::spawn_blocking(move || first.wait_with_output().expect("waits"))
         .await
@@ -105,6 +197,7 @@ async fn two_applies_at_once_one_is_refused() {
     let err = stderr(&second);
     assert!(err.contains("locked"), "{err}");
     assert!(err.contains("pid"), "{err}");
+    assert!(err.contains(&format!("pid {pid} ")), "{err}");
     world
         .s2d_ok(&["plan", &plan, "--detailed-exitcode"], 0)
         .await;
@@ -188,25 +281,20 @@ async fn ctrl_c_stops_cleanly_and_apply_continues() {
     world
         .faults("hospital", json!({"server_build_s": 3.0}))
         .await;
-    let child = world
+    let mut child = world
         .command(&["apply", &plan, "--auto-approve"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");
-    // Wait until the server is being built, then interrupt.
-    let started = std::time::Instant::now();
-    loop {
-        let building = s2d::state::read(&world.path().join("s2d.state.json"))
-            .ok()
-            .flatten()
-            .is_some_and(|s| s.resources.keys().any(|a| a.kind() == "image"));
-        if building || started.elapsed() > std::time::Duration::from_secs(30) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // Interrupt once the server step has started (its build takes 3 s): s2d says so on stderr
+    // (`server.ehr-analytics: create...`).
+    let lines = Lines::read(child.stderr.take().expect("stderr"));
+    lines
+        .wait_for("the server step to start", Duration::from_secs(60), |l| {
+            l.starts_with("server.ehr-analytics: ") && l.ends_with("...")
+        })
+        .await;
     let status = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -215,7 +303,7 @@ async fn ctrl_c_stops_cleanly_and_apply_continues() {
     let out = tokio::task::spawn_blocking(move || child.wait_with_output().expect("waits"))
         .await
         .expect("joins");
-    let err = stderr(&out);
+    let err = lines.all();
     assert_eq!(out.status.code(), Some(130), "{err}");
     assert!(err.contains("Interrupted"), "{err}");
     // The server that was building finished and is recorded; the floating IP was not started.
@@ -426,25 +514,22 @@ async fn a_killed_spool_download_resumes_from_its_offset() {
         .spawn()
         .expect("spawn");
     let spool = world.path().join(".s2d-spool");
-    let started = std::time::Instant::now();
-    let part = loop {
-        let part = std::fs::read_dir(&spool)
-            .ok()
-            .and_then(|d| {
+    let part = poll("a part file of 4 MiB", Duration::from_secs(60), || {
+        still_running(&mut child, "a part file of 4 MiB appeared");
+        let files: Vec<(std::path::PathBuf, u64)> = std::fs::read_dir(&spool)
+            .map(|d| {
                 d.flatten()
-                    .map(|e| e.path())
-                    .find(|p| p.extension().is_some_and(|x| x == "part"))
+                    .map(|e| (e.path(), e.metadata().map_or(0, |m| m.len())))
+                    .collect()
             })
-            .filter(|p| std::fs::metadata(p).is_ok_and(|m| m.len() >= 4 << 20));
-        if let Some(part) = part {
-            break part;
-        }
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(60),
-            "no part file of 4 MiB appeared"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
+            .unwrap_or_default();
+        files
+            .iter()
+            .find(|(p, len)| p.extension().is_some_and(|x| x == "part") && *len >= 4 << 20)
+            .map(|(p, _)| p.clone())
+            .ok_or(format!("{} holds {files:?}", spool.display()))
+    })
+    .await;
     child.kill().expect("kill -9");
     let _ = child.wait();
     let kept = std::fs::metadata(&part)

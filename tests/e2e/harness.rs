@@ -72,15 +72,27 @@ impl World {
         };
         // Seeded images are hashed in the background; the "before" of a test starts once
         // their checksums are there.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         for cloud in ["provider", "hospital"] {
-            for _ in 0..400 {
+            loop {
                 let dump = world.devcloud_dump(cloud).await;
-                let hashed = dump["glance"]["images"]
+                let unhashed: Vec<&serde_json::Value> = dump["glance"]["images"]
                     .as_array()
-                    .is_none_or(|images| images.iter().all(|i| !i["checksum"].is_null()));
-                if hashed {
+                    .map(|images| {
+                        images
+                            .iter()
+                            .filter(|i| i["checksum"].is_null())
+                            .map(|i| &i["name"])
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if unhashed.is_empty() {
                     break;
                 }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{cloud}'s seeded images still have no checksum after 60 s: {unhashed:?}"
+                );
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
         }
