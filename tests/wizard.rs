@@ -7,7 +7,7 @@
 //! the step marked in the left column, and the plan valid once corrected. A PNG of each step
 //! is saved under `$CARGO_TARGET_TMPDIR/wizard/`.
 //!
-//! It owns the browser side only: chromedriver (`/usr/bin/chromedriver`, port chosen here)
+//! It owns the browser side only: chromedriver (`/usr/bin/chromedriver`, on the port it picks)
 //! and Chromium (`/usr/bin/chromium`), talked to through `fantoccini`. The clouds and the
 //! service come from the end-to-end harness (`tests/e2e/harness.rs`, `tests/e2e/service.rs`);
 //! what the page does is known only through its element ids. Nothing is skipped: without
@@ -18,6 +18,7 @@ mod harness;
 #[path = "e2e/service.rs"]
 mod service;
 
+use std::io::{BufRead, BufReader};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -70,17 +71,46 @@ struct Driver {
 
 impl Driver {
     async fn start() -> Driver {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let child = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
+        // Port 0: chromedriver binds a free port itself and says which on stdout
+        // (`ChromeDriver was started successfully on port N.`).
+        let mut child = Command::new(CHROMEDRIVER)
+            .arg("--port=0")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {CHROMEDRIVER}: {e}"));
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let stdout = child.stdout.take().expect("stdout");
+        // Read its stdout to the end (it must never block on a full pipe), passing the lines on.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = tokio::time::Instant::now() + SHORT;
+        let mut said = Vec::new();
+        let port = loop {
+            let line = match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(line)) => line,
+                Ok(None) | Err(_) => {
+                    let _ = child.kill();
+                    let exit = child.wait();
+                    panic!(
+                        "{CHROMEDRIVER} named no port within {SHORT:?} (exit: {exit:?}); \
+                         it said: {said:?}"
+                    )
+                }
+            };
+            let port = line
+                .split_once("started successfully on port ")
+                .and_then(|(_, p)| p.trim_end_matches('.').trim().parse::<u16>().ok());
+            said.push(line);
+            if let Some(port) = port {
+                break port;
+            }
+        };
         let mut driver = Driver {
             child,
             port,
