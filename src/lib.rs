@@ -13,6 +13,7 @@
 //! - [`state`]: the state file: format, atomic writes, the lock.
 //! - [`transfer`]: moving image bytes: the checksummed stream pipe.
 //! - [`usage`]: the usage report: figures, totals, rates, periods, CSV and JSON.
+//! - [`secret`]: the one type of a password or token, never shown.
 //! - [`files`]: reading what s2d is given within size limits, and the one whole-file write.
 //! - [`workflow`]: the steps a plan goes through between a front end and the engine (clouds of
 //!   the plan, state lock, diff, apply, destroy, overview, keys, saved plans, defaults, errors
@@ -29,6 +30,7 @@ pub mod engine;
 pub mod files;
 pub mod graph;
 pub mod plan;
+pub mod secret;
 pub mod serve;
 pub mod state;
 pub mod transfer;

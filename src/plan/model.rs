@@ -5,32 +5,8 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-/// A secret value (a literal password): never shown in Debug, Display or serialized output.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
-    /// The value itself, for the one place that sends it to Keystone.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str("***")
-    }
-}
+/// A literal password in a plan.
+pub use crate::secret::Secret;
 
 /// A plan file.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -317,7 +293,7 @@ mod tests {
     #[test]
     fn secrets_never_show() {
         let s = Secret::new("hunter2");
-        assert_eq!(format!("{s:?}"), "***");
+        assert_eq!(format!("{s:?}"), "Secret(***)");
         assert_eq!(serde_json::to_string(&s).expect("json"), "\"***\"");
         assert_eq!(s.expose(), "hunter2");
     }

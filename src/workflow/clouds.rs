@@ -15,10 +15,7 @@ pub fn config(side: &str, cloud_ref: &CloudRef, env: &ConfigEnv) -> cloud::Resul
                 username: auth.username.clone(),
                 user_id: auth.user_id.clone(),
                 password_env: auth.password_env.clone(),
-                password: auth
-                    .password
-                    .as_ref()
-                    .map(|p| cloud::Secret::new(p.expose())),
+                password: auth.password.clone(),
                 project_name: auth.project_name.clone(),
                 project_id: auth.project_id.clone(),
                 user_domain_name: auth.user_domain_name.clone(),
