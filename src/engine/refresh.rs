@@ -7,8 +7,10 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 
 use super::plan::{Action, AttrChange, Change, PlanError, is_pending, shown};
-use super::port::{CloudPort, Flavor, FloatingIp, ImageQuery, Marker, RuleInfo, SecurityGroup};
-use crate::graph::{Address, FlavorSpec, FloatingIpChoice, KeypairMode, Node};
+use super::port::{
+    CloudPort, Flavor, FloatingIp, ImageQuery, Marker, PortError, RuleInfo, SecurityGroup,
+};
+use crate::graph::{Address, FlavorSpec, FloatingIpChoice, KeypairMode, Node, Rule};
 use crate::state::{Origin, Resource, State};
 
 /// The refresh: caches of target lookups and the changes planned so far (dependencies first).
@@ -22,6 +24,19 @@ pub(super) struct Refresh<'a, C> {
     pub(super) changes: BTreeMap<Address, Change>,
     /// Recorded rules whose position now holds another rule: (group, the old rule).
     pub(super) stale_rules: Vec<(String, RuleInfo)>,
+}
+
+/// The reason a recorded resource is to be made again.
+fn gone() -> Option<String> {
+    Some("deleted outside s2d".to_string())
+}
+
+/// A cloud call's failure, as the planning of `address` fails.
+fn cloud_error(address: &Address) -> impl Fn(PortError) -> PlanError + Copy + '_ {
+    move |source| PlanError::Cloud {
+        address: address.clone(),
+        source,
+    }
 }
 
 fn obj(value: Value) -> Map<String, Value> {
@@ -64,10 +79,6 @@ impl<C: CloudPort> Refresh<'_, C> {
         node: &Node,
         depends_on: Vec<Address>,
     ) -> Result<Change, PlanError> {
-        let cloud_err = |source| PlanError::Cloud {
-            address: address.clone(),
-            source,
-        };
         let before = self.recorded(address).map(shown);
         let mut change = Change {
             address: address.clone(),
@@ -80,436 +91,532 @@ impl<C: CloudPort> Refresh<'_, C> {
             node: Some(node.clone()),
             depends_on,
         };
-        let gone = Some("deleted outside s2d".to_string());
         match node {
             Node::Snapshot {
                 name,
                 source_server_id,
                 ..
-            } => {
-                change.after = Some(obj(
-                    json!({"name": name, "source_server_id": source_server_id}),
-                ));
-                let existing = match self.recorded(address) {
-                    Some(r) => {
-                        let found = self.cloud.source_image(&r.id).await.map_err(cloud_err)?;
-                        if found.is_none() {
-                            change.reason = gone.clone();
-                        }
-                        found.map(|img| (img, false))
-                    }
-                    None => self
-                        .cloud
-                        .source_find_images(&ImageQuery {
-                            name: None,
-                            marker: Some(self.marker(address)),
-                        })
-                        .await
-                        .map_err(cloud_err)?
-                        .into_iter()
-                        .next()
-                        .map(|img| (img, true)),
-                };
-                if let Some((img, adopted)) = existing {
-                    change.id = Some(img.id.clone());
-                    change.action = match img.status.as_str() {
-                        "active" if adopted => Action::Adopt,
-                        "active" => Action::NoOp,
-                        other => Action::Replace {
-                            reason: format!("snapshot is {other}, not active"),
-                        },
-                    };
-                }
-            }
+            } => self.snapshot(&mut change, name, source_server_id).await?,
             Node::Image {
                 name,
                 disk_format,
                 visibility,
                 ..
             } => {
-                change.after = Some(obj(
-                    json!({"name": name, "disk_format": disk_format, "visibility": visibility}),
-                ));
-                let existing = match self.recorded(address) {
-                    Some(r) => {
-                        let found = self.cloud.target_image(&r.id).await.map_err(cloud_err)?;
-                        if found.is_none() {
-                            change.reason = gone.clone();
-                        }
-                        found.map(|img| (img, false))
-                    }
-                    None => self
-                        .cloud
-                        .target_find_images(&ImageQuery {
-                            name: None,
-                            marker: Some(self.marker(address)),
-                        })
-                        .await
-                        .map_err(cloud_err)?
-                        .into_iter()
-                        .next()
-                        .map(|img| (img, true)),
-                };
-                if let Some((img, adopted)) = existing {
-                    change.id = Some(img.id.clone());
-                    change.action = if img.status != "active" {
-                        Action::Replace {
-                            reason: format!("image is {}: its upload did not finish", img.status),
-                        }
-                    } else if &img.visibility != visibility {
-                        Action::Update {
-                            changes: vec![AttrChange {
-                                name: "visibility".into(),
-                                before: json!(img.visibility),
-                                after: json!(visibility),
-                            }],
-                        }
-                    } else if adopted {
-                        Action::Adopt
-                    } else {
-                        Action::NoOp
-                    };
-                }
+                self.image(&mut change, name, disk_format, visibility)
+                    .await?
             }
             Node::Keypair {
                 name,
                 mode,
                 fingerprint,
                 ..
-            } => {
-                change.after = Some(obj(
-                    json!({"name": name, "mode": mode, "fingerprint": fingerprint}),
-                ));
-                let found = self.cloud.target_keypair(name).await.map_err(cloud_err)?;
-                let ours_pending = self.state.get(address).is_some_and(is_pending);
-                let recorded = self.recorded(address).cloned();
-                match (mode, found) {
-                    (KeypairMode::Existing, None) => {
-                        return Err(PlanError::Missing {
-                            address: address.clone(),
-                            what: "keypair",
-                            name: name.clone(),
-                        });
-                    }
-                    (KeypairMode::Existing, Some(k)) => {
-                        change.origin = Origin::Adopted;
-                        change.id = Some(k.name.clone());
-                        change.action = if recorded.is_some() {
-                            Action::NoOp
-                        } else {
-                            Action::Adopt
-                        };
-                    }
-                    (_, None) => {
-                        if recorded.is_some() {
-                            change.reason = gone.clone();
-                        }
-                    }
-                    (KeypairMode::Import, Some(k)) => {
-                        let wanted = fingerprint.clone().unwrap_or_default();
-                        if !wanted.is_empty() && k.fingerprint != wanted {
-                            return Err(PlanError::KeypairConflict {
-                                address: address.clone(),
-                                name: name.clone(),
-                                existing: k.fingerprint,
-                                wanted,
-                            });
-                        }
-                        change.id = Some(k.name.clone());
-                        match recorded {
-                            Some(r) => {
-                                change.origin = r.origin;
-                                change.action = Action::NoOp;
-                            }
-                            None => {
-                                change.origin = if ours_pending {
-                                    Origin::Created
-                                } else {
-                                    Origin::Adopted
-                                };
-                                change.action = Action::Adopt;
-                            }
-                        }
-                    }
-                    (KeypairMode::Create, Some(k)) => {
-                        change.id = Some(k.name.clone());
-                        if let Some(r) = recorded {
-                            change.origin = r.origin;
-                            change.action = Action::NoOp;
-                        } else if ours_pending {
-                            change.action = Action::Adopt;
-                        } else {
-                            return Err(PlanError::KeypairExists {
-                                address: address.clone(),
-                                name: name.clone(),
-                            });
-                        }
-                    }
-                }
-            }
+            } => self.keypair(&mut change, name, mode, fingerprint).await?,
             Node::SecurityGroup { name, default } => {
-                change.after = Some(obj(json!({"name": name})));
-                let candidates = self
-                    .cloud
-                    .target_security_groups(name)
-                    .await
-                    .map_err(cloud_err)?;
-                let recorded = self.recorded(address).cloned();
-                let current = match &recorded {
-                    Some(r) => {
-                        let found = candidates.into_iter().find(|g| g.id == r.id);
-                        match &found {
-                            Some(_) => {
-                                change.action = Action::NoOp;
-                                change.origin = r.origin;
-                            }
-                            None if *default => {
-                                return Err(PlanError::Missing {
-                                    address: address.clone(),
-                                    what: "security group",
-                                    name: name.clone(),
-                                });
-                            }
-                            None => change.reason = gone.clone(),
-                        }
-                        found
-                    }
-                    None => {
-                        let mine = candidates.iter().find(|g| self.ours(&g.marker, address));
-                        let found = mine.or(candidates.first()).cloned();
-                        match &found {
-                            Some(g) => {
-                                change.action = Action::Adopt;
-                                change.origin = if self.ours(&g.marker, address) {
-                                    Origin::Created
-                                } else {
-                                    Origin::Adopted
-                                };
-                            }
-                            None if *default => {
-                                return Err(PlanError::Missing {
-                                    address: address.clone(),
-                                    what: "security group",
-                                    name: name.clone(),
-                                });
-                            }
-                            None => {}
-                        }
-                        found
-                    }
-                };
-                change.id = current.as_ref().map(|g| g.id.clone());
-                self.groups.insert(name.clone(), current);
+                self.security_group(&mut change, name, default).await?
             }
-            Node::SecurityGroupRule { group, rule } => {
-                change.after = Some(obj(json!({"group": group, "rule": rule.to_string()})));
-                let existing = self.groups.get(group).cloned().flatten();
-                if let Some(g) = existing {
-                    let recorded = self.recorded(address).cloned();
-                    let by_id = recorded
-                        .as_ref()
-                        .and_then(|r| g.rules.iter().find(|x| x.id == r.id && &x.rule == rule));
-                    if let (Some(found), Some(r)) = (by_id, &recorded) {
-                        change.id = Some(found.id.clone());
-                        change.origin = r.origin;
-                        change.action = Action::NoOp;
-                    } else {
-                        // The recorded rule now holds other content: the source's rules changed
-                        // and positions shifted. The old rule is adopted at its new position, or
-                        // deleted (see `plan`).
-                        let old = recorded
-                            .as_ref()
-                            .and_then(|r| g.rules.iter().find(|x| x.id == r.id));
-                        if let (Some(old), Some(r)) = (old, &recorded)
-                            && r.origin == Origin::Created
-                        {
-                            self.stale_rules.push((group.clone(), old.clone()));
-                        }
-                        if let Some(found) = g.rules.iter().find(|x| &x.rule == rule) {
-                            change.id = Some(found.id.clone());
-                            change.action = Action::Adopt;
-                            // Any rule with this lineage's marker is s2d's, whatever position
-                            // it was made for.
-                            let ours = found
-                                .marker
-                                .as_ref()
-                                .is_some_and(|m| m.lineage == self.state.lineage);
-                            change.origin = if ours {
-                                Origin::Created
-                            } else {
-                                Origin::Adopted
-                            };
-                        } else if old.is_some() {
-                            change.reason = Some("the source's rules changed".into());
-                        } else if recorded.is_some() {
-                            change.reason = gone.clone();
-                        }
-                    }
-                }
-            }
-            Node::Server {
-                name,
-                flavor,
-                source_flavor,
-                network,
-                keypair,
-                security_group,
-                image,
-            } => {
-                let chosen = self
-                    .flavor(address, flavor.as_deref(), source_flavor)
-                    .await?;
-                let net = self
-                    .cloud
-                    .target_network(network)
-                    .await
-                    .map_err(cloud_err)?
-                    .ok_or_else(|| PlanError::Missing {
-                        address: address.clone(),
-                        what: "network",
-                        name: network.clone(),
-                    })?;
-                change.after = Some(obj(json!({
-                    "name": name,
-                    "flavor": chosen.spec.name,
-                    "flavor_id": chosen.id,
-                    "image": image.to_string(),
-                    "network": network,
-                    "network_id": net.id,
-                    "keypair": keypair,
-                    "security_group": security_group,
-                })));
-                let image_new = self.will_be_new(image);
-                let image_id = self.id_of(image);
-                let (existing, adopted) = match self.recorded(address) {
-                    Some(r) => {
-                        let found = self.cloud.target_server(&r.id).await.map_err(cloud_err)?;
-                        if found.is_none() {
-                            change.reason = gone.clone();
-                        }
-                        (found, false)
-                    }
-                    None => (
-                        self.cloud
-                            .target_find_servers(name)
-                            .await
-                            .map_err(cloud_err)?
-                            .into_iter()
-                            .find(|s| self.ours(&s.marker, address)),
-                        true,
-                    ),
-                };
-                if let Some(s) = existing {
-                    change.id = Some(s.id.clone());
-                    let reason = if s.status == "ERROR" {
-                        Some(format!(
-                            "server is in ERROR: {}",
-                            s.fault.clone().unwrap_or_else(|| "no fault message".into())
-                        ))
-                    } else if image_new {
-                        Some(format!("{image} will be replaced"))
-                    } else if image_id.is_some() && s.image_id != image_id {
-                        Some("its image changed".into())
-                    } else if s.flavor_id != chosen.id {
-                        Some(format!(
-                            "flavor changes from {} to {}",
-                            s.flavor_name.clone().unwrap_or(s.flavor_id.clone()),
-                            chosen.spec.name
-                        ))
-                    } else {
-                        None
-                    };
-                    change.action = match reason {
-                        Some(reason) => Action::Replace { reason },
-                        None if adopted => Action::Adopt,
-                        None => Action::NoOp,
-                    };
-                }
-            }
+            Node::SecurityGroupRule { group, rule } => self.rule(&mut change, group, rule).await?,
+            Node::Server { .. } => self.server(&mut change, node).await?,
             Node::FloatingIp { server, choice } => {
-                let server_address = Address::Server {
-                    name: server.clone(),
-                };
-                let server_new = self.will_be_new(&server_address);
-                let server_id = self.id_of(&server_address);
-                if self.floating_ips.is_none() {
-                    self.floating_ips =
-                        Some(self.cloud.target_floating_ips().await.map_err(cloud_err)?);
-                }
-                let all = self.floating_ips.clone().unwrap_or_default();
-                let existing =
-                    match choice {
-                        FloatingIpChoice::None => None,
-                        FloatingIpChoice::Address(ip) => {
-                            change.origin = Origin::Adopted;
-                            change.after = Some(obj(json!({"server": server, "address": ip})));
-                            let found = all.iter().find(|f| &f.address == ip).cloned().ok_or_else(
-                                || PlanError::Missing {
-                                    address: address.clone(),
-                                    what: "floating IP",
-                                    name: ip.clone(),
-                                },
-                            )?;
-                            Some((found, self.recorded(address).is_none()))
-                        }
-                        FloatingIpChoice::Pool(pool) => {
-                            let net = self
-                                .cloud
-                                .target_network(pool)
-                                .await
-                                .map_err(cloud_err)?
-                                .filter(|n| n.external)
-                                .ok_or_else(|| PlanError::Missing {
-                                    address: address.clone(),
-                                    what: "external network (floating IP pool)",
-                                    name: pool.clone(),
-                                })?;
-                            change.after = Some(obj(
-                                json!({"server": server, "pool": pool, "network_id": net.id}),
-                            ));
-                            match self.recorded(address) {
-                                Some(r) => {
-                                    let found = all.iter().find(|f| f.id == r.id).cloned();
-                                    if found.is_none() {
-                                        change.reason = gone.clone();
-                                    }
-                                    found.map(|f| (f, false))
-                                }
-                                None => all
-                                    .iter()
-                                    .find(|f| self.ours(&f.marker, address))
-                                    .cloned()
-                                    .map(|f| (f, true)),
-                            }
-                        }
-                    };
-                if let Some((f, adopted)) = existing {
-                    change.id = Some(f.id.clone());
-                    if let Some(after) = change.after.as_mut() {
-                        after.insert("address".into(), json!(f.address));
-                    }
-                    let attached = !server_new && server_id.is_some() && f.server_id == server_id;
-                    change.action = if !attached {
-                        Action::Update {
-                            changes: vec![AttrChange {
-                                name: "server".into(),
-                                before: json!(f.server_id),
-                                after: json!(if server_new {
-                                    "(known after apply)".to_string()
-                                } else {
-                                    server_id.unwrap_or_default()
-                                }),
-                            }],
-                        }
-                    } else if adopted {
-                        Action::Adopt
-                    } else {
-                        Action::NoOp
-                    };
-                }
+                self.floating_ip(&mut change, server, choice).await?
             }
         }
         Ok(change)
+    }
+
+    /// A snapshot of a source server: found by its recorded id or by this lineage's marker;
+    /// replaced unless active.
+    async fn snapshot(
+        &mut self,
+        change: &mut Change,
+        name: &str,
+        source_server_id: &str,
+    ) -> Result<(), PlanError> {
+        let address = &change.address.clone();
+        let cloud_err = cloud_error(address);
+        let gone = gone();
+        change.after = Some(obj(
+            json!({"name": name, "source_server_id": source_server_id}),
+        ));
+        let existing = match self.recorded(address) {
+            Some(r) => {
+                let found = self.cloud.source_image(&r.id).await.map_err(cloud_err)?;
+                if found.is_none() {
+                    change.reason = gone.clone();
+                }
+                found.map(|img| (img, false))
+            }
+            None => self
+                .cloud
+                .source_find_images(&ImageQuery {
+                    name: None,
+                    marker: Some(self.marker(address)),
+                })
+                .await
+                .map_err(cloud_err)?
+                .into_iter()
+                .next()
+                .map(|img| (img, true)),
+        };
+        if let Some((img, adopted)) = existing {
+            change.id = Some(img.id.clone());
+            change.action = match img.status.as_str() {
+                "active" if adopted => Action::Adopt,
+                "active" => Action::NoOp,
+                other => Action::Replace {
+                    reason: format!("snapshot is {other}, not active"),
+                },
+            };
+        }
+        Ok(())
+    }
+
+    /// The target image: found by id or marker; replaced when its upload did not finish, updated
+    /// when only its visibility differs.
+    async fn image(
+        &mut self,
+        change: &mut Change,
+        name: &str,
+        disk_format: &str,
+        visibility: &String,
+    ) -> Result<(), PlanError> {
+        let address = &change.address.clone();
+        let cloud_err = cloud_error(address);
+        let gone = gone();
+        change.after = Some(obj(
+            json!({"name": name, "disk_format": disk_format, "visibility": visibility}),
+        ));
+        let existing = match self.recorded(address) {
+            Some(r) => {
+                let found = self.cloud.target_image(&r.id).await.map_err(cloud_err)?;
+                if found.is_none() {
+                    change.reason = gone.clone();
+                }
+                found.map(|img| (img, false))
+            }
+            None => self
+                .cloud
+                .target_find_images(&ImageQuery {
+                    name: None,
+                    marker: Some(self.marker(address)),
+                })
+                .await
+                .map_err(cloud_err)?
+                .into_iter()
+                .next()
+                .map(|img| (img, true)),
+        };
+        if let Some((img, adopted)) = existing {
+            change.id = Some(img.id.clone());
+            change.action = if img.status != "active" {
+                Action::Replace {
+                    reason: format!("image is {}: its upload did not finish", img.status),
+                }
+            } else if &img.visibility != visibility {
+                Action::Update {
+                    changes: vec![AttrChange {
+                        name: "visibility".into(),
+                        before: json!(img.visibility),
+                        after: json!(visibility),
+                    }],
+                }
+            } else if adopted {
+                Action::Adopt
+            } else {
+                Action::NoOp
+            };
+        }
+        Ok(())
+    }
+
+    /// A keypair, by name in the target: adopted, kept, or refused when it is someone else's
+    /// with another key.
+    async fn keypair(
+        &mut self,
+        change: &mut Change,
+        name: &String,
+        mode: &KeypairMode,
+        fingerprint: &Option<String>,
+    ) -> Result<(), PlanError> {
+        let address = &change.address.clone();
+        let cloud_err = cloud_error(address);
+        let gone = gone();
+        change.after = Some(obj(
+            json!({"name": name, "mode": mode, "fingerprint": fingerprint}),
+        ));
+        let found = self.cloud.target_keypair(name).await.map_err(cloud_err)?;
+        let ours_pending = self.state.get(address).is_some_and(is_pending);
+        let recorded = self.recorded(address).cloned();
+        match (mode, found) {
+            (KeypairMode::Existing, None) => {
+                return Err(PlanError::Missing {
+                    address: address.clone(),
+                    what: "keypair",
+                    name: name.clone(),
+                });
+            }
+            (KeypairMode::Existing, Some(k)) => {
+                change.origin = Origin::Adopted;
+                change.id = Some(k.name.clone());
+                change.action = if recorded.is_some() {
+                    Action::NoOp
+                } else {
+                    Action::Adopt
+                };
+            }
+            (_, None) => {
+                if recorded.is_some() {
+                    change.reason = gone.clone();
+                }
+            }
+            (KeypairMode::Import, Some(k)) => {
+                let wanted = fingerprint.clone().unwrap_or_default();
+                if !wanted.is_empty() && k.fingerprint != wanted {
+                    return Err(PlanError::KeypairConflict {
+                        address: address.clone(),
+                        name: name.clone(),
+                        existing: k.fingerprint,
+                        wanted,
+                    });
+                }
+                change.id = Some(k.name.clone());
+                match recorded {
+                    Some(r) => {
+                        change.origin = r.origin;
+                        change.action = Action::NoOp;
+                    }
+                    None => {
+                        change.origin = if ours_pending {
+                            Origin::Created
+                        } else {
+                            Origin::Adopted
+                        };
+                        change.action = Action::Adopt;
+                    }
+                }
+            }
+            (KeypairMode::Create, Some(k)) => {
+                change.id = Some(k.name.clone());
+                if let Some(r) = recorded {
+                    change.origin = r.origin;
+                    change.action = Action::NoOp;
+                } else if ours_pending {
+                    change.action = Action::Adopt;
+                } else {
+                    return Err(PlanError::KeypairExists {
+                        address: address.clone(),
+                        name: name.clone(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A security group by name: the recorded one, else this lineage's, else any of that name
+    /// (adopted). Remembered for its rules.
+    async fn security_group(
+        &mut self,
+        change: &mut Change,
+        name: &String,
+        default: &bool,
+    ) -> Result<(), PlanError> {
+        let address = &change.address.clone();
+        let cloud_err = cloud_error(address);
+        let gone = gone();
+        change.after = Some(obj(json!({"name": name})));
+        let candidates = self
+            .cloud
+            .target_security_groups(name)
+            .await
+            .map_err(cloud_err)?;
+        let recorded = self.recorded(address).cloned();
+        let current = match &recorded {
+            Some(r) => {
+                let found = candidates.into_iter().find(|g| g.id == r.id);
+                match &found {
+                    Some(_) => {
+                        change.action = Action::NoOp;
+                        change.origin = r.origin;
+                    }
+                    None if *default => {
+                        return Err(PlanError::Missing {
+                            address: address.clone(),
+                            what: "security group",
+                            name: name.clone(),
+                        });
+                    }
+                    None => change.reason = gone.clone(),
+                }
+                found
+            }
+            None => {
+                let mine = candidates.iter().find(|g| self.ours(&g.marker, address));
+                let found = mine.or(candidates.first()).cloned();
+                match &found {
+                    Some(g) => {
+                        change.action = Action::Adopt;
+                        change.origin = if self.ours(&g.marker, address) {
+                            Origin::Created
+                        } else {
+                            Origin::Adopted
+                        };
+                    }
+                    None if *default => {
+                        return Err(PlanError::Missing {
+                            address: address.clone(),
+                            what: "security group",
+                            name: name.clone(),
+                        });
+                    }
+                    None => {}
+                }
+                found
+            }
+        };
+        change.id = current.as_ref().map(|g| g.id.clone());
+        self.groups.insert(name.clone(), current);
+        Ok(())
+    }
+
+    /// A rule of a group planned before it: kept, adopted at a new position, or made.
+    async fn rule(
+        &mut self,
+        change: &mut Change,
+        group: &String,
+        rule: &Rule,
+    ) -> Result<(), PlanError> {
+        let address = &change.address.clone();
+        let gone = gone();
+        change.after = Some(obj(json!({"group": group, "rule": rule.to_string()})));
+        let existing = self.groups.get(group).cloned().flatten();
+        if let Some(g) = existing {
+            let recorded = self.recorded(address).cloned();
+            let by_id = recorded
+                .as_ref()
+                .and_then(|r| g.rules.iter().find(|x| x.id == r.id && &x.rule == rule));
+            if let (Some(found), Some(r)) = (by_id, &recorded) {
+                change.id = Some(found.id.clone());
+                change.origin = r.origin;
+                change.action = Action::NoOp;
+            } else {
+                // The recorded rule now holds other content: the source's rules changed
+                // and positions shifted. The old rule is adopted at its new position, or
+                // deleted (see `plan`).
+                let old = recorded
+                    .as_ref()
+                    .and_then(|r| g.rules.iter().find(|x| x.id == r.id));
+                if let (Some(old), Some(r)) = (old, &recorded)
+                    && r.origin == Origin::Created
+                {
+                    self.stale_rules.push((group.clone(), old.clone()));
+                }
+                if let Some(found) = g.rules.iter().find(|x| &x.rule == rule) {
+                    change.id = Some(found.id.clone());
+                    change.action = Action::Adopt;
+                    // Any rule with this lineage's marker is s2d's, whatever position
+                    // it was made for.
+                    let ours = found
+                        .marker
+                        .as_ref()
+                        .is_some_and(|m| m.lineage == self.state.lineage);
+                    change.origin = if ours {
+                        Origin::Created
+                    } else {
+                        Origin::Adopted
+                    };
+                } else if old.is_some() {
+                    change.reason = Some("the source's rules changed".into());
+                } else if recorded.is_some() {
+                    change.reason = gone.clone();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The target server: flavor and network resolved, then found by id or marker; replaced when
+    /// in ERROR, when its image is replaced or changed, or when its flavor changes.
+    async fn server(&mut self, change: &mut Change, node: &Node) -> Result<(), PlanError> {
+        let Node::Server {
+            name,
+            flavor,
+            source_flavor,
+            network,
+            keypair,
+            security_group,
+            image,
+        } = node
+        else {
+            return Ok(());
+        };
+        let address = &change.address.clone();
+        let cloud_err = cloud_error(address);
+        let gone = gone();
+        let chosen = self
+            .flavor(address, flavor.as_deref(), source_flavor)
+            .await?;
+        let net = self
+            .cloud
+            .target_network(network)
+            .await
+            .map_err(cloud_err)?
+            .ok_or_else(|| PlanError::Missing {
+                address: address.clone(),
+                what: "network",
+                name: network.clone(),
+            })?;
+        change.after = Some(obj(json!({
+            "name": name,
+            "flavor": chosen.spec.name,
+            "flavor_id": chosen.id,
+            "image": image.to_string(),
+            "network": network,
+            "network_id": net.id,
+            "keypair": keypair,
+            "security_group": security_group,
+        })));
+        let image_new = self.will_be_new(image);
+        let image_id = self.id_of(image);
+        let (existing, adopted) = match self.recorded(address) {
+            Some(r) => {
+                let found = self.cloud.target_server(&r.id).await.map_err(cloud_err)?;
+                if found.is_none() {
+                    change.reason = gone.clone();
+                }
+                (found, false)
+            }
+            None => (
+                self.cloud
+                    .target_find_servers(name)
+                    .await
+                    .map_err(cloud_err)?
+                    .into_iter()
+                    .find(|s| self.ours(&s.marker, address)),
+                true,
+            ),
+        };
+        if let Some(s) = existing {
+            change.id = Some(s.id.clone());
+            let reason = if s.status == "ERROR" {
+                Some(format!(
+                    "server is in ERROR: {}",
+                    s.fault.clone().unwrap_or_else(|| "no fault message".into())
+                ))
+            } else if image_new {
+                Some(format!("{image} will be replaced"))
+            } else if image_id.is_some() && s.image_id != image_id {
+                Some("its image changed".into())
+            } else if s.flavor_id != chosen.id {
+                Some(format!(
+                    "flavor changes from {} to {}",
+                    s.flavor_name.clone().unwrap_or(s.flavor_id.clone()),
+                    chosen.spec.name
+                ))
+            } else {
+                None
+            };
+            change.action = match reason {
+                Some(reason) => Action::Replace { reason },
+                None if adopted => Action::Adopt,
+                None => Action::NoOp,
+            };
+        }
+        Ok(())
+    }
+
+    /// A floating IP: a named address (adopted), or one from a pool (found by id or marker),
+    /// updated when it is not on the server.
+    async fn floating_ip(
+        &mut self,
+        change: &mut Change,
+        server: &String,
+        choice: &FloatingIpChoice,
+    ) -> Result<(), PlanError> {
+        let address = &change.address.clone();
+        let cloud_err = cloud_error(address);
+        let gone = gone();
+        let server_address = Address::Server {
+            name: server.clone(),
+        };
+        let server_new = self.will_be_new(&server_address);
+        let server_id = self.id_of(&server_address);
+        if self.floating_ips.is_none() {
+            self.floating_ips = Some(self.cloud.target_floating_ips().await.map_err(cloud_err)?);
+        }
+        let all = self.floating_ips.clone().unwrap_or_default();
+        let existing = match choice {
+            FloatingIpChoice::None => None,
+            FloatingIpChoice::Address(ip) => {
+                change.origin = Origin::Adopted;
+                change.after = Some(obj(json!({"server": server, "address": ip})));
+                let found = all
+                    .iter()
+                    .find(|f| &f.address == ip)
+                    .cloned()
+                    .ok_or_else(|| PlanError::Missing {
+                        address: address.clone(),
+                        what: "floating IP",
+                        name: ip.clone(),
+                    })?;
+                Some((found, self.recorded(address).is_none()))
+            }
+            FloatingIpChoice::Pool(pool) => {
+                let net = self
+                    .cloud
+                    .target_network(pool)
+                    .await
+                    .map_err(cloud_err)?
+                    .filter(|n| n.external)
+                    .ok_or_else(|| PlanError::Missing {
+                        address: address.clone(),
+                        what: "external network (floating IP pool)",
+                        name: pool.clone(),
+                    })?;
+                change.after = Some(obj(
+                    json!({"server": server, "pool": pool, "network_id": net.id}),
+                ));
+                match self.recorded(address) {
+                    Some(r) => {
+                        let found = all.iter().find(|f| f.id == r.id).cloned();
+                        if found.is_none() {
+                            change.reason = gone.clone();
+                        }
+                        found.map(|f| (f, false))
+                    }
+                    None => all
+                        .iter()
+                        .find(|f| self.ours(&f.marker, address))
+                        .cloned()
+                        .map(|f| (f, true)),
+                }
+            }
+        };
+        if let Some((f, adopted)) = existing {
+            change.id = Some(f.id.clone());
+            if let Some(after) = change.after.as_mut() {
+                after.insert("address".into(), json!(f.address));
+            }
+            let attached = !server_new && server_id.is_some() && f.server_id == server_id;
+            change.action = if !attached {
+                Action::Update {
+                    changes: vec![AttrChange {
+                        name: "server".into(),
+                        before: json!(f.server_id),
+                        after: json!(if server_new {
+                            "(known after apply)".to_string()
+                        } else {
+                            server_id.unwrap_or_default()
+                        }),
+                    }],
+                }
+            } else if adopted {
+                Action::Adopt
+            } else {
+                Action::NoOp
+            };
+        }
+        Ok(())
     }
 
     /// The target flavor: by the plan's name, else the source's name, else the smallest one
