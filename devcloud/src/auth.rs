@@ -37,6 +37,15 @@ pub struct Unauthorized {
     auth_url: String,
 }
 
+impl Unauthorized {
+    /// The 401 of `cloud` (naming its identity endpoint).
+    pub fn of(cloud: &crate::cloud::Cloud) -> Unauthorized {
+        Unauthorized {
+            auth_url: cloud.auth_url(),
+        }
+    }
+}
+
 impl IntoResponse for Unauthorized {
     fn into_response(self) -> Response {
         let body = json!({"error": {"code": 401, "title": "Unauthorized",

@@ -122,13 +122,31 @@ fn strip_root_slash(mut req: Request) -> Request {
     req
 }
 
-async fn not_found(req: Request) -> ApiError {
+/// A path no route serves. As the real pipelines: Nova, Glance and Neutron authenticate
+/// before they route (401 without a valid token); Nova's and Glance's routers answer webob's
+/// 404, Neutron its `NeutronError`, Keystone (Flask) an HTML page whatever the `Accept`.
+async fn not_found(State(cloud): State<SharedCloud>, req: Request) -> Response {
     let service = Service::of_path(req.uri().path());
-    ApiError::new(
-        service,
-        StatusCode::NOT_FOUND,
-        "The resource could not be found.",
-    )
+    if matches!(service, Service::Nova | Service::Glance | Service::Neutron) {
+        let valid = header_string(&req, "x-auth-token")
+            .is_some_and(|t| cloud.keystone.validate(&t, cloud.clock.now()).is_some());
+        if !valid {
+            return crate::auth::Unauthorized::of(&cloud).into_response();
+        }
+    }
+    let message = "The resource could not be found.";
+    match service {
+        Service::Keystone => {
+            let page = "<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n<p>The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again.</p>\n";
+            let html = [(header::CONTENT_TYPE, "text/html; charset=utf-8")];
+            (StatusCode::NOT_FOUND, html, page).into_response()
+        }
+        // Nova's router and Glance's both let webob render the 404.
+        Service::Nova => {
+            ApiError::new(Service::Glance, StatusCode::NOT_FOUND, message).into_response()
+        }
+        _ => ApiError::new(service, StatusCode::NOT_FOUND, message).into_response(),
+    }
 }
 
 fn header_string(req: &Request, name: &str) -> Option<String> {

@@ -340,7 +340,10 @@ async fn compute_versions_and_microversions() {
         .json()
         .await
         .unwrap();
-    let v21 = &v["versions"][0];
+    // As nova: the legacy v2.0 first (DEPRECATED), then v2.1.
+    assert_eq!(v["versions"][0]["id"], "v2.0");
+    assert_eq!(v["versions"][0]["status"], "DEPRECATED");
+    let v21 = &v["versions"][1];
     assert_eq!(v21["id"], "v2.1");
     assert_eq!(v21["min_version"], "2.1");
     let max: Vec<u32> = v21["version"]

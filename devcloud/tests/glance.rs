@@ -442,6 +442,38 @@ async fn errors_are_rendered_for_the_accept_header() {
         neutron("/v2.0").await.unwrap().status(),
         StatusCode::NOT_FOUND
     );
+
+    // Paths no route serves: authentication first (Nova, Glance, Neutron), then webob's 404
+    // (Nova, Glance) or Flask's HTML page (Keystone); Nova's legacy v2.0 document is served.
+    let get = |path: String, token: bool| {
+        let r = reqwest::Client::new()
+            .get(format!("{}{path}", c.base))
+            .header("Accept", "application/json");
+        if token {
+            r.header("X-Auth-Token", &c.token).send()
+        } else {
+            r.send()
+        }
+    };
+    let r = get("/image/v2/".into(), false).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "401 Unauthorized");
+    let r = get("/compute/v2.1/no-such-thing".into(), true)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "404 Not Found");
+    let r = get("/identity/v3/no-such-thing".into(), true)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(content_type(&r), "text/html; charset=utf-8");
+    let r = get("/compute/v2".into(), false).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["version"]["status"],
+        "DEPRECATED"
+    );
     assert_eq!(neutron("/v2.0/").await.unwrap().status(), StatusCode::OK);
 }
 

@@ -214,6 +214,18 @@ def probes(cloud):
         ("image", "GET", "/versions", "/versions", {"token": None}),
         ("network", "GET", "/", "", {"token": None}),
         ("network", "GET", "/v2.0", "/v2.0", {}),
+        ("identity", "GET", "/v3/", "/v3/", {"token": None}),
+        ("compute", "GET", "/v2", "/v2", {"token": None}),
+        ("compute", "GET", "/v2/", "/v2/", {"token": None}),
+        ("image", "GET", "/v2", "/v2", {"token": None}),
+        ("image", "GET", "/v2/", "/v2/", {"token": None}),
+        ("network", "GET", "/v2.0/", "/v2.0/", {}),
+        ("network", "GET", "/v2.0/extensions", "/v2.0/extensions", {}),
+        # 404: paths no service has.
+        ("identity", "GET", "/v3/no-such-thing", "/v3/no-such-thing", {}),
+        ("compute", "GET", "/v2.1/no-such-thing", "/v2.1/no-such-thing", {}),
+        ("image", "GET", "/v2/no-such-thing", "/v2/no-such-thing", {}),
+        ("network", "GET", "/v2.0/no-such-thing", "/v2.0/no-such-thing", {}),
         # 401: no token, a bad token.
         ("identity", "GET", "/v3/auth/projects (no token)", "/v3/auth/projects", {"token": None}),
         ("identity", "GET", "/v3/auth/projects (bad token)", "/v3/auth/projects", {"token": "bogus"}),

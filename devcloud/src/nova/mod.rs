@@ -145,7 +145,32 @@ pub fn router(cloud: SharedCloud) -> Router<SharedCloud> {
         .route("/", get(versions))
         .route("/v2.1", get(version))
         .route("/v2.1/", get(version))
+        .route("/v2", get(legacy_version))
+        .route("/v2/", get(legacy_version))
         .nest("/v2.1", api)
+}
+
+/// The legacy v2.0 API, listed as nova lists it (its document only: devcloud serves no v2.0
+/// API behind it).
+fn legacy_entry(cloud: &Cloud) -> Value {
+    json!({
+        "id": "v2.0",
+        "status": "DEPRECATED",
+        "version": "",
+        "min_version": "",
+        "updated": "2025-07-04T12:00:00Z",
+        "links": [{"href": format!("{}/compute/v2/", cloud.base_url), "rel": "self"}],
+    })
+}
+
+async fn legacy_version(State(cloud): State<SharedCloud>) -> axum::Json<Value> {
+    let mut v = legacy_entry(&cloud);
+    v["links"] = json!([
+        {"href": format!("{}/compute/v2/", cloud.base_url), "rel": "self"},
+        {"href": "http://docs.openstack.org/", "rel": "describedby", "type": "text/html"}
+    ]);
+    v["media-types"] = json!([{"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2"}]);
+    axum::Json(json!({"version": v}))
 }
 
 fn version_entry(cloud: &Cloud) -> Value {
@@ -160,7 +185,7 @@ fn version_entry(cloud: &Cloud) -> Value {
 }
 
 async fn versions(State(cloud): State<SharedCloud>) -> axum::Json<Value> {
-    axum::Json(json!({"versions": [version_entry(&cloud)]}))
+    axum::Json(json!({"versions": [legacy_entry(&cloud), version_entry(&cloud)]}))
 }
 
 async fn version(State(cloud): State<SharedCloud>) -> axum::Json<Value> {
