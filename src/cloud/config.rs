@@ -564,7 +564,9 @@ fn from_entry(name: &str, entry: &Map<String, Value>) -> Result<CloudConfig, Str
     if let Some(t) = entry.get("api_timeout").and_then(Value::as_f64)
         && t > 0.0
     {
-        timeouts.request = Duration::from_secs_f64(t);
+        // A number too big for a Duration (18446744073709551615, 1e300) was a panic.
+        timeouts.request = Duration::try_from_secs_f64(t)
+            .map_err(|_| format!("api_timeout {t} is too long a number of seconds"))?;
     }
     Ok(CloudConfig {
         name: name.to_string(),
@@ -786,5 +788,24 @@ mod tests {
             assert_eq!(too_deep(&text), None, "{text}");
         }
         assert_eq!(too_deep(&format!("x: {}", "{a: ".repeat(200))), Some(1));
+    }
+
+    #[test]
+    fn an_api_timeout_too_big_for_a_duration_is_an_error() {
+        let entry = |t: &str| {
+            let doc: serde_json::Value = serde_yaml_ng::from_str(&format!(
+                "auth: {{auth_url: http://k, token: t}}\nauth_type: token\napi_timeout: {t}\n"
+            ))
+            .unwrap();
+            super::from_entry("c", doc.as_object().unwrap())
+        };
+        assert_eq!(
+            entry("2.5").unwrap().timeouts.request,
+            std::time::Duration::from_millis(2500)
+        );
+        for huge in ["18446744073709551615", "1.0e+300"] {
+            let e = entry(huge).unwrap_err();
+            assert!(e.contains("api_timeout"), "{huge}: {e}");
+        }
     }
 }
