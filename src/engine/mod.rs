@@ -12,6 +12,7 @@ pub mod overview;
 pub mod plan;
 pub mod port;
 mod refresh;
+mod steps;
 pub mod walk;
 
 #[cfg(test)]

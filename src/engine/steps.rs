@@ -1,0 +1,719 @@
+//! The steps of one node when the walk runs it: what creating, replacing, updating, adopting
+//! or deleting each kind of resource takes, as calls on the cloud port. A worker runs one
+//! node and returns what to record ([`NodeOutput`]) or why it failed ([`NodeFailure`]); only
+//! the coordinator in [`super::apply`] writes the state.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use tokio::sync::{Semaphore, mpsc};
+
+use super::apply::{Event, PrivateKey, Timeouts};
+use super::plan::{Action, Change};
+use super::port::{CloudPort, Diagnosis, ImageSpec, Marker, PortError, Progress, ServerSpec};
+use crate::graph::{Address, FloatingIpChoice, KeypairMode, Node};
+use crate::state::{Origin, Resource, Side, now_rfc3339};
+
+/// What a node did, to be recorded by the coordinator.
+#[derive(Debug, Default)]
+pub(super) struct NodeOutput {
+    /// `None` removes the record.
+    pub(super) records: Vec<(Address, Option<Resource>)>,
+    pub(super) generated_key: Option<(Address, PrivateKey)>,
+}
+
+#[derive(Debug)]
+pub(super) struct NodeFailure {
+    pub(super) message: String,
+    pub(super) diagnosis: Diagnosis,
+    /// What was made before the failure (e.g. a server that went to ERROR).
+    pub(super) records: Vec<(Address, Option<Resource>)>,
+}
+
+fn checksum_mismatch() -> Diagnosis {
+    Diagnosis::new(
+        "s2d::transfer::checksum",
+        Some("the bytes the target holds are not those sent: the image is deleted; run again to copy it anew".into()),
+    )
+}
+
+impl From<PortError> for NodeFailure {
+    fn from(error: PortError) -> Self {
+        NodeFailure {
+            message: error.to_string(),
+            diagnosis: error.diagnosis(),
+            records: Vec::new(),
+        }
+    }
+}
+
+/// Everything a worker needs, owned, so it can run on its own task.
+pub(super) struct NodeCtx {
+    pub(super) change: Change,
+    /// Cloud ids of everything recorded so far, by address.
+    pub(super) ids: BTreeMap<Address, String>,
+    pub(super) lineage: String,
+    pub(super) timeouts: Timeouts,
+    pub(super) transfers: Arc<Semaphore>,
+    pub(super) events: Option<mpsc::UnboundedSender<Event>>,
+    /// This node's share of `--parallelism`, given back while it only waits.
+    pub(super) slot: OpSlot,
+}
+
+/// A permit of the parallelism semaphore that a node holds while it makes calls and gives
+/// back while it waits for the cloud (a snapshot, an upload, a server to boot): parallelism
+/// bounds the work in flight, and twenty servers booting at once do not block the rest.
+pub(super) struct OpSlot {
+    semaphore: Arc<Semaphore>,
+    permit: std::sync::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>,
+}
+
+impl OpSlot {
+    pub(super) fn new(semaphore: Arc<Semaphore>) -> OpSlot {
+        OpSlot {
+            semaphore,
+            permit: std::sync::Mutex::new(None),
+        }
+    }
+
+    async fn acquire(&self) -> Result<(), PortError> {
+        let permit = self
+            .semaphore
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| PortError::Cancelled)?;
+        *self.permit.lock().unwrap_or_else(|e| e.into_inner()) = Some(permit);
+        Ok(())
+    }
+
+    fn release(&self) {
+        self.permit.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+}
+
+impl NodeCtx {
+    fn marker(&self) -> Marker {
+        Marker {
+            lineage: self.lineage.clone(),
+            address: self.change.address.clone(),
+        }
+    }
+
+    fn dep_id(&self, address: &Address) -> Result<String, NodeFailure> {
+        self.ids.get(address).cloned().ok_or_else(|| NodeFailure {
+            message: format!("{address} has no id in the state (was it made?)"),
+            diagnosis: Diagnosis::new("s2d::state::inconsistent", Some("run `s2d plan` to see what the state holds; `s2d state rm ADDRESS` forgets an entry".into())),
+            records: Vec::new(),
+        })
+    }
+
+    fn after_str(&self, key: &str) -> Result<String, NodeFailure> {
+        self.change
+            .after
+            .as_ref()
+            .and_then(|a| a.get(key))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| NodeFailure {
+                message: format!("the plan has no `{key}` for {}", self.change.address),
+                diagnosis: Diagnosis::new(
+                    "s2d::plan::incomplete",
+                    Some("run `s2d plan --out` again with this s2d".into()),
+                ),
+                records: Vec::new(),
+            })
+    }
+
+    /// The record to write for this node.
+    fn record(&self, side: Side, id: &str, origin: Origin, extra: Map<String, Value>) -> Resource {
+        let mut attributes = self.change.after.clone().unwrap_or_default();
+        attributes.extend(extra);
+        attributes.insert(
+            "depends_on".into(),
+            json!(
+                self.change
+                    .depends_on
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+            ),
+        );
+        Resource {
+            side,
+            id: id.to_string(),
+            origin,
+            attributes,
+            recorded_at: now_rfc3339(),
+        }
+    }
+
+    fn done(&self, resource: Resource) -> NodeOutput {
+        NodeOutput {
+            records: vec![(self.change.address.clone(), Some(resource))],
+            generated_key: None,
+        }
+    }
+}
+
+/// Run a wait under its deadline even if the port does not enforce it, with a little grace
+/// so a port that does gets to report its own (more precise) timeout first.
+/// The node's parallelism slot is given back for the wait and taken again after it.
+async fn within<T>(
+    slot: &OpSlot,
+    deadline: Duration,
+    what: &str,
+    wanted: &str,
+    wait: impl std::future::Future<Output = Result<T, PortError>>,
+) -> Result<T, PortError> {
+    let grace = Duration::from_secs(5).min(deadline / 10);
+    slot.release();
+    let result = match tokio::time::timeout(deadline + grace, wait).await {
+        Ok(result) => result,
+        Err(_) => Err(PortError::Timeout {
+            what: what.to_string(),
+            wanted: wanted.to_string(),
+            last: "unknown".to_string(),
+            after: deadline,
+        }),
+    };
+    slot.acquire().await?;
+    result
+}
+
+fn ignore_missing(result: Result<(), PortError>) -> Result<(), PortError> {
+    match result {
+        Err(PortError::NotFound { .. }) => Ok(()),
+        other => other,
+    }
+}
+
+/// Upload the snapshot's bytes into a new target image and wait for it to be `active` with
+/// the checksum of what was sent.
+async fn fill_image<C: CloudPort>(
+    cloud: &C,
+    ctx: &NodeCtx,
+    image_id: &str,
+    source_id: &str,
+    copy: &super::port::CopySpec,
+) -> Result<super::port::Checksums, NodeFailure> {
+    // The copy is bounded by `transfers`, not by the parallelism slot.
+    ctx.slot.release();
+    let copied = async {
+        let _permit = ctx
+            .transfers
+            .acquire()
+            .await
+            .map_err(|_| PortError::Cancelled)?;
+        let events = ctx.events.clone();
+        let for_progress = ctx.change.address.clone();
+        let progress: Progress = Arc::new(move |bytes, total| {
+            if let Some(tx) = &events {
+                let _ = tx.send(Event::Transfer {
+                    address: for_progress.clone(),
+                    bytes,
+                    total,
+                });
+            }
+        });
+        cloud
+            .target_upload_image(image_id, source_id, copy, progress)
+            .await
+    }
+    .await;
+    ctx.slot.acquire().await?;
+    let checksums = copied?;
+    let active = within(
+        &ctx.slot,
+        ctx.timeouts.image,
+        "image",
+        "active",
+        cloud.target_wait_image_active(image_id, ctx.timeouts.image),
+    )
+    .await?;
+    if let Some(sum) = &active.checksum
+        && sum != &checksums.md5
+    {
+        return Err(NodeFailure {
+            diagnosis: checksum_mismatch(),
+            message: format!(
+                "image {image_id} has checksum {sum} in the target, but {} was sent",
+                checksums.md5
+            ),
+            records: Vec::new(),
+        });
+    }
+    if let Some(sum) = &active.sha512
+        && sum != &checksums.sha512
+    {
+        return Err(NodeFailure {
+            diagnosis: checksum_mismatch(),
+            message: format!(
+                "image {image_id} has sha512 {sum} in the target, but {} was sent",
+                checksums.sha512
+            ),
+            records: Vec::new(),
+        });
+    }
+    Ok(checksums)
+}
+
+/// What every step needs: the cloud, the node's context and change, the side it is made in,
+/// and whether it replaces or updates what exists.
+struct Step<'a, C> {
+    cloud: &'a C,
+    ctx: &'a NodeCtx,
+    change: &'a Change,
+    side: Side,
+    replacing: bool,
+    updating: bool,
+}
+
+impl<C> Step<'_, C> {
+    /// The failure of a step called for a node of another kind (a bug in the dispatch).
+    fn not_made(&self) -> NodeFailure {
+        NodeFailure {
+            message: format!(
+                "{}: no step makes this kind of resource",
+                self.change.address
+            ),
+            diagnosis: Diagnosis::new("s2d::engine::bug", None),
+            records: Vec::new(),
+        }
+    }
+}
+
+/// Run one node: adopt, forget, delete, or make it with the step of its kind.
+pub(super) async fn run_node<C: CloudPort>(
+    cloud: &C,
+    ctx: NodeCtx,
+) -> Result<NodeOutput, NodeFailure> {
+    ctx.slot.acquire().await?;
+    let change = &ctx.change;
+    let address = change.address.clone();
+    let side = if matches!(address, Address::Snapshot { .. }) {
+        Side::Source
+    } else {
+        Side::Target
+    };
+    match &change.action {
+        Action::NoOp => return Ok(NodeOutput::default()),
+        Action::Forget => {
+            return Ok(NodeOutput {
+                records: vec![(address, None)],
+                generated_key: None,
+            });
+        }
+        Action::Delete => {
+            delete(cloud, &ctx).await?;
+            return Ok(NodeOutput {
+                records: vec![(address, None)],
+                generated_key: None,
+            });
+        }
+        Action::Adopt => {
+            let id = change.id.clone().unwrap_or_default();
+            if let Some(Node::Server { .. }) = &change.node {
+                // An orphan found after a crash may still be building.
+                within(
+                    &ctx.slot,
+                    ctx.timeouts.server,
+                    "server",
+                    "ACTIVE",
+                    cloud.target_wait_server_active(&id, ctx.timeouts.server),
+                )
+                .await?;
+            }
+            return Ok(ctx.done(ctx.record(side, &id, change.origin, Map::new())));
+        }
+        Action::Update { .. } | Action::Create | Action::Replace { .. } => {}
+    }
+    let Some(node) = &change.node else {
+        return Err(NodeFailure {
+            message: format!("{address}: the plan does not say what to make"),
+            diagnosis: Diagnosis::new(
+                "s2d::plan::incomplete",
+                Some("run `s2d plan --out` again with this s2d".into()),
+            ),
+            records: Vec::new(),
+        });
+    };
+    let step = Step {
+        cloud,
+        ctx: &ctx,
+        change,
+        side,
+        replacing: matches!(change.action, Action::Replace { .. }),
+        updating: matches!(change.action, Action::Update { .. }),
+    };
+    match node {
+        Node::Snapshot { .. } => make_snapshot(&step, node).await,
+        Node::Image { .. } => make_image(&step, node).await,
+        Node::Keypair { .. } => make_keypair(&step, node).await,
+        Node::SecurityGroup { .. } => make_security_group(&step, node).await,
+        Node::SecurityGroupRule { .. } => make_rule(&step, node).await,
+        Node::Server { .. } => make_server(&step, node).await,
+        Node::FloatingIp { .. } => make_floating_ip(&step, node).await,
+    }
+}
+
+/// A snapshot of the source server (the old one deleted first when replacing), waited for
+/// until active.
+async fn make_snapshot<C: CloudPort>(
+    step: &Step<'_, C>,
+    node: &Node,
+) -> Result<NodeOutput, NodeFailure> {
+    let Node::Snapshot {
+        source_server_id,
+        name,
+        ..
+    } = node
+    else {
+        return Err(step.not_made());
+    };
+    let cloud = step.cloud;
+    let ctx = step.ctx;
+    let side = step.side;
+    let replacing = step.replacing;
+    let change = step.change;
+    if replacing && let Some(old) = &change.id {
+        ignore_missing(cloud.source_delete_image(old).await)?;
+    }
+    let id = cloud
+        .source_create_snapshot(source_server_id, name, &ctx.marker())
+        .await?;
+    let image = within(
+        &ctx.slot,
+        ctx.timeouts.snapshot,
+        "snapshot",
+        "active",
+        cloud.source_wait_image_active(&id, ctx.timeouts.snapshot),
+    )
+    .await?;
+    let extra = extra(json!({"checksum": image.checksum, "size": image.size}));
+    Ok(ctx.done(ctx.record(side, &id, Origin::Created, extra)))
+}
+
+/// The target image: its visibility updated, or a new image filled with the snapshot's bytes
+/// (an image whose bytes did not arrive whole, or not as sent, is deleted).
+async fn make_image<C: CloudPort>(
+    step: &Step<'_, C>,
+    node: &Node,
+) -> Result<NodeOutput, NodeFailure> {
+    let Node::Image {
+        name,
+        disk_format,
+        visibility,
+        snapshot,
+        transfer,
+    } = node
+    else {
+        return Err(step.not_made());
+    };
+    let cloud = step.cloud;
+    let ctx = step.ctx;
+    let side = step.side;
+    let replacing = step.replacing;
+    let updating = step.updating;
+    let change = step.change;
+    if updating {
+        let id = change.id.clone().unwrap_or_default();
+        cloud.target_set_image_visibility(&id, visibility).await?;
+        return Ok(ctx.done(ctx.record(side, &id, change.origin, Map::new())));
+    }
+    if replacing && let Some(old) = &change.id {
+        ignore_missing(cloud.target_delete_image(old).await)?;
+    }
+    let source_id = ctx.dep_id(snapshot)?;
+    let image = cloud
+        .target_create_image(&ImageSpec {
+            name: name.clone(),
+            disk_format: disk_format.clone(),
+            container_format: "bare".into(),
+            visibility: visibility.clone(),
+            properties: BTreeMap::new(),
+            marker: ctx.marker(),
+        })
+        .await?;
+    // A target image whose bytes did not arrive whole, or not as sent, is deleted:
+    // it is never left behind looking like a copy.
+    let copy = super::port::CopySpec {
+        disk_format: disk_format.clone(),
+        transfer: *transfer,
+    };
+    let filled = fill_image(cloud, ctx, &image.id, &source_id, &copy).await;
+    let checksums = match filled {
+        Ok(checksums) => checksums,
+        Err(mut failure) => {
+            match cloud.target_delete_image(&image.id).await {
+                Ok(()) | Err(PortError::NotFound { .. }) => failure
+                    .message
+                    .push_str(&format!(" (the incomplete image {} was deleted)", image.id)),
+                Err(e) => failure.message.push_str(&format!(
+                    " (deleting the incomplete image {} failed too: {e})",
+                    image.id
+                )),
+            }
+            return Err(failure);
+        }
+    };
+    let extra = extra(
+        json!({"checksum": checksums.md5, "sha512": checksums.sha512, "size": checksums.size}),
+    );
+    Ok(ctx.done(ctx.record(side, &image.id, Origin::Created, extra)))
+}
+
+/// The keypair: imported with the source's public key, or generated by the target (its
+/// private key handed back once).
+async fn make_keypair<C: CloudPort>(
+    step: &Step<'_, C>,
+    node: &Node,
+) -> Result<NodeOutput, NodeFailure> {
+    let Node::Keypair {
+        name,
+        mode,
+        public_key,
+        ..
+    } = node
+    else {
+        return Err(step.not_made());
+    };
+    let cloud = step.cloud;
+    let ctx = step.ctx;
+    let side = step.side;
+    let address = step.change.address.clone();
+    match mode {
+        KeypairMode::Import => {
+            let key = public_key.clone().unwrap_or_default();
+            let made = cloud.target_import_keypair(name, &key).await?;
+            let extra = extra(json!({"fingerprint": made.fingerprint}));
+            Ok(ctx.done(ctx.record(side, &made.name, Origin::Created, extra)))
+        }
+        KeypairMode::Create => {
+            let made = cloud.target_create_keypair(name).await?;
+            let extra = extra(json!({"fingerprint": made.keypair.fingerprint}));
+            let mut output = ctx.done(ctx.record(side, &made.keypair.name, Origin::Created, extra));
+            output.generated_key = Some((address, PrivateKey(made.private_key)));
+            Ok(output)
+        }
+        KeypairMode::Existing => Err(NodeFailure {
+            diagnosis: Diagnosis::new(
+                "s2d::plan::missing_in_target",
+                Some(format!(
+                    "import the key into the target (`openstack keypair create --public-key FILE {name}`), or use keypair = {{ import = \"{name}\" }}"
+                )),
+            ),
+            message: format!("{address}: keypair `{name}` (mode existing) is not in the target"),
+            records: Vec::new(),
+        }),
+    }
+}
+
+/// A security group made by s2d (the target's `default` is only ever adopted).
+async fn make_security_group<C: CloudPort>(
+    step: &Step<'_, C>,
+    node: &Node,
+) -> Result<NodeOutput, NodeFailure> {
+    let Node::SecurityGroup { name, default } = node else {
+        return Err(step.not_made());
+    };
+    let cloud = step.cloud;
+    let ctx = step.ctx;
+    let side = step.side;
+    let address = step.change.address.clone();
+    if *default {
+        return Err(NodeFailure {
+                message: format!("{address}: the target has no `default` group"),
+                diagnosis: Diagnosis::new("s2d::plan::missing_in_target", Some("name a security group of the target in the plan, or let s2d make one (security_group = \"NAME\")".into())),
+                records: Vec::new(),
+            });
+    }
+    let group = cloud
+        .target_create_security_group(name, "made by s2d", &ctx.marker())
+        .await?;
+    Ok(ctx.done(ctx.record(side, &group.id, Origin::Created, Map::new())))
+}
+
+/// A rule in its group.
+async fn make_rule<C: CloudPort>(
+    step: &Step<'_, C>,
+    node: &Node,
+) -> Result<NodeOutput, NodeFailure> {
+    let Node::SecurityGroupRule { group, rule } = node else {
+        return Err(step.not_made());
+    };
+    let cloud = step.cloud;
+    let ctx = step.ctx;
+    let side = step.side;
+    let group_id = ctx.dep_id(&Address::SecurityGroup {
+        name: group.clone(),
+    })?;
+    let made = cloud
+        .target_create_rule(&group_id, rule, &ctx.marker())
+        .await?;
+    Ok(ctx.done(ctx.record(side, &made.id, Origin::Created, Map::new())))
+}
+
+/// The server (the old one deleted and gone first when replacing), waited for until ACTIVE; a
+/// server that fails to start is recorded so the next plan replaces it.
+async fn make_server<C: CloudPort>(
+    step: &Step<'_, C>,
+    node: &Node,
+) -> Result<NodeOutput, NodeFailure> {
+    let Node::Server {
+        name,
+        keypair,
+        security_group,
+        image,
+        ..
+    } = node
+    else {
+        return Err(step.not_made());
+    };
+    let cloud = step.cloud;
+    let ctx = step.ctx;
+    let side = step.side;
+    let replacing = step.replacing;
+    let change = step.change;
+    let address = step.change.address.clone();
+    if replacing && let Some(old) = &change.id {
+        ignore_missing(cloud.target_delete_server(old).await)?;
+        within(
+            &ctx.slot,
+            ctx.timeouts.delete,
+            "server",
+            "deleted",
+            cloud.target_wait_server_gone(old, ctx.timeouts.delete),
+        )
+        .await?;
+    }
+    let spec = ServerSpec {
+        name: name.clone(),
+        flavor_id: ctx.after_str("flavor_id")?,
+        image_id: ctx.dep_id(image)?,
+        network_id: ctx.after_str("network_id")?,
+        key_name: keypair.clone(),
+        security_groups: vec![security_group.clone()],
+        marker: ctx.marker(),
+    };
+    let server = cloud.target_create_server(&spec).await?;
+    let extra = extra(json!({"image_id": spec.image_id}));
+    match within(
+        &ctx.slot,
+        ctx.timeouts.server,
+        "server",
+        "ACTIVE",
+        cloud.target_wait_server_active(&server.id, ctx.timeouts.server),
+    )
+    .await
+    {
+        Ok(_) => Ok(ctx.done(ctx.record(side, &server.id, Origin::Created, extra))),
+        Err(error) => Err(NodeFailure {
+            message: error.to_string(),
+            diagnosis: error.diagnosis(),
+            // It exists: record it, so the next plan replaces it and destroy deletes it.
+            records: vec![(
+                address,
+                Some(ctx.record(side, &server.id, Origin::Created, extra)),
+            )],
+        }),
+    }
+}
+
+/// The floating IP: allocated from the pool unless one is named or recorded, then associated
+/// with the server.
+async fn make_floating_ip<C: CloudPort>(
+    step: &Step<'_, C>,
+    node: &Node,
+) -> Result<NodeOutput, NodeFailure> {
+    let Node::FloatingIp { server, choice } = node else {
+        return Err(step.not_made());
+    };
+    let cloud = step.cloud;
+    let ctx = step.ctx;
+    let side = step.side;
+    let change = step.change;
+    let address = step.change.address.clone();
+    let server_id = ctx.dep_id(&Address::Server {
+        name: server.clone(),
+    })?;
+    let (id, origin) = match (&change.id, choice) {
+        (Some(id), _) => (id.clone(), change.origin),
+        (None, FloatingIpChoice::Pool(_)) => {
+            let network_id = ctx.after_str("network_id")?;
+            let fip = cloud
+                .target_allocate_floating_ip(&network_id, &ctx.marker())
+                .await?;
+            (fip.id, Origin::Created)
+        }
+        (None, _) => {
+            return Err(NodeFailure {
+                message: format!("{address}: no floating IP to associate"),
+                diagnosis: Diagnosis::new(
+                    "s2d::plan::incomplete",
+                    Some("name a pool or an address in the plan's floating_ip".into()),
+                ),
+                records: Vec::new(),
+            });
+        }
+    };
+    let made_record = |fip_address: Option<&str>| {
+        ctx.record(
+            side,
+            &id,
+            origin,
+            extra(json!({"address": fip_address, "server_id": server_id})),
+        )
+    };
+    match cloud.target_associate_floating_ip(&id, &server_id).await {
+        Ok(fip) => Ok(ctx.done(made_record(Some(&fip.address)))),
+        Err(error) => Err(NodeFailure {
+            message: error.to_string(),
+            diagnosis: error.diagnosis(),
+            records: vec![(address.clone(), Some(made_record(None)))],
+        }),
+    }
+}
+
+fn extra(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map.into_iter().filter(|(_, v)| !v.is_null()).collect(),
+        _ => Map::new(),
+    }
+}
+
+/// Delete what a Delete change names, tolerating what is already gone.
+async fn delete<C: CloudPort>(cloud: &C, ctx: &NodeCtx) -> Result<(), NodeFailure> {
+    let change = &ctx.change;
+    let id = change.id.clone().unwrap_or_default();
+    match &change.address {
+        Address::Snapshot { .. } => ignore_missing(cloud.source_delete_image(&id).await)?,
+        Address::Image { .. } => ignore_missing(cloud.target_delete_image(&id).await)?,
+        Address::Keypair { name } => {
+            // By name: a pending placeholder has no id, but the keypair may exist.
+            ignore_missing(cloud.target_delete_keypair(name).await)?
+        }
+        Address::SecurityGroup { .. } => {
+            ignore_missing(cloud.target_delete_security_group(&id).await)?
+        }
+        Address::SecurityGroupRule { .. } => ignore_missing(cloud.target_delete_rule(&id).await)?,
+        Address::Server { .. } => {
+            ignore_missing(cloud.target_delete_server(&id).await)?;
+            within(
+                &ctx.slot,
+                ctx.timeouts.delete,
+                "server",
+                "deleted",
+                cloud.target_wait_server_gone(&id, ctx.timeouts.delete),
+            )
+            .await?;
+        }
+        Address::FloatingIp { .. } => {
+            ignore_missing(cloud.target_disassociate_floating_ip(&id).await)?;
+            ignore_missing(cloud.target_release_floating_ip(&id).await)?;
+        }
+    }
+    Ok(())
+}
