@@ -318,20 +318,25 @@ impl OpenStack {
                 Err(error) if tried < attempts => error,
                 Err(error) => return Err(error),
             };
-            let since = std::time::Instant::now();
-            let status = loop {
-                let status = self
-                    .target
-                    .image
-                    .get(target)
-                    .await
-                    .map_err(api("target: get image"))?
-                    .map(|i| i.status);
-                if status.as_deref() != Some("saving") || since.elapsed() > Duration::from_secs(30)
-                {
-                    break status;
-                }
-                tokio::time::sleep(Duration::from_millis(250)).await;
+            // Glance takes a moment to put a broken upload's image back to `queued`.
+            let settled = cloud::wait::wait_for(
+                self.target.session.name(),
+                &format!("image {target} to leave `saving`"),
+                Duration::from_secs(30),
+                Duration::from_millis(250),
+                || async {
+                    let status = self.target.image.get(target).await?.map(|i| i.status);
+                    Ok(match status.as_deref() {
+                        Some("saving") => cloud::wait::Poll::Pending("saving".into()),
+                        _ => cloud::wait::Poll::Ready(status),
+                    })
+                },
+            )
+            .await;
+            let status = match settled {
+                Ok(status) => status,
+                Err(cloud::Error::Timeout { .. }) => Some("saving".to_string()),
+                Err(e) => return Err(api("target: get image")(e)),
             };
             if status.as_deref() != Some("queued") {
                 return Err(error);

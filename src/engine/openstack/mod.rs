@@ -95,32 +95,33 @@ impl OpenStack {
     /// Wait until the source server has no task in progress (a snapshot being taken or
     /// uploaded), polling its `task_state`.
     async fn wait_source_idle(&self, server: &ServerId) -> PortResult<()> {
-        let since = std::time::Instant::now();
-        let mut pause = Duration::from_millis(250);
-        loop {
-            let found = self
-                .source
-                .compute
-                .get_server(server)
-                .await
-                .map_err(api("source: get server"))?;
-            let task = found.as_ref().and_then(|s| s.task_state.clone());
-            match task {
-                None => return Ok(()),
-                Some(task) if since.elapsed() > SNAPSHOT_BUSY_LIMIT => {
-                    return Err(PortError::Timeout {
-                        what: format!("source server {server}"),
-                        wanted: "no task in progress".into(),
-                        last: task,
-                        after: SNAPSHOT_BUSY_LIMIT,
-                    });
-                }
-                Some(task) => {
-                    tracing::debug!(%server, task, "the source server is busy; waiting");
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 3 / 2).min(Duration::from_secs(3));
-                }
-            }
+        let waited = cloud::wait::wait_for(
+            self.source.session.name(),
+            &format!("source server {server} to have no task in progress"),
+            SNAPSHOT_BUSY_LIMIT,
+            Duration::from_secs(3),
+            || async {
+                let found = self.source.compute.get_server(server).await?;
+                Ok(match found.and_then(|s| s.task_state) {
+                    None => cloud::wait::Poll::Ready(()),
+                    Some(task) => {
+                        tracing::debug!(%server, task, "the source server is busy; waiting");
+                        cloud::wait::Poll::Pending(task)
+                    }
+                })
+            },
+        )
+        .await;
+        match waited {
+            Ok(()) => Ok(()),
+            // `what` names the last task seen.
+            Err(cloud::Error::Timeout { what, .. }) => Err(PortError::Timeout {
+                what: format!("source server {server}"),
+                wanted: "no task in progress".into(),
+                last: what,
+                after: SNAPSHOT_BUSY_LIMIT,
+            }),
+            Err(e) => Err(port_error("source: get server", e)),
         }
     }
 
