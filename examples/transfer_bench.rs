@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use s2d::cloud::image::ImageCreate;
 use s2d::cloud::{Cloud, ConfigEnv, ImageId};
-use s2d::engine::CloudPort;
+use s2d::engine::port::Images;
 use s2d::engine::openstack::{OpenStack, TransferOptions};
 use s2d::engine::port::CopySpec;
 use s2d::graph::TransferMode;
@@ -185,7 +185,7 @@ async fn main() {
     let before = memory_mib();
     let started = Instant::now();
     let sums = cloud
-        .target_upload_image(
+        .upload_image(
             target.as_str(),
             source.as_str(),
             &CopySpec {

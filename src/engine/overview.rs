@@ -96,7 +96,7 @@ pub async fn overview<C: CloudPort>(
             })
         })
         .collect();
-        let found = cloud.target_server(&resource.id).await?;
+        let found = cloud.server(&resource.id).await?;
         let row = match found {
             Some(s) => ServerOverview {
                 address: address.clone(),

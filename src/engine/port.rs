@@ -1,6 +1,8 @@
 //! The engine's port to the two clouds: every lookup and mutation the engine needs, in engine
-//! terms (names, ids, rules, markers), not OpenStack JSON. The real adapter over `cloud` and
-//! the scripted fake in the tests implement [`CloudPort`].
+//! terms (names, ids, rules, markers), not OpenStack JSON, one trait per resource
+//! ([`SourceServers`], [`Images`], [`Catalog`], [`Keypairs`], [`SecurityGroups`], [`Servers`],
+//! [`FloatingIps`]; [`CloudPort`] is all of them). The real adapter over `cloud` and the
+//! scripted fake in the tests implement them.
 //!
 //! Knows nothing of HTTP, microversions or the state file. Lookups that feed the refresh return
 //! `Option` (gone is a state, not an error). Every resource s2d creates carries a [`Marker`]
@@ -16,6 +18,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::graph::{Address, FlavorSpec, Rule, TransferMode};
+pub use crate::state::Side;
 pub use crate::transfer::Checksums;
 
 /// The metadata key of the lineage marker.
@@ -316,165 +319,162 @@ impl PortError {
 /// The result of a port call.
 pub type PortResult<T> = Result<T, PortError>;
 
-/// Everything the engine asks of the source and target clouds. Methods prefixed `source_`
-/// talk to the source cloud, `target_` to the target. Waits take their deadline from the
-/// caller; implementations poll until it passes.
-pub trait CloudPort: Send + Sync + 'static {
-    // --- source ---------------------------------------------------------------------------
+/// The port is one trait per resource; a cloud adapter implements each of them, and
+/// [`CloudPort`] is all of them together. A new resource kind adds one small trait here, one
+/// `impl` in the adapter (`engine/openstack/<resource>.rs`) and one in the fake. Methods act on
+/// the target unless they take a [`Side`] (images live on both sides) or say `source`. Waits
+/// take their deadline from the caller; implementations poll until it passes.
+pub trait CloudPort:
+    SourceServers + Images + Catalog + Keypairs + SecurityGroups + Servers + FloatingIps
+{
+}
+
+impl<T> CloudPort for T where
+    T: SourceServers + Images + Catalog + Keypairs + SecurityGroups + Servers + FloatingIps
+{
+}
+
+/// The source servers to copy, and their snapshots.
+pub trait SourceServers: Send + Sync + 'static {
     /// A server by name or id, with flavor, security groups (with rules) and keypair.
     fn source_server(
         &self,
         name_or_id: &str,
     ) -> impl Future<Output = PortResult<Option<SourceServer>>> + Send;
-    /// createImage on a server; returns the new image's id.
-    fn source_create_snapshot(
+    /// createImage on a source server; returns the new image's id.
+    fn create_snapshot(
         &self,
         server_id: &str,
         name: &str,
         marker: &Marker,
     ) -> impl Future<Output = PortResult<String>> + Send;
-    fn source_image(&self, id: &str) -> impl Future<Output = PortResult<Option<Image>>> + Send;
-    fn source_find_images(
+}
+
+/// Images, in either cloud: the source's snapshots and the target's copies.
+pub trait Images: Send + Sync + 'static {
+    fn image(&self, side: Side, id: &str)
+    -> impl Future<Output = PortResult<Option<Image>>> + Send;
+    fn find_images(
         &self,
+        side: Side,
         query: &ImageQuery,
     ) -> impl Future<Output = PortResult<Vec<Image>>> + Send;
     /// Wait until the image is `active`; `ImageFailed` if it goes to `killed` or `deleted`.
-    fn source_wait_image_active(
+    fn wait_image_active(
         &self,
+        side: Side,
         id: &str,
         timeout: Duration,
     ) -> impl Future<Output = PortResult<Image>> + Send;
-    fn source_delete_image(&self, id: &str) -> impl Future<Output = PortResult<()>> + Send;
-
-    // --- target: lookups ------------------------------------------------------------------
-    fn target_flavors(&self) -> impl Future<Output = PortResult<Vec<Flavor>>> + Send;
-    /// A network by name (any network, external or not).
-    fn target_network(
-        &self,
-        name: &str,
-    ) -> impl Future<Output = PortResult<Option<Network>>> + Send;
-
-    // --- target: images -------------------------------------------------------------------
-    fn target_image(&self, id: &str) -> impl Future<Output = PortResult<Option<Image>>> + Send;
-    fn target_find_images(
-        &self,
-        query: &ImageQuery,
-    ) -> impl Future<Output = PortResult<Vec<Image>>> + Send;
-    /// Create an (empty, `queued`) image record.
-    fn target_create_image(
-        &self,
-        spec: &ImageSpec,
-    ) -> impl Future<Output = PortResult<Image>> + Send;
+    fn delete_image(&self, side: Side, id: &str) -> impl Future<Output = PortResult<()>> + Send;
+    /// Create an (empty, `queued`) image record in the target.
+    fn create_image(&self, spec: &ImageSpec) -> impl Future<Output = PortResult<Image>> + Send;
     /// Fill target image `target_id` with the bytes of source image `source_id`; returns the
     /// checksums of what was sent. The real adapter streams it through `transfer` (or spools
     /// it, converting its format when `copy.disk_format` differs from the source's).
-    fn target_upload_image(
+    fn upload_image(
         &self,
         target_id: &str,
         source_id: &str,
         copy: &CopySpec,
         progress: Progress,
     ) -> impl Future<Output = PortResult<Checksums>> + Send;
-    fn target_wait_image_active(
-        &self,
-        id: &str,
-        timeout: Duration,
-    ) -> impl Future<Output = PortResult<Image>> + Send;
-    fn target_set_image_visibility(
+    fn set_image_visibility(
         &self,
         id: &str,
         visibility: &str,
     ) -> impl Future<Output = PortResult<()>> + Send;
-    fn target_delete_image(&self, id: &str) -> impl Future<Output = PortResult<()>> + Send;
+}
 
-    // --- target: keypairs -----------------------------------------------------------------
-    fn target_keypair(
-        &self,
-        name: &str,
-    ) -> impl Future<Output = PortResult<Option<Keypair>>> + Send;
-    fn target_import_keypair(
+/// What the target offers to build on: flavors and networks.
+pub trait Catalog: Send + Sync + 'static {
+    fn flavors(&self) -> impl Future<Output = PortResult<Vec<Flavor>>> + Send;
+    /// A network by name (any network, external or not).
+    fn network(&self, name: &str) -> impl Future<Output = PortResult<Option<Network>>> + Send;
+}
+
+/// The target's keypairs.
+pub trait Keypairs: Send + Sync + 'static {
+    fn keypair(&self, name: &str) -> impl Future<Output = PortResult<Option<Keypair>>> + Send;
+    fn import_keypair(
         &self,
         name: &str,
         public_key: &str,
     ) -> impl Future<Output = PortResult<Keypair>> + Send;
-    fn target_create_keypair(
+    fn create_keypair(
         &self,
         name: &str,
     ) -> impl Future<Output = PortResult<GeneratedKeypair>> + Send;
-    fn target_delete_keypair(&self, name: &str) -> impl Future<Output = PortResult<()>> + Send;
+    fn delete_keypair(&self, name: &str) -> impl Future<Output = PortResult<()>> + Send;
+}
 
-    // --- target: security groups and rules ------------------------------------------------
+/// The target's security groups and their rules.
+pub trait SecurityGroups: Send + Sync + 'static {
     /// Groups of this name in the target project, with their rules.
-    fn target_security_groups(
+    fn security_groups(
         &self,
         name: &str,
     ) -> impl Future<Output = PortResult<Vec<SecurityGroup>>> + Send;
-    fn target_security_group(
+    fn security_group(
         &self,
         id: &str,
     ) -> impl Future<Output = PortResult<Option<SecurityGroup>>> + Send;
     /// Create a group. Neutron adds its default egress rules; they come back in `rules`.
-    fn target_create_security_group(
+    fn create_security_group(
         &self,
         name: &str,
         description: &str,
         marker: &Marker,
     ) -> impl Future<Output = PortResult<SecurityGroup>> + Send;
-    fn target_delete_security_group(&self, id: &str)
-    -> impl Future<Output = PortResult<()>> + Send;
-    fn target_create_rule(
+    fn delete_security_group(&self, id: &str) -> impl Future<Output = PortResult<()>> + Send;
+    fn create_rule(
         &self,
         group_id: &str,
         rule: &Rule,
         marker: &Marker,
     ) -> impl Future<Output = PortResult<RuleInfo>> + Send;
-    fn target_delete_rule(&self, id: &str) -> impl Future<Output = PortResult<()>> + Send;
+    fn delete_rule(&self, id: &str) -> impl Future<Output = PortResult<()>> + Send;
+}
 
-    // --- target: servers ------------------------------------------------------------------
-    fn target_server(&self, id: &str) -> impl Future<Output = PortResult<Option<Server>>> + Send;
+/// The target's servers.
+pub trait Servers: Send + Sync + 'static {
+    fn server(&self, id: &str) -> impl Future<Output = PortResult<Option<Server>>> + Send;
     /// Servers with this name.
-    fn target_find_servers(
-        &self,
-        name: &str,
-    ) -> impl Future<Output = PortResult<Vec<Server>>> + Send;
+    fn find_servers(&self, name: &str) -> impl Future<Output = PortResult<Vec<Server>>> + Send;
     /// Create a server (it starts in `BUILD`).
-    fn target_create_server(
-        &self,
-        spec: &ServerSpec,
-    ) -> impl Future<Output = PortResult<Server>> + Send;
+    fn create_server(&self, spec: &ServerSpec) -> impl Future<Output = PortResult<Server>> + Send;
     /// Wait for `ACTIVE`; `ServerFault` with Nova's fault if it goes to `ERROR`.
-    fn target_wait_server_active(
+    fn wait_server_active(
         &self,
         id: &str,
         timeout: Duration,
     ) -> impl Future<Output = PortResult<Server>> + Send;
-    fn target_delete_server(&self, id: &str) -> impl Future<Output = PortResult<()>> + Send;
-    fn target_wait_server_gone(
+    fn delete_server(&self, id: &str) -> impl Future<Output = PortResult<()>> + Send;
+    fn wait_server_gone(
         &self,
         id: &str,
         timeout: Duration,
     ) -> impl Future<Output = PortResult<()>> + Send;
+}
 
-    // --- target: floating IPs -------------------------------------------------------------
-    fn target_floating_ips(&self) -> impl Future<Output = PortResult<Vec<FloatingIp>>> + Send;
-    fn target_floating_ip_by_address(
+/// The target's floating IPs.
+pub trait FloatingIps: Send + Sync + 'static {
+    fn floating_ips(&self) -> impl Future<Output = PortResult<Vec<FloatingIp>>> + Send;
+    fn floating_ip_by_address(
         &self,
         address: &str,
     ) -> impl Future<Output = PortResult<Option<FloatingIp>>> + Send;
-    fn target_allocate_floating_ip(
+    fn allocate_floating_ip(
         &self,
         network_id: &str,
         marker: &Marker,
     ) -> impl Future<Output = PortResult<FloatingIp>> + Send;
     /// Associate with the (first) port of the server.
-    fn target_associate_floating_ip(
+    fn associate_floating_ip(
         &self,
         id: &str,
         server_id: &str,
     ) -> impl Future<Output = PortResult<FloatingIp>> + Send;
-    fn target_disassociate_floating_ip(
-        &self,
-        id: &str,
-    ) -> impl Future<Output = PortResult<()>> + Send;
-    fn target_release_floating_ip(&self, id: &str) -> impl Future<Output = PortResult<()>> + Send;
+    fn disassociate_floating_ip(&self, id: &str) -> impl Future<Output = PortResult<()>> + Send;
+    fn release_floating_ip(&self, id: &str) -> impl Future<Output = PortResult<()>> + Send;
 }

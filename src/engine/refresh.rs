@@ -11,7 +11,7 @@ use super::port::{
     CloudPort, Flavor, FloatingIp, ImageQuery, Marker, PortError, RuleInfo, SecurityGroup,
 };
 use crate::graph::{Address, FlavorSpec, FloatingIpChoice, KeypairMode, Node, Rule};
-use crate::state::{Origin, Resource, State};
+use crate::state::{Origin, Resource, Side, State};
 
 /// The refresh: caches of target lookups and the changes planned so far (dependencies first).
 pub(super) struct Refresh<'a, C> {
@@ -140,7 +140,11 @@ impl<C: CloudPort> Refresh<'_, C> {
         ));
         let existing = match self.recorded(address) {
             Some(r) => {
-                let found = self.cloud.source_image(&r.id).await.map_err(cloud_err)?;
+                let found = self
+                    .cloud
+                    .image(Side::Source, &r.id)
+                    .await
+                    .map_err(cloud_err)?;
                 if found.is_none() {
                     change.reason = gone.clone();
                 }
@@ -148,10 +152,13 @@ impl<C: CloudPort> Refresh<'_, C> {
             }
             None => self
                 .cloud
-                .source_find_images(&ImageQuery {
-                    name: None,
-                    marker: Some(self.marker(address)),
-                })
+                .find_images(
+                    Side::Source,
+                    &ImageQuery {
+                        name: None,
+                        marker: Some(self.marker(address)),
+                    },
+                )
                 .await
                 .map_err(cloud_err)?
                 .into_iter()
@@ -188,7 +195,11 @@ impl<C: CloudPort> Refresh<'_, C> {
         ));
         let existing = match self.recorded(address) {
             Some(r) => {
-                let found = self.cloud.target_image(&r.id).await.map_err(cloud_err)?;
+                let found = self
+                    .cloud
+                    .image(Side::Target, &r.id)
+                    .await
+                    .map_err(cloud_err)?;
                 if found.is_none() {
                     change.reason = gone.clone();
                 }
@@ -196,10 +207,13 @@ impl<C: CloudPort> Refresh<'_, C> {
             }
             None => self
                 .cloud
-                .target_find_images(&ImageQuery {
-                    name: None,
-                    marker: Some(self.marker(address)),
-                })
+                .find_images(
+                    Side::Target,
+                    &ImageQuery {
+                        name: None,
+                        marker: Some(self.marker(address)),
+                    },
+                )
                 .await
                 .map_err(cloud_err)?
                 .into_iter()
@@ -244,7 +258,7 @@ impl<C: CloudPort> Refresh<'_, C> {
         change.after = Some(obj(
             json!({"name": name, "mode": mode, "fingerprint": fingerprint}),
         ));
-        let found = self.cloud.target_keypair(name).await.map_err(cloud_err)?;
+        let found = self.cloud.keypair(name).await.map_err(cloud_err)?;
         let ours_pending = self.state.get(address).is_some_and(is_pending);
         let recorded = self.recorded(address).cloned();
         match (mode, found) {
@@ -325,11 +339,7 @@ impl<C: CloudPort> Refresh<'_, C> {
         let cloud_err = cloud_error(address);
         let gone = gone();
         change.after = Some(obj(json!({"name": name})));
-        let candidates = self
-            .cloud
-            .target_security_groups(name)
-            .await
-            .map_err(cloud_err)?;
+        let candidates = self.cloud.security_groups(name).await.map_err(cloud_err)?;
         let recorded = self.recorded(address).cloned();
         let current = match &recorded {
             Some(r) => {
@@ -458,7 +468,7 @@ impl<C: CloudPort> Refresh<'_, C> {
             .await?;
         let net = self
             .cloud
-            .target_network(network)
+            .network(network)
             .await
             .map_err(cloud_err)?
             .ok_or_else(|| PlanError::Missing {
@@ -480,7 +490,7 @@ impl<C: CloudPort> Refresh<'_, C> {
         let image_id = self.id_of(image);
         let (existing, adopted) = match self.recorded(address) {
             Some(r) => {
-                let found = self.cloud.target_server(&r.id).await.map_err(cloud_err)?;
+                let found = self.cloud.server(&r.id).await.map_err(cloud_err)?;
                 if found.is_none() {
                     change.reason = gone.clone();
                 }
@@ -488,7 +498,7 @@ impl<C: CloudPort> Refresh<'_, C> {
             }
             None => (
                 self.cloud
-                    .target_find_servers(name)
+                    .find_servers(name)
                     .await
                     .map_err(cloud_err)?
                     .into_iter()
@@ -542,7 +552,7 @@ impl<C: CloudPort> Refresh<'_, C> {
         let server_new = self.will_be_new(&server_address);
         let server_id = self.id_of(&server_address);
         if self.floating_ips.is_none() {
-            self.floating_ips = Some(self.cloud.target_floating_ips().await.map_err(cloud_err)?);
+            self.floating_ips = Some(self.cloud.floating_ips().await.map_err(cloud_err)?);
         }
         let all = self.floating_ips.clone().unwrap_or_default();
         let existing = match choice {
@@ -564,7 +574,7 @@ impl<C: CloudPort> Refresh<'_, C> {
             FloatingIpChoice::Pool(pool) => {
                 let net = self
                     .cloud
-                    .target_network(pool)
+                    .network(pool)
                     .await
                     .map_err(cloud_err)?
                     .filter(|n| n.external)
@@ -630,7 +640,7 @@ impl<C: CloudPort> Refresh<'_, C> {
         if self.flavors.is_none() {
             let list = self
                 .cloud
-                .target_flavors()
+                .flavors()
                 .await
                 .map_err(|source| PlanError::Cloud {
                     address: address.clone(),

@@ -219,7 +219,7 @@ async fn fill_image<C: CloudPort>(
             }
         });
         cloud
-            .target_upload_image(image_id, source_id, copy, progress)
+            .upload_image(image_id, source_id, copy, progress)
             .await
     }
     .await;
@@ -230,7 +230,7 @@ async fn fill_image<C: CloudPort>(
         ctx.timeouts.image,
         "image",
         "active",
-        cloud.target_wait_image_active(image_id, ctx.timeouts.image),
+        cloud.wait_image_active(Side::Target, image_id, ctx.timeouts.image),
     )
     .await?;
     if let Some(sum) = &active.checksum
@@ -322,7 +322,7 @@ pub(super) async fn run_node<C: CloudPort>(
                     ctx.timeouts.server,
                     "server",
                     "ACTIVE",
-                    cloud.target_wait_server_active(&id, ctx.timeouts.server),
+                    cloud.wait_server_active(&id, ctx.timeouts.server),
                 )
                 .await?;
             }
@@ -379,17 +379,17 @@ async fn make_snapshot<C: CloudPort>(
     let replacing = step.replacing;
     let change = step.change;
     if replacing && let Some(old) = &change.id {
-        ignore_missing(cloud.source_delete_image(old).await)?;
+        ignore_missing(cloud.delete_image(Side::Source, old).await)?;
     }
     let id = cloud
-        .source_create_snapshot(source_server_id, name, &ctx.marker())
+        .create_snapshot(source_server_id, name, &ctx.marker())
         .await?;
     let image = within(
         &ctx.slot,
         ctx.timeouts.snapshot,
         "snapshot",
         "active",
-        cloud.source_wait_image_active(&id, ctx.timeouts.snapshot),
+        cloud.wait_image_active(Side::Source, &id, ctx.timeouts.snapshot),
     )
     .await?;
     let extra = extra(json!({"checksum": image.checksum, "size": image.size}));
@@ -420,15 +420,15 @@ async fn make_image<C: CloudPort>(
     let change = step.change;
     if updating {
         let id = change.id.clone().unwrap_or_default();
-        cloud.target_set_image_visibility(&id, visibility).await?;
+        cloud.set_image_visibility(&id, visibility).await?;
         return Ok(ctx.done(ctx.record(side, &id, change.origin, Map::new())));
     }
     if replacing && let Some(old) = &change.id {
-        ignore_missing(cloud.target_delete_image(old).await)?;
+        ignore_missing(cloud.delete_image(Side::Target, old).await)?;
     }
     let source_id = ctx.dep_id(snapshot)?;
     let image = cloud
-        .target_create_image(&ImageSpec {
+        .create_image(&ImageSpec {
             name: name.clone(),
             disk_format: disk_format.clone(),
             container_format: "bare".into(),
@@ -447,7 +447,7 @@ async fn make_image<C: CloudPort>(
     let checksums = match filled {
         Ok(checksums) => checksums,
         Err(mut failure) => {
-            match cloud.target_delete_image(&image.id).await {
+            match cloud.delete_image(Side::Target, &image.id).await {
                 Ok(()) | Err(PortError::NotFound { .. }) => failure
                     .message
                     .push_str(&format!(" (the incomplete image {} was deleted)", image.id)),
@@ -487,12 +487,12 @@ async fn make_keypair<C: CloudPort>(
     match mode {
         KeypairMode::Import => {
             let key = public_key.clone().unwrap_or_default();
-            let made = cloud.target_import_keypair(name, &key).await?;
+            let made = cloud.import_keypair(name, &key).await?;
             let extra = extra(json!({"fingerprint": made.fingerprint}));
             Ok(ctx.done(ctx.record(side, &made.name, Origin::Created, extra)))
         }
         KeypairMode::Create => {
-            let made = cloud.target_create_keypair(name).await?;
+            let made = cloud.create_keypair(name).await?;
             let extra = extra(json!({"fingerprint": made.keypair.fingerprint}));
             let mut output = ctx.done(ctx.record(side, &made.keypair.name, Origin::Created, extra));
             output.generated_key = Some((address, PrivateKey(made.private_key)));
@@ -531,7 +531,7 @@ async fn make_security_group<C: CloudPort>(
             });
     }
     let group = cloud
-        .target_create_security_group(name, "made by s2d", &ctx.marker())
+        .create_security_group(name, "made by s2d", &ctx.marker())
         .await?;
     Ok(ctx.done(ctx.record(side, &group.id, Origin::Created, Map::new())))
 }
@@ -550,9 +550,7 @@ async fn make_rule<C: CloudPort>(
     let group_id = ctx.dep_id(&Address::SecurityGroup {
         name: group.clone(),
     })?;
-    let made = cloud
-        .target_create_rule(&group_id, rule, &ctx.marker())
-        .await?;
+    let made = cloud.create_rule(&group_id, rule, &ctx.marker()).await?;
     Ok(ctx.done(ctx.record(side, &made.id, Origin::Created, Map::new())))
 }
 
@@ -579,13 +577,13 @@ async fn make_server<C: CloudPort>(
     let change = step.change;
     let address = step.change.address.clone();
     if replacing && let Some(old) = &change.id {
-        ignore_missing(cloud.target_delete_server(old).await)?;
+        ignore_missing(cloud.delete_server(old).await)?;
         within(
             &ctx.slot,
             ctx.timeouts.delete,
             "server",
             "deleted",
-            cloud.target_wait_server_gone(old, ctx.timeouts.delete),
+            cloud.wait_server_gone(old, ctx.timeouts.delete),
         )
         .await?;
     }
@@ -598,14 +596,14 @@ async fn make_server<C: CloudPort>(
         security_groups: vec![security_group.clone()],
         marker: ctx.marker(),
     };
-    let server = cloud.target_create_server(&spec).await?;
+    let server = cloud.create_server(&spec).await?;
     let extra = extra(json!({"image_id": spec.image_id}));
     match within(
         &ctx.slot,
         ctx.timeouts.server,
         "server",
         "ACTIVE",
-        cloud.target_wait_server_active(&server.id, ctx.timeouts.server),
+        cloud.wait_server_active(&server.id, ctx.timeouts.server),
     )
     .await
     {
@@ -644,7 +642,7 @@ async fn make_floating_ip<C: CloudPort>(
         (None, FloatingIpChoice::Pool(_)) => {
             let network_id = ctx.after_str("network_id")?;
             let fip = cloud
-                .target_allocate_floating_ip(&network_id, &ctx.marker())
+                .allocate_floating_ip(&network_id, &ctx.marker())
                 .await?;
             (fip.id, Origin::Created)
         }
@@ -667,7 +665,7 @@ async fn make_floating_ip<C: CloudPort>(
             extra(json!({"address": fip_address, "server_id": server_id})),
         )
     };
-    match cloud.target_associate_floating_ip(&id, &server_id).await {
+    match cloud.associate_floating_ip(&id, &server_id).await {
         Ok(fip) => Ok(ctx.done(made_record(Some(&fip.address)))),
         Err(error) => Err(NodeFailure {
             message: error.to_string(),
@@ -689,30 +687,28 @@ async fn delete<C: CloudPort>(cloud: &C, ctx: &NodeCtx) -> Result<(), NodeFailur
     let change = &ctx.change;
     let id = change.id.clone().unwrap_or_default();
     match &change.address {
-        Address::Snapshot { .. } => ignore_missing(cloud.source_delete_image(&id).await)?,
-        Address::Image { .. } => ignore_missing(cloud.target_delete_image(&id).await)?,
+        Address::Snapshot { .. } => ignore_missing(cloud.delete_image(Side::Source, &id).await)?,
+        Address::Image { .. } => ignore_missing(cloud.delete_image(Side::Target, &id).await)?,
         Address::Keypair { name } => {
             // By name: a pending placeholder has no id, but the keypair may exist.
-            ignore_missing(cloud.target_delete_keypair(name).await)?
+            ignore_missing(cloud.delete_keypair(name).await)?
         }
-        Address::SecurityGroup { .. } => {
-            ignore_missing(cloud.target_delete_security_group(&id).await)?
-        }
-        Address::SecurityGroupRule { .. } => ignore_missing(cloud.target_delete_rule(&id).await)?,
+        Address::SecurityGroup { .. } => ignore_missing(cloud.delete_security_group(&id).await)?,
+        Address::SecurityGroupRule { .. } => ignore_missing(cloud.delete_rule(&id).await)?,
         Address::Server { .. } => {
-            ignore_missing(cloud.target_delete_server(&id).await)?;
+            ignore_missing(cloud.delete_server(&id).await)?;
             within(
                 &ctx.slot,
                 ctx.timeouts.delete,
                 "server",
                 "deleted",
-                cloud.target_wait_server_gone(&id, ctx.timeouts.delete),
+                cloud.wait_server_gone(&id, ctx.timeouts.delete),
             )
             .await?;
         }
         Address::FloatingIp { .. } => {
-            ignore_missing(cloud.target_disassociate_floating_ip(&id).await)?;
-            ignore_missing(cloud.target_release_floating_ip(&id).await)?;
+            ignore_missing(cloud.disassociate_floating_ip(&id).await)?;
+            ignore_missing(cloud.release_floating_ip(&id).await)?;
         }
     }
     Ok(())

@@ -1,0 +1,98 @@
+//! Images on both sides: the source's snapshots and the target's copies (markers in their properties); the copy itself is `copy.rs`.
+
+use super::*;
+
+impl Images for OpenStack {
+    async fn image(&self, side: Side, id: &str) -> PortResult<Option<Image>> {
+        get_image(self.side(side), id, &call(side, "get image")).await
+    }
+
+    async fn find_images(&self, side: Side, query: &ImageQuery) -> PortResult<Vec<Image>> {
+        find_images(self.side(side), query, &call(side, "list images")).await
+    }
+
+    async fn wait_image_active(
+        &self,
+        side: Side,
+        id: &str,
+        timeout: Duration,
+    ) -> PortResult<Image> {
+        let what = match side {
+            Side::Source => "snapshot",
+            Side::Target => "image",
+        };
+        wait_image(self.side(side), id, timeout, what).await
+    }
+
+    async fn delete_image(&self, side: Side, id: &str) -> PortResult<()> {
+        deleted(
+            format!("{} image {id}", side_name(side)),
+            self.side(side).image.delete(&ImageId::new(id)).await,
+            &call(side, "delete image"),
+        )
+    }
+
+    async fn create_image(&self, spec: &ImageSpec) -> PortResult<Image> {
+        let mut properties = spec.properties.clone();
+        properties.extend(spec.marker.to_metadata());
+        let create = ImageCreate {
+            name: spec.name.clone(),
+            disk_format: spec.disk_format.clone(),
+            container_format: spec.container_format.clone(),
+            visibility: Some(spec.visibility.clone()),
+            properties,
+            ..ImageCreate::default()
+        };
+        let query = ImageQuery {
+            name: Some(spec.name.clone()),
+            marker: Some(spec.marker.clone()),
+        };
+        let made = cloud::create_or_adopt(
+            &self.target.session.config().retry,
+            CREATE_ATTEMPTS,
+            || async { self.target.image.create(&create).await.map(image) },
+            || async {
+                let found = self
+                    .target
+                    .image
+                    .list(&GlanceQuery {
+                        name: query.name.clone(),
+                        ..GlanceQuery::default()
+                    })
+                    .await?;
+                Ok(found
+                    .into_iter()
+                    .map(image)
+                    .find(|i| i.marker == query.marker))
+            },
+        )
+        .await
+        .map_err(api("target: create image"))?;
+        Ok(made)
+    }
+
+    async fn upload_image(
+        &self,
+        target_id: &str,
+        source_id: &str,
+        copy: &CopySpec,
+        progress: Progress,
+    ) -> PortResult<Checksums> {
+        self.copy_image(target_id, source_id, copy, progress).await
+    }
+
+    async fn set_image_visibility(&self, id: &str, visibility: &str) -> PortResult<()> {
+        self.target
+            .image
+            .patch(
+                &ImageId::new(id),
+                &[ImagePatch::Replace(
+                    "visibility".into(),
+                    serde_json::Value::String(visibility.to_string()),
+                )],
+            )
+            .await
+            .map_err(api("target: update image"))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,119 @@
+//! The target's servers (markers in their metadata).
+
+use super::*;
+
+impl Servers for OpenStack {
+    async fn server(&self, id: &str) -> PortResult<Option<Server>> {
+        match self
+            .target
+            .compute
+            .get_server(&ServerId::new(id))
+            .await
+            .map_err(api("target: get server"))?
+        {
+            Some(s) if !s.status.eq_ignore_ascii_case("DELETED") => {
+                Ok(Some(self.server_of(s).await?))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn find_servers(&self, name: &str) -> PortResult<Vec<Server>> {
+        let found = self
+            .target
+            .compute
+            .list_servers(&ServerQuery {
+                name: Some(name.to_string()),
+                ..ServerQuery::default()
+            })
+            .await
+            .map_err(api("target: list servers"))?;
+        let mut servers = Vec::new();
+        for s in found.into_iter().filter(|s| s.name == name) {
+            servers.push(self.server_of(s).await?);
+        }
+        Ok(servers)
+    }
+
+    async fn create_server(&self, spec: &ServerSpec) -> PortResult<Server> {
+        let create = ServerCreate {
+            name: spec.name.clone(),
+            image: Some(ImageId::new(spec.image_id.clone())),
+            flavor: spec.flavor_id.as_str().into(),
+            key_name: Some(spec.key_name.clone()),
+            networks: vec![ServerNetwork::Network(NetworkId::new(
+                spec.network_id.clone(),
+            ))],
+            security_groups: spec.security_groups.clone(),
+            metadata: spec.marker.to_metadata(),
+            ..ServerCreate::default()
+        };
+        let id = cloud::create_or_adopt(
+            &self.target.session.config().retry,
+            CREATE_ATTEMPTS,
+            || self.target.compute.create_server(&create),
+            || async {
+                let found = self
+                    .target
+                    .compute
+                    .list_servers(&ServerQuery {
+                        name: Some(spec.name.clone()),
+                        ..ServerQuery::default()
+                    })
+                    .await?;
+                Ok(found
+                    .into_iter()
+                    .find(|s| Marker::from_metadata(&s.metadata).as_ref() == Some(&spec.marker))
+                    .map(|s| s.id))
+            },
+        )
+        .await
+        .map_err(api("target: create server"))?;
+        let server = self
+            .target
+            .compute
+            .get_server(&id)
+            .await
+            .map_err(api("target: get server"))?
+            .ok_or_else(|| PortError::NotFound {
+                what: format!("server {id}, just created"),
+            })?;
+        self.server_of(server).await
+    }
+
+    async fn wait_server_active(&self, id: &str, timeout: Duration) -> PortResult<Server> {
+        let what = format!("server {id}");
+        let server = self
+            .target
+            .compute
+            .wait_for_server(&ServerId::new(id), "ACTIVE", timeout)
+            .await
+            .map_err(|e| match e {
+                cloud::Error::Failed {
+                    status, message, ..
+                } if status.eq_ignore_ascii_case("ERROR") => PortError::ServerFault {
+                    id: id.to_string(),
+                    fault: message,
+                },
+                other => wait_error(&what, "ACTIVE", timeout)(other),
+            })?;
+        self.server_of(server).await
+    }
+
+    async fn delete_server(&self, id: &str) -> PortResult<()> {
+        deleted(
+            format!("server {id}"),
+            self.target.compute.delete_server(&ServerId::new(id)).await,
+            "target: delete server",
+        )
+    }
+
+    async fn wait_server_gone(&self, id: &str, timeout: Duration) -> PortResult<()> {
+        let what = format!("deletion of server {id}");
+        self.target
+            .compute
+            .wait_for_server_deleted(&ServerId::new(id), timeout)
+            .await
+            .map_err(wait_error(&what, "gone", timeout))
+    }
+}
