@@ -1,8 +1,9 @@
 //! The command line: parse arguments, run one command, render its result, return an exit code.
 //!
 //! This is the only module that prints. Each subcommand lives in its own file and is thin:
-//! it calls into `plan`, `cloud` (and later `engine`, `state`, `usage`) and renders what they
-//! return. Results go to stdout, chatter (logs, progress, prompts) to stderr.
+//! it calls into `workflow` (plan, apply, destroy, graph), `plan` (validate, convert, init),
+//! `state` and `usage`, and renders what they return (`render`, `report`). Results go to
+//! stdout, chatter (logs, progress, prompts) to stderr.
 
 pub mod args;
 pub mod convert;
