@@ -1,0 +1,171 @@
+//! The port traits over the fake's scripted calls.
+
+use std::time::Duration;
+
+use super::FakeCloud;
+use crate::engine::port::*;
+use crate::graph::Rule;
+
+impl SourceServers for FakeCloud {
+    async fn source_server(&self, name_or_id: &str) -> PortResult<Option<SourceServer>> {
+        FakeCloud::source_server(self, name_or_id).await
+    }
+    async fn create_snapshot(
+        &self,
+        server_id: &str,
+        name: &str,
+        marker: &Marker,
+    ) -> PortResult<String> {
+        self.source_create_snapshot(server_id, name, marker).await
+    }
+}
+
+impl Images for FakeCloud {
+    async fn image(&self, side: Side, id: &str) -> PortResult<Option<Image>> {
+        match side {
+            Side::Source => self.source_image(id).await,
+            Side::Target => self.target_image(id).await,
+        }
+    }
+    async fn find_images(&self, side: Side, query: &ImageQuery) -> PortResult<Vec<Image>> {
+        match side {
+            Side::Source => self.source_find_images(query).await,
+            Side::Target => self.target_find_images(query).await,
+        }
+    }
+    async fn wait_image_active(
+        &self,
+        side: Side,
+        id: &str,
+        timeout: Duration,
+    ) -> PortResult<Image> {
+        match side {
+            Side::Source => self.source_wait_image_active(id, timeout).await,
+            Side::Target => self.target_wait_image_active(id, timeout).await,
+        }
+    }
+    async fn delete_image(&self, side: Side, id: &str) -> PortResult<()> {
+        match side {
+            Side::Source => self.source_delete_image(id).await,
+            Side::Target => self.target_delete_image(id).await,
+        }
+    }
+    async fn create_image(&self, spec: &ImageSpec) -> PortResult<Image> {
+        self.target_create_image(spec).await
+    }
+    async fn upload_image(
+        &self,
+        target_id: &str,
+        source_id: &str,
+        copy: &CopySpec,
+        progress: Progress,
+    ) -> PortResult<Checksums> {
+        self.target_upload_image(target_id, source_id, copy, progress)
+            .await
+    }
+    async fn set_image_visibility(&self, id: &str, visibility: &str) -> PortResult<()> {
+        self.target_set_image_visibility(id, visibility).await
+    }
+}
+
+impl Catalog for FakeCloud {
+    async fn flavors(&self) -> PortResult<Vec<Flavor>> {
+        self.target_flavors().await
+    }
+    async fn network(&self, name: &str) -> PortResult<Option<Network>> {
+        self.target_network(name).await
+    }
+}
+
+impl Keypairs for FakeCloud {
+    async fn keypair(&self, name: &str) -> PortResult<Option<Keypair>> {
+        self.target_keypair(name).await
+    }
+    async fn import_keypair(&self, name: &str, public_key: &str) -> PortResult<Keypair> {
+        self.target_import_keypair(name, public_key).await
+    }
+    async fn create_keypair(&self, name: &str) -> PortResult<GeneratedKeypair> {
+        self.target_create_keypair(name).await
+    }
+    async fn delete_keypair(&self, name: &str) -> PortResult<()> {
+        self.target_delete_keypair(name).await
+    }
+}
+
+impl SecurityGroups for FakeCloud {
+    async fn security_groups(&self, name: &str) -> PortResult<Vec<SecurityGroup>> {
+        self.target_security_groups(name).await
+    }
+    async fn security_group(&self, id: &str) -> PortResult<Option<SecurityGroup>> {
+        self.target_security_group(id).await
+    }
+    async fn create_security_group(
+        &self,
+        name: &str,
+        description: &str,
+        marker: &Marker,
+    ) -> PortResult<SecurityGroup> {
+        self.target_create_security_group(name, description, marker)
+            .await
+    }
+    async fn delete_security_group(&self, id: &str) -> PortResult<()> {
+        self.target_delete_security_group(id).await
+    }
+    async fn create_rule(
+        &self,
+        group_id: &str,
+        rule: &Rule,
+        marker: &Marker,
+    ) -> PortResult<RuleInfo> {
+        self.target_create_rule(group_id, rule, marker).await
+    }
+    async fn delete_rule(&self, id: &str) -> PortResult<()> {
+        self.target_delete_rule(id).await
+    }
+}
+
+impl Servers for FakeCloud {
+    async fn server(&self, id: &str) -> PortResult<Option<Server>> {
+        self.target_server(id).await
+    }
+    async fn find_servers(&self, name: &str) -> PortResult<Vec<Server>> {
+        self.target_find_servers(name).await
+    }
+    async fn create_server(&self, spec: &ServerSpec) -> PortResult<Server> {
+        self.target_create_server(spec).await
+    }
+    async fn wait_server_active(&self, id: &str, timeout: Duration) -> PortResult<Server> {
+        self.target_wait_server_active(id, timeout).await
+    }
+    async fn delete_server(&self, id: &str) -> PortResult<()> {
+        self.target_delete_server(id).await
+    }
+    async fn wait_server_gone(&self, id: &str, timeout: Duration) -> PortResult<()> {
+        self.target_wait_server_gone(id, timeout).await
+    }
+}
+
+impl FloatingIps for FakeCloud {
+    async fn floating_ips(&self) -> PortResult<Vec<FloatingIp>> {
+        self.target_floating_ips().await
+    }
+    async fn floating_ip_by_address(&self, address: &str) -> PortResult<Option<FloatingIp>> {
+        self.target_floating_ip_by_address(address).await
+    }
+    async fn allocate_floating_ip(
+        &self,
+        network_id: &str,
+        marker: &Marker,
+    ) -> PortResult<FloatingIp> {
+        self.target_allocate_floating_ip(network_id, marker).await
+    }
+    async fn associate_floating_ip(&self, id: &str, server_id: &str) -> PortResult<FloatingIp> {
+        self.target_associate_floating_ip(id, server_id).await
+    }
+    async fn disassociate_floating_ip(&self, id: &str) -> PortResult<()> {
+        self.target_disassociate_floating_ip(id).await
+    }
+    async fn release_floating_ip(&self, id: &str) -> PortResult<()> {
+        self.target_release_floating_ip(id).await
+    }
+}

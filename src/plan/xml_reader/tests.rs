@@ -1,0 +1,254 @@
+//! The XML reader's tests: every problem located, entities and DTDs refused, limits.
+
+use super::super::diag::line_column;
+use super::*;
+
+const LEGACY: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<plan xmlns="urn:s2d:plan:1" version="1">
+  <source cloud="provider"/>
+  <target>
+    <auth url="https://hospital.example:5000/v3" username="bob" passwordEnv="HOSPITAL_PASSWORD"
+          project="research" userDomain="Default" projectDomain="Default" region="RegionOne"/>
+  </target>
+  <defaults><network name="private"/><keypair import="alice-key"/><securityGroup name="default"/><floatingIp pool="public"/></defaults>
+  <server source="ehr-analytics" name="ehr-analytics">
+    <flavor name="m1.small"/>
+    <image name="ehr-analytics" diskFormat="qcow2" visibility="private"/>
+    <snapshot name="ehr-analytics-s2d"/>
+  </server>
+</plan>
+"#;
+
+fn read_str(text: &str) -> (Option<Plan>, Diagnostics) {
+    let mut d = Diagnostics::default();
+    (read(text, &mut d, &mut Vec::new()), d)
+}
+
+#[test]
+fn the_issue_example_reads_with_children_in_any_order() {
+    let (plan, d) = read_str(LEGACY);
+    assert!(d.0.is_empty(), "{d:?}");
+    let plan = plan.expect("plan");
+    let CloudRef::Inline(auth) = &plan.target else {
+        panic!("inline target expected")
+    };
+    assert_eq!(
+        auth.auth_url.as_deref(),
+        Some("https://hospital.example:5000/v3")
+    );
+    assert_eq!(auth.project_name.as_deref(), Some("research"));
+    assert_eq!(auth.password_env.as_deref(), Some("HOSPITAL_PASSWORD"));
+    let s = plan.servers[0].resolved(&plan.defaults);
+    assert_eq!(s.flavor.as_deref(), Some("m1.small"));
+    assert_eq!(s.disk_format.as_deref(), Some("qcow2"));
+    assert_eq!(s.snapshot, "ehr-analytics-s2d");
+    assert_eq!(s.floating_ip, Some(FloatingIp::Pool("public".into())));
+    assert_eq!(s.keypair, Some(KeypairMode::Import("alice-key".into())));
+}
+
+#[test]
+fn every_problem_is_located_at_its_attribute_or_element() {
+    let text = LEGACY
+        .replace(
+            "diskFormat=\"qcow2\"",
+            "diskformat=\"qcow2\" visibility2=\"x\"",
+        )
+        .replace(
+            "<flavor name=\"m1.small\"/>",
+            "<flavour name=\"m1.small\"/>",
+        )
+        .replace("pool=\"public\"", "address=\"300.1.2.3\"");
+    let (_, d) = read_str(&text);
+    let at = |needle: &str| {
+        let x = d
+            .iter()
+            .find(|x| x.message.contains(needle))
+            .unwrap_or_else(|| panic!("no `{needle}` in {d:?}"));
+        (
+            line_column(&text, x.span.clone().expect("span").start),
+            x.help.clone(),
+        )
+    };
+    assert_eq!(
+        at("unknown attribute `diskformat`"),
+        ((11, 33), Some("did you mean `diskFormat`?".into()))
+    );
+    assert_eq!(
+        at("unknown element <flavour>").1,
+        Some("did you mean `flavor`?".into())
+    );
+    assert_eq!(at("unknown element <flavour>").0, (10, 6));
+    assert_eq!(at("`300.1.2.3` is not an IP address").0.0, 8);
+    assert_eq!(d.0.len(), 4, "{d:?}");
+}
+
+#[test]
+fn doctype_and_entities_are_refused_without_expansion() {
+    let laughs = format!(
+        "<?xml version=\"1.0\"?>\n<!DOCTYPE lolz [\n<!ENTITY lol \"lol\">\n{}]>\n<plan xmlns=\"urn:s2d:plan:1\" version=\"1\">&lol9;</plan>\n",
+        (1..10)
+            .map(|i| format!(
+                "<!ENTITY lol{i} \"{}\">\n",
+                format!("&lol{};", i - 1).repeat(10)
+            ))
+            .collect::<String>()
+            .replace("&lol0;", "&lol;")
+    );
+    let started = std::time::Instant::now();
+    let (plan, d) = read_str(&laughs);
+    let took = started.elapsed();
+    assert!(plan.is_none());
+    assert_eq!(d.0.len(), 1, "{d:?}");
+    assert!(
+        d.0[0]
+            .message
+            .contains("DTDs and entity declarations are refused")
+    );
+    assert_eq!(
+        line_column(&laughs, d.0[0].span.clone().expect("span").start).0,
+        2
+    );
+    // A sanity bound only: refusal does no work proportional to the expansion.
+    assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+
+    let xxe = "<!DOCTYPE plan [<!ENTITY xxe SYSTEM \"file:///etc/passwd\">]><plan xmlns=\"urn:s2d:plan:1\" version=\"1\"><source cloud=\"&xxe;\"/></plan>";
+    let (_, d) = read_str(xxe);
+    assert!(d.0[0].message.contains("document type declaration"));
+
+    // Without a DTD, an undeclared entity in an attribute is an error, not an expansion.
+    let undeclared = LEGACY.replace("cloud=\"provider\"", "cloud=\"&xxe;\"");
+    let (plan, d) = read_str(&undeclared);
+    assert!(plan.is_none());
+    assert_eq!(d.0[0].message, "the entity `&xxe;` is not defined", "{d:?}");
+}
+
+#[test]
+fn deep_nesting_is_refused_at_the_element_past_the_limit() {
+    // 100,000 nested elements (700 KB): before the limit, dropping the tree overflowed the
+    // stack and aborted the process (and `s2d serve` with every job in it).
+    let depth = 100_000;
+    let doc = format!(
+        "<plan xmlns=\"urn:s2d:plan:1\" version=\"1\">\n{}{}</plan>",
+        "<a>".repeat(depth),
+        "</a>".repeat(depth)
+    );
+    let started = std::time::Instant::now();
+    let (plan, d) = read_str(&doc);
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    assert!(plan.is_none());
+    assert_eq!(d.0.len(), 1, "{d:?}");
+    assert_eq!(
+        d.0[0].message,
+        format!("<a> nests elements deeper than {MAX_DEPTH} levels")
+    );
+    // Located at the first element past the limit: line 2, the 32nd `<a>` (the root is 1).
+    let span = d.0[0].span.clone().expect("span");
+    assert_eq!(line_column(&doc, span.start), (2, (MAX_DEPTH - 1) * 3 + 2));
+    assert_eq!(&doc[span], "a");
+
+    // Exactly at the limit the document is read (and refused for what it holds instead).
+    let at_limit = format!(
+        "<plan xmlns=\"urn:s2d:plan:1\" version=\"1\">{}{}</plan>",
+        "<a>".repeat(MAX_DEPTH - 1),
+        "</a>".repeat(MAX_DEPTH - 1)
+    );
+    let (_, d) = read_str(&at_limit);
+    assert!(d.iter().all(|x| !x.message.contains("deeper")), "{d:?}");
+
+    // Self-closing elements count too.
+    let empty = format!(
+        "<plan xmlns=\"urn:s2d:plan:1\" version=\"1\">{}<b/>{}</plan>",
+        "<a>".repeat(MAX_DEPTH - 1),
+        "</a>".repeat(MAX_DEPTH - 1)
+    );
+    let (_, d) = read_str(&empty);
+    assert!(d.0[0].message.starts_with("<b> nests"), "{d:?}");
+}
+
+#[test]
+fn too_many_elements_are_refused() {
+    let doc = format!(
+        "<plan xmlns=\"urn:s2d:plan:1\" version=\"1\">{}</plan>",
+        "<x/>".repeat(MAX_ELEMENTS + 10)
+    );
+    let (plan, d) = read_str(&doc);
+    assert!(plan.is_none());
+    assert_eq!(d.0.len(), 1, "{d:?}");
+    assert!(d.0[0].message.contains("more than 200000 elements"));
+}
+
+#[test]
+fn predefined_entities_and_character_references_are_understood() {
+    let text = LEGACY.replace("name=\"private\"", "name=\"a&amp;b&#10;c\"");
+    let (plan, d) = read_str(&text);
+    assert!(d.0.is_empty(), "{d:?}");
+    assert_eq!(
+        plan.expect("plan").defaults.network.as_deref(),
+        Some("a&b\nc")
+    );
+}
+
+#[test]
+fn namespace_and_structure_are_checked() {
+    let (_, d) = read_str("<plan version=\"1\"/>");
+    assert!(
+        d.0[0]
+            .message
+            .contains("not in the namespace urn:s2d:plan:1")
+    );
+
+    let prefixed = "<p:plan xmlns:p=\"urn:s2d:plan:1\" version=\"1\"><p:source cloud=\"a\"/><p:target cloud=\"b\"/><p:server source=\"x\"/></p:plan>";
+    let (plan, d) = read_str(prefixed);
+    assert!(d.0.is_empty(), "{d:?}");
+    assert!(plan.is_some());
+
+    let text = "<plan xmlns=\"urn:s2d:plan:1\" version=\"1\"><target cloud=\"b\"/><source cloud=\"a\"/><server source=\"x\">text</server><x:y xmlns:x=\"urn:other\"/></plan>";
+    let (_, d) = read_str(text);
+    let all: String = d.iter().map(|x| format!("{}\n", x.message)).collect();
+    for needle in [
+        "<source> must come before <target>",
+        "text is not allowed here",
+        "<y> is not in the plan's namespace",
+    ] {
+        assert!(all.contains(needle), "{needle} missing from {all}");
+    }
+}
+
+#[test]
+fn syntax_errors_stop_with_a_place() {
+    let (plan, d) =
+        read_str("<plan xmlns=\"urn:s2d:plan:1\" version=\"1\">\n<source cloud=\"a\">\n</plan>");
+    assert!(plan.is_none());
+    assert!(d.0[0].message.starts_with("XML syntax"), "{d:?}");
+    let (plan, d) = read_str("<plan xmlns=\"urn:s2d:plan:1\" version=\"1\">");
+    assert!(plan.is_none());
+    assert!(d.0[0].message.contains("never closed"), "{d:?}");
+}
+
+#[test]
+fn floating_ip_forms() {
+    let with = |fip: &str| {
+        let text = LEGACY.replace("<floatingIp pool=\"public\"/>", fip);
+        read_str(&text)
+    };
+    let (plan, d) = with("<floatingIp enabled=\"false\"/>");
+    assert!(d.0.is_empty(), "{d:?}");
+    assert_eq!(
+        plan.expect("plan").defaults.floating_ip,
+        Some(FloatingIp::Disabled)
+    );
+    let (plan, _) = with("<floatingIp address=\"2001:db8::5\"/>");
+    assert!(matches!(
+        plan.expect("plan").defaults.floating_ip,
+        Some(FloatingIp::Address(_))
+    ));
+    for bad in [
+        "<floatingIp/>",
+        "<floatingIp pool=\"a\" address=\"1.2.3.4\"/>",
+        "<floatingIp enabled=\"false\" pool=\"a\"/>",
+        "<floatingIp enabled=\"maybe\"/>",
+    ] {
+        let (_, d) = with(bad);
+        assert!(d.has_errors(), "{bad} passed");
+    }
+}
