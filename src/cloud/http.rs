@@ -3,8 +3,9 @@
 //! that cloud: with retries (exponential backoff with jitter on connect errors, 429, 502,
 //! 503 and 504, honouring `Retry-After`, only for requests safe to repeat), timeouts, error
 //! body decoding, request ids and a debug line per request in which no secret appears.
-//! Image streams go through here too, with a stall timeout instead of a total one. Knows
-//! nothing of what the services' JSON means.
+//! Image streams go through here too, with a stall timeout instead of a total one. The HTTP
+//! client itself is `client`, the retry rules `retry`. Knows nothing of what the services'
+//! JSON means.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,9 +24,11 @@ use url::Url;
 
 use super::auth::{self, IdentityEndpoint, Token};
 use super::body;
-use super::config::{CloudConfig, IdentityVersion, RetryPolicy};
+use super::client::build_client;
+use super::config::{CloudConfig, IdentityVersion};
 use super::error::{Error, Result, decode_error_body};
 use super::request::{ApiRequest, ReqBody};
+use super::retry::{backoff, is_retryable_status, parse_retry_after};
 use super::types::{Secret, Service};
 
 /// An authenticated connection to one cloud. Cheap to clone; clones share the token.
@@ -122,76 +125,6 @@ impl std::fmt::Debug for ByteStream {
     }
 }
 
-fn build_client(config: &CloudConfig) -> Result<reqwest::Client> {
-    let cfg_err = |m: String| Error::Config {
-        cloud: Some(config.name.clone()),
-        message: format!("cloud {:?}: {m}", config.name),
-    };
-    let mut b = reqwest::Client::builder()
-        .connect_timeout(config.timeouts.connect)
-        .user_agent(concat!("s2d/", env!("CARGO_PKG_VERSION")))
-        .redirect(same_origin_redirects());
-    let tls = &config.tls;
-    if let Some(ca) = &tls.cacert {
-        let pem = crate::files::read(ca, crate::files::MAX_PEM_BYTES)
-            .map_err(|e| cfg_err(format!("cacert {}: {e}", ca.display())))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| cfg_err(format!("cacert {}: {e}", ca.display())))?;
-        if certs.is_empty() {
-            return Err(cfg_err(format!(
-                "cacert {}: no PEM certificate in it",
-                ca.display()
-            )));
-        }
-        for c in certs {
-            b = b.add_root_certificate(c);
-        }
-    }
-    if let Some(cert) = &tls.cert {
-        let mut pem = crate::files::read(cert, crate::files::MAX_PEM_BYTES)
-            .map_err(|e| cfg_err(format!("cert {}: {e}", cert.display())))?;
-        if let Some(key) = &tls.key {
-            pem.push(b'\n');
-            pem.extend(
-                crate::files::read(key, crate::files::MAX_PEM_BYTES)
-                    .map_err(|e| cfg_err(format!("key {}: {e}", key.display())))?,
-            );
-        }
-        let id = reqwest::Identity::from_pem(&pem)
-            .map_err(|e| cfg_err(format!("client certificate {}: {e}", cert.display())))?;
-        b = b.identity(id);
-    }
-    if !tls.verify {
-        tracing::warn!(
-            cloud = %config.name,
-            "TLS certificate verification is OFF for cloud {} (verify: false): anyone on the path can read its token",
-            config.name
-        );
-        b = b.danger_accept_invalid_certs(true);
-    }
-    b.build()
-        .map_err(|e| cfg_err(format!("building the HTTP client: {e}")))
-}
-
-/// Follow redirects only to the same scheme, host and port (at most 5): the token travels
-/// in `X-Auth-Token`, which reqwest does not strip on a redirect to another host.
-fn same_origin_redirects() -> reqwest::redirect::Policy {
-    reqwest::redirect::Policy::custom(|attempt| {
-        let same = attempt.previous().first().is_some_and(|first| {
-            first.scheme() == attempt.url().scheme()
-                && first.host_str() == attempt.url().host_str()
-                && first.port_or_known_default() == attempt.url().port_or_known_default()
-        });
-        if attempt.previous().len() > 5 {
-            attempt.error("too many redirects")
-        } else if same {
-            attempt.follow()
-        } else {
-            attempt.stop()
-        }
-    })
-}
-
 fn request_id(headers: &HeaderMap) -> Option<String> {
     [
         "x-openstack-request-id",
@@ -200,49 +133,6 @@ fn request_id(headers: &HeaderMap) -> Option<String> {
     ]
     .iter()
     .find_map(|h| headers.get(*h)?.to_str().ok().map(str::to_string))
-}
-
-/// Seconds or an HTTP date.
-pub(crate) fn parse_retry_after(value: &str, now: OffsetDateTime) -> Option<Duration> {
-    let v = value.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    if let Ok(secs) = v.parse::<f64>()
-        && secs.is_finite()
-        && secs >= 0.0
-    {
-        return Some(Duration::from_secs_f64(secs));
-    }
-    let when = OffsetDateTime::parse(v, &time::format_description::well_known::Rfc2822).ok()?;
-    let d = when - now;
-    Some(if d.is_negative() {
-        Duration::ZERO
-    } else {
-        d.unsigned_abs()
-    })
-}
-
-/// The wait before retry number `attempt` (0-based): `base * 2^attempt` capped at
-/// `max_delay`, scaled by a random factor in [0.5, 1.0); a `Retry-After` wins (capped at
-/// `max_retry_after`).
-pub(crate) fn backoff(
-    policy: &RetryPolicy,
-    attempt: u32,
-    retry_after: Option<Duration>,
-) -> Duration {
-    if let Some(ra) = retry_after {
-        return ra.min(policy.max_retry_after);
-    }
-    let exp = policy
-        .base_delay
-        .saturating_mul(2u32.saturating_pow(attempt.min(20)));
-    let capped = exp.min(policy.max_delay);
-    capped.mul_f64(0.5 + fastrand::f64() * 0.5)
-}
-
-fn is_retryable_status(s: StatusCode) -> bool {
-    matches!(s.as_u16(), 429 | 502 | 503 | 504)
 }
 
 impl Session {
@@ -835,66 +725,5 @@ mod tests {
         assert!(b.is_partial());
         assert_eq!(b.total_size(), Some(2000));
         assert_eq!(b.start_offset(), 100);
-    }
-
-    #[test]
-    fn a_missing_cacert_is_a_config_error() {
-        let mut cfg = crate::cloud::config::from_inline(
-            "hospital",
-            &crate::cloud::config::InlineAuth {
-                auth_url: "https://k/v3".into(),
-                username: Some("u".into()),
-                password: Some(Secret::new("p")),
-                cacert: Some("/nonexistent/ca.pem".into()),
-                ..Default::default()
-            },
-            &crate::cloud::config::ConfigEnv::default(),
-        )
-        .unwrap();
-        let e = build_client(&cfg).unwrap_err().to_string();
-        assert!(
-            e.contains("cloud \"hospital\": cacert /nonexistent/ca.pem"),
-            "{e}"
-        );
-        cfg.tls.cacert = None;
-        cfg.tls.verify = false;
-        assert!(build_client(&cfg).is_ok());
-    }
-
-    #[test]
-    fn retry_after_forms() {
-        let now = OffsetDateTime::parse(
-            "Wed, 21 Oct 2015 07:28:00 GMT",
-            &time::format_description::well_known::Rfc2822,
-        )
-        .unwrap();
-        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now),
-            Some(Duration::from_secs(30))
-        );
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse_retry_after("soon", now), None);
-    }
-
-    #[test]
-    fn backoff_grows_with_jitter_and_caps() {
-        let p = RetryPolicy::default();
-        for attempt in 0..10 {
-            let d = backoff(&p, attempt, None);
-            let full = p.base_delay.saturating_mul(1 << attempt).min(p.max_delay);
-            assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?}");
-        }
-        assert_eq!(
-            backoff(&p, 0, Some(Duration::from_secs(3))),
-            Duration::from_secs(3)
-        );
-        assert_eq!(
-            backoff(&p, 0, Some(Duration::from_secs(3600))),
-            p.max_retry_after
-        );
     }
 }

@@ -6,7 +6,8 @@
 //! - [`auth`]: Keystone v3 (password, application credential, token) and v2.0 bodies,
 //!   tokens, identity version discovery. [`catalog`]: endpoint choice.
 //! - [`http`]: [`Session`], the one request path (token renewal, retries with backoff and
-//!   jitter, timeouts, stall timeouts for streams, error bodies, request ids, tracing).
+//!   jitter, timeouts, stall timeouts for streams, error bodies, request ids, tracing);
+//!   `client` builds its HTTP client (TLS, same-origin redirects), `retry` holds the rules.
 //! - [`compute`], [`image`], [`network`]: typed Nova, Glance and Neutron calls; requests
 //!   are built by pure functions on the `*Endpoint` types.
 //! - `service`: paging, delete-404 and endpoint discovery shared by the handles.
@@ -18,6 +19,7 @@
 pub mod auth;
 pub mod body;
 pub mod catalog;
+mod client;
 pub mod compute;
 pub mod config;
 pub mod error;
@@ -25,6 +27,7 @@ pub mod http;
 pub mod image;
 pub mod network;
 pub mod request;
+mod retry;
 mod service;
 pub mod shapes;
 pub mod types;
@@ -117,7 +120,7 @@ where
             match lookup().await {
                 Ok(found) => break found,
                 Err(e) if e.is_ambiguous() && lookups + 1 < attempts => {
-                    tokio::time::sleep(http::backoff(policy, lookups, None)).await;
+                    tokio::time::sleep(retry::backoff(policy, lookups, None)).await;
                     lookups += 1;
                 }
                 Err(e) => return Err(e),
@@ -129,6 +132,6 @@ where
         if creates >= attempts {
             return Err(failure);
         }
-        tokio::time::sleep(http::backoff(policy, creates - 1, None)).await;
+        tokio::time::sleep(retry::backoff(policy, creates - 1, None)).await;
     }
 }
