@@ -1,7 +1,8 @@
 //! Neutron v2.0 (networks, subnets, ports, security groups and rules, floating IPs, routers),
 //! mounted at `/network`. This file holds the state and the operations Nova and the seed call;
-//! `api.rs` the HTTP handlers, `rules.rs` security-group-rule validation. Knows nothing about
-//! Nova or Glance: Nova calls in to create ports.
+//! `api/` the HTTP handlers (a file per resource, the shared list and show in `api/list.rs`),
+//! `rules.rs` security-group-rule validation. Knows nothing about Nova or Glance: Nova calls in
+//! to create ports.
 
 mod api;
 mod rules;
@@ -410,6 +411,31 @@ impl Neutron {
 
     /// Create a server's port on `network_id` with the named security groups of `project_id`
     /// (`default` when `sg_names` is empty). Fails with 404 on an unknown network or group.
+    ///
+    /// This is the port Nova makes when it boots a server (`POST /servers` with
+    /// `networks: [{"uuid"[, "fixed_ip"]}]`); [`Neutron::create_port`] is the API's
+    /// `POST /v2.0/ports`. They stay two functions because they take different requests and
+    /// answer with different errors, and one function would need a mode flag at every step:
+    ///
+    /// - network: here the project's own, a shared or an external network (a boot on `public`
+    ///   works; real Nova refuses that to non-admins with `ExternalNetworkAttachForbidden`);
+    ///   `create_port` takes only the project's own or a shared one.
+    /// - security groups: here by name or id, as Nova's `security_groups: [{"name"}]`, with
+    ///   `SecurityGroupNotFound` / `NoUniqueMatch`; `create_port` takes ids only, 404
+    ///   `Security group` otherwise.
+    /// - fixed IPs: here at most one address, on whichever subnet of the network contains it,
+    ///   and without one an address from the first IPv4 subnet or else any subnet (so an
+    ///   IPv6-only network still gives the server an address), with Nova's messages
+    ///   ("... is already in use on instance"); `create_port` takes a list of
+    ///   `{subnet_id, ip_address}` checked as neutron checks them (`InvalidInput`,
+    ///   `InvalidIpForNetwork`, `InvalidIpForSubnet`, `IpAddressAlreadyAllocated`, also among
+    ///   the request's own addresses), and without one only the first IPv4 subnet.
+    /// - result: here bound at once (`device_id` the server, `device_owner` `compute:nova`,
+    ///   no name) and `nova_owned`, so it goes with the server; `create_port`'s port is
+    ///   unbound until a boot binds it ([`Neutron::bind_port`]) and outlives the server.
+    ///
+    /// (Router ports are made apart again: the gateway port in [`Neutron::create_router`] and
+    /// interface ports in the API's `add_router_interface`, each with its fixed owner.)
     #[allow(clippy::too_many_arguments)]
     pub fn create_server_port(
         &self,
@@ -538,6 +564,7 @@ impl Neutron {
 
     /// Create a port (Neutron `POST /ports`): fixed IPs as requested (or one from the
     /// network's first IPv4 subnet), security groups by id (default: the project's `default`).
+    /// Why this is not [`Neutron::create_server_port`]: see there.
     #[allow(clippy::too_many_arguments)]
     pub fn create_port(
         &self,

@@ -1,0 +1,107 @@
+//! Networks: JSON shape, create and delete (`router:external` and `shared` need admin).
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::{body_object, created, opt_str, owner, resource, visible, with_std};
+use crate::auth::Auth;
+use crate::cloud::SharedCloud;
+use crate::error::ApiError;
+use crate::neutron::{NetError, Network, State as NState, not_found};
+
+pub(crate) fn network_json(st: &NState, n: &Network) -> Value {
+    let subnets: Vec<&str> = st
+        .subnets
+        .values()
+        .filter(|s| s.network_id == n.id)
+        .map(|s| s.id.as_str())
+        .collect();
+    with_std(
+        json!({"id": n.id, "name": n.name, "admin_state_up": true, "mtu": if n.external {1500} else {1450},
+            "status": "ACTIVE", "subnets": subnets, "shared": n.shared, "router:external": n.external,
+            "availability_zone_hints": [], "availability_zones": ["nova"], "ipv4_address_scope": null,
+            "ipv6_address_scope": null, "port_security_enabled": true, "is_default": false,
+            "qos_policy_id": null, "l2_adjacency": true, "dns_domain": ""}),
+        &n.project_id,
+        n.created_at,
+        1,
+    )
+}
+
+resource! {
+    Network {
+        key: "network", collection: "networks", path: "networks", kind: "Network",
+        table: networks,
+        json: |it, st| network_json(st, it),
+        visible: |it, _st, auth| visible(auth, &it.project_id) || it.shared || it.external,
+    }
+}
+
+pub(super) async fn create_network(
+    auth: Auth,
+    State(cloud): State<SharedCloud>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let obj = body_object(
+        &body,
+        "network",
+        &[
+            "name",
+            "admin_state_up",
+            "shared",
+            "router:external",
+            "project_id",
+            "tenant_id",
+            "description",
+            "mtu",
+            "port_security_enabled",
+        ],
+    )?;
+    let project = owner(&auth, &obj)?;
+    let external = obj
+        .get("router:external")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let shared = obj.get("shared").and_then(Value::as_bool).unwrap_or(false);
+    if (external || shared) && !auth.is_admin {
+        return Err(ApiError::neutron(
+            StatusCode::FORBIDDEN,
+            "PolicyNotAuthorized",
+            "(rule:create_network and rule:create_network:shared) is disallowed by policy",
+        ));
+    }
+    let id = cloud.faults.random_uuid().to_string();
+    let name = opt_str(&obj, "name")?.unwrap_or_default();
+    cloud
+        .neutron
+        .create_network(&id, &project, &name, external, shared, cloud.clock.now());
+    let st = cloud.neutron.lock();
+    let n = st
+        .networks
+        .get(&id)
+        .ok_or_else(|| not_found("Network", &id))?;
+    Ok(created("network", network_json(&st, n)))
+}
+
+pub(super) async fn delete_network(
+    auth: Auth,
+    State(cloud): State<SharedCloud>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let mut st = cloud.neutron.lock();
+    let n = st
+        .networks
+        .get(&id)
+        .filter(|n| visible(&auth, &n.project_id))
+        .ok_or_else(|| not_found("Network", &id))?;
+    let nid = n.id.clone();
+    if st.ports.values().any(|p| p.network_id == nid) {
+        return Err(NetError::Conflict("NetworkInUse", format!("Unable to complete operation on network {nid}. There are one or more ports still in use on the network.")).into());
+    }
+    st.subnets.retain(|_, s| s.network_id != nid);
+    st.networks.remove(&nid);
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,201 @@
+//! Ports: JSON shape, create (`POST /ports`), update and delete.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::{
+    bad_input, body_object, created, ids, one, opt_str, owner, parse_ip, required, resource,
+    visible, with_std,
+};
+use crate::auth::Auth;
+use crate::cloud::SharedCloud;
+use crate::error::ApiError;
+use crate::neutron::{Port, not_found};
+
+pub(crate) fn port_json(p: &Port) -> Value {
+    let fixed: Vec<Value> = p
+        .fixed_ips
+        .iter()
+        .map(|(s, ip)| json!({"subnet_id": s, "ip_address": ip.to_string()}))
+        .collect();
+    with_std(
+        json!({"id": p.id, "name": p.name, "network_id": p.network_id, "mac_address": p.mac_address,
+            "admin_state_up": true, "status": if p.device_id.is_empty() { "DOWN" } else { "ACTIVE" }, "device_id": p.device_id, "device_owner": p.device_owner,
+            "fixed_ips": fixed, "allowed_address_pairs": [], "extra_dhcp_opts": [], "security_groups": p.security_groups,
+            "binding:vnic_type": "normal", "port_security_enabled": true, "dns_name": "", "propagate_uplink_status": false}),
+        &p.project_id,
+        p.created_at,
+        1,
+    )
+}
+
+resource! {
+    Port {
+        key: "port", collection: "ports", path: "ports", kind: "Port",
+        table: ports,
+        json: |it, _st| port_json(it),
+        visible: |it, _st, auth| visible(auth, &it.project_id),
+    }
+}
+
+pub(super) async fn create_port(
+    auth: Auth,
+    State(cloud): State<SharedCloud>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let obj = body_object(
+        &body,
+        "port",
+        &[
+            "network_id",
+            "name",
+            "fixed_ips",
+            "security_groups",
+            "description",
+            "admin_state_up",
+            "project_id",
+            "tenant_id",
+            "device_id",
+            "device_owner",
+            "port_security_enabled",
+            "binding:vnic_type",
+        ],
+    )?;
+    let project = owner(&auth, &obj)?;
+    let network = required(&obj, "network_id")?;
+    let mut fixed = Vec::new();
+    if let Some(list) = obj.get("fixed_ips") {
+        let list = list.as_array().ok_or_else(|| {
+            bad_input(format!(
+                "Invalid input for fixed_ips. Reason: Invalid data format for fixed IP: '{list}'."
+            ))
+        })?;
+        for item in list {
+            let o = item.as_object().cloned().unwrap_or_default();
+            fixed.push(crate::neutron::FixedIpRequest {
+                subnet_id: opt_str(&o, "subnet_id")?,
+                ip_address: parse_ip(opt_str(&o, "ip_address")?, "ip_address")?,
+            });
+        }
+    }
+    let groups = match obj.get("security_groups") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(a)) => Some(
+            a.iter()
+                .filter_map(|g| g.as_str().map(str::to_string))
+                .collect(),
+        ),
+        Some(other) => {
+            return Err(bad_input(format!(
+                "Invalid input for security_groups. Reason: '{other}' is not a list."
+            )));
+        }
+    };
+    let name = opt_str(&obj, "name")?.unwrap_or_default();
+    let id = cloud.faults.random_uuid().to_string();
+    let mac = cloud.faults.random_u64();
+    let mut next_id = ids(&cloud);
+    let port = cloud.neutron.create_port(
+        &project,
+        &network,
+        &name,
+        &fixed,
+        groups,
+        id,
+        mac,
+        cloud.clock.now(),
+        &mut next_id,
+    )?;
+    Ok(created("port", port_json(&port)))
+}
+
+pub(super) async fn update_port(
+    auth: Auth,
+    State(cloud): State<SharedCloud>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let obj = body_object(
+        &body,
+        "port",
+        &[
+            "name",
+            "security_groups",
+            "description",
+            "admin_state_up",
+            "device_id",
+            "device_owner",
+        ],
+    )?;
+    let mut st = cloud.neutron.lock();
+    let project = st
+        .ports
+        .get(&id)
+        .filter(|p| visible(&auth, &p.project_id))
+        .map(|p| p.project_id.clone())
+        .ok_or_else(|| not_found("Port", &id))?;
+    if let Some(Value::Array(list)) = obj.get("security_groups") {
+        let groups: Vec<String> = list
+            .iter()
+            .filter_map(|g| g.as_str().map(str::to_string))
+            .collect();
+        for g in &groups {
+            if st
+                .security_groups
+                .get(g)
+                .is_none_or(|x| x.project_id != project)
+            {
+                return Err(not_found("Security group", g).into());
+            }
+        }
+        if let Some(p) = st.ports.get_mut(&id) {
+            p.security_groups = groups;
+        }
+    }
+    let name = opt_str(&obj, "name")?;
+    let device_id = opt_str(&obj, "device_id")?;
+    let device_owner = opt_str(&obj, "device_owner")?;
+    let p = st
+        .ports
+        .get_mut(&id)
+        .ok_or_else(|| not_found("Port", &id))?;
+    if let Some(n) = name {
+        p.name = n;
+    }
+    if let Some(d) = device_id {
+        p.device_id = d;
+    }
+    if let Some(d) = device_owner {
+        p.device_owner = d;
+    }
+    Ok(one("port", port_json(p)))
+}
+
+pub(super) async fn delete_port(
+    auth: Auth,
+    State(cloud): State<SharedCloud>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let owner = {
+        let st = cloud.neutron.lock();
+        st.ports
+            .get(&id)
+            .filter(|p| visible(&auth, &p.project_id))
+            .map(|p| p.device_owner.clone())
+            .ok_or_else(|| not_found("Port", &id))?
+    };
+    if owner == "network:router_interface" {
+        return Err(ApiError::neutron(
+            StatusCode::CONFLICT,
+            "L3PortInUse",
+            format!(
+                "Port {id} cannot be deleted directly via the port API: has device owner {owner}."
+            ),
+        ));
+    }
+    cloud.neutron.delete_port(&id);
+    Ok(StatusCode::NO_CONTENT)
+}
