@@ -1,7 +1,7 @@
 //! Nova v2.1 (servers, flavors, keypairs, createImage, os-security-groups,
 //! os-simple-tenant-usage, limits, microversions), mounted at `/compute`. This file holds the
 //! state, the version documents and microversion negotiation; the resources live in
-//! `servers.rs`, `flavors.rs`, `keypairs.rs`, `usage.rs`. Talks to Neutron for ports and
+//! `servers/`, `flavors.rs`, `keypairs.rs`, `usage.rs`. Talks to Neutron for ports and
 //! security groups and to Glance for images; knows nothing about Keystone beyond `Auth`.
 
 mod flavors;

@@ -1,0 +1,186 @@
+//! `POST /servers/{id}/action`: `createImage` (a snapshot into Glance through nova's task
+//! states), `os-stop`, `os-start`, `reboot`.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde_json::{Map, Value, json};
+
+use super::{Server, bad, find, not_found};
+use crate::auth::Auth;
+use crate::cloud::SharedCloud;
+use crate::error::{ApiError, Service, parse_json};
+use crate::nova::Microversion;
+
+pub(super) async fn action(
+    auth: Auth,
+    State(cloud): State<SharedCloud>,
+    Extension(mv): Extension<Microversion>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body: Value = parse_json(Service::Nova, &body)?;
+    let server = find(&cloud, &auth, &id)?;
+    let Some((name, args)) = body.as_object().and_then(|o| o.iter().next()) else {
+        return Err(bad("Malformed request body"));
+    };
+    match name.as_str() {
+        "createImage" => create_image(&cloud, &auth, mv, server, args),
+        "os-stop" | "os-start" => {
+            let (from, to) = if name == "os-stop" {
+                ("active", "stopped")
+            } else {
+                ("stopped", "active")
+            };
+            let mut st = cloud.nova.lock();
+            let s = st.servers.get_mut(&id).ok_or_else(|| not_found(&id))?;
+            if s.vm_state != from || s.task_state.is_some() {
+                return Err(conflict_state(name, &id, s));
+            }
+            s.vm_state = to.into();
+            s.updated = cloud.clock.now();
+            Ok(StatusCode::ACCEPTED.into_response())
+        }
+        "reboot" => {
+            let kind = args.get("type").and_then(Value::as_str).unwrap_or_default();
+            if kind != "SOFT" && kind != "HARD" {
+                return Err(bad(format!(
+                    "Invalid input for field/attribute type. Value: {kind}. '{kind}' is not one of ['HARD', 'Hard', 'Soft', 'SOFT']"
+                )));
+            }
+            let st = cloud.nova.lock();
+            let s = st.servers.get(&id).ok_or_else(|| not_found(&id))?;
+            // No hypervisor: a reboot of a running server completes at once.
+            if s.vm_state != "active" || s.task_state.is_some() {
+                return Err(conflict_state(name, &id, s));
+            }
+            Ok(StatusCode::ACCEPTED.into_response())
+        }
+        other => Err(bad(format!("There is no such action: {other}"))),
+    }
+}
+
+fn conflict_state(action: &str, id: &str, s: &Server) -> ApiError {
+    let (attr, state) = match &s.task_state {
+        Some(t) => ("task_state", t.clone()),
+        None => ("vm_state", s.vm_state.clone()),
+    };
+    ApiError::nova(
+        StatusCode::CONFLICT,
+        format!("Cannot '{action}' instance {id} while it is in {attr} {state}"),
+    )
+}
+
+fn create_image(
+    cloud: &SharedCloud,
+    auth: &Auth,
+    mv: Microversion,
+    server: Server,
+    args: &Value,
+) -> Result<Response, ApiError> {
+    let name = args
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| bad("Invalid input for field/attribute createImage. Value: {}. 'name' is a required property"))?
+        .to_string();
+    let mut properties = Map::new();
+    if let Some(Value::Object(m)) = args.get("metadata") {
+        for (k, v) in m {
+            properties.insert(k.clone(), v.clone());
+        }
+    }
+    let (min_disk, min_ram) = {
+        let mut st = cloud.nova.lock();
+        let flavor_disk = st
+            .flavors
+            .get(&server.flavor_id)
+            .map(|f| f.disk)
+            .unwrap_or(0);
+        let s = st
+            .servers
+            .get_mut(&server.id)
+            .ok_or_else(|| not_found(&server.id))?;
+        if !matches!(s.vm_state.as_str(), "active" | "stopped") || s.task_state.is_some() {
+            return Err(conflict_state("createImage", &server.id, s));
+        }
+        s.task_state = Some("image_snapshot".into());
+        s.updated = cloud.clock.now();
+        (flavor_disk, 0)
+    };
+    let base = server
+        .image_id
+        .as_ref()
+        .and_then(|i| cloud.glance.image_summary(i));
+    properties.insert("image_type".into(), json!("snapshot"));
+    properties.insert("instance_uuid".into(), json!(server.id));
+    properties.insert(
+        "base_image_ref".into(),
+        json!(server.image_id.clone().unwrap_or_default()),
+    );
+    properties.insert("user_id".into(), json!(auth.user_id));
+    properties.insert("owner_user_name".into(), json!(auth.user_name));
+    properties.insert("owner_project_name".into(), json!(auth.project_name));
+    properties.insert("boot_roles".into(), json!(auth.roles.join(",")));
+    properties.insert("image_location".into(), json!("snapshot"));
+    properties.insert("image_state".into(), json!("available"));
+    properties.insert("owner_id".into(), json!(server.project_id));
+    let min_ram = base.as_ref().map(|b| b.min_ram).unwrap_or(min_ram);
+    // The snapshot is the disk in the base image's format (as nova's fake-disk drivers
+    // label it); a server without a base image has a qcow2 disk.
+    let disk_format = base
+        .as_ref()
+        .and_then(|b| b.disk_format.clone())
+        .unwrap_or_else(|| "qcow2".into());
+    let image_id = cloud.glance.create_snapshot_image(
+        &server.project_id,
+        &name,
+        &disk_format,
+        "bare",
+        properties,
+        min_disk,
+        min_ram,
+    );
+    let cloud2 = Arc::clone(cloud);
+    let server_id = server.id.clone();
+    let image = image_id.clone();
+    let delay = std::time::Duration::from_secs_f64(cloud.faults.get().snapshot_s.max(0.0));
+    let disk = server.disk.clone();
+    tokio::spawn(async move {
+        let set_task = |t: Option<&str>| {
+            if let Some(s) = cloud2.nova.lock().servers.get_mut(&server_id) {
+                s.task_state = t.map(str::to_string);
+                s.updated = cloud2.clock.now();
+            }
+        };
+        tokio::time::sleep(delay / 3).await;
+        set_task(Some("image_pending_upload"));
+        tokio::time::sleep(delay / 3).await;
+        set_task(Some("image_uploading"));
+        tokio::time::sleep(delay / 3).await;
+        let cloud3 = Arc::clone(&cloud2);
+        let sid = server_id.clone();
+        cloud2.glance.start_snapshot_upload(
+            &image,
+            disk,
+            Box::new(move |_ok| {
+                if let Some(s) = cloud3.nova.lock().servers.get_mut(&sid)
+                    && s.task_state.as_deref() == Some("image_uploading")
+                {
+                    s.task_state = None;
+                    s.updated = cloud3.clock.now();
+                }
+            }),
+        );
+    });
+    if mv.at_least(45) {
+        Ok((StatusCode::ACCEPTED, Json(json!({"image_id": image_id}))).into_response())
+    } else {
+        let location = format!("{}/image/v2/images/{image_id}", cloud.base_url);
+        Ok((StatusCode::ACCEPTED, [("location", location)]).into_response())
+    }
+}
