@@ -3,9 +3,9 @@
 //! about the other services except their endpoint paths for the catalog.
 //!
 //! This module holds the state, the routes and the helpers the handlers share; the handlers
-//! live per concept: [`discovery`] (version documents), [`catalog`] (the service catalog),
-//! [`tokens`] (v3 authentication, token issue, validation and revocation), [`projects`]
-//! (projects and users), [`app_creds`] (application credentials) and [`v2`] (the v2.0 token
+//! live per concept: `discovery.rs` (version documents), `catalog.rs` (the service catalog),
+//! `tokens.rs` (v3 authentication, token issue, validation and revocation), `projects.rs`
+//! (projects and users), `app_creds.rs` (application credentials) and `v2.rs` (the v2.0 token
 //! and tenant API).
 
 mod app_creds;

@@ -4,10 +4,10 @@
 //! Knows nothing about Nova.
 //!
 //! Here: the routes, the version documents, the JSON attributes every resource has, and the
-//! request helpers the handlers share. [`list`] holds the generic list and show handlers
-//! (filters, `fields`, paging) that serve every collection through the [`Resource`] trait;
-//! each resource's own file has its JSON shape, its `Resource` impl and its create, update
-//! and delete handlers.
+//! request helpers the handlers share. `list.rs` holds the generic list and show handlers
+//! (filters, `fields`, paging) that serve every collection through the `Resource` trait;
+//! each resource's own file has its JSON shape, its `Resource` impl (by the `resource!` macro)
+//! and its create, update and delete handlers.
 
 mod floatingips;
 mod list;
