@@ -8,12 +8,13 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::{
-    body_object, created, one, opt_str, owner, parse_ip, required, resource, visible, with_std,
+    body_object, created, one, opt_str, owned, owner, parse_ip, required, resource, visible,
+    with_std,
 };
 use crate::auth::Auth;
 use crate::cloud::SharedCloud;
 use crate::error::ApiError;
-use crate::neutron::{FloatingIp, State as NState, not_found};
+use crate::neutron::{FloatingIp, Port, State as NState, not_found};
 
 /// A floating IP; `port_details` describes its port when associated (Neutron's
 /// `fip-port-details` extension).
@@ -81,13 +82,8 @@ pub(super) async fn create_fip(
     let id = cloud.faults.random_uuid().to_string();
     let now = cloud.clock.now();
     let mut st = cloud.neutron.lock();
-    if let Some(p) = &port
-        && !st
-            .ports
-            .get(p)
-            .is_some_and(|p| visible(&auth, &p.project_id))
-    {
-        return Err(not_found("Port", p).into());
+    if let Some(p) = &port {
+        owned::<Port>(&st, &auth, p)?;
     }
     let f = crate::neutron::create_fip(&mut st, &project, &net, address, &desc, id.clone(), now)?;
     if port.is_some()
@@ -121,13 +117,7 @@ pub(super) async fn update_fip(
         ],
     )?;
     let mut st = cloud.neutron.lock();
-    if !st
-        .floatingips
-        .get(&id)
-        .is_some_and(|f| visible(&auth, &f.project_id))
-    {
-        return Err(not_found("Floating IP", &id).into());
-    }
+    owned::<FloatingIp>(&st, &auth, &id)?;
     if obj.contains_key("port_id") {
         let port = opt_str(&obj, "port_id")?;
         let fixed = parse_ip(opt_str(&obj, "fixed_ip_address")?, "fixed_ip_address")?;
@@ -153,13 +143,7 @@ pub(super) async fn delete_fip(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let mut st = cloud.neutron.lock();
-    if !st
-        .floatingips
-        .get(&id)
-        .is_some_and(|f| visible(&auth, &f.project_id))
-    {
-        return Err(not_found("Floating IP", &id).into());
-    }
+    owned::<FloatingIp>(&st, &auth, &id)?;
     st.floatingips.remove(&id);
     Ok(StatusCode::NO_CONTENT)
 }

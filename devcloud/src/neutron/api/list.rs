@@ -7,11 +7,11 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{Q, bad_input, one};
+use super::{Q, bad_input, one, visible};
 use crate::auth::Auth;
 use crate::cloud::{Cloud, SharedCloud};
 use crate::error::ApiError;
-use crate::neutron::{State as NState, not_found};
+use crate::neutron::{NetError, State as NState, not_found};
 
 /// One kind of neutron resource as [`list`] and [`show`] serve it.
 pub(super) trait Resource: Sized + 'static {
@@ -30,6 +30,8 @@ pub(super) trait Resource: Sized + 'static {
     fn visible_to(&self, st: &NState, auth: &Auth) -> bool;
     /// Its JSON shape.
     fn to_json(&self, st: &NState) -> Value;
+    /// The project it belongs to.
+    fn project_id(&self) -> &str;
     /// Run before a list (security groups and rules create the project's `default` group).
     fn before_list(_cloud: &Cloud, _auth: &Auth) {}
     /// Run before a show.
@@ -61,6 +63,10 @@ macro_rules! resource {
                 $vis
             }
 
+            fn project_id(&self) -> &str {
+                &self.project_id
+            }
+
             fn to_json(&self, $st: &$crate::neutron::State) -> serde_json::Value {
                 let $it = self;
                 $json
@@ -71,6 +77,20 @@ macro_rules! resource {
     };
 }
 pub(super) use resource;
+
+/// The item `id` of the caller's own project (any project for an admin), else neutron's 404:
+/// what an update or a delete acts on, or a create refers to (others' shared and external
+/// networks can be seen but not changed).
+pub(super) fn owned<'a, R: Resource>(
+    st: &'a NState,
+    auth: &Auth,
+    id: &str,
+) -> Result<&'a R, NetError> {
+    R::table(st)
+        .get(id)
+        .filter(|r| visible(auth, r.project_id()))
+        .ok_or_else(|| not_found(R::KIND, id))
+}
 
 /// `GET /v2.0/<collection>`: the items the caller sees, filtered, paged and trimmed.
 pub(super) async fn list<R: Resource>(

@@ -31,7 +31,7 @@ use crate::auth::Auth;
 use crate::cloud::{Cloud, SharedCloud};
 use crate::error::{ApiError, Service, parse_json};
 pub(super) use floatingips::fip_json;
-use list::{Resource, list, resource, show};
+use list::{Resource, list, owned, resource, show};
 
 pub(super) use networks::network_json;
 pub(super) use ports::port_json;

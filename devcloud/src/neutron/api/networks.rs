@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::{body_object, created, opt_str, owner, resource, visible, with_std};
+use super::{body_object, created, opt_str, owned, owner, resource, visible, with_std};
 use crate::auth::Auth;
 use crate::cloud::SharedCloud;
 use crate::error::ApiError;
@@ -92,11 +92,7 @@ pub(super) async fn delete_network(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let mut st = cloud.neutron.lock();
-    let n = st
-        .networks
-        .get(&id)
-        .filter(|n| visible(&auth, &n.project_id))
-        .ok_or_else(|| not_found("Network", &id))?;
+    let n = owned::<Network>(&st, &auth, &id)?;
     let nid = n.id.clone();
     if st.ports.values().any(|p| p.network_id == nid) {
         return Err(NetError::Conflict("NetworkInUse", format!("Unable to complete operation on network {nid}. There are one or more ports still in use on the network.")).into());

@@ -7,7 +7,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::{
-    bad_input, body_object, created, ids, one, opt_str, owner, parse_ip, required, resource,
+    bad_input, body_object, created, ids, one, opt_str, owned, owner, parse_ip, required, resource,
     visible, with_std,
 };
 use crate::auth::Auth;
@@ -131,12 +131,7 @@ pub(super) async fn update_port(
         ],
     )?;
     let mut st = cloud.neutron.lock();
-    let project = st
-        .ports
-        .get(&id)
-        .filter(|p| visible(&auth, &p.project_id))
-        .map(|p| p.project_id.clone())
-        .ok_or_else(|| not_found("Port", &id))?;
+    let project = owned::<Port>(&st, &auth, &id).map(|p| p.project_id.clone())?;
     if let Some(Value::Array(list)) = obj.get("security_groups") {
         let groups: Vec<String> = list
             .iter()
@@ -181,11 +176,7 @@ pub(super) async fn delete_port(
 ) -> Result<StatusCode, ApiError> {
     let owner = {
         let st = cloud.neutron.lock();
-        st.ports
-            .get(&id)
-            .filter(|p| visible(&auth, &p.project_id))
-            .map(|p| p.device_owner.clone())
-            .ok_or_else(|| not_found("Port", &id))?
+        owned::<Port>(&st, &auth, &id).map(|p| p.device_owner.clone())?
     };
     if owner == "network:router_interface" {
         return Err(ApiError::neutron(

@@ -7,11 +7,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{bad_input, body_object, created, opt_str, owner, resource, visible, with_std};
+use super::{bad_input, body_object, created, opt_str, owned, owner, resource, visible, with_std};
 use crate::auth::Auth;
 use crate::cloud::SharedCloud;
 use crate::error::{ApiError, Service, parse_json};
-use crate::neutron::{Port, Router, State as NState, not_found};
+use crate::neutron::{Port, Router, State as NState, Subnet};
 
 pub(crate) fn router_json(st: &NState, r: &Router) -> Value {
     let gw = match (&r.gateway_network_id, &r.gateway_ip) {
@@ -113,13 +113,7 @@ pub(super) async fn delete_router(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let mut st = cloud.neutron.lock();
-    if !st
-        .routers
-        .get(&id)
-        .is_some_and(|r| visible(&auth, &r.project_id))
-    {
-        return Err(not_found("Router", &id).into());
-    }
+    owned::<Router>(&st, &auth, &id)?;
     if st.ports.values().any(|p| p.device_id == id) {
         return Err(ApiError::neutron(
             StatusCode::CONFLICT,
@@ -163,18 +157,8 @@ pub(super) async fn add_interface(
     let port_id = cloud.faults.random_uuid().to_string();
     let mac = cloud.faults.random_u64();
     let mut st = cloud.neutron.lock();
-    let router = st
-        .routers
-        .get(&id)
-        .filter(|r| visible(&auth, &r.project_id))
-        .cloned()
-        .ok_or_else(|| not_found("Router", &id))?;
-    let subnet = st
-        .subnets
-        .get(subnet_id)
-        .filter(|s| visible(&auth, &s.project_id))
-        .cloned()
-        .ok_or_else(|| not_found("Subnet", subnet_id))?;
+    let router = owned::<Router>(&st, &auth, &id).cloned()?;
+    let subnet = owned::<Subnet>(&st, &auth, subnet_id).cloned()?;
     if st
         .ports
         .values()
@@ -224,12 +208,7 @@ pub(super) async fn remove_interface(
 ) -> Result<Response, ApiError> {
     let v: Value = parse_json(Service::Neutron, &body)?;
     let mut st = cloud.neutron.lock();
-    let router = st
-        .routers
-        .get(&id)
-        .filter(|r| visible(&auth, &r.project_id))
-        .cloned()
-        .ok_or_else(|| not_found("Router", &id))?;
+    let router = owned::<Router>(&st, &auth, &id).cloned()?;
     let port = match (
         v.get("subnet_id").and_then(Value::as_str),
         v.get("port_id").and_then(Value::as_str),

@@ -8,7 +8,8 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::{
-    body_object, created, ids, one, opt_port, opt_str, owner, required, resource, visible, with_std,
+    body_object, created, ids, one, opt_port, opt_str, owned, owner, required, resource, visible,
+    with_std,
 };
 use crate::auth::Auth;
 use crate::cloud::{Cloud, SharedCloud};
@@ -169,11 +170,7 @@ pub(super) async fn delete_group(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let mut st = cloud.neutron.lock();
-    let g = st
-        .security_groups
-        .get(&id)
-        .filter(|g| visible(&auth, &g.project_id))
-        .ok_or_else(|| not_found("Security group", &id))?;
+    let g = owned::<SecurityGroup>(&st, &auth, &id)?;
     if g.name == "default" && !auth.is_admin {
         return Err(ApiError::neutron(
             StatusCode::CONFLICT,
@@ -234,11 +231,7 @@ pub(super) async fn create_rule(
     // The group must be visible to the caller; the rule belongs to the group's project.
     let project = {
         let st = cloud.neutron.lock();
-        let g = st
-            .security_groups
-            .get(&group_id)
-            .filter(|g| visible(&auth, &g.project_id))
-            .ok_or_else(|| not_found("Security group", &group_id))?;
+        let g = owned::<SecurityGroup>(&st, &auth, &group_id)?;
         g.project_id.clone()
     };
     let desc = opt_str(&obj, "description")?.unwrap_or_default();
@@ -261,11 +254,7 @@ pub(super) async fn delete_rule(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let mut st = cloud.neutron.lock();
-    let r = st
-        .rules
-        .get(&id)
-        .filter(|r| visible(&auth, &r.project_id))
-        .ok_or_else(|| not_found("Security group rule", &id))?;
+    let r = owned::<Rule>(&st, &auth, &id)?;
     let gid = r.security_group_id.clone();
     st.rules.remove(&id);
     if let Some(g) = st.security_groups.get_mut(&gid) {

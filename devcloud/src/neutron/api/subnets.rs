@@ -7,13 +7,13 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::{
-    bad_input, body_object, created, opt_str, owner, parse_ip, required, resource, visible,
+    bad_input, body_object, created, opt_str, owned, owner, parse_ip, required, resource, visible,
     with_std,
 };
 use crate::auth::Auth;
 use crate::cloud::SharedCloud;
 use crate::error::ApiError;
-use crate::neutron::{Subnet, not_found};
+use crate::neutron::{Network, Subnet, not_found};
 
 pub(crate) fn subnet_json(s: &Subnet) -> Value {
     let mut hosts = s.cidr.hosts();
@@ -101,11 +101,7 @@ pub(super) async fn create_subnet(
     let id = cloud.faults.random_uuid().to_string();
     {
         let st = cloud.neutron.lock();
-        let net = st
-            .networks
-            .get(&network)
-            .filter(|n| visible(&auth, &n.project_id))
-            .ok_or_else(|| not_found("Network", &network))?;
+        let net = owned::<Network>(&st, &auth, &network)?;
         if let Some(other) = st.subnets.values().find(|s| {
             s.network_id == net.id
                 && (s.cidr.contains(&cidr.network()) || cidr.contains(&s.cidr.network()))
@@ -137,13 +133,7 @@ pub(super) async fn delete_subnet(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let mut st = cloud.neutron.lock();
-    if !st
-        .subnets
-        .get(&id)
-        .is_some_and(|s| visible(&auth, &s.project_id))
-    {
-        return Err(not_found("Subnet", &id).into());
-    }
+    owned::<Subnet>(&st, &auth, &id)?;
     if st
         .ports
         .values()
