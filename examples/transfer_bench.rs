@@ -27,9 +27,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use s2d::cloud::image::ImageCreate;
 use s2d::cloud::{Cloud, ConfigEnv, ImageId};
-use s2d::engine::port::Images;
 use s2d::engine::openstack::{OpenStack, TransferOptions};
 use s2d::engine::port::CopySpec;
+use s2d::engine::port::Images;
 use s2d::graph::TransferMode;
 
 fn env_for(clouds_yaml: &Path) -> ConfigEnv {
