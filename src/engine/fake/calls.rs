@@ -1,0 +1,589 @@
+//! The fake's calls, one per port method, each entering the script (faults, delays, a lost
+//! answer) before it reads or changes the contents.
+
+use super::*;
+
+/// The fake's calls, named as the scripts of the tests name them (`target_create_rule`, ...);
+/// the port traits below hand over to them.
+impl FakeCloud {
+    pub(super) async fn source_server(&self, name_or_id: &str) -> PortResult<Option<SourceServer>> {
+        self.enter("source_server", name_or_id).await?;
+        let w = self.lock();
+        Ok(w.source_servers
+            .values()
+            .find(|s| s.name == name_or_id || s.id == name_or_id)
+            .cloned())
+    }
+
+    pub(super) async fn source_create_snapshot(
+        &self,
+        server_id: &str,
+        name: &str,
+        marker: &Marker,
+    ) -> PortResult<String> {
+        self.enter("source_create_snapshot", name).await?;
+        let mut w = self.lock();
+        let id = Self::id(&mut w, "snap");
+        w.image_data
+            .insert(id.clone(), format!("disk of {server_id}").into_bytes());
+        w.contents.source_images.insert(
+            id.clone(),
+            Image {
+                id: id.clone(),
+                name: name.into(),
+                status: "saving".into(),
+                disk_format: Some("qcow2".into()),
+                visibility: "private".into(),
+                checksum: None,
+                sha512: None,
+                size: None,
+                marker: Some(marker.clone()),
+            },
+        );
+        Self::mutated(&mut w, "source_create_snapshot", id)
+    }
+
+    pub(super) async fn source_image(&self, id: &str) -> PortResult<Option<Image>> {
+        self.enter("source_image", id).await?;
+        Ok(self.lock().contents.source_images.get(id).cloned())
+    }
+
+    pub(super) async fn source_find_images(&self, query: &ImageQuery) -> PortResult<Vec<Image>> {
+        self.enter("source_find_images", "").await?;
+        let w = self.lock();
+        Ok(w.contents
+            .source_images
+            .values()
+            .filter(|i| matches(i, query))
+            .cloned()
+            .collect())
+    }
+
+    pub(super) async fn source_wait_image_active(
+        &self,
+        id: &str,
+        _timeout: Duration,
+    ) -> PortResult<Image> {
+        self.enter("source_wait_image_active", id).await?;
+        self.ready_delay().await;
+        let mut w = self.lock();
+        let data = w.image_data.get(id).cloned().unwrap_or_default();
+        let image = w
+            .contents
+            .source_images
+            .get_mut(id)
+            .ok_or_else(|| not_found(id))?;
+        let mut h = Hasher::new();
+        h.update(&data);
+        let sums = h.finish();
+        image.status = "active".into();
+        image.sha512 = Some(sums.sha512);
+        image.checksum = Some(sums.md5);
+        image.size = Some(sums.size);
+        Ok(image.clone())
+    }
+
+    pub(super) async fn source_delete_image(&self, id: &str) -> PortResult<()> {
+        self.enter("source_delete_image", id).await?;
+        let mut w = self.lock();
+        w.contents
+            .source_images
+            .remove(id)
+            .ok_or_else(|| not_found(id))?;
+        Self::mutated(&mut w, "source_delete_image", ())
+    }
+
+    pub(super) async fn target_flavors(&self) -> PortResult<Vec<Flavor>> {
+        self.enter("target_flavors", "").await?;
+        Ok(self.lock().flavors.clone())
+    }
+
+    pub(super) async fn target_network(&self, name: &str) -> PortResult<Option<Network>> {
+        self.enter("target_network", name).await?;
+        Ok(self
+            .lock()
+            .networks
+            .iter()
+            .find(|n| n.name == name)
+            .cloned())
+    }
+
+    pub(super) async fn target_image(&self, id: &str) -> PortResult<Option<Image>> {
+        self.enter("target_image", id).await?;
+        Ok(self.lock().contents.images.get(id).cloned())
+    }
+
+    pub(super) async fn target_find_images(&self, query: &ImageQuery) -> PortResult<Vec<Image>> {
+        self.enter("target_find_images", "").await?;
+        let w = self.lock();
+        Ok(w.contents
+            .images
+            .values()
+            .filter(|i| matches(i, query))
+            .cloned()
+            .collect())
+    }
+
+    pub(super) async fn target_create_image(&self, spec: &ImageSpec) -> PortResult<Image> {
+        self.enter("target_create_image", &spec.name).await?;
+        let mut w = self.lock();
+        let id = Self::id(&mut w, "img");
+        let image = Image {
+            id: id.clone(),
+            name: spec.name.clone(),
+            status: "queued".into(),
+            disk_format: Some(spec.disk_format.clone()),
+            visibility: spec.visibility.clone(),
+            checksum: None,
+            sha512: None,
+            size: None,
+            marker: Some(spec.marker.clone()),
+        };
+        w.contents.images.insert(id, image.clone());
+        Self::mutated(&mut w, "target_create_image", image)
+    }
+
+    pub(super) async fn target_upload_image(
+        &self,
+        target_id: &str,
+        source_id: &str,
+        _copy: &crate::engine::port::CopySpec,
+        progress: Progress,
+    ) -> PortResult<Checksums> {
+        self.enter("target_upload_image", target_id).await?;
+        let time = self.lock().script.transfer_time;
+        tokio::time::sleep(time).await;
+        let mut w = self.lock();
+        let data = w
+            .image_data
+            .get(source_id)
+            .cloned()
+            .ok_or_else(|| not_found(source_id))?;
+        let mut h = Hasher::new();
+        h.update(&data);
+        let sums = h.finish();
+        progress(sums.size, Some(sums.size));
+        let image = w
+            .contents
+            .images
+            .get_mut(target_id)
+            .ok_or_else(|| not_found(target_id))?;
+        image.status = "active".into();
+        image.checksum = Some(sums.md5.clone());
+        image.sha512 = Some(sums.sha512.clone());
+        image.size = Some(sums.size);
+        Self::mutated(&mut w, "target_upload_image", sums)
+    }
+
+    pub(super) async fn target_wait_image_active(
+        &self,
+        id: &str,
+        _timeout: Duration,
+    ) -> PortResult<Image> {
+        self.enter("target_wait_image_active", id).await?;
+        self.ready_delay().await;
+        let w = self.lock();
+        let image = w.contents.images.get(id).ok_or_else(|| not_found(id))?;
+        if image.status != "active" {
+            return Err(PortError::ImageFailed {
+                id: id.into(),
+                status: image.status.clone(),
+            });
+        }
+        Ok(image.clone())
+    }
+
+    pub(super) async fn target_set_image_visibility(
+        &self,
+        id: &str,
+        visibility: &str,
+    ) -> PortResult<()> {
+        self.enter("target_set_image_visibility", id).await?;
+        let mut w = self.lock();
+        let image = w.contents.images.get_mut(id).ok_or_else(|| not_found(id))?;
+        image.visibility = visibility.into();
+        Self::mutated(&mut w, "target_set_image_visibility", ())
+    }
+
+    pub(super) async fn target_delete_image(&self, id: &str) -> PortResult<()> {
+        self.enter("target_delete_image", id).await?;
+        let mut w = self.lock();
+        w.contents.images.remove(id).ok_or_else(|| not_found(id))?;
+        Self::mutated(&mut w, "target_delete_image", ())
+    }
+
+    pub(super) async fn target_keypair(&self, name: &str) -> PortResult<Option<Keypair>> {
+        self.enter("target_keypair", name).await?;
+        Ok(self.lock().contents.keypairs.get(name).cloned())
+    }
+
+    pub(super) async fn target_import_keypair(
+        &self,
+        name: &str,
+        public_key: &str,
+    ) -> PortResult<Keypair> {
+        self.enter("target_import_keypair", name).await?;
+        let mut w = self.lock();
+        if w.contents.keypairs.contains_key(name) {
+            return Err(PortError::Api {
+                diagnosis: Diagnosis::default(),
+                call: "target_import_keypair".into(),
+                status: Some(409),
+                message: format!("Key pair '{name}' already exists."),
+            });
+        }
+        let keypair = Keypair {
+            name: name.into(),
+            public_key: public_key.into(),
+            fingerprint: fingerprint(public_key),
+        };
+        w.contents.keypairs.insert(name.into(), keypair.clone());
+        Self::mutated(&mut w, "target_import_keypair", keypair)
+    }
+
+    pub(super) async fn target_create_keypair(&self, name: &str) -> PortResult<GeneratedKeypair> {
+        self.enter("target_create_keypair", name).await?;
+        let mut w = self.lock();
+        let n = Self::id(&mut w, "key");
+        let public_key = format!("ssh-ed25519 GENERATED{n}");
+        let keypair = Keypair {
+            name: name.into(),
+            fingerprint: fingerprint(&public_key),
+            public_key,
+        };
+        w.contents.keypairs.insert(name.into(), keypair.clone());
+        Self::mutated(
+            &mut w,
+            "target_create_keypair",
+            GeneratedKeypair {
+                keypair,
+                private_key: format!("PRIVATE {n}"),
+            },
+        )
+    }
+
+    pub(super) async fn target_delete_keypair(&self, name: &str) -> PortResult<()> {
+        self.enter("target_delete_keypair", name).await?;
+        let mut w = self.lock();
+        w.contents
+            .keypairs
+            .remove(name)
+            .ok_or_else(|| not_found(name))?;
+        Self::mutated(&mut w, "target_delete_keypair", ())
+    }
+
+    pub(super) async fn target_security_groups(
+        &self,
+        name: &str,
+    ) -> PortResult<Vec<SecurityGroup>> {
+        self.enter("target_security_groups", name).await?;
+        let w = self.lock();
+        Ok(w.contents
+            .groups
+            .values()
+            .filter(|g| g.name == name)
+            .cloned()
+            .collect())
+    }
+
+    pub(super) async fn target_security_group(
+        &self,
+        id: &str,
+    ) -> PortResult<Option<SecurityGroup>> {
+        self.enter("target_security_group", id).await?;
+        Ok(self.lock().contents.groups.get(id).cloned())
+    }
+
+    pub(super) async fn target_create_security_group(
+        &self,
+        name: &str,
+        description: &str,
+        marker: &Marker,
+    ) -> PortResult<SecurityGroup> {
+        self.enter("target_create_security_group", name).await?;
+        let mut w = self.lock();
+        let id = Self::id(&mut w, "sg");
+        let mut n = w.next_id;
+        let rules = default_egress(&id, &mut n);
+        w.next_id = n;
+        let group = SecurityGroup {
+            id: id.clone(),
+            name: name.into(),
+            description: description.into(),
+            rules,
+            marker: Some(marker.clone()),
+        };
+        w.contents.groups.insert(id, group.clone());
+        Self::mutated(&mut w, "target_create_security_group", group)
+    }
+
+    pub(super) async fn target_delete_security_group(&self, id: &str) -> PortResult<()> {
+        self.enter("target_delete_security_group", id).await?;
+        let mut w = self.lock();
+        if w.contents.servers.values().any(|s| {
+            s.security_groups
+                .iter()
+                .any(|g| w.contents.groups.get(id).is_some_and(|x| &x.name == g))
+        }) {
+            return Err(PortError::Api {
+                diagnosis: Diagnosis::default(),
+                call: "target_delete_security_group".into(),
+                status: Some(409),
+                message: format!("Security Group {id} in use."),
+            });
+        }
+        w.contents.groups.remove(id).ok_or_else(|| not_found(id))?;
+        Self::mutated(&mut w, "target_delete_security_group", ())
+    }
+
+    pub(super) async fn target_create_rule(
+        &self,
+        group_id: &str,
+        rule: &Rule,
+        marker: &Marker,
+    ) -> PortResult<RuleInfo> {
+        self.enter("target_create_rule", group_id).await?;
+        let mut w = self.lock();
+        let id = Self::id(&mut w, "rule");
+        let group = w
+            .contents
+            .groups
+            .get_mut(group_id)
+            .ok_or_else(|| not_found(group_id))?;
+        if group.rules.iter().any(|r| &r.rule == rule) {
+            return Err(PortError::Api {
+                diagnosis: Diagnosis::default(),
+                call: "target_create_rule".into(),
+                status: Some(409),
+                message: "Security group rule already exists.".into(),
+            });
+        }
+        let info = RuleInfo {
+            id,
+            rule: rule.clone(),
+            marker: Some(marker.clone()),
+        };
+        group.rules.push(info.clone());
+        Self::mutated(&mut w, "target_create_rule", info)
+    }
+
+    pub(super) async fn target_delete_rule(&self, id: &str) -> PortResult<()> {
+        self.enter("target_delete_rule", id).await?;
+        let mut w = self.lock();
+        let mut found = false;
+        for group in w.contents.groups.values_mut() {
+            let before = group.rules.len();
+            group.rules.retain(|r| r.id != id);
+            found |= group.rules.len() != before;
+        }
+        if !found {
+            return Err(not_found(id));
+        }
+        Self::mutated(&mut w, "target_delete_rule", ())
+    }
+
+    pub(super) async fn target_server(&self, id: &str) -> PortResult<Option<Server>> {
+        self.enter("target_server", id).await?;
+        Ok(self.lock().contents.servers.get(id).cloned())
+    }
+
+    pub(super) async fn target_find_servers(&self, name: &str) -> PortResult<Vec<Server>> {
+        self.enter("target_find_servers", name).await?;
+        let w = self.lock();
+        Ok(w.contents
+            .servers
+            .values()
+            .filter(|s| s.name == name)
+            .cloned()
+            .collect())
+    }
+
+    pub(super) async fn target_create_server(&self, spec: &ServerSpec) -> PortResult<Server> {
+        self.enter("target_create_server", &spec.name).await?;
+        let mut w = self.lock();
+        if !w.contents.images.contains_key(&spec.image_id) {
+            return Err(PortError::Api {
+                diagnosis: Diagnosis::default(),
+                call: "target_create_server".into(),
+                status: Some(400),
+                message: format!("Image {} could not be found.", spec.image_id),
+            });
+        }
+        let id = Self::id(&mut w, "srv");
+        let flavor_name = w
+            .flavors
+            .iter()
+            .find(|f| f.id == spec.flavor_id)
+            .map(|f| f.spec.name.clone());
+        let fixed = format!("10.0.0.{}", w.next_id);
+        let server = Server {
+            id: id.clone(),
+            name: spec.name.clone(),
+            status: "BUILD".into(),
+            flavor_id: spec.flavor_id.clone(),
+            flavor_name,
+            image_id: Some(spec.image_id.clone()),
+            key_name: Some(spec.key_name.clone()),
+            security_groups: spec.security_groups.clone(),
+            fixed_ips: vec![fixed],
+            floating_ips: Vec::new(),
+            fault: None,
+            marker: Some(spec.marker.clone()),
+        };
+        w.contents.servers.insert(id, server.clone());
+        Self::mutated(&mut w, "target_create_server", server)
+    }
+
+    pub(super) async fn target_wait_server_active(
+        &self,
+        id: &str,
+        _timeout: Duration,
+    ) -> PortResult<Server> {
+        self.enter("target_wait_server_active", id).await?;
+        self.ready_delay().await;
+        let mut w = self.lock();
+        let fault = {
+            let server = w.contents.servers.get(id).ok_or_else(|| not_found(id))?;
+            w.script.error_servers.get(&server.name).cloned()
+        };
+        let server = w
+            .contents
+            .servers
+            .get_mut(id)
+            .ok_or_else(|| not_found(id))?;
+        match fault {
+            Some(fault) => {
+                server.status = "ERROR".into();
+                server.fault = Some(fault.clone());
+                Err(PortError::ServerFault {
+                    id: id.into(),
+                    fault,
+                })
+            }
+            None => {
+                server.status = "ACTIVE".into();
+                Ok(server.clone())
+            }
+        }
+    }
+
+    pub(super) async fn target_delete_server(&self, id: &str) -> PortResult<()> {
+        self.enter("target_delete_server", id).await?;
+        let mut w = self.lock();
+        w.contents.servers.remove(id).ok_or_else(|| not_found(id))?;
+        for fip in w.contents.floating_ips.values_mut() {
+            if fip.server_id.as_deref() == Some(id) {
+                fip.server_id = None;
+                fip.port_id = None;
+            }
+        }
+        Self::mutated(&mut w, "target_delete_server", ())
+    }
+
+    pub(super) async fn target_wait_server_gone(
+        &self,
+        id: &str,
+        _timeout: Duration,
+    ) -> PortResult<()> {
+        self.enter("target_wait_server_gone", id).await?;
+        self.ready_delay().await;
+        Ok(())
+    }
+
+    pub(super) async fn target_floating_ips(&self) -> PortResult<Vec<FloatingIp>> {
+        self.enter("target_floating_ips", "").await?;
+        Ok(self
+            .lock()
+            .contents
+            .floating_ips
+            .values()
+            .cloned()
+            .collect())
+    }
+
+    pub(super) async fn target_floating_ip_by_address(
+        &self,
+        address: &str,
+    ) -> PortResult<Option<FloatingIp>> {
+        self.enter("target_floating_ip_by_address", address).await?;
+        let w = self.lock();
+        Ok(w.contents
+            .floating_ips
+            .values()
+            .find(|f| f.address == address)
+            .cloned())
+    }
+
+    pub(super) async fn target_allocate_floating_ip(
+        &self,
+        network_id: &str,
+        marker: &Marker,
+    ) -> PortResult<FloatingIp> {
+        self.enter("target_allocate_floating_ip", network_id)
+            .await?;
+        let mut w = self.lock();
+        let id = Self::id(&mut w, "fip");
+        let fip = FloatingIp {
+            id: id.clone(),
+            address: format!("203.0.113.{}", w.next_id),
+            network_id: network_id.into(),
+            port_id: None,
+            server_id: None,
+            marker: Some(marker.clone()),
+        };
+        w.contents.floating_ips.insert(id, fip.clone());
+        Self::mutated(&mut w, "target_allocate_floating_ip", fip)
+    }
+
+    pub(super) async fn target_associate_floating_ip(
+        &self,
+        id: &str,
+        server_id: &str,
+    ) -> PortResult<FloatingIp> {
+        self.enter("target_associate_floating_ip", id).await?;
+        let mut w = self.lock();
+        if !w.contents.servers.contains_key(server_id) {
+            return Err(not_found(server_id));
+        }
+        let fip = w
+            .contents
+            .floating_ips
+            .get_mut(id)
+            .ok_or_else(|| not_found(id))?;
+        fip.port_id = Some(format!("port-{server_id}"));
+        fip.server_id = Some(server_id.into());
+        let fip = fip.clone();
+        if let Some(server) = w.contents.servers.get_mut(server_id)
+            && !server.floating_ips.contains(&fip.address)
+        {
+            server.floating_ips.push(fip.address.clone());
+        }
+        Self::mutated(&mut w, "target_associate_floating_ip", fip)
+    }
+
+    pub(super) async fn target_disassociate_floating_ip(&self, id: &str) -> PortResult<()> {
+        self.enter("target_disassociate_floating_ip", id).await?;
+        let mut w = self.lock();
+        let fip = w
+            .contents
+            .floating_ips
+            .get_mut(id)
+            .ok_or_else(|| not_found(id))?;
+        let (address, server) = (fip.address.clone(), fip.server_id.take());
+        fip.port_id = None;
+        if let Some(server) = server.and_then(|s| w.contents.servers.get_mut(&s)) {
+            server.floating_ips.retain(|a| a != &address);
+        }
+        Self::mutated(&mut w, "target_disassociate_floating_ip", ())
+    }
+
+    pub(super) async fn target_release_floating_ip(&self, id: &str) -> PortResult<()> {
+        self.enter("target_release_floating_ip", id).await?;
+        let mut w = self.lock();
+        w.contents
+            .floating_ips
+            .remove(id)
+            .ok_or_else(|| not_found(id))?;
+        Self::mutated(&mut w, "target_release_floating_ip", ())
+    }
+}
