@@ -319,10 +319,11 @@ impl<'a> El<'a> {
         self.el.attrs.iter().find(|a| a.name == name)
     }
 
-    /// A non-empty attribute value.
+    /// A non-empty attribute value: one of only whitespace (any Unicode whitespace, as the TOML
+    /// reader sees it, not only XML's four) is empty.
     fn string(&self, name: &str, d: &mut Diagnostics) -> Option<(String, Range<usize>)> {
         let a = self.attr(name)?;
-        if xml_trim(&a.value).is_empty() {
+        if a.value.trim().is_empty() {
             d.error(
                 Some(a.value_span.clone()),
                 format!("`{name}` on {} must not be empty", self.what),

@@ -252,3 +252,17 @@ fn floating_ip_forms() {
         assert!(d.has_errors(), "{bad} passed");
     }
 }
+
+#[test]
+fn a_value_of_only_unicode_whitespace_is_empty_as_in_toml() {
+    // U+0085 (NEL) is whitespace to Rust's `trim`, which the TOML reader uses, but not to XML:
+    // the fuzz campaign found plans that XML accepted and their TOML conversion refused.
+    let text = LEGACY.replacen("alice-key", "\u{85}", 1);
+    assert!(text.contains('\u{85}'));
+    let (plan, d) = read_str(&text);
+    assert!(plan.is_none() || d.has_errors());
+    assert!(
+        d.iter().any(|x| x.message.contains("must not be empty")),
+        "{d:?}"
+    );
+}
