@@ -137,7 +137,7 @@ async fn timed_apply(dir: &Path, sources: &[String], parallelism: usize) -> Dura
     );
     let state_path = dir.join(format!("bench-{}-{parallelism}.json", sources.len()));
     let mut state = StateFile::open(&state_path, "bench").expect("state");
-    let outcome = engine::plan(&*cloud, &desired, state.state(), &PlanOptions::default())
+    let outcome = engine::diff(&*cloud, &desired, state.state(), &PlanOptions::default())
         .await
         .expect("plans");
     let options = ApplyOptions::new(

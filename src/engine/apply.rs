@@ -22,7 +22,7 @@ use serde_json::{Map, json};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::plan::{Action, Change, PlanOutcome};
+use super::diff::{Action, Change, PlanOutcome};
 use super::port::{CloudPort, Diagnosis, PortError};
 use super::steps::{NodeCtx, NodeFailure, NodeOutput, OpSlot, run_node};
 use super::walk::{Outcome, Stop, WalkEvent, walk};
@@ -232,7 +232,7 @@ pub async fn destroy<C: CloudPort>(
     targets: &[Address],
     options: &ApplyOptions,
 ) -> ApplyReport {
-    let plan = super::plan::plan_destroy(state.state(), targets);
+    let plan = super::diff::diff_destroy(state.state(), targets);
     execute(cloud, &plan, state, options).await
 }
 

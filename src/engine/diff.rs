@@ -259,7 +259,7 @@ pub async fn build_graph<C: CloudPort>(
 }
 
 /// Plan `desired` against the clouds and `state`.
-pub async fn plan<C: CloudPort>(
+pub async fn diff<C: CloudPort>(
     cloud: &C,
     desired: &Desired,
     state: &State,
@@ -355,7 +355,7 @@ pub async fn plan<C: CloudPort>(
 
 /// Plan the destruction of everything in `state` (or only `targets` and what depends on them):
 /// delete what s2d created, forget what it adopted.
-pub fn plan_destroy(state: &State, targets: &[Address]) -> PlanOutcome {
+pub fn diff_destroy(state: &State, targets: &[Address]) -> PlanOutcome {
     let mut selected: BTreeSet<Address> = BTreeSet::new();
     if targets.is_empty() {
         selected.extend(state.resources.keys().cloned());

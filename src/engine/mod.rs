@@ -7,9 +7,9 @@
 //! channel. Knows nothing of OpenStack JSON, HTTP or terminals.
 
 pub mod apply;
+pub mod diff;
 pub mod openstack;
 pub mod overview;
-pub mod plan;
 pub mod port;
 mod refresh;
 mod steps;
@@ -24,9 +24,9 @@ pub use apply::{
     ApplyError, ApplyOptions, ApplyReport, Event, NodeReport, NodeStatus, PrivateKey, Timeouts,
     apply, destroy,
 };
-pub use overview::{ServerOverview, Step, overview};
-pub use plan::{
+pub use diff::{
     Action, AttrChange, Change, Operation, PLAN_FORMAT_VERSION, PlanError, PlanOptions,
-    PlanOutcome, Summary, build_graph, plan, plan_destroy, read_sources,
+    PlanOutcome, Summary, build_graph, diff, diff_destroy, read_sources,
 };
+pub use overview::{ServerOverview, Step, overview};
 pub use port::{CloudPort, Diagnosis, Marker, PortError, PortResult};

@@ -68,7 +68,7 @@ pub async fn overview<C: CloudPort>(
         let image_address: Option<Address> = attr("image").parse().ok();
         let snapshot_address = image_address.as_ref().and_then(|image| {
             state.resources.get(image).and_then(|r| {
-                super::plan::recorded_deps(r)
+                super::diff::recorded_deps(r)
                     .into_iter()
                     .find(|d| matches!(d, Address::Snapshot { .. }))
             })

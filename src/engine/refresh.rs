@@ -1,12 +1,12 @@
 //! The refresh of one node: look at what exists (state record, the cloud, this lineage's
 //! markers) and decide its [`Action`] with the attributes that change. Called by
-//! [`plan`](super::plan::plan) in dependency order, so a node sees its dependencies' decisions.
+//! [`diff`](super::diff::diff) in dependency order, so a node sees its dependencies' decisions.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use super::plan::{Action, AttrChange, Change, PlanError, is_pending, shown};
+use super::diff::{Action, AttrChange, Change, PlanError, is_pending, shown};
 use super::port::{
     CloudPort, Flavor, FloatingIp, ImageQuery, Marker, PortError, RuleInfo, SecurityGroup,
 };

@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::{Semaphore, mpsc};
 
 use super::apply::{Event, PrivateKey, Timeouts};
-use super::plan::{Action, Change};
+use super::diff::{Action, Change};
 use super::port::{CloudPort, Diagnosis, ImageSpec, Marker, PortError, Progress, ServerSpec};
 use crate::graph::{Address, FloatingIpChoice, KeypairMode, Node};
 use crate::state::{Origin, Resource, Side, now_rfc3339};

@@ -90,7 +90,7 @@ impl Env {
 
     async fn plan(&self, desired: &Desired) -> PlanOutcome {
         let file = self.state();
-        plan(
+        diff(
             self.cloud.as_ref(),
             desired,
             file.state(),
@@ -102,7 +102,7 @@ impl Env {
 
     async fn apply_with(&self, desired: &Desired, options: &ApplyOptions) -> ApplyReport {
         let mut file = self.state();
-        let planned = plan(
+        let planned = diff(
             self.cloud.as_ref(),
             desired,
             file.state(),
@@ -391,7 +391,7 @@ async fn a_keypair_with_another_fingerprint_is_a_conflict_naming_both() {
         );
     });
     let file = env.state();
-    let err = plan(
+    let err = diff(
         env.cloud.as_ref(),
         &quickstart(),
         file.state(),
@@ -543,7 +543,7 @@ async fn servers_share_one_keypair_and_the_default_group_which_destroy_restores(
 async fn target_limits_the_plan_to_a_server_and_its_dependencies() {
     let env = Env::new(&["a", "b"], Script::default());
     let file = env.state();
-    let planned = plan(
+    let planned = diff(
         env.cloud.as_ref(),
         &shared(&["a", "b"]),
         file.state(),
@@ -570,7 +570,7 @@ async fn target_limits_the_plan_to_a_server_and_its_dependencies() {
             "server.a"
         ]
     );
-    let err = plan(
+    let err = diff(
         env.cloud.as_ref(),
         &shared(&["a", "b"]),
         file.state(),
@@ -768,7 +768,7 @@ async fn a_graceful_stop_keeps_what_finished_and_a_rerun_completes() {
     );
     let options = options();
     let mut file = env.state();
-    let planned = plan(
+    let planned = diff(
         env.cloud.as_ref(),
         &quickstart(),
         file.state(),
@@ -1058,7 +1058,7 @@ async fn a_hard_stop_mid_flight_is_recovered_by_the_next_apply() {
         let before = env.cloud.contents();
         let options = options();
         let mut file = env.state();
-        let planned = plan(
+        let planned = diff(
             env.cloud.as_ref(),
             &quickstart(),
             file.state(),

@@ -88,14 +88,14 @@ pub async fn preview(
 ) -> Result<PlanOutcome, WorkflowError> {
     let desired = desired(plan)?;
     let cloud = connect(plan, env, spool_dir).await?;
-    engine::plan(&cloud, &desired, state, &PlanOptions::default())
+    engine::diff(&cloud, &desired, state, &PlanOptions::default())
         .await
         .map_err(|e| WorkflowError::Diff(Box::new(e)))
 }
 
 /// What destroy would delete from `state` (read without its lock).
 pub fn preview_destroy(state: &State) -> PlanOutcome {
-    engine::plan_destroy(state, &[])
+    engine::diff_destroy(state, &[])
 }
 
 fn desired(plan: &Plan) -> Result<Desired, WorkflowError> {
@@ -125,7 +125,7 @@ impl Locked {
 
     /// What destroy would delete (no cloud needed: the state says).
     pub fn destroy_diff(&self, targets: &[Address]) -> PlanOutcome {
-        engine::plan_destroy(self.state.state(), targets)
+        engine::diff_destroy(self.state.state(), targets)
     }
 
     /// Connect to both clouds; spooled images go to `spool_dir`, by default
@@ -177,7 +177,7 @@ impl Migration {
     /// What apply would change now (only `targets` and what they need, when given).
     pub async fn diff(&self, targets: Vec<Address>) -> Result<PlanOutcome, WorkflowError> {
         let desired = desired(&self.plan)?;
-        engine::plan(
+        engine::diff(
             &*self.cloud,
             &desired,
             self.state.state(),
@@ -189,7 +189,7 @@ impl Migration {
 
     /// What destroy would delete.
     pub fn destroy_diff(&self, targets: &[Address]) -> PlanOutcome {
-        engine::plan_destroy(self.state.state(), targets)
+        engine::diff_destroy(self.state.state(), targets)
     }
 
     /// Carry out `outcome` (a diff of this state, or a saved plan's), recording into the state.

@@ -294,7 +294,7 @@ pub fn saved_plans() -> Vec<Vec<u8>> {
         out.push(saved(&outcome));
     }
     for state in states() {
-        let mut outcome = s2d::engine::plan_destroy(&state, &[]);
+        let mut outcome = s2d::engine::diff_destroy(&state, &[]);
         outcome.operation = Operation::Destroy;
         out.push(saved(&outcome));
     }

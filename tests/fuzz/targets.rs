@@ -213,9 +213,9 @@ pub fn run(reader: Reader, input: &[u8], scratch: &Scratch) -> Verdict {
             match s2d::state::read(&scratch.file) {
                 Ok(Some(state)) => {
                     let _ = state.server_ids();
-                    let _ = s2d::engine::plan_destroy(&state, &[]);
+                    let _ = s2d::engine::diff_destroy(&state, &[]);
                     let targets: Vec<_> = state.resources.keys().take(2).cloned().collect();
-                    let _ = s2d::engine::plan_destroy(&state, &targets);
+                    let _ = s2d::engine::diff_destroy(&state, &targets);
                     Verdict::Accepted
                 }
                 Ok(None) | Err(_) => Verdict::Refused,
