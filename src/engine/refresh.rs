@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::diff::{Action, AttrChange, Change, PlanError, is_pending, shown};
 use super::port::{
-    CloudPort, Flavor, FloatingIp, ImageQuery, Marker, PortError, RuleInfo, SecurityGroup,
+    CloudPort, Flavor, FloatingIp, Image, ImageQuery, Marker, PortError, RuleInfo, SecurityGroup,
 };
 use crate::graph::{Address, FlavorSpec, FloatingIpChoice, KeypairMode, Node, Rule};
 use crate::state::{Origin, Resource, Side, State};
@@ -73,6 +73,41 @@ impl<C: CloudPort> Refresh<'_, C> {
         self.changes.get(address).and_then(|c| c.id.clone())
     }
 
+    /// The image (a snapshot in the source, a copy in the target) this node stands for: the
+    /// recorded one (a recorded id that is gone sets the change's reason), else one carrying
+    /// this lineage's marker; with whether it was found by marker (to be adopted).
+    async fn existing_image(
+        &self,
+        change: &mut Change,
+        side: Side,
+    ) -> Result<Option<(Image, bool)>, PlanError> {
+        let address = &change.address.clone();
+        let cloud_err = cloud_error(address);
+        Ok(match self.recorded(address) {
+            Some(r) => {
+                let found = self.cloud.image(side, &r.id).await.map_err(cloud_err)?;
+                if found.is_none() {
+                    change.reason = gone();
+                }
+                found.map(|img| (img, false))
+            }
+            None => self
+                .cloud
+                .find_images(
+                    side,
+                    &ImageQuery {
+                        name: None,
+                        marker: Some(self.marker(address)),
+                    },
+                )
+                .await
+                .map_err(cloud_err)?
+                .into_iter()
+                .next()
+                .map(|img| (img, true)),
+        })
+    }
+
     pub(super) async fn plan_node(
         &mut self,
         address: &Address,
@@ -132,39 +167,10 @@ impl<C: CloudPort> Refresh<'_, C> {
         name: &str,
         source_server_id: &str,
     ) -> Result<(), PlanError> {
-        let address = &change.address.clone();
-        let cloud_err = cloud_error(address);
-        let gone = gone();
         change.after = Some(obj(
             json!({"name": name, "source_server_id": source_server_id}),
         ));
-        let existing = match self.recorded(address) {
-            Some(r) => {
-                let found = self
-                    .cloud
-                    .image(Side::Source, &r.id)
-                    .await
-                    .map_err(cloud_err)?;
-                if found.is_none() {
-                    change.reason = gone.clone();
-                }
-                found.map(|img| (img, false))
-            }
-            None => self
-                .cloud
-                .find_images(
-                    Side::Source,
-                    &ImageQuery {
-                        name: None,
-                        marker: Some(self.marker(address)),
-                    },
-                )
-                .await
-                .map_err(cloud_err)?
-                .into_iter()
-                .next()
-                .map(|img| (img, true)),
-        };
+        let existing = self.existing_image(change, Side::Source).await?;
         if let Some((img, adopted)) = existing {
             change.id = Some(img.id.clone());
             change.action = match img.status.as_str() {
@@ -187,39 +193,10 @@ impl<C: CloudPort> Refresh<'_, C> {
         disk_format: &str,
         visibility: &String,
     ) -> Result<(), PlanError> {
-        let address = &change.address.clone();
-        let cloud_err = cloud_error(address);
-        let gone = gone();
         change.after = Some(obj(
             json!({"name": name, "disk_format": disk_format, "visibility": visibility}),
         ));
-        let existing = match self.recorded(address) {
-            Some(r) => {
-                let found = self
-                    .cloud
-                    .image(Side::Target, &r.id)
-                    .await
-                    .map_err(cloud_err)?;
-                if found.is_none() {
-                    change.reason = gone.clone();
-                }
-                found.map(|img| (img, false))
-            }
-            None => self
-                .cloud
-                .find_images(
-                    Side::Target,
-                    &ImageQuery {
-                        name: None,
-                        marker: Some(self.marker(address)),
-                    },
-                )
-                .await
-                .map_err(cloud_err)?
-                .into_iter()
-                .next()
-                .map(|img| (img, true)),
-        };
+        let existing = self.existing_image(change, Side::Target).await?;
         if let Some((img, adopted)) = existing {
             change.id = Some(img.id.clone());
             change.action = if img.status != "active" {
