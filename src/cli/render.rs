@@ -21,17 +21,38 @@ pub struct Style {
 
 impl Style {
     fn paint(&self, action: &Action, text: &str) -> String {
+        let tone = match action {
+            Action::Create => Tone::Add,
+            Action::Delete { .. } => Tone::Remove,
+            Action::Update { .. } | Action::Adopt { .. } => Tone::Change,
+            Action::Replace { .. } => Tone::Replace,
+            Action::NoOp { .. } | Action::Forget { .. } => Tone::Quiet,
+        };
+        self.tone(tone, text)
+    }
+
+    fn tone(&self, tone: Tone, text: &str) -> String {
         if !self.color {
             return text.to_string();
         }
-        match action {
-            Action::Create => text.green().to_string(),
-            Action::Delete => text.red().to_string(),
-            Action::Update { .. } | Action::Adopt => text.yellow().to_string(),
-            Action::Replace { .. } => text.magenta().to_string(),
-            Action::NoOp | Action::Forget => text.dimmed().to_string(),
+        match tone {
+            Tone::Add => text.green().to_string(),
+            Tone::Remove => text.red().to_string(),
+            Tone::Change => text.yellow().to_string(),
+            Tone::Replace => text.magenta().to_string(),
+            Tone::Quiet => text.dimmed().to_string(),
         }
     }
+}
+
+/// The colour of a line, by what it says happens.
+#[derive(Debug, Clone, Copy)]
+enum Tone {
+    Add,
+    Remove,
+    Change,
+    Replace,
+    Quiet,
 }
 
 fn show(value: &Value) -> String {
@@ -48,7 +69,7 @@ pub fn render_plan(plan: &PlanOutcome, style: Style) -> String {
     let changing: Vec<&Change> = plan
         .changes
         .iter()
-        .filter(|c| c.action != Action::NoOp)
+        .filter(|c| !c.action.is_no_op())
         .collect();
     if changing.is_empty() {
         out.push_str("No changes. The target matches the plan.\n");
@@ -78,12 +99,14 @@ fn render_change(out: &mut String, change: &Change, style: Style) {
     let glyph = change.action.glyph();
     let headline = match &change.action {
         Action::Create => "will be created".to_string(),
-        Action::Adopt => "exists and will be adopted (used, not duplicated)".to_string(),
+        Action::Adopt { .. } => "exists and will be adopted (used, not duplicated)".to_string(),
         Action::Update { .. } => "will be updated in place".to_string(),
-        Action::Replace { reason } => format!("must be replaced: {reason}"),
-        Action::Delete => "will be destroyed".to_string(),
-        Action::Forget => "will be forgotten (left in the cloud, dropped from the state)".into(),
-        Action::NoOp => "is up to date".into(),
+        Action::Replace { reason, .. } => format!("must be replaced: {reason}"),
+        Action::Delete { .. } => "will be destroyed".to_string(),
+        Action::Forget { .. } => {
+            "will be forgotten (left in the cloud, dropped from the state)".into()
+        }
+        Action::NoOp { .. } => "is up to date".into(),
     };
     let mut head = format!("# {} {headline}", change.address);
     if let Some(reason) = &change.reason {
@@ -98,12 +121,12 @@ fn render_change(out: &mut String, change: &Change, style: Style) {
     );
     let empty = serde_json::Map::new();
     match &change.action {
-        Action::Update { changes } => {
+        Action::Update { changes, .. } => {
             for attr in changes {
                 render_update(out, &attr.name, &attr.before, &attr.after, style);
             }
         }
-        Action::Delete | Action::Forget => {
+        Action::Delete { .. } | Action::Forget { .. } => {
             for (key, value) in change.before.as_ref().unwrap_or(&empty) {
                 let _ = writeln!(out, "      - {key} = {}", show(value));
             }
@@ -121,7 +144,7 @@ fn render_change(out: &mut String, change: &Change, style: Style) {
                     }
                 }
             }
-            if let Some(id) = &change.id {
+            if let Some(id) = change.id() {
                 let _ = writeln!(out, "      id = {id:?}");
             }
         }
@@ -140,8 +163,8 @@ fn render_update(out: &mut String, key: &str, before: &Value, after: &Value, sty
         );
         for line in diff.unified_diff().context_radius(3).to_string().lines() {
             let painted = match line.chars().next() {
-                Some('+') => style.paint(&Action::Create, line),
-                Some('-') => style.paint(&Action::Delete, line),
+                Some('+') => style.tone(Tone::Add, line),
+                Some('-') => style.tone(Tone::Remove, line),
                 _ => line.to_string(),
             };
             let _ = writeln!(out, "          {painted}");
@@ -151,7 +174,7 @@ fn render_update(out: &mut String, key: &str, before: &Value, after: &Value, sty
         let _ = writeln!(
             out,
             "    {} {key} = {old} -> {new}",
-            style.paint(&Action::Update { changes: vec![] }, "~")
+            style.tone(Tone::Change, "~")
         );
     }
 }

@@ -241,7 +241,7 @@ fn walk_graph(plan: &PlanOutcome) -> DiGraph<Change, ()> {
     let mut graph = DiGraph::new();
     let mut index: BTreeMap<Address, NodeIndex> = BTreeMap::new();
     for change in &plan.changes {
-        if change.action != Action::NoOp {
+        if !change.action.is_no_op() {
             index.insert(change.address.clone(), graph.add_node(change.clone()));
         }
     }
@@ -249,12 +249,15 @@ fn walk_graph(plan: &PlanOutcome) -> DiGraph<Change, ()> {
         let Some(&me) = index.get(&change.address) else {
             continue;
         };
-        let removing = matches!(change.action, Action::Delete | Action::Forget);
+        let removing = matches!(change.action, Action::Delete { .. } | Action::Forget { .. });
         for dep in &change.depends_on {
             let Some(&other) = index.get(dep) else {
                 continue;
             };
-            let other_removing = matches!(graph[other].action, Action::Delete | Action::Forget);
+            let other_removing = matches!(
+                graph[other].action,
+                Action::Delete { .. } | Action::Forget { .. }
+            );
             match (removing, other_removing) {
                 // Both go away: the dependent first.
                 (true, true) => {
@@ -295,7 +298,7 @@ async fn execute<C: CloudPort>(
             .chain(
                 plan.changes
                     .iter()
-                    .filter_map(|c| Some((c.address.clone(), c.id.clone()?))),
+                    .filter_map(|c| Some((c.address.clone(), c.id()?.to_string()))),
             )
             .collect(),
     );

@@ -29,73 +29,208 @@ pub struct AttrChange {
     pub after: Value,
 }
 
-/// What happens to one resource.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+/// What happens to one resource. Every action on something that exists carries its cloud id
+/// (for a keypair, its name), so a delete, update or adopt cannot be planned without one.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    NoOp,
+    /// It exists and matches, and the state already records it.
+    NoOp {
+        id: String,
+    },
     Create,
     /// It exists and matches: used as it is, not duplicated.
-    Adopt,
+    Adopt {
+        id: String,
+    },
     Update {
+        id: String,
         changes: Vec<AttrChange>,
     },
     /// Deleted and made again.
     Replace {
+        id: String,
         reason: String,
     },
-    Delete,
+    Delete {
+        id: String,
+    },
     /// In the state but no longer wanted, and not s2d's to delete: dropped from the state only.
-    Forget,
+    Forget {
+        id: String,
+    },
 }
 
 impl Action {
     /// The glyph in the human diff.
     pub fn glyph(&self) -> &'static str {
         match self {
-            Action::NoOp => " ",
+            Action::NoOp { .. } => " ",
             Action::Create => "+",
-            Action::Adopt => "<=",
+            Action::Adopt { .. } => "<=",
             Action::Update { .. } => "~",
             Action::Replace { .. } => "-/+",
-            Action::Delete => "-",
-            Action::Forget => "x",
+            Action::Delete { .. } => "-",
+            Action::Forget { .. } => "x",
         }
     }
 
     /// A word for tables and events.
     pub fn verb(&self) -> &'static str {
         match self {
-            Action::NoOp => "no-op",
+            Action::NoOp { .. } => "no-op",
             Action::Create => "create",
-            Action::Adopt => "adopt",
+            Action::Adopt { .. } => "adopt",
             Action::Update { .. } => "update",
             Action::Replace { .. } => "replace",
-            Action::Delete => "delete",
-            Action::Forget => "forget",
+            Action::Delete { .. } => "delete",
+            Action::Forget { .. } => "forget",
         }
+    }
+
+    /// The cloud id of what exists now (none for a create).
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            Action::Create => None,
+            Action::NoOp { id }
+            | Action::Adopt { id }
+            | Action::Update { id, .. }
+            | Action::Replace { id, .. }
+            | Action::Delete { id }
+            | Action::Forget { id } => Some(id),
+        }
+    }
+
+    /// True for a no-op.
+    pub fn is_no_op(&self) -> bool {
+        matches!(self, Action::NoOp { .. })
     }
 }
 
 /// The planned change of one resource.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "wire::Change", into = "wire::Change")]
 pub struct Change {
     pub address: Address,
     pub action: Action,
     /// Why, when it is not obvious (e.g. "deleted outside s2d").
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// How the state records it after apply.
     pub origin: Origin,
-    /// The cloud id of what exists now, if anything.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
     pub before: Option<Map<String, Value>>,
     pub after: Option<Map<String, Value>>,
     /// What it should be (absent for delete and forget).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<Node>,
     pub depends_on: Vec<Address>,
+}
+
+impl Change {
+    /// The cloud id of what exists now, if anything.
+    pub fn id(&self) -> Option<&str> {
+        self.action.id()
+    }
+}
+
+/// The plan format of a change (`--json`, `--out`, the service): the action's kind and its
+/// fields in `action`, the id beside it. Reading refuses an action on something that exists
+/// without its id.
+mod wire {
+    use serde::{Deserialize, Serialize};
+    use serde_json::{Map, Value};
+
+    use super::AttrChange;
+    use crate::graph::{Address, Node};
+    use crate::state::Origin;
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(tag = "kind", rename_all = "snake_case")]
+    pub enum Action {
+        NoOp,
+        Create,
+        Adopt,
+        Update { changes: Vec<AttrChange> },
+        Replace { reason: String },
+        Delete,
+        Forget,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    pub struct Change {
+        address: Address,
+        action: Action,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        origin: Origin,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        before: Option<Map<String, Value>>,
+        after: Option<Map<String, Value>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        node: Option<Node>,
+        depends_on: Vec<Address>,
+    }
+
+    impl From<super::Change> for Change {
+        fn from(c: super::Change) -> Self {
+            let id = c.id().map(str::to_string);
+            let action = match c.action {
+                super::Action::NoOp { .. } => Action::NoOp,
+                super::Action::Create => Action::Create,
+                super::Action::Adopt { .. } => Action::Adopt,
+                super::Action::Update { changes, .. } => Action::Update { changes },
+                super::Action::Replace { reason, .. } => Action::Replace { reason },
+                super::Action::Delete { .. } => Action::Delete,
+                super::Action::Forget { .. } => Action::Forget,
+            };
+            Change {
+                address: c.address,
+                action,
+                reason: c.reason,
+                origin: c.origin,
+                id,
+                before: c.before,
+                after: c.after,
+                node: c.node,
+                depends_on: c.depends_on,
+            }
+        }
+    }
+
+    impl TryFrom<Change> for super::Change {
+        type Error = String;
+
+        fn try_from(c: Change) -> Result<Self, String> {
+            let address = c.address;
+            let id = match (&c.action, c.id) {
+                (Action::Create, _) => String::new(),
+                (_, Some(id)) => id,
+                (_, None) => {
+                    return Err(format!(
+                        "{address}: the change has no `id`, which its action needs (the plan was \
+                         written by hand or by another program: make it again with `s2d plan --out`)"
+                    ));
+                }
+            };
+            let action = match c.action {
+                Action::NoOp => super::Action::NoOp { id },
+                Action::Create => super::Action::Create,
+                Action::Adopt => super::Action::Adopt { id },
+                Action::Update { changes } => super::Action::Update { id, changes },
+                Action::Replace { reason } => super::Action::Replace { id, reason },
+                Action::Delete => super::Action::Delete { id },
+                Action::Forget => super::Action::Forget { id },
+            };
+            Ok(super::Change {
+                address,
+                action,
+                reason: c.reason,
+                origin: c.origin,
+                before: c.before,
+                after: c.after,
+                node: c.node,
+                depends_on: c.depends_on,
+            })
+        }
+    }
 }
 
 /// Counts for the `Plan:` line.
@@ -131,7 +266,7 @@ pub enum Operation {
 impl PlanOutcome {
     /// True when applying would change nothing (`--detailed-exitcode` 0).
     pub fn is_empty(&self) -> bool {
-        self.changes.iter().all(|c| c.action == Action::NoOp)
+        self.changes.iter().all(|c| c.action.is_no_op())
     }
 }
 
@@ -305,7 +440,7 @@ pub async fn diff<C: CloudPort>(
     // any position, is deleted under a free index of its group.
     for (group, old) in refresh.stale_rules {
         let wanted_elsewhere = changes.values().any(|c| {
-            c.id.as_deref() == Some(old.id.as_str())
+            c.id() == Some(old.id.as_str())
                 || matches!(&c.node, Some(Node::SecurityGroupRule { group: g, rule }) if g == &group && rule == &old.rule)
         });
         if wanted_elsewhere {
@@ -325,10 +460,9 @@ pub async fn diff<C: CloudPort>(
                 address.clone(),
                 Change {
                     address,
-                    action: Action::Delete,
+                    action: Action::Delete { id: old.id.clone() },
                     reason: Some("no longer among the source's rules".into()),
                     origin: Origin::Created,
-                    id: Some(old.id.clone()),
                     before: Some(before),
                     after: None,
                     node: None,
@@ -392,9 +526,9 @@ fn outcome(operation: Operation, state: &State, changes: Vec<Change>) -> PlanOut
                 summary.add += 1;
                 summary.destroy += 1;
             }
-            Action::Delete => summary.destroy += 1,
-            Action::Adopt => summary.adopt += 1,
-            Action::NoOp | Action::Forget => {}
+            Action::Delete { .. } => summary.destroy += 1,
+            Action::Adopt { .. } => summary.adopt += 1,
+            Action::NoOp { .. } | Action::Forget { .. } => {}
         }
     }
     PlanOutcome {
@@ -432,17 +566,27 @@ pub(crate) fn shown(resource: &Resource) -> Map<String, Value> {
         .collect()
 }
 
+/// Removing a recorded resource: deleted when s2d made it, forgotten when it was adopted or when
+/// the state holds no id to find it by (a keypair's id is its name, so a pending keypair is
+/// still deleted).
 fn removal(address: &Address, resource: &Resource) -> Change {
-    let action = match resource.origin {
-        Origin::Created => Action::Delete,
-        Origin::Adopted => Action::Forget,
+    let id = match address {
+        Address::Keypair { name } if resource.id.is_empty() => name.clone(),
+        _ => resource.id.clone(),
+    };
+    let (action, reason) = match resource.origin {
+        Origin::Created if !id.is_empty() => (Action::Delete { id }, None),
+        Origin::Created => (
+            Action::Forget { id },
+            Some("the state records no id for it: nothing to find and delete".to_string()),
+        ),
+        Origin::Adopted => (Action::Forget { id }, None),
     };
     Change {
         address: address.clone(),
         action,
-        reason: None,
+        reason,
         origin: resource.origin,
-        id: (!resource.id.is_empty()).then(|| resource.id.clone()),
         before: Some(shown(resource)),
         after: None,
         node: None,

@@ -70,7 +70,9 @@ impl<C: CloudPort> Refresh<'_, C> {
     }
 
     fn id_of(&self, address: &Address) -> Option<String> {
-        self.changes.get(address).and_then(|c| c.id.clone())
+        self.changes
+            .get(address)
+            .and_then(|c| c.id().map(str::to_string))
     }
 
     /// The image (a snapshot in the source, a copy in the target) this node stands for: the
@@ -120,7 +122,6 @@ impl<C: CloudPort> Refresh<'_, C> {
             action: Action::Create,
             reason: None,
             origin: Origin::Created,
-            id: None,
             before,
             after: None,
             node: Some(node.clone()),
@@ -172,11 +173,12 @@ impl<C: CloudPort> Refresh<'_, C> {
         ));
         let existing = self.existing_image(change, Side::Source).await?;
         if let Some((img, adopted)) = existing {
-            change.id = Some(img.id.clone());
+            let id = img.id.clone();
             change.action = match img.status.as_str() {
-                "active" if adopted => Action::Adopt,
-                "active" => Action::NoOp,
+                "active" if adopted => Action::Adopt { id },
+                "active" => Action::NoOp { id },
                 other => Action::Replace {
+                    id,
                     reason: format!("snapshot is {other}, not active"),
                 },
             };
@@ -198,13 +200,15 @@ impl<C: CloudPort> Refresh<'_, C> {
         ));
         let existing = self.existing_image(change, Side::Target).await?;
         if let Some((img, adopted)) = existing {
-            change.id = Some(img.id.clone());
+            let id = img.id.clone();
             change.action = if img.status != "active" {
                 Action::Replace {
+                    id,
                     reason: format!("image is {}: its upload did not finish", img.status),
                 }
             } else if &img.visibility != visibility {
                 Action::Update {
+                    id,
                     changes: vec![AttrChange {
                         name: "visibility".into(),
                         before: json!(img.visibility),
@@ -212,9 +216,9 @@ impl<C: CloudPort> Refresh<'_, C> {
                     }],
                 }
             } else if adopted {
-                Action::Adopt
+                Action::Adopt { id }
             } else {
-                Action::NoOp
+                Action::NoOp { id }
             };
         }
         Ok(())
@@ -248,11 +252,11 @@ impl<C: CloudPort> Refresh<'_, C> {
             }
             (KeypairMode::Existing, Some(k)) => {
                 change.origin = Origin::Adopted;
-                change.id = Some(k.name.clone());
+                let id = k.name.clone();
                 change.action = if recorded.is_some() {
-                    Action::NoOp
+                    Action::NoOp { id }
                 } else {
-                    Action::Adopt
+                    Action::Adopt { id }
                 };
             }
             (_, None) => {
@@ -270,11 +274,11 @@ impl<C: CloudPort> Refresh<'_, C> {
                         wanted,
                     });
                 }
-                change.id = Some(k.name.clone());
+                let id = k.name.clone();
                 match recorded {
                     Some(r) => {
                         change.origin = r.origin;
-                        change.action = Action::NoOp;
+                        change.action = Action::NoOp { id };
                     }
                     None => {
                         change.origin = if ours_pending {
@@ -282,17 +286,17 @@ impl<C: CloudPort> Refresh<'_, C> {
                         } else {
                             Origin::Adopted
                         };
-                        change.action = Action::Adopt;
+                        change.action = Action::Adopt { id };
                     }
                 }
             }
             (KeypairMode::Create, Some(k)) => {
-                change.id = Some(k.name.clone());
+                let id = k.name.clone();
                 if let Some(r) = recorded {
                     change.origin = r.origin;
-                    change.action = Action::NoOp;
+                    change.action = Action::NoOp { id };
                 } else if ours_pending {
-                    change.action = Action::Adopt;
+                    change.action = Action::Adopt { id };
                 } else {
                     return Err(PlanError::KeypairExists {
                         address: address.clone(),
@@ -322,8 +326,8 @@ impl<C: CloudPort> Refresh<'_, C> {
             Some(r) => {
                 let found = candidates.into_iter().find(|g| g.id == r.id);
                 match &found {
-                    Some(_) => {
-                        change.action = Action::NoOp;
+                    Some(g) => {
+                        change.action = Action::NoOp { id: g.id.clone() };
                         change.origin = r.origin;
                     }
                     None if *default => {
@@ -342,7 +346,7 @@ impl<C: CloudPort> Refresh<'_, C> {
                 let found = mine.or(candidates.first()).cloned();
                 match &found {
                     Some(g) => {
-                        change.action = Action::Adopt;
+                        change.action = Action::Adopt { id: g.id.clone() };
                         change.origin = if self.ours(&g.marker, address) {
                             Origin::Created
                         } else {
@@ -361,7 +365,6 @@ impl<C: CloudPort> Refresh<'_, C> {
                 found
             }
         };
-        change.id = current.as_ref().map(|g| g.id.clone());
         self.groups.insert(name.clone(), current);
         Ok(())
     }
@@ -383,9 +386,10 @@ impl<C: CloudPort> Refresh<'_, C> {
                 .as_ref()
                 .and_then(|r| g.rules.iter().find(|x| x.id == r.id && &x.rule == rule));
             if let (Some(found), Some(r)) = (by_id, &recorded) {
-                change.id = Some(found.id.clone());
                 change.origin = r.origin;
-                change.action = Action::NoOp;
+                change.action = Action::NoOp {
+                    id: found.id.clone(),
+                };
             } else {
                 // The recorded rule now holds other content: the source's rules changed
                 // and positions shifted. The old rule is adopted at its new position, or
@@ -399,8 +403,9 @@ impl<C: CloudPort> Refresh<'_, C> {
                     self.stale_rules.push((group.clone(), old.clone()));
                 }
                 if let Some(found) = g.rules.iter().find(|x| &x.rule == rule) {
-                    change.id = Some(found.id.clone());
-                    change.action = Action::Adopt;
+                    change.action = Action::Adopt {
+                        id: found.id.clone(),
+                    };
                     // Any rule with this lineage's marker is s2d's, whatever position
                     // it was made for.
                     let ours = found
@@ -484,7 +489,7 @@ impl<C: CloudPort> Refresh<'_, C> {
             ),
         };
         if let Some(s) = existing {
-            change.id = Some(s.id.clone());
+            let id = s.id.clone();
             let reason = if s.status == "ERROR" {
                 Some(format!(
                     "server is in ERROR: {}",
@@ -504,9 +509,9 @@ impl<C: CloudPort> Refresh<'_, C> {
                 None
             };
             change.action = match reason {
-                Some(reason) => Action::Replace { reason },
-                None if adopted => Action::Adopt,
-                None => Action::NoOp,
+                Some(reason) => Action::Replace { id, reason },
+                None if adopted => Action::Adopt { id },
+                None => Action::NoOp { id },
             };
         }
         Ok(())
@@ -580,13 +585,14 @@ impl<C: CloudPort> Refresh<'_, C> {
             }
         };
         if let Some((f, adopted)) = existing {
-            change.id = Some(f.id.clone());
+            let id = f.id.clone();
             if let Some(after) = change.after.as_mut() {
                 after.insert("address".into(), json!(f.address));
             }
             let attached = !server_new && server_id.is_some() && f.server_id == server_id;
             change.action = if !attached {
                 Action::Update {
+                    id,
                     changes: vec![AttrChange {
                         name: "server".into(),
                         before: json!(f.server_id),
@@ -598,9 +604,9 @@ impl<C: CloudPort> Refresh<'_, C> {
                     }],
                 }
             } else if adopted {
-                Action::Adopt
+                Action::Adopt { id }
             } else {
-                Action::NoOp
+                Action::NoOp { id }
             };
         }
         Ok(())

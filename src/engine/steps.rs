@@ -261,14 +261,16 @@ async fn fill_image<C: CloudPort>(
 }
 
 /// What every step needs: the cloud, the node's context and change, the side it is made in,
-/// and whether it replaces or updates what exists.
+/// and the id of what it replaces or updates.
 struct Step<'a, C> {
     cloud: &'a C,
     ctx: &'a NodeCtx,
     change: &'a Change,
     side: Side,
-    replacing: bool,
-    updating: bool,
+    /// Replacing: the old one's id (deleted before the new one is made).
+    replacing: Option<&'a str>,
+    /// Updating in place: its id.
+    updating: Option<&'a str>,
 }
 
 impl<C> Step<'_, C> {
@@ -299,22 +301,21 @@ pub(super) async fn run_node<C: CloudPort>(
         Side::Target
     };
     match &change.action {
-        Action::NoOp => return Ok(NodeOutput::default()),
-        Action::Forget => {
+        Action::NoOp { .. } => return Ok(NodeOutput::default()),
+        Action::Forget { .. } => {
             return Ok(NodeOutput {
                 records: vec![(address, None)],
                 generated_key: None,
             });
         }
-        Action::Delete => {
-            delete(cloud, &ctx).await?;
+        Action::Delete { id } => {
+            delete(cloud, &ctx, id).await?;
             return Ok(NodeOutput {
                 records: vec![(address, None)],
                 generated_key: None,
             });
         }
-        Action::Adopt => {
-            let id = change.id.clone().unwrap_or_default();
+        Action::Adopt { id } => {
             if let Some(Node::Server { .. }) = &change.node {
                 // An orphan found after a crash may still be building.
                 within(
@@ -322,11 +323,11 @@ pub(super) async fn run_node<C: CloudPort>(
                     ctx.timeouts.server,
                     "server",
                     "ACTIVE",
-                    cloud.wait_server_active(&id, ctx.timeouts.server),
+                    cloud.wait_server_active(id, ctx.timeouts.server),
                 )
                 .await?;
             }
-            return Ok(ctx.done(ctx.record(side, &id, change.origin, Map::new())));
+            return Ok(ctx.done(ctx.record(side, id, change.origin, Map::new())));
         }
         Action::Update { .. } | Action::Create | Action::Replace { .. } => {}
     }
@@ -345,8 +346,14 @@ pub(super) async fn run_node<C: CloudPort>(
         ctx: &ctx,
         change,
         side,
-        replacing: matches!(change.action, Action::Replace { .. }),
-        updating: matches!(change.action, Action::Update { .. }),
+        replacing: match &change.action {
+            Action::Replace { id, .. } => Some(id),
+            _ => None,
+        },
+        updating: match &change.action {
+            Action::Update { id, .. } => Some(id),
+            _ => None,
+        },
     };
     match node {
         Node::Snapshot { .. } => make_snapshot(&step, node).await,
@@ -377,8 +384,7 @@ async fn make_snapshot<C: CloudPort>(
     let ctx = step.ctx;
     let side = step.side;
     let replacing = step.replacing;
-    let change = step.change;
-    if replacing && let Some(old) = &change.id {
+    if let Some(old) = replacing {
         ignore_missing(cloud.delete_image(Side::Source, old).await)?;
     }
     let id = cloud
@@ -418,12 +424,11 @@ async fn make_image<C: CloudPort>(
     let replacing = step.replacing;
     let updating = step.updating;
     let change = step.change;
-    if updating {
-        let id = change.id.clone().unwrap_or_default();
-        cloud.set_image_visibility(&id, visibility).await?;
-        return Ok(ctx.done(ctx.record(side, &id, change.origin, Map::new())));
+    if let Some(id) = updating {
+        cloud.set_image_visibility(id, visibility).await?;
+        return Ok(ctx.done(ctx.record(side, id, change.origin, Map::new())));
     }
-    if replacing && let Some(old) = &change.id {
+    if let Some(old) = replacing {
         ignore_missing(cloud.delete_image(Side::Target, old).await)?;
     }
     let source_id = ctx.dep_id(snapshot)?;
@@ -574,9 +579,8 @@ async fn make_server<C: CloudPort>(
     let ctx = step.ctx;
     let side = step.side;
     let replacing = step.replacing;
-    let change = step.change;
     let address = step.change.address.clone();
-    if replacing && let Some(old) = &change.id {
+    if let Some(old) = replacing {
         ignore_missing(cloud.delete_server(old).await)?;
         within(
             &ctx.slot,
@@ -637,8 +641,8 @@ async fn make_floating_ip<C: CloudPort>(
     let server_id = ctx.dep_id(&Address::Server {
         name: server.clone(),
     })?;
-    let (id, origin) = match (&change.id, choice) {
-        (Some(id), _) => (id.clone(), change.origin),
+    let (id, origin) = match (change.id(), choice) {
+        (Some(id), _) => (id.to_string(), change.origin),
         (None, FloatingIpChoice::Pool(_)) => {
             let network_id = ctx.after_str("network_id")?;
             let fip = cloud
@@ -682,33 +686,29 @@ fn extra(value: Value) -> Map<String, Value> {
     }
 }
 
-/// Delete what a Delete change names, tolerating what is already gone.
-async fn delete<C: CloudPort>(cloud: &C, ctx: &NodeCtx) -> Result<(), NodeFailure> {
-    let change = &ctx.change;
-    let id = change.id.clone().unwrap_or_default();
-    match &change.address {
-        Address::Snapshot { .. } => ignore_missing(cloud.delete_image(Side::Source, &id).await)?,
-        Address::Image { .. } => ignore_missing(cloud.delete_image(Side::Target, &id).await)?,
-        Address::Keypair { name } => {
-            // By name: a pending placeholder has no id, but the keypair may exist.
-            ignore_missing(cloud.delete_keypair(name).await)?
-        }
-        Address::SecurityGroup { .. } => ignore_missing(cloud.delete_security_group(&id).await)?,
-        Address::SecurityGroupRule { .. } => ignore_missing(cloud.delete_rule(&id).await)?,
+/// Delete what a Delete change names by its id, tolerating what is already gone.
+async fn delete<C: CloudPort>(cloud: &C, ctx: &NodeCtx, id: &str) -> Result<(), NodeFailure> {
+    match &ctx.change.address {
+        Address::Snapshot { .. } => ignore_missing(cloud.delete_image(Side::Source, id).await)?,
+        Address::Image { .. } => ignore_missing(cloud.delete_image(Side::Target, id).await)?,
+        // A keypair's id is its name (also for a pending placeholder, see `diff::removal`).
+        Address::Keypair { .. } => ignore_missing(cloud.delete_keypair(id).await)?,
+        Address::SecurityGroup { .. } => ignore_missing(cloud.delete_security_group(id).await)?,
+        Address::SecurityGroupRule { .. } => ignore_missing(cloud.delete_rule(id).await)?,
         Address::Server { .. } => {
-            ignore_missing(cloud.delete_server(&id).await)?;
+            ignore_missing(cloud.delete_server(id).await)?;
             within(
                 &ctx.slot,
                 ctx.timeouts.delete,
                 "server",
                 "deleted",
-                cloud.wait_server_gone(&id, ctx.timeouts.delete),
+                cloud.wait_server_gone(id, ctx.timeouts.delete),
             )
             .await?;
         }
         Address::FloatingIp { .. } => {
-            ignore_missing(cloud.disassociate_floating_ip(&id).await)?;
-            ignore_missing(cloud.release_floating_ip(&id).await)?;
+            ignore_missing(cloud.disassociate_floating_ip(id).await)?;
+            ignore_missing(cloud.release_floating_ip(id).await)?;
         }
     }
     Ok(())

@@ -322,7 +322,7 @@ async fn a_server_in_error_is_reported_with_its_fault_and_replaced_next_time() {
         .find(|c| c.address.to_string() == "server.web")
         .expect("server change");
     assert!(
-        matches!(&server.action, Action::Replace { reason } if reason.contains("No valid host")),
+        matches!(&server.action, Action::Replace { reason, .. } if reason.contains("No valid host")),
         "{server:?}"
     );
     let report = env.apply(&quickstart()).await;
@@ -429,7 +429,7 @@ async fn an_existing_keypair_with_the_same_fingerprint_is_adopted_and_never_dele
         .iter()
         .find(|c| c.address.to_string() == "keypair.alice")
         .expect("keypair");
-    assert_eq!(keypair.action, Action::Adopt);
+    assert_eq!(keypair.action, Action::Adopt { id: "alice".into() });
     assert_eq!(keypair.origin, Origin::Adopted);
     let text = render::render_plan(&planned, render::Style::default());
     assert!(text.contains("  <= keypair.alice {"), "{text}");
@@ -709,6 +709,7 @@ fn a_multi_line_update_renders_as_a_unified_diff() {
             name: "alice".into(),
         },
         action: Action::Update {
+            id: "alice".into(),
             changes: vec![AttrChange {
                 name: "public_key".into(),
                 before: serde_json::json!("line one\nline two\n"),
@@ -717,7 +718,6 @@ fn a_multi_line_update_renders_as_a_unified_diff() {
         },
         reason: None,
         origin: Origin::Created,
-        id: Some("alice".into()),
         before: None,
         after: None,
         node: None,
@@ -963,11 +963,10 @@ async fn an_image_that_never_finished_is_replaced_and_so_is_its_server() {
         .iter()
         .find(|c| c.address.to_string() == "server.web")
         .expect("server");
-    assert_eq!(
-        server.action,
-        Action::Replace {
-            reason: "image.web-image will be replaced".into()
-        }
+    assert!(
+        matches!(&server.action, Action::Replace { id, reason } if !id.is_empty() && reason == "image.web-image will be replaced"),
+        "{:?}",
+        server.action
     );
     let text = render::render_plan(&planned, render::Style::default());
     assert!(
@@ -1124,5 +1123,34 @@ async fn a_wait_past_its_timeout_fails_the_node_and_keeps_the_server_recorded() 
         state
             .resources
             .contains_key(&"server.web".parse().expect("address"))
+    );
+}
+
+#[test]
+fn the_plan_format_keeps_the_id_beside_the_action_and_refuses_an_action_without_one() {
+    let change = Change {
+        address: Address::Keypair {
+            name: "alice".into(),
+        },
+        action: Action::Delete { id: "alice".into() },
+        reason: None,
+        origin: Origin::Created,
+        before: None,
+        after: None,
+        node: None,
+        depends_on: vec![],
+    };
+    let json = serde_json::to_value(&change).expect("serialize");
+    assert_eq!(json["action"], serde_json::json!({"kind": "delete"}));
+    assert_eq!(json["id"], "alice");
+    let back: Change = serde_json::from_value(json.clone()).expect("read back");
+    assert_eq!(back, change);
+    let mut without = json;
+    without.as_object_mut().expect("object").remove("id");
+    let err = serde_json::from_value::<Change>(without).expect_err("refused");
+    assert!(
+        err.to_string()
+            .contains("keypair.alice: the change has no `id`"),
+        "{err}"
     );
 }

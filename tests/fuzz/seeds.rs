@@ -273,7 +273,6 @@ pub fn saved_plans() -> Vec<Vec<u8>> {
                 action: Action::Create,
                 reason: None,
                 origin: Origin::Created,
-                id: None,
                 before: None,
                 after: Some(Map::new()),
                 node: Some(entry.node.clone()),
