@@ -446,8 +446,12 @@ impl App {
                 tracing::error!("job {id}: the engine panicked: {message}");
                 job.fail(
                     &app.ctx.store,
-                    format!(
-                        "s2d failed inside this job (a bug: {message}); the state holds what finished: apply again"
+                    crate::workflow::Taught::plain(
+                        "s2d::serve::panic",
+                        format!(
+                            "s2d failed inside this job (a bug: {message}); the state holds what finished: apply again"
+                        ),
+                        Some("apply again to continue from the state, and report the bug with the service's log"),
                     ),
                 );
             }

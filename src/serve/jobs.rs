@@ -22,7 +22,7 @@ use crate::engine::walk::Stop;
 use crate::engine::{ApplyReport, Event, PlanOutcome};
 use crate::graph::Address;
 use crate::plan::Plan;
-use crate::workflow::{self, Locked, RunOptions, WorkflowError, defaults, keys};
+use crate::workflow::{self, Locked, RunOptions, Taught, WorkflowError, defaults, keys};
 
 /// What the caller may choose about a job (the JSON body of `apply`/`destroy`).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -91,11 +91,14 @@ impl Job {
         if record.status == JobStatus::Running {
             record.status = JobStatus::Interrupted;
             record.finished_at = Some(store::now());
-            record.error = Some(
+            let taught = Taught::plain(
+                "s2d::serve::interrupted",
                 "the service stopped while this job ran; the state holds every step that \
-                 finished: apply again to continue"
-                    .into(),
+                 finished: apply again to continue",
+                Some("start the job again: the next apply continues from the state"),
             );
+            record.error = Some(taught.message.clone());
+            record.diagnostic = Some(taught);
             store.save_job(&record)?;
         }
         Ok(Job::new(record, None, false))
@@ -161,11 +164,12 @@ impl Job {
     }
 
     /// End a job that could not run.
-    pub fn fail(&self, store: &Store, message: String) {
+    pub fn fail(&self, store: &Store, taught: Taught) {
         self.update(store, |r| {
             r.status = JobStatus::Failed;
             r.finished_at = Some(store::now());
-            r.error = Some(message);
+            r.error = Some(taught.message.clone());
+            r.diagnostic = Some(taught);
         });
     }
 
@@ -220,13 +224,14 @@ pub async fn run(ctx: Arc<Context>, job: Arc<Job>, plan: Plan, options: JobOptio
                     JobStatus::Failed
                 };
             }
-            Err(message) => {
+            Err(taught) => {
                 r.status = if interrupted {
                     JobStatus::Interrupted
                 } else {
                     JobStatus::Failed
                 };
-                r.error = Some(message);
+                r.error = Some(taught.message.clone());
+                r.diagnostic = Some(taught);
             }
         }
     });
@@ -241,13 +246,15 @@ async fn execute(
     kind: JobKind,
     plan: &Plan,
     options: &JobOptions,
-) -> Result<bool, String> {
-    let targets = options.addresses()?;
+) -> Result<bool, Taught> {
+    let targets = options
+        .addresses()
+        .map_err(|e| Taught::plain("s2d::serve::bad_target", e, None))?;
     let operation = match kind {
         JobKind::Apply => "apply",
         JobKind::Destroy => "destroy",
     };
-    let fail = |e: WorkflowError| workflow::teach(&e).message;
+    let fail = |e: WorkflowError| workflow::teach(&e);
     let locked =
         Locked::open(plan.clone(), &ctx.store.state_path(plan_id), operation).map_err(fail)?;
     let mut migration = locked
@@ -258,7 +265,7 @@ async fn execute(
         JobKind::Apply => migration.diff(targets.clone()).await.map_err(fail)?,
         JobKind::Destroy => migration.destroy_diff(&targets),
     };
-    let changes = serde_json::to_value(&outcome).map_err(|e| e.to_string())?;
+    let changes = serde_json::to_value(&outcome).map_err(|e| workflow::teach(&e))?;
     let mut planned = changes.clone();
     if let Some(map) = planned.as_object_mut() {
         map.insert("event".into(), "planned".into());
@@ -301,7 +308,11 @@ async fn execute(
         r.private_keys = keys;
         match &overview {
             Ok(o) => r.overview = serde_json::to_value(o).ok(),
-            Err(e) => r.error = Some(workflow::teach(e).message),
+            Err(e) => {
+                let taught = workflow::teach(e);
+                r.error = Some(taught.message.clone());
+                r.diagnostic = Some(taught);
+            }
         }
     });
     Ok(succeeded)

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::plan::Syntax;
+use crate::workflow::Taught;
 
 /// What can go wrong with the data directory.
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +110,9 @@ pub struct JobRecord {
     pub finished_at: Option<String>,
     /// Why it failed or stopped, when it did not get to run its steps.
     pub error: Option<String>,
+    /// The same error as `s2d --json` prints it: its code, what to do, the cloud's request id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnostic: Option<Taught>,
     /// The changes it carried out (the `s2d plan --json` document).
     pub changes: Option<serde_json::Value>,
     /// Per-node results (the `s2d apply --json` report).
@@ -131,6 +135,7 @@ impl JobRecord {
             created_at: now(),
             finished_at: None,
             error: None,
+            diagnostic: None,
             changes: None,
             report: None,
             overview: None,

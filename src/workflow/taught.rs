@@ -5,7 +5,7 @@
 
 use std::error::Error;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cloud;
 use crate::engine::{ApplyError, PlanError, PortError};
@@ -16,18 +16,30 @@ use super::WorkflowError;
 
 /// An error as a user reads it (`--json` prints it as `{"error": {...}}`; the service answers
 /// with the same fields).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Taught {
     pub code: String,
     pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub help: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
 }
 
 /// The code of an error nothing more is known of.
 pub const UNKNOWN: &str = "s2d::error";
+
+impl Taught {
+    /// An error known only by its message, under `code`.
+    pub fn plain(code: &str, message: impl Into<String>, help: Option<&str>) -> Taught {
+        Taught {
+            code: code.to_string(),
+            message: message.into(),
+            help: help.map(str::to_string),
+            request_id: None,
+        }
+    }
+}
 
 /// Teach `error`: its message with every cause (`a: b: c`), and the code, help and request id
 /// of the innermost cause that has them.

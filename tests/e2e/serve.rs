@@ -350,6 +350,14 @@ async fn a_restart_marks_the_running_job_interrupted_and_apply_continues() {
             .unwrap_or("")
             .contains("apply again")
     );
+    // The same error with its code and help, as `s2d --json` gives them.
+    assert_eq!(
+        record["diagnostic"]["code"], "s2d::serve::interrupted",
+        "{record:#}"
+    );
+    assert_eq!(record["diagnostic"]["message"], record["error"]);
+    assert!(record["diagnostic"]["help"].is_string(), "{record:#}");
+    conforms("Job", &record);
     // Its events are still there, then `end`.
     let events = service.events(&job_id).await;
     assert!(events.iter().any(|(_, k, _)| k == "started"));

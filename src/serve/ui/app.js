@@ -667,7 +667,12 @@ class JobView {
     }
     clear(this.final);
     const lines = [];
-    if (job.error) lines.push(h("div", { class: "api-error" }, h("strong", {}, "The job did not finish: "), job.error));
+    if (job.error) {
+      const d = job.diagnostic || {};
+      lines.push(h("div", { class: "api-error" }, h("strong", {}, "The job did not finish: "), job.error,
+        d.help ? h("div", { class: "hint" }, "What to do: ", d.help) : null,
+        d.code ? h("div", { class: "hint mono" }, d.code, d.request_id ? ` (request ${d.request_id})` : "") : null));
+    }
     if (report && report.state_error) lines.push(h("div", { class: "api-error" }, h("strong", {}, "State: "), report.state_error));
     if (report) {
       const count = (s) => report.nodes.filter((n) => n.status === s).length;
