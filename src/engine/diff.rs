@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::inventory::{Inventory, InventoryError, Reach};
 use super::port::{CloudPort, PortError};
 use super::refresh::Refresh;
 use crate::graph::{Address, Desired, GraphError, Node, ResourceGraph, Rule, SourceFacts};
@@ -288,6 +289,19 @@ pub enum PlanError {
         )
     )]
     SourceServerNotFound { server: String, source_name: String },
+    #[error("server.{server}: {count} source servers are named `{source_name}` ({ids})", count = ids.split(", ").count())]
+    #[diagnostic(
+        code(s2d::plan::source_ambiguous),
+        help("name the source server by its id in the plan (`source = \"ID\"`)")
+    )]
+    AmbiguousSource {
+        server: String,
+        source_name: String,
+        ids: String,
+    },
+    #[error(transparent)]
+    #[diagnostic(code(s2d::cloud::refused))]
+    Inventory(#[from] InventoryError),
     #[error(transparent)]
     #[diagnostic(transparent)]
     Graph(#[from] GraphError),
@@ -343,22 +357,19 @@ pub enum PlanError {
     UnknownTarget(Address),
 }
 
-/// Read the source facts the graph needs, for every server of `desired`.
-pub async fn read_sources<C: CloudPort>(
-    cloud: &C,
+/// The source facts the graph needs, for every server of `desired`, from the inventory.
+pub fn read_sources(
+    inventory: &Inventory,
     desired: &Desired,
 ) -> Result<BTreeMap<String, SourceFacts>, PlanError> {
     let mut facts = BTreeMap::new();
     for server in &desired.servers {
-        let address = Address::Server {
-            name: server.name.clone(),
-        };
-        let found = cloud
+        let found = inventory
             .source_server(&server.source)
-            .await
-            .map_err(|source| PlanError::Cloud {
-                address: address.clone(),
-                source,
+            .map_err(|many| PlanError::AmbiguousSource {
+                server: server.name.clone(),
+                source_name: many.name,
+                ids: many.ids.join(", "),
             })?
             .ok_or_else(|| PlanError::SourceServerNotFound {
                 server: server.name.clone(),
@@ -389,7 +400,8 @@ pub async fn build_graph<C: CloudPort>(
     cloud: &C,
     desired: &Desired,
 ) -> Result<ResourceGraph, PlanError> {
-    let facts = read_sources(cloud, desired).await?;
+    let inventory = Inventory::read(cloud, Reach::Source).await?;
+    let facts = read_sources(&inventory, desired)?;
     Ok(ResourceGraph::build(desired, &facts)?)
 }
 
@@ -400,7 +412,8 @@ pub async fn diff<C: CloudPort>(
     state: &State,
     options: &PlanOptions,
 ) -> Result<PlanOutcome, PlanError> {
-    let facts = read_sources(cloud, desired).await?;
+    let inventory = Inventory::read(cloud, Reach::Both).await?;
+    let facts = read_sources(&inventory, desired)?;
     let graph = ResourceGraph::build(desired, &facts)?;
     for target in &options.targets {
         if graph.find(target).is_none() && state.get(target).is_none() {
@@ -413,11 +426,9 @@ pub async fn diff<C: CloudPort>(
         graph.closure(&options.targets)
     };
     let mut refresh = Refresh {
-        cloud,
+        inventory: &inventory,
         state,
-        flavors: None,
         groups: BTreeMap::new(),
-        floating_ips: None,
         changes: BTreeMap::new(),
         stale_rules: Vec::new(),
     };
@@ -432,7 +443,7 @@ pub async fn diff<C: CloudPort>(
             continue;
         }
         let deps = graph.dependencies(&entry.address);
-        let change = refresh.plan_node(&entry.address, &entry.node, deps).await?;
+        let change = refresh.plan_node(&entry.address, &entry.node, deps)?;
         refresh.changes.insert(entry.address.clone(), change);
     }
     let mut changes = refresh.changes;

@@ -152,6 +152,8 @@ impl FakeCloud {
                 }),
                 image_id: Some("src-base-image".into()),
                 image_disk_format: Some("qcow2".into()),
+                metadata: BTreeMap::from([("role".to_string(), "web".to_string())]),
+                tags: vec!["fleet".into()],
             };
             w.source_servers.insert(name.to_string(), server);
         }
@@ -300,14 +302,6 @@ impl FakeCloud {
         let delay = self.lock().script.ready_after;
         tokio::time::sleep(delay).await;
     }
-}
-
-fn matches(image: &Image, query: &ImageQuery) -> bool {
-    query.name.as_ref().is_none_or(|n| &image.name == n)
-        && query
-            .marker
-            .as_ref()
-            .is_none_or(|m| image.marker.as_ref() == Some(m))
 }
 
 fn not_found(what: &str) -> PortError {

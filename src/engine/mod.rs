@@ -8,6 +8,7 @@
 
 pub mod apply;
 pub mod diff;
+pub mod inventory;
 pub mod openstack;
 pub mod overview;
 pub mod port;

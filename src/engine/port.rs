@@ -115,6 +115,11 @@ pub struct SourceServer {
     /// The image it was booted from, and that image's disk format.
     pub image_id: Option<String>,
     pub image_disk_format: Option<String>,
+    /// Its metadata and tags (what a fleet selection matches on).
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 /// An image in either cloud.
@@ -336,11 +341,9 @@ impl<T> CloudPort for T where
 
 /// The source servers to copy, and their snapshots.
 pub trait SourceServers: Send + Sync + 'static {
-    /// A server by name or id, with flavor, security groups (with rules) and keypair.
-    fn source_server(
-        &self,
-        name_or_id: &str,
-    ) -> impl Future<Output = PortResult<Option<SourceServer>>> + Send;
+    /// Every server of the source project, each with its flavor, security groups (with rules),
+    /// keypair, metadata and tags: read with list calls, not per server.
+    fn source_servers(&self) -> impl Future<Output = PortResult<Vec<SourceServer>>> + Send;
     /// createImage on a source server; returns the new image's id.
     fn create_snapshot(
         &self,
@@ -352,13 +355,8 @@ pub trait SourceServers: Send + Sync + 'static {
 
 /// Images, in either cloud: the source's snapshots and the target's copies.
 pub trait Images: Send + Sync + 'static {
-    fn image(&self, side: Side, id: &str)
-    -> impl Future<Output = PortResult<Option<Image>>> + Send;
-    fn find_images(
-        &self,
-        side: Side,
-        query: &ImageQuery,
-    ) -> impl Future<Output = PortResult<Vec<Image>>> + Send;
+    /// Every image the project sees in that cloud (every page).
+    fn images(&self, side: Side) -> impl Future<Output = PortResult<Vec<Image>>> + Send;
     /// Wait until the image is `active`; `ImageFailed` if it goes to `killed` or `deleted`.
     fn wait_image_active(
         &self,
@@ -389,13 +387,14 @@ pub trait Images: Send + Sync + 'static {
 /// What the target offers to build on: flavors and networks.
 pub trait Catalog: Send + Sync + 'static {
     fn flavors(&self) -> impl Future<Output = PortResult<Vec<Flavor>>> + Send;
-    /// A network by name (any network, external or not).
-    fn network(&self, name: &str) -> impl Future<Output = PortResult<Option<Network>>> + Send;
+    /// Every network the project sees (its own, shared and external ones).
+    fn networks(&self) -> impl Future<Output = PortResult<Vec<Network>>> + Send;
 }
 
 /// The target's keypairs.
 pub trait Keypairs: Send + Sync + 'static {
-    fn keypair(&self, name: &str) -> impl Future<Output = PortResult<Option<Keypair>>> + Send;
+    /// Every keypair of the user.
+    fn keypairs(&self) -> impl Future<Output = PortResult<Vec<Keypair>>> + Send;
     fn import_keypair(
         &self,
         name: &str,
@@ -410,11 +409,8 @@ pub trait Keypairs: Send + Sync + 'static {
 
 /// The target's security groups and their rules.
 pub trait SecurityGroups: Send + Sync + 'static {
-    /// Groups of this name in the target project, with their rules.
-    fn security_groups(
-        &self,
-        name: &str,
-    ) -> impl Future<Output = PortResult<Vec<SecurityGroup>>> + Send;
+    /// Every group of the target project, with its rules.
+    fn security_groups(&self) -> impl Future<Output = PortResult<Vec<SecurityGroup>>> + Send;
     fn security_group(
         &self,
         id: &str,
@@ -440,7 +436,8 @@ pub trait SecurityGroups: Send + Sync + 'static {
 pub trait Servers: Send + Sync + 'static {
     fn server(&self, id: &str) -> impl Future<Output = PortResult<Option<Server>>> + Send;
     /// Servers with this name.
-    fn find_servers(&self, name: &str) -> impl Future<Output = PortResult<Vec<Server>>> + Send;
+    /// Every server of the target project.
+    fn servers(&self) -> impl Future<Output = PortResult<Vec<Server>>> + Send;
     /// Create a server (it starts in `BUILD`).
     fn create_server(&self, spec: &ServerSpec) -> impl Future<Output = PortResult<Server>> + Send;
     /// Wait for `ACTIVE`; `ServerFault` with Nova's fault if it goes to `ERROR`.

@@ -1,26 +1,24 @@
-//! The refresh of one node: look at what exists (state record, the cloud, this lineage's
-//! markers) and decide its [`Action`] with the attributes that change. Called by
-//! [`diff`](super::diff::diff) in dependency order, so a node sees its dependencies' decisions.
+//! The refresh of one node: look at what exists (state record, the [`Inventory`] read from both
+//! clouds, this lineage's markers) and decide its [`Action`] with the attributes that change.
+//! Called by [`diff`](super::diff::diff) in dependency order, so a node sees its dependencies'
+//! decisions. Makes no cloud call: everything it looks at is in the inventory.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
 use super::diff::{Action, AttrChange, Change, PlanError, is_pending, shown};
-use super::port::{
-    CloudPort, Flavor, FloatingIp, Image, ImageQuery, Marker, PortError, RuleInfo, SecurityGroup,
-};
+use super::inventory::Inventory;
+use super::port::{Flavor, Image, Marker, RuleInfo, SecurityGroup};
 use crate::graph::{Address, FlavorSpec, FloatingIpChoice, KeypairMode, Node, Rule};
 use crate::state::{Origin, Resource, Side, State};
 
-/// The refresh: caches of target lookups and the changes planned so far (dependencies first).
-pub(super) struct Refresh<'a, C> {
-    pub(super) cloud: &'a C,
+/// The refresh: the inventory, and the changes planned so far (dependencies first).
+pub(super) struct Refresh<'a> {
+    pub(super) inventory: &'a Inventory,
     pub(super) state: &'a State,
-    pub(super) flavors: Option<Vec<Flavor>>,
     /// Target groups by name as they exist now (`None`: to be made).
     pub(super) groups: BTreeMap<String, Option<SecurityGroup>>,
-    pub(super) floating_ips: Option<Vec<FloatingIp>>,
     pub(super) changes: BTreeMap<Address, Change>,
     /// Recorded rules whose position now holds another rule: (group, the old rule).
     pub(super) stale_rules: Vec<(String, RuleInfo)>,
@@ -31,14 +29,6 @@ fn gone() -> Option<String> {
     Some("deleted outside s2d".to_string())
 }
 
-/// A cloud call's failure, as the planning of `address` fails.
-fn cloud_error(address: &Address) -> impl Fn(PortError) -> PlanError + Copy + '_ {
-    move |source| PlanError::Cloud {
-        address: address.clone(),
-        source,
-    }
-}
-
 fn obj(value: Value) -> Map<String, Value> {
     match value {
         Value::Object(map) => map,
@@ -46,7 +36,7 @@ fn obj(value: Value) -> Map<String, Value> {
     }
 }
 
-impl<C: CloudPort> Refresh<'_, C> {
+impl Refresh<'_> {
     fn marker(&self, address: &Address) -> Marker {
         Marker {
             lineage: self.state.lineage.clone(),
@@ -78,39 +68,26 @@ impl<C: CloudPort> Refresh<'_, C> {
     /// The image (a snapshot in the source, a copy in the target) this node stands for: the
     /// recorded one (a recorded id that is gone sets the change's reason), else one carrying
     /// this lineage's marker; with whether it was found by marker (to be adopted).
-    async fn existing_image(
-        &self,
-        change: &mut Change,
-        side: Side,
-    ) -> Result<Option<(Image, bool)>, PlanError> {
+    fn existing_image(&self, change: &mut Change, side: Side) -> Option<(Image, bool)> {
         let address = &change.address.clone();
-        let cloud_err = cloud_error(address);
-        Ok(match self.recorded(address) {
+        match self.recorded(address) {
             Some(r) => {
-                let found = self.cloud.image(side, &r.id).await.map_err(cloud_err)?;
+                let found = self.inventory.image(side, &r.id).cloned();
                 if found.is_none() {
                     change.reason = gone();
                 }
                 found.map(|img| (img, false))
             }
             None => self
-                .cloud
-                .find_images(
-                    side,
-                    &ImageQuery {
-                        name: None,
-                        marker: Some(self.marker(address)),
-                    },
-                )
-                .await
-                .map_err(cloud_err)?
-                .into_iter()
+                .inventory
+                .images_with(side, &self.marker(address))
                 .next()
+                .cloned()
                 .map(|img| (img, true)),
-        })
+        }
     }
 
-    pub(super) async fn plan_node(
+    pub(super) fn plan_node(
         &mut self,
         address: &Address,
         node: &Node,
@@ -132,46 +109,36 @@ impl<C: CloudPort> Refresh<'_, C> {
                 name,
                 source_server_id,
                 ..
-            } => self.snapshot(&mut change, name, source_server_id).await?,
+            } => self.snapshot(&mut change, name, source_server_id),
             Node::Image {
                 name,
                 disk_format,
                 visibility,
                 ..
-            } => {
-                self.image(&mut change, name, disk_format, visibility)
-                    .await?
-            }
+            } => self.image(&mut change, name, disk_format, visibility),
             Node::Keypair {
                 name,
                 mode,
                 fingerprint,
                 ..
-            } => self.keypair(&mut change, name, mode, fingerprint).await?,
+            } => self.keypair(&mut change, name, mode, fingerprint)?,
             Node::SecurityGroup { name, default } => {
-                self.security_group(&mut change, name, default).await?
+                self.security_group(&mut change, name, default)?
             }
-            Node::SecurityGroupRule { group, rule } => self.rule(&mut change, group, rule).await?,
-            Node::Server { .. } => self.server(&mut change, node).await?,
-            Node::FloatingIp { server, choice } => {
-                self.floating_ip(&mut change, server, choice).await?
-            }
+            Node::SecurityGroupRule { group, rule } => self.rule(&mut change, group, rule),
+            Node::Server { .. } => self.server(&mut change, node)?,
+            Node::FloatingIp { server, choice } => self.floating_ip(&mut change, server, choice)?,
         }
         Ok(change)
     }
 
     /// A snapshot of a source server: found by its recorded id or by this lineage's marker;
     /// replaced unless active.
-    async fn snapshot(
-        &mut self,
-        change: &mut Change,
-        name: &str,
-        source_server_id: &str,
-    ) -> Result<(), PlanError> {
+    fn snapshot(&mut self, change: &mut Change, name: &str, source_server_id: &str) {
         change.after = Some(obj(
             json!({"name": name, "source_server_id": source_server_id}),
         ));
-        let existing = self.existing_image(change, Side::Source).await?;
+        let existing = self.existing_image(change, Side::Source);
         if let Some((img, adopted)) = existing {
             let id = img.id.clone();
             change.action = match img.status.as_str() {
@@ -183,22 +150,15 @@ impl<C: CloudPort> Refresh<'_, C> {
                 },
             };
         }
-        Ok(())
     }
 
     /// The target image: found by id or marker; replaced when its upload did not finish, updated
     /// when only its visibility differs.
-    async fn image(
-        &mut self,
-        change: &mut Change,
-        name: &str,
-        disk_format: &str,
-        visibility: &String,
-    ) -> Result<(), PlanError> {
+    fn image(&mut self, change: &mut Change, name: &str, disk_format: &str, visibility: &String) {
         change.after = Some(obj(
             json!({"name": name, "disk_format": disk_format, "visibility": visibility}),
         ));
-        let existing = self.existing_image(change, Side::Target).await?;
+        let existing = self.existing_image(change, Side::Target);
         if let Some((img, adopted)) = existing {
             let id = img.id.clone();
             change.action = if img.status != "active" {
@@ -221,12 +181,11 @@ impl<C: CloudPort> Refresh<'_, C> {
                 Action::NoOp { id }
             };
         }
-        Ok(())
     }
 
     /// A keypair, by name in the target: adopted, kept, or refused when it is someone else's
     /// with another key.
-    async fn keypair(
+    fn keypair(
         &mut self,
         change: &mut Change,
         name: &String,
@@ -234,12 +193,11 @@ impl<C: CloudPort> Refresh<'_, C> {
         fingerprint: &Option<String>,
     ) -> Result<(), PlanError> {
         let address = &change.address.clone();
-        let cloud_err = cloud_error(address);
         let gone = gone();
         change.after = Some(obj(
             json!({"name": name, "mode": mode, "fingerprint": fingerprint}),
         ));
-        let found = self.cloud.keypair(name).await.map_err(cloud_err)?;
+        let found = self.inventory.keypair(name).cloned();
         let ours_pending = self.state.get(address).is_some_and(is_pending);
         let recorded = self.recorded(address).cloned();
         match (mode, found) {
@@ -310,17 +268,16 @@ impl<C: CloudPort> Refresh<'_, C> {
 
     /// A security group by name: the recorded one, else this lineage's, else any of that name
     /// (adopted). Remembered for its rules.
-    async fn security_group(
+    fn security_group(
         &mut self,
         change: &mut Change,
         name: &String,
         default: &bool,
     ) -> Result<(), PlanError> {
         let address = &change.address.clone();
-        let cloud_err = cloud_error(address);
         let gone = gone();
         change.after = Some(obj(json!({"name": name})));
-        let candidates = self.cloud.security_groups(name).await.map_err(cloud_err)?;
+        let candidates = self.inventory.security_groups_named(name);
         let recorded = self.recorded(address).cloned();
         let current = match &recorded {
             Some(r) => {
@@ -370,12 +327,7 @@ impl<C: CloudPort> Refresh<'_, C> {
     }
 
     /// A rule of a group planned before it: kept, adopted at a new position, or made.
-    async fn rule(
-        &mut self,
-        change: &mut Change,
-        group: &String,
-        rule: &Rule,
-    ) -> Result<(), PlanError> {
+    fn rule(&mut self, change: &mut Change, group: &String, rule: &Rule) {
         let address = &change.address.clone();
         let gone = gone();
         change.after = Some(obj(json!({"group": group, "rule": rule.to_string()})));
@@ -424,12 +376,11 @@ impl<C: CloudPort> Refresh<'_, C> {
                 }
             }
         }
-        Ok(())
     }
 
     /// The target server: flavor and network resolved, then found by id or marker; replaced when
     /// in ERROR, when its image is replaced or changed, or when its flavor changes.
-    async fn server(&mut self, change: &mut Change, node: &Node) -> Result<(), PlanError> {
+    fn server(&mut self, change: &mut Change, node: &Node) -> Result<(), PlanError> {
         let Node::Server {
             name,
             flavor,
@@ -443,16 +394,12 @@ impl<C: CloudPort> Refresh<'_, C> {
             return Ok(());
         };
         let address = &change.address.clone();
-        let cloud_err = cloud_error(address);
         let gone = gone();
-        let chosen = self
-            .flavor(address, flavor.as_deref(), source_flavor)
-            .await?;
+        let chosen = self.flavor(address, flavor.as_deref(), source_flavor)?;
         let net = self
-            .cloud
+            .inventory
             .network(network)
-            .await
-            .map_err(cloud_err)?
+            .cloned()
             .ok_or_else(|| PlanError::Missing {
                 address: address.clone(),
                 what: "network",
@@ -472,19 +419,17 @@ impl<C: CloudPort> Refresh<'_, C> {
         let image_id = self.id_of(image);
         let (existing, adopted) = match self.recorded(address) {
             Some(r) => {
-                let found = self.cloud.server(&r.id).await.map_err(cloud_err)?;
+                let found = self.inventory.server(&r.id).cloned();
                 if found.is_none() {
                     change.reason = gone.clone();
                 }
                 (found, false)
             }
             None => (
-                self.cloud
-                    .find_servers(name)
-                    .await
-                    .map_err(cloud_err)?
-                    .into_iter()
-                    .find(|s| self.ours(&s.marker, address)),
+                self.inventory
+                    .servers_named(name)
+                    .find(|s| self.ours(&s.marker, address))
+                    .cloned(),
                 true,
             ),
         };
@@ -519,24 +464,20 @@ impl<C: CloudPort> Refresh<'_, C> {
 
     /// A floating IP: a named address (adopted), or one from a pool (found by id or marker),
     /// updated when it is not on the server.
-    async fn floating_ip(
+    fn floating_ip(
         &mut self,
         change: &mut Change,
         server: &String,
         choice: &FloatingIpChoice,
     ) -> Result<(), PlanError> {
         let address = &change.address.clone();
-        let cloud_err = cloud_error(address);
         let gone = gone();
         let server_address = Address::Server {
             name: server.clone(),
         };
         let server_new = self.will_be_new(&server_address);
         let server_id = self.id_of(&server_address);
-        if self.floating_ips.is_none() {
-            self.floating_ips = Some(self.cloud.floating_ips().await.map_err(cloud_err)?);
-        }
-        let all = self.floating_ips.clone().unwrap_or_default();
+        let all = &self.inventory.floating_ips;
         let existing = match choice {
             FloatingIpChoice::None => None,
             FloatingIpChoice::Address(ip) => {
@@ -555,10 +496,8 @@ impl<C: CloudPort> Refresh<'_, C> {
             }
             FloatingIpChoice::Pool(pool) => {
                 let net = self
-                    .cloud
+                    .inventory
                     .network(pool)
-                    .await
-                    .map_err(cloud_err)?
                     .filter(|n| n.external)
                     .ok_or_else(|| PlanError::Missing {
                         address: address.clone(),
@@ -614,24 +553,13 @@ impl<C: CloudPort> Refresh<'_, C> {
 
     /// The target flavor: by the plan's name, else the source's name, else the smallest one
     /// with at least the source's vcpus, ram and disk.
-    async fn flavor(
-        &mut self,
+    fn flavor(
+        &self,
         address: &Address,
         named: Option<&str>,
         source: &FlavorSpec,
     ) -> Result<Flavor, PlanError> {
-        if self.flavors.is_none() {
-            let list = self
-                .cloud
-                .flavors()
-                .await
-                .map_err(|source| PlanError::Cloud {
-                    address: address.clone(),
-                    source,
-                })?;
-            self.flavors = Some(list);
-        }
-        let flavors = self.flavors.as_deref().unwrap_or_default();
+        let flavors = &self.inventory.flavors;
         if let Some(name) = named {
             return flavors
                 .iter()

@@ -6,13 +6,9 @@ use super::*;
 /// The fake's calls, named as the scripts of the tests name them (`target_create_rule`, ...);
 /// the port traits below hand over to them.
 impl FakeCloud {
-    pub(super) async fn source_server(&self, name_or_id: &str) -> PortResult<Option<SourceServer>> {
-        self.enter("source_server", name_or_id).await?;
-        let w = self.lock();
-        Ok(w.source_servers
-            .values()
-            .find(|s| s.name == name_or_id || s.id == name_or_id)
-            .cloned())
+    pub(super) async fn source_servers(&self) -> PortResult<Vec<SourceServer>> {
+        self.enter("source_servers", "").await?;
+        Ok(self.lock().source_servers.values().cloned().collect())
     }
 
     pub(super) async fn source_create_snapshot(
@@ -43,18 +39,13 @@ impl FakeCloud {
         Self::mutated(&mut w, "source_create_snapshot", id)
     }
 
-    pub(super) async fn source_image(&self, id: &str) -> PortResult<Option<Image>> {
-        self.enter("source_image", id).await?;
-        Ok(self.lock().contents.source_images.get(id).cloned())
-    }
-
-    pub(super) async fn source_find_images(&self, query: &ImageQuery) -> PortResult<Vec<Image>> {
-        self.enter("source_find_images", "").await?;
-        let w = self.lock();
-        Ok(w.contents
+    pub(super) async fn source_images(&self) -> PortResult<Vec<Image>> {
+        self.enter("source_images", "").await?;
+        Ok(self
+            .lock()
+            .contents
             .source_images
             .values()
-            .filter(|i| matches(i, query))
             .cloned()
             .collect())
     }
@@ -98,30 +89,14 @@ impl FakeCloud {
         Ok(self.lock().flavors.clone())
     }
 
-    pub(super) async fn target_network(&self, name: &str) -> PortResult<Option<Network>> {
-        self.enter("target_network", name).await?;
-        Ok(self
-            .lock()
-            .networks
-            .iter()
-            .find(|n| n.name == name)
-            .cloned())
+    pub(super) async fn target_networks(&self) -> PortResult<Vec<Network>> {
+        self.enter("target_networks", "").await?;
+        Ok(self.lock().networks.clone())
     }
 
-    pub(super) async fn target_image(&self, id: &str) -> PortResult<Option<Image>> {
-        self.enter("target_image", id).await?;
-        Ok(self.lock().contents.images.get(id).cloned())
-    }
-
-    pub(super) async fn target_find_images(&self, query: &ImageQuery) -> PortResult<Vec<Image>> {
-        self.enter("target_find_images", "").await?;
-        let w = self.lock();
-        Ok(w.contents
-            .images
-            .values()
-            .filter(|i| matches(i, query))
-            .cloned()
-            .collect())
+    pub(super) async fn target_images(&self) -> PortResult<Vec<Image>> {
+        self.enter("target_images", "").await?;
+        Ok(self.lock().contents.images.values().cloned().collect())
     }
 
     pub(super) async fn target_create_image(&self, spec: &ImageSpec) -> PortResult<Image> {
@@ -212,9 +187,9 @@ impl FakeCloud {
         Self::mutated(&mut w, "target_delete_image", ())
     }
 
-    pub(super) async fn target_keypair(&self, name: &str) -> PortResult<Option<Keypair>> {
-        self.enter("target_keypair", name).await?;
-        Ok(self.lock().contents.keypairs.get(name).cloned())
+    pub(super) async fn target_keypairs(&self) -> PortResult<Vec<Keypair>> {
+        self.enter("target_keypairs", "").await?;
+        Ok(self.lock().contents.keypairs.values().cloned().collect())
     }
 
     pub(super) async fn target_import_keypair(
@@ -272,18 +247,9 @@ impl FakeCloud {
         Self::mutated(&mut w, "target_delete_keypair", ())
     }
 
-    pub(super) async fn target_security_groups(
-        &self,
-        name: &str,
-    ) -> PortResult<Vec<SecurityGroup>> {
-        self.enter("target_security_groups", name).await?;
-        let w = self.lock();
-        Ok(w.contents
-            .groups
-            .values()
-            .filter(|g| g.name == name)
-            .cloned()
-            .collect())
+    pub(super) async fn target_security_groups(&self) -> PortResult<Vec<SecurityGroup>> {
+        self.enter("target_security_groups", "").await?;
+        Ok(self.lock().contents.groups.values().cloned().collect())
     }
 
     pub(super) async fn target_security_group(
@@ -387,15 +353,9 @@ impl FakeCloud {
         Ok(self.lock().contents.servers.get(id).cloned())
     }
 
-    pub(super) async fn target_find_servers(&self, name: &str) -> PortResult<Vec<Server>> {
-        self.enter("target_find_servers", name).await?;
-        let w = self.lock();
-        Ok(w.contents
-            .servers
-            .values()
-            .filter(|s| s.name == name)
-            .cloned()
-            .collect())
+    pub(super) async fn target_servers(&self) -> PortResult<Vec<Server>> {
+        self.enter("target_servers", "").await?;
+        Ok(self.lock().contents.servers.values().cloned().collect())
     }
 
     pub(super) async fn target_create_server(&self, spec: &ServerSpec) -> PortResult<Server> {

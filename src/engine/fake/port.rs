@@ -7,8 +7,8 @@ use crate::engine::port::*;
 use crate::graph::Rule;
 
 impl SourceServers for FakeCloud {
-    async fn source_server(&self, name_or_id: &str) -> PortResult<Option<SourceServer>> {
-        FakeCloud::source_server(self, name_or_id).await
+    async fn source_servers(&self) -> PortResult<Vec<SourceServer>> {
+        FakeCloud::source_servers(self).await
     }
     async fn create_snapshot(
         &self,
@@ -21,16 +21,10 @@ impl SourceServers for FakeCloud {
 }
 
 impl Images for FakeCloud {
-    async fn image(&self, side: Side, id: &str) -> PortResult<Option<Image>> {
+    async fn images(&self, side: Side) -> PortResult<Vec<Image>> {
         match side {
-            Side::Source => self.source_image(id).await,
-            Side::Target => self.target_image(id).await,
-        }
-    }
-    async fn find_images(&self, side: Side, query: &ImageQuery) -> PortResult<Vec<Image>> {
-        match side {
-            Side::Source => self.source_find_images(query).await,
-            Side::Target => self.target_find_images(query).await,
+            Side::Source => self.source_images().await,
+            Side::Target => self.target_images().await,
         }
     }
     async fn wait_image_active(
@@ -72,14 +66,14 @@ impl Catalog for FakeCloud {
     async fn flavors(&self) -> PortResult<Vec<Flavor>> {
         self.target_flavors().await
     }
-    async fn network(&self, name: &str) -> PortResult<Option<Network>> {
-        self.target_network(name).await
+    async fn networks(&self) -> PortResult<Vec<Network>> {
+        self.target_networks().await
     }
 }
 
 impl Keypairs for FakeCloud {
-    async fn keypair(&self, name: &str) -> PortResult<Option<Keypair>> {
-        self.target_keypair(name).await
+    async fn keypairs(&self) -> PortResult<Vec<Keypair>> {
+        self.target_keypairs().await
     }
     async fn import_keypair(&self, name: &str, public_key: &str) -> PortResult<Keypair> {
         self.target_import_keypair(name, public_key).await
@@ -93,8 +87,8 @@ impl Keypairs for FakeCloud {
 }
 
 impl SecurityGroups for FakeCloud {
-    async fn security_groups(&self, name: &str) -> PortResult<Vec<SecurityGroup>> {
-        self.target_security_groups(name).await
+    async fn security_groups(&self) -> PortResult<Vec<SecurityGroup>> {
+        self.target_security_groups().await
     }
     async fn security_group(&self, id: &str) -> PortResult<Option<SecurityGroup>> {
         self.target_security_group(id).await
@@ -128,8 +122,8 @@ impl Servers for FakeCloud {
     async fn server(&self, id: &str) -> PortResult<Option<Server>> {
         self.target_server(id).await
     }
-    async fn find_servers(&self, name: &str) -> PortResult<Vec<Server>> {
-        self.target_find_servers(name).await
+    async fn servers(&self) -> PortResult<Vec<Server>> {
+        self.target_servers().await
     }
     async fn create_server(&self, spec: &ServerSpec) -> PortResult<Server> {
         self.target_create_server(spec).await

@@ -24,20 +24,19 @@ impl Catalog for OpenStack {
             .collect())
     }
 
-    async fn network(&self, name: &str) -> PortResult<Option<Network>> {
-        let networks = self
+    async fn networks(&self) -> PortResult<Vec<Network>> {
+        Ok(self
             .target
             .network
-            .networks(&[("name", name.to_string())])
+            .networks(&[])
             .await
-            .map_err(api("target: list networks"))?;
-        Ok(networks
+            .map_err(api("target: list networks"))?
             .into_iter()
-            .find(|n| n.name == name)
             .map(|n| Network {
                 id: n.id.to_string(),
                 name: n.name,
                 external: n.external,
-            }))
+            })
+            .collect())
     }
 }

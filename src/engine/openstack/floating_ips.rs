@@ -4,18 +4,7 @@ use super::*;
 
 impl FloatingIps for OpenStack {
     async fn floating_ips(&self) -> PortResult<Vec<FloatingIp>> {
-        let filters = self.target_project_filter(None).await?;
-        let found = self
-            .target
-            .network
-            .floating_ips(&filters)
-            .await
-            .map_err(api("target: list floating IPs"))?;
-        let mut out = Vec::new();
-        for f in found {
-            out.push(self.floating_ip_of(f).await?);
-        }
-        Ok(out)
+        self.target_floating_ips().await
     }
 
     async fn floating_ip_by_address(&self, address: &str) -> PortResult<Option<FloatingIp>> {

@@ -3,12 +3,17 @@
 use super::*;
 
 impl Images for OpenStack {
-    async fn image(&self, side: Side, id: &str) -> PortResult<Option<Image>> {
-        get_image(self.side(side), id, &call(side, "get image")).await
-    }
-
-    async fn find_images(&self, side: Side, query: &ImageQuery) -> PortResult<Vec<Image>> {
-        find_images(self.side(side), query, &call(side, "list images")).await
+    async fn images(&self, side: Side) -> PortResult<Vec<Image>> {
+        let listed = self
+            .side(side)
+            .image
+            .list(&GlanceQuery {
+                limit: Some(source_servers::PAGE),
+                ..GlanceQuery::default()
+            })
+            .await
+            .map_err(api(&call(side, "list images")))?;
+        Ok(listed.into_iter().map(image).collect())
     }
 
     async fn wait_image_active(

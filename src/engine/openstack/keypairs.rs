@@ -3,15 +3,16 @@
 use super::*;
 
 impl Keypairs for OpenStack {
-    async fn keypair(&self, name: &str) -> PortResult<Option<Keypair>> {
+    async fn keypairs(&self) -> PortResult<Vec<Keypair>> {
         Ok(self
             .target
             .compute
-            .get_keypair(name)
+            .list_keypairs()
             .await
-            .map_err(api("target: get keypair"))?
-            .as_ref()
-            .map(keypair))
+            .map_err(api("target: list keypairs"))?
+            .iter()
+            .map(keypair)
+            .collect())
     }
 
     async fn import_keypair(&self, name: &str, public_key: &str) -> PortResult<Keypair> {

@@ -179,108 +179,163 @@ impl OpenStack {
         Ok(group.map(security_group))
     }
 
+    /// One target server as the engine sees it (its flavor, ports and floating IPs asked for
+    /// it alone; [`Servers::servers`] reads them for every server at once).
     async fn server_of(&self, s: cloud::compute::Server) -> PortResult<Server> {
-        let flavor = s.flavor.clone().unwrap_or_default();
-        let (flavor_id, flavor_name) = match flavor.id {
-            Some(id) => {
-                let name = self
-                    .target
-                    .compute
-                    .get_flavor(&id)
-                    .await
-                    .map_err(api("get flavor"))?
-                    .map(|f| f.name);
-                (id.to_string(), name.or(flavor.original_name))
-            }
-            // From 2.47 the server shows its flavor's description, not its id.
-            None => {
-                let name = flavor.original_name.unwrap_or_default();
-                let flavors = self
-                    .target
-                    .compute
-                    .list_flavors()
-                    .await
-                    .map_err(api("list flavors"))?;
-                let id = flavors
-                    .iter()
-                    .find(|f| f.name == name)
-                    .map(|f| f.id.to_string())
-                    .unwrap_or_default();
-                (id, Some(name))
-            }
+        let t = &self.target;
+        let flavors = match s.flavor.as_ref().and_then(|f| f.id.as_ref()) {
+            Some(id) => t
+                .compute
+                .get_flavor(id)
+                .await
+                .map_err(api("target: get flavor"))?
+                .into_iter()
+                .collect(),
+            None => t
+                .compute
+                .list_flavors()
+                .await
+                .map_err(api("target: list flavors"))?,
         };
-        let mut fixed_ips = Vec::new();
-        let mut floating_ips = Vec::new();
-        for address in s.addresses.values().flatten() {
-            match address.kind.as_deref() {
-                Some("floating") => floating_ips.push(address.addr.clone()),
-                _ => fixed_ips.push(address.addr.clone()),
-            }
-        }
-        // Nova learns of a floating IP asynchronously (real Nova after a network-changed
-        // event): Neutron, which made the association, is asked as well.
-        if !s.status.eq_ignore_ascii_case("DELETED") {
-            let ports = self
-                .target
+        let (ports, fips) = if s.status.eq_ignore_ascii_case("DELETED") {
+            (Vec::new(), Vec::new())
+        } else {
+            let ports = t
                 .network
                 .server_ports(&s.id)
                 .await
                 .map_err(api("target: ports of server"))?;
+            let mut fips = Vec::new();
             for port in &ports {
-                let fips = self
-                    .target
-                    .network
-                    .floating_ips(&[("port_id", port.id.to_string())])
-                    .await
-                    .map_err(api("target: list floating IPs"))?;
-                for fip in fips {
-                    if !floating_ips.contains(&fip.floating_ip_address) {
-                        floating_ips.push(fip.floating_ip_address);
-                    }
-                }
+                fips.extend(
+                    t.network
+                        .floating_ips(&[("port_id", port.id.to_string())])
+                        .await
+                        .map_err(api("target: list floating IPs"))?,
+                );
             }
-        }
-        let mut groups: Vec<String> = s.security_groups.iter().map(|g| g.name.clone()).collect();
-        groups.sort();
-        groups.dedup();
-        Ok(Server {
-            id: s.id.to_string(),
-            name: s.name.clone(),
-            status: s.status.clone(),
-            flavor_id,
-            flavor_name,
-            image_id: s.image.as_ref().map(ToString::to_string),
-            key_name: s.key_name.clone(),
-            security_groups: groups,
-            fixed_ips,
-            floating_ips,
-            fault: s.fault.as_ref().map(|f| f.message.clone()),
-            marker: Marker::from_metadata(&s.metadata),
-        })
+            (ports, fips)
+        };
+        Ok(server_from(s, &flavors, &ports, &fips))
     }
 
+    /// Every floating IP of the target project, with the server each is on.
+    async fn target_floating_ips(&self) -> PortResult<Vec<FloatingIp>> {
+        let filters = self.target_project_filter(None).await?;
+        let (fips, ports) = tokio::try_join!(
+            async {
+                self.target
+                    .network
+                    .floating_ips(&filters)
+                    .await
+                    .map_err(api("target: list floating IPs"))
+            },
+            async {
+                self.target
+                    .network
+                    .ports(&filters)
+                    .await
+                    .map_err(api("target: list ports"))
+            },
+        )?;
+        Ok(fips
+            .into_iter()
+            .map(|f| floating_ip_from(f, &ports))
+            .collect())
+    }
+
+    /// One floating IP, with the server it is on.
     async fn floating_ip_of(&self, f: cloud::network::FloatingIp) -> PortResult<FloatingIp> {
-        let server_id = match &f.port_id {
+        let ports = match &f.port_id {
             Some(port) => self
                 .target
                 .network
                 .ports(&[("id", port.to_string())])
                 .await
-                .map_err(api("list ports"))?
-                .into_iter()
-                .next()
-                .map(|p| p.device_id)
-                .filter(|d| !d.is_empty()),
-            None => None,
+                .map_err(api("target: list ports"))?,
+            None => Vec::new(),
         };
-        Ok(FloatingIp {
-            id: f.id.to_string(),
-            address: f.floating_ip_address.clone(),
-            network_id: f.floating_network_id.to_string(),
-            port_id: f.port_id.as_ref().map(ToString::to_string),
-            server_id,
-            marker: f.description.as_deref().and_then(marker_from_description),
-        })
+        Ok(floating_ip_from(f, &ports))
+    }
+}
+
+/// A floating IP as the engine sees it; `ports` holds the one it is on, if any.
+fn floating_ip_from(f: cloud::network::FloatingIp, ports: &[cloud::network::Port]) -> FloatingIp {
+    let server_id = f.port_id.as_ref().and_then(|port| {
+        ports
+            .iter()
+            .find(|p| &p.id == port)
+            .map(|p| p.device_id.clone())
+            .filter(|d| !d.is_empty())
+    });
+    FloatingIp {
+        id: f.id.to_string(),
+        address: f.floating_ip_address.clone(),
+        network_id: f.floating_network_id.to_string(),
+        port_id: f.port_id.as_ref().map(ToString::to_string),
+        server_id,
+        marker: f.description.as_deref().and_then(marker_from_description),
+    }
+}
+
+/// A target server as the engine sees it, from the lists that say the rest: the flavors (for
+/// its flavor's id and name), the ports and the floating IPs (Nova learns of a floating IP
+/// asynchronously, real Nova after a network-changed event: Neutron, which made the
+/// association, is asked as well).
+fn server_from(
+    s: cloud::compute::Server,
+    flavors: &[cloud::compute::Flavor],
+    ports: &[cloud::network::Port],
+    fips: &[cloud::network::FloatingIp],
+) -> Server {
+    let flavor = s.flavor.clone().unwrap_or_default();
+    let (flavor_id, flavor_name) = match flavor.id {
+        Some(id) => {
+            let name = flavors.iter().find(|f| f.id == id).map(|f| f.name.clone());
+            (id.to_string(), name.or(flavor.original_name))
+        }
+        // From 2.47 the server shows its flavor's description, not its id.
+        None => {
+            let name = flavor.original_name.unwrap_or_default();
+            let id = flavors
+                .iter()
+                .find(|f| f.name == name)
+                .map(|f| f.id.to_string())
+                .unwrap_or_default();
+            (id, Some(name))
+        }
+    };
+    let mut fixed_ips = Vec::new();
+    let mut floating_ips = Vec::new();
+    for address in s.addresses.values().flatten() {
+        match address.kind.as_deref() {
+            Some("floating") => floating_ips.push(address.addr.clone()),
+            _ => fixed_ips.push(address.addr.clone()),
+        }
+    }
+    for port in ports.iter().filter(|p| p.device_id == s.id.as_str()) {
+        for fip in fips.iter().filter(|f| f.port_id.as_ref() == Some(&port.id)) {
+            if !floating_ips.contains(&fip.floating_ip_address) {
+                floating_ips.push(fip.floating_ip_address.clone());
+            }
+        }
+    }
+    let mut groups: Vec<String> = s.security_groups.iter().map(|g| g.name.clone()).collect();
+    groups.sort();
+    groups.dedup();
+    Server {
+        id: s.id.to_string(),
+        name: s.name.clone(),
+        status: s.status.clone(),
+        flavor_id,
+        flavor_name,
+        image_id: s.image.as_ref().map(ToString::to_string),
+        key_name: s.key_name.clone(),
+        security_groups: groups,
+        fixed_ips,
+        floating_ips,
+        fault: s.fault.as_ref().map(|f| f.message.clone()),
+        marker: Marker::from_metadata(&s.metadata),
     }
 }
 
@@ -455,38 +510,6 @@ fn keypair(k: &cloud::compute::Keypair) -> Keypair {
     }
 }
 
-fn looks_like_uuid(s: &str) -> bool {
-    s.len() == 36
-        && s.chars().enumerate().all(|(i, c)| {
-            matches!(i, 8 | 13 | 18 | 23) == (c == '-') && (c == '-' || c.is_ascii_hexdigit())
-        })
-}
-
-async fn get_image(cloud: &Cloud, id: &str, call: &str) -> PortResult<Option<Image>> {
-    Ok(cloud
-        .image
-        .get(&ImageId::new(id))
-        .await
-        .map_err(api(call))?
-        .map(image))
-}
-
-async fn find_images(cloud: &Cloud, query: &ImageQuery, call: &str) -> PortResult<Vec<Image>> {
-    let found = cloud
-        .image
-        .list(&GlanceQuery {
-            name: query.name.clone(),
-            ..GlanceQuery::default()
-        })
-        .await
-        .map_err(api(call))?;
-    Ok(found
-        .into_iter()
-        .map(image)
-        .filter(|i| query.marker.is_none() || i.marker == query.marker)
-        .collect())
-}
-
 async fn wait_image(cloud: &Cloud, id: &str, timeout: Duration, what: &str) -> PortResult<Image> {
     let label = format!("{what} {id}");
     cloud
@@ -556,12 +579,5 @@ mod tests {
         let open = rule_of(&raw(None, Some("0.0.0.0/0")));
         assert_eq!(open.port_min, Some(22));
         assert_eq!(open.remote_ip_prefix.as_deref(), Some("0.0.0.0/0"));
-    }
-
-    #[test]
-    fn uuids_are_told_from_names() {
-        assert!(looks_like_uuid("0b6f3c2e-1111-4222-8333-944455556666"));
-        assert!(!looks_like_uuid("ehr-analytics"));
-        assert!(!looks_like_uuid("0b6f3c2e-1111-4222-8333-94445555666z"));
     }
 }

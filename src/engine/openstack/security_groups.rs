@@ -3,8 +3,8 @@
 use super::*;
 
 impl SecurityGroups for OpenStack {
-    async fn security_groups(&self, name: &str) -> PortResult<Vec<SecurityGroup>> {
-        let filters = self.target_project_filter(Some(name)).await?;
+    async fn security_groups(&self) -> PortResult<Vec<SecurityGroup>> {
+        let filters = self.target_project_filter(None).await?;
         Ok(self
             .target
             .network
@@ -12,7 +12,6 @@ impl SecurityGroups for OpenStack {
             .await
             .map_err(api("target: list security groups"))?
             .into_iter()
-            .filter(|g| g.name == name)
             .map(security_group)
             .collect())
     }

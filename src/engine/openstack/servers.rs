@@ -18,21 +18,43 @@ impl Servers for OpenStack {
         }
     }
 
-    async fn find_servers(&self, name: &str) -> PortResult<Vec<Server>> {
-        let found = self
-            .target
-            .compute
-            .list_servers(&ServerQuery {
-                name: Some(name.to_string()),
-                ..ServerQuery::default()
-            })
-            .await
-            .map_err(api("target: list servers"))?;
-        let mut servers = Vec::new();
-        for s in found.into_iter().filter(|s| s.name == name) {
-            servers.push(self.server_of(s).await?);
-        }
-        Ok(servers)
+    async fn servers(&self) -> PortResult<Vec<Server>> {
+        let t = &self.target;
+        let filters = self.target_project_filter(None).await?;
+        let (servers, flavors, ports, fips) = tokio::try_join!(
+            async {
+                t.compute
+                    .list_servers(&ServerQuery {
+                        limit: Some(source_servers::PAGE),
+                        ..ServerQuery::default()
+                    })
+                    .await
+                    .map_err(api("target: list servers"))
+            },
+            async {
+                t.compute
+                    .list_flavors()
+                    .await
+                    .map_err(api("target: list flavors"))
+            },
+            async {
+                t.network
+                    .ports(&filters)
+                    .await
+                    .map_err(api("target: list ports"))
+            },
+            async {
+                t.network
+                    .floating_ips(&filters)
+                    .await
+                    .map_err(api("target: list floating IPs"))
+            },
+        )?;
+        Ok(servers
+            .into_iter()
+            .filter(|s| !s.status.eq_ignore_ascii_case("DELETED"))
+            .map(|s| server_from(s, &flavors, &ports, &fips))
+            .collect())
     }
 
     async fn create_server(&self, spec: &ServerSpec) -> PortResult<Server> {

@@ -2,160 +2,122 @@
 
 use super::*;
 
+/// The largest page s2d asks of Nova and Glance (their default maxima: Nova's `[api]
+/// max_limit` and Glance's `api_limit_max` are both 1000).
+pub(super) const PAGE: u32 = 1000;
+
 impl SourceServers for OpenStack {
-    async fn source_server(&self, name_or_id: &str) -> PortResult<Option<SourceServer>> {
-        let compute = &self.source.compute;
-        let mut found = None;
-        if looks_like_uuid(name_or_id) {
-            found = compute
-                .get_server(&ServerId::new(name_or_id))
-                .await
-                .map_err(api("source: get server"))?;
-        }
-        if found.is_none() {
-            let mut named = compute
-                .list_servers(&ServerQuery {
-                    name: Some(name_or_id.to_string()),
-                    ..ServerQuery::default()
-                })
-                .await
-                .map_err(api("source: list servers"))?;
-            named.retain(|s| s.name == name_or_id);
-            if named.len() > 1 {
-                return Err(PortError::Api {
-                    diagnosis: Diagnosis::default(),
-                    call: "source: find server".into(),
-                    status: None,
-                    message: format!(
-                        "{} servers are named `{name_or_id}` in the source cloud ({}): name it by id",
-                        named.len(),
-                        named
-                            .iter()
-                            .map(|s| s.id.to_string())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                });
-            }
-            found = named.pop();
-        }
-        let Some(server) = found else {
-            return Ok(None);
-        };
-        let flavor = server.flavor.clone().unwrap_or_default();
-        let spec = match (flavor.vcpus, flavor.ram, flavor.disk, &flavor.id) {
-            (Some(vcpus), Some(ram), Some(disk), _) => FlavorSpec {
-                name: flavor.original_name.clone().unwrap_or_default(),
-                vcpus,
-                ram_mb: ram,
-                disk_gb: disk,
-            },
-            (_, _, _, Some(id)) => {
-                let f = compute
-                    .get_flavor(id)
-                    .await
-                    .map_err(api("source: get flavor"))?
-                    .ok_or_else(|| PortError::NotFound {
-                        what: format!("flavor {id} of source server {}", server.name),
-                    })?;
-                FlavorSpec {
-                    name: f.name,
-                    vcpus: f.vcpus,
-                    ram_mb: f.ram,
-                    disk_gb: f.disk,
-                }
-            }
-            _ => {
-                return Err(PortError::Api {
-                    diagnosis: Diagnosis::default(),
-                    call: "source: server flavor".into(),
-                    status: None,
-                    message: format!("source server {} shows no flavor", server.name),
-                });
-            }
-        };
-        // The groups the server's ports are in (Neutron's truth); Nova's names as a fallback.
-        let ports = self
-            .source
-            .network
-            .server_ports(&server.id)
+    async fn source_servers(&self) -> PortResult<Vec<SourceServer>> {
+        let src = &self.source;
+        let project = src
+            .session
+            .project_id()
             .await
-            .map_err(api("source: ports of server"))?;
-        let mut group_ids: Vec<String> = ports
-            .iter()
-            .flat_map(|p| p.security_groups.iter().map(ToString::to_string))
-            .collect();
-        if ports.is_empty() {
-            for named in &server.security_groups {
-                let groups = self
-                    .source
-                    .network
-                    .security_groups(&[("name", named.name.clone())])
+            .map_err(api("source: project of the token"))?;
+        let in_project: Vec<(&'static str, String)> =
+            project.iter().map(|p| ("project_id", p.clone())).collect();
+        let (servers, ports, groups, keypairs, images) = tokio::try_join!(
+            async {
+                src.compute
+                    .list_servers(&ServerQuery {
+                        limit: Some(PAGE),
+                        ..ServerQuery::default()
+                    })
                     .await
-                    .map_err(api("source: list security groups"))?;
-                let owner = server.tenant_id.clone();
-                group_ids.extend(
-                    groups
-                        .into_iter()
-                        .filter(|g| owner.is_none() || g.project_id == owner)
-                        .map(|g| g.id.to_string()),
-                );
+                    .map_err(api("source: list servers"))
+            },
+            async {
+                src.network
+                    .ports(&in_project)
+                    .await
+                    .map_err(api("source: list ports"))
+            },
+            async {
+                src.network
+                    .security_groups(&in_project)
+                    .await
+                    .map_err(api("source: list security groups"))
+            },
+            async {
+                src.compute
+                    .list_keypairs()
+                    .await
+                    .map_err(api("source: list keypairs"))
+            },
+            async {
+                src.image
+                    .list(&GlanceQuery {
+                        limit: Some(PAGE),
+                        ..GlanceQuery::default()
+                    })
+                    .await
+                    .map_err(api("source: list images"))
+            },
+        )?;
+        // Before 2.47 a server names its flavor by id only: the flavors are listed once
+        // (and a private or deleted one fetched by id).
+        let mut flavors: BTreeMap<String, FlavorSpec> = BTreeMap::new();
+        let by_id_only = servers.iter().any(|s| {
+            s.flavor
+                .as_ref()
+                .is_none_or(|f| f.vcpus.is_none() || f.ram.is_none() || f.disk.is_none())
+        });
+        if by_id_only {
+            for f in src
+                .compute
+                .list_flavors()
+                .await
+                .map_err(api("source: list flavors"))?
+            {
+                flavors.insert(f.id.to_string(), flavor_spec(&f));
             }
         }
-        group_ids.sort();
-        group_ids.dedup();
-        let mut security_groups = Vec::new();
-        for id in &group_ids {
-            let Some(mut group) = self.group_of(&self.source, id).await? else {
-                continue;
-            };
-            group.rules.retain(|r| {
-                let foreign = r
-                    .rule
-                    .remote_ip_prefix
-                    .as_deref()
-                    .is_some_and(|p| p.starts_with("group:"));
-                if foreign {
-                    tracing::warn!(
-                        group = %group.name,
-                        rule = %r.id,
-                        "a source rule admits another security group; rules between groups are not copied"
-                    );
-                }
-                !foreign
-            });
-            security_groups.push(group);
+        let mut ports_of: BTreeMap<&str, Vec<&cloud::network::Port>> = BTreeMap::new();
+        for port in &ports {
+            ports_of
+                .entry(port.device_id.as_str())
+                .or_default()
+                .push(port);
         }
-        let keypair = match &server.key_name {
-            Some(name) if !name.is_empty() => compute
-                .get_keypair(name)
-                .await
-                .map_err(api("source: get keypair"))?
-                .as_ref()
-                .map(keypair),
-            _ => None,
-        };
-        let image_disk_format = match &server.image {
-            Some(id) => self
-                .source
+        let groups: Vec<SecurityGroup> = groups.into_iter().map(security_group).collect();
+        let keypairs: BTreeMap<&str, &cloud::compute::Keypair> =
+            keypairs.iter().map(|k| (k.name.as_str(), k)).collect();
+        let formats: BTreeMap<String, Option<String>> = images
+            .into_iter()
+            .map(|i| (i.id.to_string(), i.disk_format))
+            .collect();
+        let mut found = Vec::with_capacity(servers.len());
+        for server in servers {
+            let flavor = self.source_flavor(&server, &mut flavors).await?;
+            let ports = ports_of
+                .get(server.id.as_str())
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let security_groups = self.groups_of_server(&server, ports, &groups).await?;
+            let keypair = server
+                .key_name
+                .as_deref()
+                .and_then(|name| keypairs.get(name))
+                .map(|k| keypair(k));
+            let image_disk_format = server
                 .image
-                .get(id)
-                .await
-                .map_err(api("source: get image"))?
-                .and_then(|i| i.disk_format),
-            None => None,
-        };
-        Ok(Some(SourceServer {
-            id: server.id.to_string(),
-            name: server.name.clone(),
-            status: server.status.clone(),
-            flavor: spec,
-            security_groups,
-            key_name: server.key_name.clone(),
-            keypair,
-            image_id: server.image.as_ref().map(ToString::to_string),
-            image_disk_format,
-        }))
+                .as_ref()
+                .and_then(|id| formats.get(id.as_str()).cloned().flatten());
+            found.push(SourceServer {
+                id: server.id.to_string(),
+                name: server.name.clone(),
+                status: server.status.clone(),
+                flavor,
+                security_groups,
+                key_name: server.key_name.clone(),
+                keypair,
+                image_id: server.image.as_ref().map(ToString::to_string),
+                image_disk_format,
+                metadata: server.metadata.clone(),
+                tags: server.tags.clone(),
+            });
+        }
+        Ok(found)
     }
 
     async fn create_snapshot(
@@ -221,5 +183,111 @@ impl SourceServers for OpenStack {
             }
         };
         Ok(id.to_string())
+    }
+}
+
+fn flavor_spec(f: &cloud::compute::Flavor) -> FlavorSpec {
+    FlavorSpec {
+        name: f.name.clone(),
+        vcpus: f.vcpus,
+        ram_mb: f.ram,
+        disk_gb: f.disk,
+    }
+}
+
+impl OpenStack {
+    /// A source server's flavor: as the server shows it (2.47+), else from the listed flavors,
+    /// else fetched by id (a private or deleted flavor) and kept for the next server.
+    async fn source_flavor(
+        &self,
+        server: &cloud::compute::Server,
+        flavors: &mut BTreeMap<String, FlavorSpec>,
+    ) -> PortResult<FlavorSpec> {
+        let flavor = server.flavor.clone().unwrap_or_default();
+        if let (Some(vcpus), Some(ram), Some(disk)) = (flavor.vcpus, flavor.ram, flavor.disk) {
+            return Ok(FlavorSpec {
+                name: flavor.original_name.clone().unwrap_or_default(),
+                vcpus,
+                ram_mb: ram,
+                disk_gb: disk,
+            });
+        }
+        let Some(id) = &flavor.id else {
+            return Err(PortError::Api {
+                diagnosis: Diagnosis::default(),
+                call: "source: server flavor".into(),
+                status: None,
+                message: format!("source server {} shows no flavor", server.name),
+            });
+        };
+        if let Some(spec) = flavors.get(id.as_str()) {
+            return Ok(spec.clone());
+        }
+        let f = self
+            .source
+            .compute
+            .get_flavor(id)
+            .await
+            .map_err(api("source: get flavor"))?
+            .ok_or_else(|| PortError::NotFound {
+                what: format!("flavor {id} of source server {}", server.name),
+            })?;
+        let spec = flavor_spec(&f);
+        flavors.insert(id.to_string(), spec.clone());
+        Ok(spec)
+    }
+
+    /// The groups a source server's ports are in (Neutron's truth; Nova's names when it has
+    /// no port), with their rules; rules admitting another group are left out with a warning.
+    async fn groups_of_server(
+        &self,
+        server: &cloud::compute::Server,
+        ports: &[&cloud::network::Port],
+        listed: &[SecurityGroup],
+    ) -> PortResult<Vec<SecurityGroup>> {
+        let mut ids: Vec<String> = ports
+            .iter()
+            .flat_map(|p| p.security_groups.iter().map(ToString::to_string))
+            .collect();
+        if ports.is_empty() {
+            for named in &server.security_groups {
+                ids.extend(
+                    listed
+                        .iter()
+                        .filter(|g| g.name == named.name)
+                        .map(|g| g.id.clone()),
+                );
+            }
+        }
+        ids.sort();
+        ids.dedup();
+        let mut groups = Vec::new();
+        for id in &ids {
+            let group = match listed.iter().find(|g| &g.id == id) {
+                Some(g) => Some(g.clone()),
+                // Another project's group (shared with this one): fetched by id.
+                None => self.group_of(&self.source, id).await?,
+            };
+            let Some(mut group) = group else {
+                continue;
+            };
+            group.rules.retain(|r| {
+                let foreign = r
+                    .rule
+                    .remote_ip_prefix
+                    .as_deref()
+                    .is_some_and(|p| p.starts_with("group:"));
+                if foreign {
+                    tracing::warn!(
+                        group = %group.name,
+                        rule = %r.id,
+                        "a source rule admits another security group; rules between groups are not copied"
+                    );
+                }
+                !foreign
+            });
+            groups.push(group);
+        }
+        Ok(groups)
     }
 }

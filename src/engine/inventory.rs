@@ -1,0 +1,191 @@
+//! The inventory: what both clouds hold, read once per plan with one list call per kind and
+//! cloud (every page), all kinds of both clouds at the same time. Refresh then decides every
+//! node in memory, so the calls grow with list pages, not with servers, and nothing seen in a
+//! list is fetched again.
+
+use super::port::{
+    CloudPort, Flavor, FloatingIp, Image, Keypair, Marker, Network, PortError, SecurityGroup,
+    Server, Side, SourceServer,
+};
+
+/// Everything s2d reads from the two clouds to plan.
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    pub source_servers: Vec<SourceServer>,
+    pub source_images: Vec<Image>,
+    pub images: Vec<Image>,
+    pub keypairs: Vec<Keypair>,
+    pub security_groups: Vec<SecurityGroup>,
+    pub networks: Vec<Network>,
+    pub servers: Vec<Server>,
+    pub floating_ips: Vec<FloatingIp>,
+    pub flavors: Vec<Flavor>,
+}
+
+/// A list that could not be read: which one, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("reading the {what}: {source}")]
+pub struct InventoryError {
+    pub what: &'static str,
+    #[source]
+    pub source: PortError,
+}
+
+fn named(what: &'static str) -> impl Fn(PortError) -> InventoryError {
+    move |source| InventoryError { what, source }
+}
+
+/// Which lists a plan needs: the source's alone (`s2d graph`), or both clouds'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    Source,
+    Both,
+}
+
+impl Inventory {
+    /// Read every list `reach` needs, concurrently.
+    pub async fn read<C: CloudPort>(cloud: &C, reach: Reach) -> Result<Inventory, InventoryError> {
+        let source = async {
+            tokio::try_join!(
+                async {
+                    cloud
+                        .source_servers()
+                        .await
+                        .map_err(named("source's servers"))
+                },
+                async {
+                    match reach {
+                        Reach::Source => Ok(Vec::new()),
+                        Reach::Both => cloud
+                            .images(Side::Source)
+                            .await
+                            .map_err(named("source's images")),
+                    }
+                },
+            )
+        };
+        if reach == Reach::Source {
+            let (source_servers, _) = source.await?;
+            return Ok(Inventory {
+                source_servers,
+                ..Inventory::default()
+            });
+        }
+        let target = async {
+            tokio::try_join!(
+                async {
+                    cloud
+                        .images(Side::Target)
+                        .await
+                        .map_err(named("target's images"))
+                },
+                async { cloud.keypairs().await.map_err(named("target's keypairs")) },
+                async {
+                    cloud
+                        .security_groups()
+                        .await
+                        .map_err(named("target's security groups"))
+                },
+                async { cloud.networks().await.map_err(named("target's networks")) },
+                async { cloud.servers().await.map_err(named("target's servers")) },
+                async {
+                    cloud
+                        .floating_ips()
+                        .await
+                        .map_err(named("target's floating IPs"))
+                },
+                async { cloud.flavors().await.map_err(named("target's flavors")) },
+            )
+        };
+        let ((source_servers, source_images), target) = tokio::try_join!(source, target)?;
+        let (images, keypairs, security_groups, networks, servers, floating_ips, flavors) = target;
+        Ok(Inventory {
+            source_servers,
+            source_images,
+            images,
+            keypairs,
+            security_groups,
+            networks,
+            servers,
+            floating_ips,
+            flavors,
+        })
+    }
+
+    fn images_of(&self, side: Side) -> &[Image] {
+        match side {
+            Side::Source => &self.source_images,
+            Side::Target => &self.images,
+        }
+    }
+
+    /// An image by id, unless it is being deleted.
+    pub fn image(&self, side: Side, id: &str) -> Option<&Image> {
+        self.images_of(side)
+            .iter()
+            .find(|i| i.id == id && !matches!(i.status.as_str(), "deleted" | "pending_delete"))
+    }
+
+    /// The images carrying `marker`.
+    pub fn images_with(&self, side: Side, marker: &Marker) -> impl Iterator<Item = &Image> {
+        self.images_of(side)
+            .iter()
+            .filter(move |i| i.marker.as_ref() == Some(marker))
+    }
+
+    pub fn keypair(&self, name: &str) -> Option<&Keypair> {
+        self.keypairs.iter().find(|k| k.name == name)
+    }
+
+    /// The target project's groups of this name.
+    pub fn security_groups_named(&self, name: &str) -> Vec<SecurityGroup> {
+        self.security_groups
+            .iter()
+            .filter(|g| g.name == name)
+            .cloned()
+            .collect()
+    }
+
+    /// A network by name (or id).
+    pub fn network(&self, name: &str) -> Option<&Network> {
+        self.networks
+            .iter()
+            .find(|n| n.name == name)
+            .or_else(|| self.networks.iter().find(|n| n.id == name))
+    }
+
+    pub fn server(&self, id: &str) -> Option<&Server> {
+        self.servers.iter().find(|s| s.id == id)
+    }
+
+    pub fn servers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Server> {
+        self.servers.iter().filter(move |s| s.name == name)
+    }
+
+    /// A source server by id, else by a name only one server has.
+    pub fn source_server(&self, name_or_id: &str) -> Result<Option<&SourceServer>, Ambiguous> {
+        if let Some(found) = self.source_servers.iter().find(|s| s.id == name_or_id) {
+            return Ok(Some(found));
+        }
+        let named: Vec<&SourceServer> = self
+            .source_servers
+            .iter()
+            .filter(|s| s.name == name_or_id)
+            .collect();
+        match named.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(one)),
+            many => Err(Ambiguous {
+                name: name_or_id.to_string(),
+                ids: many.iter().map(|s| s.id.clone()).collect(),
+            }),
+        }
+    }
+}
+
+/// Several source servers of one name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ambiguous {
+    pub name: String,
+    pub ids: Vec<String>,
+}
