@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::inventory::{Inventory, InventoryError, Reach};
-use super::port::{CloudPort, PortError};
+use super::port::CloudPort;
 use super::refresh::Refresh;
 use crate::graph::{Address, Desired, GraphError, Node, ResourceGraph, Rule, SourceFacts};
 use crate::state::{Origin, Resource, State};
@@ -342,13 +342,6 @@ pub enum PlanError {
         )
     )]
     NoFlavor { address: Address, wanted: String },
-    #[error("{address}: {source}")]
-    #[diagnostic(code(s2d::cloud::refused))]
-    Cloud {
-        address: Address,
-        #[source]
-        source: PortError,
-    },
     #[error("--target {0}: no such resource in the plan")]
     #[diagnostic(
         code(s2d::plan::unknown_target),

@@ -28,11 +28,14 @@ pub struct Inventory {
 pub struct InventoryError {
     pub what: &'static str,
     #[source]
-    pub source: PortError,
+    pub source: Box<PortError>,
 }
 
 fn named(what: &'static str) -> impl Fn(PortError) -> InventoryError {
-    move |source| InventoryError { what, source }
+    move |source| InventoryError {
+        what,
+        source: Box::new(source),
+    }
 }
 
 /// Which lists a plan needs: the source's alone (`s2d graph`), or both clouds'.
