@@ -29,8 +29,8 @@ pub use diag::{
     line_column,
 };
 pub use model::{
-    CloudRef, FloatingIp, ImageOptions, InlineAuth, KeypairMode, Plan, ResolvedServer, Secret,
-    Server, ServerOptions, TransferMode,
+    CloudRef, FloatingIp, ImageOptions, InlineAuth, KeypairMode, Plan, ResolvedServer,
+    SOURCE_PLACEHOLDER, Secret, Selection, Server, ServerOptions, TransferMode, glob,
 };
 
 /// Plans larger than this are refused before they are read.

@@ -1,6 +1,7 @@
 //! The plan model: what both syntaxes load into. Names follow the plan format contract in
 //! `docs/plan-format.md`.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use serde::Serialize;
@@ -149,11 +150,15 @@ pub struct ImageOptions {
     pub visibility: Option<String>,
 }
 
-/// One server to bring over.
+/// One server to bring over, or a fleet of them (`select`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Server {
-    /// Name or UUID of the server in the source cloud.
+    /// Name or UUID of the server in the source cloud; empty for a fleet (`select`).
     pub source: String,
+    /// A fleet: every source server this matches, each brought over as if named by its own
+    /// `[[server]]`, with `{source}` in `name`, `snapshot` and the image's name standing for
+    /// its name. Exactly one of `source` and `select` is set.
+    pub select: Option<Selection>,
     pub name: Option<String>,
     pub snapshot: Option<String>,
     pub image: ImageOptions,
@@ -161,10 +166,83 @@ pub struct Server {
     pub options: ServerOptions,
 }
 
+/// The source servers a fleet entry stands for: each given criterion must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Selection {
+    /// A pattern on the server's name: `*` any run of characters, `?` any one.
+    pub name: Option<String>,
+    /// Tags the server carries, all of them.
+    pub tags: Vec<String>,
+    /// Metadata keys the server carries, each with a pattern on its value (`*`: any value).
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// What stands for the source server's name in a fleet's `name`, `snapshot` and image name.
+pub const SOURCE_PLACEHOLDER: &str = "{source}";
+
+impl Selection {
+    /// Whether a source server of this name, tags and metadata is selected.
+    pub fn matches(
+        &self,
+        name: &str,
+        tags: &[String],
+        metadata: &BTreeMap<String, String>,
+    ) -> bool {
+        self.name.as_deref().is_none_or(|p| glob(p, name))
+            && self.tags.iter().all(|t| tags.contains(t))
+            && self
+                .metadata
+                .iter()
+                .all(|(k, p)| metadata.get(k).is_some_and(|v| glob(p, v)))
+    }
+
+    /// `name=web-* tags=a,b metadata=tier=db`, for messages.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(name) = &self.name {
+            parts.push(format!("name={name}"));
+        }
+        if !self.tags.is_empty() {
+            parts.push(format!("tags={}", self.tags.join(",")));
+        }
+        for (k, v) in &self.metadata {
+            parts.push(format!("metadata.{k}={v}"));
+        }
+        parts.join(" ")
+    }
+}
+
+/// `text` matched against `pattern` (`*` any run, `?` any one character), without recursion:
+/// the classic two-pointer walk, linear in practice and never worse than their product.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
 /// A server with every default applied.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ResolvedServer {
     pub source: String,
+    /// A fleet: `name`, `snapshot` and `image_name` hold [`SOURCE_PLACEHOLDER`].
+    pub select: Option<Selection>,
     pub name: String,
     pub snapshot: String,
     pub image_name: String,
@@ -181,22 +259,27 @@ pub struct ResolvedServer {
 }
 
 impl Server {
-    /// The target name: `name`, else the source's.
+    /// The target name: `name`, else the source's (a fleet: `{source}`).
     pub fn target_name(&self) -> &str {
-        self.name.as_deref().unwrap_or(&self.source)
+        match (&self.name, &self.select) {
+            (Some(name), _) => name,
+            (None, Some(_)) => SOURCE_PLACEHOLDER,
+            (None, None) => &self.source,
+        }
     }
 
     /// Apply `defaults` and the format's defaults.
     pub fn resolved(&self, defaults: &ServerOptions) -> ResolvedServer {
-        let snapshot = self
-            .snapshot
-            .clone()
-            .unwrap_or_else(|| format!("{}-s2d", self.source));
+        let snapshot = self.snapshot.clone().unwrap_or_else(|| match &self.select {
+            Some(_) => format!("{SOURCE_PLACEHOLDER}-s2d"),
+            None => format!("{}-s2d", self.source),
+        });
         let pick = |own: &Option<String>, default: &Option<String>| {
             own.clone().or_else(|| default.clone())
         };
         ResolvedServer {
             source: self.source.clone(),
+            select: self.select.clone(),
             name: self.target_name().to_string(),
             image_name: self.image.name.clone().unwrap_or_else(|| snapshot.clone()),
             snapshot,
@@ -244,6 +327,7 @@ mod tests {
         };
         let server = Server {
             source: "ehr".into(),
+            select: None,
             name: None,
             snapshot: None,
             image: ImageOptions::default(),
@@ -288,6 +372,50 @@ mod tests {
         assert_eq!(r.security_group, "web");
         assert_eq!(r.floating_ip, Some(FloatingIp::Disabled));
         assert_eq!(r.transfer, TransferMode::Spool);
+    }
+
+    #[test]
+    fn globs_match_runs_and_single_characters() {
+        assert!(glob("web-*", "web-1"));
+        assert!(glob("web-*", "web-"));
+        assert!(!glob("web-*", "db-1"));
+        assert!(glob("*-db-?", "eu-db-7"));
+        assert!(!glob("*-db-?", "eu-db-17"));
+        assert!(glob("*", ""));
+        assert!(glob("a*b*c", "aXXbYYc"));
+        assert!(!glob("a*b*c", "aXXbYY"));
+        // Adversarial: many stars against a long text stays quick (no backtracking blow-up).
+        let text = "a".repeat(5_000);
+        assert!(!glob(&format!("{}b", "*a".repeat(50)), &text));
+    }
+
+    #[test]
+    fn a_selection_needs_every_criterion() {
+        let sel = Selection {
+            name: Some("ana-*".into()),
+            tags: vec!["migrate".into()],
+            metadata: BTreeMap::from([("tier".to_string(), "d*".to_string())]),
+        };
+        let meta = BTreeMap::from([("tier".to_string(), "db".to_string())]);
+        let tags = vec!["migrate".to_string(), "x".to_string()];
+        assert!(sel.matches("ana-1", &tags, &meta));
+        assert!(!sel.matches("web-1", &tags, &meta));
+        assert!(!sel.matches("ana-1", &["x".to_string()], &meta));
+        assert!(!sel.matches("ana-1", &tags, &BTreeMap::new()));
+        assert_eq!(sel.describe(), "name=ana-* tags=migrate metadata.tier=d*");
+        let fleet = Server {
+            source: String::new(),
+            select: Some(sel),
+            name: None,
+            snapshot: None,
+            image: ImageOptions::default(),
+            flavor: None,
+            options: ServerOptions::default(),
+        };
+        let r = fleet.resolved(&ServerOptions::default());
+        assert_eq!(r.name, "{source}");
+        assert_eq!(r.snapshot, "{source}-s2d");
+        assert_eq!(r.image_name, "{source}-s2d");
     }
 
     #[test]

@@ -458,6 +458,7 @@ fn server(r: &Reader<'_, '_>, d: &mut Diagnostics) -> Option<ServerFound> {
         .unwrap_or(name_span.clone());
     Some(ServerFound {
         server: Server {
+            select: None,
             source,
             name: name.map(|(n, _)| n),
             snapshot: snapshot.map(|(s, _)| s),

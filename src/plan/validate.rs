@@ -573,6 +573,7 @@ mod tests {
     fn found(source: &str, name: Option<&str>, at: usize) -> ServerFound {
         ServerFound {
             server: Server {
+                select: None,
                 source: source.into(),
                 name: name.map(Into::into),
                 snapshot: None,

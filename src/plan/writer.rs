@@ -272,6 +272,7 @@ mod tests {
             servers: vec![
                 Server {
                     source: "ehr-analytics".into(),
+                    select: None,
                     name: Some("ehr".into()),
                     snapshot: Some("ehr-snap".into()),
                     image: ImageOptions {
@@ -288,6 +289,7 @@ mod tests {
                 },
                 Server {
                     source: "db".into(),
+                    select: None,
                     name: None,
                     snapshot: None,
                     image: ImageOptions::default(),
