@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::engine::{
     Action, ApplyReport, Change, NodeStatus, Operation, PlanOutcome, ServerOverview,
 };
+use crate::graph::FleetMatch;
 
 /// How to render.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -66,6 +67,9 @@ fn show(value: &Value) -> String {
 /// The Terraform-like diff: one block per resource that changes, then the `Plan:` line.
 pub fn render_plan(plan: &PlanOutcome, style: Style) -> String {
     let mut out = String::new();
+    for fleet in &plan.selected {
+        render_fleet(&mut out, fleet);
+    }
     let changing: Vec<&Change> = plan
         .changes
         .iter()
@@ -93,6 +97,29 @@ pub fn render_plan(plan: &PlanOutcome, style: Style) -> String {
     }
     out.push_str(".\n");
     out
+}
+
+/// What a fleet matched: the count and the names (the first ten, then how many more).
+fn render_fleet(out: &mut String, fleet: &FleetMatch) {
+    const SHOWN: usize = 10;
+    let n = fleet.servers.len();
+    let noun = if n == 1 { "server" } else { "servers" };
+    let _ = write!(out, "Fleet `{}` selects {n} source {noun}", fleet.selection);
+    if n == 0 {
+        out.push_str(" (nothing matches: check the pattern, tags and metadata)\n\n");
+        return;
+    }
+    let names: Vec<&str> = fleet
+        .servers
+        .iter()
+        .take(SHOWN)
+        .map(String::as_str)
+        .collect();
+    let _ = write!(out, ": {}", names.join(", "));
+    if n > SHOWN {
+        let _ = write!(out, ", and {} more", n - SHOWN);
+    }
+    out.push_str(".\n\n");
 }
 
 fn render_change(out: &mut String, change: &Change, style: Style) {

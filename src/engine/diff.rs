@@ -16,7 +16,9 @@ use serde_json::{Map, Value, json};
 use super::inventory::{Inventory, InventoryError, Reach};
 use super::port::CloudPort;
 use super::refresh::Refresh;
-use crate::graph::{Address, Desired, GraphError, Node, ResourceGraph, Rule, SourceFacts};
+use crate::graph::{
+    Address, Candidate, Desired, FleetMatch, GraphError, Node, ResourceGraph, Rule, SourceFacts,
+};
 use crate::state::{Origin, Resource, State};
 
 /// The version of the plan JSON format (`--json`, `--out`).
@@ -255,6 +257,9 @@ pub struct PlanOutcome {
     /// Every resource in the plan (no-ops included), sorted by address.
     pub changes: Vec<Change>,
     pub summary: Summary,
+    /// What each fleet of the plan matched in the source (none for a plan without fleets).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub selected: Vec<FleetMatch>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -388,14 +393,30 @@ pub fn read_sources(
     Ok(facts)
 }
 
+/// `desired` with its fleets matched against the source's servers.
+pub fn select(inventory: &Inventory, desired: &Desired) -> (Desired, Vec<FleetMatch>) {
+    let candidates: Vec<Candidate<'_>> = inventory
+        .source_servers
+        .iter()
+        .map(|s| Candidate {
+            id: &s.id,
+            name: &s.name,
+            tags: &s.tags,
+            metadata: &s.metadata,
+        })
+        .collect();
+    desired.expand(&candidates)
+}
+
 /// The graph alone, for `s2d graph`: the source is read, the target and the state are not.
 pub async fn build_graph<C: CloudPort>(
     cloud: &C,
     desired: &Desired,
 ) -> Result<ResourceGraph, PlanError> {
     let inventory = Inventory::read(cloud, Reach::Source).await?;
-    let facts = read_sources(&inventory, desired)?;
-    Ok(ResourceGraph::build(desired, &facts)?)
+    let (desired, _) = select(&inventory, desired);
+    let facts = read_sources(&inventory, &desired)?;
+    Ok(ResourceGraph::build(&desired, &facts)?)
 }
 
 /// Plan `desired` against the clouds and `state`.
@@ -406,8 +427,9 @@ pub async fn diff<C: CloudPort>(
     options: &PlanOptions,
 ) -> Result<PlanOutcome, PlanError> {
     let inventory = Inventory::read(cloud, Reach::Both).await?;
-    let facts = read_sources(&inventory, desired)?;
-    let graph = ResourceGraph::build(desired, &facts)?;
+    let (desired, selected) = select(&inventory, desired);
+    let facts = read_sources(&inventory, &desired)?;
+    let graph = ResourceGraph::build(&desired, &facts)?;
     for target in &options.targets {
         if graph.find(target).is_none() && state.get(target).is_none() {
             return Err(PlanError::UnknownTarget(target.clone()));
@@ -484,11 +506,9 @@ pub async fn diff<C: CloudPort>(
         }
         changes.insert(address.clone(), removal(address, resource));
     }
-    Ok(outcome(
-        Operation::Apply,
-        state,
-        changes.into_values().collect(),
-    ))
+    let mut planned = outcome(Operation::Apply, state, changes.into_values().collect());
+    planned.selected = selected;
+    Ok(planned)
 }
 
 /// Plan the destruction of everything in `state` (or only `targets` and what depends on them):
@@ -542,6 +562,7 @@ fn outcome(operation: Operation, state: &State, changes: Vec<Change>) -> PlanOut
         serial: state.serial,
         changes,
         summary,
+        selected: Vec::new(),
     }
 }
 

@@ -55,6 +55,7 @@ fn server(name: &str, keypair: &str, group: GroupChoice) -> DesiredServer {
 fn quickstart() -> Desired {
     Desired {
         servers: vec![server("web", "alice", GroupChoice::Named("web".into()))],
+        fleets: Vec::new(),
     }
 }
 
@@ -64,6 +65,7 @@ fn shared(names: &[&str]) -> Desired {
             .iter()
             .map(|n| server(n, "alice", GroupChoice::Default))
             .collect(),
+        fleets: Vec::new(),
     }
 }
 
@@ -745,6 +747,7 @@ fn a_multi_line_update_renders_as_a_unified_diff() {
             change: 1,
             ..Summary::default()
         },
+        selected: Vec::new(),
     };
     assert_eq!(
         render::render_plan(&plan, render::Style::default()),
@@ -1165,4 +1168,59 @@ fn the_plan_format_keeps_the_id_beside_the_action_and_refuses_an_action_without_
             .contains("keypair.alice: the change has no `id`"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn a_fleet_selects_source_servers_by_pattern_and_becomes_one_server_each() {
+    let env = Env::new(&["web-1", "web-2", "db"], Script::default());
+    let mut template = server("{source}-copy", "alice", GroupChoice::Default);
+    template.source = String::new();
+    template.snapshot_name = "{source}-snap".into();
+    template.image.name = "{source}-image".into();
+    let desired = Desired {
+        servers: vec![server("web-2", "alice", GroupChoice::Default)],
+        fleets: vec![
+            crate::graph::DesiredFleet {
+                selection: crate::plan::Selection {
+                    name: Some("web-*".into()),
+                    tags: vec!["fleet".into()],
+                    ..Default::default()
+                },
+                template: template.clone(),
+            },
+            crate::graph::DesiredFleet {
+                selection: crate::plan::Selection {
+                    name: Some("nothing-*".into()),
+                    ..Default::default()
+                },
+                template,
+            },
+        ],
+    };
+    let planned = env.plan(&desired).await;
+    // web-2 is named by its own entry, so the fleet takes web-1 only.
+    assert_eq!(planned.selected.len(), 2);
+    assert_eq!(planned.selected[0].selection, "name=web-* tags=fleet");
+    assert_eq!(planned.selected[0].servers, ["web-1-copy"]);
+    assert!(planned.selected[1].servers.is_empty());
+    let acts = actions(&planned);
+    assert_eq!(acts["server.web-1-copy"], "create");
+    assert_eq!(acts["snapshot.web-1-snap"], "create");
+    assert_eq!(acts["image.web-1-image"], "create");
+    assert_eq!(acts["server.web-2"], "create");
+    assert!(!acts.keys().any(|a| a.contains("db")), "{acts:?}");
+    let text = render::render_plan(&planned, render::Style::default());
+    assert!(
+        text.starts_with(
+            "Fleet `name=web-* tags=fleet` selects 1 source server: web-1-copy.\n\n\
+             Fleet `name=nothing-*` selects 0 source servers (nothing matches"
+        ),
+        "{text}"
+    );
+    // Applied, then planned again: nothing to do; the fleet still lists its match.
+    let report = env.apply(&desired).await;
+    assert!(report.succeeded(), "{report:?}");
+    let again = env.plan(&desired).await;
+    assert!(again.is_empty(), "{:?}", actions(&again));
+    assert_eq!(again.selected[0].servers, ["web-1-copy"]);
 }

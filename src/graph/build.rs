@@ -426,6 +426,7 @@ mod tests {
     fn one_server_gives_the_quickstart_graph() {
         let desired = Desired {
             servers: vec![server("web", "alice", GroupChoice::Named("web".into()))],
+            fleets: Vec::new(),
         };
         let facts = BTreeMap::from([("web".to_string(), facts(&[22, 443]))]);
         let g = ResourceGraph::build(&desired, &facts).expect("builds");
@@ -478,6 +479,7 @@ mod tests {
                 server("a", "team", GroupChoice::Default),
                 server("b", "team", GroupChoice::Default),
             ],
+            fleets: Vec::new(),
         };
         let facts = BTreeMap::from([
             ("a".to_string(), facts(&[22])),
@@ -533,6 +535,7 @@ mod tests {
         b.keypair.mode = KeypairMode::Existing;
         let desired = Desired {
             servers: vec![server("a", "team", GroupChoice::Default), b],
+            fleets: Vec::new(),
         };
         let facts = BTreeMap::from([
             ("a".to_string(), facts(&[22])),

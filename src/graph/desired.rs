@@ -3,12 +3,86 @@
 //! graph needs ([`SourceFacts`]). The plan model is mapped into this by the engine; this file
 //! knows nothing of TOML, XML or HTTP.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde::{Deserialize, Serialize};
 
-/// Every server to move, in plan order.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+use crate::plan::{SOURCE_PLACEHOLDER, Selection};
+
+/// Every server to move, in plan order, and the fleets still to be matched against the source.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Desired {
     pub servers: Vec<DesiredServer>,
+    /// `[[server]]` entries that select source servers (see [`Desired::expand`]).
+    pub fleets: Vec<DesiredFleet>,
+}
+
+/// A fleet: the selection, and the server each match becomes, with
+/// [`SOURCE_PLACEHOLDER`] in its name, snapshot name and image name.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DesiredFleet {
+    pub selection: Selection,
+    pub template: DesiredServer,
+}
+
+/// A source server as a fleet selection sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Candidate<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub tags: &'a [String],
+    pub metadata: &'a BTreeMap<String, String>,
+}
+
+/// What one fleet matched: its selection (as `Selection::describe` words it) and the target
+/// names of the servers it stands for, in name order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FleetMatch {
+    pub selection: String,
+    pub servers: Vec<String>,
+}
+
+impl Desired {
+    /// Every fleet matched against the source's servers: each match becomes a server named
+    /// from the template (the source by id, so two source servers of one name stay apart).
+    /// A source server that an explicit `[[server]]` names (by name or id) is not selected
+    /// again, nor one an earlier fleet took.
+    pub fn expand(&self, candidates: &[Candidate<'_>]) -> (Desired, Vec<FleetMatch>) {
+        let mut taken: BTreeSet<&str> = self.servers.iter().map(|s| s.source.as_str()).collect();
+        let mut servers = self.servers.clone();
+        let mut matches = Vec::new();
+        for fleet in &self.fleets {
+            let mut picked: Vec<&Candidate<'_>> = candidates
+                .iter()
+                .filter(|c| !taken.contains(c.id) && !taken.contains(c.name))
+                .filter(|c| fleet.selection.matches(c.name, c.tags, c.metadata))
+                .collect();
+            picked.sort_by(|a, b| (a.name, a.id).cmp(&(b.name, b.id)));
+            let mut names = Vec::new();
+            for c in picked {
+                taken.insert(c.id);
+                let fill = |t: &str| t.replace(SOURCE_PLACEHOLDER, c.name);
+                let mut server = fleet.template.clone();
+                server.source = c.id.to_string();
+                server.name = fill(&fleet.template.name);
+                server.snapshot_name = fill(&fleet.template.snapshot_name);
+                server.image.name = fill(&fleet.template.image.name);
+                names.push(server.name.clone());
+                servers.push(server);
+            }
+            matches.push(FleetMatch {
+                selection: fleet.selection.describe(),
+                servers: names,
+            });
+        }
+        (
+            Desired {
+                servers,
+                fleets: Vec::new(),
+            },
+            matches,
+        )
+    }
 }
 
 /// One server to move and how.

@@ -3,8 +3,8 @@
 //! Knows nothing of TOML or XML (the plan module has read them) nor of clouds.
 
 use super::desired::{
-    Desired, DesiredImage, DesiredServer, FloatingIpChoice, GroupChoice, KeypairChoice,
-    KeypairMode, TransferMode,
+    Desired, DesiredFleet, DesiredImage, DesiredServer, FloatingIpChoice, GroupChoice,
+    KeypairChoice, KeypairMode, TransferMode,
 };
 use crate::plan::{self, Plan};
 
@@ -27,7 +27,7 @@ pub enum FromPlanError {
 impl Desired {
     /// Every `[[server]]` of `plan`, in plan order.
     pub fn from_plan(plan: &Plan) -> Result<Desired, FromPlanError> {
-        let servers = plan
+        let resolved: Vec<(Option<plan::Selection>, DesiredServer)> = plan
             .resolved_servers()
             .into_iter()
             .map(|s| {
@@ -65,28 +65,41 @@ impl Desired {
                         FloatingIpChoice::Address(ip.to_string())
                     }
                 };
-                Ok(DesiredServer {
-                    source: s.source.clone(),
-                    name: s.name.clone(),
-                    snapshot_name: s.snapshot.clone(),
-                    image: DesiredImage {
-                        name: s.image_name.clone(),
-                        disk_format: s.disk_format.clone(),
-                        visibility: s.visibility.clone(),
-                        transfer: match s.transfer {
-                            plan::TransferMode::Stream => TransferMode::Stream,
-                            plan::TransferMode::Spool => TransferMode::Spool,
+                Ok((
+                    s.select.clone(),
+                    DesiredServer {
+                        source: s.source.clone(),
+                        name: s.name.clone(),
+                        snapshot_name: s.snapshot.clone(),
+                        image: DesiredImage {
+                            name: s.image_name.clone(),
+                            disk_format: s.disk_format.clone(),
+                            visibility: s.visibility.clone(),
+                            transfer: match s.transfer {
+                                plan::TransferMode::Stream => TransferMode::Stream,
+                                plan::TransferMode::Spool => TransferMode::Spool,
+                            },
                         },
+                        flavor: s.flavor.clone(),
+                        network,
+                        keypair,
+                        security_group,
+                        floating_ip,
                     },
-                    flavor: s.flavor.clone(),
-                    network,
-                    keypair,
-                    security_group,
-                    floating_ip,
-                })
+                ))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Desired { servers })
+        let mut desired = Desired::default();
+        for (select, server) in resolved {
+            match select {
+                Some(selection) => desired.fleets.push(DesiredFleet {
+                    selection,
+                    template: server,
+                }),
+                None => desired.servers.push(server),
+            }
+        }
+        Ok(desired)
     }
 }
 

@@ -13,7 +13,8 @@ mod from_plan;
 pub use address::{Address, AddressError};
 pub use build::{Entry, GraphError, Node, ResourceGraph};
 pub use desired::{
-    Desired, DesiredImage, DesiredServer, FlavorSpec, FloatingIpChoice, GroupChoice, KeypairChoice,
-    KeypairMode, Rule, RuleDirection, SourceFacts, TransferMode,
+    Candidate, Desired, DesiredFleet, DesiredImage, DesiredServer, FlavorSpec, FleetMatch,
+    FloatingIpChoice, GroupChoice, KeypairChoice, KeypairMode, Rule, RuleDirection, SourceFacts,
+    TransferMode,
 };
 pub use from_plan::FromPlanError;

@@ -289,6 +289,7 @@ pub fn saved_plans() -> Vec<Vec<u8>> {
                 ..Summary::default()
             },
             changes,
+            selected: Vec::new(),
         };
         out.push(saved(&outcome));
     }
