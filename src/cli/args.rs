@@ -247,6 +247,9 @@ pub struct RunArgs {
     /// Image copies running at once.
     #[arg(long, default_value_t = defaults::TRANSFERS, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub transfers: u32,
+    /// Snapshots taken in the source at once (from createImage until the snapshot is active).
+    #[arg(long, default_value_t = defaults::SNAPSHOTS, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub snapshots: u32,
     /// Seconds to wait for a source snapshot to become active.
     #[arg(long, default_value_t = defaults::SNAPSHOT_TIMEOUT_S, value_name = "SECONDS")]
     pub snapshot_timeout: u64,

@@ -113,6 +113,7 @@ fn run_options(run: &RunArgs) -> RunOptions {
     RunOptions {
         parallelism: run.parallelism,
         transfers: run.transfers,
+        snapshots: run.snapshots,
         timeouts: timeouts(run),
     }
 }
@@ -389,12 +390,7 @@ pub fn apply(args: &ApplyArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
         if outcome.is_empty() {
             if args.run.json {
                 let overview = migration.overview(None).await?;
-                let report = ApplyReport {
-                    nodes: Vec::new(),
-                    total_ms: 0,
-                    generated_keys: Vec::new(),
-                    state_error: None,
-                };
+                let report = ApplyReport::default();
                 println!(
                     "{}",
                     serde_json::to_string_pretty(&ApplyJson {

@@ -17,14 +17,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use petgraph::graph::{DiGraph, NodeIndex};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, json};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::diff::{Action, Change, PlanOutcome};
 use super::port::{CloudPort, Diagnosis, PortError};
-use super::steps::{NodeCtx, NodeFailure, NodeOutput, OpSlot, run_node};
+use super::steps::{Limit, NodeCtx, NodeFailure, NodeOutput, OpSlot, run_node};
 use super::walk::{Outcome, Stop, WalkEvent, walk};
 use crate::graph::{Address, Node};
 use crate::state::{Origin, Resource, Side, StateError, StateFile, now_rfc3339};
@@ -46,6 +46,9 @@ pub struct ApplyOptions {
     pub parallelism: NonZeroUsize,
     /// Image transfers running at once (a second, smaller limit).
     pub transfers: NonZeroUsize,
+    /// Snapshots being taken in the source at once, from createImage until active (Nova
+    /// takes 5 at a time per compute host by default, and a tenant cannot see the hosts).
+    pub snapshots: NonZeroUsize,
     pub timeouts: Timeouts,
     /// Graceful and hard stop (Ctrl-C once, twice).
     pub stop: Stop,
@@ -54,12 +57,13 @@ pub struct ApplyOptions {
 }
 
 impl ApplyOptions {
-    /// Options with these limits (0 counts as 1), no stop requested and no events.
+    /// Options with these limits (0 counts as 1; snapshots as many as `parallelism` until set
+    /// otherwise), no stop requested and no events.
     pub fn new(parallelism: u32, transfers: u32, timeouts: Timeouts) -> ApplyOptions {
-        let at_least_one = |n: u32| NonZeroUsize::new(n as usize).unwrap_or(NonZeroUsize::MIN);
         ApplyOptions {
             parallelism: at_least_one(parallelism),
             transfers: at_least_one(transfers),
+            snapshots: at_least_one(parallelism),
             timeouts,
             stop: Stop::default(),
             events: None,
@@ -133,7 +137,7 @@ pub struct NodeReport {
 }
 
 /// The result of an apply or destroy.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct ApplyReport {
     /// Every node that had something to do, sorted by address.
     pub nodes: Vec<NodeReport>,
@@ -144,6 +148,21 @@ pub struct ApplyReport {
     pub generated_keys: Vec<(Address, PrivateKey)>,
     /// Set when the state could not be written (the walk then stopped).
     pub state_error: Option<String>,
+    /// The most snapshots and image copies that were in flight at one moment.
+    #[serde(default)]
+    pub peak: Peak,
+}
+
+/// High-water marks of a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Peak {
+    pub snapshots: usize,
+    pub transfers: usize,
+}
+
+/// A limit given as a count: 0 counts as 1.
+pub fn at_least_one(n: u32) -> NonZeroUsize {
+    NonZeroUsize::new(n as usize).unwrap_or(NonZeroUsize::MIN)
 }
 
 impl ApplyReport {
@@ -302,7 +321,8 @@ async fn execute<C: CloudPort>(
             )
             .collect(),
     );
-    let transfers = Arc::new(Semaphore::new(options.transfers.get()));
+    let transfers = Limit::new(options.transfers);
+    let snapshots = Limit::new(options.snapshots);
     let ops = Arc::new(Semaphore::new(options.parallelism.get()));
     let emit = |event: Event| {
         if let Some(tx) = &options.events {
@@ -320,6 +340,7 @@ async fn execute<C: CloudPort>(
             lineage: lineage.clone(),
             timeouts: options.timeouts,
             transfers: transfers.clone(),
+            snapshots: snapshots.clone(),
             events: options.events.clone(),
             slot: OpSlot::new(ops.clone()),
         };
@@ -458,6 +479,10 @@ async fn execute<C: CloudPort>(
         total_ms: summary.total.as_millis() as u64,
         generated_keys,
         state_error,
+        peak: Peak {
+            snapshots: snapshots.peak(),
+            transfers: transfers.peak(),
+        },
     }
 }
 

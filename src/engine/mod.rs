@@ -22,8 +22,8 @@ mod fake;
 mod tests;
 
 pub use apply::{
-    ApplyError, ApplyOptions, ApplyReport, Event, NodeReport, NodeStatus, PrivateKey, Timeouts,
-    apply, destroy,
+    ApplyError, ApplyOptions, ApplyReport, Event, NodeReport, NodeStatus, Peak, PrivateKey,
+    Timeouts, apply, destroy,
 };
 pub use diff::{
     Action, AttrChange, Change, Operation, PLAN_FORMAT_VERSION, PlanError, PlanOptions,

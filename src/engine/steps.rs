@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
@@ -56,10 +57,62 @@ pub(super) struct NodeCtx {
     pub(super) ids: BTreeMap<Address, String>,
     pub(super) lineage: String,
     pub(super) timeouts: Timeouts,
-    pub(super) transfers: Arc<Semaphore>,
+    /// `--transfers`: image copies at once.
+    pub(super) transfers: Limit,
+    /// `--snapshots`: source snapshots at once.
+    pub(super) snapshots: Limit,
     pub(super) events: Option<mpsc::UnboundedSender<Event>>,
     /// This node's share of `--parallelism`, given back while it only waits.
     pub(super) slot: OpSlot,
+}
+
+/// A limit on something in flight (snapshots, image copies), which remembers the most that
+/// ever were at once.
+#[derive(Clone)]
+pub(super) struct Limit {
+    semaphore: Arc<Semaphore>,
+    gauge: Arc<(AtomicUsize, AtomicUsize)>,
+}
+
+/// One place under a [`Limit`]; given back when dropped.
+pub(super) struct Held {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    gauge: Arc<(AtomicUsize, AtomicUsize)>,
+}
+
+impl Limit {
+    pub(super) fn new(limit: std::num::NonZeroUsize) -> Limit {
+        Limit {
+            semaphore: Arc::new(Semaphore::new(limit.get())),
+            gauge: Arc::new((AtomicUsize::new(0), AtomicUsize::new(0))),
+        }
+    }
+
+    pub(super) async fn enter(&self) -> Result<Held, PortError> {
+        let permit = self
+            .semaphore
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| PortError::Cancelled)?;
+        let now = self.gauge.0.fetch_add(1, Ordering::SeqCst) + 1;
+        self.gauge.1.fetch_max(now, Ordering::SeqCst);
+        Ok(Held {
+            _permit: permit,
+            gauge: self.gauge.clone(),
+        })
+    }
+
+    /// The most that were in flight at once.
+    pub(super) fn peak(&self) -> usize {
+        self.gauge.1.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.gauge.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A permit of the parallelism semaphore that a node holds while it makes calls and gives
@@ -202,11 +255,7 @@ async fn fill_image<C: CloudPort>(
     // The copy is bounded by `transfers`, not by the parallelism slot.
     ctx.slot.release();
     let copied = async {
-        let _permit = ctx
-            .transfers
-            .acquire()
-            .await
-            .map_err(|_| PortError::Cancelled)?;
+        let _held = ctx.transfers.enter().await?;
         let events = ctx.events.clone();
         let for_progress = ctx.change.address.clone();
         let progress: Progress = Arc::new(move |bytes, total| {
@@ -387,6 +436,12 @@ async fn make_snapshot<C: CloudPort>(
     if let Some(old) = replacing {
         ignore_missing(cloud.delete_image(Side::Source, old).await)?;
     }
+    // From createImage until the snapshot is active it takes a place under `--snapshots`;
+    // the parallelism slot is given back while waiting for one.
+    ctx.slot.release();
+    let held = ctx.snapshots.enter().await;
+    ctx.slot.acquire().await?;
+    let _held = held?;
     let id = cloud
         .create_snapshot(source_server_id, name, &ctx.marker())
         .await?;

@@ -679,6 +679,7 @@ async fn parallel_apply_runs_close_to_the_critical_path() {
         let options = ApplyOptions {
             parallelism: NonZeroUsize::new(parallelism).expect("non-zero"),
             transfers: NonZeroUsize::new(transfers).expect("non-zero"),
+            snapshots: NonZeroUsize::new(parallelism).expect("non-zero"),
             ..options()
         };
         let report = env.apply_with(&desired, &options).await;
@@ -1223,4 +1224,29 @@ async fn a_fleet_selects_source_servers_by_pattern_and_becomes_one_server_each()
     let again = env.plan(&desired).await;
     assert!(again.is_empty(), "{:?}", actions(&again));
     assert_eq!(again.selected[0].servers, ["web-1-copy"]);
+}
+
+/// A fleet of 12 with 3 snapshots and 2 copies at once: never more in flight, and the limits
+/// are reached (the report's peaks say both).
+#[tokio::test(start_paused = true)]
+async fn snapshots_and_transfers_stay_within_their_own_limits() {
+    let names: Vec<String> = (0..12).map(|i| format!("f{i:02}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let script = Script {
+        latency: Duration::from_millis(50),
+        ready_after: Duration::from_secs(3),
+        transfer_time: Duration::from_secs(4),
+        ..Script::default()
+    };
+    let env = Env::new(&refs, script);
+    let options = ApplyOptions {
+        parallelism: NonZeroUsize::new(20).expect("non-zero"),
+        transfers: NonZeroUsize::new(2).expect("non-zero"),
+        snapshots: NonZeroUsize::new(3).expect("non-zero"),
+        ..options()
+    };
+    let report = env.apply_with(&shared(&refs), &options).await;
+    assert!(report.succeeded(), "{}", render::render_report(&report));
+    assert_eq!(report.peak.snapshots, 3, "{:?}", report.peak);
+    assert_eq!(report.peak.transfers, 2, "{:?}", report.peak);
 }

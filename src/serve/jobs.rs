@@ -35,6 +35,9 @@ pub struct JobOptions {
     pub parallelism: Option<u32>,
     /// Image copies at once (default: the workflow's, 4).
     pub transfers: Option<u32>,
+    /// Source snapshots at once (default: the workflow's, 5).
+    #[serde(default)]
+    pub snapshots: Option<u32>,
 }
 
 impl JobOptions {
@@ -55,6 +58,9 @@ impl JobOptions {
         }
         if self.transfers.is_some_and(|t| !(1..=100).contains(&t)) {
             return Err("transfers must be between 1 and 100".into());
+        }
+        if self.snapshots.is_some_and(|t| !(1..=100).contains(&t)) {
+            return Err("snapshots must be between 1 and 100".into());
         }
         self.addresses().map(|_| ())
     }
@@ -285,6 +291,7 @@ async fn execute(
     let run = RunOptions {
         parallelism: options.parallelism.unwrap_or(defaults::PARALLELISM),
         transfers: options.transfers.unwrap_or(defaults::TRANSFERS),
+        snapshots: options.snapshots.unwrap_or(defaults::SNAPSHOTS),
         ..RunOptions::default()
     };
     let report: ApplyReport = match kind {

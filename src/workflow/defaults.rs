@@ -9,6 +9,9 @@ use crate::engine::Timeouts;
 pub const PARALLELISM: u32 = 10;
 /// Image copies at once (`--transfers`).
 pub const TRANSFERS: u32 = 4;
+/// Source snapshots at once (`--snapshots`): Nova's own default per compute host
+/// (`max_concurrent_snapshots`), the most a tenant can count on without seeing the hosts.
+pub const SNAPSHOTS: u32 = 5;
 /// How long a snapshot may take to become active (`--snapshot-timeout`, seconds).
 pub const SNAPSHOT_TIMEOUT_S: u64 = 30 * 60;
 /// How long an image copy may take (`--image-timeout`, seconds).

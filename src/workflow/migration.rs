@@ -24,6 +24,7 @@ use crate::state::{State, StateFile};
 pub struct RunOptions {
     pub parallelism: u32,
     pub transfers: u32,
+    pub snapshots: u32,
     pub timeouts: Timeouts,
 }
 
@@ -32,6 +33,7 @@ impl Default for RunOptions {
         RunOptions {
             parallelism: defaults::PARALLELISM,
             transfers: defaults::TRANSFERS,
+            snapshots: defaults::SNAPSHOTS,
             timeouts: defaults::timeouts(),
         }
     }
@@ -40,6 +42,7 @@ impl Default for RunOptions {
 impl RunOptions {
     fn apply_options(&self, stop: Stop, events: Option<UnboundedSender<Event>>) -> ApplyOptions {
         let mut options = ApplyOptions::new(self.parallelism, self.transfers, self.timeouts);
+        options.snapshots = crate::engine::apply::at_least_one(self.snapshots);
         options.stop = stop;
         options.events = events;
         options
