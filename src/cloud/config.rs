@@ -214,6 +214,29 @@ impl Default for RetryPolicy {
     }
 }
 
+/// The limits every request to one cloud shares (all tasks of a run together): clouds.yaml's
+/// `rate_limit` (requests per second, as openstacksdk reads it) and `concurrency` (requests
+/// waiting for their answer at once).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RequestLimits {
+    /// At most this many requests in flight; `None`: no cap.
+    pub concurrency: Option<usize>,
+    /// At most this many request starts per second; `None`: no cap.
+    pub requests_per_second: Option<f64>,
+}
+
+impl Default for RequestLimits {
+    fn default() -> RequestLimits {
+        RequestLimits {
+            concurrency: Some(DEFAULT_CONCURRENCY),
+            requests_per_second: None,
+        }
+    }
+}
+
+/// Requests in flight to one cloud by default.
+pub const DEFAULT_CONCURRENCY: usize = 32;
+
 /// One cloud, fully resolved: how to reach it and how to authenticate.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CloudConfig {
@@ -228,6 +251,7 @@ pub struct CloudConfig {
     pub tls: TlsOptions,
     pub timeouts: Timeouts,
     pub retry: RetryPolicy,
+    pub limits: RequestLimits,
 }
 
 /// Auth written inline (in the plan). Secrets come from the environment via `password_env` /
@@ -550,7 +574,41 @@ fn from_entry(name: &str, entry: &Map<String, Value>) -> Result<CloudConfig, Str
         },
         timeouts,
         retry: RetryPolicy::default(),
+        limits: request_limits(entry)?,
     })
+}
+
+/// `rate_limit` (a number of requests per second; openstacksdk also takes a map per service,
+/// of which the smallest is used) and `concurrency` of a clouds.yaml entry.
+fn request_limits(entry: &Map<String, Value>) -> std::result::Result<RequestLimits, String> {
+    let mut limits = RequestLimits::default();
+    let rate = match entry.get("rate_limit") {
+        Some(Value::Object(per_service)) => per_service
+            .values()
+            .filter_map(Value::as_f64)
+            .min_by(f64::total_cmp),
+        Some(v) => Some(
+            v.as_f64()
+                .ok_or_else(|| format!("rate_limit {v} is not a number of requests per second"))?,
+        ),
+        None => None,
+    };
+    if let Some(r) = rate {
+        if !(r.is_finite() && r > 0.0) {
+            return Err(format!(
+                "rate_limit {r} must be a positive number of requests per second"
+            ));
+        }
+        limits.requests_per_second = Some(r);
+    }
+    if let Some(v) = entry.get("concurrency") {
+        let n = v
+            .as_u64()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("concurrency {v} must be a positive whole number"))?;
+        limits.concurrency = Some(usize::try_from(n).unwrap_or(usize::MAX));
+    }
+    Ok(limits)
 }
 
 /// The cloud described by `OS_*` environment variables (named `envvars`, as openstacksdk does).
@@ -707,6 +765,7 @@ pub fn from_inline(name: &str, inline: &InlineAuth, env: &ConfigEnv) -> Result<C
         },
         timeouts: Timeouts::default(),
         retry: RetryPolicy::default(),
+        limits: RequestLimits::default(),
     })
 }
 
