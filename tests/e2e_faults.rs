@@ -781,3 +781,36 @@ async fn a_quota_refusal_is_a_clear_diagnostic() {
     world.s2d_ok(&["destroy", &plan, "--auto-approve"], 0).await;
     assert_eq!(both(&world).await, before);
 }
+
+/// Every upload breaks after 1 MiB: the copy starts again while its restart budget lasts,
+/// then the image node fails with an error naming the call that broke and the budget spent;
+/// nothing half-made is left recorded as a copy, and once the cloud behaves the next apply
+/// finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_that_keeps_breaking_stops_at_its_budget() {
+    let world = World::devcloud(Options {
+        image_size: 4 << 20,
+        ..Options::default()
+    })
+    .await;
+    let plan = world.plan("quickstart.toml");
+    let before = both(&world).await;
+    world
+        .faults(
+            "hospital",
+            json!({"reset_upload_after_bytes": 1 << 20, "reset_count": 0}),
+        )
+        .await;
+    let out = world.s2d_ok(&["apply", &plan, "--auto-approve"], 1).await;
+    let err = stderr(&out);
+    assert!(err.contains("failed: image.ehr-analytics-s2d"), "{err}");
+    assert!(err.contains("target upload"), "{err}");
+    assert!(err.contains("PUT"), "{err}");
+    assert!(err.contains("restart budget"), "{err}");
+    world
+        .faults("hospital", json!({"reset_upload_after_bytes": null}))
+        .await;
+    world.s2d_ok(&["apply", &plan, "--auto-approve"], 0).await;
+    world.s2d_ok(&["destroy", &plan, "--auto-approve"], 0).await;
+    assert_eq!(both(&world).await, before);
+}
