@@ -317,6 +317,15 @@ async fn api(
             {"id": "net-1", "name": "public", "router:external": true, "subnets": ["sub-1"], "status": "ACTIVE"}
         ]}))
         .into_response(),
+        ("GET", "/network/v2.0/subnets") => {
+            // A broken cloud whose next links never end: always one more page.
+            let n: u64 = q.get("marker").and_then(|m| m.parse().ok()).unwrap_or(0) + 1;
+            axum::Json(json!({"subnets": [{"id": n.to_string(), "network_id": "net-1",
+                "cidr": "10.0.0.0/24", "ip_version": 4}],
+                "subnets_links": [{"rel": "next",
+                    "href": format!("http://x/network/v2.0/subnets?marker={n}")}]}))
+            .into_response()
+        }
         _ => (StatusCode::NOT_FOUND, "404 Not Found\n\nThe resource could not be found.\n\n   ")
             .into_response(),
     };
@@ -1300,4 +1309,17 @@ async fn a_429_pauses_the_whole_cloud() {
         .await
         .unwrap();
     assert_eq!(count(&st, key), 3); // rl, the refused one, its repeat
+}
+
+/// A cloud whose next links never end: the list stops at 10,000 pages with an error naming the
+/// call, instead of looping for ever.
+#[tokio::test]
+async fn endless_next_links_stop_at_the_page_bound() {
+    let (st, base) = start(true, "2.1", "2.79").await;
+    let cloud = Cloud::connect(config(&base, password())).await.unwrap();
+    let e = cloud.network.subnets(&[]).await.unwrap_err();
+    assert_eq!(e.code(), "s2d::cloud::bad_answer", "{e}");
+    assert!(e.to_string().contains("past 10000 pages"), "{e}");
+    assert!(e.to_string().contains("/network/v2.0/subnets"), "{e}");
+    assert_eq!(count(&st, "GET /network/v2.0/subnets"), 10_000);
 }
