@@ -1263,3 +1263,169 @@ async fn no_secret_in_logs_or_errors() {
         }
     }
 }
+
+/// With devcloud's page maximum at 2 (nova `max_limit`, glance `api_limit_max`, neutron
+/// `pagination_max_limit`), every list still returns everything: the client follows Nova's
+/// `servers_links`, Glance's `next` (which keeps the filters) and Neutron's `*_links`.
+#[tokio::test]
+async fn lists_follow_every_page_of_a_small_page_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let dc = devcloud_with(
+        dir.path(),
+        FaultSettings {
+            max_limit: Some(2),
+            ..FaultSettings::default()
+        },
+    )
+    .await;
+    let provider = connect(dir.path(), "provider").await;
+    let image = base_image(&provider).await;
+    let names = ["pg1", "pg2", "pg3", "pg4", "pg5"];
+    for name in names {
+        provider
+            .network
+            .create_security_group(name, Some("paging"))
+            .await
+            .unwrap();
+        provider
+            .compute
+            .create_server(&ServerCreate {
+                name: name.into(),
+                image: Some(image.clone()),
+                flavor: FlavorId::from("1"),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        provider
+            .image
+            .create(&s2d::cloud::image::ImageCreate {
+                name: name.into(),
+                disk_format: "raw".into(),
+                container_format: "bare".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    dc.provider.cloud().log.clear();
+    let servers = provider
+        .compute
+        .list_servers(&ServerQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(servers.len(), 6, "{servers:?}"); // ehr-analytics and the five
+    let groups = provider.network.security_groups(&[]).await.unwrap();
+    assert_eq!(groups.len(), 7); // default, analytics and the five
+    let queued = provider
+        .image
+        .list(&s2d::cloud::image::ImageQuery {
+            status: Some("queued".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut got: Vec<String> = queued.iter().filter_map(|i| i.name.clone()).collect();
+    got.sort();
+    assert_eq!(got, names);
+    let log = provider_log(&dc);
+    let pages = |prefix: &str| log.iter().filter(|e| e.path.starts_with(prefix)).count();
+    assert_eq!(pages("/compute/v2.1/servers/detail"), 4, "{log:?}"); // 2+2+2, then empty
+    assert_eq!(pages("/network/v2.0/security-groups"), 4, "{log:?}"); // 2+2+2+1
+    assert_eq!(pages("/image/v2/images"), 3, "{log:?}"); // 2+2+1, all queued
+    assert!(
+        log.iter()
+            .filter(|e| e.path.starts_with("/image/v2/images?"))
+            .all(|e| e.path.contains("status=queued")),
+        "a next page lost the filter: {log:?}"
+    );
+}
+
+/// Quotas refuse as the services do, and the client reads each refusal as
+/// `s2d::cloud::quota`: Nova 403, Neutron 409 `OverQuota`, Glance 413 on upload.
+#[tokio::test]
+async fn quota_refusals_are_quota_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let dc = devcloud(dir.path()).await;
+    let provider = connect(dir.path(), "provider").await;
+    let image = base_image(&provider).await;
+    let faults = &dc.provider.cloud().faults;
+    faults.set(FaultSettings {
+        quota: devcloud::faults::Quotas {
+            instances: Some(2),
+            floatingip: Some(0),
+            image_count_uploading: Some(0),
+            ..Default::default()
+        },
+        ..faults.get()
+    });
+    let limits = provider.compute.limits().await.unwrap();
+    let limits = serde_json::to_value(&limits).unwrap();
+    assert_eq!(limits["absolute"]["maxTotalInstances"], 2, "{limits}");
+    let boot = |name: &str| ServerCreate {
+        name: name.into(),
+        image: Some(image.clone()),
+        flavor: FlavorId::from("1"),
+        ..Default::default()
+    };
+    provider.compute.create_server(&boot("q1")).await.unwrap();
+    let e = provider
+        .compute
+        .create_server(&boot("q2"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(403), "{e}");
+    assert_eq!(e.code(), "s2d::cloud::quota", "{e}");
+    assert!(
+        e.to_string().contains(
+            "Quota exceeded for instances: Requested 1, but already used 2 of 2 instances"
+        ),
+        "{e}"
+    );
+    let public = provider
+        .network
+        .networks(&[("router:external", "true".into())])
+        .await
+        .unwrap()
+        .remove(0);
+    let e = provider
+        .network
+        .create_floating_ip(&s2d::cloud::network::FloatingIpCreate {
+            floating_network_id: public.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(409), "{e}");
+    assert_eq!(e.code(), "s2d::cloud::quota", "{e}");
+    assert!(
+        e.to_string()
+            .contains("OverQuota: Quota exceeded for resources: ['floatingip']."),
+        "{e}"
+    );
+    let made = provider
+        .image
+        .create(&s2d::cloud::image::ImageCreate {
+            name: "q-image".into(),
+            disk_format: "raw".into(),
+            container_format: "bare".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let e = provider
+        .image
+        .upload(
+            &made.id,
+            Some(3),
+            futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from_static(
+                b"abc",
+            ))]),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(413), "{e}");
+    assert_eq!(e.code(), "s2d::cloud::quota", "{e}");
+    let again = provider.image.get(&made.id).await.unwrap().unwrap();
+    assert_eq!(again.status, "queued");
+}

@@ -1,7 +1,8 @@
 //! The request path against a scripted fake cloud (axum on 127.0.0.1): discovery of
 //! identity/compute/image/network versions, Keystone v3 and v2.0, catalog region and
-//! interface, microversion fallback, paging, retries on 503/429 with Retry-After, no retry of
-//! a POST that reached the server, create-or-adopt without duplicates, token renewal after a
+//! interface, microversion fallback, paging, retries on 500/503/429 with Retry-After (a 429
+//! pausing the whole cloud), no retry of a POST that reached the server (an unconfirmed
+//! create), create-or-adopt without duplicates, token renewal after a
 //! 401, the stall timeout of downloads, and that no secret appears in any log line (trace
 //! level) or error.
 
@@ -20,8 +21,8 @@ use serde_json::{Value, json};
 
 use s2d::cloud::compute::{ServerCreate, ServerQuery};
 use s2d::cloud::config::{
-    AuthMethod, AuthSpec, CloudConfig, IdentityVersion, ProjectScope, RetryPolicy, Timeouts,
-    TlsOptions,
+    AuthMethod, AuthSpec, CloudConfig, IdentityVersion, ProjectScope, RequestLimits, RetryPolicy,
+    Timeouts, TlsOptions,
 };
 use s2d::cloud::image::ImageQuery;
 use s2d::cloud::{
@@ -316,6 +317,15 @@ async fn api(
             {"id": "net-1", "name": "public", "router:external": true, "subnets": ["sub-1"], "status": "ACTIVE"}
         ]}))
         .into_response(),
+        ("GET", "/network/v2.0/subnets") => {
+            // A broken cloud whose next links never end: always one more page.
+            let n: u64 = q.get("marker").and_then(|m| m.parse().ok()).unwrap_or(0) + 1;
+            axum::Json(json!({"subnets": [{"id": n.to_string(), "network_id": "net-1",
+                "cidr": "10.0.0.0/24", "ip_version": 4}],
+                "subnets_links": [{"rel": "next",
+                    "href": format!("http://x/network/v2.0/subnets?marker={n}")}]}))
+            .into_response()
+        }
         _ => (StatusCode::NOT_FOUND, "404 Not Found\n\nThe resource could not be found.\n\n   ")
             .into_response(),
     };
@@ -471,6 +481,7 @@ fn config(base: &str, method: AuthMethod) -> CloudConfig {
             max_delay: Duration::from_millis(50),
             max_retry_after: Duration::from_secs(5),
         },
+        limits: RequestLimits::default(),
     }
 }
 
@@ -1194,4 +1205,121 @@ async fn a_hostile_cloud_answer_is_refused_not_buffered() {
     // The session goes on serving ordinary calls.
     let id = cloud.compute.create_server(&server("after")).await.unwrap();
     assert!(cloud.compute.get_server(&id).await.unwrap().is_some());
+}
+
+/// A 500 on a GET is the cloud failing on its side: repeated like a 503.
+#[tokio::test]
+async fn a_500_on_a_get_is_retried() {
+    let (st, base) = start(true, "2.1", "2.79").await;
+    let cloud = Cloud::connect(config(&base, password())).await.unwrap();
+    let id = cloud.compute.create_server(&server("r500")).await.unwrap();
+    let key = format!("GET /compute/v2.1/servers/{id}");
+    let f = Fault {
+        status: 500,
+        retry_after: None,
+        after_work: false,
+    };
+    fault(&st, &key, f, 2);
+    let before = cloud.session.stats();
+    assert!(cloud.compute.get_server(&id).await.unwrap().is_some());
+    assert_eq!(count(&st, &key), 3);
+    assert_eq!(cloud.session.stats().retries - before.retries, 2);
+}
+
+/// A 5xx on a POST is not repeated: the typed error says the create may have happened, with
+/// its own code, and still gives the status and request of the cloud's answer.
+#[tokio::test]
+async fn a_5xx_on_a_create_is_unconfirmed() {
+    let (st, base) = start(true, "2.1", "2.79").await;
+    let cloud = Cloud::connect(config(&base, password())).await.unwrap();
+    let key = "POST /compute/v2.1/servers";
+    let f = Fault {
+        status: 500,
+        retry_after: None,
+        after_work: true,
+    };
+    fault(&st, key, f, 1);
+    let e = cloud
+        .compute
+        .create_server(&server("maybe"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Unconfirmed { .. }), "{e:?}");
+    assert_eq!(e.code(), "s2d::cloud::unconfirmed");
+    assert_eq!(e.status(), Some(500));
+    assert!(e.is_ambiguous());
+    assert!(e.to_string().contains("may have taken effect"), "{e}");
+    assert!(e.help().unwrap().contains("marker"));
+    assert_eq!(count(&st, key), 1);
+}
+
+/// A 429 with `Retry-After` on one task holds back the other tasks' requests to that cloud
+/// too; a 429 on a POST (refused unseen) is repeated.
+#[tokio::test]
+async fn a_429_pauses_the_whole_cloud() {
+    let (st, base) = start(true, "2.1", "2.79").await;
+    let cloud = Cloud::connect(config(&base, password())).await.unwrap();
+    let id = cloud.compute.create_server(&server("rl")).await.unwrap();
+    let key = format!("GET /compute/v2.1/servers/{id}");
+    fault(
+        &st,
+        &key,
+        Fault {
+            status: 429,
+            retry_after: Some("1"),
+            after_work: false,
+        },
+        1,
+    );
+    let t = Instant::now();
+    let limited = {
+        let c = cloud.compute.clone();
+        let id = id.clone();
+        tokio::spawn(async move { c.get_server(&id).await })
+    };
+    // Once the 429 has been answered, another task's request to the same cloud waits too.
+    while count(&st, &key) == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Whatever the fake answers it: what matters is when.
+    let _ = cloud.compute.list_flavors().await;
+    assert!(
+        t.elapsed() >= Duration::from_millis(900),
+        "the other task went ahead after {:?}",
+        t.elapsed()
+    );
+    assert!(limited.await.unwrap().unwrap().is_some());
+    assert_eq!(cloud.session.stats().rate_limited, 1);
+
+    let key = "POST /compute/v2.1/servers";
+    fault(
+        &st,
+        key,
+        Fault {
+            status: 429,
+            retry_after: Some("0"),
+            after_work: false,
+        },
+        1,
+    );
+    cloud
+        .compute
+        .create_server(&server("after-429"))
+        .await
+        .unwrap();
+    assert_eq!(count(&st, key), 3); // rl, the refused one, its repeat
+}
+
+/// A cloud whose next links never end: the list stops at 10,000 pages with an error naming the
+/// call, instead of looping for ever.
+#[tokio::test]
+async fn endless_next_links_stop_at_the_page_bound() {
+    let (st, base) = start(true, "2.1", "2.79").await;
+    let cloud = Cloud::connect(config(&base, password())).await.unwrap();
+    let e = cloud.network.subnets(&[]).await.unwrap_err();
+    assert_eq!(e.code(), "s2d::cloud::bad_answer", "{e}");
+    assert!(e.to_string().contains("past 10000 pages"), "{e}");
+    assert!(e.to_string().contains("/network/v2.0/subnets"), "{e}");
+    assert_eq!(count(&st, "GET /network/v2.0/subnets"), 10_000);
 }

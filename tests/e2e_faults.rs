@@ -1,5 +1,7 @@
 //! End to end against devcloud's fault knobs (devcloud only: real clouds have no such knobs):
-//! a server that goes to ERROR, two applies at once, a corrupted and a broken image download.
+//! a server that goes to ERROR, two applies at once, a corrupted and a broken image download,
+//! flaky clouds (500/503 before and after the fact) round after round, tokens expiring during
+//! a copy, a rate-limited cloud (429 with Retry-After) and a quota that runs out.
 
 #[path = "e2e/harness.rs"]
 mod harness;
@@ -569,4 +571,246 @@ async fn a_killed_spool_download_resumes_from_its_offset() {
     assert_eq!(image.0, snapshot.0);
     assert_eq!(image.1, snapshot.1);
     world.s2d_ok(&["destroy", plan, "--auto-approve"], 0).await;
+}
+
+/// A flaky pair of clouds: 15% of requests answered 500/503 before anything happens, 5% served
+/// but answered 503 (a create that happened). Each round of apply -> plan (no changes) ->
+/// destroy of the multi-server plan converges without a re-run, and both clouds end exactly as
+/// before: no duplicate made by a lost answer, nothing left behind. `S2D_FAULT_ROUNDS` rounds
+/// (default 3; `examples/fault_rounds.rs` runs 20 and prints the figures).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flaky_clouds_converge_round_after_round() {
+    let world = World::devcloud(Options {
+        image_size: 1 << 20,
+        seed: 15,
+        ..Options::default()
+    })
+    .await;
+    let plan = world.plan("multi-server.toml");
+    let before = both(&world).await;
+    let dump_before = world.devcloud_dump("hospital").await;
+    let rounds: usize = std::env::var("S2D_FAULT_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
+    for round in 0..rounds {
+        for cloud in ["provider", "hospital"] {
+            world
+                .faults(cloud, json!({"fail_rate": 0.15, "fail_after_rate": 0.05}))
+                .await;
+        }
+        world.s2d_ok(&["apply", &plan, "--auto-approve"], 0).await;
+        let out = world
+            .s2d_ok(&["plan", &plan, "--detailed-exitcode"], 0)
+            .await;
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("No changes"),
+            "round {round}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        world.s2d_ok(&["destroy", &plan, "--auto-approve"], 0).await;
+        for cloud in ["provider", "hospital"] {
+            world
+                .faults(cloud, json!({"fail_rate": 0.0, "fail_after_rate": 0.0}))
+                .await;
+        }
+        assert_eq!(both(&world).await, before, "round {round}");
+        assert_eq!(
+            world.devcloud_dump("hospital").await["projects"],
+            dump_before["projects"],
+            "round {round}"
+        );
+    }
+    // The faults did happen, creates included.
+    let log = world.requests("hospital").await;
+    let failed_creates = log
+        .iter()
+        .filter(|r| r["method"] == "POST" && r["status"].as_u64().is_some_and(|s| s >= 500))
+        .count();
+    assert!(failed_creates > 0, "no create was answered 5xx");
+}
+
+/// Tokens that expire behind the client's back in the middle of an image copy: once the
+/// first (spooled) download has broken off, both clouds' clocks jump two hours, so the
+/// ranged request that resumes the download and the upload that follows meet a 401 with
+/// tokens the client still believes valid. Each is renewed and the copy goes on; the image
+/// arrives whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_expiring_during_a_copy_are_renewed() {
+    let world = World::devcloud(Options {
+        image_size: 8 << 20,
+        ..Options::default()
+    })
+    .await;
+    let plan = spool_plan(&world);
+    for cloud in ["provider", "hospital"] {
+        world.faults(cloud, json!({"token_ttl_s": 600})).await;
+    }
+    world
+        .faults(
+            "provider",
+            json!({"reset_download_after_bytes": 1 << 20, "reset_count": 2}),
+        )
+        .await;
+    let mut child = world
+        .command(&["apply", plan, "--auto-approve"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let lines = Lines::read(child.stderr.take().expect("stderr"));
+    let dc = world.devcloud.as_ref().expect("devcloud");
+    let provider = dc.provider.cloud().clone();
+    // The first download of the snapshot's bytes (reset after 1 MiB) has been answered.
+    poll(
+        "the first download of the snapshot",
+        Duration::from_secs(60),
+        || {
+            still_running(&mut child, "the download started");
+            provider
+                .log
+                .entries()
+                .iter()
+                .any(|r| r.method == "GET" && r.path.ends_with("/file") && r.status == 200)
+                .then_some(())
+                .ok_or_else(|| "no download yet".to_string())
+        },
+    )
+    .await;
+    for cloud in [&dc.provider, &dc.hospital] {
+        cloud.cloud().clock.shift(time::Duration::hours(2));
+    }
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().expect("waits"))
+        .await
+        .expect("joins");
+    let err = lines.all();
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    // The provider refused a token after the jump, then served the resumed range.
+    let log = dc.provider.cloud().log.entries();
+    let refused = log
+        .iter()
+        .position(|r| r.status == 401)
+        .unwrap_or_else(|| panic!("no 401 on the provider: {log:?}"));
+    assert!(
+        log[refused..]
+            .iter()
+            .any(|r| r.path.ends_with("/file") && r.status == 206),
+        "no resumed download after the 401: {log:?}"
+    );
+    let hospital = dc.hospital.cloud().log.entries();
+    assert!(hospital.iter().any(|r| r.status == 401), "{hospital:?}");
+    let source = world.cloud("provider").await;
+    let target = world.cloud("hospital").await;
+    let snapshot = image_sums(&source, &world.id("snapshot.ehr-analytics-s2d")).await;
+    let image = image_sums(&target, &world.id("image.ehr-analytics-s2d")).await;
+    assert_eq!(image.0, snapshot.0);
+    assert_eq!(image.1, snapshot.1);
+    world.s2d_ok(&["destroy", plan, "--auto-approve"], 0).await;
+}
+
+/// A cloud that limits the rate: a fifth of its answers are 429 with `Retry-After: 1`. Apply,
+/// plan and destroy go through without a re-run, each 429 holding back that cloud's requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_cloud_is_waited_for() {
+    let world = world().await;
+    let plan = world.plan("quickstart.toml");
+    let before = both(&world).await;
+    world
+        .faults(
+            "hospital",
+            json!({"rate_limit_rate": 0.2, "retry_after_s": 1}),
+        )
+        .await;
+    let started = Instant::now();
+    world.s2d_ok(&["apply", &plan, "--auto-approve"], 0).await;
+    let took = started.elapsed();
+    world
+        .s2d_ok(&["plan", &plan, "--detailed-exitcode"], 0)
+        .await;
+    world.s2d_ok(&["destroy", &plan, "--auto-approve"], 0).await;
+    let limited = world
+        .requests("hospital")
+        .await
+        .iter()
+        .filter(|r| r["status"] == 429)
+        .count();
+    assert!(limited > 0, "no 429 was answered");
+    // Every 429 paused the cloud for its Retry-After (pauses may overlap, not vanish).
+    assert!(
+        took >= Duration::from_secs(1),
+        "{took:?} with {limited} 429s"
+    );
+    world
+        .faults("hospital", json!({"rate_limit_rate": 0.0}))
+        .await;
+    assert_eq!(both(&world).await, before);
+}
+
+/// A quota that runs out: the server step fails with the cloud's refusal, coded
+/// `s2d::cloud::quota`, with the help to free some or ask for more; what was made before
+/// stays recorded, and once the quota allows, the next apply finishes the job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quota_refusal_is_a_clear_diagnostic() {
+    let world = world().await;
+    let plan = world.plan("quickstart.toml");
+    let before = both(&world).await;
+    world
+        .faults("hospital", json!({"quota": {"instances": 0}}))
+        .await;
+    let out = world.s2d_ok(&["apply", &plan, "--auto-approve"], 1).await;
+    let err = stderr(&out);
+    assert!(err.contains("failed: server.ehr-analytics"), "{err}");
+    assert!(err.contains("s2d::cloud::quota"), "{err}");
+    assert!(
+        err.contains(
+            "Quota exceeded for instances: Requested 1, but already used 0 of 0 instances"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("quota"), "{err}");
+    assert!(
+        world
+            .state()
+            .resources
+            .keys()
+            .any(|a| a.to_string() == "image.ehr-analytics-s2d"),
+        "{err}"
+    );
+    world.faults("hospital", json!({"quota": {}})).await;
+    world.s2d_ok(&["apply", &plan, "--auto-approve"], 0).await;
+    world.s2d_ok(&["destroy", &plan, "--auto-approve"], 0).await;
+    assert_eq!(both(&world).await, before);
+}
+
+/// Every upload breaks after 1 MiB: the copy starts again while its restart budget lasts,
+/// then the image node fails with an error naming the call that broke and the budget spent;
+/// nothing half-made is left recorded as a copy, and once the cloud behaves the next apply
+/// finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_that_keeps_breaking_stops_at_its_budget() {
+    let world = World::devcloud(Options {
+        image_size: 4 << 20,
+        ..Options::default()
+    })
+    .await;
+    let plan = world.plan("quickstart.toml");
+    let before = both(&world).await;
+    world
+        .faults(
+            "hospital",
+            json!({"reset_upload_after_bytes": 1 << 20, "reset_count": 0}),
+        )
+        .await;
+    let out = world.s2d_ok(&["apply", &plan, "--auto-approve"], 1).await;
+    let err = stderr(&out);
+    assert!(err.contains("failed: image.ehr-analytics-s2d"), "{err}");
+    assert!(err.contains("target upload"), "{err}");
+    assert!(err.contains("PUT"), "{err}");
+    assert!(err.contains("restart budget"), "{err}");
+    world
+        .faults("hospital", json!({"reset_upload_after_bytes": null}))
+        .await;
+    world.s2d_ok(&["apply", &plan, "--auto-approve"], 0).await;
+    world.s2d_ok(&["destroy", &plan, "--auto-approve"], 0).await;
+    assert_eq!(both(&world).await, before);
 }

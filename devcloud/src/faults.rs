@@ -46,6 +46,12 @@ pub struct FaultSettings {
     /// The largest page of `os-simple-tenant-usage` (2.40+), and its size when the request
     /// names no `limit`: nova's `[api] max_limit` (default 1000).
     pub usage_max_limit: usize,
+    /// The largest page of a list: nova's `[api] max_limit` (servers; default 1000), glance's
+    /// `api_limit_max` (images; default 1000), neutron's `pagination_max_limit` (every
+    /// collection; default unlimited). `None`: those defaults.
+    pub max_limit: Option<usize>,
+    /// The projects' quotas (each project the same); unset ones are unlimited.
+    pub quota: Quotas,
     /// When not empty: the catalog lists every service in each of these regions with a
     /// distinct URL per region and interface (`{base}/ep/{region}/{interface}/compute/v2.1`,
     /// ...), all served by this cloud; the request log shows the prefixed path. Empty: one
@@ -71,12 +77,41 @@ impl Default for FaultSettings {
             snapshot_s: 0.2,
             compute_max_microversion: None,
             usage_max_limit: 1000,
+            max_limit: None,
+            quota: Quotas::default(),
             catalog_regions: Vec::new(),
         }
     }
 }
 
+/// The quotas of every project, answered as the services answer them when one runs out:
+/// Nova 403 `Quota exceeded for instances: Requested 1, but already used 2 of 2 instances`,
+/// Neutron 409 `OverQuota` (`Quota exceeded for resources: ['port'].`), Glance 413 (oslo.limit's
+/// `image_count_uploading`). `None`: unlimited (`-1` in `limits`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Quotas {
+    /// Nova: servers of the project.
+    pub instances: Option<u64>,
+    /// Nova: vCPUs of the project's servers.
+    pub cores: Option<u64>,
+    /// Nova: RAM (MiB) of the project's servers.
+    pub ram: Option<u64>,
+    /// Neutron: ports of the project (made through the ports API).
+    pub port: Option<u64>,
+    /// Neutron: floating IPs of the project.
+    pub floatingip: Option<u64>,
+    /// Glance: images of the project receiving data at once.
+    pub image_count_uploading: Option<u64>,
+}
+
 impl FaultSettings {
+    /// Nova's page size for a request's `limit` (`None`: not given): at most `max_limit`.
+    pub fn nova_limit(&self, asked: Option<usize>) -> usize {
+        let max = self.max_limit.unwrap_or(1000);
+        asked.unwrap_or(max).min(max)
+    }
+
     /// The token lifetime in effect.
     pub fn token_ttl(&self) -> time::Duration {
         time::Duration::seconds(self.token_ttl_s.unwrap_or(3600) as i64)

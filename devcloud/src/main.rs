@@ -38,6 +38,22 @@ struct Cli {
     /// Probability (0..1) of a 500/503 answer.
     #[arg(long, default_value_t = 0.0)]
     fail_rate: f64,
+    /// Probability (0..1) that a request is served but answered 503 (a create happens).
+    #[arg(long, default_value_t = 0.0)]
+    fail_after_rate: f64,
+    /// Probability (0..1) of a 429 with Retry-After.
+    #[arg(long, default_value_t = 0.0)]
+    rate_limit_rate: f64,
+    /// The Retry-After of those 429s, in seconds.
+    #[arg(long, default_value_t = 1)]
+    retry_after_s: u64,
+    /// Lifetime of new tokens in seconds (default 3600); an expired token gets 401.
+    #[arg(long)]
+    token_ttl_s: Option<u64>,
+    /// The largest page of a list (nova max_limit, glance api_limit_max, neutron
+    /// pagination_max_limit).
+    #[arg(long)]
+    max_limit: Option<usize>,
     /// Seed for ids, generated data and fault draws.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -93,12 +109,15 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    if !(0.0..=1.0).contains(&cli.fail_rate) {
-        eprintln!(
-            "s2d-devcloud: --fail-rate must be between 0 and 1, got {}",
-            cli.fail_rate
-        );
-        return ExitCode::from(2);
+    for (flag, p) in [
+        ("--fail-rate", cli.fail_rate),
+        ("--fail-after-rate", cli.fail_after_rate),
+        ("--rate-limit-rate", cli.rate_limit_rate),
+    ] {
+        if !(0.0..=1.0).contains(&p) {
+            eprintln!("s2d-devcloud: {flag} must be between 0 and 1, got {p}");
+            return ExitCode::from(2);
+        }
     }
     let options = Options {
         listen: cli.listen,
@@ -109,6 +128,11 @@ async fn main() -> ExitCode {
         faults: FaultSettings {
             latency_ms: cli.latency_ms,
             fail_rate: cli.fail_rate,
+            fail_after_rate: cli.fail_after_rate,
+            rate_limit_rate: cli.rate_limit_rate,
+            retry_after_s: cli.retry_after_s,
+            token_ttl_s: cli.token_ttl_s,
+            max_limit: cli.max_limit,
             ..FaultSettings::default()
         },
         seed: cli.seed,

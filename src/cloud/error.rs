@@ -92,6 +92,17 @@ pub enum Error {
     /// The cloud does not offer something s2d needs (e.g. a microversion range it cannot read).
     #[error("{cloud}: {message}")]
     Unsupported { cloud: String, message: String },
+    /// A request that is not safe to repeat (a create) failed in a way that may nevertheless
+    /// have made what it asked for: a 5xx, a timeout, a connection broken after the request
+    /// left. It is never sent again blindly: the caller looks for the resource by the marker
+    /// it carries first ([`super::create_or_adopt`]).
+    #[error(
+        "{source} (the request may have taken effect: s2d looks for what it made before trying again)"
+    )]
+    Unconfirmed {
+        #[source]
+        source: Box<Error>,
+    },
 }
 
 fn request_id_suffix(id: &Option<String>) -> String {
@@ -157,6 +168,7 @@ impl Error {
             Error::Timeout { .. } => "s2d::cloud::timeout",
             Error::Failed { .. } => "s2d::cloud::failed",
             Error::Unsupported { .. } => "s2d::cloud::unsupported",
+            Error::Unconfirmed { .. } => "s2d::cloud::unconfirmed",
         }
     }
 
@@ -213,6 +225,10 @@ impl Error {
                 "the catalog of `{cloud}` lacks that service for the region and interface asked: set region_name or interface in clouds.yaml, or an <service>_endpoint_override"
             ),
             Error::Timeout { .. } => "run again (s2d continues where it stopped), or give the step more time with --snapshot-timeout, --image-timeout, --server-timeout".into(),
+            Error::Unconfirmed { source } => format!(
+                "the answer to a create was lost ({}); s2d looked for the resource by its marker and tried again as often as allowed: run again, and `s2d plan` adopts what the create made (it carries this state's marker) instead of making it twice",
+                source.code()
+            ),
             Error::Decode { .. } | Error::Failed { .. } | Error::Unsupported { .. } => return None,
         })
     }
@@ -223,6 +239,7 @@ impl Error {
             Error::Api { request_id, .. } | Error::Rejected { request_id, .. } => {
                 request_id.as_deref()
             }
+            Error::Unconfirmed { source } => source.request_id(),
             _ => None,
         }
     }
@@ -231,6 +248,7 @@ impl Error {
     pub fn status(&self) -> Option<u16> {
         match self {
             Error::Api { status, .. } => Some(*status),
+            Error::Unconfirmed { source } => source.status(),
             _ => None,
         }
     }
@@ -251,6 +269,7 @@ impl Error {
             Error::Transport { connect, .. } => !connect,
             Error::Timeout { .. } => true,
             Error::Api { status, .. } => *status >= 500 || *status == 429,
+            Error::Unconfirmed { .. } => true,
             _ => false,
         }
     }

@@ -1,8 +1,11 @@
 //! The one request path. [`Session`] holds a cloud's HTTP client, its identity endpoint and
 //! token (renewed before expiry and once after a 401), and sends every request s2d makes to
-//! that cloud: with retries (exponential backoff with jitter on connect errors, 429, 502,
-//! 503 and 504, honouring `Retry-After`, only for requests safe to repeat), timeouts, error
-//! body decoding, request ids and a debug line per request in which no secret appears.
+//! that cloud: through the cloud's shared limiter (concurrency, rate, and the pause a 429's
+//! `Retry-After` puts on every task), with retries (exponential backoff with jitter on
+//! connect errors, resets, 429, 500, 502, 503 and 504, only for requests safe to repeat; a
+//! POST whose answer was lost fails as [`Error::Unconfirmed`] for the caller's marker
+//! lookup), timeouts, error body decoding, request ids and a debug line per request in which
+//! no secret appears.
 //! Image streams go through here too, with a stall timeout instead of a total one. The HTTP
 //! client itself is `client`, the retry rules `retry`. Knows nothing of what the services'
 //! JSON means.
@@ -28,7 +31,7 @@ use super::client::build_client;
 use super::config::{CloudConfig, IdentityVersion};
 use super::error::{Error, Result, decode_error_body};
 use super::request::{ApiRequest, ReqBody};
-use super::retry::{backoff, is_retryable_status, parse_retry_after};
+use super::retry::{Limiter, backoff, is_retryable_status, parse_retry_after};
 use super::types::{Secret, Service};
 
 /// An authenticated connection to one cloud. Cheap to clone; clones share the token.
@@ -43,6 +46,30 @@ struct Inner {
     identity: IdentityEndpoint,
     token: Mutex<Option<Token>>,
     pub(crate) endpoints: Endpoints,
+    limiter: Limiter,
+    stats: Counters,
+}
+
+/// What the request path did, counted per cloud since connect.
+#[derive(Default)]
+struct Counters {
+    requests: AtomicU64,
+    retries: AtomicU64,
+    renewals: AtomicU64,
+    rate_limited: AtomicU64,
+}
+
+/// A session's request figures (see [`Session::stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Stats {
+    /// Requests sent (every attempt counts).
+    pub requests: u64,
+    /// Attempts that were repeats of a failed one.
+    pub retries: u64,
+    /// Tokens renewed after a 401.
+    pub renewals: u64,
+    /// 429 answers (each paused the whole cloud).
+    pub rate_limited: u64,
 }
 
 /// Per-service endpoints, resolved (catalog + version discovery) on first use.
@@ -145,11 +172,13 @@ impl Session {
         };
         let mut session = Session {
             inner: Arc::new(Inner {
-                config,
                 client,
                 identity: placeholder,
                 token: Mutex::new(None),
                 endpoints: Endpoints::default(),
+                limiter: Limiter::new(&config.limits),
+                stats: Counters::default(),
+                config,
             }),
         };
         let identity = session.discover_identity().await?;
@@ -171,6 +200,17 @@ impl Session {
 
     pub fn config(&self) -> &CloudConfig {
         &self.inner.config
+    }
+
+    /// The request figures of this cloud so far (all clones of the session together).
+    pub fn stats(&self) -> Stats {
+        let c = &self.inner.stats;
+        Stats {
+            requests: c.requests.load(Ordering::Relaxed),
+            retries: c.retries.load(Ordering::Relaxed),
+            renewals: c.renewals.load(Ordering::Relaxed),
+            rate_limited: c.rate_limited.load(Ordering::Relaxed),
+        }
     }
 
     /// The identity endpoint in use (version and versioned URL).
@@ -340,6 +380,7 @@ impl Session {
             return Ok(());
         }
         tracing::debug!(cloud = %self.name(), "token rejected (401), authenticating again");
+        self.inner.stats.renewals.fetch_add(1, Ordering::Relaxed);
         *guard = Some(Box::pin(self.authenticate()).await?);
         Ok(())
     }
@@ -442,8 +483,14 @@ impl Session {
             } else {
                 None
             };
+            let permit = self.inner.limiter.acquire().await;
+            self.inner.stats.requests.fetch_add(1, Ordering::Relaxed);
+            if attempt > 0 {
+                self.inner.stats.retries.fetch_add(1, Ordering::Relaxed);
+            }
             let started = Instant::now();
             let result = self.build(&req, token.as_ref(), opts).send().await;
+            drop(permit);
             let latency_ms = started.elapsed().as_millis() as u64;
             let resp = match result {
                 Ok(r) => r,
@@ -459,7 +506,8 @@ impl Session {
                         attempt += 1;
                         continue;
                     }
-                    return Err(self.transport(service, &method, &url, e));
+                    let error = self.transport(service, &method, &url, e);
+                    return Err(self.unconfirmed(repeatable, error));
                 }
             };
             let status = resp.status();
@@ -477,13 +525,34 @@ impl Session {
                 self.renew_after_401(t).await?;
                 continue;
             }
-            if is_retryable_status(status) && repeatable && attempt < policy.max_retries {
-                let ra = resp
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| parse_retry_after(v, OffsetDateTime::now_utc()));
-                let wait = backoff(&policy, attempt, ra);
+            let limited = status == StatusCode::TOO_MANY_REQUESTS;
+            let ra = limited
+                .then(|| {
+                    resp.headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| parse_retry_after(v, OffsetDateTime::now_utc()))
+                })
+                .flatten();
+            if limited {
+                // The whole cloud waits, not only this task.
+                self.inner
+                    .stats
+                    .rate_limited
+                    .fetch_add(1, Ordering::Relaxed);
+                self.inner.limiter.pause(backoff(&policy, attempt, ra));
+            }
+            // A 429 was refused unseen: safe to repeat for any verb.
+            if is_retryable_status(status)
+                && (repeatable || limited)
+                && attempt < policy.max_retries
+            {
+                let wait = if limited {
+                    // The limiter holds the request until the pause is over.
+                    Duration::ZERO
+                } else {
+                    backoff(&policy, attempt, None)
+                };
                 tracing::debug!(cloud = %self.name(), %method, %url, status = status.as_u16(), attempt = attempt + 1, wait_ms = wait.as_millis() as u64, "retrying");
                 tokio::time::sleep(wait).await;
                 attempt += 1;
@@ -494,7 +563,7 @@ impl Session {
             if let Ok(u) = Url::parse(&url) {
                 super::shapes::record(service, &method, &u, status.as_u16(), Some(body.as_bytes()));
             }
-            return Err(Error::Api {
+            let error = Error::Api {
                 cloud: self.name().to_string(),
                 service,
                 method,
@@ -502,7 +571,20 @@ impl Session {
                 status: status.as_u16(),
                 message: decode_error_body(&body, &reason),
                 request_id: rid,
-            });
+            };
+            return Err(self.unconfirmed(repeatable, error));
+        }
+    }
+
+    /// A request that is not safe to repeat and failed in a way that may nevertheless have
+    /// acted (a 5xx, a timeout, a reset after the request left) becomes
+    /// [`Error::Unconfirmed`]: the caller looks for what it would have made before trying again.
+    fn unconfirmed(&self, repeatable: bool, error: Error) -> Error {
+        if repeatable || !error.is_ambiguous() || error.status() == Some(429) {
+            return error;
+        }
+        Error::Unconfirmed {
+            source: Box::new(error),
         }
     }
 
@@ -515,9 +597,26 @@ impl Session {
     ) -> Result<T> {
         let (method, url) = (req.method.to_string(), req.url.to_string());
         let address = req.url.clone();
-        let resp = self.send(service, req, opts).await?;
-        let status = resp.status().as_u16();
-        let body = self.answer(service, &method, &url, resp).await?;
+        let repeatable = opts.repeatable || req.is_idempotent();
+        let policy = self.inner.config.retry;
+        let mut attempt = 0u32;
+        let (status, body) = loop {
+            let resp = self.send(service, req.clone(), opts).await?;
+            let status = resp.status().as_u16();
+            match self.answer(service, &method, &url, resp).await {
+                Ok(body) => break (status, body),
+                // The connection broke while the answer was coming: ask again.
+                Err(e @ (Error::Transport { .. } | Error::Timeout { .. }))
+                    if repeatable && attempt < policy.max_retries =>
+                {
+                    let wait = backoff(&policy, attempt, None);
+                    tracing::debug!(cloud = %self.name(), %method, %url, error = %e, attempt = attempt + 1, wait_ms = wait.as_millis() as u64, "answer broken off; retrying");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(self.unconfirmed(repeatable, e)),
+            }
+        };
         super::shapes::record(service, &method, &address, status, Some(&body));
         serde_json::from_slice(&body).map_err(|e| Error::Decode {
             cloud: self.name().to_string(),
@@ -684,6 +783,9 @@ impl Session {
             }
         };
         let started = Instant::now();
+        let permit = self.inner.limiter.acquire().await;
+        self.inner.stats.requests.fetch_add(1, Ordering::Relaxed);
+        drop(permit);
         let resp = tokio::select! {
             r = rb.send() => r.map_err(|e| self.transport(service, "PUT", url.as_str(), e))?,
             e = watchdog => return Err(e),
@@ -693,6 +795,25 @@ impl Session {
         tracing::debug!(cloud = %self.name(), %service, method = "PUT", url = %url, status = status.as_u16(), latency_ms = started.elapsed().as_millis() as u64, request_id = rid.as_deref().unwrap_or("-"), "upload");
         if status.is_success() {
             return Ok(());
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            // The token expired during the copy: renew it now, so the caller's next attempt
+            // (the stream cannot be replayed from here) goes out with a valid one.
+            self.renew_after_401(&token).await?;
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            self.inner
+                .stats
+                .rate_limited
+                .fetch_add(1, Ordering::Relaxed);
+            let ra = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, OffsetDateTime::now_utc()));
+            self.inner
+                .limiter
+                .pause(backoff(&self.inner.config.retry, 0, ra));
         }
         let reason = status.canonical_reason().unwrap_or("").to_string();
         let body = body::read_cut(resp, body::MAX_ERROR_BYTES).await;

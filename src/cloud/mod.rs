@@ -37,11 +37,11 @@ use std::future::Future;
 
 pub use compute::Compute;
 pub use config::{
-    AuthMethod, AuthSpec, CloudConfig, CloudSource, ConfigEnv, InlineAuth, RetryPolicy, Timeouts,
-    TlsOptions,
+    AuthMethod, AuthSpec, CloudConfig, CloudSource, ConfigEnv, InlineAuth, RequestLimits,
+    RetryPolicy, Timeouts, TlsOptions,
 };
 pub use error::{Error, Result};
-pub use http::{ByteStream, Session};
+pub use http::{ByteStream, Session, Stats};
 pub use image::ImageService;
 pub use network::NetworkService;
 pub use types::{

@@ -65,12 +65,23 @@ impl ApiRequest {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
-    /// Whether repeating the request cannot do anything twice.
+    /// Whether repeating the request cannot do anything twice: GET, HEAD, PUT (the same
+    /// body), DELETE, OPTIONS, and a Glance JSON patch made only of `add` and `replace`
+    /// operations (setting a value twice sets it once; a `remove` repeated fails).
     pub fn is_idempotent(&self) -> bool {
-        matches!(
-            self.method,
-            Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
-        )
+        match (&self.method, &self.body) {
+            (
+                &Method::GET | &Method::HEAD | &Method::PUT | &Method::DELETE | &Method::OPTIONS,
+                _,
+            ) => true,
+            (&Method::PATCH, ReqBody::JsonPatch(Value::Array(ops))) => ops.iter().all(|op| {
+                matches!(
+                    op.get("op").and_then(Value::as_str),
+                    Some("add" | "replace")
+                )
+            }),
+            _ => false,
+        }
     }
 }
 
@@ -146,6 +157,27 @@ mod tests {
             u.as_str(),
             "http://h/compute/v2.1/servers/a%20b?name=%5Eweb%24"
         );
+    }
+
+    #[test]
+    fn which_requests_are_safe_to_repeat() {
+        let u = Url::parse("http://h/x").unwrap();
+        for m in [Method::GET, Method::HEAD, Method::PUT, Method::DELETE] {
+            assert!(ApiRequest::new(m, u.clone()).is_idempotent());
+        }
+        assert!(!ApiRequest::json(Method::POST, u.clone(), Value::Null).is_idempotent());
+        let patch = |ops: Value| ApiRequest {
+            body: ReqBody::JsonPatch(ops),
+            ..ApiRequest::new(Method::PATCH, u.clone())
+        };
+        assert!(
+            patch(
+                serde_json::json!([{"op": "replace", "path": "/visibility", "value": "private"},
+                                      {"op": "add", "path": "/k", "value": "v"}])
+            )
+            .is_idempotent()
+        );
+        assert!(!patch(serde_json::json!([{"op": "remove", "path": "/k"}])).is_idempotent());
     }
 
     #[test]

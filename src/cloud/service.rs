@@ -13,7 +13,14 @@ use super::http::{SendOpts, Session};
 use super::request::{ApiRequest, next_query, with_query};
 use super::types::Service;
 
-/// A page of results: the items and the query of the next page.
+/// The most pages one list call follows (at the services' default maximum of 1,000 items a
+/// page, ten million items): a cloud whose `next` links never end is an error, not a loop.
+pub(crate) const MAX_PAGES: usize = 10_000;
+
+/// Every item of a list, following the next links (Nova's `*_links`, Neutron's
+/// `*_links`, Glance's `next`): `split` takes a page apart into its items and its next link.
+/// Only the link's query is used, on the URL s2d built (see [`next_query`]); a page without
+/// items, a link seen before or no link ends the list; more than [`MAX_PAGES`] is an error.
 pub(crate) async fn paged<T, P, F>(
     session: &Session,
     service: Service,
@@ -24,11 +31,25 @@ where
     P: serde::de::DeserializeOwned,
     F: Fn(P) -> (Vec<T>, Option<String>),
 {
+    paged_within(session, service, first, split, MAX_PAGES).await
+}
+
+pub(crate) async fn paged_within<T, P, F>(
+    session: &Session,
+    service: Service,
+    first: ApiRequest,
+    split: F,
+    max_pages: usize,
+) -> Result<Vec<T>>
+where
+    P: serde::de::DeserializeOwned,
+    F: Fn(P) -> (Vec<T>, Option<String>),
+{
     let mut out = Vec::new();
     let mut req = first;
     // A cloud that keeps returning the same next link must not loop forever.
     let mut seen = std::collections::HashSet::new();
-    loop {
+    for _ in 0..max_pages {
         let page: P = session.send_json(service, req.clone()).await?;
         let (items, next) = split(page);
         let got = items.len();
@@ -40,6 +61,16 @@ where
             _ => return Ok(out),
         }
     }
+    Err(Error::Decode {
+        cloud: session.name().to_string(),
+        service,
+        method: "GET".into(),
+        url: req.url.to_string(),
+        message: format!(
+            "the list goes on past {max_pages} pages ({} items so far); s2d stops there",
+            out.len()
+        ),
+    })
 }
 
 pub(crate) fn gone_is_false<T>(r: Result<T>) -> Result<bool> {

@@ -90,12 +90,15 @@ async fn list(
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     };
+    // glance: `limit_param_default` 25, capped at `api_limit_max` (1000 unless the knob says).
+    let limit_max = cloud.faults.get().max_limit.unwrap_or(1000);
     let limit: usize = match get("limit") {
         Some(v) => v
             .parse()
             .map_err(|_| err(StatusCode::BAD_REQUEST, "limit param must be an integer"))?,
         None => 25,
     };
+    let limit = limit.min(limit_max);
     let sort_dir_asc = get("sort_dir") == Some("asc");
     let tags: Vec<&str> = query
         .iter()
@@ -136,15 +139,39 @@ async fn list(
         None => 0,
     };
     let page: Vec<&ImageRecord> = matching.iter().skip(start).take(limit).copied().collect();
+    // glance's serializer: `params = dict(request.params)` (first position, last value of a
+    // repeated key) without `marker`; `first` carries that query, `next` adds the marker of a
+    // full page's last image (a full last page too, as glance).
+    let mut params: Vec<(&str, &str)> = Vec::new();
+    for (k, v) in &query {
+        match params.iter_mut().find(|(key, _)| key == k) {
+            Some(p) => p.1 = v,
+            None => params.push((k, v)),
+        }
+    }
+    params.retain(|(k, _)| *k != "marker");
+    let first = if params.is_empty() {
+        "/v2/images".to_string()
+    } else {
+        format!(
+            "/v2/images?{}",
+            crate::error::urlencode(params.iter().copied())
+        )
+    };
     let mut body = json!({
         "images": page.iter().map(|i| i.to_json()).collect::<Vec<_>>(),
-        "first": "/v2/images",
+        "first": first,
         "schema": "/v2/schemas/images",
     });
-    if start + page.len() < matching.len()
+    if !page.is_empty()
+        && page.len() == limit
         && let Some(last) = page.last()
     {
-        body["next"] = json!(format!("/v2/images?marker={}&limit={limit}", last.id));
+        params.push(("marker", &last.id));
+        body["next"] = json!(format!(
+            "/v2/images?{}",
+            crate::error::urlencode(params.iter().copied())
+        ));
     }
     Ok(axum::Json(body).into_response())
 }
@@ -469,7 +496,7 @@ async fn upload(
     lookup(&cloud, &auth, &id)?;
     {
         let mut images = cloud.glance.lock();
-        let image = images.get_mut(&id).ok_or_else(|| not_found(&id))?;
+        let image = images.get(&id).ok_or_else(|| not_found(&id))?;
         if image.owner != auth.project_id && !auth.is_admin {
             return Err(err(
                 StatusCode::FORBIDDEN,
@@ -485,6 +512,24 @@ async fn upload(
                 ),
             ));
         }
+        // glance's `enforce_image_count_uploading` (oslo.limit), before any byte is taken:
+        // 413 with LimitExceeded's text; the image stays `queued`.
+        if let Some(limit) = cloud.faults.get().quota.image_count_uploading {
+            let owner = auth.project_id.clone();
+            let uploading = images
+                .values()
+                .filter(|i| i.owner == owner && i.status == "saving")
+                .count() as u64;
+            if uploading + 1 > limit {
+                return Err(err(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "The request returned a 413 Request Entity Too Large. This generally means that rate limiting or a quota threshold was breached.\n\nThe response body:\nProject {owner} is over a limit for [Resource image_count_uploading is over limit of {limit} due to current usage {uploading} and delta 1]"
+                    ),
+                ));
+            }
+        }
+        let image = images.get_mut(&id).ok_or_else(|| not_found(&id))?;
         image.status = "saving".into();
     }
     let path = cloud.glance.file_path(&id);

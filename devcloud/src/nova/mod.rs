@@ -284,28 +284,13 @@ async fn limits(
     State(cloud): State<SharedCloud>,
     axum::Extension(mv): axum::Extension<Microversion>,
 ) -> axum::Json<Value> {
-    let (instances, cores, ram) = {
-        let st = cloud.nova.lock();
-        let mine: Vec<&Server> = st
-            .servers
-            .values()
-            .filter(|s| s.project_id == auth.project_id)
-            .collect();
-        let cores: u64 = mine
-            .iter()
-            .filter_map(|s| st.flavors.get(&s.flavor_id))
-            .map(|f| f.vcpus)
-            .sum();
-        let ram: u64 = mine
-            .iter()
-            .filter_map(|s| st.flavors.get(&s.flavor_id))
-            .map(|f| f.ram)
-            .sum();
-        (mine.len(), cores, ram)
-    };
+    let (instances, cores, ram) = usage(&cloud, &auth.project_id);
+    let quota = cloud.faults.get().quota;
+    let max = |q: Option<u64>| q.map_or(json!(-1), |n| json!(n));
     let mut absolute = json!({
-        "maxImageMeta": 128, "maxServerMeta": 128, "maxTotalCores": -1, "maxTotalInstances": -1,
-        "maxTotalKeypairs": 100, "maxTotalRAMSize": -1, "maxServerGroups": 10, "maxServerGroupMembers": 10,
+        "maxImageMeta": 128, "maxServerMeta": 128, "maxTotalCores": max(quota.cores),
+        "maxTotalInstances": max(quota.instances), "maxTotalKeypairs": 100,
+        "maxTotalRAMSize": max(quota.ram), "maxServerGroups": 10, "maxServerGroupMembers": 10,
         "totalCoresUsed": cores, "totalInstancesUsed": instances, "totalRAMUsed": ram, "totalServerGroupsUsed": 0,
     });
     if !mv.at_least(36) {
@@ -320,6 +305,69 @@ async fn limits(
         absolute["maxPersonalitySize"] = json!(10240);
     }
     axum::Json(json!({"limits": {"absolute": absolute, "rate": []}}))
+}
+
+/// A project's servers, their vCPUs and their RAM (MiB): what its quotas count.
+pub fn usage(cloud: &Cloud, project_id: &str) -> (u64, u64, u64) {
+    let st = cloud.nova.lock();
+    let mine: Vec<&Server> = st
+        .servers
+        .values()
+        .filter(|s| s.project_id == project_id)
+        .collect();
+    let flavors = || mine.iter().filter_map(|s| st.flavors.get(&s.flavor_id));
+    let cores: u64 = flavors().map(|f| f.vcpus).sum();
+    let ram: u64 = flavors().map(|f| f.ram).sum();
+    (mine.len() as u64, cores, ram)
+}
+
+/// A resource over quota: its name, what was asked, what is used, the quota.
+type Over = (&'static str, u64, u64, u64);
+
+/// Nova's quota check of a boot (`check_num_instances_quota`): the resources over quota, in
+/// order, as `TooManyInstances` words them (403 `forbidden`).
+pub fn check_boot_quota(cloud: &Cloud, project_id: &str, flavor_id: &str) -> Result<(), ApiError> {
+    let quota = cloud.faults.get().quota;
+    let (instances, cores, ram) = usage(cloud, project_id);
+    let (vcpus, mib) = cloud
+        .nova
+        .lock()
+        .flavors
+        .get(flavor_id)
+        .map_or((0, 0), |f| (f.vcpus, f.ram));
+    let mut overs: Vec<Over> = Vec::new();
+    for (name, limit, used, wanted) in [
+        ("cores", quota.cores, cores, vcpus),
+        ("instances", quota.instances, instances, 1),
+        ("ram", quota.ram, ram, mib),
+    ] {
+        if let Some(limit) = limit
+            && used + wanted > limit
+        {
+            overs.push((name, wanted, used, limit));
+        }
+    }
+    if overs.is_empty() {
+        return Ok(());
+    }
+    let join = |column: fn(&Over) -> u64| {
+        overs
+            .iter()
+            .map(|o| column(o).to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let names = overs.iter().map(|o| o.0).collect::<Vec<_>>().join(", ");
+    Err(ApiError::new(
+        crate::error::Service::Nova,
+        axum::http::StatusCode::FORBIDDEN,
+        format!(
+            "Quota exceeded for {names}: Requested {}, but already used {} of {} {names}",
+            join(|o| o.1),
+            join(|o| o.2),
+            join(|o| o.3),
+        ),
+    ))
 }
 
 /// The byte length of a server disk (from the contract's `Content` variants only).

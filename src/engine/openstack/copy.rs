@@ -27,6 +27,13 @@ use crate::engine::port::{CopySpec, PortError, PortResult, Progress};
 use crate::graph::TransferMode;
 use crate::transfer::{self, Checksums, PartNote, RangeSource, SpoolOptions};
 
+/// The restart budget of one copy: what the running attempt has moved (fed by its progress)
+/// and how many bytes broken attempts may move in all.
+struct Restarts {
+    moved: Arc<AtomicU64>,
+    budget: u64,
+}
+
 /// The source image's data, opened at an offset (a `Range` request past byte 0).
 struct GlanceRange<'a> {
     cloud: &'a Cloud,
@@ -147,13 +154,31 @@ impl OpenStack {
                 what: format!("source image {source_id}"),
             })?;
         let target = ImageId::new(target_id);
+        // What the current attempt has moved, for the restart budget of `with_retries`.
+        let moved = Arc::new(AtomicU64::new(0));
+        let progress: Progress = {
+            let moved = moved.clone();
+            Arc::new(move |bytes, total| {
+                moved.store(bytes, Ordering::Relaxed);
+                progress(bytes, total)
+            })
+        };
+        let budget = self.transfer.retry_budget.unwrap_or_else(|| {
+            source
+                .size
+                .unwrap_or(0)
+                .saturating_mul(2)
+                .max(super::MIN_RETRY_BUDGET)
+        });
+        let restarts = Restarts { moved, budget };
         let from = source.disk_format.clone().unwrap_or_default();
         let convert = (!from.is_empty() && from != copy.disk_format)
             .then(|| (from.clone(), copy.disk_format.clone()));
         if copy.transfer == TransferMode::Spool || convert.is_some() {
-            self.spooled(&target, &source, convert, &progress).await
+            self.spooled(&target, &source, convert, &progress, &restarts)
+                .await
         } else {
-            self.streamed(&target, &source, &progress).await
+            self.streamed(&target, &source, &progress, &restarts).await
         }
     }
 
@@ -163,9 +188,10 @@ impl OpenStack {
         target: &ImageId,
         source: &cloud::image::Image,
         progress: &Progress,
+        restarts: &Restarts,
     ) -> PortResult<Checksums> {
         let sums = self
-            .with_retries(target, progress, || async {
+            .with_retries(target, progress, restarts, || async {
                 let download = self
                     .source
                     .image
@@ -187,6 +213,7 @@ impl OpenStack {
         source: &cloud::image::Image,
         convert: Option<(String, String)>,
         progress: &Progress,
+        restarts: &Restarts,
     ) -> PortResult<Checksums> {
         let dir = self.transfer.spool_dir.clone();
         let key = source.id.to_string();
@@ -233,7 +260,7 @@ impl OpenStack {
             None => spooled.path.clone(),
         };
         let result = self
-            .with_retries(target, progress, || {
+            .with_retries(target, progress, restarts, || {
                 self.send_file(target, &upload, progress)
             })
             .await;
@@ -292,17 +319,50 @@ impl OpenStack {
             (Ok(()), Ok(sums)) => Ok(sums),
             // The download's failure is the cause of the upload's.
             (_, Err(e)) => Err(PortError::Transfer(e.to_string())),
-            (Err(e), Ok(_)) => Err(PortError::Transfer(format!("target upload: {e}"))),
+            (Err(e), Ok(sums)) => {
+                if e.is_ambiguous() && self.upload_landed(target, &sums).await {
+                    tracing::info!(image = %target, error = %e, "the upload's answer was lost, but the image holds every byte sent");
+                    return Ok(sums);
+                }
+                Err(PortError::Transfer(format!("target upload: {e}")))
+            }
         }
     }
 
-    /// Run `attempt` up to `attempts` times; between tries, wait until Glance has put the
-    /// target image back to `queued` (it may say `saving` for a moment after a broken
-    /// upload): any other status means it cannot take the bytes again.
+    /// Whether an upload whose answer was lost (a 5xx or a reset after every byte was sent)
+    /// nevertheless landed: the target image became `active` with the size and md5 of what
+    /// was sent (Glance may say `saving` for a while first).
+    async fn upload_landed(&self, target: &ImageId, sums: &Checksums) -> bool {
+        let settled = cloud::wait::wait_for(
+            self.target.session.name(),
+            &format!("image {target} to leave `saving`"),
+            Duration::from_secs(30),
+            Duration::from_millis(250),
+            || async {
+                Ok(match self.target.image.get(target).await? {
+                    Some(i) if i.status == "saving" => cloud::wait::Poll::Pending("saving".into()),
+                    other => cloud::wait::Poll::Ready(other),
+                })
+            },
+        )
+        .await;
+        matches!(settled, Ok(Some(image))
+            if image.status == "active"
+                && image.checksum.as_deref() == Some(sums.md5.as_str())
+                && image.size == Some(sums.size))
+    }
+
+    /// Run `attempt` up to `attempts` times, while the bytes broken attempts moved stay
+    /// within the restart budget; between tries, wait until Glance has put the target image
+    /// back to `queued` (it may say `saving` for a moment after a broken upload): any other
+    /// status means it cannot take the bytes again. A token that expired during an attempt
+    /// was renewed by the session when the cloud refused it, so the next attempt has a valid
+    /// one.
     async fn with_retries<F, Fut>(
         &self,
         target: &ImageId,
         progress: &Progress,
+        restarts: &Restarts,
         mut attempt: F,
     ) -> PortResult<Checksums>
     where
@@ -311,13 +371,22 @@ impl OpenStack {
     {
         let attempts = self.transfer.attempts.max(1);
         let mut tried = 0;
+        let mut spent = 0u64;
         loop {
             tried += 1;
+            restarts.moved.store(0, Ordering::Relaxed);
             let error = match attempt().await {
                 Ok(sums) => return Ok(sums),
-                Err(error) if tried < attempts => error,
-                Err(error) => return Err(error),
+                Err(error) => error,
             };
+            spent = spent.saturating_add(restarts.moved.load(Ordering::Relaxed));
+            if tried >= attempts || spent > restarts.budget {
+                return Err(PortError::Transfer(format!(
+                    "{error} (the copy gave up after {tried} attempt{}, {spent} bytes moved by broken attempts, restart budget {} bytes)",
+                    if tried == 1 { "" } else { "s" },
+                    restarts.budget
+                )));
+            }
             // Glance takes a moment to put a broken upload's image back to `queued`.
             let settled = cloud::wait::wait_for(
                 self.target.session.name(),

@@ -74,6 +74,12 @@ pub(super) async fn create_fip(
         ],
     )?;
     let project = owner(&auth, &obj)?;
+    super::check_quota(&cloud, &project, "floatingip", |st| {
+        st.floatingips
+            .values()
+            .filter(|f| f.project_id == project)
+            .count()
+    })?;
     let net = required(&obj, "floating_network_id")?;
     let address = parse_ip(opt_str(&obj, "floating_ip_address")?, "floating_ip_address")?;
     let fixed = parse_ip(opt_str(&obj, "fixed_ip_address")?, "fixed_ip_address")?;

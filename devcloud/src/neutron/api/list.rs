@@ -174,22 +174,53 @@ fn list_response(
         .collect();
     let get = |k: &str| q.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
     let mut links = Vec::new();
-    if let Some(limit) = get("limit") {
-        let limit: usize = limit.parse().map_err(|_| {
+    // neutron's get_limit_and_marker: `limit` (0 = none), capped at pagination_max_limit,
+    // which is also the page size without `limit`.
+    let asked: usize = match get("limit") {
+        Some(limit) => limit.parse().map_err(|_| {
             bad_input(format!(
                 "Invalid input for limit. Reason: '{limit}' is not an integer."
             ))
-        })?;
+        })?,
+        None => 0,
+    };
+    let limit = match cloud.faults.get().max_limit {
+        Some(max) if max > 0 => match asked.min(max) {
+            0 => max,
+            l => l,
+        },
+        _ => asked,
+    };
+    if limit > 0 {
         items.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
         if let Some(marker) = get("marker") {
             items.retain(|i| i["id"].as_str().is_some_and(|id| id > marker));
         }
-        if limit > 0 && items.len() > limit {
-            items.truncate(limit);
-            if let Some(last) = items.last().and_then(|i| i["id"].as_str()) {
-                links.push(json!({"rel": "next", "href": format!("{}/network/v2.0/{path}?limit={limit}&marker={last}", cloud.base_url)}));
-            }
+        items.truncate(limit);
+        // get_pagination_links: `next` unless the page is short, and always `previous`; the
+        // request's query kept, `marker` (and `page_reverse`) replaced.
+        let base: Vec<(&str, &str)> = q
+            .iter()
+            .filter(|(k, _)| k != "marker" && k != "page_reverse")
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let href = |extra: Vec<(&str, &str)>| {
+            let mut pairs = base.clone();
+            pairs.extend(extra);
+            format!(
+                "{}/network/v2.0/{path}?{}",
+                cloud.base_url,
+                crate::error::urlencode(pairs)
+            )
+        };
+        let first = items.first().and_then(|i| i["id"].as_str());
+        let last = items.last().and_then(|i| i["id"].as_str());
+        if items.len() >= limit {
+            links.push(json!({"rel": "next", "href": href(last.map(|m| ("marker", m)).into_iter().collect())}));
         }
+        let mut previous: Vec<(&str, &str)> = first.map(|m| ("marker", m)).into_iter().collect();
+        previous.push(("page_reverse", "True"));
+        links.push(json!({"rel": "previous", "href": href(previous)}));
     }
     let items: Vec<Value> = items.into_iter().map(|i| select_fields(i, q)).collect();
     let mut body = json!({ collection: items });

@@ -51,6 +51,34 @@ impl From<NetError> for ApiError {
     }
 }
 
+/// Neutron's quota check of a create: 409 `OverQuota` when the project already has as many
+/// of `resource` as its quota allows (`count` counts them).
+pub(super) fn check_quota(
+    cloud: &crate::cloud::Cloud,
+    project: &str,
+    resource: &str,
+    count: impl Fn(&crate::neutron::State) -> usize,
+) -> Result<(), NetError> {
+    let quota = cloud.faults.get().quota;
+    let limit = match resource {
+        "port" => quota.port,
+        "floatingip" => quota.floatingip,
+        _ => None,
+    };
+    let Some(limit) = limit else {
+        return Ok(());
+    };
+    let used = count(&cloud.neutron.lock()) as u64;
+    tracing::debug!(project, resource, used, limit, "neutron quota");
+    if used < limit {
+        return Ok(());
+    }
+    Err(NetError::Conflict(
+        "OverQuota",
+        format!("Quota exceeded for resources: ['{resource}']."),
+    ))
+}
+
 /// The routes under `/network`.
 pub fn router() -> Router<SharedCloud> {
     Router::new()

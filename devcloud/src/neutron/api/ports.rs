@@ -65,6 +65,12 @@ pub(super) async fn create_port(
         ],
     )?;
     let project = owner(&auth, &obj)?;
+    super::check_quota(&cloud, &project, "port", |st| {
+        st.ports
+            .values()
+            .filter(|p| p.project_id == project)
+            .count()
+    })?;
     let network = required(&obj, "network_id")?;
     let mut fixed = Vec::new();
     if let Some(list) = obj.get("fixed_ips") {

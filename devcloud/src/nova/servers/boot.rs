@@ -454,6 +454,7 @@ pub(super) async fn create(
 ) -> Result<Response, ApiError> {
     let body: Value = parse_json(Service::Nova, &body)?;
     let req = parse_boot(&cloud, &auth, mv, &body)?;
+    crate::nova::check_boot_quota(&cloud, &auth.project_id, &req.flavor_id)?;
     let server = boot(&cloud, &auth, req)?;
     let groups: Vec<Value> = {
         let mut names: Vec<String> = cloud

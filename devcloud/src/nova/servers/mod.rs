@@ -324,23 +324,28 @@ fn list_servers(
             .ok_or_else(|| bad(format!("marker [{marker}] not found")))?;
         list.drain(..=pos);
     }
-    let mut next = None;
-    if let Some(limit) = get("limit") {
-        let limit: usize = limit.parse().map_err(|_| {
+    // Nova's page: `limit` capped at `[api] max_limit`, which is also the size of a page
+    // without `limit`; a full page gets a next link (the last one too, as nova).
+    let asked = match get("limit") {
+        Some(limit) => Some(limit.parse::<usize>().map_err(|_| {
             bad(format!(
                 "Invalid input for query parameters limit. Value: {limit}."
             ))
-        })?;
-        if list.len() > limit {
-            list.truncate(limit);
-        }
-        if limit > 0 && list.len() == limit {
-            next = list.last().map(|s| s.id.clone());
-        }
-    }
+        })?),
+        None => None,
+    };
+    let limit = cloud.faults.get().nova_limit(asked);
+    list.truncate(limit);
+    let next = if limit > 0 && list.len() == limit {
+        list.last().map(|s| s.id.clone())
+    } else {
+        None
+    };
     Ok((list, next))
 }
 
+/// Nova's `_get_next_link`: the request's query sorted by key (webob's `params`, the last value
+/// of a repeated key), `marker` set to the last item, url-encoded.
 fn next_link(
     cloud: &Cloud,
     path: &str,
@@ -348,14 +353,14 @@ fn next_link(
     marker: Option<String>,
 ) -> Option<Value> {
     let marker = marker?;
-    let mut parts: Vec<String> = q
-        .iter()
-        .filter(|(k, _)| k != "marker")
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    parts.push(format!("marker={marker}"));
+    let mut params: std::collections::BTreeMap<&str, &str> = std::collections::BTreeMap::new();
+    for (k, v) in q {
+        params.insert(k, v);
+    }
+    params.insert("marker", &marker);
+    let query = crate::error::urlencode(params);
     Some(
-        json!([{"href": format!("{}/compute/v2.1/{path}?{}", cloud.base_url, parts.join("&")), "rel": "next"}]),
+        json!([{"href": format!("{}/compute/v2.1/{path}?{query}", cloud.base_url), "rel": "next"}]),
     )
 }
 
