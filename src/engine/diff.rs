@@ -347,6 +347,21 @@ pub enum PlanError {
         )
     )]
     NoFlavor { address: Address, wanted: String },
+    #[error(
+        "the target's {what} quota has {free} left of {limit}, and the plan's new servers need {wanted}"
+    )]
+    #[diagnostic(
+        code(s2d::cloud::quota),
+        help(
+            "ask the target's admin to raise the quota (`openstack quota show` shows it), free some in the target, or apply in waves with --target"
+        )
+    )]
+    Quota {
+        what: &'static str,
+        wanted: u64,
+        free: u64,
+        limit: u64,
+    },
     #[error("--target {0}: no such resource in the plan")]
     #[diagnostic(
         code(s2d::plan::unknown_target),
@@ -506,9 +521,59 @@ pub async fn diff<C: CloudPort>(
         }
         changes.insert(address.clone(), removal(address, resource));
     }
+    check_quota(&inventory, &changes)?;
     let mut planned = outcome(Operation::Apply, state, changes.into_values().collect());
     planned.selected = selected;
     Ok(planned)
+}
+
+/// Refuse, before anything is made, a plan whose new servers do not fit in what the target's
+/// compute quota has left (a replaced server frees what its replacement takes).
+fn check_quota(
+    inventory: &Inventory,
+    changes: &BTreeMap<Address, Change>,
+) -> Result<(), PlanError> {
+    let mut need = (0u64, 0u64, 0u64);
+    for change in changes.values() {
+        if !matches!(change.action, Action::Create)
+            || !matches!(change.node, Some(Node::Server { .. }))
+        {
+            continue;
+        }
+        let flavor_id = change
+            .after
+            .as_ref()
+            .and_then(|a| a.get("flavor_id"))
+            .and_then(Value::as_str);
+        let spec = inventory
+            .flavors
+            .iter()
+            .find(|f| Some(f.id.as_str()) == flavor_id)
+            .map(|f| (u64::from(f.spec.vcpus), f.spec.ram_mb))
+            .unwrap_or_default();
+        need.0 += 1;
+        need.1 += spec.0;
+        need.2 += spec.1;
+    }
+    let quota = &inventory.quota;
+    for (what, wanted, have) in [
+        ("instances", need.0, quota.instances),
+        ("cores", need.1, quota.cores),
+        ("ram", need.2, quota.ram_mb),
+    ] {
+        if let Some(q) = have {
+            let free = q.limit.saturating_sub(q.used);
+            if wanted > free {
+                return Err(PlanError::Quota {
+                    what,
+                    wanted,
+                    free,
+                    limit: q.limit,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Plan the destruction of everything in `state` (or only `targets` and what depends on them):

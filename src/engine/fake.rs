@@ -41,6 +41,8 @@ pub struct Script {
     pub error_servers: BTreeMap<String, String>,
     /// Crash after this many successful mutations.
     pub crash_after: Option<usize>,
+    /// The target's compute quota and use, as `quota` reports it.
+    pub quota: Quota,
 }
 
 #[derive(Debug, Default)]

@@ -4,8 +4,8 @@
 //! list is fetched again.
 
 use super::port::{
-    CloudPort, Flavor, FloatingIp, Image, Keypair, Marker, Network, PortError, SecurityGroup,
-    Server, Side, SourceServer,
+    CloudPort, Flavor, FloatingIp, Image, Keypair, Marker, Network, PortError, Quota,
+    SecurityGroup, Server, Side, SourceServer,
 };
 
 /// Everything s2d reads from the two clouds to plan.
@@ -20,6 +20,7 @@ pub struct Inventory {
     pub servers: Vec<Server>,
     pub floating_ips: Vec<FloatingIp>,
     pub flavors: Vec<Flavor>,
+    pub quota: Quota,
 }
 
 /// A list that could not be read: which one, and why.
@@ -98,10 +99,17 @@ impl Inventory {
                         .map_err(named("target's floating IPs"))
                 },
                 async { cloud.flavors().await.map_err(named("target's flavors")) },
+                async {
+                    cloud
+                        .quota()
+                        .await
+                        .map_err(named("target's compute limits"))
+                },
             )
         };
         let ((source_servers, source_images), target) = tokio::try_join!(source, target)?;
-        let (images, keypairs, security_groups, networks, servers, floating_ips, flavors) = target;
+        let (images, keypairs, security_groups, networks, servers, floating_ips, flavors, quota) =
+            target;
         Ok(Inventory {
             source_servers,
             source_images,
@@ -112,6 +120,7 @@ impl Inventory {
             servers,
             floating_ips,
             flavors,
+            quota,
         })
     }
 

@@ -159,6 +159,22 @@ pub struct ImageSpec {
     pub marker: Marker,
 }
 
+/// What the target project may still make, as its compute limits say (`None`: unlimited or
+/// not told).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quota {
+    pub instances: Option<QuotaUse>,
+    pub cores: Option<QuotaUse>,
+    pub ram_mb: Option<QuotaUse>,
+}
+
+/// One quota: its limit and what is used of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaUse {
+    pub limit: u64,
+    pub used: u64,
+}
+
 /// A network in the target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Network {
@@ -389,6 +405,8 @@ pub trait Catalog: Send + Sync + 'static {
     fn flavors(&self) -> impl Future<Output = PortResult<Vec<Flavor>>> + Send;
     /// Every network the project sees (its own, shared and external ones).
     fn networks(&self) -> impl Future<Output = PortResult<Vec<Network>>> + Send;
+    /// The target project's compute quota and its use.
+    fn quota(&self) -> impl Future<Output = PortResult<Quota>> + Send;
 }
 
 /// The target's keypairs.

@@ -1250,3 +1250,39 @@ async fn snapshots_and_transfers_stay_within_their_own_limits() {
     assert_eq!(report.peak.snapshots, 3, "{:?}", report.peak);
     assert_eq!(report.peak.transfers, 2, "{:?}", report.peak);
 }
+
+/// The target's compute quota is read in `plan`: new servers that would not fit are refused
+/// before anything is made, naming the quota and what is left of it.
+#[tokio::test]
+async fn a_plan_beyond_the_targets_quota_is_refused_before_any_change() {
+    let quota = |limit| crate::engine::port::Quota {
+        instances: Some(crate::engine::port::QuotaUse { limit, used: 1 }),
+        ..Default::default()
+    };
+    let env = Env::new(
+        &["a", "b", "c"],
+        Script {
+            quota: quota(3),
+            ..Script::default()
+        },
+    );
+    let file = env.state();
+    let err = diff(
+        env.cloud.as_ref(),
+        &shared(&["a", "b", "c"]),
+        file.state(),
+        &PlanOptions::default(),
+    )
+    .await
+    .expect_err("refused");
+    assert_eq!(
+        err.to_string(),
+        "the target's instances quota has 2 left of 3, and the plan's new servers need 3"
+    );
+    assert!(matches!(err, PlanError::Quota { .. }));
+    assert!(env.cloud.calls().iter().all(|c| !c.contains("create")));
+    drop(file);
+    // Two fit.
+    let planned = env.plan(&shared(&["a", "b"])).await;
+    assert_eq!(planned.summary.add, 11, "{:?}", actions(&planned));
+}

@@ -94,6 +94,11 @@ impl FakeCloud {
         Ok(self.lock().networks.clone())
     }
 
+    pub(super) async fn target_quota(&self) -> PortResult<Quota> {
+        self.enter("target_quota", "").await?;
+        Ok(self.lock().script.quota)
+    }
+
     pub(super) async fn target_images(&self) -> PortResult<Vec<Image>> {
         self.enter("target_images", "").await?;
         Ok(self.lock().contents.images.values().cloned().collect())

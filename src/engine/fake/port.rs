@@ -69,6 +69,9 @@ impl Catalog for FakeCloud {
     async fn networks(&self) -> PortResult<Vec<Network>> {
         self.target_networks().await
     }
+    async fn quota(&self) -> PortResult<Quota> {
+        self.target_quota().await
+    }
 }
 
 impl Keypairs for FakeCloud {

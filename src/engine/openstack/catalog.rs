@@ -24,6 +24,29 @@ impl Catalog for OpenStack {
             .collect())
     }
 
+    async fn quota(&self) -> PortResult<Quota> {
+        let limits = self
+            .target
+            .compute
+            .limits()
+            .await
+            .map_err(api("target: limits"))?;
+        // Nova's absolute limits: -1 is unlimited.
+        let pair = |max: &str, used: &str| {
+            let limit = *limits.absolute.get(max)?;
+            let used = limits.absolute.get(used).copied().unwrap_or(0);
+            (limit >= 0).then(|| QuotaUse {
+                limit: limit as u64,
+                used: used.max(0) as u64,
+            })
+        };
+        Ok(Quota {
+            instances: pair("maxTotalInstances", "totalInstancesUsed"),
+            cores: pair("maxTotalCores", "totalCoresUsed"),
+            ram_mb: pair("maxTotalRAMSize", "totalRAMUsed"),
+        })
+    }
+
     async fn networks(&self) -> PortResult<Vec<Network>> {
         Ok(self
             .target

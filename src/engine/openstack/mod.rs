@@ -37,8 +37,8 @@ use crate::transfer::{Checksums, PipeOptions};
 use super::port::{
     Catalog, CopySpec, Diagnosis, Flavor, FloatingIp, FloatingIps, GeneratedKeypair, Image,
     ImageQuery, ImageSpec, Images, Keypair, Keypairs, Marker, Network, PortError, PortResult,
-    Progress, RuleInfo, SecurityGroup, SecurityGroups, Server, ServerSpec, Servers, Side,
-    SourceServer, SourceServers,
+    Progress, Quota, QuotaUse, RuleInfo, SecurityGroup, SecurityGroups, Server, ServerSpec,
+    Servers, Side, SourceServer, SourceServers,
 };
 
 /// How often a create whose outcome is unknown is looked up and tried again (a cloud failing
