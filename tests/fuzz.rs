@@ -36,6 +36,15 @@ fn every_reader_has_seeds() {
     // Every plan fixture and example is a seed of its syntax, and so is `s2d init`'s plan.
     assert!(Reader::Toml.seeds().len() > 30);
     assert!(Reader::Xml.seeds().len() > 30);
+    // Fleets among them (`plans/fleet.*`, the fleet fixtures), so mutations reach `select`.
+    let has = |reader: Reader, needle: &str| {
+        reader
+            .seeds()
+            .iter()
+            .any(|s| String::from_utf8_lossy(s).contains(needle))
+    };
+    assert!(has(Reader::Toml, "select = {"), "no TOML fleet seed");
+    assert!(has(Reader::Xml, "<select"), "no XML fleet seed");
 }
 
 /// Every seed and every file of tests/fuzz-corpus/ (what the campaigns ever found) reads

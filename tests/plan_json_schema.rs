@@ -204,6 +204,11 @@ network = "private"
 source = "ehr-analytics"
 "#;
 
+/// [`BASE`] with its server a fleet: `server` replaces `source = ...`.
+fn fleet(server: &str) -> String {
+    BASE.replace("source = \"ehr-analytics\"\n", server)
+}
+
 #[test]
 fn structural_mistakes_are_refused_by_both() {
     let v = validator();
@@ -312,6 +317,26 @@ fn structural_mistakes_are_refused_by_both() {
             ),
         ),
         ("not an IP address", format!("{BASE}floating_ip = {{ address = \"203.0.113.300\" }}\n")),
+        // Fleets.
+        ("source and select", format!("{BASE}select = {{ name = \"ehr-*\" }}\n")),
+        ("an empty select", fleet("select = {}\n")),
+        ("select as a string", fleet("select = \"ehr-*\"\n")),
+        ("unknown key in select", fleet("select = { name = \"ehr-*\", names = \"x\" }\n")),
+        ("tags as a string", fleet("select = { tags = \"migrate\" }\n")),
+        ("an empty tags list", fleet("select = { tags = [] }\n")),
+        ("a tag that is not a string", fleet("select = { tags = [1] }\n")),
+        ("an empty tag", fleet("select = { tags = [\" \"] }\n")),
+        ("a tag twice", fleet("select = { tags = [\"a\", \"a\"] }\n")),
+        ("an empty metadata table", fleet("select = { metadata = {} }\n")),
+        ("a metadata pattern that is a number", fleet("select = { metadata = { tier = 1 } }\n")),
+        ("an empty metadata pattern", fleet("select = { metadata = { tier = \"\" } }\n")),
+        ("an empty selection name", fleet("select = { name = \"\" }\n")),
+        ("a fleet's name without {source}", fleet("select = { name = \"ehr-*\" }\nname = \"ehr\"\n")),
+        ("a fleet's snapshot without {source}", fleet("select = { name = \"ehr-*\" }\nsnapshot = \"ehr-s2d\"\n")),
+        ("a fleet's image name without {source}", fleet("select = { name = \"ehr-*\" }\nimage = { name = \"ehr\" }\n")),
+        ("{source} in one server's name", format!("{BASE}name = \"{{source}}-copy\"\n")),
+        ("{source} in one server's snapshot", format!("{BASE}snapshot = \"{{source}}-s2d\"\n")),
+        ("{source} in one server's image name", format!("{BASE}image = {{ name = \"{{source}}\" }}\n")),
     ];
     let mut disagreements = Vec::new();
     for (what, text) in wrong {
@@ -351,6 +376,20 @@ fn what_both_accept_beyond_the_fixtures() {
                 "cloud = \"hospital\"",
                 "auth_url = \"HTTPS://k:5000/v3\"\nuser_id = \"u\"\npassword = \"secret\"\nproject_id = \"p\"\ninterface = \"admin\"",
             ),
+        ),
+        ("a fleet by name", fleet("select = { name = \"ehr-*\" }\n")),
+        ("a fleet of every server", fleet("select = { name = \"*\" }\n")),
+        (
+            "a fleet with every criterion and templates",
+            fleet("select = { name = \"ehr-?\", tags = [\"a\", \"b\"], metadata = { tier = \"db*\", \"owner id\" = \"*\" } }\nname = \"{source}-copy\"\nsnapshot = \"s2d-{source}\"\nimage = { name = \"{source}\", visibility = \"shared\" }\nflavor = \"m1.large\"\n"),
+        ),
+        (
+            "a fleet in a sub-table",
+            fleet("[server.select]\nmetadata = { role = \"analytics\" }\n"),
+        ),
+        (
+            "two fleets with one template beside a server",
+            format!("{BASE}[[server]]\nselect = {{ name = \"web-*\" }}\nname = \"{{source}}-x\"\n[[server]]\nselect = {{ tags = [\"t\"] }}\nname = \"{{source}}-x\"\n"),
         ),
     ];
     let mut disagreements = Vec::new();
@@ -393,6 +432,7 @@ fn every_key_the_schema_names_is_one_the_reader_knows() {
         cases.push(BASE.replace("source = \"ehr-analytics\"", &format!("{k} = []")));
     }
     for (table, def) in [
+        ("select", "select"),
         ("image", "image"),
         ("keypair", "keypair"),
         ("transfer", "transfer"),

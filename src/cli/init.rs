@@ -51,6 +51,14 @@ source = "ehr-analytics"
 # snapshot = "ehr-analytics-s2d"         # default: "<source>-s2d"
 # image = { name = "ehr-analytics", disk_format = "qcow2", visibility = "private" }
 # flavor = "m1.small"                    # default: the source's flavor
+
+# A fleet: instead of `source`, `select` brings over every source server that matches (each
+# criterion optional, at least one); `{source}` stands for each one's name. See "Fleets" in
+# docs/plan-format.md; `s2d plan` lists what it matched.
+# [[server]]
+# select = { name = "analytics-*", tags = ["migrate"], metadata = { tier = "db" } }
+# name = "{source}"                      # default: "{source}", the source's name
+# snapshot = "{source}-s2d"              # default: "{source}-s2d"
 "#;
 
 /// The starter plan in the XML syntax: the same plan, the same explanations.
@@ -92,6 +100,18 @@ pub const STARTER_XML: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
     <flavor name="m1.small"/>                  default: the source's flavor
     -->
   </server>
+
+  <!-- A fleet: instead of `source`, <select> brings over every source server that matches
+       (each criterion optional, at least one); `{source}` stands for each one's name. See
+       "Fleets" in docs/plan-format.md; `s2d plan` lists what it matched.
+  <server name="{source}">
+    <select name="analytics-*">
+      <tag name="migrate"/>
+      <metadata key="tier" value="db"/>
+    </select>
+    <snapshot name="{source}-s2d"/>
+  </server>
+  -->
 </plan>
 "#;
 

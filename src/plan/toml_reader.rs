@@ -11,8 +11,8 @@ use toml::de::{DeTable, DeValue};
 use super::diag::Diagnostics;
 use super::model::*;
 use super::validate::{
-    self, AUTH_KEYS, CloudFound, DISK_FORMATS, INTERFACES, ServerFound, Spelling, TRANSFER_MODES,
-    VISIBILITIES, did_you_mean,
+    self, AUTH_KEYS, CloudFound, DISK_FORMATS, INTERFACES, OriginFound, SelectFound, ServerFound,
+    Spelling, TRANSFER_MODES, VISIBILITIES, did_you_mean,
 };
 
 type Table<'i> = DeTable<'i>;
@@ -130,6 +130,7 @@ const DEFAULTS: &[&str] = &[
 ];
 const SERVER: &[&str] = &[
     "source",
+    "select",
     "name",
     "snapshot",
     "image",
@@ -141,6 +142,7 @@ const SERVER: &[&str] = &[
     "transfer",
 ];
 const IMAGE: &[&str] = &["name", "disk_format", "visibility"];
+const SELECT: &[&str] = &["name", "tags", "metadata"];
 const KEYPAIR: &[&str] = &["import", "create", "existing"];
 const FLOATING_IP: &[&str] = &["pool", "address"];
 const TRANSFER: &[&str] = &["mode"];
@@ -427,13 +429,7 @@ fn options(r: &Reader<'_, '_>, d: &mut Diagnostics) -> Option<ServerOptions> {
 fn server(r: &Reader<'_, '_>, d: &mut Diagnostics) -> Option<ServerFound> {
     r.finish(d);
     let source = r.string("source", d);
-    if source.is_none() && r.get("source").is_none() {
-        d.error(
-            Some(r.span.clone()),
-            "a `[[server]]` needs `source`",
-            Some("the name or UUID of the server in the source cloud".into()),
-        );
-    }
+    let select = r.get("select").map(|v| (selection(v, d), v.span()));
     let name = r.string("name", d);
     let snapshot = r.string("snapshot", d);
     let mut image = ImageOptions::default();
@@ -450,15 +446,32 @@ fn server(r: &Reader<'_, '_>, d: &mut Diagnostics) -> Option<ServerFound> {
     }
     let flavor = r.string("flavor", d).map(|(s, _)| s);
     let options = options(r, d);
-    let (source, source_span) = source?;
-    let name_span = name.as_ref().map(|(_, s)| s.clone()).unwrap_or(source_span);
+    let (select_value, select_span) = match select {
+        Some((value, span)) => (value, Some(span)),
+        None => (None, None),
+    };
+    let (source, select, origin_span) = validate::origin(
+        OriginFound {
+            server_span: r.span.clone(),
+            source_given: r.get("source").is_some(),
+            source,
+            select: select_value,
+            select_span,
+        },
+        Spelling::Toml,
+        d,
+    )?;
+    let name_span = name
+        .as_ref()
+        .map(|(_, s)| s.clone())
+        .unwrap_or(origin_span.clone());
     let snapshot_span = snapshot
         .as_ref()
         .map(|(_, s)| s.clone())
         .unwrap_or(name_span.clone());
-    Some(ServerFound {
+    let found = ServerFound {
         server: Server {
-            select: None,
+            select,
             source,
             name: name.map(|(n, _)| n),
             snapshot: snapshot.map(|(s, _)| s),
@@ -470,7 +483,137 @@ fn server(r: &Reader<'_, '_>, d: &mut Diagnostics) -> Option<ServerFound> {
         image_span: image_name_span.unwrap_or(snapshot_span.clone()),
         snapshot_span,
         name_span,
-    })
+        origin_span,
+    };
+    validate::templates(&found, Spelling::Toml, d);
+    Some(found)
+}
+
+/// A fleet's `select = { name = "web-*", tags = [...], metadata = { key = "pattern" } }`.
+fn selection(v: &Spanned<DeValue<'_>>, d: &mut Diagnostics) -> Option<Selection> {
+    let DeValue::Table(t) = v.get_ref() else {
+        d.error(
+            Some(v.span()),
+            format!("`select` must be a table, not {}", kind(v.get_ref())),
+            Some("e.g. select = { name = \"web-*\", tags = [\"migrate\"] }".into()),
+        );
+        return None;
+    };
+    let r = Reader::new(t, v.span(), "`select`", SELECT);
+    r.finish(d);
+    let mut ok = true;
+    let name = r.string("name", d);
+    ok &= name.is_some() || r.get("name").is_none();
+    let mut tags = Vec::new();
+    if let Some(list) = r.get("tags") {
+        match list.get_ref() {
+            DeValue::Array(items) if items.is_empty() => {
+                ok = false;
+                d.error(
+                    Some(list.span()),
+                    "`tags` must list at least one tag",
+                    Some("leave `tags` out to select by name or metadata alone".into()),
+                );
+            }
+            DeValue::Array(items) => {
+                for item in items.iter() {
+                    match item.get_ref() {
+                        DeValue::String(tag) if !tag.trim().is_empty() => {
+                            tags.push((tag.to_string(), item.span()));
+                        }
+                        DeValue::String(_) => {
+                            ok = false;
+                            d.error(Some(item.span()), "a tag must not be empty", None);
+                        }
+                        other => {
+                            ok = false;
+                            d.error(
+                                Some(item.span()),
+                                format!("each tag must be a string, not {}", kind(other)),
+                                None,
+                            );
+                        }
+                    }
+                }
+            }
+            other => {
+                ok = false;
+                d.error(
+                    Some(list.span()),
+                    format!("`tags` must be an array of strings, not {}", kind(other)),
+                    Some("e.g. tags = [\"migrate\"]".into()),
+                );
+            }
+        }
+    }
+    let mut metadata = Vec::new();
+    if let Some(table) = r.get("metadata") {
+        match table.get_ref() {
+            DeValue::Table(entries) if entries.is_empty() => {
+                ok = false;
+                d.error(
+                    Some(table.span()),
+                    "`metadata` must have at least one key",
+                    Some("e.g. metadata = { tier = \"db\" }; leave `metadata` out to select by name or tags alone".into()),
+                );
+            }
+            DeValue::Table(entries) => {
+                for (key, value) in entries.iter() {
+                    let k = key.get_ref().as_ref();
+                    if k.trim().is_empty() {
+                        ok = false;
+                        d.error(Some(key.span()), "a metadata key must not be empty", None);
+                        continue;
+                    }
+                    match value.get_ref() {
+                        DeValue::String(p) if !p.trim().is_empty() => {
+                            metadata.push((k.to_string(), p.to_string(), key.span()));
+                        }
+                        DeValue::String(_) => {
+                            ok = false;
+                            d.error(
+                                Some(value.span()),
+                                format!("the metadata pattern of `{k}` must not be empty"),
+                                Some("`*` matches any value".into()),
+                            );
+                        }
+                        other => {
+                            ok = false;
+                            d.error(
+                                Some(value.span()),
+                                format!(
+                                    "the metadata pattern of `{k}` must be a string, not {}",
+                                    kind(other)
+                                ),
+                                Some(format!("e.g. {k} = \"*\" (any value)")),
+                            );
+                        }
+                    }
+                }
+            }
+            other => {
+                ok = false;
+                d.error(
+                    Some(table.span()),
+                    format!("`metadata` must be a table, not {}", kind(other)),
+                    Some("e.g. metadata = { tier = \"db\" }".into()),
+                );
+            }
+        }
+    }
+    validate::selection(
+        SelectFound {
+            span: v.span(),
+            name: name.map(|(n, _)| n),
+            tags,
+            metadata,
+            // An unknown key is reported as such, not as an empty selection.
+            any_given: !t.is_empty(),
+            ok,
+        },
+        Spelling::Toml,
+        d,
+    )
 }
 
 #[cfg(test)]
@@ -546,6 +689,132 @@ source = "ehr-analytics"
         ] {
             assert!(all.contains(needle), "missing `{needle}` in:\n{all}");
         }
+    }
+
+    const BASE: &str =
+        "version = 1\n[source]\ncloud = \"provider\"\n[target]\ncloud = \"hospital\"\n";
+
+    /// Every message of `text`, with its line and column, one a line.
+    fn located(text: &str) -> String {
+        let (_, d) = read_str(text);
+        d.iter()
+            .map(|x| {
+                let (line, col) = x
+                    .span
+                    .clone()
+                    .map_or((0, 0), |s| super::super::diag::line_column(text, s.start));
+                format!("{line}:{col} {}\n", x.message)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_fleet_reads_into_a_selection() {
+        let text = format!(
+            "{BASE}[[server]]\nselect = {{ name = \"analytics-*\", tags = [\"migrate\", \"gpu\"], metadata = {{ tier = \"db\", \"owner id\" = \"*\" }} }}\nname = \"{{source}}-copy\"\nflavor = \"m1.large\"\n[[server]]\nsource = \"ehr\"\n[[server]]\n[server.select]\ntags = [\"batch\"]\n"
+        );
+        let (plan, d) = read_str(&text);
+        assert!(d.0.is_empty(), "{d:?}");
+        let plan = plan.expect("plan");
+        let fleet = &plan.servers[0];
+        assert_eq!(fleet.source, "");
+        let sel = fleet.select.as_ref().expect("a fleet");
+        assert_eq!(sel.name.as_deref(), Some("analytics-*"));
+        assert_eq!(sel.tags, ["migrate", "gpu"]);
+        assert_eq!(
+            sel.metadata,
+            BTreeMap::from([
+                ("owner id".to_string(), "*".to_string()),
+                ("tier".to_string(), "db".to_string())
+            ])
+        );
+        let r = fleet.resolved(&plan.defaults);
+        assert_eq!(
+            (r.name.as_str(), r.snapshot.as_str()),
+            ("{source}-copy", "{source}-s2d")
+        );
+        assert_eq!(plan.servers[1].select, None);
+        assert_eq!(
+            plan.servers[2].select.as_ref().map(|s| s.tags.clone()),
+            Some(vec!["batch".to_string()])
+        );
+    }
+
+    #[test]
+    fn fleet_mistakes_are_located() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "source = \"a\"\nselect = { name = \"b*\" }\n",
+                "8:10 a `[[server]]` has both `source` and `select`\n",
+            ),
+            (
+                "name = \"x\"\n",
+                "6:1 a `[[server]]` needs `source` or `select`\n",
+            ),
+            (
+                "select = {}\n",
+                "7:10 `select` needs at least one of `name`, `tags`, `metadata`\n",
+            ),
+            (
+                "select = \"web-*\"\n",
+                "7:10 `select` must be a table, not a string\n",
+            ),
+            (
+                "select = { names = \"web-*\" }\n",
+                "7:12 unknown key `names` in `select`\n",
+            ),
+            (
+                "select = { name = 3, tags = \"a\", metadata = [] }\n",
+                "7:19 `name` must be a string, not an integer\n7:29 `tags` must be an array of strings, not a string\n7:45 `metadata` must be a table, not an array\n",
+            ),
+            (
+                "select = { tags = [], metadata = {} }\n",
+                "7:19 `tags` must list at least one tag\n7:34 `metadata` must have at least one key\n",
+            ),
+            (
+                "select = { tags = [\"a\", 1, \" \", \"a\"], metadata = { tier = 2, x = \"\" } }\n",
+                "7:25 each tag must be a string, not an integer\n7:28 a tag must not be empty\n7:59 the metadata pattern of `tier` must be a string, not an integer\n7:66 the metadata pattern of `x` must not be empty\n7:33 the tag `a` is listed twice in `tags`\n",
+            ),
+            (
+                "select = { tags = [\"a\", \"a\"] }\n",
+                "7:25 the tag `a` is listed twice in `tags`\n",
+            ),
+            (
+                "select = { name = \"w*\" }\nname = \"web\"\nsnapshot = \"snap\"\nimage = { name = \"img\" }\n",
+                "8:8 in a fleet, `name` must contain `{source}`\n9:12 in a fleet, `snapshot` must contain `{source}`\n10:18 in a fleet, `name` in `image` must contain `{source}`\n",
+            ),
+            (
+                "source = \"web\"\nname = \"{source}-x\"\nsnapshot = \"{source}\"\n",
+                "8:8 `name` holds `{source}`, which only a fleet (`select`) fills in\n9:12 `snapshot` holds `{source}`, which only a fleet (`select`) fills in\n",
+            ),
+        ];
+        for (server, want) in cases {
+            let text = format!("{BASE}[[server]]\n{server}");
+            assert_eq!(&located(&text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn fleet_templates_are_not_compared_with_names() {
+        // Two fleets with one template, and a literal name that a template could render: none
+        // is a collision here (each source server goes to the first entry that selects it).
+        let text = format!(
+            "{BASE}[[server]]\nselect = {{ name = \"web-*\" }}\n[[server]]\nselect = {{ name = \"db-*\" }}\n[[server]]\nsource = \"x\"\nname = \"{{source}}\"\n"
+        );
+        assert_eq!(
+            located(&text),
+            "12:8 `name` holds `{source}`, which only a fleet (`select`) fills in\n"
+        );
+        let text = format!(
+            "{BASE}[[server]]\nselect = {{ name = \"web-*\" }}\n[[server]]\nselect = {{ name = \"web-*\" }}\nname = \"{{source}}-2\"\n[[server]]\nsource = \"web-1-s2d\"\n"
+        );
+        let (plan, d) = read_str(&text);
+        assert!(!d.has_errors(), "{d:?}");
+        assert!(plan.is_some());
+        assert_eq!(
+            located(&text),
+            "9:10 this fleet selects nothing: the fleet at line 7 has the same selection\n"
+        );
     }
 
     #[test]

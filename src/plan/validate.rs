@@ -1,5 +1,6 @@
 //! The rules both syntaxes share: allowed values, "did you mean" hints, and the checks of
-//! clouds (inline Keystone v3 auth), keypairs, floating IPs and server names.
+//! clouds (inline Keystone v3 auth), keypairs, floating IPs, fleets (`select` and the
+//! `{source}` templates) and server names.
 //!
 //! The readers gather what they found, with the place (byte range) of every value, and call
 //! these; nothing here knows TOML or XML text, only how each syntax spells a key, so that a
@@ -10,7 +11,9 @@ use std::net::IpAddr;
 use std::ops::Range;
 
 use super::diag::{Diagnostics, line_column};
-use super::model::{CloudRef, InlineAuth, KeypairMode, Server, ServerOptions};
+use super::model::{
+    CloudRef, InlineAuth, KeypairMode, SOURCE_PLACEHOLDER, Selection, Server, ServerOptions,
+};
 
 /// Glance's disk formats.
 pub const DISK_FORMATS: &[&str] = &[
@@ -350,10 +353,221 @@ pub(super) fn ip_address(value: &str, span: Range<usize>, d: &mut Diagnostics) -
     }
 }
 
+/// What a reader found of a `select` (a TOML table, an XML element), each part with its place.
+/// The reader has checked each part's type and reported what was wrong.
+pub(super) struct SelectFound {
+    /// The whole `select` (TOML: its value; XML: the element's name).
+    pub span: Range<usize>,
+    pub name: Option<String>,
+    /// Each tag and its place.
+    pub tags: Vec<(String, Range<usize>)>,
+    /// Each metadata key, its value pattern, and the key's place.
+    pub metadata: Vec<(String, String, Range<usize>)>,
+    /// Some criterion was given, right or wrong: the selection is not empty.
+    pub any_given: bool,
+    /// Every criterion given was right.
+    pub ok: bool,
+}
+
+/// The selection of a fleet: at least one criterion, no tag or metadata key twice.
+pub(super) fn selection(
+    found: SelectFound,
+    spelling: Spelling,
+    d: &mut Diagnostics,
+) -> Option<Selection> {
+    let mut ok = found.ok;
+    if !found.any_given {
+        let (message, help) = match spelling {
+            Spelling::Toml => (
+                "`select` needs at least one of `name`, `tags`, `metadata`",
+                "a fleet without a criterion would take every server of the source project; to mean that, say so: `select = { name = \"*\" }`",
+            ),
+            Spelling::Xml => (
+                "<select> needs at least one of `name`, <tag>, <metadata>",
+                "a fleet without a criterion would take every server of the source project; to mean that, say so: <select name=\"*\"/>",
+            ),
+        };
+        d.error(Some(found.span.clone()), message, Some(help.into()));
+        return None;
+    }
+    let mut tags: Vec<String> = Vec::with_capacity(found.tags.len());
+    for (tag, span) in found.tags {
+        if tags.contains(&tag) {
+            ok = false;
+            d.error(
+                Some(span),
+                match spelling {
+                    Spelling::Toml => format!("the tag `{tag}` is listed twice in `tags`"),
+                    Spelling::Xml => format!("<tag name=\"{tag}\"> appears twice in <select>"),
+                },
+                Some("a server carries a tag or not: list each tag once".into()),
+            );
+        } else {
+            tags.push(tag);
+        }
+    }
+    let mut metadata = BTreeMap::new();
+    for (key, value, span) in found.metadata {
+        match metadata.entry(key) {
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                slot.insert(value);
+            }
+            std::collections::btree_map::Entry::Occupied(slot) => {
+                ok = false;
+                let key = slot.key();
+                d.error(
+                    Some(span),
+                    match spelling {
+                        Spelling::Toml => format!("the metadata key `{key}` is given twice"),
+                        Spelling::Xml => {
+                            format!("<metadata key=\"{key}\"> appears twice in <select>")
+                        }
+                    },
+                    Some(
+                        "a metadata key has one value: give each key once, with a pattern (`*`: any value)"
+                            .into(),
+                    ),
+                );
+            }
+        }
+    }
+    ok.then_some(Selection {
+        name: found.name,
+        tags,
+        metadata,
+    })
+}
+
+/// What a reader found of a server's origin: `source` (one server) and `select` (a fleet).
+pub(super) struct OriginFound {
+    /// The server entry (TOML: the `[[server]]` table; XML: the `<server>` element's name).
+    pub server_span: Range<usize>,
+    /// `source`, when given and right, with its place.
+    pub source: Option<(String, Range<usize>)>,
+    /// `source` was given (maybe wrong, and reported).
+    pub source_given: bool,
+    /// The selection, when given and right.
+    pub select: Option<Selection>,
+    /// The place of `select`, when given (maybe wrong, and reported).
+    pub select_span: Option<Range<usize>>,
+}
+
+/// Exactly one of `source` and `select`: the server's source (empty for a fleet), its
+/// selection, and the place of whichever was given. `None` when neither is usable.
+pub(super) fn origin(
+    found: OriginFound,
+    spelling: Spelling,
+    d: &mut Diagnostics,
+) -> Option<(String, Option<Selection>, Range<usize>)> {
+    let (select, select_elem) = match spelling {
+        Spelling::Toml => ("`select`", "select = { name = \"web-*\" }"),
+        Spelling::Xml => ("<select>", "<select name=\"web-*\"/>"),
+    };
+    let entry = match spelling {
+        Spelling::Toml => "a `[[server]]`",
+        Spelling::Xml => "<server>",
+    };
+    match (found.source_given, found.select_span) {
+        (true, Some(span)) => {
+            d.error(
+                Some(span),
+                format!("{entry} has both `source` and {select}"),
+                Some(format!(
+                    "`source` names one server, {select} a fleet of them: keep one (write two entries for both; a server an entry names by `source` is never selected by a fleet)"
+                )),
+            );
+            None
+        }
+        (false, None) => {
+            d.error(
+                Some(found.server_span),
+                format!("{entry} needs `source` or {select}"),
+                Some(format!(
+                    "`source`: the name or UUID of one server in the source cloud; {select}: a fleet of them, e.g. {select_elem}"
+                )),
+            );
+            None
+        }
+        (true, None) => found.source.map(|(source, span)| (source, None, span)),
+        (false, Some(span)) => found
+            .select
+            .map(|selection| (String::new(), Some(selection), span)),
+    }
+}
+
+/// The `{source}` templates: in a fleet, an explicit target name, snapshot name or image name
+/// holds `{source}` (else every server selected would get the same one); elsewhere, nothing
+/// does (it stands for a selected server's name, and this server selects none).
+pub(super) fn templates(found: &ServerFound, spelling: Spelling, d: &mut Diagnostics) {
+    let s = &found.server;
+    let fleet = s.select.is_some();
+    let parts = [
+        (
+            s.name.as_deref(),
+            &found.name_span,
+            "target name",
+            "`{source}`",
+        ),
+        (
+            s.snapshot.as_deref(),
+            &found.snapshot_span,
+            "snapshot name",
+            "`{source}-s2d`",
+        ),
+        (
+            s.image.name.as_deref(),
+            &found.image_span,
+            "image name",
+            "the snapshot's name",
+        ),
+    ];
+    for (i, (value, span, what, default)) in parts.into_iter().enumerate() {
+        let Some(value) = value else {
+            continue;
+        };
+        let (label, example) = match (spelling, i) {
+            (Spelling::Toml, 0) => ("`name`", "`name = \"{source}-copy\"`"),
+            (Spelling::Toml, 1) => ("`snapshot`", "`snapshot = \"{source}-s2d\"`"),
+            (Spelling::Toml, _) => (
+                "`name` in `image`",
+                "`image = { name = \"{source}-image\" }`",
+            ),
+            (Spelling::Xml, 0) => ("`name` on <server>", "`name=\"{source}-copy\"`"),
+            (Spelling::Xml, 1) => (
+                "`name` on <snapshot>",
+                "`<snapshot name=\"{source}-s2d\"/>`",
+            ),
+            (Spelling::Xml, _) => ("`name` on <image>", "`<image name=\"{source}-image\"/>`"),
+        };
+        let has = value.contains(SOURCE_PLACEHOLDER);
+        if fleet && !has {
+            d.error(
+                Some(span.clone()),
+                format!("in a fleet, {label} must contain `{SOURCE_PLACEHOLDER}`"),
+                Some(format!(
+                    "every server the fleet selects would get the {what} `{value}`; `{SOURCE_PLACEHOLDER}` stands for each one's name: write e.g. {example}, or leave it out (default: {default})"
+                )),
+            );
+        } else if !fleet && has {
+            d.error(
+                Some(span.clone()),
+                format!(
+                    "{label} holds `{SOURCE_PLACEHOLDER}`, which only a fleet (`select`) fills in"
+                ),
+                Some(format!(
+                    "`{SOURCE_PLACEHOLDER}` stands for the name of each server a fleet selects; this server names its source: write the {what} in full"
+                )),
+            );
+        }
+    }
+}
+
 /// A server as read, with the places plan-wide checks point at.
 pub(super) struct ServerFound {
     pub server: Server,
-    /// The place of `name`, else of `source`.
+    /// The place of `source`, or of `select` for a fleet.
+    pub origin_span: Range<usize>,
+    /// The place of `name`, else of `source` (or `select`).
     pub name_span: Range<usize>,
     /// The place of `snapshot`, else of the server's name.
     pub snapshot_span: Range<usize>,
@@ -363,6 +577,12 @@ pub(super) struct ServerFound {
 
 /// Plan-wide checks of the servers: target names, snapshot names and image names are unique
 /// once defaults are applied (two servers sharing one would fight over it).
+///
+/// A fleet's names are templates, compared with nothing here: each source server goes to the
+/// first entry that selects it (one named by `source` is never selected), so two fleets with
+/// one template never render the same name for one server, and whether a template renders a
+/// literal name of another entry depends on what the source holds (`s2d plan` sees that).
+/// A fleet whose selection is an earlier fleet's selects nothing: a warning.
 pub(super) fn servers(
     found: &[ServerFound],
     defaults: &ServerOptions,
@@ -372,7 +592,26 @@ pub(super) fn servers(
     let mut names: BTreeMap<String, usize> = BTreeMap::new();
     let mut snapshots: BTreeMap<String, usize> = BTreeMap::new();
     let mut images: BTreeMap<String, usize> = BTreeMap::new();
+    let mut fleets: Vec<(&Selection, usize)> = Vec::new();
     for s in found {
+        if let Some(selection) = &s.server.select {
+            if let Some((_, first)) = fleets.iter().find(|(other, _)| *other == selection) {
+                let (line, _) = line_column(text, *first);
+                d.warning(
+                    Some(s.origin_span.clone()),
+                    format!(
+                        "this fleet selects nothing: the fleet at line {line} has the same selection"
+                    ),
+                    Some(
+                        "each source server goes to the first entry that selects it: merge the two, or narrow the first"
+                            .into(),
+                    ),
+                );
+            } else {
+                fleets.push((selection, s.origin_span.start));
+            }
+            continue;
+        }
         let r = s.server.resolved(defaults);
         for (map, value, span, what, key) in [
             (
@@ -581,6 +820,7 @@ mod tests {
                 flavor: None,
                 options: ServerOptions::default(),
             },
+            origin_span: at..at + 1,
             name_span: at..at + 1,
             snapshot_span: at..at + 1,
             image_span: at..at + 1,

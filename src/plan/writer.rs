@@ -64,7 +64,14 @@ pub fn to_toml(plan: &Plan) -> Result<String, WriteError> {
     }
     for s in &plan.servers {
         out.push_str("\n[[server]]\n");
-        let _ = writeln!(out, "source = {}", q(&s.source));
+        match &s.select {
+            Some(selection) => {
+                let _ = writeln!(out, "select = {}", toml_selection(selection));
+            }
+            None => {
+                let _ = writeln!(out, "source = {}", q(&s.source));
+            }
+        }
         if let Some(name) = &s.name {
             let _ = writeln!(out, "name = {}", q(name));
         }
@@ -88,6 +95,39 @@ pub fn to_toml(plan: &Plan) -> Result<String, WriteError> {
         toml_options(&mut out, &s.options);
     }
     Ok(out)
+}
+
+/// A TOML key: bare when it can be, else quoted.
+fn key(k: &str) -> String {
+    if !k.is_empty()
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        k.to_string()
+    } else {
+        q(k)
+    }
+}
+
+/// `{ name = "web-*", tags = ["a"], metadata = { tier = "db" } }`, the parts given.
+fn toml_selection(s: &Selection) -> String {
+    let mut parts = Vec::new();
+    if let Some(name) = &s.name {
+        parts.push(format!("name = {}", q(name)));
+    }
+    if !s.tags.is_empty() {
+        let tags: Vec<String> = s.tags.iter().map(|t| q(t)).collect();
+        parts.push(format!("tags = [{}]", tags.join(", ")));
+    }
+    if !s.metadata.is_empty() {
+        let entries: Vec<String> = s
+            .metadata
+            .iter()
+            .map(|(k, v)| format!("{} = {}", key(k), q(v)))
+            .collect();
+        parts.push(format!("metadata = {{ {} }}", entries.join(", ")));
+    }
+    format!("{{ {} }}", parts.join(", "))
 }
 
 fn toml_options(out: &mut String, o: &ServerOptions) {
@@ -183,11 +223,17 @@ pub fn to_xml(plan: &Plan) -> Result<String, WriteError> {
         out.push_str("  </defaults>\n");
     }
     for s in &plan.servers {
-        let mut head = format!("  <server source=\"{}\"", x(&s.source));
+        let mut head = String::from("  <server");
+        if s.select.is_none() {
+            let _ = write!(head, " source=\"{}\"", x(&s.source));
+        }
         if let Some(name) = &s.name {
             let _ = write!(head, " name=\"{}\"", x(name));
         }
         let mut body = String::new();
+        if let Some(selection) = &s.select {
+            xml_selection(&mut body, selection);
+        }
         if let Some(snapshot) = &s.snapshot {
             let _ = writeln!(body, "    <snapshot name=\"{}\"/>", x(snapshot));
         }
@@ -214,6 +260,25 @@ pub fn to_xml(plan: &Plan) -> Result<String, WriteError> {
     }
     out.push_str("</plan>\n");
     Ok(out)
+}
+
+fn xml_selection(out: &mut String, s: &Selection) {
+    out.push_str("    <select");
+    if let Some(name) = &s.name {
+        let _ = write!(out, " name=\"{}\"", x(name));
+    }
+    if s.tags.is_empty() && s.metadata.is_empty() {
+        out.push_str("/>\n");
+        return;
+    }
+    out.push_str(">\n");
+    for tag in &s.tags {
+        let _ = writeln!(out, "      <tag name=\"{}\"/>", x(tag));
+    }
+    for (k, v) in &s.metadata {
+        let _ = writeln!(out, "      <metadata key=\"{}\" value=\"{}\"/>", x(k), x(v));
+    }
+    out.push_str("    </select>\n");
 }
 
 fn xml_options(out: &mut String, o: &ServerOptions) {
@@ -286,6 +351,39 @@ mod tests {
                         floating_ip: Some(FloatingIp::Address("2001:db8::7".parse().expect("ip"))),
                         ..ServerOptions::default()
                     },
+                },
+                Server {
+                    source: String::new(),
+                    select: Some(Selection {
+                        name: Some("analytics-*".into()),
+                        tags: vec!["migrate".into(), "two words & <more>".into()],
+                        metadata: [
+                            ("tier".to_string(), "d?".to_string()),
+                            ("odd key\t\"x\"".to_string(), "*".to_string()),
+                        ]
+                        .into_iter()
+                        .collect(),
+                    }),
+                    name: Some("{source}-copy".into()),
+                    snapshot: None,
+                    image: ImageOptions {
+                        name: Some("img-{source}".into()),
+                        ..ImageOptions::default()
+                    },
+                    flavor: Some("m1.large".into()),
+                    options: ServerOptions::default(),
+                },
+                Server {
+                    source: String::new(),
+                    select: Some(Selection {
+                        name: Some("*".into()),
+                        ..Selection::default()
+                    }),
+                    name: None,
+                    snapshot: Some("{source}-snap".into()),
+                    image: ImageOptions::default(),
+                    flavor: None,
+                    options: ServerOptions::default(),
                 },
                 Server {
                     source: "db".into(),

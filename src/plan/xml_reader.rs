@@ -19,15 +19,15 @@ use quick_xml::name::{Namespace, ResolveResult};
 use super::diag::Diagnostics;
 use super::model::*;
 use super::validate::{
-    self, AUTH_KEYS, CloudFound, DISK_FORMATS, INTERFACES, ServerFound, Spelling, TRANSFER_MODES,
-    VISIBILITIES, did_you_mean,
+    self, AUTH_KEYS, CloudFound, DISK_FORMATS, INTERFACES, OriginFound, SelectFound, ServerFound,
+    Spelling, TRANSFER_MODES, VISIBILITIES, did_you_mean,
 };
 
 /// The plan format's XML namespace.
 pub const NAMESPACE: &str = "urn:s2d:plan:1";
 const XSI: &[u8] = b"http://www.w3.org/2001/XMLSchema-instance";
 
-/// How deep elements may nest. A plan nests three levels (`<plan><server><floatingIp>`); the
+/// How deep elements may nest. A plan nests four levels (`<plan><server><select><tag>`); the
 /// limit leaves room for the format to grow while keeping hostile documents (100,000 nested
 /// elements) from building a tree whose recursive drop or walk would overflow the stack.
 pub const MAX_DEPTH: usize = 32;
@@ -38,6 +38,7 @@ pub const MAX_ELEMENTS: usize = 200_000;
 
 const PLAN_CHILDREN: &[&str] = &["source", "target", "defaults", "server"];
 const CLOUD_CHILDREN: &[&str] = &["auth"];
+const SELECT_CHILDREN: &[&str] = &["tag", "metadata"];
 const OPTION_CHILDREN: &[&str] = &[
     "network",
     "keypair",
@@ -46,6 +47,7 @@ const OPTION_CHILDREN: &[&str] = &[
     "transfer",
 ];
 const SERVER_CHILDREN: &[&str] = &[
+    "select",
     "snapshot",
     "image",
     "flavor",
@@ -196,7 +198,7 @@ fn within_limits(el: &Element, depth: usize, count: &mut usize, d: &mut Diagnost
             Some(el.name_span.clone()),
             format!("<{}> nests elements deeper than {MAX_DEPTH} levels", el.name),
             Some(
-                "a plan nests three levels (<plan><server><floatingIp>); this document is not a plan"
+                "a plan nests four levels (<plan><server><select><tag>); this document is not a plan"
                     .into(),
             ),
         );
@@ -698,7 +700,10 @@ fn floating_ip(f: &El<'_>, d: &mut Diagnostics) -> Option<FloatingIp> {
 
 fn server(r: &El<'_>, d: &mut Diagnostics) -> Option<ServerFound> {
     r.finish(&["source", "name"], SERVER_CHILDREN, &[], d);
-    let source = r.required("source", d);
+    let source = r.string("source", d);
+    let select = r
+        .child("select")
+        .map(|el| (selection(&El::new(el), d), el.name_span.clone()));
     let name = r.string("name", d);
     let mut snapshot = None;
     if let Some(el) = r.child("snapshot") {
@@ -724,15 +729,32 @@ fn server(r: &El<'_>, d: &mut Diagnostics) -> Option<ServerFound> {
         f.required("name", d).map(|(v, _)| v)
     });
     let options = options(r, d);
-    let (source, source_span) = source?;
-    let name_span = name.as_ref().map(|(_, s)| s.clone()).unwrap_or(source_span);
+    let (select_value, select_span) = match select {
+        Some((value, span)) => (value, Some(span)),
+        None => (None, None),
+    };
+    let (source, select, origin_span) = validate::origin(
+        OriginFound {
+            server_span: r.el.name_span.clone(),
+            source_given: r.attr("source").is_some(),
+            source,
+            select: select_value,
+            select_span,
+        },
+        Spelling::Xml,
+        d,
+    )?;
+    let name_span = name
+        .as_ref()
+        .map(|(_, s)| s.clone())
+        .unwrap_or(origin_span.clone());
     let snapshot_span = snapshot
         .as_ref()
         .map(|(_, s)| s.clone())
         .unwrap_or(name_span.clone());
-    Some(ServerFound {
+    let found = ServerFound {
         server: Server {
-            select: None,
+            select,
             source,
             name: name.map(|(n, _)| n),
             snapshot: snapshot.map(|(s, _)| s),
@@ -744,7 +766,52 @@ fn server(r: &El<'_>, d: &mut Diagnostics) -> Option<ServerFound> {
         image_span: image_name_span.unwrap_or(snapshot_span.clone()),
         snapshot_span,
         name_span,
-    })
+        origin_span,
+    };
+    validate::templates(&found, Spelling::Xml, d);
+    Some(found)
+}
+
+/// A fleet's `<select name="web-*"><tag name="migrate"/><metadata key="tier" value="db"/></select>`
+/// (`<tag>` and `<metadata>` in any order, each as often as needed).
+fn selection(r: &El<'_>, d: &mut Diagnostics) -> Option<Selection> {
+    r.finish(&["name"], SELECT_CHILDREN, SELECT_CHILDREN, d);
+    let mut ok = true;
+    let name = r.string("name", d);
+    ok &= name.is_some() || r.attr("name").is_none();
+    let mut tags = Vec::new();
+    for el in r.children("tag") {
+        let t = El::new(el);
+        t.finish(&["name"], &[], &[], d);
+        match t.required("name", d) {
+            Some((tag, span)) => tags.push((tag, span)),
+            None => ok = false,
+        }
+    }
+    let mut metadata = Vec::new();
+    for el in r.children("metadata") {
+        let m = El::new(el);
+        m.finish(&["key", "value"], &[], &[], d);
+        let key = m.required("key", d);
+        let value = m.required("value", d);
+        match (key, value) {
+            (Some((key, span)), Some((value, _))) => metadata.push((key, value, span)),
+            _ => ok = false,
+        }
+    }
+    validate::selection(
+        SelectFound {
+            span: r.el.name_span.clone(),
+            name: name.map(|(n, _)| n),
+            tags,
+            metadata,
+            // An unknown attribute or element is reported as such, not as an empty selection.
+            any_given: !r.el.attrs.is_empty() || !r.el.children.is_empty(),
+            ok,
+        },
+        Spelling::Xml,
+        d,
+    )
 }
 
 #[cfg(test)]

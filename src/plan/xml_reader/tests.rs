@@ -266,3 +266,85 @@ fn a_value_of_only_unicode_whitespace_is_empty_as_in_toml() {
         "{d:?}"
     );
 }
+
+const HEAD: &str = "<plan xmlns=\"urn:s2d:plan:1\" version=\"1\">\n<source cloud=\"provider\"/>\n<target cloud=\"hospital\"/>\n";
+
+/// Every message of `text`, with its line and column, one a line.
+fn located(text: &str) -> String {
+    let (_, d) = read_str(text);
+    d.iter()
+        .map(|x| {
+            let (line, col) = x
+                .span
+                .clone()
+                .map_or((0, 0), |s| line_column(text, s.start));
+            format!("{line}:{col} {}\n", x.message)
+        })
+        .collect()
+}
+
+#[test]
+fn a_fleet_reads_into_a_selection() {
+    let text = format!(
+        "{HEAD}<server name=\"{{source}}-copy\">\n  <flavor name=\"m1.large\"/>\n  <select name=\"analytics-*\">\n    <metadata key=\"tier\" value=\"db\"/>\n    <tag name=\"migrate\"/>\n    <metadata key=\"owner id\" value=\"*\"/>\n    <tag name=\"gpu\"/>\n  </select>\n</server>\n<server source=\"ehr\"/>\n</plan>\n"
+    );
+    let (plan, d) = read_str(&text);
+    assert!(d.0.is_empty(), "{d:?}");
+    let plan = plan.expect("plan");
+    let fleet = &plan.servers[0];
+    assert_eq!(fleet.source, "");
+    assert_eq!(fleet.name.as_deref(), Some("{source}-copy"));
+    let sel = fleet.select.as_ref().expect("a fleet");
+    assert_eq!(sel.name.as_deref(), Some("analytics-*"));
+    assert_eq!(sel.tags, ["migrate", "gpu"]);
+    assert_eq!(
+        sel.metadata,
+        BTreeMap::from([
+            ("owner id".to_string(), "*".to_string()),
+            ("tier".to_string(), "db".to_string())
+        ])
+    );
+    assert_eq!(plan.servers[1].select, None);
+}
+
+#[test]
+fn fleet_mistakes_are_located() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "<server source=\"a\"><select name=\"b*\"/></server>",
+            "4:21 <server> has both `source` and <select>\n",
+        ),
+        (
+            "<server name=\"x\"/>",
+            "4:2 <server> needs `source` or <select>\n",
+        ),
+        (
+            "<server><select/></server>",
+            "4:10 <select> needs at least one of `name`, <tag>, <metadata>\n",
+        ),
+        (
+            "<server><select names=\"w*\"><label name=\"x\"/></select></server>",
+            "4:17 unknown attribute `names` on <select>\n4:29 unknown element <label> in <select>\n",
+        ),
+        (
+            "<server><select name=\" \"><tag/><tag name=\"a\"/><tag name=\"a\"/><metadata key=\"k\"/><metadata key=\"k\" value=\"1\"/><metadata key=\"k\" value=\"2\"/></select></server>",
+            "4:23 `name` on <select> must not be empty\n4:27 <tag> needs `name`\n4:63 <metadata> needs `value`\n4:58 <tag name=\"a\"> appears twice in <select>\n4:125 <metadata key=\"k\"> appears twice in <select>\n",
+        ),
+        (
+            "<server name=\"web\"><select name=\"w*\"/><snapshot name=\"snap\"/><image name=\"img\"/></server>",
+            "4:15 in a fleet, `name` on <server> must contain `{source}`\n4:55 in a fleet, `name` on <snapshot> must contain `{source}`\n4:75 in a fleet, `name` on <image> must contain `{source}`\n",
+        ),
+        (
+            "<server source=\"web\" name=\"{source}-x\"><image name=\"{source}\"/></server>",
+            "4:28 `name` on <server> holds `{source}`, which only a fleet (`select`) fills in\n4:53 `name` on <image> holds `{source}`, which only a fleet (`select`) fills in\n",
+        ),
+        (
+            "<server><select name=\"a\"/><select name=\"b\"/></server>",
+            "4:28 <select> appears twice in <server>\n",
+        ),
+    ];
+    for (server, want) in cases {
+        let text = format!("{HEAD}{server}\n</plan>\n");
+        assert_eq!(&located(&text), want, "{text}");
+    }
+}
