@@ -55,22 +55,30 @@ fn targets(scope: &Scope) -> anyhow::Result<Vec<Address>> {
         .collect()
 }
 
-fn state_path(scope: &Scope, plan: &Path) -> PathBuf {
+fn state_location(scope: &Scope, plan: &Path) -> state::Location {
     scope
         .state
         .clone()
-        .unwrap_or_else(|| state::default_path(plan))
+        .unwrap_or_else(|| state::Location::File(state::default_path(plan)))
+}
+
+/// Where files made beside the state go (generated private keys): beside a local state,
+/// beside the plan for a remote one.
+fn beside_state(location: &state::Location, plan: &Path) -> PathBuf {
+    workflow::folder_of(location.local_path().unwrap_or(plan))
 }
 
 /// `s2d plan`.
 pub fn plan(args: &PlanArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
     let (plan, digest) = load_plan(&args.plan)?;
     let targets = targets(&args.scope)?;
-    let state_path = state_path(&args.scope, &args.plan);
-    let locked = Locked::open(plan, &state_path, "plan")?;
+    let state_path = state_location(&args.scope, &args.plan);
     let outcome = runtime()?.block_on(async {
+        let locked = Locked::open(plan, &state_path, "plan").await?;
         let migration = locked.connect(&ConfigEnv::from_process(), None).await?;
-        migration.diff(targets).await
+        let outcome = migration.diff(targets).await;
+        migration.release().await;
+        outcome
     })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcome)?);
@@ -86,7 +94,8 @@ pub fn plan(args: &PlanArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
         );
     }
     if let Some(out) = &args.out {
-        saved::SavedPlan::new(outcome.clone(), &args.plan, digest, &state_path)?.write(out)?;
+        let state_file = PathBuf::from(state_path.to_string());
+        saved::SavedPlan::new(outcome.clone(), &args.plan, digest, &state_file)?.write(out)?;
         if !ui.quiet {
             eprintln!(
                 "Saved the plan to {}; `s2d apply {}` carries out exactly these changes.",
@@ -365,17 +374,23 @@ pub fn apply(args: &ApplyArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
                 )
             })?;
             saved.check_digest(&digest)?;
-            let state_path = args.scope.state.clone().unwrap_or(saved.state_file.clone());
+            let state_path = match args.scope.state.clone() {
+                Some(location) => location,
+                None => saved
+                    .state_file
+                    .to_string_lossy()
+                    .parse::<state::Location>()?,
+            };
             (plan, state_path, Some(saved.plan))
         }
         None => {
             let (plan, _) = load_plan(&args.plan)?;
-            (plan, state_path(&args.scope, &args.plan), None)
+            (plan, state_location(&args.scope, &args.plan), None)
         }
     };
     let targets = targets(&args.scope)?;
-    let locked = Locked::open(plan, &state_path, "apply")?;
     runtime()?.block_on(async {
+        let locked = Locked::open(plan, &state_path, "apply").await?;
         let mut migration = locked
             .connect(&ConfigEnv::from_process(), args.run.spool_dir.clone())
             .await?;
@@ -413,7 +428,7 @@ pub fn apply(args: &ApplyArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
         let (report, interrupted) = execute(&mut migration, &outcome, &args.run, ui, None).await?;
         let keys: Vec<PathBuf> = keys::save(
             &report,
-            &workflow::folder_of(&state_path),
+            &beside_state(&state_path, &args.plan),
             keys::Existing::KeepAndNumber,
         )?
         .into_iter()
@@ -443,6 +458,7 @@ pub fn apply(args: &ApplyArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
             println!();
             print!("{}", render::render_overview(&overview));
         }
+        migration.release().await;
         Ok(exit_status(&report, interrupted))
     })
 }
@@ -451,23 +467,21 @@ pub fn apply(args: &ApplyArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
 pub fn destroy(args: &DestroyArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
     let (plan, _) = load_plan(&args.plan)?;
     let targets = targets(&args.scope)?;
-    let state_path = state_path(&args.scope, &args.plan);
-    if state::read(&state_path)?.is_none() {
+    let state_path = state_location(&args.scope, &args.plan);
+    if super::state::read(&state_path)?.is_none() {
         if !ui.quiet {
-            eprintln!(
-                "No state at {}: s2d has made nothing to destroy.",
-                state_path.display()
-            );
+            eprintln!("No state at {state_path}: s2d has made nothing to destroy.");
         }
         return Ok(ExitStatus::Success);
     }
-    let locked = Locked::open(plan, &state_path, "destroy")?;
-    let outcome = locked.destroy_diff(&targets);
-    show_diff(&outcome, args.run.json, ui);
-    if outcome.is_empty() {
-        return Ok(ExitStatus::Success);
-    }
     runtime()?.block_on(async {
+        let locked = Locked::open(plan, &state_path, "destroy").await?;
+        let outcome = locked.destroy_diff(&targets);
+        show_diff(&outcome, args.run.json, ui);
+        if outcome.is_empty() {
+            locked.release().await;
+            return Ok(ExitStatus::Success);
+        }
         let mut migration = locked.connect(&ConfigEnv::from_process(), None).await?;
         if !confirm("destroy these resources", &args.run).await? {
             eprintln!("Destroy cancelled.");
@@ -481,6 +495,7 @@ pub fn destroy(args: &DestroyArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
         if !ui.quiet || !report.succeeded() {
             eprint!("{}", render::render_report(&report));
         }
+        migration.release().await;
         Ok(exit_status(&report, interrupted))
     })
 }

@@ -59,15 +59,12 @@ fn clouds(
 fn managed_ids(args: &UsageArgs) -> anyhow::Result<BTreeSet<String>> {
     let path = match (&args.state, &args.plan) {
         (Some(state), _) => state.clone(),
-        (None, Some(plan)) => crate::state::default_path(plan),
-        (None, None) => "s2d.state.json".into(),
+        (None, Some(plan)) => crate::state::Location::File(crate::state::default_path(plan)),
+        (None, None) => crate::state::Location::File("s2d.state.json".into()),
     };
-    let Some(state) = crate::state::read(&path)? else {
+    let Some(state) = super::state::read(&path)? else {
         if args.managed {
-            anyhow::bail!(
-                "--managed needs the state file, and there is none at {}",
-                path.display()
-            );
+            anyhow::bail!("--managed needs the state, and there is none at {}", path);
         }
         return Ok(BTreeSet::new());
     };
