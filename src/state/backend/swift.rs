@@ -6,10 +6,13 @@
 //!   the create with 412 when it exists) and holding the [`LockInfo`] (id, who, operation,
 //!   when). Nothing on the server ends it when its holder dies: `s2d force-unlock ID` deletes
 //!   it, and only when ID is the one the refusal showed.
-//! - Each write checks the stored object's serial (`X-Object-Meta-S2d-Serial`) against the
-//!   one it replaces, claims the new serial by creating `OBJECT.serial/N` with
-//!   `If-None-Match: *` (two writers cannot both claim N), checks the lock is still its own,
-//!   then writes the object whole with its MD5 as `ETag`.
+//! - Each write checks that the lock object is still its own (a run whose lock was
+//!   force-unlocked stops), that the stored object's serial (`X-Object-Meta-S2d-Serial`) is
+//!   the one it replaces (a stale write is refused), records which lock writes serial N in
+//!   `OBJECT.serial/N` (so a retried write whose first answer was lost knows its own), then
+//!   writes the object whole with its MD5 as `ETag`. Swift has no compare-and-swap on an
+//!   object's content: the lock object is what keeps two writers apart, the serial check is
+//!   what catches one that lost it.
 
 use std::fmt;
 
@@ -195,46 +198,7 @@ impl Held {
 
     pub(crate) async fn write(&mut self, state: &State, previous: u64) -> Result<(), StateError> {
         let (loc, store) = (&self.loc, &self.store);
-        let stored = store
-            .head(&loc.container, &loc.object)
-            .await
-            .map_err(|e| backend_error(loc, "reading the state's serial", e))?
-            .map(|meta| {
-                meta.get(SERIAL_META)
-                    .and_then(|s| s.parse::<u64>().ok())
-                    .unwrap_or(0)
-            });
-        let found = stored.unwrap_or(0);
-        if found != previous && found != state.serial {
-            return Err(StateError::Stale {
-                location: loc.to_string(),
-                expected: previous,
-                found,
-            });
-        }
-        // Claim the serial: a marker that exists already is another writer's, unless a retry
-        // of this very write made it.
-        let mine = Bytes::from(self.info.id.clone());
-        let marker = loc.serial_object(state.serial);
-        if store
-            .create(&loc.container, &marker, mine.clone(), &[])
-            .await
-            .map_err(|e| backend_error(loc, "claiming the serial", e))?
-            == Created::Exists
-        {
-            let theirs = store
-                .get(&loc.container, &marker)
-                .await
-                .map_err(|e| backend_error(loc, "claiming the serial", e))?;
-            if theirs.is_none_or(|o| o.body != mine) {
-                return Err(StateError::Stale {
-                    location: loc.to_string(),
-                    expected: previous,
-                    found: state.serial,
-                });
-            }
-        }
-        // Still ours? A lock cleared by force-unlock and taken by another runner is not.
+        // Still ours? A lock cleared by force-unlock (and maybe taken by another run) is not.
         let holder = lock_note(loc, store).await?;
         if holder.as_ref().is_none_or(|h| h.id != self.info.id) {
             return Err(StateError::LockLost {
@@ -242,6 +206,37 @@ impl Held {
                 holder: holder.map(Box::new),
             });
         }
+        let found = store
+            .head(&loc.container, &loc.object)
+            .await
+            .map_err(|e| backend_error(loc, "reading the state's serial", e))?
+            .map(|meta| {
+                meta.get(SERIAL_META)
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0);
+        let mine = Bytes::from(self.info.id.clone());
+        let marker = loc.serial_object(state.serial);
+        // The new serial already stored is fine only if this very write put it there (a retry
+        // after an answer that was lost): the serial's marker names the lock that wrote it.
+        let landed = found == state.serial
+            && store
+                .get(&loc.container, &marker)
+                .await
+                .map_err(|e| backend_error(loc, "reading the serial's marker", e))?
+                .is_some_and(|o| o.body == mine);
+        if found != previous && !landed {
+            return Err(StateError::Stale {
+                location: loc.to_string(),
+                expected: previous,
+                found,
+            });
+        }
+        store
+            .put(&loc.container, &marker, mine, &[])
+            .await
+            .map_err(|e| backend_error(loc, "marking the serial", e))?;
         let body = Bytes::from(super::encode(state)?);
         store
             .put(
