@@ -573,3 +573,214 @@ async fn a_stale_write_to_swift_is_refused_by_its_serial() {
         "release removes the lock"
     );
 }
+
+/// A wave of its own: one server, its own snapshot, image and generated keypair, so that two
+/// waves share nothing in the target but the project.
+fn wave_plan(world: &World, wave: &str) -> String {
+    let name = format!("{wave}.toml");
+    std::fs::write(
+        world.path().join(&name),
+        format!(
+            "version = 1\n\n[source]\ncloud = \"provider\"\n\n[target]\ncloud = \"hospital\"\n\n\
+             [defaults]\nnetwork = \"private\"\nkeypair = {{ create = \"{wave}-key\" }}\n\
+             floating_ip = false\n\n[[server]]\nsource = \"ehr-analytics\"\nname = \"{wave}\"\n\
+             snapshot = \"{wave}-s2d\"\n"
+        ),
+    )
+    .expect("writes the wave");
+    name
+}
+
+/// Two runners apply two waves at once, each with its own state in one backend: both
+/// finish, and each state drives a plan with no changes.
+async fn two_waves_at_once(location_of: impl Fn(&str) -> String) {
+    let world = World::start().await;
+    let waves = ["wave-a", "wave-b"];
+    let runs: Vec<(String, String, std::process::Child)> = waves
+        .iter()
+        .map(|wave| {
+            let plan = wave_plan(&world, wave);
+            let location = location_of(wave);
+            let child = world
+                .command(&["apply", &plan, "--state", &location, "--auto-approve", "-q"])
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn");
+            (plan, location, child)
+        })
+        .collect();
+    let mut finished = Vec::new();
+    for (plan, location, child) in runs {
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output().expect("waits"))
+            .await
+            .expect("joins");
+        assert_eq!(out.status.code(), Some(0), "{plan}: {}", stderr(&out));
+        finished.push((plan, location));
+    }
+    assert!(!world.path().join("s2d.state.json").exists());
+    for (plan, location) in &finished {
+        world
+            .s2d_ok(
+                &["plan", plan, "--state", location, "--detailed-exitcode"],
+                0,
+            )
+            .await;
+    }
+    for (plan, location) in &finished {
+        world
+            .s2d_ok(
+                &["destroy", plan, "--state", location, "--auto-approve", "-q"],
+                0,
+            )
+            .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runners_apply_two_waves_at_once_with_states_in_postgres() {
+    two_waves_at_once(pg_location).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runners_apply_two_waves_at_once_with_states_in_swift() {
+    two_waves_at_once(swift_location).await;
+}
+
+/// PostgreSQL stopped in the middle of an apply, then started again: the apply waits (no new
+/// step starts while the write is refused), writes once the server is back, and finishes;
+/// the state matches the cloud (the next plan has no changes). A cluster of its own, since
+/// stopping the shared one would fail the other tests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_stopped_mid_apply_then_restarted_the_apply_finishes() {
+    let world = World::start().await;
+    let plan = world.plan("quickstart.toml");
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        listener.local_addr().expect("addr").port()
+    };
+    let pgdir = tempfile::Builder::new()
+        .prefix("s2d-pg-restart")
+        .tempdir_in("/tmp")
+        .expect("tempdir");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(pgdir.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+    }
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/postgres.sh");
+    let pg = |args: &[&str]| {
+        let out = std::process::Command::new("bash")
+            .arg(&script)
+            .args(args)
+            .output()
+            .expect("runs tests/postgres.sh");
+        assert!(
+            out.status.success(),
+            "tests/postgres.sh {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let dir = pgdir.path().display().to_string();
+    let port_text = port.to_string();
+    pg(&["start", &dir, &port_text]);
+    struct Stop<F: Fn()>(F);
+    impl<F: Fn()> Drop for Stop<F> {
+        fn drop(&mut self) {
+            (self.0)()
+        }
+    }
+    let _stop = Stop(|| {
+        let _ = std::process::Command::new("bash")
+            .arg(&script)
+            .args(["stop", &dir])
+            .output();
+    });
+    let location = format!("postgres://s2d@127.0.0.1:{port}/s2d?name=restart");
+    if world.devcloud.is_some() {
+        world
+            .faults("hospital", json!({"server_build_s": 3.0}))
+            .await;
+    }
+    let mut first = world
+        .command(&["apply", &plan, "--state", &location, "--auto-approve"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pipe = first.stderr.take().expect("stderr");
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let reader = {
+        let lines = lines.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                lines.lock().expect("lines").push(line);
+            }
+        })
+    };
+    // Once the state has been written at least once (the server is in use), stop it.
+    poll("the first state write", Duration::from_secs(60), || async {
+        let (client, connection) = tokio_postgres::connect(
+            &format!("postgres://s2d@127.0.0.1:{port}/s2d"),
+            tokio_postgres::NoTls,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        tokio::spawn(connection);
+        let row = client
+            .query_opt("SELECT serial FROM s2d.states WHERE name = 'restart'", &[])
+            .await
+            .map_err(|e| e.to_string())?;
+        match row {
+            Some(r) if r.get::<_, i64>(0) > 0 => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    pg(&["ctl", &dir, &port_text, "stop"]);
+    // The apply says it is trying again: the server is away while it wants to write.
+    poll(
+        "the apply to retry its write",
+        Duration::from_secs(60),
+        || async {
+            let seen = lines.lock().expect("lines").clone();
+            if seen.iter().any(|l| l.contains("trying again")) {
+                Ok(())
+            } else {
+                Err(seen.join("\n"))
+            }
+        },
+    )
+    .await;
+    pg(&["ctl", &dir, &port_text, "start"]);
+    let status = tokio::task::spawn_blocking(move || first.wait().expect("waits"))
+        .await
+        .expect("joins");
+    reader.join().expect("reader");
+    let all = lines.lock().expect("lines").join("\n");
+    assert!(status.success(), "{all}");
+    if world.devcloud.is_some() {
+        world
+            .faults("hospital", json!({"server_build_s": 0.0}))
+            .await;
+    }
+    world
+        .s2d_ok(
+            &["plan", &plan, "--state", &location, "--detailed-exitcode"],
+            0,
+        )
+        .await;
+    world
+        .s2d_ok(
+            &[
+                "destroy",
+                &plan,
+                "--state",
+                &location,
+                "--auto-approve",
+                "-q",
+            ],
+            0,
+        )
+        .await;
+}
