@@ -128,13 +128,25 @@ async fn quickstart_with_state_in(location: &str) {
     let world = World::start().await;
     let plan = world.plan("quickstart.toml");
     let before = both(&world).await;
-    let started = Instant::now();
+    // As CI does: a saved plan (which records where the state is), then its apply.
     world
         .s2d_ok(
-            &["apply", &plan, "--state", location, "--auto-approve", "-q"],
-            0,
+            &[
+                "plan",
+                &plan,
+                "--state",
+                location,
+                "--out",
+                "reviewed.s2dplan",
+                "--detailed-exitcode",
+            ],
+            2,
         )
         .await;
+    let saved = std::fs::read_to_string(world.path().join("reviewed.s2dplan")).expect("saved");
+    assert!(saved.contains(location), "{saved}");
+    let started = Instant::now();
+    world.s2d_ok(&["apply", "reviewed.s2dplan", "-q"], 0).await;
     eprintln!(
         "apply of the quickstart with the state in {}: {:.1} s",
         location.split(':').next().unwrap_or("?"),

@@ -94,8 +94,7 @@ pub fn plan(args: &PlanArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
         );
     }
     if let Some(out) = &args.out {
-        let state_file = PathBuf::from(state_path.to_string());
-        saved::SavedPlan::new(outcome.clone(), &args.plan, digest, &state_file)?.write(out)?;
+        saved::SavedPlan::new(outcome.clone(), &args.plan, digest, &state_path)?.write(out)?;
         if !ui.quiet {
             eprintln!(
                 "Saved the plan to {}; `s2d apply {}` carries out exactly these changes.",
@@ -376,10 +375,7 @@ pub fn apply(args: &ApplyArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
             saved.check_digest(&digest)?;
             let state_path = match args.scope.state.clone() {
                 Some(location) => location,
-                None => saved
-                    .state_file
-                    .to_string_lossy()
-                    .parse::<state::Location>()?,
+                None => saved.state_file.parse::<state::Location>()?,
             };
             (plan, state_path, Some(saved.plan))
         }
