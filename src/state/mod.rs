@@ -4,8 +4,10 @@
 //! Owns the format (JSON, versioned by `format_version`, identified by `lineage` and
 //! `serial`), the lock that keeps two s2d runs off one state, and where the state is kept
 //! ([`backend`]: the local file by default, written atomically — temp file in the same
-//! folder, fsync, rename, fsync of the folder, mode 0600 — or PostgreSQL, or Swift). Holds no password, token or secret: nothing in
-//! [`State`] can carry one. Knows nothing of clouds.
+//! folder, fsync, rename, fsync of the folder, mode 0600 — or PostgreSQL, or Swift). Holds
+//! no password, token or secret: nothing in [`State`] can carry one, and a location shows
+//! without its password. Knows nothing of the plan's clouds: the Swift backend reaches its
+//! object store through [`crate::cloud::object_store`] alone.
 
 pub mod backend;
 mod file;
