@@ -796,3 +796,37 @@ async fn postgres_stopped_mid_apply_then_restarted_the_apply_finishes() {
         )
         .await;
 }
+
+/// The plan's `[state]` names the backend: apply, plan and destroy need no `--state`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plans_state_table_keeps_its_state_in_postgres() {
+    let world = World::start().await;
+    let location = pg_location("table");
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/quickstart.toml"),
+    )
+    .expect("quickstart")
+    .replace(
+        "[defaults]",
+        &format!("[state]\nlocation = \"{location}\"\n\n[defaults]"),
+    );
+    std::fs::write(world.path().join("shared.toml"), text).expect("plan");
+    let before = both(&world).await;
+    world
+        .s2d_ok(&["apply", "shared.toml", "--auto-approve", "-q"], 0)
+        .await;
+    assert!(!world.path().join("s2d.state.json").exists());
+    let state = pulled(
+        &world
+            .s2d_ok(&["state", "pull", "--state", &location], 0)
+            .await,
+    );
+    assert!(!state.is_empty());
+    world
+        .s2d_ok(&["plan", "shared.toml", "--detailed-exitcode"], 0)
+        .await;
+    world
+        .s2d_ok(&["destroy", "shared.toml", "--auto-approve", "-q"], 0)
+        .await;
+    assert_eq!(both(&world).await, before);
+}

@@ -55,11 +55,21 @@ fn targets(scope: &Scope) -> anyhow::Result<Vec<Address>> {
         .collect()
 }
 
-fn state_location(scope: &Scope, plan: &Path) -> state::Location {
-    scope
-        .state
-        .clone()
-        .unwrap_or_else(|| state::Location::File(state::default_path(plan)))
+/// `--state`, else the plan's `[state] location` (a relative path is beside the plan), else
+/// `s2d.state.json` beside the plan.
+fn state_location(scope: &Scope, plan_path: &Path, plan: &Plan) -> anyhow::Result<state::Location> {
+    if let Some(location) = &scope.state {
+        return Ok(location.clone());
+    }
+    Ok(match &plan.state {
+        Some(text) => match text.parse::<state::Location>()? {
+            state::Location::File(path) if path.is_relative() => {
+                state::Location::File(workflow::folder_of(plan_path).join(path))
+            }
+            other => other,
+        },
+        None => state::Location::File(state::default_path(plan_path)),
+    })
 }
 
 /// Where files made beside the state go (generated private keys): beside a local state,
@@ -72,7 +82,7 @@ fn beside_state(location: &state::Location, plan: &Path) -> PathBuf {
 pub fn plan(args: &PlanArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
     let (plan, digest) = load_plan(&args.plan)?;
     let targets = targets(&args.scope)?;
-    let state_path = state_location(&args.scope, &args.plan);
+    let state_path = state_location(&args.scope, &args.plan, &plan)?;
     let outcome = runtime()?.block_on(async {
         let locked = Locked::open(plan, &state_path, "plan").await?;
         let migration = locked.connect(&ConfigEnv::from_process(), None).await?;
@@ -381,7 +391,8 @@ pub fn apply(args: &ApplyArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
         }
         None => {
             let (plan, _) = load_plan(&args.plan)?;
-            (plan, state_location(&args.scope, &args.plan), None)
+            let location = state_location(&args.scope, &args.plan, &plan)?;
+            (plan, location, None)
         }
     };
     let targets = targets(&args.scope)?;
@@ -463,7 +474,7 @@ pub fn apply(args: &ApplyArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
 pub fn destroy(args: &DestroyArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
     let (plan, _) = load_plan(&args.plan)?;
     let targets = targets(&args.scope)?;
-    let state_path = state_location(&args.scope, &args.plan);
+    let state_path = state_location(&args.scope, &args.plan, &plan)?;
     if super::state::read(&state_path)?.is_none() {
         if !ui.quiet {
             eprintln!("No state at {state_path}: s2d has made nothing to destroy.");
