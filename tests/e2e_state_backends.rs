@@ -825,6 +825,28 @@ async fn a_plans_state_table_keeps_its_state_in_postgres() {
     world
         .s2d_ok(&["plan", "shared.toml", "--detailed-exitcode"], 0)
         .await;
+    // usage --managed reads the plan's state, or the one --state names.
+    let server = state
+        .resources
+        .iter()
+        .find(|(a, _)| a.to_string() == "server.ehr-analytics")
+        .map(|(_, r)| r.id.clone())
+        .expect("the server is recorded");
+    for args in [
+        vec!["usage", "shared.toml", "--managed", "--json"],
+        vec![
+            "usage",
+            "shared.toml",
+            "--managed",
+            "--json",
+            "--state",
+            &location,
+        ],
+    ] {
+        let out = world.s2d_ok(&args, 0).await;
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(&server), "{args:?}: {text}");
+    }
     world
         .s2d_ok(&["destroy", "shared.toml", "--auto-approve", "-q"], 0)
         .await;

@@ -248,7 +248,7 @@ async fn execute(
         JobKind::Destroy => "destroy",
     };
     let fail = |e: WorkflowError| workflow::teach(&e).message;
-    let state = crate::state::Location::File(ctx.store.state_path(plan_id));
+    let state = ctx.store.state_location(plan_id, plan);
     let locked = Locked::open(plan.clone(), &state, operation)
         .await
         .map_err(fail)?;

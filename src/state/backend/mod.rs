@@ -227,6 +227,26 @@ pub async fn read(location: &Location) -> Result<Option<State>, StateError> {
     }
 }
 
+/// [`read`] for synchronous callers running on a multi-threaded tokio runtime (the
+/// service's handlers): a local file is read right here; a remote state blocks this thread
+/// for the read.
+pub fn read_blocking(location: &Location) -> Result<Option<State>, StateError> {
+    if let Location::File(path) = location {
+        return super::file::read(path);
+    }
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| handle.block_on(read(location)))
+        }
+        _ => Err(StateError::Backend {
+            location: location.to_string(),
+            action: "reading the state",
+            message: "a remote state is read from a multi-threaded runtime only".into(),
+            transient: false,
+        }),
+    }
+}
+
 /// What [`force_unlock`] found and did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ForceUnlockOutcome {
