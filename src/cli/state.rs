@@ -241,8 +241,9 @@ pub fn migrate(args: &StateMigrateArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
     })?;
     if !ui.quiet {
         eprintln!(
-            "copied the state from {} to {}; the old one is left as it was: pass --state {} from now on",
-            args.state, args.to, args.to
+            "copied the state from {} to {}; the old one is left as it was. From now on pass \
+             --state {}, or name it in the plan:\n\n[state]\nlocation = \"{}\"",
+            args.state, args.to, args.to, args.to
         );
     }
     Ok(ExitStatus::Success)

@@ -115,7 +115,10 @@ pub(crate) fn redact_url(s: &str) -> String {
 pub(crate) fn who() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into());
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(user_of_this_process)
+        .unwrap_or_else(|| "unknown".into());
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .ok()
@@ -123,6 +126,24 @@ pub(crate) fn who() -> String {
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "unknown".into());
     format!("{user}@{host}")
+}
+
+/// The name of this process's user from `/proc` and `/etc/passwd` (CI runners often have no
+/// `USER`).
+fn user_of_this_process() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        (fields.nth(1)? == uid).then(|| name.to_string())
+    })
 }
 
 /// A fresh lock note for `operation`.
@@ -302,6 +323,13 @@ mod tests {
             .parse::<Location>()
             .expect_err("unknown scheme");
         assert!(matches!(err, StateError::BadLocation { .. }), "{err}");
+    }
+
+    #[test]
+    fn the_holder_is_named_user_at_host() {
+        let who = who();
+        let (user, host) = who.split_once('@').expect("user@host");
+        assert!(!user.is_empty() && !host.is_empty(), "{who}");
     }
 
     #[test]
