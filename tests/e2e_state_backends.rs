@@ -17,6 +17,10 @@ use std::time::{Duration, Instant};
 use harness::{World, both};
 use serde_json::json;
 
+/// The tests that point the process's `OS_CLIENT_CONFIG_FILE` at their world's clouds.yaml
+/// (the library reads it as s2d does) run one at a time.
+static PROCESS_ENV: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -540,10 +544,12 @@ async fn a_database_password_is_never_shown() {
 /// run held the lock: written by hand, or by a run that ignored the lock).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_write_to_swift_is_refused_by_its_serial() {
+    let _env = PROCESS_ENV.lock().await;
     let world = World::start().await;
     // The library reads clouds.yaml as s2d does: from the process's OS_CLIENT_CONFIG_FILE.
     // SAFETY: no other test of this binary reads the process's OS_* variables (World's
-    // commands set their own, World::cloud passes its own ConfigEnv).
+    // commands set their own, World::cloud passes its own ConfigEnv), and the tests that
+    // set it hold PROCESS_ENV.
     unsafe { std::env::set_var("OS_CLIENT_CONFIG_FILE", &world.clouds_yaml) };
     let text = swift_location("serial");
     let location: s2d::state::Location = text.parse().expect("location");
@@ -851,4 +857,91 @@ async fn a_plans_state_table_keeps_its_state_in_postgres() {
         .s2d_ok(&["destroy", "shared.toml", "--auto-approve", "-q"], 0)
         .await;
     assert_eq!(both(&world).await, before);
+}
+
+/// The guarantees every backend gives, checked the same way on each (as Terraform runs one
+/// conformance suite over its state managers): one holder at a time, the refused one told
+/// who holds it, writes read back whole with their serial, the lock given back on release,
+/// force-unlock that names the wrong lock refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_backend_gives_the_same_guarantees() {
+    let _env = PROCESS_ENV.lock().await;
+    let world = World::start().await;
+    // SAFETY: as in a_stale_write_to_swift_is_refused_by_its_serial (the library reads
+    // clouds.yaml from the process's environment; no test here reads OS_* otherwise).
+    unsafe { std::env::set_var("OS_CLIENT_CONFIG_FILE", &world.clouds_yaml) };
+    let file = world.path().join("conformance.json").display().to_string();
+    for text in [
+        file,
+        pg_location("conformance"),
+        swift_location("conformance"),
+    ] {
+        let location: s2d::state::Location = text.parse().expect("location");
+        assert_eq!(
+            s2d::state::backend::read(&location).await.expect("reads"),
+            None,
+            "{text}: a new place holds no state"
+        );
+        let mut first = s2d::state::StateFile::open_at(&location, "apply")
+            .await
+            .expect("locks");
+        let err = s2d::state::StateFile::open_at(&location, "plan")
+            .await
+            .expect_err("a second holder is refused");
+        let s2d::state::StateError::Locked {
+            holder: Some(holder),
+            ..
+        } = &err
+        else {
+            panic!("{text}: {err}");
+        };
+        assert_eq!(holder.pid, std::process::id(), "{text}");
+        assert_eq!(holder.operation, "apply", "{text}");
+        assert!(
+            !holder.id.is_empty() && holder.who.contains('@'),
+            "{text}: {holder:?}"
+        );
+        let help = miette::Diagnostic::help(&err)
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        assert!(help.contains("s2d force-unlock"), "{text}: {help}");
+        let code = miette::Diagnostic::code(&err).map(|c| c.to_string());
+        assert_eq!(code.as_deref(), Some("s2d::state::locked"), "{text}");
+
+        first.state_mut().record(
+            "server.web".parse().expect("address"),
+            s2d::state::Resource {
+                side: s2d::state::Side::Target,
+                id: "srv-1".into(),
+                origin: s2d::state::Origin::Created,
+                attributes: serde_json::Map::new(),
+                recorded_at: "2026-12-06T00:00:00Z".into(),
+            },
+        );
+        first.commit_async().await.expect("writes");
+        first.commit_async().await.expect("writes again");
+        let read = s2d::state::backend::read(&location)
+            .await
+            .expect("reads")
+            .expect("exists");
+        assert_eq!(read.serial, 2, "{text}");
+        assert_eq!(read, *first.state(), "{text}: read back whole");
+
+        // A force-unlock naming another lock removes nothing.
+        let wrong = s2d::state::force_unlock(&location, Some("not-the-id")).await;
+        assert!(wrong.is_err(), "{text}: {wrong:?}");
+        first.release().await;
+        let again = s2d::state::StateFile::open_at(&location, "plan")
+            .await
+            .expect("free once released");
+        assert_eq!(again.state().serial, 2, "{text}");
+        again.release().await;
+        assert_eq!(
+            s2d::state::force_unlock(&location, None)
+                .await
+                .map_err(|e| e.to_string()),
+            Ok(s2d::state::ForceUnlockOutcome::NotLocked),
+            "{text}: nothing left locked"
+        );
+    }
 }
