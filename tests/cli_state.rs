@@ -127,7 +127,7 @@ fn a_held_lock_names_its_holder_and_force_unlock_clears_only_stale_ones() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains(&format!("locked by pid {}", std::process::id())),
+        stderr.contains("locked by") && stderr.contains(&format!(" pid {} ", std::process::id())),
         "{stderr}"
     );
     let out = s2d()

@@ -161,9 +161,18 @@ async fn a_locked_state_names_its_holder_and_force_unlock() {
     // This test process holds the state's lock, as another `s2d apply` would.
     let state_path = world.path().join("s2d.state.json");
     let _held = s2d::state::StateFile::open(&state_path, "apply").expect("lock");
+    let note: s2d::state::LockInfo = serde_json::from_str(
+        &std::fs::read_to_string(world.path().join("s2d.state.json.lock")).expect("lock note"),
+    )
+    .expect("lock note JSON");
+    // The lock's id and its holder's user@host differ from run to run and machine to machine.
+    let holder = |text: String| {
+        text.replace(&note.id, "[LOCK-ID]")
+            .replace(&note.who, "[USER]@[HOST]")
+    };
 
     let out = world.s2d_ok(&["plan", &plan], 1).await;
-    let text = normalize(&stderr(&out), &world);
+    let text = holder(normalize(&stderr(&out), &world));
     assert!(text.contains("s2d::state::locked"), "{text}");
     assert!(text.contains("force-unlock"), "{text}");
     snapshot("state-locked", &text);
@@ -174,12 +183,18 @@ async fn a_locked_state_names_its_holder_and_force_unlock() {
     assert!(
         json["error"]["help"]
             .as_str()
-            .is_some_and(|h| h.contains("`s2d force-unlock --state s2d.state.json`")),
+            .is_some_and(|h| h.contains(&format!(
+                "`s2d force-unlock --state s2d.state.json {}`",
+                note.id
+            ))),
         "{json:#}"
     );
     snapshot(
         "state-locked.json",
-        &normalize(&serde_json::to_string_pretty(&json).expect("json"), &world),
+        &holder(normalize(
+            &serde_json::to_string_pretty(&json).expect("json"),
+            &world,
+        )),
     );
 }
 

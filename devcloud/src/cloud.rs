@@ -1,6 +1,6 @@
 //! One cloud (`provider` or `hospital`): its services' state, fault knobs, clock and request
 //! log, and the HTTP router that puts the services under their path prefixes (`/identity`,
-//! `/compute`, `/image`, `/network`, `/devcloud`) plus the per-request middleware (request id,
+//! `/compute`, `/image`, `/network`, `/object-store`, `/devcloud`) plus the per-request middleware (request id,
 //! latency, injected failures, request log). Knows nothing about processes or ports.
 
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use crate::clock::Clock;
 use crate::error::{ApiError, Service};
 use crate::faults::{Faults, Injected, LoggedRequest, RequestLog};
-use crate::{admin, glance, keystone, neutron, nova};
+use crate::{admin, glance, keystone, neutron, nova, swift};
 
 /// One cloud: all its services and their shared knobs.
 pub struct Cloud {
@@ -32,6 +32,8 @@ pub struct Cloud {
     pub glance: glance::Glance,
     /// Network.
     pub neutron: neutron::Neutron,
+    /// Object store.
+    pub swift: swift::Swift,
     /// Fault knobs.
     pub faults: Faults,
     /// The cloud's clock.
@@ -56,6 +58,7 @@ impl Cloud {
             .nest("/compute", nova::router(cloud.clone()))
             .nest("/image", glance::Glance::router())
             .nest("/network", neutron::router())
+            .nest("/object-store", swift::Swift::router())
             .nest("/devcloud", admin::router())
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)

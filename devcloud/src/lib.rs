@@ -16,6 +16,7 @@ pub mod keystone;
 pub mod neutron;
 pub mod nova;
 pub mod seed;
+pub mod swift;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -204,6 +205,7 @@ impl DevCloud {
                 nova: nova::Nova::new(),
                 glance,
                 neutron: neutron::Neutron::new(),
+                swift: swift::Swift::default(),
                 faults: Faults::new(
                     options.faults.clone(),
                     options.seed.wrapping_mul(2).wrapping_add(seed_offset),

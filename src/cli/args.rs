@@ -6,6 +6,7 @@
 use crate::workflow::defaults;
 use std::path::PathBuf;
 
+use crate::state::Location;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// s2d moves a provider's OpenStack server into the private cloud where the data lives.
@@ -137,13 +138,48 @@ pub enum StateCommand {
     List(StateListArgs),
     /// Forget resources without deleting them from the cloud.
     Rm(StateRmArgs),
+    /// Print the state (from any backend) as JSON on stdout.
+    Pull(StatePullArgs),
+    /// Replace the state with FILE (a state as `state pull` prints it), under its lock.
+    Push(StatePushArgs),
+    /// Copy the state to another place (a file, postgres://… or swift://…) under both locks.
+    Migrate(StateMigrateArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct StateListArgs {
-    /// The state file.
-    #[arg(long, default_value = "s2d.state.json")]
-    pub state: PathBuf,
+    /// The state: a file, postgres://user@host:port/db?name=NAME or swift://CLOUD/CONTAINER/OBJECT.
+    #[arg(long, default_value = "s2d.state.json", value_name = "PATH|URL")]
+    pub state: Location,
+}
+
+#[derive(Debug, Args)]
+pub struct StatePullArgs {
+    /// The state: a file, postgres://… or swift://….
+    #[arg(long, default_value = "s2d.state.json", value_name = "PATH|URL")]
+    pub state: Location,
+}
+
+#[derive(Debug, Args)]
+pub struct StatePushArgs {
+    /// The state file to push.
+    pub file: PathBuf,
+    /// Where to push it: a file, postgres://… or swift://….
+    #[arg(long, default_value = "s2d.state.json", value_name = "PATH|URL")]
+    pub state: Location,
+    /// Push even if FILE is of another lineage, or older than the state there.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StateMigrateArgs {
+    /// Where the state is now.
+    #[arg(long, default_value = "s2d.state.json", value_name = "PATH|URL")]
+    pub state: Location,
+    /// Where it goes: a file, postgres://… or swift://…; refused if a state is there already.
+    #[arg(long, value_name = "PATH|URL")]
+    pub to: Location,
 }
 
 #[derive(Debug, Args)]
@@ -151,16 +187,18 @@ pub struct StateRmArgs {
     /// Addresses to forget, e.g. `server.web` or `security_group_rule.web[0]`.
     #[arg(required = true)]
     pub addresses: Vec<String>,
-    /// The state file.
-    #[arg(long, default_value = "s2d.state.json")]
-    pub state: PathBuf,
+    /// The state: a file, postgres://… or swift://….
+    #[arg(long, default_value = "s2d.state.json", value_name = "PATH|URL")]
+    pub state: Location,
 }
 
 #[derive(Debug, Args)]
 pub struct ForceUnlockArgs {
-    /// The state file whose lock to clear.
-    #[arg(long, default_value = "s2d.state.json")]
-    pub state: PathBuf,
+    /// The lock id the refusal showed (required for a Swift state).
+    pub id: Option<String>,
+    /// The state whose lock to clear: a file, postgres://… or swift://….
+    #[arg(long, default_value = "s2d.state.json", value_name = "PATH|URL")]
+    pub state: Location,
 }
 
 #[derive(Debug, Args)]
@@ -223,9 +261,10 @@ pub struct PlanArgs {
 /// Which state and which resources a plan, apply or destroy works on.
 #[derive(Debug, Args)]
 pub struct Scope {
-    /// The state file (default: s2d.state.json beside the plan).
-    #[arg(long, value_name = "PATH")]
-    pub state: Option<PathBuf>,
+    /// The state: a file, postgres://user@host:port/db?name=NAME or
+    /// swift://CLOUD/CONTAINER/OBJECT (default: s2d.state.json beside the plan).
+    #[arg(long, value_name = "PATH|URL")]
+    pub state: Option<Location>,
     /// Only this resource and what it depends on (repeatable), e.g. `server.web`.
     #[arg(long = "target", value_name = "ADDRESS")]
     pub targets: Vec<String>,
@@ -290,9 +329,9 @@ pub struct DestroyArgs {
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// The state file.
-    #[arg(default_value = "s2d.state.json")]
-    pub state: PathBuf,
+    /// The state: a file, postgres://… or swift://….
+    #[arg(default_value = "s2d.state.json", value_name = "PATH|URL")]
+    pub state: Location,
     /// Print the state as JSON.
     #[arg(long)]
     pub json: bool,
@@ -319,9 +358,10 @@ pub struct UsageArgs {
     /// clouds; the table then shows CLOUD/PROJECT).
     #[arg(long)]
     pub all_projects: bool,
-    /// The state file for --managed (default: s2d.state.json beside the plan).
-    #[arg(long)]
-    pub state: Option<PathBuf>,
+    /// The state for --managed: a file, postgres://… or swift://… (default: s2d.state.json
+    /// beside the plan).
+    #[arg(long, value_name = "PATH|URL")]
+    pub state: Option<Location>,
     /// Prices (TOML: currency, vcpu_hour, ram_gb_hour, disk_gb_hour) for a cost column.
     #[arg(long)]
     pub rates: Option<PathBuf>,

@@ -55,22 +55,40 @@ fn targets(scope: &Scope) -> anyhow::Result<Vec<Address>> {
         .collect()
 }
 
-fn state_path(scope: &Scope, plan: &Path) -> PathBuf {
-    scope
-        .state
-        .clone()
-        .unwrap_or_else(|| state::default_path(plan))
+/// `--state`, else the plan's `[state] location` (a relative path is beside the plan), else
+/// `s2d.state.json` beside the plan.
+fn state_location(scope: &Scope, plan_path: &Path, plan: &Plan) -> anyhow::Result<state::Location> {
+    if let Some(location) = &scope.state {
+        return Ok(location.clone());
+    }
+    Ok(match &plan.state {
+        Some(text) => match text.parse::<state::Location>()? {
+            state::Location::File(path) if path.is_relative() => {
+                state::Location::File(workflow::folder_of(plan_path).join(path))
+            }
+            other => other,
+        },
+        None => state::Location::File(state::default_path(plan_path)),
+    })
+}
+
+/// Where files made beside the state go (generated private keys): beside a local state,
+/// beside the plan for a remote one.
+fn beside_state(location: &state::Location, plan: &Path) -> PathBuf {
+    workflow::folder_of(location.local_path().unwrap_or(plan))
 }
 
 /// `s2d plan`.
 pub fn plan(args: &PlanArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
     let (plan, digest) = load_plan(&args.plan)?;
     let targets = targets(&args.scope)?;
-    let state_path = state_path(&args.scope, &args.plan);
-    let locked = Locked::open(plan, &state_path, "plan")?;
+    let state_path = state_location(&args.scope, &args.plan, &plan)?;
     let outcome = runtime()?.block_on(async {
+        let locked = Locked::open(plan, &state_path, "plan").await?;
         let migration = locked.connect(&ConfigEnv::from_process(), None).await?;
-        migration.diff(targets).await
+        let outcome = migration.diff(targets).await;
+        migration.release().await;
+        outcome
     })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcome)?);
@@ -366,17 +384,21 @@ pub fn apply(args: &ApplyArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
                 )
             })?;
             saved.check_digest(&digest)?;
-            let state_path = args.scope.state.clone().unwrap_or(saved.state_file.clone());
+            let state_path = match args.scope.state.clone() {
+                Some(location) => location,
+                None => saved.state_file.parse::<state::Location>()?,
+            };
             (plan, state_path, Some(saved.plan))
         }
         None => {
             let (plan, _) = load_plan(&args.plan)?;
-            (plan, state_path(&args.scope, &args.plan), None)
+            let location = state_location(&args.scope, &args.plan, &plan)?;
+            (plan, location, None)
         }
     };
     let targets = targets(&args.scope)?;
-    let locked = Locked::open(plan, &state_path, "apply")?;
     runtime()?.block_on(async {
+        let locked = Locked::open(plan, &state_path, "apply").await?;
         let mut migration = locked
             .connect(&ConfigEnv::from_process(), args.run.spool_dir.clone())
             .await?;
@@ -409,7 +431,7 @@ pub fn apply(args: &ApplyArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
         let (report, interrupted) = execute(&mut migration, &outcome, &args.run, ui, None).await?;
         let keys: Vec<PathBuf> = keys::save(
             &report,
-            &workflow::folder_of(&state_path),
+            &beside_state(&state_path, &args.plan),
             keys::Existing::KeepAndNumber,
         )?
         .into_iter()
@@ -439,6 +461,7 @@ pub fn apply(args: &ApplyArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
             println!();
             print!("{}", render::render_overview(&overview));
         }
+        migration.release().await;
         Ok(exit_status(&report, interrupted))
     })
 }
@@ -447,23 +470,21 @@ pub fn apply(args: &ApplyArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
 pub fn destroy(args: &DestroyArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
     let (plan, _) = load_plan(&args.plan)?;
     let targets = targets(&args.scope)?;
-    let state_path = state_path(&args.scope, &args.plan);
-    if state::read(&state_path)?.is_none() {
+    let state_path = state_location(&args.scope, &args.plan, &plan)?;
+    if super::state::read(&state_path)?.is_none() {
         if !ui.quiet {
-            eprintln!(
-                "No state at {}: s2d has made nothing to destroy.",
-                state_path.display()
-            );
+            eprintln!("No state at {state_path}: s2d has made nothing to destroy.");
         }
         return Ok(ExitStatus::Success);
     }
-    let locked = Locked::open(plan, &state_path, "destroy")?;
-    let outcome = locked.destroy_diff(&targets);
-    show_diff(&outcome, args.run.json, ui);
-    if outcome.is_empty() {
-        return Ok(ExitStatus::Success);
-    }
     runtime()?.block_on(async {
+        let locked = Locked::open(plan, &state_path, "destroy").await?;
+        let outcome = locked.destroy_diff(&targets);
+        show_diff(&outcome, args.run.json, ui);
+        if outcome.is_empty() {
+            locked.release().await;
+            return Ok(ExitStatus::Success);
+        }
         let mut migration = locked.connect(&ConfigEnv::from_process(), None).await?;
         if !confirm("destroy these resources", &args.run).await? {
             eprintln!("Destroy cancelled.");
@@ -477,6 +498,7 @@ pub fn destroy(args: &DestroyArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
         if !ui.quiet || !report.succeeded() {
             eprint!("{}", render::render_report(&report));
         }
+        migration.release().await;
         Ok(exit_status(&report, interrupted))
     })
 }

@@ -55,19 +55,33 @@ fn clouds(
     Ok(out)
 }
 
+/// The plan's `[state] location` (a relative path beside the plan), else `s2d.state.json`
+/// beside it; a plan that does not read falls back to the default (its errors are reported
+/// when its clouds are read).
+fn plan_state(plan_path: &std::path::Path) -> crate::state::Location {
+    let named = plan::load(plan_path, None)
+        .plan
+        .and_then(|p| p.state)
+        .and_then(|text| text.parse::<crate::state::Location>().ok());
+    match named {
+        Some(crate::state::Location::File(path)) if path.is_relative() => {
+            crate::state::Location::File(crate::workflow::folder_of(plan_path).join(path))
+        }
+        Some(location) => location,
+        None => crate::state::Location::File(crate::state::default_path(plan_path)),
+    }
+}
+
 /// The ids of the servers the state says s2d made or adopted.
 fn managed_ids(args: &UsageArgs) -> anyhow::Result<BTreeSet<String>> {
     let path = match (&args.state, &args.plan) {
         (Some(state), _) => state.clone(),
-        (None, Some(plan)) => crate::state::default_path(plan),
-        (None, None) => "s2d.state.json".into(),
+        (None, Some(plan)) => plan_state(plan),
+        (None, None) => crate::state::Location::File("s2d.state.json".into()),
     };
-    let Some(state) = crate::state::read(&path)? else {
+    let Some(state) = super::state::read(&path)? else {
         if args.managed {
-            anyhow::bail!(
-                "--managed needs the state file, and there is none at {}",
-                path.display()
-            );
+            anyhow::bail!("--managed needs the state, and there is none at {}", path);
         }
         return Ok(BTreeSet::new());
     };

@@ -531,8 +531,13 @@ fn from_entry(name: &str, entry: &Map<String, Value>) -> Result<CloudConfig, Str
         Service::Compute,
         Service::Image,
         Service::Network,
+        Service::ObjectStore,
     ] {
-        let key = format!("{}_endpoint_override", service.catalog_type());
+        // clouds.yaml spells `object-store` as `object_store_endpoint_override`.
+        let key = format!(
+            "{}_endpoint_override",
+            service.catalog_type().replace('-', "_")
+        );
         if let Some(url) = str_of(entry, &key) {
             endpoint_overrides.insert(service, url);
         }

@@ -460,6 +460,10 @@ impl Session {
                     "application/openstack-images-v2.1-json-patch",
                 )
                 .body(v.to_string()),
+            ReqBody::Bytes {
+                bytes,
+                content_type,
+            } => rb.header("content-type", *content_type).body(bytes.clone()),
         }
     }
 

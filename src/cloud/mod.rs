@@ -10,6 +10,7 @@
 //!   `client` builds its HTTP client (TLS, same-origin redirects), `retry` holds the rules.
 //! - [`compute`], [`image`], [`network`]: typed Nova, Glance and Neutron calls; requests
 //!   are built by pure functions on the `*Endpoint` types.
+//! - [`object_store`]: Swift objects (a state kept in a container, its lock object).
 //! - `service`: paging, delete-404 and endpoint discovery shared by the handles.
 //! - [`body`]: reading answers within size limits (a hostile cloud's gigabytes are refused).
 //! - [`wait`]: polling with a deadline. [`error`]: [`Error`], which names the cloud.
@@ -26,6 +27,7 @@ pub mod error;
 pub mod http;
 pub mod image;
 pub mod network;
+pub mod object_store;
 pub mod request;
 mod retry;
 mod service;

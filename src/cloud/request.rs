@@ -15,6 +15,11 @@ pub enum ReqBody {
     Json(Value),
     /// Glance's `application/openstack-images-v2.1-json-patch`.
     JsonPatch(Value),
+    /// Raw bytes of the given content type (Swift objects).
+    Bytes {
+        bytes: bytes::Bytes,
+        content_type: &'static str,
+    },
 }
 
 /// One API request, before authentication.

@@ -76,6 +76,8 @@ pub enum Service {
     Compute,
     Image,
     Network,
+    /// Swift, for states kept in an object store.
+    ObjectStore,
 }
 
 impl Service {
@@ -86,6 +88,7 @@ impl Service {
             Service::Compute => "compute",
             Service::Image => "image",
             Service::Network => "network",
+            Service::ObjectStore => "object-store",
         }
     }
 }

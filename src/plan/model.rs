@@ -15,6 +15,10 @@ pub struct Plan {
     pub version: i64,
     pub source: CloudRef,
     pub target: CloudRef,
+    /// `[state] location`: where the plan's state is kept (a path, relative to the plan's
+    /// folder, or a `postgres://` or `swift://` URL without a password); `None`: the default,
+    /// `s2d.state.json` beside the plan. `--state` overrides it.
+    pub state: Option<String>,
     pub defaults: ServerOptions,
     pub servers: Vec<Server>,
 }

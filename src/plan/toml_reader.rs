@@ -103,7 +103,8 @@ fn kind(value: &DeValue<'_>) -> &'static str {
     }
 }
 
-const TOP: &[&str] = &["version", "source", "target", "defaults", "server"];
+const TOP: &[&str] = &["version", "source", "target", "state", "defaults", "server"];
+const STATE: &[&str] = &["location"];
 const CLOUD: &[&str] = &[
     "cloud",
     "auth_url",
@@ -203,6 +204,28 @@ pub(super) fn read(
 
     let source = cloud(&top, "source", d, secrets);
     let target = cloud(&top, "target", d, secrets);
+    let state = match table_of(&top, "state", d) {
+        Some((t, span)) => {
+            let r = Reader::new(t, span.clone(), "[state]", STATE);
+            r.finish(d);
+            match r.string("location", d) {
+                Some((value, at)) => validate::state_location(value, at, d),
+                None => {
+                    if r.get("location").is_none() {
+                        d.error(
+                            Some(span),
+                            "[state] has no `location`",
+                            Some(
+                                "add `location = \"postgres://user@host:5432/db?name=NAME\"`, `\"swift://CLOUD/CONTAINER/OBJECT\"` or a path".into(),
+                            ),
+                        );
+                    }
+                    None
+                }
+            }
+        }
+        None => None,
+    };
     let defaults = match table_of(&top, "defaults", d) {
         Some((t, span)) => options(&Reader::new(t, span, "[defaults]", DEFAULTS), d),
         None => Some(ServerOptions::default()),
@@ -251,6 +274,7 @@ pub(super) fn read(
         version: version?,
         source: source?,
         target: target?,
+        state,
         defaults: defaults?,
         servers,
     })
@@ -647,6 +671,39 @@ source = "ehr-analytics"
         assert_eq!(
             plan.servers[0].resolved(&plan.defaults).keypair,
             Some(KeypairMode::Import("alice-key".into()))
+        );
+    }
+
+    #[test]
+    fn a_state_table_names_where_the_state_is_and_refuses_a_password() {
+        let with = |location: &str| {
+            QUICKSTART.replace(
+                "[defaults]",
+                &format!("[state]\nlocation = \"{location}\"\n[defaults]"),
+            )
+        };
+        let (plan, d) = read_str(&with("postgres://s2d@db:5432/s2d?name=wave-1"));
+        assert!(d.0.is_empty(), "{d:?}");
+        assert_eq!(
+            plan.expect("plan").state.as_deref(),
+            Some("postgres://s2d@db:5432/s2d?name=wave-1")
+        );
+        let (_, d) = read_str(&with("postgres://s2d:hunter2@db/s2d?name=w"));
+        assert_eq!(d.0.len(), 1, "{d:?}");
+        assert!(d.0[0].message.contains("password"), "{d:?}");
+        assert!(!d.0[0].message.contains("hunter2"));
+        let (_, d) = read_str(&with("swift://hospital"));
+        assert!(d.0[0].message.contains("swift://"), "{d:?}");
+        let (_, d) =
+            read_str(&QUICKSTART.replace("[defaults]", "[state]\nurl = \"x\"\n[defaults]"));
+        let messages: Vec<_> = d.iter().map(|x| x.message.clone()).collect();
+        assert!(
+            messages.iter().any(|m| m.contains("unknown key `url`")),
+            "{messages:?}"
+        );
+        assert!(
+            messages.iter().any(|m| m.contains("no `location`")),
+            "{messages:?}"
         );
     }
 

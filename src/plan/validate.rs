@@ -656,6 +656,35 @@ pub(super) fn servers(
     }
 }
 
+/// `[state] location` (TOML) / `<state location>` (XML): a path or a state URL that parses,
+/// with no password in it (a plan lives in version control; PostgreSQL takes `PGPASSWORD`).
+pub(super) fn state_location(
+    value: String,
+    span: Range<usize>,
+    d: &mut Diagnostics,
+) -> Option<String> {
+    if let Ok(url) = url::Url::parse(&value)
+        && url.password().is_some()
+    {
+        d.error(
+            Some(span),
+            "the state location holds a password",
+            Some(
+                "a plan is kept in version control: remove the password from the URL and set PGPASSWORD (or ~/.pgpass) where s2d runs".into(),
+            ),
+        );
+        return None;
+    }
+    match value.parse::<crate::state::Location>() {
+        Ok(_) => Some(value),
+        Err(e) => {
+            let help = miette::Diagnostic::help(&e).map(|h| h.to_string());
+            d.error(Some(span), e.to_string(), help);
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -58,6 +58,9 @@ pub fn to_toml(plan: &Plan) -> Result<String, WriteError> {
             }
         }
     }
+    if let Some(location) = &plan.state {
+        let _ = writeln!(out, "\n[state]\nlocation = {}", q(location));
+    }
     if plan.defaults != ServerOptions::default() {
         out.push_str("\n[defaults]\n");
         toml_options(&mut out, &plan.defaults);
@@ -217,6 +220,9 @@ pub fn to_xml(plan: &Plan) -> Result<String, WriteError> {
             }
         }
     }
+    if let Some(location) = &plan.state {
+        let _ = writeln!(out, "  <state location=\"{}\"/>", x(location));
+    }
     if plan.defaults != ServerOptions::default() {
         out.push_str("  <defaults>\n");
         xml_options(&mut out, &plan.defaults);
@@ -327,6 +333,7 @@ mod tests {
                 cacert: Some("/etc/ssl/ca.pem".into()),
                 ..InlineAuth::default()
             })),
+            state: Some("postgres://s2d@db.example:5432/s2d?name=wave-1".into()),
             defaults: ServerOptions {
                 network: Some("private".into()),
                 keypair: Some(KeypairMode::Import("alice-key".into())),

@@ -36,7 +36,7 @@ pub const MAX_DEPTH: usize = 32;
 /// element tree of a hostile 10 MiB document of empty elements stays a few dozen MiB.
 pub const MAX_ELEMENTS: usize = 200_000;
 
-const PLAN_CHILDREN: &[&str] = &["source", "target", "defaults", "server"];
+const PLAN_CHILDREN: &[&str] = &["source", "target", "state", "defaults", "server"];
 const CLOUD_CHILDREN: &[&str] = &["auth"];
 const SELECT_CHILDREN: &[&str] = &["tag", "metadata"];
 const OPTION_CHILDREN: &[&str] = &[
@@ -471,6 +471,12 @@ pub(super) fn read(
     };
     let source = cloud(&top, "source", d, secrets);
     let target = cloud(&top, "target", d, secrets);
+    let state = top.child("state").and_then(|el| {
+        let r = El::new(el);
+        r.finish(&["location"], &[], &[], d);
+        let value = r.required("location", d)?;
+        validate::state_location(value.0, value.1, d)
+    });
     let defaults = match top.child("defaults") {
         Some(el) => {
             let r = El::new(el);
@@ -497,12 +503,14 @@ pub(super) fn read(
         version: version?,
         source: source?,
         target: target?,
+        state,
         defaults: defaults?,
         servers: found.into_iter().map(|f| f.server).collect(),
     })
 }
 
-/// `<plan>` lists `<source>`, `<target>`, `<defaults>` (optional), then the `<server>`s.
+/// `<plan>` lists `<source>`, `<target>`, `<state>` and `<defaults>` (optional), then the
+/// `<server>`s.
 fn check_order(root: &Element, d: &mut Diagnostics) {
     let mut last: Option<(usize, &str)> = None;
     for c in root.children.iter().filter(|c| c.in_ns) {
@@ -514,7 +522,7 @@ fn check_order(root: &Element, d: &mut Diagnostics) {
                 Some(c.name_span.clone()),
                 format!("<{}> must come before <{name}>", c.name),
                 Some(
-                    "a plan lists <source>, <target>, <defaults> (optional), then its <server> elements"
+                    "a plan lists <source>, <target>, <state> and <defaults> (optional), then its <server> elements"
                         .into(),
                 ),
             ),

@@ -541,9 +541,7 @@ async fn usage(State(app): State<Shared>, RawQuery(query): RawQuery) -> ApiResul
         if !app.has_plan(plan) {
             return Err(ApiError::not_found("such plan"));
         }
-        if let Some(state) =
-            crate::state::read(&app.store().state_path(plan)).map_err(ApiError::internal)?
-        {
+        if let Some(state) = app.read_state_of(plan).map_err(ApiError::internal)? {
             managed = state.server_ids();
         }
     } else if managed_only {

@@ -187,8 +187,27 @@ impl App {
         &self.ctx.store
     }
 
+    /// Plan `id`'s state, read without its lock, from wherever it is kept.
+    pub fn read_state(
+        &self,
+        id: &str,
+        plan: &Plan,
+    ) -> Result<Option<State>, crate::state::StateError> {
+        crate::state::backend::read_blocking(&self.store().state_location(id, plan))
+    }
+
+    /// Plan `id`'s state, by its id (`Ok(None)` too when there is no such plan).
+    pub fn read_state_of(&self, id: &str) -> Result<Option<State>, crate::state::StateError> {
+        let plan = lock(&self.plans).get(id).map(|e| e.plan.clone());
+        match plan {
+            Some(plan) => self.read_state(id, &plan),
+            None => Ok(None),
+        }
+    }
+
     fn summary(&self, entry: &Entry) -> PlanSummary {
-        let resources = crate::state::read(&self.store().state_path(&entry.meta.id))
+        let resources = self
+            .read_state(&entry.meta.id, &entry.plan)
             .ok()
             .flatten()
             .map_or(0, |s| s.resources.len());
@@ -311,7 +330,8 @@ impl App {
             .get(id)
             .ok_or_else(|| ApiError::not_found("such plan"))?;
         let mut value = json!(self.summary(entry));
-        let state = crate::state::read(&self.store().state_path(id))
+        let state = self
+            .read_state(id, &entry.plan)
             .map_err(ApiError::internal)?
             .unwrap_or_default();
         value["resources"] = state
@@ -339,7 +359,9 @@ impl App {
         if self.running(entry).is_some() {
             return Err(ApiError::conflict("a job runs on this plan"));
         }
-        let state = crate::state::read(&self.store().state_path(id)).map_err(ApiError::internal)?;
+        let state = self
+            .read_state(id, &entry.plan)
+            .map_err(ApiError::internal)?;
         if state.is_some_and(|s| !s.resources.is_empty()) {
             return Err(ApiError::conflict(
                 "the plan's state still records resources in the clouds",
@@ -393,7 +415,8 @@ impl App {
     pub async fn diff(&self, id: &str, destroy: bool) -> ApiResult<PlanOutcome> {
         let plan = self.runnable(id)?;
         // Read without the lock: a job may hold it, and a diff changes nothing.
-        let state = crate::state::read(&self.store().state_path(id))
+        let state = self
+            .read_state(id, &plan)
             .map_err(ApiError::internal)?
             .unwrap_or_else(State::new);
         if destroy {

@@ -261,8 +261,10 @@ async fn execute(
         JobKind::Destroy => "destroy",
     };
     let fail = |e: WorkflowError| workflow::teach(&e);
-    let locked =
-        Locked::open(plan.clone(), &ctx.store.state_path(plan_id), operation).map_err(fail)?;
+    let state = ctx.store.state_location(plan_id, plan);
+    let locked = Locked::open(plan.clone(), &state, operation)
+        .await
+        .map_err(fail)?;
     let mut migration = locked
         .connect(&ctx.env, Some(ctx.store.spool_dir(plan_id)))
         .await

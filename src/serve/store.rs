@@ -177,6 +177,19 @@ impl Store {
         self.plan_dir(id).join("s2d.state.json")
     }
 
+    /// Where plan `id`'s state is: the PostgreSQL or Swift location its `[state]` names, else
+    /// the file in its folder (a submitted plan never picks a path on the service's disk).
+    pub fn state_location(&self, id: &str, plan: &crate::plan::Plan) -> crate::state::Location {
+        match plan
+            .state
+            .as_deref()
+            .and_then(|text| text.parse::<crate::state::Location>().ok())
+        {
+            Some(remote) if remote.is_remote() => remote,
+            _ => crate::state::Location::File(self.state_path(id)),
+        }
+    }
+
     pub fn spool_dir(&self, id: &str) -> PathBuf {
         self.plan_dir(id).join(".s2d-spool")
     }
@@ -352,6 +365,27 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, StoreError>
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn a_plan_keeps_a_remote_state_where_it_says_and_a_file_in_its_folder() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("data")).expect("opens");
+        let text = "version = 1\n[source]\ncloud = \"a\"\n[target]\ncloud = \"b\"\n\
+                    [state]\nlocation = \"LOC\"\n[[server]]\nsource = \"s\"\n";
+        let plan = |location: &str| {
+            crate::plan::parse_str(
+                &text.replace("LOC", location),
+                crate::plan::Syntax::Toml,
+                "p.toml",
+            )
+            .plan
+            .expect("plan")
+        };
+        let remote = store.state_location("p1", &plan("swift://hospital/c/o.json"));
+        assert_eq!(remote.to_string(), "swift://hospital/c/o.json");
+        let file = store.state_location("p1", &plan("/etc/elsewhere.json"));
+        assert_eq!(file.local_path(), Some(store.state_path("p1").as_path()));
+    }
 
     #[test]
     fn ids_are_checked_before_they_become_paths() {

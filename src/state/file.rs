@@ -1,9 +1,10 @@
-//! Reading and atomically writing the state file, under its lock.
+//! Reading the state file, the errors of every backend, and [`StateFile`]: a state locked
+//! on its backend for as long as the value lives.
 
 use std::path::{Path, PathBuf};
 
-use super::lock::Lock;
-use super::{FORMAT_VERSION, LockInfo, State};
+use super::backend::{self, Held, Location};
+use super::{LockInfo, State};
 
 /// The default state path for a plan: `s2d.state.json` beside it.
 pub fn default_path(plan_path: &Path) -> PathBuf {
@@ -13,13 +14,14 @@ pub fn default_path(plan_path: &Path) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("s2d.state.json"))
 }
 
-/// What can go wrong with the state file.
+/// What can go wrong with a state, on any backend.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error("state {} is locked by {}", path.display(), describe(holder))]
     Locked {
+        /// The state's location (a path, or a URL without its password).
         path: PathBuf,
-        holder: Option<LockInfo>,
+        holder: Option<Box<LockInfo>>,
     },
     #[error(
         "state {} is locked by a live process ({}): stop it first; force-unlock only clears \
@@ -29,8 +31,46 @@ pub enum StateError {
     )]
     LockedByLiveProcess {
         path: PathBuf,
-        holder: Option<LockInfo>,
+        holder: Option<Box<LockInfo>>,
     },
+    #[error("state {location}: the lock is {}, not {given}", describe_one(holder))]
+    LockIdMismatch {
+        location: String,
+        given: String,
+        holder: Box<LockInfo>,
+    },
+    #[error(
+        "state {location}: force-unlock needs the lock's id ({})",
+        describe_one(holder)
+    )]
+    LockIdNeeded {
+        location: String,
+        holder: Box<LockInfo>,
+    },
+    #[error("state {location}: this run's lock was removed{}", holder.as_ref().map(|h| format!(" and is now held by {}", describe_one(h))).unwrap_or_default())]
+    LockLost {
+        location: String,
+        holder: Option<Box<LockInfo>>,
+    },
+    #[error(
+        "state {location} has serial {found}, newer than the {expected} this run read: another \
+         run wrote it, and this write would undo that"
+    )]
+    Stale {
+        location: String,
+        expected: u64,
+        found: u64,
+    },
+    #[error("state {location}: {action}: {message}")]
+    Backend {
+        location: String,
+        action: &'static str,
+        message: String,
+        /// The backend could not be reached (worth another try).
+        transient: bool,
+    },
+    #[error("state location {given}: {message}")]
+    BadLocation { given: String, message: String },
     #[error("{action} {}: {source}", path.display())]
     Io {
         action: &'static str,
@@ -63,6 +103,12 @@ impl miette::Diagnostic for StateError {
         Some(Box::new(match self {
             StateError::Locked { .. } => "s2d::state::locked",
             StateError::LockedByLiveProcess { .. } => "s2d::state::locked_live",
+            StateError::LockIdMismatch { .. } => "s2d::state::lock_id",
+            StateError::LockIdNeeded { .. } => "s2d::state::lock_id",
+            StateError::LockLost { .. } => "s2d::state::lock_lost",
+            StateError::Stale { .. } => "s2d::state::stale",
+            StateError::Backend { .. } => "s2d::state::backend",
+            StateError::BadLocation { .. } => "s2d::state::location",
             StateError::Io { .. } => "s2d::state::io",
             StateError::Corrupt { .. } => "s2d::state::corrupt",
             StateError::UnsupportedVersion { .. } => "s2d::state::version",
@@ -73,14 +119,35 @@ impl miette::Diagnostic for StateError {
     fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
         let help = match self {
             StateError::Locked { path, holder } => format!(
-                "{} holds the state: wait for it to finish; if that process is gone (a crashed run, another machine), `s2d force-unlock --state {}` clears the lock",
+                "{} holds the state: wait for it to finish; if that run is gone (a crashed run, a killed CI job), `s2d force-unlock --state {} {}` clears the lock",
                 describe(holder),
-                path.display()
+                path.display(),
+                holder.as_ref().map(|h| h.id.as_str()).filter(|id| !id.is_empty()).unwrap_or("ID")
             ),
             StateError::LockedByLiveProcess { holder, .. } => format!(
-                "stop {} first (Ctrl-C ends it cleanly, with the state saved)",
+                "stop {} first (Ctrl-C ends it cleanly, with the state saved); a PostgreSQL lock ends by itself with its holder's session",
                 describe(holder)
             ),
+            StateError::LockIdMismatch { location, holder, .. }
+            | StateError::LockIdNeeded { location, holder } => format!(
+                "make sure that run is gone, then `s2d force-unlock --state {location} {}`",
+                holder.id
+            ),
+            StateError::LockLost { .. } => {
+                "someone ran force-unlock while this run was alive: run `s2d plan` once the other run is done, to see what the state holds".to_string()
+            }
+            StateError::Stale { location, .. } => format!(
+                "run `s2d plan` again (it reads the newer state); `s2d state pull --state {location}` shows it"
+            ),
+            StateError::Backend { transient: true, .. } => {
+                "the backend could not be reached: check that it is up and reachable, then run the command again (an apply resumes where it stopped)".to_string()
+            }
+            StateError::Backend { .. } => {
+                "check the URL, the credentials (PG* variables, clouds.yaml) and the permissions on the backend".to_string()
+            }
+            StateError::BadLocation { .. } => {
+                "give a path, postgres://user@host:port/db?name=NAME or swift://CLOUD/CONTAINER/OBJECT".to_string()
+            }
             StateError::Io { path, .. } => format!(
                 "check that {} and its folder are readable and writable by this user, and that the disk has room",
                 path.display()
@@ -99,10 +166,44 @@ impl miette::Diagnostic for StateError {
     }
 }
 
-fn describe(holder: &Option<LockInfo>) -> String {
+impl StateError {
+    /// Whether the backend could not be reached (a retry may succeed).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            StateError::Backend {
+                transient: true,
+                ..
+            }
+        )
+    }
+}
+
+fn describe(holder: &Option<Box<LockInfo>>) -> String {
     match holder {
-        Some(info) => format!("pid {} since {} ({})", info.pid, info.since, info.operation),
+        Some(info) => describe_one(info),
         None => "another s2d process".to_string(),
+    }
+}
+
+fn describe_one(info: &LockInfo) -> String {
+    {
+        {
+            let who = if info.who.is_empty() {
+                String::new()
+            } else {
+                format!("{} ", info.who)
+            };
+            let id = if info.id.is_empty() {
+                String::new()
+            } else {
+                format!(", lock id {}", info.id)
+            };
+            format!(
+                "{who}pid {} since {} ({}{id})",
+                info.pid, info.since, info.operation
+            )
+        }
     }
 }
 
@@ -120,51 +221,47 @@ pub fn read(path: &Path) -> Result<Option<State>, StateError> {
             });
         }
     };
-    // Check the version before the shape, so a newer file says "newer", not "malformed".
-    #[derive(serde::Deserialize)]
-    struct Version {
-        format_version: u32,
-    }
-    let corrupt = |e: serde_json::Error| StateError::Corrupt {
-        path: path.into(),
-        line: e.line(),
-        column: e.column(),
-        message: e.to_string(),
-    };
-    let version: Version = serde_json::from_str(&text).map_err(corrupt)?;
-    if version.format_version != FORMAT_VERSION {
-        return Err(StateError::UnsupportedVersion {
-            path: path.into(),
-            found: version.format_version,
-            supported: FORMAT_VERSION,
-        });
-    }
-    serde_json::from_str(&text).map(Some).map_err(corrupt)
+    backend::decode(&text, &path.display().to_string()).map(Some)
 }
 
-/// The state file, locked for as long as this value lives.
+/// A state, locked on its backend for as long as this value lives.
 #[derive(Debug)]
 pub struct StateFile {
-    path: PathBuf,
+    location: Location,
     state: State,
-    _lock: Lock,
+    held: Option<Held>,
 }
 
 impl StateFile {
-    /// Lock the state at `path` (failing at once if another process holds it) and read it, or
-    /// start an empty one. `operation` names what the holder does, for the lock note.
+    /// Lock the state file at `path` (failing at once if another process holds it) and read
+    /// it, or start an empty one. `operation` names what the holder does, for the lock note.
     pub fn open(path: &Path, operation: &str) -> Result<StateFile, StateError> {
-        let lock = Lock::acquire(path, operation)?;
-        let state = read(path)?.unwrap_or_default();
+        let (held, state) = super::backend::local::Held::acquire(path, operation)?;
         Ok(StateFile {
-            path: path.to_path_buf(),
-            state,
-            _lock: lock,
+            location: Location::File(path.to_path_buf()),
+            state: state.unwrap_or_default(),
+            held: Some(Held::Local(held)),
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Lock the state at `location`, on whichever backend it names, and read it (or start an
+    /// empty one).
+    pub async fn open_at(location: &Location, operation: &str) -> Result<StateFile, StateError> {
+        let (held, state) = Held::acquire(location, operation).await?;
+        Ok(StateFile {
+            location: location.clone(),
+            state: state.unwrap_or_default(),
+            held: Some(held),
+        })
+    }
+
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// The file, when the state is a local file.
+    pub fn path(&self) -> Option<&Path> {
+        self.location.local_path()
     }
 
     pub fn state(&self) -> &State {
@@ -175,36 +272,99 @@ impl StateFile {
         &mut self.state
     }
 
-    /// Bump the serial and write the state atomically: a temp file (mode 0600) in the same
-    /// folder, fsync, rename over the old file, fsync the folder.
-    pub fn commit(&mut self) -> Result<(), StateError> {
+    /// Bump the serial and write the state whole, refused if the stored serial moved on. A
+    /// backend that cannot be reached is tried again (about a minute in all, the caller
+    /// waiting: an apply starts nothing new meanwhile); a final failure leaves the serial as
+    /// it was and the state in memory, so a later commit writes everything.
+    pub async fn commit_async(&mut self) -> Result<(), StateError> {
+        let previous = self.state.serial;
         self.state.serial += 1;
         self.state.s2d_version = env!("CARGO_PKG_VERSION").to_string();
-        let result = write_atomically(&self.path, &self.state);
+        let Some(held) = self.held.as_mut() else {
+            self.state.serial = previous;
+            return Err(StateError::LockLost {
+                location: self.location.to_string(),
+                holder: None,
+            });
+        };
+        let mut attempt = 0;
+        loop {
+            match held.write(&self.state, previous).await {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_transient() && attempt < backend::WRITE_RETRIES => {
+                    let wait = backend::write_backoff(attempt);
+                    tracing::warn!(state = %self.location, error = %e, wait_ms = wait.as_millis() as u64, "writing the state failed; trying again");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                Err(e) => {
+                    self.state.serial = previous;
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// [`commit_async`](Self::commit_async) for synchronous callers (the apply walk's event
+    /// handler, which holds the walk while the state is written: nothing new starts until it
+    /// is). A local file is written right here; a remote backend needs a multi-threaded tokio
+    /// runtime (the CLI's and the service's), whose thread blocks for the write.
+    pub fn commit(&mut self) -> Result<(), StateError> {
+        if let Some(Held::Local(held)) = self.held.as_mut() {
+            self.state.serial += 1;
+            self.state.s2d_version = env!("CARGO_PKG_VERSION").to_string();
+            let result = held.write(&self.state);
+            if result.is_err() {
+                self.state.serial -= 1;
+            }
+            return result;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| handle.block_on(self.commit_async()))
+            }
+            _ => Err(StateError::Backend {
+                location: self.location.to_string(),
+                action: "writing the state",
+                message: "a remote state is written from a multi-threaded runtime only".into(),
+                transient: false,
+            }),
+        }
+    }
+
+    /// Write `state` in place of the held one, whatever it is (`s2d state push`, `state
+    /// migrate`): it takes the serial after the stored one, so the write is not stale.
+    pub async fn replace(&mut self, mut state: State) -> Result<(), StateError> {
+        state.serial = self.state.serial;
+        let kept = std::mem::replace(&mut self.state, state);
+        let result = self.commit_async().await;
         if result.is_err() {
-            self.state.serial -= 1;
+            self.state = kept;
         }
         result
     }
-}
 
-fn write_atomically(path: &Path, state: &State) -> Result<(), StateError> {
-    let mut text = serde_json::to_vec_pretty(state).map_err(StateError::Encode)?;
-    text.push(b'\n');
-    crate::files::write_whole(path, &text, crate::files::Existing::Replace).map_err(|source| {
-        StateError::Io {
-            action: "writing the state",
-            path: path.to_path_buf(),
-            source,
+    /// Give the lock back now (dropping the value also does, as well as it can).
+    pub async fn release(mut self) {
+        if let Some(held) = self.held.take() {
+            held.release().await;
         }
-    })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::graph::Address;
-    use crate::state::{ForceUnlockOutcome, Origin, Resource, Side, force_unlock};
+    use crate::state::{ForceUnlockOutcome, Origin, Resource, Side};
+
+    fn force_unlock(path: &Path) -> Result<ForceUnlockOutcome, StateError> {
+        crate::state::lock::force_unlock(path, None)
+    }
+
+    fn commit(file: &mut StateFile) {
+        file.commit().expect("commits");
+    }
 
     fn resource(id: &str) -> Resource {
         Resource {
@@ -227,8 +387,8 @@ mod tests {
             lineage = file.state().lineage.clone();
             file.state_mut()
                 .record(Address::Server { name: "web".into() }, resource("abc"));
-            file.commit().expect("commits");
-            file.commit().expect("commits again");
+            commit(&mut file);
+            commit(&mut file);
         }
         let read_back = read(&path).expect("reads").expect("exists");
         assert_eq!(read_back.serial, 2);
@@ -248,7 +408,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("s2d.state.json");
         let mut file = StateFile::open(&path, "apply").expect("opens");
-        file.commit().expect("commits");
+        commit(&mut file);
         let mode = std::fs::metadata(&path)
             .expect("metadata")
             .permissions()
@@ -296,6 +456,8 @@ mod tests {
 
         // A note left by a process that died without clearing it.
         let note = LockInfo {
+            id: "dead-lock".into(),
+            who: "ci@runner-7".into(),
             pid: 999_999,
             since: "2026-01-01T00:00:00Z".into(),
             operation: "apply".into(),

@@ -1,4 +1,4 @@
-//! The state lock: an OS file lock (`flock`) on `<state>.lock`, held for the whole of
+//! The local state's lock: an OS file lock (`flock`) on `<state>.lock`, held for the whole of
 //! plan/apply/destroy, with the holder's pid and start time written inside so a second s2d can
 //! say who holds it.
 //!
@@ -14,10 +14,17 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::StateError;
+use super::backend::ForceUnlockOutcome;
 
 /// Who holds the lock, as written in the lock file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockInfo {
+    /// The lock's id, which `s2d force-unlock ID` names (empty in notes of older s2d).
+    #[serde(default)]
+    pub id: String,
+    /// `user@host` of the holder (empty in notes of older s2d).
+    #[serde(default)]
+    pub who: String,
     pub pid: u32,
     /// RFC 3339, UTC.
     pub since: String,
@@ -71,7 +78,7 @@ impl Lock {
             Err(TryLockError::WouldBlock) => {
                 return Err(StateError::Locked {
                     path: state_path.to_path_buf(),
-                    holder: read_info(&mut file),
+                    holder: read_info(&mut file).map(Box::new),
                 });
             }
             Err(TryLockError::Error(source)) => {
@@ -82,11 +89,7 @@ impl Lock {
                 });
             }
         }
-        let info = LockInfo {
-            pid: std::process::id(),
-            since: super::now_rfc3339(),
-            operation: operation.to_string(),
-        };
+        let info = super::backend::new_lock_info(operation);
         let text = serde_json::to_string(&info).map_err(StateError::Encode)?;
         let write = |file: &mut File| -> std::io::Result<()> {
             file.set_len(0)?;
@@ -111,18 +114,12 @@ impl Drop for Lock {
     }
 }
 
-/// What [`force_unlock`] found and did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ForceUnlockOutcome {
-    /// Nothing held the lock and no note was left.
-    NotLocked,
-    /// No live process held the lock; the stale note of a dead one was cleared.
-    ClearedStale(LockInfo),
-}
-
 /// Clear a lock left behind by a process that is gone. A lock held by a live process is not
-/// taken from it: that is an error naming the holder.
-pub fn force_unlock(state_path: &Path) -> Result<ForceUnlockOutcome, StateError> {
+/// taken from it: that is an error naming the holder. `id`, when given, must be the note's.
+pub(crate) fn force_unlock(
+    state_path: &Path,
+    id: Option<&str>,
+) -> Result<ForceUnlockOutcome, StateError> {
     let path = lock_path(state_path);
     if !path.exists() {
         return Ok(ForceUnlockOutcome::NotLocked);
@@ -131,6 +128,17 @@ pub fn force_unlock(state_path: &Path) -> Result<ForceUnlockOutcome, StateError>
     match file.try_lock() {
         Ok(()) => {
             let stale = read_info(&mut file);
+            if let (Some(id), Some(info)) = (id, &stale)
+                && !info.id.is_empty()
+                && info.id != id
+            {
+                let _ = file.unlock();
+                return Err(StateError::LockIdMismatch {
+                    location: state_path.display().to_string(),
+                    given: id.to_string(),
+                    holder: Box::new(info.clone()),
+                });
+            }
             let _ = file.set_len(0);
             let _ = file.unlock();
             Ok(match stale {
@@ -140,7 +148,7 @@ pub fn force_unlock(state_path: &Path) -> Result<ForceUnlockOutcome, StateError>
         }
         Err(TryLockError::WouldBlock) => Err(StateError::LockedByLiveProcess {
             path: state_path.to_path_buf(),
-            holder: read_info(&mut file),
+            holder: read_info(&mut file).map(Box::new),
         }),
         Err(TryLockError::Error(source)) => Err(StateError::Io {
             action: "locking the state",

@@ -1,12 +1,15 @@
-//! The state file: the record of every resource s2d created or adopted, so that `plan` can
+//! The state: the record of every resource s2d created or adopted, so that `plan` can
 //! compare, `apply` can continue, and `destroy` can undo.
 //!
-//! Owns the file format (JSON, versioned by `format_version`, identified by `lineage` and
-//! `serial`), its atomic writes (temp file in the same folder, fsync, rename, fsync of the
-//! folder: a crash leaves the old or the new file, never a torn one; mode 0600) and the lock
-//! that keeps two s2d processes off one state. Holds no password, token or secret: nothing in
-//! [`State`] can carry one. Knows nothing of clouds.
+//! Owns the format (JSON, versioned by `format_version`, identified by `lineage` and
+//! `serial`), the lock that keeps two s2d runs off one state, and where the state is kept
+//! ([`backend`]: the local file by default, written atomically — temp file in the same
+//! folder, fsync, rename, fsync of the folder, mode 0600 — or PostgreSQL, or Swift). Holds
+//! no password, token or secret: nothing in [`State`] can carry one, and a location shows
+//! without its password. Knows nothing of the plan's clouds: the Swift backend reaches its
+//! object store through [`crate::cloud::object_store`] alone.
 
+pub mod backend;
 mod file;
 mod lock;
 
@@ -16,9 +19,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::graph::Address;
 
+pub use backend::{ForceUnlockOutcome, Location, force_unlock};
 pub use file::{StateError, StateFile, default_path, read};
 pub(crate) use lock::Lock;
-pub use lock::{ForceUnlockOutcome, LockInfo, force_unlock};
+pub use lock::LockInfo;
 
 /// The version of the state file format this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;

@@ -17,7 +17,7 @@ use crate::engine::{
 };
 use crate::graph::{Address, Desired, ResourceGraph};
 use crate::plan::Plan;
-use crate::state::{State, StateFile};
+use crate::state::{Location, State, StateFile};
 
 /// How a run goes: the limits and the timeouts (defaults: [`defaults`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,13 +113,22 @@ pub struct Locked {
 }
 
 impl Locked {
-    /// Lock and read the state at `state_path` for `operation` (`plan`, `apply`, `destroy`);
-    /// refused at once when another process holds it.
-    pub fn open(plan: Plan, state_path: &Path, operation: &str) -> Result<Locked, WorkflowError> {
+    /// Lock and read the state at `state` (a file, or a PostgreSQL or Swift location) for
+    /// `operation` (`plan`, `apply`, `destroy`); refused at once when another run holds it.
+    pub async fn open(
+        plan: Plan,
+        state: &Location,
+        operation: &str,
+    ) -> Result<Locked, WorkflowError> {
         Ok(Locked {
             plan,
-            state: StateFile::open(state_path, operation)?,
+            state: StateFile::open_at(state, operation).await?,
         })
+    }
+
+    /// Give the state's lock back now (a remote lock is removed before this returns).
+    pub async fn release(self) {
+        self.state.release().await;
     }
 
     pub fn state(&self) -> &State {
@@ -138,7 +147,11 @@ impl Locked {
         env: &ConfigEnv,
         spool_dir: Option<PathBuf>,
     ) -> Result<Migration, WorkflowError> {
-        let spool_dir = spool_dir.unwrap_or_else(|| beside(self.state.path(), defaults::SPOOL_DIR));
+        // Beside a local state; in the working folder for a remote one.
+        let spool_dir = spool_dir.unwrap_or_else(|| match self.state.path() {
+            Some(path) => beside(path, defaults::SPOOL_DIR),
+            None => PathBuf::from(defaults::SPOOL_DIR),
+        });
         let cloud = connect(&self.plan, env, spool_dir).await?;
         Ok(Migration {
             plan: self.plan,
@@ -173,8 +186,14 @@ impl Migration {
         self.state.state()
     }
 
-    pub fn state_path(&self) -> &Path {
-        self.state.path()
+    /// Where the state is kept.
+    pub fn state_location(&self) -> &Location {
+        self.state.location()
+    }
+
+    /// Give the state's lock back now (a remote lock is removed before this returns).
+    pub async fn release(self) {
+        self.state.release().await;
     }
 
     /// What apply would change now (only `targets` and what they need, when given).

@@ -21,25 +21,31 @@ pub struct SavedPlan {
     pub s2d_saved_plan: u32,
     pub plan_file: PathBuf,
     pub plan_sha256: String,
-    pub state_file: PathBuf,
+    /// Where the state is: an absolute path, or a `postgres://` / `swift://` location (never
+    /// with a password).
+    pub state_file: String,
     #[serde(flatten)]
     pub plan: PlanOutcome,
 }
 
 impl SavedPlan {
     /// A saved plan of `outcome`, made from the plan file `plan_file` (digest `plan_sha256`)
-    /// against the state at `state_file`; both paths are kept absolute.
+    /// against the state at `state`; paths are kept absolute.
     pub fn new(
         outcome: PlanOutcome,
         plan_file: &Path,
         plan_sha256: String,
-        state_file: &Path,
+        state: &crate::state::Location,
     ) -> Result<SavedPlan, WorkflowError> {
+        let state_file = match state.local_path() {
+            Some(path) => absolute(path)?.display().to_string(),
+            None => state.to_string(),
+        };
         Ok(SavedPlan {
             s2d_saved_plan: VERSION,
             plan_file: absolute(plan_file)?,
             plan_sha256,
-            state_file: absolute(state_file)?,
+            state_file,
             plan: outcome,
         })
     }

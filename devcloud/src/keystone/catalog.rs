@@ -85,6 +85,12 @@ fn services(cloud: &Cloud) -> Vec<(&'static str, &'static str, &'static str, Str
             format!("{}-neutron", cloud.name),
         ),
         (
+            "object-store",
+            "swift",
+            "/object-store/v1/AUTH_devcloud",
+            format!("{}-swift", cloud.name),
+        ),
+        (
             "identity",
             "keystone",
             "/identity",

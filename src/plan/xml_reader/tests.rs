@@ -348,3 +348,32 @@ fn fleet_mistakes_are_located() {
         assert_eq!(&located(&text), want, "{text}");
     }
 }
+
+#[test]
+fn a_state_element_names_where_the_state_is_after_the_target() {
+    let text = LEGACY.replace(
+        "  <defaults>",
+        "  <state location=\"swift://hospital/s2d-states/wave-1.json\"/>\n  <defaults>",
+    );
+    let (plan, d) = read_str(&text);
+    assert!(d.0.is_empty(), "{d:?}");
+    assert_eq!(
+        plan.expect("plan").state.as_deref(),
+        Some("swift://hospital/s2d-states/wave-1.json")
+    );
+    let misplaced = LEGACY.replace(
+        "  <source cloud=\"provider\"/>",
+        "  <state location=\"s.json\"/>\n  <source cloud=\"provider\"/>",
+    );
+    let (_, d) = read_str(&misplaced);
+    assert!(
+        d.iter().any(|x| x.message.contains("must come before")),
+        "{d:?}"
+    );
+    let secret = LEGACY.replace(
+        "  <defaults>",
+        "  <state location=\"postgres://s2d:hunter2@db/s2d?name=w\"/>\n  <defaults>",
+    );
+    let (_, d) = read_str(&secret);
+    assert!(d.iter().any(|x| x.message.contains("password")), "{d:?}");
+}
