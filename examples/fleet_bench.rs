@@ -27,8 +27,7 @@ use s2d::cloud::compute::{ServerCreate, ServerNetwork, ServerQuery};
 use s2d::cloud::{Cloud, ConfigEnv};
 use s2d::engine::openstack::{OpenStack, TransferOptions};
 use s2d::engine::{self, ApplyOptions, PlanOptions};
-use s2d::graph::{Desired, DesiredFleet};
-use s2d::plan::Selection;
+use s2d::graph::Desired;
 use s2d::state::StateFile;
 use s2d::workflow::defaults;
 
@@ -61,7 +60,7 @@ async fn serve_devcloud(dir: PathBuf, count: usize) {
     })
     .await
     .expect("devcloud starts");
-    let provider = connect(&dir, "provider-admin").await;
+    let provider = connect(&dir, "provider").await;
     let original = provider
         .compute
         .list_servers(&ServerQuery {
@@ -80,7 +79,6 @@ async fn serve_devcloud(dir: PathBuf, count: usize) {
         .into_iter()
         .find(|n| !n.external)
         .expect("a provider network");
-    let provider = connect(&dir, "provider").await;
     let made = futures_util::stream::iter(0..count)
         .map(|n| {
             let provider = &provider;
@@ -157,27 +155,16 @@ async fn request_count(base: &str) -> usize {
         .map_or(0, Vec::len)
 }
 
-/// The plan: one fleet entry selecting `fleet-*`, as in `plans/fleet.toml`.
+/// The plan: one fleet entry selecting `fleet-*` (as in `plans/fleet.toml`).
 fn fleet_plan() -> Desired {
     let text = "version = 1\n[source]\ncloud = \"provider\"\n[target]\ncloud = \"hospital\"\n\
                 [defaults]\nnetwork = \"private\"\nkeypair = { import = \"alice-key\" }\n\
                 security_group = \"default\"\nfloating_ip = { pool = \"public\" }\n\
-                [[server]]\nsource = \"template\"\n";
+                [[server]]\nselect = { name = \"fleet-*\" }\n";
     let loaded = s2d::plan::parse_str(text, s2d::plan::Syntax::Toml, "fleet.toml");
     let plan = loaded.plan.expect("the plan reads");
-    let mut desired = Desired::from_plan(&plan).expect("desired");
-    let mut template = desired.servers.pop().expect("one entry");
-    template.source = String::new();
-    template.name = "{source}".into();
-    template.snapshot_name = "{source}-s2d".into();
-    template.image.name = "{source}-s2d".into();
-    desired.fleets.push(DesiredFleet {
-        selection: Selection {
-            name: Some("fleet-*".into()),
-            ..Selection::default()
-        },
-        template,
-    });
+    let desired = Desired::from_plan(&plan).expect("desired");
+    assert_eq!(desired.fleets.len(), 1, "one fleet");
     desired
 }
 

@@ -7,6 +7,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::fleet_progress::FleetProgress;
 use anyhow::{Context, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
@@ -194,8 +195,65 @@ fn watch_interrupts(stop: &Stop, quiet: bool) {
 }
 
 /// Print the engine's events on stderr: a line per step started and ended; image copies as
-/// progress bars on a terminal (`bars`), else a line every 5 s.
+/// progress bars on a terminal (`bars`), else a line every 5 s. A fleet (`compact`) gets one
+/// tally instead: a status line on a terminal, else a line every 10 s; failures still get
+/// their own line.
 fn print_events(
+    rx: mpsc::UnboundedReceiver<Event>,
+    quiet: bool,
+    bars: bool,
+    compact: Option<FleetProgress>,
+) -> tokio::task::JoinHandle<()> {
+    match compact {
+        Some(tally) if !quiet => print_tally(rx, bars, tally),
+        _ => print_lines(rx, quiet, bars),
+    }
+}
+
+fn print_tally(
+    mut rx: mpsc::UnboundedReceiver<Event>,
+    bars: bool,
+    mut tally: FleetProgress,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let status = bars.then(|| {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(250));
+            bar
+        });
+        let mut last = Instant::now();
+        let every = Duration::from_secs(10);
+        while let Some(event) = rx.recv().await {
+            if let Some(line) = tally.event(&event) {
+                match &status {
+                    Some(bar) => bar.println(line),
+                    None => eprintln!("{line}"),
+                }
+            }
+            if let Event::StateSaveFailed { message } = &event {
+                eprintln!("error: the state could not be saved: {message}");
+            }
+            match &status {
+                Some(bar) => bar.set_message(tally.line()),
+                None if last.elapsed() >= every => {
+                    eprintln!("{}", tally.line());
+                    last = Instant::now();
+                }
+                None => {}
+            }
+        }
+        match status {
+            Some(bar) => bar.finish_with_message(tally.line()),
+            None => eprintln!("{}", tally.line()),
+        }
+    })
+}
+
+fn print_lines(
     mut rx: mpsc::UnboundedReceiver<Event>,
     quiet: bool,
     bars: bool,
@@ -316,7 +374,12 @@ async fn execute(
     let stop = Stop::default();
     watch_interrupts(&stop, ui.quiet);
     let (tx, rx) = mpsc::unbounded_channel();
-    let printer = print_events(rx, ui.quiet, std::io::stderr().is_terminal());
+    let printer = print_events(
+        rx,
+        ui.quiet,
+        std::io::stderr().is_terminal(),
+        FleetProgress::for_plan(outcome),
+    );
     let options = run_options(run);
     let report = match destroy_targets {
         Some(targets) => {

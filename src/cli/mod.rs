@@ -8,6 +8,7 @@
 pub mod args;
 pub mod convert;
 pub mod exit;
+pub mod fleet_progress;
 pub mod init;
 pub mod migrate;
 pub mod release;
