@@ -71,7 +71,7 @@ async fn serve_devcloud(dir: PathBuf, count: usize) {
         .expect("list")
         .pop()
         .expect("ehr-analytics");
-    let network = provider
+    let private = provider
         .network
         .networks(&[])
         .await
@@ -79,6 +79,20 @@ async fn serve_devcloud(dir: PathBuf, count: usize) {
         .into_iter()
         .find(|n| !n.external)
         .expect("a provider network");
+    // The seeded /24 holds about 250 ports: the fleet gets a network of its own, a /16.
+    let project = private.project_id.clone().unwrap_or_default();
+    let neutron = &dc.cloud("provider").expect("provider").cloud().neutron;
+    let now = time::OffsetDateTime::now_utc();
+    neutron.create_network("fleet-net-id", &project, "fleet-net", false, false, now);
+    neutron.create_subnet(
+        "fleet-subnet-id",
+        &project,
+        "fleet-net-id",
+        "fleet-subnet",
+        "10.77.0.0/16".parse().expect("a CIDR"),
+        now,
+    );
+    let network_id = s2d::cloud::NetworkId::new("fleet-net-id");
     let made = futures_util::stream::iter(0..count)
         .map(|n| {
             let provider = &provider;
@@ -91,7 +105,7 @@ async fn serve_devcloud(dir: PathBuf, count: usize) {
                     .and_then(|f| f.id.clone())
                     .unwrap_or_else(|| "2".into()),
                 key_name: original.key_name.clone(),
-                networks: vec![ServerNetwork::Network(network.id.clone())],
+                networks: vec![ServerNetwork::Network(network_id.clone())],
                 security_groups: vec!["default".into()],
                 ..Default::default()
             };

@@ -228,6 +228,7 @@ async fn quickstart_plans_applies_replans_clean_and_destroys_to_the_start() {
             "target_images",
             "target_keypairs",
             "target_networks",
+            "target_quota",
             "target_security_groups",
             "target_servers",
         ],

@@ -93,7 +93,9 @@ pub enum GraphError {
     #[error("server.{0} appears twice in the plan")]
     #[diagnostic(
         code(s2d::plan::duplicate_server),
-        help("give each [[server]] its own name")
+        help(
+            "give each [[server]] its own name; when a fleet selects two source servers of one name, bring one of them over by its own [[server]] (source = its id, another name)"
+        )
     )]
     DuplicateServer(String),
     #[error("{address}: two servers want it with different settings ({detail})")]
