@@ -746,9 +746,10 @@ async fn a_rate_limited_cloud_is_waited_for() {
     assert_eq!(both(&world).await, before);
 }
 
-/// A quota that runs out: the server step fails with the cloud's refusal, coded
-/// `s2d::cloud::quota`, with the help to free some or ask for more; what was made before
-/// stays recorded, and once the quota allows, the next apply finishes the job.
+/// Quotas: the compute quota is read in `plan`, so servers that would not fit are refused
+/// before anything is made (`s2d::cloud::quota`, naming what is left); a quota plan cannot
+/// read (Neutron's floating IPs) fails its step with the cloud's refusal under the same code,
+/// what was made before stays recorded, and once the quota allows, the next apply finishes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quota_refusal_is_a_clear_diagnostic() {
     let world = world().await;
@@ -759,21 +760,33 @@ async fn a_quota_refusal_is_a_clear_diagnostic() {
         .await;
     let out = world.s2d_ok(&["apply", &plan, "--auto-approve"], 1).await;
     let err = stderr(&out);
-    assert!(err.contains("failed: server.ehr-analytics"), "{err}");
     assert!(err.contains("s2d::cloud::quota"), "{err}");
     assert!(
         err.contains(
-            "Quota exceeded for instances: Requested 1, but already used 0 of 0 instances"
+            "the target's instances quota has 0 left of 0, and the plan's new servers need 1"
         ),
         "{err}"
     );
-    assert!(err.contains("quota"), "{err}");
+    assert!(err.contains("openstack quota show"), "{err}");
+    assert_eq!(both(&world).await, before, "nothing was made");
+
+    world
+        .faults("hospital", json!({"quota": {"floatingip": 0}}))
+        .await;
+    let out = world.s2d_ok(&["apply", &plan, "--auto-approve"], 1).await;
+    let err = stderr(&out);
+    assert!(err.contains("failed: floating_ip.ehr-analytics"), "{err}");
+    assert!(err.contains("s2d::cloud::quota"), "{err}");
+    assert!(
+        err.contains("Quota exceeded for resources: ['floatingip']"),
+        "{err}"
+    );
     assert!(
         world
             .state()
             .resources
             .keys()
-            .any(|a| a.to_string() == "image.ehr-analytics-s2d"),
+            .any(|a| a.to_string() == "server.ehr-analytics"),
         "{err}"
     );
     world.faults("hospital", json!({"quota": {}})).await;

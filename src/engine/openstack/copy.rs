@@ -317,8 +317,9 @@ impl OpenStack {
         progress(moved.load(Ordering::Relaxed), size);
         match (uploaded, piped) {
             (Ok(()), Ok(sums)) => Ok(sums),
-            // The download's failure is the cause of the upload's.
-            (_, Err(e)) => Err(PortError::Transfer(e.to_string())),
+            (Ok(()), Err(e)) => Err(PortError::Transfer(e.to_string())),
+            // Both broke: the pipe says which side stopped first, the upload names the call.
+            (Err(up), Err(e)) => Err(PortError::Transfer(format!("{e} (target upload: {up})"))),
             (Err(e), Ok(sums)) => {
                 if e.is_ambiguous() && self.upload_landed(target, &sums).await {
                     tracing::info!(image = %target, error = %e, "the upload's answer was lost, but the image holds every byte sent");
