@@ -746,47 +746,49 @@ async fn a_rate_limited_cloud_is_waited_for() {
     assert_eq!(both(&world).await, before);
 }
 
-/// Quotas: the compute quota is read in `plan`, so servers that would not fit are refused
-/// before anything is made (`s2d::cloud::quota`, naming what is left); a quota plan cannot
-/// read (Neutron's floating IPs) fails its step with the cloud's refusal under the same code,
-/// what was made before stays recorded, and once the quota allows, the next apply finishes.
+/// Quotas: the compute limits and Neutron's quotas are read in `plan`, so servers or floating
+/// IPs that would not fit are refused before anything is made (`s2d::cloud::quota`, naming
+/// what is left); a quota plan cannot read (Glance's images uploading at once) fails its step
+/// with the cloud's refusal under the same code, what was made before stays recorded, and
+/// once the quota allows, the next apply finishes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quota_refusal_is_a_clear_diagnostic() {
     let world = world().await;
     let plan = world.plan("quickstart.toml");
     let before = both(&world).await;
-    world
-        .faults("hospital", json!({"quota": {"instances": 0}}))
-        .await;
-    let out = world.s2d_ok(&["apply", &plan, "--auto-approve"], 1).await;
-    let err = stderr(&out);
-    assert!(err.contains("s2d::cloud::quota"), "{err}");
-    assert!(
-        err.contains(
-            "the target's instances quota has 0 left of 0, and the plan's new servers need 1"
+    for (quota, said) in [
+        (
+            json!({"instances": 0}),
+            "the target's instances quota has 0 left of 0, and the plan's new servers need 1",
         ),
-        "{err}"
-    );
-    assert!(err.contains("openstack quota show"), "{err}");
-    assert_eq!(both(&world).await, before, "nothing was made");
+        (
+            json!({"floatingip": 0}),
+            "the target's floating IP quota has 0 left of 0, and the plan's new servers need 1",
+        ),
+    ] {
+        world.faults("hospital", json!({ "quota": quota })).await;
+        let out = world.s2d_ok(&["apply", &plan, "--auto-approve"], 1).await;
+        let err = stderr(&out);
+        assert!(err.contains("s2d::cloud::quota"), "{err}");
+        assert!(err.contains(said), "{err}");
+        assert!(err.contains("openstack quota show"), "{err}");
+        assert_eq!(both(&world).await, before, "nothing was made");
+    }
 
     world
-        .faults("hospital", json!({"quota": {"floatingip": 0}}))
+        .faults("hospital", json!({"quota": {"image_count_uploading": 0}}))
         .await;
     let out = world.s2d_ok(&["apply", &plan, "--auto-approve"], 1).await;
     let err = stderr(&out);
-    assert!(err.contains("failed: floating_ip.ehr-analytics"), "{err}");
+    assert!(err.contains("failed: image.ehr-analytics-s2d"), "{err}");
     assert!(err.contains("s2d::cloud::quota"), "{err}");
-    assert!(
-        err.contains("Quota exceeded for resources: ['floatingip']"),
-        "{err}"
-    );
+    assert!(err.contains("image_count_uploading"), "{err}");
     assert!(
         world
             .state()
             .resources
             .keys()
-            .any(|a| a.to_string() == "server.ehr-analytics"),
+            .any(|a| a.to_string() == "snapshot.ehr-analytics-s2d"),
         "{err}"
     );
     world.faults("hospital", json!({"quota": {}})).await;

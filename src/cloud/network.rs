@@ -2,6 +2,8 @@
 //! and floating IPs (list with filters and paging, get, create, update, delete). Requests
 //! are built by pure functions on [`NetworkEndpoint`]. Knows nothing of Nova or Glance.
 
+use std::collections::BTreeMap;
+
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -55,6 +57,16 @@ pub struct FixedIp {
     #[serde(default)]
     pub subnet_id: Option<SubnetId>,
     pub ip_address: String,
+}
+
+/// One Neutron quota with its use (`quota_details`).
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct QuotaDetail {
+    pub limit: i64,
+    #[serde(default)]
+    pub used: i64,
+    #[serde(default)]
+    pub reserved: i64,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -179,6 +191,11 @@ impl NetworkEndpoint {
 
     pub fn list_request(&self, resource: &str, filters: &[(&'static str, String)]) -> ApiRequest {
         ApiRequest::get(self.url(&[resource], filters))
+    }
+
+    /// `GET /v2.0/quotas/{project}/details`: the project's quotas with their use.
+    pub fn quota_details_request(&self, project: &str) -> ApiRequest {
+        ApiRequest::get(self.url(&["quotas", project, "details"], &[]))
     }
 
     pub fn get_request(&self, resource: &str, id: &str) -> ApiRequest {
@@ -507,6 +524,28 @@ impl NetworkService {
             )
         })
         .await
+    }
+
+    /// The project's quotas by resource (`port`, `floatingip`, ...), each with its limit (-1:
+    /// unlimited) and use; `None` where the cloud lacks the `quota_details` extension.
+    pub async fn quota_details(
+        &self,
+        project: &str,
+    ) -> Result<Option<BTreeMap<String, QuotaDetail>>> {
+        #[derive(Deserialize)]
+        struct Body {
+            quota: BTreeMap<String, serde_json::Value>,
+        }
+        let b: Option<Body> = self
+            .session
+            .send_json_opt(Service::Network, self.ep.quota_details_request(project))
+            .await?;
+        Ok(b.map(|b| {
+            b.quota
+                .into_iter()
+                .filter_map(|(k, v)| Some((k, serde_json::from_value(v).ok()?)))
+                .collect()
+        }))
     }
 
     pub async fn get_floating_ip(&self, id: &FloatingIpId) -> Result<Option<FloatingIp>> {

@@ -17,7 +17,8 @@ use super::inventory::{Inventory, InventoryError, Reach};
 use super::port::CloudPort;
 use super::refresh::Refresh;
 use crate::graph::{
-    Address, Candidate, Desired, FleetMatch, GraphError, Node, ResourceGraph, Rule, SourceFacts,
+    Address, Candidate, Desired, FleetMatch, FloatingIpChoice, GraphError, Node, ResourceGraph,
+    Rule, SourceFacts,
 };
 use crate::state::{Origin, Resource, State};
 
@@ -527,17 +528,28 @@ pub async fn diff<C: CloudPort>(
     Ok(planned)
 }
 
-/// Refuse, before anything is made, a plan whose new servers do not fit in what the target's
-/// compute quota has left (a replaced server frees what its replacement takes).
+/// Refuse, before anything is made, a plan whose new servers and floating IPs do not fit in
+/// what the target's quotas have left (a replaced server frees what its replacement takes):
+/// instances, cores and RAM from the compute limits, a port per new server (its NIC) and the
+/// floating IPs from Neutron's quota details.
 fn check_quota(
     inventory: &Inventory,
     changes: &BTreeMap<Address, Change>,
 ) -> Result<(), PlanError> {
     let mut need = (0u64, 0u64, 0u64);
+    let mut floating_ips = 0u64;
     for change in changes.values() {
-        if !matches!(change.action, Action::Create)
-            || !matches!(change.node, Some(Node::Server { .. }))
+        if !matches!(change.action, Action::Create) {
+            continue;
+        }
+        if let Some(Node::FloatingIp {
+            choice: FloatingIpChoice::Pool(_),
+            ..
+        }) = &change.node
         {
+            floating_ips += 1;
+        }
+        if !matches!(change.node, Some(Node::Server { .. })) {
             continue;
         }
         let flavor_id = change
@@ -560,6 +572,8 @@ fn check_quota(
         ("instances", need.0, quota.instances),
         ("cores", need.1, quota.cores),
         ("ram", need.2, quota.ram_mb),
+        ("port", need.0, quota.ports),
+        ("floating IP", floating_ips, quota.floating_ips),
     ] {
         if let Some(q) = have {
             let free = q.limit.saturating_sub(q.used);

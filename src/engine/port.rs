@@ -159,13 +159,15 @@ pub struct ImageSpec {
     pub marker: Marker,
 }
 
-/// What the target project may still make, as its compute limits say (`None`: unlimited or
-/// not told).
+/// What the target project may still make, as its compute limits and network quotas say
+/// (`None`: unlimited or not told).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Quota {
     pub instances: Option<QuotaUse>,
     pub cores: Option<QuotaUse>,
     pub ram_mb: Option<QuotaUse>,
+    pub ports: Option<QuotaUse>,
+    pub floating_ips: Option<QuotaUse>,
 }
 
 /// One quota: its limit and what is used of it.
@@ -405,7 +407,7 @@ pub trait Catalog: Send + Sync + 'static {
     fn flavors(&self) -> impl Future<Output = PortResult<Vec<Flavor>>> + Send;
     /// Every network the project sees (its own, shared and external ones).
     fn networks(&self) -> impl Future<Output = PortResult<Vec<Network>>> + Send;
-    /// The target project's compute quota and its use.
+    /// The target project's compute and network quotas and their use.
     fn quota(&self) -> impl Future<Output = PortResult<Quota>> + Send;
 }
 

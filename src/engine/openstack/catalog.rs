@@ -40,10 +40,34 @@ impl Catalog for OpenStack {
                 used: used.max(0) as u64,
             })
         };
+        // Neutron's, where the cloud has `quota_details` and lets the project read its own.
+        let project = self
+            .target
+            .session
+            .project_id()
+            .await
+            .map_err(api("target: project of the token"))?;
+        let details = match project {
+            Some(project) => match self.target.network.quota_details(&project).await {
+                Ok(details) => details.unwrap_or_default(),
+                Err(e) if e.status() == Some(403) => Default::default(),
+                Err(e) => return Err(port_error("target: network quotas", e)),
+            },
+            None => Default::default(),
+        };
+        let network = |name: &str| {
+            let d = details.get(name)?;
+            (d.limit >= 0).then(|| QuotaUse {
+                limit: d.limit as u64,
+                used: (d.used + d.reserved).max(0) as u64,
+            })
+        };
         Ok(Quota {
             instances: pair("maxTotalInstances", "totalInstancesUsed"),
             cores: pair("maxTotalCores", "totalCoresUsed"),
             ram_mb: pair("maxTotalRAMSize", "totalRAMUsed"),
+            ports: network("port"),
+            floating_ips: network("floatingip"),
         })
     }
 

@@ -317,6 +317,11 @@ impl OpenStack {
         progress(moved.load(Ordering::Relaxed), size);
         match (uploaded, piped) {
             (Ok(()), Ok(sums)) => Ok(sums),
+            // A quota refusal (Glance's images uploading at once, its storage quota) is no
+            // broken transfer: said as the cloud said it, and not tried again.
+            (Err(up), _) if up.code() == "s2d::cloud::quota" => {
+                Err(super::port_error("target upload", up))
+            }
             (Ok(()), Err(e)) => Err(PortError::Transfer(e.to_string())),
             // Both broke: the pipe says which side stopped first, the upload names the call.
             (Err(up), Err(e)) => Err(PortError::Transfer(format!("{e} (target upload: {up})"))),
@@ -378,7 +383,9 @@ impl OpenStack {
             restarts.moved.store(0, Ordering::Relaxed);
             let error = match attempt().await {
                 Ok(sums) => return Ok(sums),
-                Err(error) => error,
+                // Only a broken transfer is worth another attempt.
+                Err(error @ PortError::Transfer(_)) => error,
+                Err(error) => return Err(error),
             };
             spent = spent.saturating_add(restarts.moved.load(Ordering::Relaxed));
             if tried >= attempts || spent > restarts.budget {

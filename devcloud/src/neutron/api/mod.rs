@@ -79,9 +79,44 @@ pub(super) fn check_quota(
     ))
 }
 
+/// `GET /v2.0/quotas/{project_id}/details` (the `quota_details` extension): each quota's
+/// `limit` (-1: unlimited), `used` and `reserved`, as Neutron answers it; a project may read
+/// its own, an admin any.
+async fn quota_details(
+    auth: Auth,
+    State(cloud): State<SharedCloud>,
+    axum::extract::Path(project): axum::extract::Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    if project != auth.project_id && !auth.is_admin {
+        return Err(ApiError::neutron(
+            StatusCode::FORBIDDEN,
+            "HTTPForbidden",
+            "rule:get_quota is disallowed by policy",
+        ));
+    }
+    let quota = cloud.faults.get().quota;
+    let st = cloud.neutron.lock();
+    let ports = st
+        .ports
+        .values()
+        .filter(|p| p.project_id == project)
+        .count();
+    let fips = st
+        .floatingips
+        .values()
+        .filter(|f| f.project_id == project)
+        .count();
+    let detail = |limit: Option<u64>, used: usize| json!({"limit": limit.map_or(-1, |l| l as i64), "used": used, "reserved": 0});
+    Ok(axum::Json(json!({"quota": {
+        "port": detail(quota.port, ports),
+        "floatingip": detail(quota.floatingip, fips),
+    }})))
+}
+
 /// The routes under `/network`.
 pub fn router() -> Router<SharedCloud> {
     Router::new()
+        .route("/v2.0/quotas/{project_id}/details", get(quota_details))
         .route("/", get(versions))
         .route("/v2.0/", get(v2))
         .route("/v2.0/extensions", get(extensions))
