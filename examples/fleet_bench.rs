@@ -18,8 +18,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use s2d::cli::render;
-use s2d::engine::{self, ApplyOptions, PlanOptions};
-use s2d::state::StateFile;
+use s2d::engine;
 use s2d::workflow::defaults;
 
 #[path = "fleet/mod.rs"]
@@ -40,16 +39,9 @@ async fn plan_at(count: usize) {
         admin(base, reqwest::Method::DELETE, "requests", None).await;
     }
     let cloud = adapter(dir.path()).await;
-    let state = StateFile::open(&dir.path().join("state.json"), "bench").expect("state");
+    let state = state(dir.path(), "bench");
     let started = Instant::now();
-    let outcome = engine::diff(
-        &*cloud,
-        &fleet_plan(),
-        state.state(),
-        &PlanOptions::default(),
-    )
-    .await
-    .expect("plans");
+    let outcome = plan_fleet(&cloud, &state).await;
     let took = started.elapsed();
     let mut calls = 0;
     for base in &urls {
@@ -90,21 +82,9 @@ async fn apply_at(count: usize) {
         .await;
     }
     let cloud = adapter(dir.path()).await;
-    let mut state = StateFile::open(&dir.path().join("state.json"), "bench").expect("state");
-    let outcome = engine::diff(
-        &*cloud,
-        &fleet_plan(),
-        state.state(),
-        &PlanOptions::default(),
-    )
-    .await
-    .expect("plans");
-    let mut options = ApplyOptions::new(
-        defaults::PARALLELISM,
-        defaults::TRANSFERS,
-        defaults::timeouts(),
-    );
-    options.snapshots = engine::apply::at_least_one(defaults::SNAPSHOTS);
+    let mut state = state(dir.path(), "bench");
+    let outcome = plan_fleet(&cloud, &state).await;
+    let options = default_options();
     let started = Instant::now();
     let report = engine::apply(cloud.clone(), &outcome, &mut state, &options)
         .await

@@ -21,37 +21,18 @@ use std::time::{Duration, Instant};
 use s2d::cloud::Cloud;
 use s2d::cloud::compute::ServerQuery;
 use s2d::cloud::image::ImageQuery;
-use s2d::engine::{self, ApplyOptions, PlanOptions};
-use s2d::state::StateFile;
-use s2d::workflow::defaults;
+use s2d::engine;
 
 #[path = "fleet/mod.rs"]
 mod fleet;
 use fleet::*;
 
-fn options() -> ApplyOptions {
-    let mut options = ApplyOptions::new(
-        defaults::PARALLELISM,
-        defaults::TRANSFERS,
-        defaults::timeouts(),
-    );
-    options.snapshots = engine::apply::at_least_one(defaults::SNAPSHOTS);
-    options
-}
-
 /// The child: plan and apply the fleet with the state in `dir` (until killed).
 async fn apply_child(dir: PathBuf) {
     let cloud = adapter(&dir).await;
-    let mut state = StateFile::open(&dir.join("state.json"), "apply").expect("state");
-    let outcome = engine::diff(
-        &*cloud,
-        &fleet_plan(),
-        state.state(),
-        &PlanOptions::default(),
-    )
-    .await
-    .expect("plans");
-    let _ = engine::apply(cloud, &outcome, &mut state, &options()).await;
+    let mut state = state(&dir, "apply");
+    let outcome = plan_fleet(&cloud, &state).await;
+    let _ = engine::apply(cloud, &outcome, &mut state, &default_options()).await;
 }
 
 /// Everything both clouds hold that s2d could have made, by kind: ids, and names per kind.
@@ -103,27 +84,20 @@ async fn inventory(dir: &Path) -> (BTreeSet<String>, BTreeMap<String, usize>) {
 async fn converge(dir: &Path, rounds: usize) -> Option<usize> {
     let cloud = adapter(dir).await;
     for round in 1..=rounds {
-        let mut state = StateFile::open(&dir.join("state.json"), "converge").expect("state");
-        let outcome = engine::diff(
-            &*cloud,
-            &fleet_plan(),
-            state.state(),
-            &PlanOptions::default(),
-        )
-        .await
-        .expect("plans");
+        let mut state = state(dir, "converge");
+        let outcome = plan_fleet(&cloud, &state).await;
         if outcome.is_empty() {
             return Some(round - 1);
         }
-        let _ = engine::apply(cloud.clone(), &outcome, &mut state, &options()).await;
+        let _ = engine::apply(cloud.clone(), &outcome, &mut state, &default_options()).await;
     }
     None
 }
 
 async fn destroy(dir: &Path) -> bool {
     let cloud = adapter(dir).await;
-    let mut state = StateFile::open(&dir.join("state.json"), "destroy").expect("state");
-    engine::destroy(cloud, &mut state, &[], &options())
+    let mut state = state(dir, "destroy");
+    engine::destroy(cloud, &mut state, &[], &default_options())
         .await
         .succeeded()
 }

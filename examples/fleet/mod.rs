@@ -196,3 +196,35 @@ pub async fn adapter(dir: &Path) -> Arc<OpenStack> {
         .expect("connects"),
     )
 }
+
+/// The state of the examples' runs, in `dir`.
+pub fn state(dir: &Path, who: &str) -> s2d::state::StateFile {
+    s2d::state::StateFile::open(&dir.join("state.json"), who).expect("state")
+}
+
+/// The fleet planned against both clouds and `state`.
+pub async fn plan_fleet(
+    cloud: &OpenStack,
+    state: &s2d::state::StateFile,
+) -> s2d::engine::PlanOutcome {
+    s2d::engine::diff(
+        cloud,
+        &fleet_plan(),
+        state.state(),
+        &s2d::engine::PlanOptions::default(),
+    )
+    .await
+    .expect("plans")
+}
+
+/// Apply with the workflow's defaults (parallelism, transfers, snapshots, timeouts).
+pub fn default_options() -> s2d::engine::ApplyOptions {
+    use s2d::workflow::defaults;
+    let mut options = s2d::engine::ApplyOptions::new(
+        defaults::PARALLELISM,
+        defaults::TRANSFERS,
+        defaults::timeouts(),
+    );
+    options.snapshots = s2d::engine::apply::at_least_one(defaults::SNAPSHOTS);
+    options
+}
