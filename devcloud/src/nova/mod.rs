@@ -288,11 +288,15 @@ async fn limits(
     let quota = cloud.faults.get().quota;
     let max = |q: Option<u64>| q.map_or(json!(-1), |n| json!(n));
     let mut absolute = json!({
-        "maxImageMeta": 128, "maxServerMeta": 128, "maxTotalCores": max(quota.cores),
+        "maxServerMeta": 128, "maxTotalCores": max(quota.cores),
         "maxTotalInstances": max(quota.instances), "maxTotalKeypairs": 100,
         "maxTotalRAMSize": max(quota.ram), "maxServerGroups": 10, "maxServerGroupMembers": 10,
         "totalCoresUsed": cores, "totalInstancesUsed": instances, "totalRAMUsed": ram, "totalServerGroupsUsed": 0,
     });
+    // 2.39 dropped the image-metadata quota from the limits.
+    if !mv.at_least(39) {
+        absolute["maxImageMeta"] = json!(128);
+    }
     if !mv.at_least(36) {
         absolute["maxSecurityGroupRules"] = json!(-1);
         absolute["maxSecurityGroups"] = json!(-1);
