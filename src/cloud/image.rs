@@ -15,9 +15,10 @@ use serde_json::{Value, json};
 use url::Url;
 
 use super::error::{Error, Result};
-use super::http::{ByteStream, Session};
+use super::http::Session;
 use super::request::{ApiRequest, ReqBody, endpoint_url};
 use super::service::{gone_is_false, paged, poll_interval};
+use super::stream::ByteStream;
 use super::types::{ImageId, Service};
 use super::wait::{Poll, wait_for};
 

@@ -32,6 +32,7 @@ pub mod request;
 mod retry;
 mod service;
 pub mod shapes;
+mod stream;
 pub mod types;
 pub mod wait;
 
@@ -43,9 +44,10 @@ pub use config::{
     RetryPolicy, Timeouts, TlsOptions,
 };
 pub use error::{Error, Result};
-pub use http::{ByteStream, Session, Stats};
+pub use http::{Session, Stats};
 pub use image::ImageService;
 pub use network::NetworkService;
+pub use stream::ByteStream;
 pub use types::{
     FlavorId, FloatingIpId, ImageId, Interface, Microversion, NetworkId, PortId, ProjectId, Secret,
     SecurityGroupId, SecurityGroupRuleId, ServerId, Service, SubnetId,

@@ -1,0 +1,239 @@
+//! Tests of `toml_reader`.
+
+use super::*;
+
+const QUICKSTART: &str = r#"version = 1
+[source]
+cloud = "provider"
+[target]
+cloud = "hospital"
+[defaults]
+network = "private"
+keypair = { import = "alice-key" }
+floating_ip = { pool = "public" }
+[[server]]
+source = "ehr-analytics"
+"#;
+
+fn read_str(text: &str) -> (Option<Plan>, Diagnostics) {
+    let mut d = Diagnostics::default();
+    (read(text, &mut d, &mut Vec::new()), d)
+}
+
+#[test]
+fn a_quickstart_plan_reads_cleanly() {
+    let (plan, d) = read_str(QUICKSTART);
+    assert!(d.0.is_empty(), "{d:?}");
+    let plan = plan.expect("plan");
+    assert_eq!(plan.source, CloudRef::Named("provider".into()));
+    assert_eq!(
+        plan.servers[0].resolved(&plan.defaults).keypair,
+        Some(KeypairMode::Import("alice-key".into()))
+    );
+}
+
+#[test]
+fn a_state_table_names_where_the_state_is_and_refuses_a_password() {
+    let with = |location: &str| {
+        QUICKSTART.replace(
+            "[defaults]",
+            &format!("[state]\nlocation = \"{location}\"\n[defaults]"),
+        )
+    };
+    let (plan, d) = read_str(&with("postgres://s2d@db:5432/s2d?name=wave-1"));
+    assert!(d.0.is_empty(), "{d:?}");
+    assert_eq!(
+        plan.expect("plan").state.as_deref(),
+        Some("postgres://s2d@db:5432/s2d?name=wave-1")
+    );
+    let (_, d) = read_str(&with("postgres://s2d:hunter2@db/s2d?name=w"));
+    assert_eq!(d.0.len(), 1, "{d:?}");
+    assert!(d.0[0].message.contains("password"), "{d:?}");
+    assert!(!d.0[0].message.contains("hunter2"));
+    let (_, d) = read_str(&with("swift://hospital"));
+    assert!(d.0[0].message.contains("swift://"), "{d:?}");
+    let (_, d) = read_str(&QUICKSTART.replace("[defaults]", "[state]\nurl = \"x\"\n[defaults]"));
+    let messages: Vec<_> = d.iter().map(|x| x.message.clone()).collect();
+    assert!(
+        messages.iter().any(|m| m.contains("unknown key `url`")),
+        "{messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.contains("no `location`")),
+        "{messages:?}"
+    );
+}
+
+#[test]
+fn every_problem_is_reported_with_its_place() {
+    let text = QUICKSTART.replace("source = \"ehr-analytics\"", "source = \"ehr-analytics\"\nimage = { diskformat = \"qcow2\", visibility = \"secret\" }\nfloating_ip = { address = \"300.1.2.3\" }");
+    let (_, d) = read_str(&text);
+    let messages: Vec<_> = d.iter().map(|x| x.message.clone()).collect();
+    assert_eq!(d.0.len(), 3, "{messages:?}");
+    assert!(d.0[0].message.contains("unknown key `diskformat`"));
+    assert_eq!(d.0[0].help.as_deref(), Some("did you mean `disk_format`?"));
+    let (line, col) =
+        super::super::diag::line_column(&text, d.0[0].span.clone().expect("span").start);
+    assert_eq!((line, col), (12, 11));
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("`secret` is not a valid `visibility`"))
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("`300.1.2.3` is not an IP address"))
+    );
+}
+
+#[test]
+fn cloud_and_server_rules() {
+    let text = "version = 2\n[source]\ncloud = \"a\"\nauth_url = \"http://x\"\n[target]\nauth_url = \"http://k:5000/v3\"\npassword = \"p\"\n[[server]]\nsource = \"a\"\n[[server]]\nsource = \"b\"\nname = \"a\"\nkeypair = { import = \"k\", create = \"k\" }\n";
+    let (_, d) = read_str(text);
+    let all: String = d.iter().map(|x| format!("{}\n", x.message)).collect();
+    for needle in [
+        "plan version 2 is not supported",
+        "[source] has both `cloud` and inline auth",
+        "[target] holds a literal password",
+        "[target]: inline auth needs `username` or `user_id`",
+        "[target]: inline auth needs `project_name` or `project_id`",
+        "two servers are named `a`",
+        "exactly one of import, create, existing",
+    ] {
+        assert!(all.contains(needle), "missing `{needle}` in:\n{all}");
+    }
+}
+
+const BASE: &str = "version = 1\n[source]\ncloud = \"provider\"\n[target]\ncloud = \"hospital\"\n";
+
+/// Every message of `text`, with its line and column, one a line.
+fn located(text: &str) -> String {
+    let (_, d) = read_str(text);
+    d.iter()
+        .map(|x| {
+            let (line, col) = x
+                .span
+                .clone()
+                .map_or((0, 0), |s| super::super::diag::line_column(text, s.start));
+            format!("{line}:{col} {}\n", x.message)
+        })
+        .collect()
+}
+
+#[test]
+fn a_fleet_reads_into_a_selection() {
+    let text = format!(
+        "{BASE}[[server]]\nselect = {{ name = \"analytics-*\", tags = [\"migrate\", \"gpu\"], metadata = {{ tier = \"db\", \"owner id\" = \"*\" }} }}\nname = \"{{source}}-copy\"\nflavor = \"m1.large\"\n[[server]]\nsource = \"ehr\"\n[[server]]\n[server.select]\ntags = [\"batch\"]\n"
+    );
+    let (plan, d) = read_str(&text);
+    assert!(d.0.is_empty(), "{d:?}");
+    let plan = plan.expect("plan");
+    let fleet = &plan.servers[0];
+    assert_eq!(fleet.source, "");
+    let sel = fleet.select.as_ref().expect("a fleet");
+    assert_eq!(sel.name.as_deref(), Some("analytics-*"));
+    assert_eq!(sel.tags, ["migrate", "gpu"]);
+    assert_eq!(
+        sel.metadata,
+        BTreeMap::from([
+            ("owner id".to_string(), "*".to_string()),
+            ("tier".to_string(), "db".to_string())
+        ])
+    );
+    let r = fleet.resolved(&plan.defaults);
+    assert_eq!(
+        (r.name.as_str(), r.snapshot.as_str()),
+        ("{source}-copy", "{source}-s2d")
+    );
+    assert_eq!(plan.servers[1].select, None);
+    assert_eq!(
+        plan.servers[2].select.as_ref().map(|s| s.tags.clone()),
+        Some(vec!["batch".to_string()])
+    );
+}
+
+#[test]
+fn fleet_mistakes_are_located() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "source = \"a\"\nselect = { name = \"b*\" }\n",
+            "8:10 a `[[server]]` has both `source` and `select`\n",
+        ),
+        (
+            "name = \"x\"\n",
+            "6:1 a `[[server]]` needs `source` or `select`\n",
+        ),
+        (
+            "select = {}\n",
+            "7:10 `select` needs at least one of `name`, `tags`, `metadata`\n",
+        ),
+        (
+            "select = \"web-*\"\n",
+            "7:10 `select` must be a table, not a string\n",
+        ),
+        (
+            "select = { names = \"web-*\" }\n",
+            "7:12 unknown key `names` in `select`\n",
+        ),
+        (
+            "select = { name = 3, tags = \"a\", metadata = [] }\n",
+            "7:19 `name` must be a string, not an integer\n7:29 `tags` must be an array of strings, not a string\n7:45 `metadata` must be a table, not an array\n",
+        ),
+        (
+            "select = { tags = [], metadata = {} }\n",
+            "7:19 `tags` must list at least one tag\n7:34 `metadata` must have at least one key\n",
+        ),
+        (
+            "select = { tags = [\"a\", 1, \" \", \"a\"], metadata = { tier = 2, x = \"\" } }\n",
+            "7:25 each tag must be a string, not an integer\n7:28 a tag must not be empty\n7:59 the metadata pattern of `tier` must be a string, not an integer\n7:66 the metadata pattern of `x` must not be empty\n7:33 the tag `a` is listed twice in `tags`\n",
+        ),
+        (
+            "select = { tags = [\"a\", \"a\"] }\n",
+            "7:25 the tag `a` is listed twice in `tags`\n",
+        ),
+        (
+            "select = { name = \"w*\" }\nname = \"web\"\nsnapshot = \"snap\"\nimage = { name = \"img\" }\n",
+            "8:8 in a fleet, `name` must contain `{source}`\n9:12 in a fleet, `snapshot` must contain `{source}`\n10:18 in a fleet, `name` in `image` must contain `{source}`\n",
+        ),
+        (
+            "source = \"web\"\nname = \"{source}-x\"\nsnapshot = \"{source}\"\n",
+            "8:8 `name` holds `{source}`, which only a fleet (`select`) fills in\n9:12 `snapshot` holds `{source}`, which only a fleet (`select`) fills in\n",
+        ),
+    ];
+    for (server, want) in cases {
+        let text = format!("{BASE}[[server]]\n{server}");
+        assert_eq!(&located(&text), want, "{text}");
+    }
+}
+
+#[test]
+fn fleet_templates_are_not_compared_with_names() {
+    // Two fleets with one template, and a literal name that a template could render: none
+    // is a collision here (each source server goes to the first entry that selects it).
+    let text = format!(
+        "{BASE}[[server]]\nselect = {{ name = \"web-*\" }}\n[[server]]\nselect = {{ name = \"db-*\" }}\n[[server]]\nsource = \"x\"\nname = \"{{source}}\"\n"
+    );
+    assert_eq!(
+        located(&text),
+        "12:8 `name` holds `{source}`, which only a fleet (`select`) fills in\n"
+    );
+    let text = format!(
+        "{BASE}[[server]]\nselect = {{ name = \"web-*\" }}\n[[server]]\nselect = {{ name = \"web-*\" }}\nname = \"{{source}}-2\"\n[[server]]\nsource = \"web-1-s2d\"\n"
+    );
+    let (plan, d) = read_str(&text);
+    assert!(!d.has_errors(), "{d:?}");
+    assert!(plan.is_some());
+    assert_eq!(
+        located(&text),
+        "9:10 this fleet selects nothing: the fleet at line 7 has the same selection\n"
+    );
+}
+
+#[test]
+fn syntax_errors_are_located() {
+    let (plan, d) = read_str("version = 1\n[source\n");
+    assert!(plan.is_none());
+    assert!(d.0[0].message.starts_with("TOML syntax"));
+    assert!(d.0[0].span.is_some());
+}
