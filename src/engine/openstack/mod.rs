@@ -52,8 +52,9 @@ const SNAPSHOT_BUSY_LIMIT: Duration = Duration::from_secs(30 * 60);
 #[derive(Debug, Clone)]
 pub struct TransferOptions {
     pub pipe: PipeOptions,
-    /// Upload attempts when the connection breaks (a stream starts again from byte 0, a
-    /// spooled image from its file).
+    /// Upload attempts when the connection breaks or the cloud answers 5xx (a stream starts
+    /// again from byte 0, a spooled image from its file), within the restart budget; as many
+    /// as a repeatable request gets (a flaky cloud fails three in a row often enough).
     pub attempts: u32,
     /// Where spooled downloads (and converted images) live until they are uploaded; a part
     /// file left by a killed run is resumed from here.
@@ -71,7 +72,7 @@ impl Default for TransferOptions {
     fn default() -> Self {
         TransferOptions {
             pipe: PipeOptions::default(),
-            attempts: 3,
+            attempts: 8,
             spool_dir: std::env::temp_dir().join("s2d-spool"),
             retry_budget: None,
         }
