@@ -30,7 +30,8 @@ pub use diag::{
 };
 pub use model::{
     CloudRef, FloatingIp, ImageOptions, InlineAuth, KeypairMode, Plan, ResolvedServer,
-    SOURCE_PLACEHOLDER, Secret, Selection, Server, ServerOptions, TransferMode, glob,
+    SOURCE_PLACEHOLDER, Secret, Selection, Server, ServerGroupMode, ServerOptions, TransferMode,
+    UserData, glob,
 };
 
 /// Plans larger than this are refused before they are read.

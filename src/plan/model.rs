@@ -144,6 +144,34 @@ pub struct ServerOptions {
     pub security_group: Option<String>,
     pub floating_ip: Option<FloatingIp>,
     pub transfer: Option<TransferMode>,
+    /// `availability_zone = "..."`: the target zone, whatever the source's.
+    pub availability_zone: Option<String>,
+    /// `zones = { SRC = DST }`: the target zone for each source zone (a zone it does not name:
+    /// let the target choose). `availability_zone` wins over it.
+    pub zones: BTreeMap<String, String>,
+    /// `server_group = ...`: the target server group (default: the source's, copied).
+    pub server_group: Option<ServerGroupMode>,
+}
+
+/// The target server group of a server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerGroupMode {
+    /// `server_group = "copy"` (the default): the source server's group, made again in the
+    /// target with its name and policy.
+    Copy,
+    /// `server_group = { existing = "NAME" }`: a group that exists in the target.
+    Existing(String),
+    /// `server_group = "none"`: no group, whatever the source's.
+    None,
+}
+
+/// Where a server's user data (cloud-init) comes from when the plan gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserData {
+    /// `user_data = { file = "cloud-init.yaml" }`: this file, relative to the plan's folder.
+    File(String),
 }
 
 /// The target image's options.
@@ -152,6 +180,10 @@ pub struct ImageOptions {
     pub name: Option<String>,
     pub disk_format: Option<String>,
     pub visibility: Option<String>,
+    /// `properties = { key = "value" }`: added to, or overriding, what the snapshot carries.
+    pub properties: BTreeMap<String, String>,
+    /// `drop_properties = ["key"]`: properties the target image must not get.
+    pub drop_properties: Vec<String>,
 }
 
 /// One server to bring over, or a fleet of them (`select`).
@@ -167,6 +199,9 @@ pub struct Server {
     pub snapshot: Option<String>,
     pub image: ImageOptions,
     pub flavor: Option<String>,
+    /// `user_data = { file = "..." }`: the user data to boot with (default: the source's,
+    /// when the source cloud lets this user read it).
+    pub user_data: Option<UserData>,
     pub options: ServerOptions,
 }
 
@@ -260,6 +295,14 @@ pub struct ResolvedServer {
     pub security_group: String,
     pub floating_ip: Option<FloatingIp>,
     pub transfer: TransferMode,
+    /// Properties the plan adds or overrides on the target image, and those it drops.
+    pub image_properties: BTreeMap<String, String>,
+    pub drop_properties: Vec<String>,
+    pub availability_zone: Option<String>,
+    /// `[defaults]`' zone map with the server's own entries over it.
+    pub zones: BTreeMap<String, String>,
+    pub server_group: ServerGroupMode,
+    pub user_data: Option<UserData>,
 }
 
 impl Server {
@@ -312,6 +355,25 @@ impl Server {
                 .transfer
                 .or(defaults.transfer)
                 .unwrap_or(TransferMode::Stream),
+            image_properties: self.image.properties.clone(),
+            drop_properties: self.image.drop_properties.clone(),
+            availability_zone: pick(
+                &self.options.availability_zone,
+                &defaults.availability_zone,
+            ),
+            zones: defaults
+                .zones
+                .iter()
+                .chain(&self.options.zones)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            server_group: self
+                .options
+                .server_group
+                .clone()
+                .or_else(|| defaults.server_group.clone())
+                .unwrap_or(ServerGroupMode::Copy),
+            user_data: self.user_data.clone(),
         }
     }
 }
@@ -328,6 +390,7 @@ mod tests {
             security_group: None,
             floating_ip: Some(FloatingIp::Pool("public".into())),
             transfer: None,
+            ..ServerOptions::default()
         };
         let server = Server {
             source: "ehr".into(),
@@ -336,6 +399,7 @@ mod tests {
             snapshot: None,
             image: ImageOptions::default(),
             flavor: None,
+            user_data: None,
             options: ServerOptions {
                 network: Some("other".into()),
                 ..ServerOptions::default()
@@ -414,6 +478,7 @@ mod tests {
             snapshot: None,
             image: ImageOptions::default(),
             flavor: None,
+            user_data: None,
             options: ServerOptions::default(),
         };
         let r = fleet.resolved(&ServerOptions::default());

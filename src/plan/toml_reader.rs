@@ -501,6 +501,8 @@ fn server(r: &Reader<'_, '_>, d: &mut Diagnostics) -> Option<ServerFound> {
             snapshot: snapshot.map(|(s, _)| s),
             image,
             flavor,
+            // The readers do not read it yet.
+            user_data: None,
             // A bad option is already reported; keep the server for the plan-wide checks.
             options: options.unwrap_or_default(),
         },

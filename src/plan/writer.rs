@@ -340,6 +340,7 @@ mod tests {
                 security_group: Some("web".into()),
                 floating_ip: Some(FloatingIp::Pool("public".into())),
                 transfer: Some(TransferMode::Spool),
+                ..ServerOptions::default()
             },
             servers: vec![
                 Server {
@@ -351,8 +352,10 @@ mod tests {
                         name: Some("ehr-image".into()),
                         disk_format: Some("raw".into()),
                         visibility: None,
+                        ..ImageOptions::default()
                     },
                     flavor: Some("m1.small".into()),
+                    user_data: None,
                     options: ServerOptions {
                         keypair: Some(KeypairMode::Existing("ops".into())),
                         floating_ip: Some(FloatingIp::Address("2001:db8::7".parse().expect("ip"))),
@@ -378,6 +381,7 @@ mod tests {
                         ..ImageOptions::default()
                     },
                     flavor: Some("m1.large".into()),
+                    user_data: None,
                     options: ServerOptions::default(),
                 },
                 Server {
@@ -390,6 +394,7 @@ mod tests {
                     snapshot: Some("{source}-snap".into()),
                     image: ImageOptions::default(),
                     flavor: None,
+                    user_data: None,
                     options: ServerOptions::default(),
                 },
                 Server {
@@ -399,6 +404,7 @@ mod tests {
                     snapshot: None,
                     image: ImageOptions::default(),
                     flavor: None,
+                    user_data: None,
                     options: ServerOptions {
                         floating_ip: Some(FloatingIp::Disabled),
                         transfer: Some(TransferMode::Stream),

@@ -160,6 +160,7 @@ fn found(source: &str, name: Option<&str>, at: usize) -> ServerFound {
             snapshot: None,
             image: Default::default(),
             flavor: None,
+            user_data: None,
             options: ServerOptions::default(),
         },
         origin_span: at..at + 1,
