@@ -22,6 +22,24 @@ pub const MAX_LOCK_NOTE_BYTES: u64 = 64 * 1024;
 pub const MAX_PEM_BYTES: u64 = 1024 * 1024;
 /// A usage rates file.
 pub const MAX_RATES_BYTES: u64 = 1024 * 1024;
+/// A user-data file: Nova takes at most 65535 bytes of base64, which is 49149 bytes.
+pub const MAX_USER_DATA_BYTES: u64 = 49_149;
+
+/// A user-data file as Nova takes it (base64), with the SHA-256 (hex) of that text.
+pub fn user_data(path: &Path) -> Result<(String, String), String> {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let bytes = read(path, MAX_USER_DATA_BYTES).map_err(|e| e.to_string())?;
+    let text = base64::engine::general_purpose::STANDARD.encode(bytes);
+    let digest = hex::encode(sha2::Sha256::digest(text.as_bytes()));
+    Ok((text, digest))
+}
+
+/// The SHA-256 (hex) of user data as Nova holds it (base64 text).
+pub fn user_data_digest(base64: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(base64.as_bytes()))
+}
 
 /// The whole file, or an error of kind `FileTooLarge` (saying the size and the limit) when it
 /// holds more than `limit` bytes. Other errors are the file system's.

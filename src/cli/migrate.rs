@@ -85,7 +85,9 @@ pub fn plan(args: &PlanArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
     let targets = targets(&args.scope)?;
     let state_path = state_location(&args.scope, &args.plan, &plan)?;
     let outcome = runtime()?.block_on(async {
-        let locked = Locked::open(plan, &state_path, "plan").await?;
+        let locked = Locked::open(plan, &state_path, "plan")
+            .await?
+            .in_folder(workflow::folder_of(&args.plan));
         let migration = locked.connect(&ConfigEnv::from_process(), None).await?;
         let outcome = migration.diff(targets).await;
         migration.release().await;
@@ -461,7 +463,9 @@ pub fn apply(args: &ApplyArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
     };
     let targets = targets(&args.scope)?;
     runtime()?.block_on(async {
-        let locked = Locked::open(plan, &state_path, "apply").await?;
+        let locked = Locked::open(plan, &state_path, "apply")
+            .await?
+            .in_folder(workflow::folder_of(&args.plan));
         let mut migration = locked
             .connect(&ConfigEnv::from_process(), args.run.spool_dir.clone())
             .await?;
@@ -541,7 +545,9 @@ pub fn destroy(args: &DestroyArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
         return Ok(ExitStatus::Success);
     }
     runtime()?.block_on(async {
-        let locked = Locked::open(plan, &state_path, "destroy").await?;
+        let locked = Locked::open(plan, &state_path, "destroy")
+            .await?
+            .in_folder(workflow::folder_of(&args.plan));
         let outcome = locked.destroy_diff(&targets);
         show_diff(&outcome, args.run.json, ui);
         if outcome.is_empty() {
@@ -570,7 +576,7 @@ pub fn destroy(args: &DestroyArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
 pub fn graph(args: &GraphArgs, _ui: &Ui) -> anyhow::Result<ExitStatus> {
     let (plan, _) = load_plan(&args.plan)?;
     let graph =
-        runtime()?.block_on(async { workflow::graph(&plan, &ConfigEnv::from_process()).await })?;
+        runtime()?.block_on(async { workflow::graph(&plan, &workflow::folder_of(&args.plan), &ConfigEnv::from_process()).await })?;
     match args.format {
         GraphFormat::Dot => print!("{}", graph.to_dot()),
         GraphFormat::Json => println!("{}", serde_json::to_string_pretty(&graph.to_json())?),

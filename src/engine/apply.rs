@@ -362,9 +362,22 @@ async fn execute<C: CloudPort>(
                     address: change.address.clone(),
                     action: change.action.verb().into(),
                 });
-                if let (Some(Node::Keypair { name, .. }), Action::Create) =
-                    (&change.node, &change.action)
-                {
+                // Keypairs and server groups carry no marker: a pending record, committed
+                // before the create, is how the next plan knows one found after a crash is
+                // s2d's.
+                let unmarked = match (&change.node, &change.action) {
+                    (Some(Node::Keypair { name, .. }), Action::Create) => Some(name),
+                    (
+                        Some(Node::ServerGroup {
+                            name,
+                            existing: false,
+                            ..
+                        }),
+                        Action::Create,
+                    ) => Some(name),
+                    _ => None,
+                };
+                if let Some(name) = unmarked {
                     let mut file = lock(&state_cell);
                     let mut attributes = Map::new();
                     attributes.insert("name".into(), json!(name));

@@ -20,7 +20,7 @@ use crate::graph::{
     Address, Candidate, Desired, FleetMatch, FloatingIpChoice, GraphError, Node, ResourceGraph,
     Rule, SourceFacts,
 };
-use crate::state::{Origin, Resource, State};
+use crate::state::{Origin, Resource, Side, State};
 
 /// The version of the plan JSON format (`--json`, `--out`).
 pub const PLAN_FORMAT_VERSION: u32 = 1;
@@ -101,6 +101,14 @@ impl Action {
             | Action::Replace { id, .. }
             | Action::Delete { id }
             | Action::Forget { id } => Some(id),
+        }
+    }
+
+    /// What an update changes (nothing for the other actions).
+    pub fn changes(&self) -> &[AttrChange] {
+        match self {
+            Action::Update { changes, .. } => changes,
+            _ => &[],
         }
     }
 
@@ -340,6 +348,21 @@ pub enum PlanError {
         what: &'static str,
         name: String,
     },
+    #[error(
+        "{address}: a server group named `{name}` exists in the target with policy {existing}, and the source's has policy {wanted}"
+    )]
+    #[diagnostic(
+        code(s2d::plan::server_group_conflict),
+        help(
+            "name an existing group in the plan (server_group = {{ existing = \"NAME\" }}), rename or delete the target's, or leave the group behind (server_group = \"none\")"
+        )
+    )]
+    ServerGroupConflict {
+        address: Address,
+        name: String,
+        existing: String,
+        wanted: String,
+    },
     #[error("{address}: no target flavor matches {wanted}")]
     #[diagnostic(
         code(s2d::plan::no_flavor),
@@ -403,6 +426,13 @@ pub fn read_sources(
                 public_key: found.keypair.as_ref().map(|k| k.public_key.clone()),
                 fingerprint: found.keypair.as_ref().map(|k| k.fingerprint.clone()),
                 disk_format: found.image_disk_format.clone(),
+                image_properties: found
+                    .image_id
+                    .as_deref()
+                    .and_then(|id| inventory.image(Side::Source, id))
+                    .map(|i| i.properties.clone()),
+                boot: found.boot.clone(),
+                server_group: found.server_group.clone(),
             },
         );
     }
@@ -672,10 +702,13 @@ pub(crate) fn shown(resource: &Resource) -> Map<String, Value> {
 
 /// Removing a recorded resource: deleted when s2d made it, forgotten when it was adopted or when
 /// the state holds no id to find it by (a keypair's id is its name, so a pending keypair is
-/// still deleted).
+/// still deleted; a pending server group is looked for by its name when deleted).
 fn removal(address: &Address, resource: &Resource) -> Change {
     let id = match address {
         Address::Keypair { name } if resource.id.is_empty() => name.clone(),
+        Address::ServerGroup { name } if resource.id.is_empty() && is_pending(resource) => {
+            format!("{PENDING_GROUP}{name}")
+        }
         _ => resource.id.clone(),
     };
     let (action, reason) = match resource.origin {
@@ -697,6 +730,9 @@ fn removal(address: &Address, resource: &Resource) -> Change {
         depends_on: recorded_deps(resource),
     }
 }
+
+/// The id of a delete of a pending server group: this prefix and the group's name.
+pub(crate) const PENDING_GROUP: &str = "pending-name:";
 
 /// Whether a record is a placeholder written before a create (see `apply`).
 pub(crate) fn is_pending(resource: &Resource) -> bool {

@@ -24,6 +24,7 @@ pub struct Contents {
     pub groups: BTreeMap<String, SecurityGroup>,
     pub servers: BTreeMap<String, Server>,
     pub floating_ips: BTreeMap<String, FloatingIp>,
+    pub server_groups: BTreeMap<String, ServerGroup>,
 }
 
 /// The script: how the fake behaves.
@@ -49,6 +50,8 @@ pub struct Script {
 struct World {
     contents: Contents,
     source_servers: BTreeMap<String, SourceServer>,
+    /// The source servers' user data (base64), by server id.
+    source_user_data: BTreeMap<String, String>,
     image_data: BTreeMap<String, Vec<u8>>,
     flavors: Vec<Flavor>,
     networks: Vec<Network>,
@@ -156,9 +159,32 @@ impl FakeCloud {
                 image_disk_format: Some("qcow2".into()),
                 metadata: BTreeMap::from([("role".to_string(), "web".to_string())]),
                 tags: vec!["fleet".into()],
+                boot: Default::default(),
+                server_group: None,
             };
             w.source_servers.insert(name.to_string(), server);
         }
+        // The image the source servers were booted from, with boot properties.
+        w.contents.source_images.insert(
+            "src-base-image".into(),
+            Image {
+                id: "src-base-image".into(),
+                name: "base".into(),
+                status: "active".into(),
+                disk_format: Some("qcow2".into()),
+                visibility: "public".into(),
+                checksum: None,
+                sha512: None,
+                size: None,
+                marker: None,
+                properties: BTreeMap::from([
+                    ("hw_disk_bus".to_string(), "scsi".to_string()),
+                    ("os_type".to_string(), "linux".to_string()),
+                ]),
+                min_disk: 0,
+                min_ram: 0,
+            },
+        );
         w.flavors = vec![
             ("f-tiny", "m1.tiny", 1, 512, 1),
             ("f-small", "m1.small", 1, 2048, 20),
@@ -243,6 +269,13 @@ impl FakeCloud {
     /// Change the source servers (e.g. their rules).
     pub fn edit_source(&self, edit: impl FnOnce(&mut BTreeMap<String, SourceServer>)) {
         edit(&mut self.lock().source_servers);
+    }
+
+    /// Give a source server user data (base64), shown to this user.
+    pub fn set_source_user_data(&self, server_id: &str, base64: &str) {
+        self.lock()
+            .source_user_data
+            .insert(server_id.to_string(), base64.to_string());
     }
 
     /// Reach into the target by hand (drift).

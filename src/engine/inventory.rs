@@ -5,7 +5,7 @@
 
 use super::port::{
     CloudPort, Flavor, FloatingIp, Image, Keypair, Marker, Network, PortError, Quota,
-    SecurityGroup, Server, Side, SourceServer,
+    SecurityGroup, Server, ServerGroup, Side, SourceServer,
 };
 
 /// Everything s2d reads from the two clouds to plan.
@@ -21,6 +21,7 @@ pub struct Inventory {
     pub floating_ips: Vec<FloatingIp>,
     pub flavors: Vec<Flavor>,
     pub quota: Quota,
+    pub server_groups: Vec<ServerGroup>,
 }
 
 /// A list that could not be read: which one, and why.
@@ -57,21 +58,20 @@ impl Inventory {
                         .await
                         .map_err(named("source's servers"))
                 },
+                // Also for the graph alone: the images' properties are the boot properties.
                 async {
-                    match reach {
-                        Reach::Source => Ok(Vec::new()),
-                        Reach::Both => cloud
-                            .images(Side::Source)
-                            .await
-                            .map_err(named("source's images")),
-                    }
+                    cloud
+                        .images(Side::Source)
+                        .await
+                        .map_err(named("source's images"))
                 },
             )
         };
         if reach == Reach::Source {
-            let (source_servers, _) = source.await?;
+            let (source_servers, source_images) = source.await?;
             return Ok(Inventory {
                 source_servers,
+                source_images,
                 ..Inventory::default()
             });
         }
@@ -105,11 +105,26 @@ impl Inventory {
                         .await
                         .map_err(named("target's compute limits"))
                 },
+                async {
+                    cloud
+                        .server_groups()
+                        .await
+                        .map_err(named("target's server groups"))
+                },
             )
         };
         let ((source_servers, source_images), target) = tokio::try_join!(source, target)?;
-        let (images, keypairs, security_groups, networks, servers, floating_ips, flavors, quota) =
-            target;
+        let (
+            images,
+            keypairs,
+            security_groups,
+            networks,
+            servers,
+            floating_ips,
+            flavors,
+            quota,
+            server_groups,
+        ) = target;
         Ok(Inventory {
             source_servers,
             source_images,
@@ -121,7 +136,16 @@ impl Inventory {
             floating_ips,
             flavors,
             quota,
+            server_groups,
         })
+    }
+
+    /// The target project's server groups of this name.
+    pub fn server_groups_named<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a ServerGroup> {
+        self.server_groups.iter().filter(move |g| g.name == name)
     }
 
     fn images_of(&self, side: Side) -> &[Image] {

@@ -1,7 +1,7 @@
 //! The engine's port to the two clouds: every lookup and mutation the engine needs, in engine
 //! terms (names, ids, rules, markers), not OpenStack JSON, one trait per resource
-//! ([`SourceServers`], [`Images`], [`Catalog`], [`Keypairs`], [`SecurityGroups`], [`Servers`],
-//! [`FloatingIps`]; [`CloudPort`] is all of them). The real adapter over `cloud` and the
+//! ([`SourceServers`], [`Images`], [`Catalog`], [`Keypairs`], [`SecurityGroups`],
+//! [`ServerGroups`], [`Servers`], [`FloatingIps`]; [`CloudPort`] is all of them). The real adapter over `cloud` and the
 //! scripted fake in the tests implement them.
 //!
 //! Knows nothing of HTTP, microversions or the state file. Lookups that feed the refresh return
@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::graph::{Address, FlavorSpec, Rule, TransferMode};
+use crate::graph::{Address, Boot, FlavorSpec, Rule, ServerBoot, SourceGroup, TransferMode};
 pub use crate::state::Side;
 pub use crate::transfer::Checksums;
 
@@ -120,6 +120,12 @@ pub struct SourceServer {
     pub metadata: BTreeMap<String, String>,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// The settings its copy gets too (metadata and tags again, without s2d's markers).
+    #[serde(default)]
+    pub boot: ServerBoot,
+    /// The server group it is in, if any.
+    #[serde(default)]
+    pub server_group: Option<SourceGroup>,
 }
 
 /// An image in either cloud.
@@ -138,6 +144,21 @@ pub struct Image {
     pub sha512: Option<String>,
     pub size: Option<u64>,
     pub marker: Option<Marker>,
+    /// Its properties (text values; without the marker).
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+    #[serde(default)]
+    pub min_disk: u64,
+    #[serde(default)]
+    pub min_ram: u64,
+}
+
+/// A change of a target image: its visibility, properties set and properties removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageUpdate {
+    pub visibility: Option<String>,
+    pub set: BTreeMap<String, String>,
+    pub remove: Vec<String>,
 }
 
 /// A query for images: every given field must match.
@@ -156,6 +177,9 @@ pub struct ImageSpec {
     pub visibility: String,
     /// Extra properties (besides the marker).
     pub properties: BTreeMap<String, String>,
+    /// As the snapshot's (Nova sets the flavor's disk and the base image's RAM).
+    pub min_disk: u64,
+    pub min_ram: u64,
     pub marker: Marker,
 }
 
@@ -202,6 +226,27 @@ pub struct Server {
     /// Nova's fault message when the server is in ERROR.
     pub fault: Option<String>,
     pub marker: Option<Marker>,
+    /// Its metadata (without the marker), tags, description, config drive and zone.
+    #[serde(default)]
+    pub boot: Boot,
+}
+
+/// A change of a target server in place: each given part replaces the server's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerUpdate {
+    /// Without s2d's marker (the adapter keeps it).
+    pub metadata: Option<BTreeMap<String, String>>,
+    pub tags: Option<Vec<String>>,
+    pub description: Option<String>,
+}
+
+/// A server group in the target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerGroup {
+    pub id: String,
+    pub name: String,
+    pub policy: String,
+    pub members: Vec<String>,
 }
 
 /// What a new target server is.
@@ -214,6 +259,12 @@ pub struct ServerSpec {
     pub key_name: String,
     /// Security group names.
     pub security_groups: Vec<String>,
+    /// What it takes along from the source (its user data is in `user_data`).
+    pub boot: Boot,
+    /// The user data, base64, as read at apply.
+    pub user_data: Option<String>,
+    /// The server group to boot into.
+    pub group_id: Option<String>,
     pub marker: Marker,
 }
 
@@ -348,12 +399,19 @@ pub type PortResult<T> = Result<T, PortError>;
 /// the target unless they take a [`Side`] (images live on both sides) or say `source`. Waits
 /// take their deadline from the caller; implementations poll until it passes.
 pub trait CloudPort:
-    SourceServers + Images + Catalog + Keypairs + SecurityGroups + Servers + FloatingIps
+    SourceServers + Images + Catalog + Keypairs + SecurityGroups + ServerGroups + Servers + FloatingIps
 {
 }
 
 impl<T> CloudPort for T where
-    T: SourceServers + Images + Catalog + Keypairs + SecurityGroups + Servers + FloatingIps
+    T: SourceServers
+        + Images
+        + Catalog
+        + Keypairs
+        + SecurityGroups
+        + ServerGroups
+        + Servers
+        + FloatingIps
 {
 }
 
@@ -362,6 +420,12 @@ pub trait SourceServers: Send + Sync + 'static {
     /// Every server of the source project, each with its flavor, security groups (with rules),
     /// keypair, metadata and tags: read with list calls, not per server.
     fn source_servers(&self) -> impl Future<Output = PortResult<Vec<SourceServer>>> + Send;
+    /// The source server's user data (base64), read again at apply; `None` when it has none
+    /// or the source cloud does not show it to this user.
+    fn source_user_data(
+        &self,
+        server_id: &str,
+    ) -> impl Future<Output = PortResult<Option<String>>> + Send;
     /// createImage on a source server; returns the new image's id.
     fn create_snapshot(
         &self,
@@ -395,10 +459,11 @@ pub trait Images: Send + Sync + 'static {
         copy: &CopySpec,
         progress: Progress,
     ) -> impl Future<Output = PortResult<Checksums>> + Send;
-    fn set_image_visibility(
+    /// Change a target image's visibility and properties.
+    fn update_image(
         &self,
         id: &str,
-        visibility: &str,
+        update: &ImageUpdate,
     ) -> impl Future<Output = PortResult<()>> + Send;
 }
 
@@ -452,6 +517,20 @@ pub trait SecurityGroups: Send + Sync + 'static {
     fn delete_rule(&self, id: &str) -> impl Future<Output = PortResult<()>> + Send;
 }
 
+/// The target's server groups. A group carries no marker (Nova keeps no metadata on it): a
+/// pending record in the state, written before the create, is how a group found after a
+/// crash is known to be s2d's.
+pub trait ServerGroups: Send + Sync + 'static {
+    /// Every group of the target project.
+    fn server_groups(&self) -> impl Future<Output = PortResult<Vec<ServerGroup>>> + Send;
+    fn create_server_group(
+        &self,
+        name: &str,
+        policy: &str,
+    ) -> impl Future<Output = PortResult<ServerGroup>> + Send;
+    fn delete_server_group(&self, id: &str) -> impl Future<Output = PortResult<()>> + Send;
+}
+
 /// The target's servers.
 pub trait Servers: Send + Sync + 'static {
     fn server(&self, id: &str) -> impl Future<Output = PortResult<Option<Server>>> + Send;
@@ -466,6 +545,12 @@ pub trait Servers: Send + Sync + 'static {
         id: &str,
         timeout: Duration,
     ) -> impl Future<Output = PortResult<Server>> + Send;
+    /// Change a server in place (metadata, tags, description).
+    fn update_server(
+        &self,
+        id: &str,
+        update: &ServerUpdate,
+    ) -> impl Future<Output = PortResult<()>> + Send;
     fn delete_server(&self, id: &str) -> impl Future<Output = PortResult<()>> + Send;
     fn wait_server_gone(
         &self,

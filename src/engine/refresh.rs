@@ -9,8 +9,8 @@ use serde_json::{Map, Value, json};
 
 use super::diff::{Action, AttrChange, Change, PlanError, is_pending, shown};
 use super::inventory::Inventory;
-use super::port::{Flavor, Image, Marker, RuleInfo, SecurityGroup};
-use crate::graph::{Address, FlavorSpec, FloatingIpChoice, KeypairMode, Node, Rule};
+use super::port::{Flavor, Image, Marker, RuleInfo, SecurityGroup, Server, ServerGroup};
+use crate::graph::{Address, Boot, FlavorSpec, FloatingIpChoice, KeypairMode, Node, Rule};
 use crate::state::{Origin, Resource, Side, State};
 
 /// The refresh: the inventory, and the changes planned so far (dependencies first).
@@ -27,6 +27,39 @@ pub(super) struct Refresh<'a> {
 /// The reason a recorded resource is to be made again.
 fn gone() -> Option<String> {
     Some("deleted outside s2d".to_string())
+}
+
+/// What to change on a server in place so that it has what it takes along: its metadata,
+/// tags and description.
+fn boot_updates(current: &Boot, wanted: &Boot) -> Vec<AttrChange> {
+    let mut changes = Vec::new();
+    if current.metadata != wanted.metadata {
+        changes.push(AttrChange {
+            name: "metadata".into(),
+            before: json!(current.metadata),
+            after: json!(wanted.metadata),
+        });
+    }
+    let sorted = |tags: &[String]| {
+        let mut t = tags.to_vec();
+        t.sort();
+        t
+    };
+    if sorted(&current.tags) != sorted(&wanted.tags) {
+        changes.push(AttrChange {
+            name: "tags".into(),
+            before: json!(current.tags),
+            after: json!(wanted.tags),
+        });
+    }
+    if wanted.description.is_some() && current.description != wanted.description {
+        changes.push(AttrChange {
+            name: "description".into(),
+            before: json!(current.description),
+            after: json!(wanted.description),
+        });
+    }
+    changes
 }
 
 fn obj(value: Value) -> Map<String, Value> {
@@ -114,8 +147,17 @@ impl Refresh<'_> {
                 name,
                 disk_format,
                 visibility,
+                properties,
+                drop_properties,
                 ..
-            } => self.image(&mut change, name, disk_format, visibility),
+            } => self.image(
+                &mut change,
+                name,
+                disk_format,
+                visibility,
+                properties,
+                drop_properties,
+            ),
             Node::Keypair {
                 name,
                 mode,
@@ -126,6 +168,11 @@ impl Refresh<'_> {
                 self.security_group(&mut change, name, default)?
             }
             Node::SecurityGroupRule { group, rule } => self.rule(&mut change, group, rule),
+            Node::ServerGroup {
+                name,
+                policy,
+                existing,
+            } => self.server_group(&mut change, name, policy, *existing)?,
             Node::Server { .. } => self.server(&mut change, node)?,
             Node::FloatingIp { server, choice } => self.floating_ip(&mut change, server, choice)?,
         }
@@ -153,28 +200,60 @@ impl Refresh<'_> {
     }
 
     /// The target image: found by id or marker; replaced when its upload did not finish, updated
-    /// when only its visibility differs.
-    fn image(&mut self, change: &mut Change, name: &str, disk_format: &str, visibility: &String) {
-        change.after = Some(obj(
-            json!({"name": name, "disk_format": disk_format, "visibility": visibility}),
-        ));
+    /// when its visibility or a planned property differs, or it has a dropped property.
+    fn image(
+        &mut self,
+        change: &mut Change,
+        name: &str,
+        disk_format: &str,
+        visibility: &String,
+        properties: &BTreeMap<String, String>,
+        drops: &[String],
+    ) {
+        let mut after = json!({"name": name, "disk_format": disk_format, "visibility": visibility});
+        if !properties.is_empty() {
+            after["properties"] = json!(properties);
+        }
+        if !drops.is_empty() {
+            after["drop_properties"] = json!(drops);
+        }
+        change.after = Some(obj(after));
         let existing = self.existing_image(change, Side::Target);
         if let Some((img, adopted)) = existing {
             let id = img.id.clone();
+            let mut changes = Vec::new();
+            if &img.visibility != visibility {
+                changes.push(AttrChange {
+                    name: "visibility".into(),
+                    before: json!(img.visibility),
+                    after: json!(visibility),
+                });
+            }
+            for (k, v) in properties {
+                if img.properties.get(k) != Some(v) {
+                    changes.push(AttrChange {
+                        name: format!("properties.{k}"),
+                        before: json!(img.properties.get(k)),
+                        after: json!(v),
+                    });
+                }
+            }
+            for k in drops {
+                if let Some(v) = img.properties.get(k) {
+                    changes.push(AttrChange {
+                        name: format!("properties.{k}"),
+                        before: json!(v),
+                        after: Value::Null,
+                    });
+                }
+            }
             change.action = if img.status != "active" {
                 Action::Replace {
                     id,
                     reason: format!("image is {}: its upload did not finish", img.status),
                 }
-            } else if &img.visibility != visibility {
-                Action::Update {
-                    id,
-                    changes: vec![AttrChange {
-                        name: "visibility".into(),
-                        before: json!(img.visibility),
-                        after: json!(visibility),
-                    }],
-                }
+            } else if !changes.is_empty() {
+                Action::Update { id, changes }
             } else if adopted {
                 Action::Adopt { id }
             } else {
@@ -378,6 +457,73 @@ impl Refresh<'_> {
         }
     }
 
+    /// A server group: one the plan names (it must exist), else the recorded one, else one of
+    /// that name and policy (s2d's own when the state holds its pending record, adopted
+    /// otherwise); a group of that name with another policy is refused.
+    fn server_group(
+        &mut self,
+        change: &mut Change,
+        name: &str,
+        policy: &str,
+        existing: bool,
+    ) -> Result<(), PlanError> {
+        let address = &change.address.clone();
+        let mut named: Vec<&ServerGroup> = self.inventory.server_groups_named(name).collect();
+        named.sort_by(|a, b| a.id.cmp(&b.id));
+        if existing {
+            let found = named.first().ok_or_else(|| PlanError::Missing {
+                address: address.clone(),
+                what: "server group",
+                name: name.to_string(),
+            })?;
+            change.after = Some(obj(json!({"name": name, "policy": found.policy})));
+            change.origin = Origin::Adopted;
+            let id = found.id.clone();
+            change.action = if self.recorded(address).is_some() {
+                Action::NoOp { id }
+            } else {
+                Action::Adopt { id }
+            };
+            return Ok(());
+        }
+        change.after = Some(obj(json!({"name": name, "policy": policy})));
+        if let Some(r) = self.recorded(address).cloned() {
+            match named.iter().find(|g| g.id == r.id) {
+                Some(g) if g.policy == policy => {
+                    change.origin = r.origin;
+                    change.action = Action::NoOp { id: g.id.clone() };
+                }
+                Some(g) => {
+                    change.action = Action::Replace {
+                        id: g.id.clone(),
+                        reason: format!("policy changes from {} to {policy}", g.policy),
+                    };
+                }
+                None => change.reason = gone(),
+            }
+            return Ok(());
+        }
+        let pending = self.state.get(address).is_some_and(is_pending);
+        match named.first() {
+            Some(g) if g.policy != policy => Err(PlanError::ServerGroupConflict {
+                address: address.clone(),
+                name: name.to_string(),
+                existing: g.policy.clone(),
+                wanted: policy.to_string(),
+            }),
+            Some(g) => {
+                change.origin = if pending {
+                    Origin::Created
+                } else {
+                    Origin::Adopted
+                };
+                change.action = Action::Adopt { id: g.id.clone() };
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
     /// The target server: flavor and network resolved, then found by id or marker; replaced when
     /// in ERROR, when its image is replaced or changed, or when its flavor changes.
     fn server(&mut self, change: &mut Change, node: &Node) -> Result<(), PlanError> {
@@ -389,6 +535,8 @@ impl Refresh<'_> {
             keypair,
             security_group,
             image,
+            boot,
+            server_group,
         } = node
         else {
             return Ok(());
@@ -405,7 +553,7 @@ impl Refresh<'_> {
                 what: "network",
                 name: network.clone(),
             })?;
-        change.after = Some(obj(json!({
+        let mut after = json!({
             "name": name,
             "flavor": chosen.spec.name,
             "flavor_id": chosen.id,
@@ -414,7 +562,38 @@ impl Refresh<'_> {
             "network_id": net.id,
             "keypair": keypair,
             "security_group": security_group,
-        })));
+        });
+        // What it takes along (the user data by its digest only).
+        for (key, value) in [
+            ("metadata", json!(boot.metadata)),
+            ("tags", json!(boot.tags)),
+            ("description", json!(boot.description)),
+            ("config_drive", json!(boot.config_drive)),
+            ("hostname", json!(boot.hostname)),
+            ("availability_zone", json!(boot.availability_zone)),
+            ("server_group", json!(server_group)),
+            (
+                "user_data_sha256",
+                json!(boot.user_data.as_ref().map(|u| u.sha256())),
+            ),
+        ] {
+            let empty = value.is_null()
+                || value == json!(false)
+                || value.as_object().is_some_and(Map::is_empty)
+                || value.as_array().is_some_and(Vec::is_empty);
+            if !empty {
+                after[key] = value;
+            }
+        }
+        change.after = Some(obj(after));
+        let group_address = server_group.as_ref().map(|name| Address::ServerGroup {
+            name: name.clone(),
+        });
+        let group_new = group_address.as_ref().is_some_and(|a| self.will_be_new(a));
+        let group_id = group_address.as_ref().and_then(|a| self.id_of(a));
+        let recorded_user_data = self
+            .recorded(address)
+            .and_then(|r| r.attributes.get("user_data_sha256").cloned());
         let image_new = self.will_be_new(image);
         let image_id = self.id_of(image);
         let (existing, adopted) = match self.recorded(address) {
@@ -451,15 +630,63 @@ impl Refresh<'_> {
                     chosen.spec.name
                 ))
             } else {
-                None
+                self.boot_replacement(&s, boot, group_new, group_id.as_deref(), server_group)
+                    .or_else(|| {
+                        let planned = boot.user_data.as_ref().map(|u| json!(u.sha256()));
+                        (!adopted && recorded_user_data != planned)
+                            .then(|| "its user data changes".to_string())
+                    })
             };
+            let changes = boot_updates(&s.boot, boot);
             change.action = match reason {
                 Some(reason) => Action::Replace { id, reason },
+                None if !changes.is_empty() => Action::Update { id, changes },
                 None if adopted => Action::Adopt { id },
                 None => Action::NoOp { id },
             };
         }
         Ok(())
+    }
+
+    /// Why a server must be made again for what it takes along (what Nova cannot change on a
+    /// running server: its config drive, zone and server group), if it must.
+    fn boot_replacement(
+        &self,
+        s: &Server,
+        boot: &Boot,
+        group_new: bool,
+        group_id: Option<&str>,
+        group: &Option<String>,
+    ) -> Option<String> {
+        if s.boot.config_drive != boot.config_drive {
+            return Some(format!(
+                "config drive changes from {} to {}",
+                s.boot.config_drive, boot.config_drive
+            ));
+        }
+        if let Some(zone) = &boot.availability_zone
+            && s.boot.availability_zone.as_ref() != Some(zone)
+        {
+            return Some(format!(
+                "availability zone changes from {} to {zone}",
+                s.boot.availability_zone.as_deref().unwrap_or("none")
+            ));
+        }
+        let name = group.as_deref().unwrap_or_default();
+        if group_new {
+            return Some(format!("server group {name} will be made"));
+        }
+        if let Some(gid) = group_id {
+            let member = self
+                .inventory
+                .server_groups
+                .iter()
+                .any(|g| g.id == gid && g.members.contains(&s.id));
+            if !member {
+                return Some(format!("it is not in server group {name}"));
+            }
+        }
+        None
     }
 
     /// A floating IP: a named address (adopted), or one from a pool (found by id or marker),

@@ -13,8 +13,11 @@ use tokio::sync::{Semaphore, mpsc};
 
 use super::apply::{Event, PrivateKey, Timeouts};
 use super::diff::{Action, Change};
-use super::port::{CloudPort, Diagnosis, ImageSpec, Marker, PortError, Progress, ServerSpec};
-use crate::graph::{Address, FloatingIpChoice, KeypairMode, Node};
+use super::port::{
+    CloudPort, Diagnosis, ImageSpec, ImageUpdate, Marker, PortError, Progress, ServerSpec,
+    ServerUpdate,
+};
+use crate::graph::{Address, FloatingIpChoice, KeypairMode, Node, UserDataRef};
 use crate::state::{Origin, Resource, Side, now_rfc3339};
 
 /// What a node did, to be recorded by the coordinator.
@@ -410,6 +413,7 @@ pub(super) async fn run_node<C: CloudPort>(
         Node::Keypair { .. } => make_keypair(&step, node).await,
         Node::SecurityGroup { .. } => make_security_group(&step, node).await,
         Node::SecurityGroupRule { .. } => make_rule(&step, node).await,
+        Node::ServerGroup { .. } => make_server_group(&step, node).await,
         Node::Server { .. } => make_server(&step, node).await,
         Node::FloatingIp { .. } => make_floating_ip(&step, node).await,
     }
@@ -469,6 +473,8 @@ async fn make_image<C: CloudPort>(
         visibility,
         snapshot,
         transfer,
+        properties,
+        drop_properties,
     } = node
     else {
         return Err(step.not_made());
@@ -480,20 +486,49 @@ async fn make_image<C: CloudPort>(
     let updating = step.updating;
     let change = step.change;
     if let Some(id) = updating {
-        cloud.set_image_visibility(id, visibility).await?;
+        let mut update = ImageUpdate::default();
+        for c in change.action.changes() {
+            match c.name.strip_prefix("properties.") {
+                _ if c.name == "visibility" => update.visibility = Some(visibility.clone()),
+                Some(key) => match c.after.as_str() {
+                    Some(value) => {
+                        update.set.insert(key.to_string(), value.to_string());
+                    }
+                    None => update.remove.push(key.to_string()),
+                },
+                None => {}
+            }
+        }
+        cloud.update_image(id, &update).await?;
         return Ok(ctx.done(ctx.record(side, id, change.origin, Map::new())));
     }
     if let Some(old) = replacing {
         ignore_missing(cloud.delete_image(Side::Target, old).await)?;
     }
     let source_id = ctx.dep_id(snapshot)?;
+    // The snapshot's own boot properties (Nova's from the instance's image metadata), with
+    // what was planned over them.
+    let snap = within(
+        &ctx.slot,
+        ctx.timeouts.snapshot,
+        "snapshot",
+        "active",
+        cloud.wait_image_active(Side::Source, &source_id, ctx.timeouts.snapshot),
+    )
+    .await?;
     let image = cloud
         .create_image(&ImageSpec {
             name: name.clone(),
             disk_format: disk_format.clone(),
             container_format: "bare".into(),
             visibility: visibility.clone(),
-            properties: BTreeMap::new(),
+            properties: crate::graph::image_properties(
+                &snap.properties,
+                properties,
+                drop_properties,
+            ),
+            min_disk: snap.min_disk,
+            min_ram: snap.min_ram,
             marker: ctx.marker(),
         })
         .await?;
@@ -625,6 +660,8 @@ async fn make_server<C: CloudPort>(
         keypair,
         security_group,
         image,
+        boot,
+        server_group,
         ..
     } = node
     else {
@@ -635,6 +672,27 @@ async fn make_server<C: CloudPort>(
     let side = step.side;
     let replacing = step.replacing;
     let address = step.change.address.clone();
+    if let Some(id) = step.updating {
+        let mut update = ServerUpdate::default();
+        for c in step.change.action.changes() {
+            match c.name.as_str() {
+                "metadata" => update.metadata = Some(boot.metadata.clone()),
+                "tags" => update.tags = Some(boot.tags.clone()),
+                "description" => update.description = boot.description.clone(),
+                _ => {}
+            }
+        }
+        cloud.update_server(id, &update).await?;
+        return Ok(ctx.done(ctx.record(side, id, step.change.origin, Map::new())));
+    }
+    let user_data = match &boot.user_data {
+        None => None,
+        Some(wanted) => Some(user_data_of(cloud, wanted).await?),
+    };
+    let group_id = match server_group {
+        Some(name) => Some(ctx.dep_id(&Address::ServerGroup { name: name.clone() })?),
+        None => None,
+    };
     if let Some(old) = replacing {
         ignore_missing(cloud.delete_server(old).await)?;
         within(
@@ -653,6 +711,9 @@ async fn make_server<C: CloudPort>(
         network_id: ctx.after_str("network_id")?,
         key_name: keypair.clone(),
         security_groups: vec![security_group.clone()],
+        boot: boot.clone(),
+        user_data,
+        group_id,
         marker: ctx.marker(),
     };
     let server = cloud.create_server(&spec).await?;
@@ -677,6 +738,61 @@ async fn make_server<C: CloudPort>(
             )],
         }),
     }
+}
+
+/// The user data as planned: the plan's file or the source's, read again now and refused
+/// when it is not what was planned (its digest differs).
+async fn user_data_of<C: CloudPort>(
+    cloud: &C,
+    wanted: &UserDataRef,
+) -> Result<String, NodeFailure> {
+    let (text, what) = match wanted {
+        UserDataRef::File { path, .. } => (
+            crate::files::user_data(std::path::Path::new(path)).map_err(|e| NodeFailure {
+                message: format!("user data file {path}: {e}"),
+                diagnosis: Diagnosis::new(
+                    "s2d::plan::user_data",
+                    Some("the plan's user_data file must stay where it was when planned".into()),
+                ),
+                records: Vec::new(),
+            })?
+            .0,
+            format!("the user data file {path}"),
+        ),
+        UserDataRef::Source { server_id, .. } => (
+            cloud.source_user_data(server_id).await?.unwrap_or_default(),
+            format!("the user data of source server {server_id}"),
+        ),
+    };
+    if crate::files::user_data_digest(&text) != wanted.sha256() {
+        return Err(NodeFailure {
+            message: format!("{what} changed since the plan was made"),
+            diagnosis: Diagnosis::new(
+                "s2d::plan::stale",
+                Some("run `s2d plan` again to see the change, then apply".into()),
+            ),
+            records: Vec::new(),
+        });
+    }
+    Ok(text)
+}
+
+/// The server group: made with its policy (a pending record, written when the step starts,
+/// lets the next plan adopt a group made by a run that died before it recorded it).
+async fn make_server_group<C: CloudPort>(
+    step: &Step<'_, C>,
+    node: &Node,
+) -> Result<NodeOutput, NodeFailure> {
+    let Node::ServerGroup { name, policy, .. } = node else {
+        return Err(step.not_made());
+    };
+    let cloud = step.cloud;
+    let ctx = step.ctx;
+    if let Some(old) = step.replacing {
+        ignore_missing(cloud.delete_server_group(old).await)?;
+    }
+    let made = cloud.create_server_group(name, policy).await?;
+    Ok(ctx.done(ctx.record(step.side, &made.id, Origin::Created, Map::new())))
 }
 
 /// The floating IP: allocated from the pool unless one is named or recorded, then associated
@@ -750,6 +866,20 @@ async fn delete<C: CloudPort>(cloud: &C, ctx: &NodeCtx, id: &str) -> Result<(), 
         Address::Keypair { .. } => ignore_missing(cloud.delete_keypair(id).await)?,
         Address::SecurityGroup { .. } => ignore_missing(cloud.delete_security_group(id).await)?,
         Address::SecurityGroupRule { .. } => ignore_missing(cloud.delete_rule(id).await)?,
+        Address::ServerGroup { .. } => match id.strip_prefix(super::diff::PENDING_GROUP) {
+            // A run died between creating the group and recording it: the group of that name
+            // is s2d's when it is the only one and has no members.
+            Some(name) => {
+                let groups = cloud.server_groups().await?;
+                let named: Vec<_> = groups.iter().filter(|g| g.name == name).collect();
+                if let [one] = named.as_slice()
+                    && one.members.is_empty()
+                {
+                    ignore_missing(cloud.delete_server_group(&one.id).await)?;
+                }
+            }
+            None => ignore_missing(cloud.delete_server_group(id).await)?,
+        },
         Address::Server { .. } => {
             ignore_missing(cloud.delete_server(id).await)?;
             within(

@@ -40,6 +40,8 @@ fn server(name: &str, keypair: &str, group: GroupChoice) -> DesiredServer {
             disk_format: None,
             visibility: "private".into(),
             transfer: Default::default(),
+            properties: Default::default(),
+            drop_properties: Vec::new(),
         },
         flavor: None,
         network: "private".into(),
@@ -49,6 +51,10 @@ fn server(name: &str, keypair: &str, group: GroupChoice) -> DesiredServer {
         },
         security_group: group,
         floating_ip: FloatingIpChoice::Pool("public".into()),
+        availability_zone: None,
+        zones: Default::default(),
+        server_group: Default::default(),
+        user_data: None,
     }
 }
 
@@ -134,11 +140,12 @@ fn actions(plan: &PlanOutcome) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The target holds exactly one of everything for one server in group `group`.
+/// The target holds exactly one of everything for one server in group `group` (and the source
+/// one snapshot beside the base image its servers were booted from).
 fn assert_one_copy(contents: &Contents, group: &str, extra_rules: usize) {
     assert_eq!(
         contents.source_images.len(),
-        1,
+        2,
         "{:?}",
         contents.source_images
     );
@@ -230,6 +237,7 @@ async fn quickstart_plans_applies_replans_clean_and_destroys_to_the_start() {
             "target_networks",
             "target_quota",
             "target_security_groups",
+            "target_server_groups",
             "target_servers",
         ],
         "planning only lists, once per kind: {replan_calls:?}"

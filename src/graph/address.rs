@@ -33,6 +33,10 @@ pub enum Address {
         group: String,
         index: usize,
     },
+    /// A server group in the target (the source server's, made again with its policy).
+    ServerGroup {
+        name: String,
+    },
     Server {
         name: String,
     },
@@ -51,6 +55,7 @@ impl Address {
             Address::Keypair { .. } => "keypair",
             Address::SecurityGroup { .. } => "security_group",
             Address::SecurityGroupRule { .. } => "security_group_rule",
+            Address::ServerGroup { .. } => "server_group",
             Address::Server { .. } => "server",
             Address::FloatingIp { .. } => "floating_ip",
         }
@@ -63,6 +68,7 @@ impl Address {
             Address::Image { name }
             | Address::Keypair { name }
             | Address::SecurityGroup { name }
+            | Address::ServerGroup { name }
             | Address::Server { name } => name,
             Address::SecurityGroupRule { group, .. } => group,
             Address::FloatingIp { server } => server,
@@ -88,7 +94,7 @@ pub enum AddressError {
     NoDot(String),
     #[error(
         "`{kind}` is not a resource type: expected one of snapshot, image, keypair, \
-         security_group, security_group_rule, server, floating_ip"
+         security_group, security_group_rule, server_group, server, floating_ip"
     )]
     UnknownKind { kind: String },
     #[error("`{0}` has an empty name")]
@@ -113,6 +119,7 @@ impl FromStr for Address {
             "image" => Address::Image { name },
             "keypair" => Address::Keypair { name },
             "security_group" => Address::SecurityGroup { name },
+            "server_group" => Address::ServerGroup { name },
             "server" => Address::Server { name },
             "floating_ip" => Address::FloatingIp { server: name },
             "security_group_rule" => {
@@ -173,6 +180,7 @@ mod tests {
                 group: "analytics".into(),
                 index: 3,
             },
+            Address::ServerGroup { name: "db".into() },
             Address::Server {
                 name: "web.1".into(),
             },
@@ -189,6 +197,7 @@ mod tests {
                 "keypair.alice-key",
                 "security_group.analytics",
                 "security_group_rule.analytics[3]",
+                "server_group.db",
                 "server.web.1",
                 "floating_ip.web",
             ]

@@ -8,9 +8,10 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use serde::{Deserialize, Serialize};
 
 use super::Address;
+use super::boot::{self, Boot, BootReport, UserDataRef};
 use super::desired::{
-    Desired, FlavorSpec, FloatingIpChoice, GroupChoice, KeypairMode, Rule, SourceFacts,
-    TransferMode,
+    Desired, DesiredServer, FlavorSpec, FloatingIpChoice, GroupChoice, KeypairMode, Rule,
+    ServerGroupChoice, SourceFacts, TransferMode,
 };
 
 /// One resource and what it should be. Everything needed to make it is here, so a saved plan
@@ -30,6 +31,13 @@ pub enum Node {
         snapshot: Address,
         #[serde(default)]
         transfer: TransferMode,
+        /// The properties it gets as planned: the source image's boot properties with the
+        /// plan's over them (at apply, the snapshot's own boot properties are read again).
+        #[serde(default)]
+        properties: BTreeMap<String, String>,
+        /// Properties it must not have.
+        #[serde(default)]
+        drop_properties: Vec<String>,
     },
     Keypair {
         name: String,
@@ -46,6 +54,13 @@ pub enum Node {
         group: String,
         rule: Rule,
     },
+    /// A server group; `existing`: one the plan names, adopted, never made or deleted.
+    ServerGroup {
+        name: String,
+        policy: String,
+        #[serde(default)]
+        existing: bool,
+    },
     Server {
         name: String,
         /// A flavor named in the plan, or `None` to match `source_flavor`.
@@ -55,6 +70,12 @@ pub enum Node {
         keypair: String,
         security_group: String,
         image: Address,
+        /// What it takes along from the source server (metadata, tags, description, ...).
+        #[serde(default)]
+        boot: Boot,
+        /// The server group it boots into, by name.
+        #[serde(default)]
+        server_group: Option<String>,
     },
     FloatingIp {
         server: String,
@@ -76,6 +97,7 @@ impl Node {
                 group: group.clone(),
                 index: 0,
             },
+            Node::ServerGroup { name, .. } => Address::ServerGroup { name: name.clone() },
             Node::Server { name, .. } => Address::Server { name: name.clone() },
             Node::FloatingIp { server, .. } => Address::FloatingIp {
                 server: server.clone(),
@@ -119,11 +141,133 @@ pub struct Entry {
     pub node: Node,
 }
 
+/// What the target server gets from its source server, and the report of what it takes
+/// along and what it leaves.
+fn boot_of(server: &DesiredServer, fact: &SourceFacts) -> (Boot, BootReport) {
+    let source = &fact.boot;
+    let mut report = BootReport {
+        server: server.name.clone(),
+        ..BootReport::default()
+    };
+    let availability_zone = server.availability_zone.clone().or_else(|| {
+        source
+            .availability_zone
+            .as_ref()
+            .and_then(|zone| server.zones.get(zone).cloned())
+    });
+    if let (None, Some(zone)) = (&availability_zone, &source.availability_zone) {
+        report.leave(
+            format!("availability zone {zone}"),
+            "the plan maps no target zone to it (zones = { SRC = DST }): the target chooses",
+        );
+    }
+    let user_data = match (&server.user_data, &source.user_data_sha256) {
+        (Some(planned), _) => Some(planned.clone()),
+        (None, Some(sha256)) => Some(UserDataRef::Source {
+            server_id: fact.server_id.clone(),
+            sha256: sha256.clone(),
+        }),
+        (None, None) => {
+            if !source.user_data_readable {
+                report.leave(
+                    "user data",
+                    "the source cloud does not show it to this user (Nova shows it to admins); give it in the plan: user_data = { file = \"...\" }",
+                );
+            }
+            None
+        }
+    };
+    let image_props = fact.image_properties.as_ref();
+    match image_props {
+        None => report.leave(
+            "the source image's properties",
+            "the image the source server was booted from is gone or not visible: the snapshot's are read at apply",
+        ),
+        Some(props) => {
+            // Properties that are neither the source's own (never carried, by design) nor
+            // boot properties, unless the plan carries them anyway.
+            let dropped: Vec<String> = props
+                .keys()
+                .filter(|k| !server.image.properties.contains_key(*k))
+                .filter(|k| boot::carried(k) == Err(boot::NOT_BOOT))
+                .cloned()
+                .collect();
+            if !dropped.is_empty() {
+                report.leave(
+                    format!("image properties {}", dropped.join(", ")),
+                    "not boot properties (name them in image.properties to carry them)",
+                );
+            }
+        }
+    }
+    if !server.image.drop_properties.is_empty() {
+        report.leave(
+            format!("image properties {}", server.image.drop_properties.join(", ")),
+            "the plan drops them",
+        );
+    }
+    let carried = Boot {
+        metadata: source.metadata.clone(),
+        tags: source.tags.clone(),
+        description: source.description.clone(),
+        config_drive: source.config_drive,
+        hostname: source.hostname.clone(),
+        availability_zone,
+        user_data,
+    };
+    let mut words = Vec::new();
+    if !carried.metadata.is_empty() {
+        words.push(format!("metadata {}", keys(carried.metadata.keys())));
+    }
+    if !carried.tags.is_empty() {
+        words.push(format!("tags {}", carried.tags.join(", ")));
+    }
+    if carried.description.is_some() {
+        words.push("description".to_string());
+    }
+    if carried.config_drive {
+        words.push("config drive".to_string());
+    }
+    if let Some(h) = &carried.hostname {
+        words.push(format!("hostname {h}"));
+    }
+    if let Some(z) = &carried.availability_zone {
+        words.push(format!("availability zone {z}"));
+    }
+    if let Some(u) = &carried.user_data {
+        words.push(match u {
+            UserDataRef::File { path, .. } => format!("user data from {path}"),
+            UserDataRef::Source { .. } => "the source's user data".to_string(),
+        });
+    }
+    match (&server.server_group, &fact.server_group) {
+        (ServerGroupChoice::Copy, Some(g)) => {
+            words.push(format!("server group {} ({})", g.name, g.policy))
+        }
+        (ServerGroupChoice::Existing(name), _) => {
+            words.push(format!("server group {name} (existing)"))
+        }
+        (ServerGroupChoice::None, Some(g)) => report.leave(
+            format!("server group {} ({})", g.name, g.policy),
+            "the plan says server_group = \"none\"",
+        ),
+        _ => {}
+    }
+    report.carried = words;
+    (carried, report)
+}
+
+fn keys<'a>(keys: impl Iterator<Item = &'a String>) -> String {
+    keys.map(String::as_str).collect::<Vec<_>>().join(", ")
+}
+
 /// The dependency graph of the desired resources.
 #[derive(Debug, Clone, Default)]
 pub struct ResourceGraph {
     pub graph: DiGraph<Entry, ()>,
     index: BTreeMap<Address, NodeIndex>,
+    /// What each server takes along from its source and what it leaves, in plan order.
+    pub reports: Vec<BootReport>,
 }
 
 impl ResourceGraph {
@@ -166,6 +310,12 @@ impl ResourceGraph {
                 visibility: server.image.visibility.clone(),
                 transfer: server.image.transfer,
                 snapshot: g.address(snapshot),
+                properties: boot::image_properties(
+                    fact.image_properties.as_ref().unwrap_or(&BTreeMap::new()),
+                    &server.image.properties,
+                    &server.image.drop_properties,
+                ),
+                drop_properties: server.image.drop_properties.clone(),
             })?;
             g.edge(snapshot, image);
             let (public_key, fingerprint) = match server.keypair.mode {
@@ -190,6 +340,21 @@ impl ResourceGraph {
                 name: group_name.clone(),
                 default: server.security_group == GroupChoice::Default,
             })?;
+            let server_group = match (&server.server_group, &fact.server_group) {
+                (ServerGroupChoice::Copy, Some(source)) => Some(g.add(Node::ServerGroup {
+                    name: source.name.clone(),
+                    policy: source.policy.clone(),
+                    existing: false,
+                })?),
+                (ServerGroupChoice::Existing(name), _) => Some(g.add(Node::ServerGroup {
+                    name: name.clone(),
+                    policy: String::new(),
+                    existing: true,
+                })?),
+                (ServerGroupChoice::Copy, None) | (ServerGroupChoice::None, _) => None,
+            };
+            let (carried, report) = boot_of(server, fact);
+            g.reports.push(report);
             let target = g.add(Node::Server {
                 name: server.name.clone(),
                 flavor: server.flavor.clone(),
@@ -198,7 +363,12 @@ impl ResourceGraph {
                 keypair: server.keypair.name.clone(),
                 security_group: group_name.clone(),
                 image: g.address(image),
+                boot: carried,
+                server_group: server_group.map(|i| g.address(i).name().to_string()),
             })?;
+            if let Some(group) = server_group {
+                g.edge(group, target);
+            }
             g.edge(image, target);
             g.edge(keypair, target);
             g.edge(group, target);
@@ -247,6 +417,7 @@ impl ResourceGraph {
     }
 
     fn add(&mut self, node: Node) -> Result<NodeIndex, GraphError> {
+
         self.add_at(node.natural_address(), node)
     }
 
@@ -385,6 +556,8 @@ mod tests {
                 disk_format: None,
                 visibility: "private".into(),
                 transfer: Default::default(),
+                properties: Default::default(),
+                drop_properties: Vec::new(),
             },
             flavor: None,
             network: "private".into(),
@@ -394,6 +567,10 @@ mod tests {
             },
             security_group: group,
             floating_ip: FloatingIpChoice::Pool("public".into()),
+            availability_zone: None,
+            zones: Default::default(),
+            server_group: Default::default(),
+            user_data: None,
         }
     }
 
@@ -421,6 +598,9 @@ mod tests {
             public_key: Some("ssh-ed25519 AAAA alice".into()),
             fingerprint: Some("aa:bb".into()),
             disk_format: Some("qcow2".into()),
+            image_properties: None,
+            boot: Default::default(),
+            server_group: None,
         }
     }
 

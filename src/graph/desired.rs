@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::boot::UserDataRef;
 use crate::plan::{SOURCE_PLACEHOLDER, Selection};
 
 /// Every server to move, in plan order, and the fleets still to be matched against the source.
@@ -103,6 +104,30 @@ pub struct DesiredServer {
     pub keypair: KeypairChoice,
     pub security_group: GroupChoice,
     pub floating_ip: FloatingIpChoice,
+    /// The zone to boot in, whatever the source's (`None`: see `zones`).
+    #[serde(default)]
+    pub availability_zone: Option<String>,
+    /// The target zone for each source zone; a zone it does not name: the target chooses.
+    #[serde(default)]
+    pub zones: BTreeMap<String, String>,
+    #[serde(default)]
+    pub server_group: ServerGroupChoice,
+    /// User data the plan gives (`None`: the source's, when the source cloud shows it).
+    #[serde(default)]
+    pub user_data: Option<UserDataRef>,
+}
+
+/// Which target server group the server joins.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "kind", content = "name")]
+pub enum ServerGroupChoice {
+    /// The source server's group (if it is in one), made again in the target.
+    #[default]
+    Copy,
+    /// This group, which exists in the target.
+    Existing(String),
+    /// None.
+    None,
 }
 
 /// The image made in the target cloud.
@@ -116,6 +141,11 @@ pub struct DesiredImage {
     /// How the bytes move (a conversion always spools).
     #[serde(default)]
     pub transfer: TransferMode,
+    /// Properties the plan adds or overrides, and those it drops.
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+    #[serde(default)]
+    pub drop_properties: Vec<String>,
 }
 
 /// How an image's bytes move from the source Glance to the target Glance.
@@ -251,4 +281,46 @@ pub struct SourceFacts {
     pub fingerprint: Option<String>,
     /// The disk format of the image the source server was booted from.
     pub disk_format: Option<String>,
+    /// That image's properties (`None`: the image is gone or not visible to this user).
+    #[serde(default)]
+    pub image_properties: Option<BTreeMap<String, String>>,
+    /// The server's own settings that the target server gets too.
+    #[serde(default)]
+    pub boot: ServerBoot,
+    /// The source server's group, if it is in one.
+    #[serde(default)]
+    pub server_group: Option<SourceGroup>,
+}
+
+/// A source server's settings that its copy in the target gets as well.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerBoot {
+    /// Without s2d's markers.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub config_drive: bool,
+    #[serde(default)]
+    pub hostname: Option<String>,
+    #[serde(default)]
+    pub availability_zone: Option<String>,
+    /// Whether the source cloud showed this user the server's user data (Nova shows it to
+    /// admins only by default).
+    #[serde(default)]
+    pub user_data_readable: bool,
+    /// The SHA-256 of the source's user data (as Nova holds it, base64), when it has some and
+    /// it was readable: the content itself is read again at apply, never kept.
+    #[serde(default)]
+    pub user_data_sha256: Option<String>,
+}
+
+/// A source server group: its name and policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceGroup {
+    pub name: String,
+    pub policy: String,
 }

@@ -2,9 +2,10 @@
 //! ([`Desired`]): every server with its defaults applied and each choice in engine terms.
 //! Knows nothing of TOML or XML (the plan module has read them) nor of clouds.
 
+use super::boot::UserDataRef;
 use super::desired::{
     Desired, DesiredFleet, DesiredImage, DesiredServer, FloatingIpChoice, GroupChoice,
-    KeypairChoice, KeypairMode, TransferMode,
+    KeypairChoice, KeypairMode, ServerGroupChoice, TransferMode,
 };
 use crate::plan::{self, Plan};
 
@@ -22,11 +23,28 @@ pub enum FromPlanError {
     )]
     #[diagnostic(code(s2d::plan::no_keypair))]
     NoKeypair { server: String },
+    #[error("server `{server}`: user_data file {path}: {reason}")]
+    #[diagnostic(
+        code(s2d::plan::user_data),
+        help(
+            "the path is relative to the plan's folder; Nova takes at most 65535 bytes of base64 (about 48 KiB of user data)"
+        )
+    )]
+    UserData {
+        server: String,
+        path: String,
+        reason: String,
+    },
 }
 
+/// Reads a user-data file the plan names (a path as written in the plan) into what the engine
+/// keeps of it: its resolved path and digest, or why it cannot be used.
+pub type UserDataFiles<'a> = dyn Fn(&str) -> Result<UserDataRef, String> + 'a;
+
 impl Desired {
-    /// Every `[[server]]` of `plan`, in plan order.
-    pub fn from_plan(plan: &Plan) -> Result<Desired, FromPlanError> {
+    /// Every `[[server]]` of `plan`, in plan order; `files` reads the user-data files the
+    /// plan names.
+    pub fn from_plan(plan: &Plan, files: &UserDataFiles<'_>) -> Result<Desired, FromPlanError> {
         let resolved: Vec<(Option<plan::Selection>, DesiredServer)> = plan
             .resolved_servers()
             .into_iter()
@@ -65,6 +83,16 @@ impl Desired {
                         FloatingIpChoice::Address(ip.to_string())
                     }
                 };
+                let user_data = match &s.user_data {
+                    Some(plan::UserData::File(path)) => {
+                        Some(files(path).map_err(|reason| FromPlanError::UserData {
+                            server: s.name.clone(),
+                            path: path.clone(),
+                            reason,
+                        })?)
+                    }
+                    None => None,
+                };
                 Ok((
                     s.select.clone(),
                     DesiredServer {
@@ -79,12 +107,24 @@ impl Desired {
                                 plan::TransferMode::Stream => TransferMode::Stream,
                                 plan::TransferMode::Spool => TransferMode::Spool,
                             },
+                            properties: s.image_properties.clone(),
+                            drop_properties: s.drop_properties.clone(),
                         },
                         flavor: s.flavor.clone(),
                         network,
                         keypair,
                         security_group,
                         floating_ip,
+                        availability_zone: s.availability_zone.clone(),
+                        zones: s.zones.clone(),
+                        server_group: match &s.server_group {
+                            plan::ServerGroupMode::Copy => ServerGroupChoice::Copy,
+                            plan::ServerGroupMode::Existing(name) => {
+                                ServerGroupChoice::Existing(name.clone())
+                            }
+                            plan::ServerGroupMode::None => ServerGroupChoice::None,
+                        },
+                        user_data,
                     },
                 ))
             })
@@ -107,6 +147,10 @@ impl Desired {
 mod tests {
     use super::*;
 
+    fn no_files(path: &str) -> Result<UserDataRef, String> {
+        Err(format!("no files in this test ({path})"))
+    }
+
     fn load(text: &str) -> Plan {
         let loaded = plan::parse_str(text, plan::Syntax::Toml, "test.toml");
         assert!(!loaded.has_errors(), "plan errors");
@@ -116,7 +160,7 @@ mod tests {
     #[test]
     fn the_quickstart_reads_as_one_server_with_its_defaults() {
         let plan = load(include_str!("../../plans/quickstart.toml"));
-        let desired = Desired::from_plan(&plan).expect("desired");
+        let desired = Desired::from_plan(&plan, &no_files).expect("desired");
         assert_eq!(desired.servers.len(), 1);
         let s = &desired.servers[0];
         assert_eq!(s.source, "ehr-analytics");
@@ -141,7 +185,7 @@ mod tests {
             "version = 1\n[source]\ncloud = \"a\"\n[target]\ncloud = \"b\"\n\
              [[server]]\nsource = \"web\"\nnetwork = \"private\"\n",
         );
-        let err = Desired::from_plan(&plan).expect_err("no keypair");
+        let err = Desired::from_plan(&plan, &no_files).expect_err("no keypair");
         assert_eq!(
             err,
             FromPlanError::NoKeypair {

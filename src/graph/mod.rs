@@ -6,15 +6,17 @@
 //! of HTTP details, plan file syntax or the state file.
 
 mod address;
+mod boot;
 mod build;
 mod desired;
 mod from_plan;
 
 pub use address::{Address, AddressError};
+pub use boot::{Boot, BootReport, Left, UserDataRef, carried, image_properties};
 pub use build::{Entry, GraphError, Node, ResourceGraph};
 pub use desired::{
     Candidate, Desired, DesiredFleet, DesiredImage, DesiredServer, FlavorSpec, FleetMatch,
-    FloatingIpChoice, GroupChoice, KeypairChoice, KeypairMode, Rule, RuleDirection, SourceFacts,
-    TransferMode,
+    FloatingIpChoice, GroupChoice, KeypairChoice, KeypairMode, Rule, RuleDirection, ServerBoot,
+    ServerGroupChoice, SourceFacts, SourceGroup, TransferMode,
 };
 pub use from_plan::FromPlanError;

@@ -15,7 +15,7 @@ use crate::engine::walk::Stop;
 use crate::engine::{
     self, ApplyOptions, ApplyReport, Event, PlanOptions, PlanOutcome, ServerOverview, Timeouts,
 };
-use crate::graph::{Address, Desired, ResourceGraph};
+use crate::graph::{Address, Desired, ResourceGraph, UserDataRef};
 use crate::plan::Plan;
 use crate::state::{Location, State, StateFile};
 
@@ -73,8 +73,13 @@ pub async fn connect(
 }
 
 /// The dependency graph of `plan` as the clouds make it (`s2d graph`).
-pub async fn graph(plan: &Plan, env: &ConfigEnv) -> Result<ResourceGraph, WorkflowError> {
-    let desired = desired(plan)?;
+/// `folder`: the plan's, where the user-data files it names are.
+pub async fn graph(
+    plan: &Plan,
+    folder: &Path,
+    env: &ConfigEnv,
+) -> Result<ResourceGraph, WorkflowError> {
+    let desired = desired(plan, Some(folder))?;
     let cloud = connect(plan, env, std::env::temp_dir().join("s2d-spool")).await?;
     engine::build_graph(&cloud, &desired)
         .await
@@ -89,7 +94,7 @@ pub async fn preview(
     env: &ConfigEnv,
     spool_dir: PathBuf,
 ) -> Result<PlanOutcome, WorkflowError> {
-    let desired = desired(plan)?;
+    let desired = desired(plan, None)?;
     let cloud = connect(plan, env, spool_dir).await?;
     engine::diff(&cloud, &desired, state, &PlanOptions::default())
         .await
@@ -101,8 +106,22 @@ pub fn preview_destroy(state: &State) -> PlanOutcome {
     engine::diff_destroy(state, &[])
 }
 
-fn desired(plan: &Plan) -> Result<Desired, WorkflowError> {
-    Desired::from_plan(plan).map_err(WorkflowError::Desired)
+/// What `plan` wants; the user-data files it names are read from `folder` (the plan's), and
+/// a plan that comes without a folder (one sent to the service) cannot name any.
+fn desired(plan: &Plan, folder: Option<&Path>) -> Result<Desired, WorkflowError> {
+    let files = |path: &str| -> Result<UserDataRef, String> {
+        let Some(folder) = folder else {
+            return Err("a plan sent to the service cannot name files".into());
+        };
+        let path = folder.join(path);
+        let path = std::path::absolute(&path).unwrap_or(path);
+        let (_, sha256) = crate::files::user_data(&path)?;
+        Ok(UserDataRef::File {
+            path: path.display().to_string(),
+            sha256,
+        })
+    };
+    Desired::from_plan(plan, &files).map_err(WorkflowError::Desired)
 }
 
 /// A plan whose state is locked (for as long as this value, or the [`Migration`] made of it,
@@ -110,6 +129,9 @@ fn desired(plan: &Plan) -> Result<Desired, WorkflowError> {
 pub struct Locked {
     plan: Plan,
     state: StateFile,
+    /// The plan's folder (user-data files are read from it); `None` for a plan sent to the
+    /// service.
+    folder: Option<PathBuf>,
 }
 
 impl Locked {
@@ -123,7 +145,14 @@ impl Locked {
         Ok(Locked {
             plan,
             state: StateFile::open_at(state, operation).await?,
+            folder: None,
         })
+    }
+
+    /// The plan was read from a file in `folder`: the files it names are read from there.
+    pub fn in_folder(mut self, folder: PathBuf) -> Locked {
+        self.folder = Some(folder);
+        self
     }
 
     /// Give the state's lock back now (a remote lock is removed before this returns).
@@ -155,6 +184,7 @@ impl Locked {
         let cloud = connect(&self.plan, env, spool_dir).await?;
         Ok(Migration {
             plan: self.plan,
+            folder: self.folder,
             state: self.state,
             cloud: Arc::new(cloud),
         })
@@ -177,6 +207,7 @@ pub fn beside(path: &Path, name: &str) -> PathBuf {
 /// A plan with its state locked and both clouds connected.
 pub struct Migration {
     plan: Plan,
+    folder: Option<PathBuf>,
     state: StateFile,
     cloud: Arc<OpenStack>,
 }
@@ -198,7 +229,7 @@ impl Migration {
 
     /// What apply would change now (only `targets` and what they need, when given).
     pub async fn diff(&self, targets: Vec<Address>) -> Result<PlanOutcome, WorkflowError> {
-        let desired = desired(&self.plan)?;
+        let desired = desired(&self.plan, self.folder.as_deref())?;
         engine::diff(
             &*self.cloud,
             &desired,

@@ -233,6 +233,9 @@ fn facts() -> SourceFacts {
         public_key: Some("ssh-ed25519 AAAA alice".into()),
         fingerprint: Some("aa:bb".into()),
         disk_format: Some("qcow2".into()),
+        image_properties: None,
+        boot: Default::default(),
+        server_group: None,
     }
 }
 
@@ -254,7 +257,7 @@ fn saved(outcome: &PlanOutcome) -> Vec<u8> {
 pub fn saved_plans() -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for plan in valid_plans().into_iter().take(6) {
-        let Ok(desired) = Desired::from_plan(&plan) else {
+        let Ok(desired) = Desired::from_plan(&plan, &|p: &str| Err(format!("no files here ({p})"))) else {
             continue;
         };
         let facts: BTreeMap<String, SourceFacts> = desired

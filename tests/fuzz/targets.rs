@@ -167,7 +167,7 @@ fn plan_text(syntax: Syntax, text: &str) -> Verdict {
             }
         }
     }
-    let _ = s2d::graph::Desired::from_plan(plan);
+    let _ = s2d::graph::Desired::from_plan(plan, &|p: &str| Err(format!("no files here ({p})")));
     Verdict::Accepted
 }
 

@@ -4,6 +4,7 @@
 //! network) and sent through the session. Knows nothing of Glance or Neutron bodies.
 
 mod requests;
+mod server_groups;
 mod types;
 
 use std::collections::BTreeMap;
@@ -15,6 +16,7 @@ use time::OffsetDateTime;
 use url::Url;
 
 pub use requests::*;
+pub use server_groups::ServerGroup;
 pub use types::*;
 
 use super::error::{Error, Result};
@@ -228,6 +230,55 @@ impl Compute {
                 None => return Err(refused),
             }
         }
+    }
+
+    /// A new description (2.19+; before, a server has none and this is refused).
+    pub async fn set_server_description(&self, id: &ServerId, description: &str) -> Result<()> {
+        self.session
+            .send_empty(
+                Service::Compute,
+                self.ep.set_server_description_request(id, description),
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// The server's metadata replaced by `metadata` (keys not in it are removed).
+    pub async fn set_server_metadata(
+        &self,
+        id: &ServerId,
+        metadata: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        self.session
+            .send_empty(
+                Service::Compute,
+                self.ep.set_server_metadata_request(id, metadata),
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// The server's tags replaced by `tags` (2.26+).
+    pub async fn set_server_tags(&self, id: &ServerId, tags: &[String]) -> Result<()> {
+        self.session
+            .send_empty(Service::Compute, self.ep.set_server_tags_request(id, tags))
+            .await
+            .map(|_| ())
+    }
+
+    /// Whether this cloud takes server descriptions (2.19+).
+    pub fn has_descriptions(&self) -> bool {
+        self.ep.at_least(MV_DESCRIPTION)
+    }
+
+    /// Whether this cloud takes a hostname on create (2.90+).
+    pub fn has_hostnames(&self) -> bool {
+        self.ep.at_least(MV_HOSTNAME)
+    }
+
+    /// Whether this cloud has server tags (2.26+).
+    pub fn has_tags(&self) -> bool {
+        self.ep.at_least(MV_TAGS)
     }
 
     /// Delete a server; `false` if it was already gone.

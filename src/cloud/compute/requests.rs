@@ -22,6 +22,12 @@ pub const MV_TAGS: Microversion = Microversion::new(2, 26);
 pub const MV_TAGS_ON_CREATE: Microversion = Microversion::new(2, 52);
 /// `networks` is required on create from here on (`"auto"`/`"none"` or a list).
 pub const MV_NETWORKS_REQUIRED: Microversion = Microversion::new(2, 37);
+/// Server descriptions from here on.
+pub const MV_DESCRIPTION: Microversion = Microversion::new(2, 19);
+/// A hostname on create, and shown to the owner, from here on.
+pub const MV_HOSTNAME: Microversion = Microversion::new(2, 90);
+/// Server groups take one `policy` (and `rules`) instead of a `policies` list from here on.
+pub const MV_GROUP_POLICY: Microversion = Microversion::new(2, 64);
 /// Keypair `type` from here on.
 pub const MV_KEYPAIR_TYPE: Microversion = Microversion::new(2, 2);
 /// Generating a keypair on the server was removed at 2.92.
@@ -195,12 +201,87 @@ impl ComputeEndpoint {
         if let Some(az) = &s.availability_zone {
             server["availability_zone"] = json!(az);
         }
+        if let Some(d) = &s.description
+            && self.at_least(MV_DESCRIPTION)
+        {
+            server["description"] = json!(d);
+        }
+        if s.config_drive {
+            server["config_drive"] = json!(true);
+        }
+        if let Some(h) = &s.hostname
+            && self.at_least(MV_HOSTNAME)
+        {
+            server["hostname"] = json!(h);
+        }
+        if let Some(u) = &s.user_data {
+            server["user_data"] = json!(u);
+        }
+        let mut body = json!({ "server": server });
+        if let Some(group) = &s.group {
+            body["os:scheduler_hints"] = json!({ "group": group });
+        }
+        self.versioned(
+            ApiRequest::json(Method::POST, self.url(&["servers"], &[]), body),
+            None,
+        )
+    }
+
+    /// `PUT /servers/{id}`: a new description (2.19+).
+    pub fn set_server_description_request(&self, id: &ServerId, description: &str) -> ApiRequest {
+        self.versioned(
+            ApiRequest::json(
+                Method::PUT,
+                self.url(&["servers", id.as_str()], &[]),
+                json!({ "server": { "description": description } }),
+            ),
+            None,
+        )
+    }
+
+    /// `PUT /servers/{id}/metadata`: the server's metadata replaced by `metadata`.
+    pub fn set_server_metadata_request(
+        &self,
+        id: &ServerId,
+        metadata: &BTreeMap<String, String>,
+    ) -> ApiRequest {
+        self.versioned(
+            ApiRequest::json(
+                Method::PUT,
+                self.url(&["servers", id.as_str(), "metadata"], &[]),
+                json!({ "metadata": metadata }),
+            ),
+            None,
+        )
+    }
+
+    pub fn list_server_groups_request(&self) -> ApiRequest {
+        self.versioned(
+            ApiRequest::get(self.url(&["os-server-groups"], &[])),
+            None,
+        )
+    }
+
+    /// A group with one policy: `policy` from 2.64, a one-element `policies` list before.
+    pub fn create_server_group_request(&self, name: &str, policy: &str) -> ApiRequest {
+        let group = if self.at_least(MV_GROUP_POLICY) {
+            json!({ "name": name, "policy": policy })
+        } else {
+            json!({ "name": name, "policies": [policy] })
+        };
         self.versioned(
             ApiRequest::json(
                 Method::POST,
-                self.url(&["servers"], &[]),
-                json!({ "server": server }),
+                self.url(&["os-server-groups"], &[]),
+                json!({ "server_group": group }),
             ),
+            None,
+        )
+    }
+
+    pub fn delete_server_group_request(&self, id: &str) -> ApiRequest {
+        self.versioned(
+            ApiRequest::delete(self.url(&["os-server-groups", id], &[])),
             None,
         )
     }

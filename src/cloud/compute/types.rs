@@ -53,6 +53,33 @@ pub struct Server {
     /// Set when the server is in ERROR.
     #[serde(default)]
     pub fault: Option<Fault>,
+    /// From 2.19.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `"True"` (or `true`) when the server has a config drive; `""` when not.
+    #[serde(default, deserialize_with = "config_drive")]
+    pub config_drive: bool,
+    /// The guest's hostname: shown to the owner from 2.90, to admins from 2.3.
+    #[serde(default, rename = "OS-EXT-SRV-ATTR:hostname")]
+    pub hostname: Option<String>,
+    /// The user data, base64: shown from 2.3, to admins only under the default policy.
+    /// `None`: not shown; `Some(None)`: shown, and the server has none.
+    #[serde(default, rename = "OS-EXT-SRV-ATTR:user_data", deserialize_with = "shown")]
+    pub user_data: Option<Option<String>>,
+}
+
+/// A field that is there (perhaps `null`) reads as `Some`; one that is absent stays `None`
+/// (by `default`).
+fn shown<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Option<String>>, D::Error> {
+    Ok(Some(Option::<String>::deserialize(d)?))
+}
+
+fn config_drive<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<bool, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::Bool(b) => b,
+        Value::String(s) => matches!(s.to_ascii_lowercase().as_str(), "true" | "1" | "yes"),
+        _ => false,
+    })
 }
 
 /// `null` reads as the empty collection.
@@ -139,6 +166,15 @@ pub struct ServerCreate {
     pub metadata: BTreeMap<String, String>,
     pub tags: Vec<String>,
     pub availability_zone: Option<String>,
+    /// Sent from 2.19.
+    pub description: Option<String>,
+    pub config_drive: bool,
+    /// Sent from 2.90.
+    pub hostname: Option<String>,
+    /// Base64, as Nova takes it.
+    pub user_data: Option<String>,
+    /// The server group to boot into (the scheduler hint `group`).
+    pub group: Option<String>,
 }
 
 impl Default for FlavorId {

@@ -20,6 +20,18 @@ impl FakeCloud {
         self.enter("source_create_snapshot", name).await?;
         let mut w = self.lock();
         let id = Self::id(&mut w, "snap");
+        // As Nova: the base image's properties, and the snapshot's own.
+        let base = w
+            .source_servers
+            .values()
+            .find(|s| s.id == server_id)
+            .and_then(|s| s.image_id.clone())
+            .and_then(|i| w.contents.source_images.get(&i))
+            .map(|i| i.properties.clone())
+            .unwrap_or_default();
+        let mut properties = base;
+        properties.insert("instance_uuid".into(), server_id.to_string());
+        properties.insert("image_type".into(), "snapshot".into());
         w.image_data
             .insert(id.clone(), format!("disk of {server_id}").into_bytes());
         w.contents.source_images.insert(
@@ -34,6 +46,9 @@ impl FakeCloud {
                 sha512: None,
                 size: None,
                 marker: Some(marker.clone()),
+                properties,
+                min_disk: 20,
+                min_ram: 0,
             },
         );
         Self::mutated(&mut w, "source_create_snapshot", id)
@@ -118,6 +133,9 @@ impl FakeCloud {
             sha512: None,
             size: None,
             marker: Some(spec.marker.clone()),
+            properties: spec.properties.clone(),
+            min_disk: spec.min_disk,
+            min_ram: spec.min_ram,
         };
         w.contents.images.insert(id, image.clone());
         Self::mutated(&mut w, "target_create_image", image)
@@ -173,16 +191,90 @@ impl FakeCloud {
         Ok(image.clone())
     }
 
-    pub(super) async fn target_set_image_visibility(
+    pub(super) async fn target_update_image(
         &self,
         id: &str,
-        visibility: &str,
+        update: &ImageUpdate,
     ) -> PortResult<()> {
-        self.enter("target_set_image_visibility", id).await?;
+        self.enter("target_update_image", id).await?;
         let mut w = self.lock();
         let image = w.contents.images.get_mut(id).ok_or_else(|| not_found(id))?;
-        image.visibility = visibility.into();
-        Self::mutated(&mut w, "target_set_image_visibility", ())
+        if let Some(visibility) = &update.visibility {
+            image.visibility = visibility.clone();
+        }
+        image.properties.extend(update.set.clone());
+        for key in &update.remove {
+            image.properties.remove(key);
+        }
+        Self::mutated(&mut w, "target_update_image", ())
+    }
+
+    pub(super) async fn source_user_data(&self, server_id: &str) -> PortResult<Option<String>> {
+        self.enter("source_user_data", server_id).await?;
+        Ok(self.lock().source_user_data.get(server_id).cloned())
+    }
+
+    pub(super) async fn target_server_groups(&self) -> PortResult<Vec<ServerGroup>> {
+        self.enter("target_server_groups", "").await?;
+        Ok(self
+            .lock()
+            .contents
+            .server_groups
+            .values()
+            .cloned()
+            .collect())
+    }
+
+    pub(super) async fn target_create_server_group(
+        &self,
+        name: &str,
+        policy: &str,
+    ) -> PortResult<ServerGroup> {
+        self.enter("target_create_server_group", name).await?;
+        let mut w = self.lock();
+        let id = Self::id(&mut w, "grp");
+        let group = ServerGroup {
+            id: id.clone(),
+            name: name.into(),
+            policy: policy.into(),
+            members: Vec::new(),
+        };
+        w.contents.server_groups.insert(id, group.clone());
+        Self::mutated(&mut w, "target_create_server_group", group)
+    }
+
+    pub(super) async fn target_delete_server_group(&self, id: &str) -> PortResult<()> {
+        self.enter("target_delete_server_group", id).await?;
+        let mut w = self.lock();
+        w.contents
+            .server_groups
+            .remove(id)
+            .ok_or_else(|| not_found(id))?;
+        Self::mutated(&mut w, "target_delete_server_group", ())
+    }
+
+    pub(super) async fn target_update_server(
+        &self,
+        id: &str,
+        update: &ServerUpdate,
+    ) -> PortResult<()> {
+        self.enter("target_update_server", id).await?;
+        let mut w = self.lock();
+        let server = w
+            .contents
+            .servers
+            .get_mut(id)
+            .ok_or_else(|| not_found(id))?;
+        if let Some(metadata) = &update.metadata {
+            server.boot.metadata = metadata.clone();
+        }
+        if let Some(tags) = &update.tags {
+            server.boot.tags = tags.clone();
+        }
+        if let Some(description) = &update.description {
+            server.boot.description = Some(description.clone());
+        }
+        Self::mutated(&mut w, "target_update_server", ())
     }
 
     pub(super) async fn target_delete_image(&self, id: &str) -> PortResult<()> {
@@ -394,7 +486,22 @@ impl FakeCloud {
             floating_ips: Vec::new(),
             fault: None,
             marker: Some(spec.marker.clone()),
+            boot: crate::graph::Boot {
+                user_data: None,
+                ..spec.boot.clone()
+            },
         };
+        if let Some(group) = &spec.group_id {
+            let Some(g) = w.contents.server_groups.get_mut(group) else {
+                return Err(PortError::Api {
+                    diagnosis: Diagnosis::default(),
+                    call: "target_create_server".into(),
+                    status: Some(400),
+                    message: format!("Invalid server group {group}"),
+                });
+            };
+            g.members.push(id.clone());
+        }
         w.contents.servers.insert(id, server.clone());
         Self::mutated(&mut w, "target_create_server", server)
     }
@@ -436,6 +543,9 @@ impl FakeCloud {
         self.enter("target_delete_server", id).await?;
         let mut w = self.lock();
         w.contents.servers.remove(id).ok_or_else(|| not_found(id))?;
+        for group in w.contents.server_groups.values_mut() {
+            group.members.retain(|m| m != id);
+        }
         for fip in w.contents.floating_ips.values_mut() {
             if fip.server_id.as_deref() == Some(id) {
                 fip.server_id = None;

@@ -10,6 +10,9 @@ impl SourceServers for FakeCloud {
     async fn source_servers(&self) -> PortResult<Vec<SourceServer>> {
         FakeCloud::source_servers(self).await
     }
+    async fn source_user_data(&self, server_id: &str) -> PortResult<Option<String>> {
+        FakeCloud::source_user_data(self, server_id).await
+    }
     async fn create_snapshot(
         &self,
         server_id: &str,
@@ -57,8 +60,8 @@ impl Images for FakeCloud {
         self.target_upload_image(target_id, source_id, copy, progress)
             .await
     }
-    async fn set_image_visibility(&self, id: &str, visibility: &str) -> PortResult<()> {
-        self.target_set_image_visibility(id, visibility).await
+    async fn update_image(&self, id: &str, update: &ImageUpdate) -> PortResult<()> {
+        self.target_update_image(id, update).await
     }
 }
 
@@ -121,6 +124,18 @@ impl SecurityGroups for FakeCloud {
     }
 }
 
+impl ServerGroups for FakeCloud {
+    async fn server_groups(&self) -> PortResult<Vec<ServerGroup>> {
+        self.target_server_groups().await
+    }
+    async fn create_server_group(&self, name: &str, policy: &str) -> PortResult<ServerGroup> {
+        self.target_create_server_group(name, policy).await
+    }
+    async fn delete_server_group(&self, id: &str) -> PortResult<()> {
+        self.target_delete_server_group(id).await
+    }
+}
+
 impl Servers for FakeCloud {
     async fn server(&self, id: &str) -> PortResult<Option<Server>> {
         self.target_server(id).await
@@ -133,6 +148,9 @@ impl Servers for FakeCloud {
     }
     async fn wait_server_active(&self, id: &str, timeout: Duration) -> PortResult<Server> {
         self.target_wait_server_active(id, timeout).await
+    }
+    async fn update_server(&self, id: &str, update: &ServerUpdate) -> PortResult<()> {
+        self.target_update_server(id, update).await
     }
     async fn delete_server(&self, id: &str) -> PortResult<()> {
         self.target_delete_server(id).await

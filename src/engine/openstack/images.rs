@@ -46,6 +46,8 @@ impl Images for OpenStack {
             container_format: spec.container_format.clone(),
             visibility: Some(spec.visibility.clone()),
             properties,
+            min_disk: (spec.min_disk > 0).then_some(spec.min_disk),
+            min_ram: (spec.min_ram > 0).then_some(spec.min_ram),
             ..ImageCreate::default()
         };
         let query = ImageQuery {
@@ -86,16 +88,26 @@ impl Images for OpenStack {
         self.copy_image(target_id, source_id, copy, progress).await
     }
 
-    async fn set_image_visibility(&self, id: &str, visibility: &str) -> PortResult<()> {
+    async fn update_image(&self, id: &str, update: &ImageUpdate) -> PortResult<()> {
+        let mut patch = Vec::new();
+        if let Some(visibility) = &update.visibility {
+            patch.push(ImagePatch::Replace(
+                "visibility".into(),
+                serde_json::Value::String(visibility.clone()),
+            ));
+        }
+        for (k, v) in &update.set {
+            patch.push(ImagePatch::Set(k.clone(), serde_json::Value::String(v.clone())));
+        }
+        for k in &update.remove {
+            patch.push(ImagePatch::Remove(k.clone()));
+        }
+        if patch.is_empty() {
+            return Ok(());
+        }
         self.target
             .image
-            .patch(
-                &ImageId::new(id),
-                &[ImagePatch::Replace(
-                    "visibility".into(),
-                    serde_json::Value::String(visibility.to_string()),
-                )],
-            )
+            .patch(&ImageId::new(id), &patch)
             .await
             .map_err(api("target: update image"))?;
         Ok(())

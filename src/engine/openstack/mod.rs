@@ -16,6 +16,7 @@ mod floating_ips;
 mod images;
 mod keypairs;
 mod security_groups;
+mod server_groups;
 mod servers;
 mod source_servers;
 
@@ -31,14 +32,15 @@ use crate::cloud::{
     self, Cloud, CloudConfig, FloatingIpId, ImageId, NetworkId, SecurityGroupId,
     SecurityGroupRuleId, ServerId,
 };
-use crate::graph::{FlavorSpec, Rule, RuleDirection};
+use crate::graph::{Boot, FlavorSpec, Rule, RuleDirection, ServerBoot, SourceGroup};
 use crate::transfer::{Checksums, PipeOptions};
 
 use super::port::{
     Catalog, CopySpec, Diagnosis, Flavor, FloatingIp, FloatingIps, GeneratedKeypair, Image,
     ImageQuery, ImageSpec, Images, Keypair, Keypairs, Marker, Network, PortError, PortResult,
-    Progress, Quota, QuotaUse, RuleInfo, SecurityGroup, SecurityGroups, Server, ServerSpec,
-    Servers, Side, SourceServer, SourceServers,
+    ImageUpdate, Progress, Quota, QuotaUse, RuleInfo, SecurityGroup, SecurityGroups, Server,
+    ServerGroup, ServerGroups, ServerSpec, ServerUpdate, Servers, Side, SourceServer,
+    SourceServers,
 };
 
 /// How often a create whose outcome is unknown is looked up and tried again (a cloud failing
@@ -346,6 +348,44 @@ fn server_from(
         floating_ips,
         fault: s.fault.as_ref().map(|f| f.message.clone()),
         marker: Marker::from_metadata(&s.metadata),
+        boot: Boot {
+            metadata: without_marker(&s.metadata),
+            tags: s.tags.clone(),
+            description: s.description.clone(),
+            config_drive: s.config_drive,
+            hostname: s.hostname.clone(),
+            availability_zone: s.availability_zone.clone(),
+            user_data: None,
+        },
+    }
+}
+
+/// Metadata without s2d's marker keys.
+fn without_marker(metadata: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    metadata
+        .iter()
+        .filter(|(k, _)| {
+            k.as_str() != super::port::MARKER_LINEAGE && k.as_str() != super::port::MARKER_ADDRESS
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// What a source server's copy gets too, as the source shows it.
+fn server_boot(s: &cloud::compute::Server) -> ServerBoot {
+    let user_data = s.user_data.clone();
+    ServerBoot {
+        metadata: without_marker(&s.metadata),
+        tags: s.tags.clone(),
+        description: s.description.clone(),
+        config_drive: s.config_drive,
+        hostname: s.hostname.clone(),
+        availability_zone: s.availability_zone.clone(),
+        user_data_readable: user_data.is_some(),
+        user_data_sha256: user_data
+            .flatten()
+            .filter(|u| !u.is_empty())
+            .map(|u| crate::files::user_data_digest(&u)),
     }
 }
 
@@ -466,6 +506,17 @@ fn image(i: cloud::image::Image) -> Image {
         checksum: i.checksum,
         size: i.size,
         marker: Marker::from_metadata(&metadata),
+        properties: i
+            .properties
+            .iter()
+            .filter(|(k, _)| {
+                k.as_str() != super::port::MARKER_LINEAGE
+                    && k.as_str() != super::port::MARKER_ADDRESS
+            })
+            .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+            .collect(),
+        min_disk: i.min_disk,
+        min_ram: i.min_ram,
     }
 }
 

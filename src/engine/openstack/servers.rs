@@ -67,8 +67,20 @@ impl Servers for OpenStack {
                 spec.network_id.clone(),
             ))],
             security_groups: spec.security_groups.clone(),
-            metadata: spec.marker.to_metadata(),
-            ..ServerCreate::default()
+            metadata: spec
+                .boot
+                .metadata
+                .clone()
+                .into_iter()
+                .chain(spec.marker.to_metadata())
+                .collect(),
+            tags: spec.boot.tags.clone(),
+            availability_zone: spec.boot.availability_zone.clone(),
+            description: spec.boot.description.clone(),
+            config_drive: spec.boot.config_drive,
+            hostname: spec.boot.hostname.clone(),
+            user_data: spec.user_data.clone(),
+            group: spec.group_id.clone(),
         };
         let id = cloud::create_or_adopt(
             &self.target.session.config().retry,
@@ -120,6 +132,49 @@ impl Servers for OpenStack {
                 other => wait_error(&what, "ACTIVE", timeout)(other),
             })?;
         self.server_of(server).await
+    }
+
+    async fn update_server(&self, id: &str, update: &ServerUpdate) -> PortResult<()> {
+        let t = &self.target;
+        let server = ServerId::new(id);
+        if let Some(metadata) = &update.metadata {
+            // The marker stays: it is how the next plan knows the server is s2d's.
+            let current = t
+                .compute
+                .get_server(&server)
+                .await
+                .map_err(api("target: get server"))?
+                .ok_or_else(|| PortError::NotFound {
+                    what: format!("server {id}"),
+                })?;
+            let marker: BTreeMap<String, String> = current
+                .metadata
+                .into_iter()
+                .filter(|(k, _)| {
+                    k.as_str() == super::super::port::MARKER_LINEAGE
+                        || k.as_str() == super::super::port::MARKER_ADDRESS
+                })
+                .collect();
+            let whole: BTreeMap<String, String> =
+                metadata.clone().into_iter().chain(marker).collect();
+            t.compute
+                .set_server_metadata(&server, &whole)
+                .await
+                .map_err(api("target: set server metadata"))?;
+        }
+        if let Some(tags) = &update.tags {
+            t.compute
+                .set_server_tags(&server, tags)
+                .await
+                .map_err(api("target: set server tags"))?;
+        }
+        if let Some(description) = &update.description {
+            t.compute
+                .set_server_description(&server, description)
+                .await
+                .map_err(api("target: set server description"))?;
+        }
+        Ok(())
     }
 
     async fn delete_server(&self, id: &str) -> PortResult<()> {

@@ -16,7 +16,7 @@ impl SourceServers for OpenStack {
             .map_err(api("source: project of the token"))?;
         let in_project: Vec<(&'static str, String)> =
             project.iter().map(|p| ("project_id", p.clone())).collect();
-        let (servers, ports, groups, keypairs, images) = tokio::try_join!(
+        let (servers, ports, groups, keypairs, images, server_groups) = tokio::try_join!(
             async {
                 src.compute
                     .list_servers(&ServerQuery {
@@ -53,7 +53,27 @@ impl SourceServers for OpenStack {
                     .await
                     .map_err(api("source: list images"))
             },
+            async {
+                src.compute
+                    .list_server_groups()
+                    .await
+                    .map_err(api("source: list server groups"))
+            },
         )?;
+        let group_of: BTreeMap<&str, SourceGroup> = server_groups
+            .iter()
+            .flat_map(|g| {
+                g.members.iter().map(|m| {
+                    (
+                        m.as_str(),
+                        SourceGroup {
+                            name: g.name.clone(),
+                            policy: g.policy.clone(),
+                        },
+                    )
+                })
+            })
+            .collect();
         // Before 2.47 a server names its flavor by id only: the flavors are listed once
         // (and a private or deleted one fetched by id).
         let mut flavors: BTreeMap<String, FlavorSpec> = BTreeMap::new();
@@ -115,9 +135,23 @@ impl SourceServers for OpenStack {
                 image_disk_format,
                 metadata: server.metadata.clone(),
                 tags: server.tags.clone(),
+                boot: server_boot(&server),
+                server_group: group_of.get(server.id.as_str()).cloned(),
             });
         }
         Ok(found)
+    }
+
+    async fn source_user_data(&self, server_id: &str) -> PortResult<Option<String>> {
+        let server = self
+            .source
+            .compute
+            .get_server(&ServerId::new(server_id))
+            .await
+            .map_err(api("source: get server"))?;
+        Ok(server
+            .and_then(|s| s.user_data.flatten())
+            .filter(|u| !u.is_empty()))
     }
 
     async fn create_snapshot(

@@ -1,0 +1,233 @@
+//! Boot fidelity: what a migrated server takes along so that it starts as the source did. The
+//! rules for image properties (which describe how the guest boots and runs, and are carried;
+//! which belong to the source cloud, and are never carried), and the per-server report of what
+//! is carried and what is left behind, with why. Knows nothing of clouds: the facts are read
+//! by the engine.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Properties that belong to the source cloud (its instance, owner, storage, signatures),
+/// with why they are never carried; checked before [`BOOT_PREFIXES`] and [`BOOT_KEYS`].
+const SOURCE_ONLY: &[(&str, &str)] = &[
+    ("instance_uuid", "names the source server"),
+    ("base_image_ref", "names an image of the source cloud"),
+    ("image_location", "Nova's record of the snapshot in the source"),
+    ("image_state", "Nova's record of the snapshot in the source"),
+    ("image_type", "Nova's record of the snapshot in the source"),
+    ("owner_", "the source's owner"),
+    ("user_id", "the source's user"),
+    ("boot_roles", "the source user's roles"),
+    ("block_device_mapping", "volumes of the source cloud"),
+    ("bdm_v2", "volumes of the source cloud"),
+    ("root_device_name", "volumes of the source cloud"),
+    ("stores", "the source Glance's stores"),
+    ("os_glance", "Glance's own bookkeeping"),
+    ("os_hash_", "the source image's hash (the target computes its own)"),
+    ("os_hidden", "a Glance listing flag, not a boot property"),
+    (
+        "cinder_encryption_key_",
+        "a key in the source's key manager",
+    ),
+    (
+        "img_signature",
+        "a signature over the source image's bytes and certificate",
+    ),
+    (
+        "kernel_id",
+        "names an image of the source cloud (the kernel is not brought along)",
+    ),
+    (
+        "ramdisk_id",
+        "names an image of the source cloud (the ramdisk is not brought along)",
+    ),
+    ("s2d_", "s2d's own markers"),
+];
+
+/// Property prefixes that describe how the guest boots and runs.
+const BOOT_PREFIXES: &[&str] = &["hw_", "os_", "trait:", "img_"];
+
+/// Single properties that describe how the guest boots and runs.
+const BOOT_KEYS: &[&str] = &["architecture", "hypervisor_type", "vm_mode", "auto_disk_config"];
+
+/// Why a property that is not the source's own is not carried either.
+pub const NOT_BOOT: &str =
+    "not a boot property (name it in the plan's image.properties to carry it)";
+
+/// Whether a property of the source image is carried to the target, and if not, why.
+pub fn carried(key: &str) -> Result<(), &'static str> {
+    if let Some((_, why)) = SOURCE_ONLY
+        .iter()
+        .find(|(k, _)| key.starts_with(k))
+    {
+        return Err(why);
+    }
+    if BOOT_PREFIXES.iter().any(|p| key.starts_with(p)) || BOOT_KEYS.contains(&key) {
+        Ok(())
+    } else {
+        Err(NOT_BOOT)
+    }
+}
+
+/// The properties a target image gets: the carried ones of `from` (the source image's, or
+/// the snapshot's), then the plan's `overrides`, without the plan's `drops`.
+pub fn image_properties(
+    from: &BTreeMap<String, String>,
+    overrides: &BTreeMap<String, String>,
+    drops: &[String],
+) -> BTreeMap<String, String> {
+    from.iter()
+        .filter(|(k, _)| carried(k).is_ok())
+        .chain(overrides)
+        .filter(|(k, _)| !drops.contains(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// What a target server gets from its source server besides its image, flavor, network,
+/// keypair and security group.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Boot {
+    /// The source's metadata without s2d's markers.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub config_drive: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// The target zone (the plan's, or the source's mapped by the plan's zone map).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability_zone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_data: Option<UserDataRef>,
+}
+
+/// Where the user data comes from at apply, with the SHA-256 of what was planned (of the
+/// base64 text Nova takes): the content itself is never kept in a plan or the state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "from", rename_all = "lowercase")]
+pub enum UserDataRef {
+    /// A file the plan names (its path made absolute when the plan was read).
+    File { path: String, sha256: String },
+    /// The source server's own, read again from the source cloud.
+    Source { server_id: String, sha256: String },
+}
+
+impl UserDataRef {
+    pub fn sha256(&self) -> &str {
+        match self {
+            UserDataRef::File { sha256, .. } | UserDataRef::Source { sha256, .. } => sha256,
+        }
+    }
+}
+
+/// What one server takes along and what it leaves, for `s2d plan` and the overview.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BootReport {
+    /// The target server's name.
+    pub server: String,
+    /// What is carried, in words (`image properties hw_disk_bus, os_type`, `2 tags`, ...).
+    pub carried: Vec<String>,
+    /// What is left behind, each with why.
+    pub left: Vec<Left>,
+}
+
+/// Something of the source server that the target will not have.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Left {
+    pub what: String,
+    pub why: String,
+}
+
+impl BootReport {
+    pub fn leave(&mut self, what: impl Into<String>, why: impl Into<String>) {
+        self.left.push(Left {
+            what: what.into(),
+            why: why.into(),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn boot_properties_are_carried_and_the_sources_are_not() {
+        for key in [
+            "hw_firmware_type",
+            "hw_machine_type",
+            "hw_disk_bus",
+            "hw_scsi_model",
+            "os_distro",
+            "os_type",
+            "os_secure_boot",
+            "os_require_quiesce",
+            "trait:HW_CPU_X86_AVX2",
+            "architecture",
+            "hypervisor_type",
+            "vm_mode",
+            "img_config_drive",
+        ] {
+            assert_eq!(carried(key), Ok(()), "{key}");
+        }
+        for key in [
+            "instance_uuid",
+            "base_image_ref",
+            "image_location",
+            "image_state",
+            "image_type",
+            "owner_id",
+            "owner_project_name",
+            "user_id",
+            "boot_roles",
+            "block_device_mapping",
+            "bdm_v2",
+            "stores",
+            "os_glance_importing_to_stores",
+            "os_hash_algo",
+            "os_hash_value",
+            "cinder_encryption_key_id",
+            "img_signature",
+            "img_signature_hash_method",
+            "kernel_id",
+            "ramdisk_id",
+            "s2d_lineage",
+            "self",
+            "file",
+            "department",
+        ] {
+            assert!(carried(key).is_err(), "{key}");
+        }
+    }
+
+    #[test]
+    fn the_plan_overrides_and_drops() {
+        let from = map(&[
+            ("hw_firmware_type", "uefi"),
+            ("os_type", "linux"),
+            ("instance_uuid", "abc"),
+        ]);
+        let got = image_properties(
+            &from,
+            &map(&[("hw_firmware_type", "bios"), ("department", "lab")]),
+            &["os_type".to_string()],
+        );
+        assert_eq!(
+            got,
+            map(&[("department", "lab"), ("hw_firmware_type", "bios")])
+        );
+    }
+}
