@@ -124,7 +124,8 @@ fn plan_text(sources: &[String]) -> String {
 async fn timed_apply(dir: &Path, sources: &[String], parallelism: usize) -> Duration {
     let loaded = s2d::plan::parse_str(&plan_text(sources), s2d::plan::Syntax::Toml, "bench.toml");
     let plan = loaded.plan.expect("the plan reads");
-    let desired = Desired::from_plan(&plan, &|p: &str| Err(format!("no files here ({p})"))).expect("desired");
+    let desired =
+        Desired::from_plan(&plan, &|p: &str| Err(format!("no files here ({p})"))).expect("desired");
     let env = env(dir);
     let cloud = Arc::new(
         OpenStack::connect(

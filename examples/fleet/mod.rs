@@ -167,7 +167,8 @@ pub fn fleet_plan() -> Desired {
                 [[server]]\nselect = { name = \"fleet-*\" }\n";
     let loaded = s2d::plan::parse_str(text, s2d::plan::Syntax::Toml, "fleet.toml");
     let plan = loaded.plan.expect("the plan reads");
-    let desired = Desired::from_plan(&plan, &|p: &str| Err(format!("no files here ({p})"))).expect("desired");
+    let desired =
+        Desired::from_plan(&plan, &|p: &str| Err(format!("no files here ({p})"))).expect("desired");
     assert_eq!(desired.fleets.len(), 1, "one fleet");
     desired
 }

@@ -199,6 +199,7 @@ mod tests {
             changes,
             summary: Summary::default(),
             selected: Vec::new(),
+            boot: Vec::new(),
         }
     }
 

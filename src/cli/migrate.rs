@@ -575,8 +575,14 @@ pub fn destroy(args: &DestroyArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
 /// `s2d graph`.
 pub fn graph(args: &GraphArgs, _ui: &Ui) -> anyhow::Result<ExitStatus> {
     let (plan, _) = load_plan(&args.plan)?;
-    let graph =
-        runtime()?.block_on(async { workflow::graph(&plan, &workflow::folder_of(&args.plan), &ConfigEnv::from_process()).await })?;
+    let graph = runtime()?.block_on(async {
+        workflow::graph(
+            &plan,
+            &workflow::folder_of(&args.plan),
+            &ConfigEnv::from_process(),
+        )
+        .await
+    })?;
     match args.format {
         GraphFormat::Dot => print!("{}", graph.to_dot()),
         GraphFormat::Json => println!("{}", serde_json::to_string_pretty(&graph.to_json())?),

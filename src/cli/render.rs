@@ -79,9 +79,10 @@ pub fn render_plan(plan: &PlanOutcome, style: Style) -> String {
         out.push_str("No changes. The target matches the plan.\n");
         return out;
     }
-    for change in changing {
+    for change in &changing {
         render_change(&mut out, change, style);
     }
+    render_boot(&mut out, plan, &changing);
     let s = plan.summary;
     let verb = match plan.operation {
         Operation::Apply => "Plan",
@@ -97,6 +98,66 @@ pub fn render_plan(plan: &PlanOutcome, style: Style) -> String {
     }
     out.push_str(".\n");
     out
+}
+
+/// What the servers being made take along from their sources and what they leave behind:
+/// one line per server (a count beyond ten), and each thing left behind once, with why and
+/// which servers.
+fn render_boot(out: &mut String, plan: &PlanOutcome, changing: &[&Change]) {
+    const SHOWN: usize = 10;
+    let made: Vec<&crate::graph::BootReport> = plan
+        .boot
+        .iter()
+        .filter(|r| {
+            changing.iter().any(|c| {
+                matches!(c.action, Action::Create | Action::Replace { .. })
+                    && c.address
+                        == (crate::graph::Address::Server {
+                            name: r.server.clone(),
+                        })
+            })
+        })
+        .collect();
+    if made.is_empty() {
+        return;
+    }
+    let carrying: Vec<_> = made.iter().filter(|r| !r.carried.is_empty()).collect();
+    for r in carrying.iter().take(SHOWN) {
+        let _ = writeln!(
+            out,
+            "server.{} takes along: {}.",
+            r.server,
+            r.carried.join("; ")
+        );
+    }
+    if carrying.len() > SHOWN {
+        let _ = writeln!(
+            out,
+            "... and {} more servers take along their own.",
+            carrying.len() - SHOWN
+        );
+    }
+    let mut left: Vec<(&str, &str, Vec<&str>)> = Vec::new();
+    for r in &made {
+        for l in &r.left {
+            match left
+                .iter_mut()
+                .find(|(what, why, _)| *what == l.what && *why == l.why)
+            {
+                Some((_, _, servers)) => servers.push(&r.server),
+                None => left.push((&l.what, &l.why, vec![&r.server])),
+            }
+        }
+    }
+    for (what, why, servers) in &left {
+        let names: Vec<&str> = servers.iter().take(5).copied().collect();
+        let mut who = names.join(", ");
+        if servers.len() > 5 {
+            let _ = write!(who, " and {} more", servers.len() - 5);
+        }
+        let _ = writeln!(out, "Left behind: {what} of {who}: {why}.");
+    }
+    out.push('\n');
 }
 
 /// What a fleet matched: the count and the names (the first ten, then how many more).

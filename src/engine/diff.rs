@@ -17,8 +17,8 @@ use super::inventory::{Inventory, InventoryError, Reach};
 use super::port::CloudPort;
 use super::refresh::Refresh;
 use crate::graph::{
-    Address, Candidate, Desired, FleetMatch, FloatingIpChoice, GraphError, Node, ResourceGraph,
-    Rule, SourceFacts,
+    Address, BootReport, Candidate, Desired, FleetMatch, FloatingIpChoice, GraphError, Node,
+    ResourceGraph, Rule, SourceFacts,
 };
 use crate::state::{Origin, Resource, Side, State};
 
@@ -269,6 +269,10 @@ pub struct PlanOutcome {
     /// What each fleet of the plan matched in the source (none for a plan without fleets).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub selected: Vec<FleetMatch>,
+    /// For each server of the plan: what it takes along from its source (boot properties,
+    /// metadata, tags, group, ...) and what it leaves behind, with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub boot: Vec<BootReport>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -555,6 +559,16 @@ pub async fn diff<C: CloudPort>(
     check_quota(&inventory, &changes)?;
     let mut planned = outcome(Operation::Apply, state, changes.into_values().collect());
     planned.selected = selected;
+    planned.boot = graph
+        .reports
+        .iter()
+        .filter(|r| {
+            wanted.contains(&Address::Server {
+                name: r.server.clone(),
+            })
+        })
+        .cloned()
+        .collect();
     Ok(planned)
 }
 
@@ -672,6 +686,7 @@ fn outcome(operation: Operation, state: &State, changes: Vec<Change>) -> PlanOut
         changes,
         summary,
         selected: Vec::new(),
+        boot: Vec::new(),
     }
 }
 

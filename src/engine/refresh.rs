@@ -586,9 +586,9 @@ impl Refresh<'_> {
             }
         }
         change.after = Some(obj(after));
-        let group_address = server_group.as_ref().map(|name| Address::ServerGroup {
-            name: name.clone(),
-        });
+        let group_address = server_group
+            .as_ref()
+            .map(|name| Address::ServerGroup { name: name.clone() });
         let group_new = group_address.as_ref().is_some_and(|a| self.will_be_new(a));
         let group_id = group_address.as_ref().and_then(|a| self.id_of(a));
         let recorded_user_data = self

@@ -711,7 +711,7 @@ async fn make_server<C: CloudPort>(
         network_id: ctx.after_str("network_id")?,
         key_name: keypair.clone(),
         security_groups: vec![security_group.clone()],
-        boot: boot.clone(),
+        boot: (**boot).clone(),
         user_data,
         group_id,
         marker: ctx.marker(),
@@ -748,15 +748,18 @@ async fn user_data_of<C: CloudPort>(
 ) -> Result<String, NodeFailure> {
     let (text, what) = match wanted {
         UserDataRef::File { path, .. } => (
-            crate::files::user_data(std::path::Path::new(path)).map_err(|e| NodeFailure {
-                message: format!("user data file {path}: {e}"),
-                diagnosis: Diagnosis::new(
-                    "s2d::plan::user_data",
-                    Some("the plan's user_data file must stay where it was when planned".into()),
-                ),
-                records: Vec::new(),
-            })?
-            .0,
+            crate::files::user_data(std::path::Path::new(path))
+                .map_err(|e| NodeFailure {
+                    message: format!("user data file {path}: {e}"),
+                    diagnosis: Diagnosis::new(
+                        "s2d::plan::user_data",
+                        Some(
+                            "the plan's user_data file must stay where it was when planned".into(),
+                        ),
+                    ),
+                    records: Vec::new(),
+                })?
+                .0,
             format!("the user data file {path}"),
         ),
         UserDataRef::Source { server_id, .. } => (

@@ -758,6 +758,7 @@ fn a_multi_line_update_renders_as_a_unified_diff() {
             ..Summary::default()
         },
         selected: Vec::new(),
+        boot: Vec::new(),
     };
     assert_eq!(
         render::render_plan(&plan, render::Style::default()),
@@ -1295,3 +1296,5 @@ async fn a_plan_beyond_the_targets_quota_is_refused_before_any_change() {
     let planned = env.plan(&shared(&["a", "b"])).await;
     assert_eq!(planned.summary.add, 11, "{:?}", actions(&planned));
 }
+
+mod boot;

@@ -13,7 +13,10 @@ use serde::{Deserialize, Serialize};
 const SOURCE_ONLY: &[(&str, &str)] = &[
     ("instance_uuid", "names the source server"),
     ("base_image_ref", "names an image of the source cloud"),
-    ("image_location", "Nova's record of the snapshot in the source"),
+    (
+        "image_location",
+        "Nova's record of the snapshot in the source",
+    ),
     ("image_state", "Nova's record of the snapshot in the source"),
     ("image_type", "Nova's record of the snapshot in the source"),
     ("owner_", "the source's owner"),
@@ -24,7 +27,10 @@ const SOURCE_ONLY: &[(&str, &str)] = &[
     ("root_device_name", "volumes of the source cloud"),
     ("stores", "the source Glance's stores"),
     ("os_glance", "Glance's own bookkeeping"),
-    ("os_hash_", "the source image's hash (the target computes its own)"),
+    (
+        "os_hash_",
+        "the source image's hash (the target computes its own)",
+    ),
     ("os_hidden", "a Glance listing flag, not a boot property"),
     (
         "cinder_encryption_key_",
@@ -49,7 +55,12 @@ const SOURCE_ONLY: &[(&str, &str)] = &[
 const BOOT_PREFIXES: &[&str] = &["hw_", "os_", "trait:", "img_"];
 
 /// Single properties that describe how the guest boots and runs.
-const BOOT_KEYS: &[&str] = &["architecture", "hypervisor_type", "vm_mode", "auto_disk_config"];
+const BOOT_KEYS: &[&str] = &[
+    "architecture",
+    "hypervisor_type",
+    "vm_mode",
+    "auto_disk_config",
+];
 
 /// Why a property that is not the source's own is not carried either.
 pub const NOT_BOOT: &str =
@@ -57,10 +68,7 @@ pub const NOT_BOOT: &str =
 
 /// Whether a property of the source image is carried to the target, and if not, why.
 pub fn carried(key: &str) -> Result<(), &'static str> {
-    if let Some((_, why)) = SOURCE_ONLY
-        .iter()
-        .find(|(k, _)| key.starts_with(k))
-    {
+    if let Some((_, why)) = SOURCE_ONLY.iter().find(|(k, _)| key.starts_with(k)) {
         return Err(why);
     }
     if BOOT_PREFIXES.iter().any(|p| key.starts_with(p)) || BOOT_KEYS.contains(&key) {

@@ -72,7 +72,7 @@ pub enum Node {
         image: Address,
         /// What it takes along from the source server (metadata, tags, description, ...).
         #[serde(default)]
-        boot: Boot,
+        boot: Box<Boot>,
         /// The server group it boots into, by name.
         #[serde(default)]
         server_group: Option<String>,
@@ -202,7 +202,10 @@ fn boot_of(server: &DesiredServer, fact: &SourceFacts) -> (Boot, BootReport) {
     }
     if !server.image.drop_properties.is_empty() {
         report.leave(
-            format!("image properties {}", server.image.drop_properties.join(", ")),
+            format!(
+                "image properties {}",
+                server.image.drop_properties.join(", ")
+            ),
             "the plan drops them",
         );
     }
@@ -363,7 +366,7 @@ impl ResourceGraph {
                 keypair: server.keypair.name.clone(),
                 security_group: group_name.clone(),
                 image: g.address(image),
-                boot: carried,
+                boot: Box::new(carried),
                 server_group: server_group.map(|i| g.address(i).name().to_string()),
             })?;
             if let Some(group) = server_group {
@@ -417,7 +420,6 @@ impl ResourceGraph {
     }
 
     fn add(&mut self, node: Node) -> Result<NodeIndex, GraphError> {
-
         self.add_at(node.natural_address(), node)
     }
 

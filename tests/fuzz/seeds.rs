@@ -257,7 +257,8 @@ fn saved(outcome: &PlanOutcome) -> Vec<u8> {
 pub fn saved_plans() -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for plan in valid_plans().into_iter().take(6) {
-        let Ok(desired) = Desired::from_plan(&plan, &|p: &str| Err(format!("no files here ({p})"))) else {
+        let Ok(desired) = Desired::from_plan(&plan, &|p: &str| Err(format!("no files here ({p})")))
+        else {
             continue;
         };
         let facts: BTreeMap<String, SourceFacts> = desired
@@ -293,6 +294,7 @@ pub fn saved_plans() -> Vec<Vec<u8>> {
             },
             changes,
             selected: Vec::new(),
+            boot: Vec::new(),
         };
         out.push(saved(&outcome));
     }

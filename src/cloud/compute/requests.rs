@@ -256,10 +256,7 @@ impl ComputeEndpoint {
     }
 
     pub fn list_server_groups_request(&self) -> ApiRequest {
-        self.versioned(
-            ApiRequest::get(self.url(&["os-server-groups"], &[])),
-            None,
-        )
+        self.versioned(ApiRequest::get(self.url(&["os-server-groups"], &[])), None)
     }
 
     /// A group with one policy: `policy` from 2.64, a one-element `policies` list before.

@@ -64,7 +64,11 @@ pub struct Server {
     pub hostname: Option<String>,
     /// The user data, base64: shown from 2.3, to admins only under the default policy.
     /// `None`: not shown; `Some(None)`: shown, and the server has none.
-    #[serde(default, rename = "OS-EXT-SRV-ATTR:user_data", deserialize_with = "shown")]
+    #[serde(
+        default,
+        rename = "OS-EXT-SRV-ATTR:user_data",
+        deserialize_with = "shown"
+    )]
     pub user_data: Option<Option<String>>,
 }
 

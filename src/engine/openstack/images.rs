@@ -97,7 +97,10 @@ impl Images for OpenStack {
             ));
         }
         for (k, v) in &update.set {
-            patch.push(ImagePatch::Set(k.clone(), serde_json::Value::String(v.clone())));
+            patch.push(ImagePatch::Set(
+                k.clone(),
+                serde_json::Value::String(v.clone()),
+            ));
         }
         for k in &update.remove {
             patch.push(ImagePatch::Remove(k.clone()));

@@ -37,8 +37,8 @@ use crate::transfer::{Checksums, PipeOptions};
 
 use super::port::{
     Catalog, CopySpec, Diagnosis, Flavor, FloatingIp, FloatingIps, GeneratedKeypair, Image,
-    ImageQuery, ImageSpec, Images, Keypair, Keypairs, Marker, Network, PortError, PortResult,
-    ImageUpdate, Progress, Quota, QuotaUse, RuleInfo, SecurityGroup, SecurityGroups, Server,
+    ImageQuery, ImageSpec, ImageUpdate, Images, Keypair, Keypairs, Marker, Network, PortError,
+    PortResult, Progress, Quota, QuotaUse, RuleInfo, SecurityGroup, SecurityGroups, Server,
     ServerGroup, ServerGroups, ServerSpec, ServerUpdate, Servers, Side, SourceServer,
     SourceServers,
 };
