@@ -338,9 +338,10 @@ pub fn render_overview(servers: &[ServerOverview]) -> String {
         "SECURITY GROUP",
         "FIXED IP",
         "FLOATING IP",
+        "CARRIED",
         "STEPS",
     ];
-    let rows: Vec<[String; 10]> = servers
+    let rows: Vec<[String; 11]> = servers
         .iter()
         .map(|s| {
             let steps = s
@@ -371,6 +372,7 @@ pub fn render_overview(servers: &[ServerOverview]) -> String {
                 s.security_groups.join(","),
                 s.fixed_ips.join(","),
                 s.floating_ips.join(","),
+                s.carried.join(", "),
                 steps,
             ]
         })

@@ -33,8 +33,60 @@ pub struct ServerOverview {
     pub security_groups: Vec<String>,
     pub fixed_ips: Vec<String>,
     pub floating_ips: Vec<String>,
+    /// What it has of its source server's settings, as the target reports them (`tags 2`,
+    /// `metadata 3`, `description`, `config drive`, `zone az1`, `group db (anti-affinity)`,
+    /// `image properties 6`).
+    pub carried: Vec<String>,
     /// The snapshot, image, server and floating IP steps that ran in this apply.
     pub steps: Vec<Step>,
+}
+
+/// What a target server has of its source's settings, in words.
+fn carried(server: &crate::engine::port::Server, state: &State, image: Option<&Address>) -> Vec<String> {
+    let boot = &server.boot;
+    let mut out = Vec::new();
+    let properties = image
+        .and_then(|a| state.resources.get(a))
+        .and_then(|r| r.attributes.get("properties"))
+        .and_then(|p| p.as_object())
+        .map_or(0, |p| p.len());
+    if properties > 0 {
+        out.push(format!("image properties {properties}"));
+    }
+    if !boot.metadata.is_empty() {
+        out.push(format!("metadata {}", boot.metadata.len()));
+    }
+    if !boot.tags.is_empty() {
+        out.push(format!("tags {}", boot.tags.len()));
+    }
+    if boot.description.is_some() {
+        out.push("description".into());
+    }
+    if boot.config_drive {
+        out.push("config drive".into());
+    }
+    if let Some(zone) = &boot.availability_zone {
+        out.push(format!("zone {zone}"));
+    }
+    let group = state
+        .resources
+        .get(&Address::Server {
+            name: server.name.clone(),
+        })
+        .and_then(|r| r.attributes.get("server_group"))
+        .and_then(|g| g.as_str());
+    if let Some(group) = group {
+        let policy = state
+            .resources
+            .get(&Address::ServerGroup {
+                name: group.to_string(),
+            })
+            .and_then(|r| r.attributes.get("policy"))
+            .and_then(|p| p.as_str())
+            .unwrap_or("?");
+        out.push(format!("group {group} ({policy})"));
+    }
+    out
 }
 
 /// Read every server in `state` back from the target.
@@ -99,6 +151,7 @@ pub async fn overview<C: CloudPort>(
         let found = cloud.server(&resource.id).await?;
         let row = match found {
             Some(s) => ServerOverview {
+                carried: carried(&s, state, image_address.as_ref()),
                 address: address.clone(),
                 id: s.id,
                 status: s.status,
@@ -120,6 +173,7 @@ pub async fn overview<C: CloudPort>(
                 security_groups: vec![attr("security_group")],
                 fixed_ips: Vec::new(),
                 floating_ips: Vec::new(),
+                carried: Vec::new(),
                 steps,
             },
         };
