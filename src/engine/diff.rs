@@ -496,6 +496,7 @@ pub async fn diff<C: CloudPort>(
         groups: BTreeMap::new(),
         changes: BTreeMap::new(),
         stale_rules: Vec::new(),
+        left: Vec::new(),
     };
     let order =
         petgraph::algo::toposort(&graph.graph, None).map_err(|cycle| GraphError::Inconsistent {
@@ -512,6 +513,12 @@ pub async fn diff<C: CloudPort>(
         refresh.changes.insert(entry.address.clone(), change);
     }
     let mut changes = refresh.changes;
+    let mut reports = graph.reports.clone();
+    for (server, left) in refresh.left {
+        if let Some(r) = reports.iter_mut().find(|r| r.server == server) {
+            r.left.push(left);
+        }
+    }
     // A recorded rule displaced by a change of the source's rules, and no longer wanted at
     // any position, is deleted under a free index of its group.
     for (group, old) in refresh.stale_rules {
@@ -559,15 +566,13 @@ pub async fn diff<C: CloudPort>(
     check_quota(&inventory, &changes)?;
     let mut planned = outcome(Operation::Apply, state, changes.into_values().collect());
     planned.selected = selected;
-    planned.boot = graph
-        .reports
-        .iter()
+    planned.boot = reports
+        .into_iter()
         .filter(|r| {
             wanted.contains(&Address::Server {
                 name: r.server.clone(),
             })
         })
-        .cloned()
         .collect();
     Ok(planned)
 }

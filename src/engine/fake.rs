@@ -133,6 +133,7 @@ impl FakeCloud {
                     vcpus: 1,
                     ram_mb: 2048,
                     disk_gb: 20,
+                    ..Default::default()
                 },
                 security_groups: vec![SecurityGroup {
                     id: "src-web".into(),
@@ -198,6 +199,7 @@ impl FakeCloud {
                 vcpus,
                 ram_mb,
                 disk_gb,
+                ..Default::default()
             },
         })
         .collect();

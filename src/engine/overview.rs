@@ -42,7 +42,11 @@ pub struct ServerOverview {
 }
 
 /// What a target server has of its source's settings, in words.
-fn carried(server: &crate::engine::port::Server, state: &State, image: Option<&Address>) -> Vec<String> {
+fn carried(
+    server: &crate::engine::port::Server,
+    state: &State,
+    image: Option<&Address>,
+) -> Vec<String> {
     let boot = &server.boot;
     let mut out = Vec::new();
     let properties = image

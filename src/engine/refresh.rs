@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use super::diff::{Action, AttrChange, Change, PlanError, is_pending, shown};
 use super::inventory::Inventory;
 use super::port::{Flavor, Image, Marker, RuleInfo, SecurityGroup, Server, ServerGroup};
-use crate::graph::{Address, Boot, FlavorSpec, FloatingIpChoice, KeypairMode, Node, Rule};
+use crate::graph::{Address, Boot, FlavorSpec, FloatingIpChoice, KeypairMode, Left, Node, Rule};
 use crate::state::{Origin, Resource, Side, State};
 
 /// The refresh: the inventory, and the changes planned so far (dependencies first).
@@ -22,6 +22,9 @@ pub(super) struct Refresh<'a> {
     pub(super) changes: BTreeMap<Address, Change>,
     /// Recorded rules whose position now holds another rule: (group, the old rule).
     pub(super) stale_rules: Vec<(String, RuleInfo)>,
+    /// What servers leave behind that only the target's inventory tells (their flavor's
+    /// differences), by server name.
+    pub(super) left: Vec<(String, Left)>,
 }
 
 /// The reason a recorded resource is to be made again.
@@ -544,6 +547,9 @@ impl Refresh<'_> {
         let address = &change.address.clone();
         let gone = gone();
         let chosen = self.flavor(address, flavor.as_deref(), source_flavor)?;
+        for left in crate::graph::flavor_differences(source_flavor, &chosen.spec) {
+            self.left.push((name.clone(), left));
+        }
         let net = self
             .inventory
             .network(network)

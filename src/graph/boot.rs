@@ -93,6 +93,67 @@ pub fn image_properties(
         .collect()
 }
 
+/// Flavor extra specs that change what the guest sees (CPU pinning, huge pages, NUMA, PCI
+/// devices, vGPUs): a target flavor that differs in them runs the guest differently.
+const GUEST_SPECS: &[&str] = &[
+    "hw:cpu_policy",
+    "hw:cpu_thread_policy",
+    "hw:mem_page_size",
+    "hw:numa_nodes",
+    "hw:cpu_sockets",
+    "hw:cpu_cores",
+    "hw:cpu_threads",
+    "pci_passthrough:alias",
+    "resources:VGPU",
+    "resources:PGPU",
+];
+
+/// How the target flavor differs from the source's in what the guest sees: extra specs of
+/// [`GUEST_SPECS`] (when both clouds show them), and ephemeral and swap disks.
+pub fn flavor_differences(
+    source: &crate::graph::FlavorSpec,
+    target: &crate::graph::FlavorSpec,
+) -> Vec<Left> {
+    let mut out = Vec::new();
+    if let (Some(a), Some(b)) = (&source.extra_specs, &target.extra_specs) {
+        for key in GUEST_SPECS {
+            let (x, y) = (a.get(*key), b.get(*key));
+            if x != y {
+                out.push(Left {
+                    what: format!(
+                        "flavor extra spec {key}={}",
+                        x.map_or("(none)", String::as_str)
+                    ),
+                    why: format!(
+                        "the target flavor {} has {}",
+                        target.name,
+                        y.map_or("none".to_string(), |v| format!("{key}={v}"))
+                    ),
+                });
+            }
+        }
+    }
+    if source.ephemeral_gb != target.ephemeral_gb {
+        out.push(Left {
+            what: format!("an ephemeral disk of {} GB", source.ephemeral_gb),
+            why: format!(
+                "the target flavor {} has {} GB (its contents are never copied)",
+                target.name, target.ephemeral_gb
+            ),
+        });
+    }
+    if source.swap_mb != target.swap_mb {
+        out.push(Left {
+            what: format!("a swap disk of {} MB", source.swap_mb),
+            why: format!(
+                "the target flavor {} has {} MB",
+                target.name, target.swap_mb
+            ),
+        });
+    }
+    out
+}
+
 /// What a target server gets from its source server besides its image, flavor, network,
 /// keypair and security group.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

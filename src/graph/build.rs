@@ -584,6 +584,7 @@ mod tests {
                 vcpus: 1,
                 ram_mb: 2048,
                 disk_gb: 20,
+                ..Default::default()
             },
             rules: rules
                 .iter()

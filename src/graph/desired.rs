@@ -208,13 +208,24 @@ pub enum FloatingIpChoice {
     Address(String),
 }
 
-/// A source flavor's size, used to match a target flavor.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A flavor's size (what a target flavor is matched on), its ephemeral and swap disks, and its
+/// extra specs (`None`: not shown to this user or at this microversion).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlavorSpec {
     pub name: String,
     pub vcpus: u32,
     pub ram_mb: u64,
     pub disk_gb: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ephemeral_gb: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub swap_mb: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra_specs: Option<BTreeMap<String, String>>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Which way a security group rule lets traffic through.

@@ -12,7 +12,9 @@ mod desired;
 mod from_plan;
 
 pub use address::{Address, AddressError};
-pub use boot::{Boot, BootReport, Left, UserDataRef, carried, image_properties};
+pub use boot::{
+    Boot, BootReport, Left, UserDataRef, carried, flavor_differences, image_properties,
+};
 pub use build::{Entry, GraphError, Node, ResourceGraph};
 pub use desired::{
     Candidate, Desired, DesiredFleet, DesiredImage, DesiredServer, FlavorSpec, FleetMatch,

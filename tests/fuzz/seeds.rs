@@ -220,6 +220,7 @@ fn facts() -> SourceFacts {
             vcpus: 1,
             ram_mb: 2048,
             disk_gb: 20,
+            ..Default::default()
         },
         rules: vec![Rule {
             direction: RuleDirection::Ingress,

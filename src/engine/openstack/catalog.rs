@@ -19,6 +19,9 @@ impl Catalog for OpenStack {
                     vcpus: f.vcpus,
                     ram_mb: f.ram,
                     disk_gb: f.disk,
+                    ephemeral_gb: f.ephemeral,
+                    swap_mb: f.swap,
+                    extra_specs: f.extra_specs,
                 },
             })
             .collect())

@@ -226,6 +226,9 @@ fn flavor_spec(f: &cloud::compute::Flavor) -> FlavorSpec {
         vcpus: f.vcpus,
         ram_mb: f.ram,
         disk_gb: f.disk,
+        ephemeral_gb: f.ephemeral,
+        swap_mb: f.swap,
+        extra_specs: f.extra_specs.clone(),
     }
 }
 
@@ -244,6 +247,9 @@ impl OpenStack {
                 vcpus,
                 ram_mb: ram,
                 disk_gb: disk,
+                ephemeral_gb: flavor.ephemeral.unwrap_or(0),
+                swap_mb: flavor.swap.unwrap_or(0),
+                extra_specs: flavor.extra_specs.clone(),
             });
         }
         let Some(id) = &flavor.id else {
