@@ -37,7 +37,14 @@ pub(super) fn image(
     image.disk_format = i.enum_string("disk_format", DISK_FORMATS, d);
     image.visibility = i.enum_string("visibility", VISIBILITIES, d);
     let mut found = PropertiesFound::default();
-    if let Some((props, _)) = table_of(&i, "properties", d) {
+    if let Some((props, span)) = table_of(&i, "properties", d) {
+        if props.is_empty() {
+            d.error(
+                Some(span),
+                "`properties` must set at least one property",
+                Some("e.g. properties = { hw_firmware_type = \"uefi\" }; leave it out to keep what s2d carries".into()),
+            );
+        }
         for (key, value) in props.iter() {
             let k = key.get_ref().as_ref();
             match value.get_ref() {
@@ -68,6 +75,11 @@ pub(super) fn image(
     }
     if let Some(list) = i.get("drop_properties") {
         match list.get_ref() {
+            DeValue::Array(items) if items.is_empty() => d.error(
+                Some(list.span()),
+                "`drop_properties` must list at least one key",
+                Some("leave it out to keep every property s2d carries".into()),
+            ),
             DeValue::Array(items) => {
                 for item in items.iter() {
                     match item.get_ref() {
@@ -113,6 +125,17 @@ pub(super) fn options(r: &Reader<'_, '_>, out: &mut ServerOptions, d: &mut Diagn
     }
     let mut zones_span = None;
     if let Some((t, span)) = table_of(r, "zones", d) {
+        if t.is_empty() {
+            ok = false;
+            d.error(
+                Some(span.clone()),
+                "`zones` must map at least one zone",
+                Some(
+                    "e.g. zones = { \"nova\" = \"az-b\" }; leave it out to let the target choose"
+                        .into(),
+                ),
+            );
+        }
         zones_span = Some(span);
         let mut entries = Vec::new();
         for (key, value) in t.iter() {

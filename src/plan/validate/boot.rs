@@ -198,9 +198,14 @@ pub(in super::super) fn image_properties(
             d.error(
                 Some(kspan),
                 format!("the property `{key}` is both set and dropped"),
-                Some(format!(
-                    "a value in {set_word} already replaces the source's: remove `{key}` from {drop_word}, or do not set it"
-                )),
+                Some(match spelling {
+                    Spelling::Toml => format!(
+                        "a value in `properties` already replaces the source's: remove `{key}` from `drop_properties`, or do not set it"
+                    ),
+                    Spelling::Xml => format!(
+                        "a <property> already replaces the source's value: remove <drop key=\"{key}\"/>, or the <property>"
+                    ),
+                }),
             );
             continue;
         }

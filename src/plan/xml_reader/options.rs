@@ -77,6 +77,14 @@ fn boot_options(r: &El<'_>, out: &mut ServerOptions, d: &mut Diagnostics) -> boo
         zones_span = Some(el.name_span.clone());
         let zs = El::new(el);
         zs.finish(&[], &["zone"], &["zone"], d);
+        if zs.child("zone").is_none() {
+            ok = false;
+            d.error(
+                Some(el.name_span.clone()),
+                "<zones> needs at least one <zone from=\"...\" to=\"...\"/>",
+                Some("leave <zones> out to let the target choose".into()),
+            );
+        }
         let mut entries = Vec::new();
         for zel in zs.children("zone") {
             let z = El::new(zel);
