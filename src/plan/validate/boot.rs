@@ -355,3 +355,6 @@ pub(in super::super) fn user_data_path(
     }
     Some(path)
 }
+
+#[cfg(test)]
+mod tests;
