@@ -371,6 +371,8 @@ fn structural_mistakes_are_refused_by_both() {
         ("user_data without file", format!("{BASE}user_data = {{}}\n")),
         ("user_data with an empty file", format!("{BASE}user_data = {{ file = \"\" }}\n")),
         ("user_data with an unknown key", format!("{BASE}user_data = {{ file = \"a\", path = \"b\" }}\n")),
+        ("user_data naming a folder", format!("{BASE}user_data = {{ file = \"conf/\" }}\n")),
+        ("user_data with a NUL", format!("{BASE}user_data = {{ file = \"a\\u0000b\" }}\n")),
         ("user_data in [defaults]", BASE.replace("network = \"private\"", "user_data = { file = \"a\" }")),
     ];
     let mut disagreements = Vec::new();
