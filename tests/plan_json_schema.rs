@@ -27,6 +27,10 @@ const BEYOND_THE_SCHEMA: &[(&str, &str)] = &[
         "invalid-duplicate-snapshots.toml",
         "snapshot names unique once defaults apply",
     ),
+    (
+        "invalid-property-set-and-dropped.toml",
+        "a key of `properties` also in `drop_properties`",
+    ),
 ];
 
 fn root() -> &'static Path {
@@ -337,6 +341,39 @@ fn structural_mistakes_are_refused_by_both() {
         ("{source} in one server's name", format!("{BASE}name = \"{{source}}-copy\"\n")),
         ("{source} in one server's snapshot", format!("{BASE}snapshot = \"{{source}}-s2d\"\n")),
         ("{source} in one server's image name", format!("{BASE}image = {{ name = \"{{source}}\" }}\n")),
+        // Boot fidelity.
+        ("properties as an array", format!("{BASE}image = {{ properties = [\"a\"] }}\n")),
+        ("an empty properties table", format!("{BASE}image = {{ properties = {{}} }}\n")),
+        ("a property that is a boolean", format!("{BASE}image = {{ properties = {{ hw_vif_multiqueue_enabled = true }} }}\n")),
+        ("an empty property value", format!("{BASE}image = {{ properties = {{ os_type = \"\" }} }}\n")),
+        ("an empty property key", format!("{BASE}image = {{ properties = {{ \"\" = \"x\" }} }}\n")),
+        ("a property key too long", format!("{BASE}image = {{ properties = {{ {} = \"x\" }} }}\n", "k".repeat(256))),
+        ("a property value too long", format!("{BASE}image = {{ properties = {{ os_type = \"{}\" }} }}\n", "v".repeat(256))),
+        ("an s2d marker set", format!("{BASE}image = {{ properties = {{ s2d_address = \"x\" }} }}\n")),
+        ("an s2d marker dropped", format!("{BASE}image = {{ drop_properties = [\"s2d_lineage\"] }}\n")),
+        ("a Glance attribute set", format!("{BASE}image = {{ properties = {{ min_disk = \"20\" }} }}\n")),
+        ("a Glance attribute dropped", format!("{BASE}image = {{ drop_properties = [\"name\"] }}\n")),
+        ("a reserved os_glance key", format!("{BASE}image = {{ properties = {{ os_glance_import_task = \"x\" }} }}\n")),
+        ("drop_properties as a string", format!("{BASE}image = {{ drop_properties = \"os_type\" }}\n")),
+        ("an empty drop list", format!("{BASE}image = {{ drop_properties = [] }}\n")),
+        ("a key dropped twice", format!("{BASE}image = {{ drop_properties = [\"os_type\", \"os_type\"] }}\n")),
+        ("an empty availability zone", format!("{BASE}availability_zone = \" \"\n")),
+        ("an availability zone that is a table", format!("{BASE}availability_zone = {{ name = \"az\" }}\n")),
+        ("an empty zone map", format!("{BASE}zones = {{}}\n")),
+        ("a zone map with a number", format!("{BASE}zones = {{ nova = 1 }}\n")),
+        ("a zone map to nowhere", format!("{BASE}zones = {{ nova = \"\" }}\n")),
+        ("a zone map in [defaults] as a string", BASE.replace("network = \"private\"", "network = \"private\"\nzones = \"nova\"")),
+        ("a bad server_group word", format!("{BASE}server_group = \"copy-it\"\n")),
+        ("server_group = true", format!("{BASE}server_group = true\n")),
+        ("server_group without existing", format!("{BASE}server_group = {{}}\n")),
+        ("server_group with an unknown key", format!("{BASE}server_group = {{ existing = \"g\", policy = \"x\" }}\n")),
+        ("user_data as a string", format!("{BASE}user_data = \"cloud-init.yaml\"\n")),
+        ("user_data without file", format!("{BASE}user_data = {{}}\n")),
+        ("user_data with an empty file", format!("{BASE}user_data = {{ file = \"\" }}\n")),
+        ("user_data with an unknown key", format!("{BASE}user_data = {{ file = \"a\", path = \"b\" }}\n")),
+        ("user_data naming a folder", format!("{BASE}user_data = {{ file = \"conf/\" }}\n")),
+        ("user_data with a NUL", format!("{BASE}user_data = {{ file = \"a\\u0000b\" }}\n")),
+        ("user_data in [defaults]", BASE.replace("network = \"private\"", "user_data = { file = \"a\" }")),
     ];
     let mut disagreements = Vec::new();
     for (what, text) in wrong {
@@ -388,6 +425,19 @@ fn what_both_accept_beyond_the_fixtures() {
             fleet("[server.select]\nmetadata = { role = \"analytics\" }\n"),
         ),
         (
+            "every boot fidelity setting in [defaults] and a server",
+            BASE.replace("network = \"private\"", "network = \"private\"\nzones = { nova = \"az-b\" }\nserver_group = \"none\"\navailability_zone = \"az-1\"")
+                .replace("source = \"ehr-analytics\"", "source = \"ehr-analytics\"\nimage = { properties = { hw_firmware_type = \"uefi\", \"trait:CUSTOM_X\" = \"required\" }, drop_properties = [\"os_type\"] }\nserver_group = { existing = \"g\" }\nuser_data = { file = \"cloud-init.yaml\" }"),
+        ),
+        (
+            "a source-only property set (a warning)",
+            format!("{BASE}image = {{ properties = {{ kernel_id = \"4a1c\" }}, drop_properties = [\"instance_uuid\"] }}\n"),
+        ),
+        (
+            "a property key and value of 255 characters",
+            format!("{BASE}image = {{ properties = {{ {} = \"{}\" }} }}\n", "k".repeat(255), "é".repeat(255)),
+        ),
+        (
             "two fleets with one template beside a server",
             format!("{BASE}[[server]]\nselect = {{ name = \"web-*\" }}\nname = \"{{source}}-x\"\n[[server]]\nselect = {{ tags = [\"t\"] }}\nname = \"{{source}}-x\"\n"),
         ),
@@ -431,6 +481,10 @@ fn every_key_the_schema_names_is_one_the_reader_knows() {
     for k in keys(&defs["server"]) {
         cases.push(BASE.replace("source = \"ehr-analytics\"", &format!("{k} = []")));
     }
+    for k in keys(&defs["user_data"]) {
+        cases.push(format!("{BASE}user_data = {{ {k} = [] }}\n"));
+    }
+    cases.push(format!("{BASE}server_group = {{ existing = [] }}\n"));
     for (table, def) in [
         ("select", "select"),
         ("image", "image"),

@@ -17,6 +17,10 @@ mod validate;
 mod writer;
 mod xml_reader;
 
+pub use validate::boot::{
+    GLANCE_ATTRIBUTES, MAX_NAME_CHARS, MAX_PROPERTY_CHARS, SOURCE_ONLY_PROPERTIES,
+    is_glance_attribute, is_source_only_property,
+};
 pub use validate::{DISK_FORMATS, INTERFACES, TRANSFER_MODES, VISIBILITIES};
 pub use writer::{WriteError, to_toml, to_xml};
 pub use xml_reader::NAMESPACE;

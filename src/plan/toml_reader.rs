@@ -11,8 +11,8 @@ use toml::de::{DeTable, DeValue};
 use super::diag::Diagnostics;
 use super::model::*;
 use super::validate::{
-    self, AUTH_KEYS, CloudFound, DISK_FORMATS, INTERFACES, OriginFound, SelectFound, ServerFound,
-    Spelling, TRANSFER_MODES, VISIBILITIES, did_you_mean,
+    self, AUTH_KEYS, CloudFound, INTERFACES, OriginFound, ServerFound, Spelling, TRANSFER_MODES,
+    did_you_mean,
 };
 
 type Table<'i> = DeTable<'i>;
@@ -128,6 +128,9 @@ const DEFAULTS: &[&str] = &[
     "security_group",
     "floating_ip",
     "transfer",
+    "availability_zone",
+    "zones",
+    "server_group",
 ];
 const SERVER: &[&str] = &[
     "source",
@@ -141,8 +144,11 @@ const SERVER: &[&str] = &[
     "security_group",
     "floating_ip",
     "transfer",
+    "availability_zone",
+    "zones",
+    "server_group",
+    "user_data",
 ];
-const IMAGE: &[&str] = &["name", "disk_format", "visibility"];
 const SELECT: &[&str] = &["name", "tags", "metadata"];
 const KEYPAIR: &[&str] = &["import", "create", "existing"];
 const FLOATING_IP: &[&str] = &["pool", "address"];
@@ -447,28 +453,19 @@ fn options(r: &Reader<'_, '_>, d: &mut Diagnostics) -> Option<ServerOptions> {
             }
         });
     }
+    ok &= boot::options(r, &mut out, d);
     ok.then_some(out)
 }
 
 fn server(r: &Reader<'_, '_>, d: &mut Diagnostics) -> Option<ServerFound> {
     r.finish(d);
     let source = r.string("source", d);
-    let select = r.get("select").map(|v| (selection(v, d), v.span()));
+    let select = r.get("select").map(|v| (select::selection(v, d), v.span()));
     let name = r.string("name", d);
     let snapshot = r.string("snapshot", d);
-    let mut image = ImageOptions::default();
-    let mut image_name_span = None;
-    if let Some((t, span)) = table_of(r, "image", d) {
-        let i = Reader::new(t, span, "`image`", IMAGE);
-        i.finish(d);
-        if let Some((n, nspan)) = i.string("name", d) {
-            image.name = Some(n);
-            image_name_span = Some(nspan);
-        }
-        image.disk_format = i.enum_string("disk_format", DISK_FORMATS, d);
-        image.visibility = i.enum_string("visibility", VISIBILITIES, d);
-    }
+    let (image, image_name_span) = boot::image(r, d);
     let flavor = r.string("flavor", d).map(|(s, _)| s);
+    let user_data = boot::user_data(r, d);
     let options = options(r, d);
     let (select_value, select_span) = match select {
         Some((value, span)) => (value, Some(span)),
@@ -501,8 +498,7 @@ fn server(r: &Reader<'_, '_>, d: &mut Diagnostics) -> Option<ServerFound> {
             snapshot: snapshot.map(|(s, _)| s),
             image,
             flavor,
-            // The readers do not read it yet.
-            user_data: None,
+            user_data,
             // A bad option is already reported; keep the server for the plan-wide checks.
             options: options.unwrap_or_default(),
         },
@@ -515,132 +511,8 @@ fn server(r: &Reader<'_, '_>, d: &mut Diagnostics) -> Option<ServerFound> {
     Some(found)
 }
 
-/// A fleet's `select = { name = "web-*", tags = [...], metadata = { key = "pattern" } }`.
-fn selection(v: &Spanned<DeValue<'_>>, d: &mut Diagnostics) -> Option<Selection> {
-    let DeValue::Table(t) = v.get_ref() else {
-        d.error(
-            Some(v.span()),
-            format!("`select` must be a table, not {}", kind(v.get_ref())),
-            Some("e.g. select = { name = \"web-*\", tags = [\"migrate\"] }".into()),
-        );
-        return None;
-    };
-    let r = Reader::new(t, v.span(), "`select`", SELECT);
-    r.finish(d);
-    let mut ok = true;
-    let name = r.string("name", d);
-    ok &= name.is_some() || r.get("name").is_none();
-    let mut tags = Vec::new();
-    if let Some(list) = r.get("tags") {
-        match list.get_ref() {
-            DeValue::Array(items) if items.is_empty() => {
-                ok = false;
-                d.error(
-                    Some(list.span()),
-                    "`tags` must list at least one tag",
-                    Some("leave `tags` out to select by name or metadata alone".into()),
-                );
-            }
-            DeValue::Array(items) => {
-                for item in items.iter() {
-                    match item.get_ref() {
-                        DeValue::String(tag) if !tag.trim().is_empty() => {
-                            tags.push((tag.to_string(), item.span()));
-                        }
-                        DeValue::String(_) => {
-                            ok = false;
-                            d.error(Some(item.span()), "a tag must not be empty", None);
-                        }
-                        other => {
-                            ok = false;
-                            d.error(
-                                Some(item.span()),
-                                format!("each tag must be a string, not {}", kind(other)),
-                                None,
-                            );
-                        }
-                    }
-                }
-            }
-            other => {
-                ok = false;
-                d.error(
-                    Some(list.span()),
-                    format!("`tags` must be an array of strings, not {}", kind(other)),
-                    Some("e.g. tags = [\"migrate\"]".into()),
-                );
-            }
-        }
-    }
-    let mut metadata = Vec::new();
-    if let Some(table) = r.get("metadata") {
-        match table.get_ref() {
-            DeValue::Table(entries) if entries.is_empty() => {
-                ok = false;
-                d.error(
-                    Some(table.span()),
-                    "`metadata` must have at least one key",
-                    Some("e.g. metadata = { tier = \"db\" }; leave `metadata` out to select by name or tags alone".into()),
-                );
-            }
-            DeValue::Table(entries) => {
-                for (key, value) in entries.iter() {
-                    let k = key.get_ref().as_ref();
-                    if k.trim().is_empty() {
-                        ok = false;
-                        d.error(Some(key.span()), "a metadata key must not be empty", None);
-                        continue;
-                    }
-                    match value.get_ref() {
-                        DeValue::String(p) if !p.trim().is_empty() => {
-                            metadata.push((k.to_string(), p.to_string(), key.span()));
-                        }
-                        DeValue::String(_) => {
-                            ok = false;
-                            d.error(
-                                Some(value.span()),
-                                format!("the metadata pattern of `{k}` must not be empty"),
-                                Some("`*` matches any value".into()),
-                            );
-                        }
-                        other => {
-                            ok = false;
-                            d.error(
-                                Some(value.span()),
-                                format!(
-                                    "the metadata pattern of `{k}` must be a string, not {}",
-                                    kind(other)
-                                ),
-                                Some(format!("e.g. {k} = \"*\" (any value)")),
-                            );
-                        }
-                    }
-                }
-            }
-            other => {
-                ok = false;
-                d.error(
-                    Some(table.span()),
-                    format!("`metadata` must be a table, not {}", kind(other)),
-                    Some("e.g. metadata = { tier = \"db\" }".into()),
-                );
-            }
-        }
-    }
-    validate::selection(
-        SelectFound {
-            span: v.span(),
-            name: name.map(|(n, _)| n),
-            tags,
-            metadata,
-            // An unknown key is reported as such, not as an empty selection.
-            any_given: !t.is_empty(),
-            ok,
-        },
-        Spelling::Toml,
-        d,
-    )
-}
+mod boot;
+mod select;
 
 #[cfg(test)]
 mod tests;

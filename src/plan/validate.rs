@@ -594,6 +594,20 @@ pub(super) fn servers(
     let mut images: BTreeMap<String, usize> = BTreeMap::new();
     let mut fleets: Vec<(&Selection, usize)> = Vec::new();
     for s in found {
+        let own = &s.server.options;
+        if own.availability_zone.is_none()
+            && defaults.availability_zone.is_some()
+            && !own.zones.is_empty()
+        {
+            d.warning(
+                Some(s.origin_span.clone()),
+                "this server's zone map is never used: the default availability zone wins",
+                Some(
+                    "an availability zone puts the server in that zone whatever its source zone; give this server its own availability zone, or move the default's into the servers that need it"
+                        .into(),
+                ),
+            );
+        }
         if let Some(selection) = &s.server.select {
             if let Some((_, first)) = fleets.iter().find(|(other, _)| *other == selection) {
                 let (line, _) = line_column(text, *first);
@@ -684,6 +698,8 @@ pub(super) fn state_location(
         }
     }
 }
+
+pub(super) mod boot;
 
 #[cfg(test)]
 mod tests;

@@ -89,11 +89,22 @@ pub fn to_toml(plan: &Plan) -> Result<String, WriteError> {
             ]
             .into_iter()
             .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} = {}", q(v))))
+            .chain(
+                (!s.image.properties.is_empty())
+                    .then(|| format!("properties = {}", toml_map(&s.image.properties))),
+            )
+            .chain((!s.image.drop_properties.is_empty()).then(|| {
+                let keys: Vec<String> = s.image.drop_properties.iter().map(|k| q(k)).collect();
+                format!("drop_properties = [{}]", keys.join(", "))
+            }))
             .collect();
             let _ = writeln!(out, "image = {{ {} }}", parts.join(", "));
         }
         if let Some(flavor) = &s.flavor {
             let _ = writeln!(out, "flavor = {}", q(flavor));
+        }
+        if let Some(UserData::File(path)) = &s.user_data {
+            let _ = writeln!(out, "user_data = {{ file = {} }}", q(path));
         }
         toml_options(&mut out, &s.options);
     }
@@ -112,6 +123,15 @@ fn key(k: &str) -> String {
     }
 }
 
+/// `{ key = "value", "odd key" = "value" }`.
+fn toml_map(map: &std::collections::BTreeMap<String, String>) -> String {
+    let entries: Vec<String> = map
+        .iter()
+        .map(|(k, v)| format!("{} = {}", key(k), q(v)))
+        .collect();
+    format!("{{ {} }}", entries.join(", "))
+}
+
 /// `{ name = "web-*", tags = ["a"], metadata = { tier = "db" } }`, the parts given.
 fn toml_selection(s: &Selection) -> String {
     let mut parts = Vec::new();
@@ -123,12 +143,7 @@ fn toml_selection(s: &Selection) -> String {
         parts.push(format!("tags = [{}]", tags.join(", ")));
     }
     if !s.metadata.is_empty() {
-        let entries: Vec<String> = s
-            .metadata
-            .iter()
-            .map(|(k, v)| format!("{} = {}", key(k), q(v)))
-            .collect();
-        parts.push(format!("metadata = {{ {} }}", entries.join(", ")));
+        parts.push(format!("metadata = {}", toml_map(&s.metadata)));
     }
     format!("{{ {} }}", parts.join(", "))
 }
@@ -156,6 +171,20 @@ fn toml_options(out: &mut String, o: &ServerOptions) {
     }
     if let Some(mode) = o.transfer {
         let _ = writeln!(out, "transfer = {{ mode = \"{}\" }}", transfer_name(mode));
+    }
+    if let Some(zone) = &o.availability_zone {
+        let _ = writeln!(out, "availability_zone = {}", q(zone));
+    }
+    if !o.zones.is_empty() {
+        let _ = writeln!(out, "zones = {}", toml_map(&o.zones));
+    }
+    match &o.server_group {
+        Some(ServerGroupMode::Copy) => out.push_str("server_group = \"copy\"\n"),
+        Some(ServerGroupMode::None) => out.push_str("server_group = \"none\"\n"),
+        Some(ServerGroupMode::Existing(name)) => {
+            let _ = writeln!(out, "server_group = {{ existing = {} }}", q(name));
+        }
+        None => {}
     }
 }
 
@@ -252,10 +281,30 @@ pub fn to_xml(plan: &Plan) -> Result<String, WriteError> {
             .into_iter()
             .filter_map(|(k, v)| v.as_ref().map(|v| format!(" {k}=\"{}\"", x(v))))
             .collect();
-            let _ = writeln!(body, "    <image{}/>", attrs.concat());
+            let image = &s.image;
+            if image.properties.is_empty() && image.drop_properties.is_empty() {
+                let _ = writeln!(body, "    <image{}/>", attrs.concat());
+            } else {
+                let _ = writeln!(body, "    <image{}>", attrs.concat());
+                for (k, v) in &image.properties {
+                    let _ = writeln!(
+                        body,
+                        "      <property key=\"{}\" value=\"{}\"/>",
+                        x(k),
+                        x(v)
+                    );
+                }
+                for k in &image.drop_properties {
+                    let _ = writeln!(body, "      <drop key=\"{}\"/>", x(k));
+                }
+                body.push_str("    </image>\n");
+            }
         }
         if let Some(flavor) = &s.flavor {
             let _ = writeln!(body, "    <flavor name=\"{}\"/>", x(flavor));
+        }
+        if let Some(UserData::File(path)) = &s.user_data {
+            let _ = writeln!(body, "    <userData file=\"{}\"/>", x(path));
         }
         xml_options(&mut body, &s.options);
         if body.is_empty() {
@@ -311,6 +360,24 @@ fn xml_options(out: &mut String, o: &ServerOptions) {
     if let Some(mode) = o.transfer {
         let _ = writeln!(out, "    <transfer mode=\"{}\"/>", transfer_name(mode));
     }
+    if let Some(zone) = &o.availability_zone {
+        let _ = writeln!(out, "    <availabilityZone name=\"{}\"/>", x(zone));
+    }
+    if !o.zones.is_empty() {
+        out.push_str("    <zones>\n");
+        for (from, to) in &o.zones {
+            let _ = writeln!(out, "      <zone from=\"{}\" to=\"{}\"/>", x(from), x(to));
+        }
+        out.push_str("    </zones>\n");
+    }
+    match &o.server_group {
+        Some(ServerGroupMode::Copy) => out.push_str("    <serverGroup mode=\"copy\"/>\n"),
+        Some(ServerGroupMode::None) => out.push_str("    <serverGroup mode=\"none\"/>\n"),
+        Some(ServerGroupMode::Existing(name)) => {
+            let _ = writeln!(out, "    <serverGroup existing=\"{}\"/>", x(name));
+        }
+        None => {}
+    }
 }
 
 #[cfg(test)]
@@ -340,7 +407,14 @@ mod tests {
                 security_group: Some("web".into()),
                 floating_ip: Some(FloatingIp::Pool("public".into())),
                 transfer: Some(TransferMode::Spool),
-                ..ServerOptions::default()
+                availability_zone: None,
+                zones: [
+                    ("nova".to_string(), "az-b".to_string()),
+                    ("zone \"one\" & <two>".to_string(), "az\tc".to_string()),
+                ]
+                .into_iter()
+                .collect(),
+                server_group: Some(ServerGroupMode::None),
             },
             servers: vec![
                 Server {
@@ -352,13 +426,23 @@ mod tests {
                         name: Some("ehr-image".into()),
                         disk_format: Some("raw".into()),
                         visibility: None,
-                        ..ImageOptions::default()
+                        properties: [
+                            ("hw_firmware_type", "uefi"),
+                            ("trait:HW_CPU_X86_AVX2", "required"),
+                            ("odd key \"x\" <&>", "line\nbreak\tand tab"),
+                        ]
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                        drop_properties: vec!["os_type".into(), "hw_vif model".into()],
                     },
                     flavor: Some("m1.small".into()),
-                    user_data: None,
+                    user_data: Some(UserData::File("cloud-init/ehr \"a\".yaml".into())),
                     options: ServerOptions {
                         keypair: Some(KeypairMode::Existing("ops".into())),
                         floating_ip: Some(FloatingIp::Address("2001:db8::7".parse().expect("ip"))),
+                        availability_zone: Some("az-1".into()),
+                        server_group: Some(ServerGroupMode::Existing("anti <affinity>".into())),
                         ..ServerOptions::default()
                     },
                 },
@@ -378,11 +462,18 @@ mod tests {
                     snapshot: None,
                     image: ImageOptions {
                         name: Some("img-{source}".into()),
+                        drop_properties: vec!["os_distro".into()],
                         ..ImageOptions::default()
                     },
                     flavor: Some("m1.large".into()),
-                    user_data: None,
-                    options: ServerOptions::default(),
+                    user_data: Some(UserData::File("fleet.yaml".into())),
+                    options: ServerOptions {
+                        zones: [("nova".to_string(), "az-c".to_string())]
+                            .into_iter()
+                            .collect(),
+                        server_group: Some(ServerGroupMode::Copy),
+                        ..ServerOptions::default()
+                    },
                 },
                 Server {
                     source: String::new(),

@@ -18,10 +18,7 @@ use quick_xml::name::{Namespace, ResolveResult};
 
 use super::diag::Diagnostics;
 use super::model::*;
-use super::validate::{
-    self, AUTH_KEYS, CloudFound, DISK_FORMATS, INTERFACES, OriginFound, SelectFound, ServerFound,
-    Spelling, TRANSFER_MODES, VISIBILITIES, did_you_mean,
-};
+use super::validate::{self, AUTH_KEYS, CloudFound, INTERFACES, Spelling, did_you_mean};
 
 /// The plan format's XML namespace.
 pub const NAMESPACE: &str = "urn:s2d:plan:1";
@@ -45,6 +42,9 @@ const OPTION_CHILDREN: &[&str] = &[
     "securityGroup",
     "floatingIp",
     "transfer",
+    "availabilityZone",
+    "zones",
+    "serverGroup",
 ];
 const SERVER_CHILDREN: &[&str] = &[
     "select",
@@ -56,6 +56,10 @@ const SERVER_CHILDREN: &[&str] = &[
     "securityGroup",
     "floatingIp",
     "transfer",
+    "availabilityZone",
+    "zones",
+    "serverGroup",
+    "userData",
 ];
 
 /// An attribute: its name (local name, or the prefixed name when it is in some namespace),
@@ -481,13 +485,13 @@ pub(super) fn read(
         Some(el) => {
             let r = El::new(el);
             r.finish(&[], OPTION_CHILDREN, &[], d);
-            options(&r, d)
+            options::options(&r, d)
         }
         None => Some(ServerOptions::default()),
     };
     let mut found = Vec::new();
     for el in top.children("server") {
-        found.extend(server(&El::new(el), d));
+        found.extend(server::server(&El::new(el), d));
     }
     if top.child("server").is_none() {
         d.error(
@@ -608,221 +612,8 @@ fn cloud(
     )
 }
 
-/// The server options among the children of `r` (`<defaults>` or `<server>`).
-fn options(r: &El<'_>, d: &mut Diagnostics) -> Option<ServerOptions> {
-    let mut ok = true;
-    let mut out = ServerOptions::default();
-    let named = |name: &'static str, d: &mut Diagnostics| {
-        r.child(name).and_then(|el| {
-            let e = El::new(el);
-            e.finish(&["name"], &[], &[], d);
-            e.required("name", d).map(|(v, _)| v)
-        })
-    };
-    out.network = named("network", d);
-    out.security_group = named("securityGroup", d);
-    if let Some(el) = r.child("keypair") {
-        let k = El::new(el);
-        const MODES: &[&str] = &["import", "create", "existing"];
-        k.finish(MODES, &[], &[], d);
-        let modes: Vec<(&str, String)> = MODES
-            .iter()
-            .filter_map(|m| k.string(m, d).map(|(v, _)| (*m, v)))
-            .collect();
-        out.keypair = validate::keypair(
-            &modes,
-            el.name_span.clone(),
-            "<keypair import=\"alice-key\"/>",
-            d,
-        );
-        ok &= out.keypair.is_some();
-    }
-    if let Some(el) = r.child("floatingIp") {
-        out.floating_ip = floating_ip(&El::new(el), d);
-        ok &= out.floating_ip.is_some();
-    }
-    if let Some(el) = r.child("transfer") {
-        let t = El::new(el);
-        t.finish(&["mode"], &[], &[], d);
-        if t.attr("mode").is_none() {
-            t.required("mode", d);
-        }
-        out.transfer = t.enum_string("mode", TRANSFER_MODES, d).map(|m| {
-            if m == "spool" {
-                TransferMode::Spool
-            } else {
-                TransferMode::Stream
-            }
-        });
-    }
-    ok.then_some(out)
-}
-
-fn floating_ip(f: &El<'_>, d: &mut Diagnostics) -> Option<FloatingIp> {
-    f.finish(&["pool", "address", "enabled"], &[], &[], d);
-    let enabled = match f.attr("enabled") {
-        None => None,
-        // xs:boolean
-        Some(a) => match xml_trim(&a.value) {
-            "true" | "1" => Some(true),
-            "false" | "0" => Some(false),
-            other => {
-                d.error(
-                    Some(a.value_span.clone()),
-                    format!("`{other}` is not a valid `enabled`"),
-                    Some("allowed values: true, false".into()),
-                );
-                return None;
-            }
-        },
-    };
-    let pool = f.string("pool", d);
-    let address = f.string("address", d);
-    let given = (f.attr("pool").is_some(), f.attr("address").is_some());
-    let span = Some(f.el.name_span.clone());
-    match (enabled, given) {
-        (Some(false), (false, false)) => Some(FloatingIp::Disabled),
-        (Some(false), _) => {
-            d.error(
-                span,
-                "<floatingIp enabled=\"false\"> takes no `pool` or `address`",
-                None,
-            );
-            None
-        }
-        (_, (true, false)) => pool.map(|(p, _)| FloatingIp::Pool(p)),
-        (_, (false, true)) => {
-            let (a, aspan) = address?;
-            validate::ip_address(&a, aspan, d).map(FloatingIp::Address)
-        }
-        (_, (true, true)) | (_, (false, false)) => {
-            d.error(
-                span,
-                "<floatingIp> must have exactly one of `pool` or `address`",
-                Some("or write <floatingIp enabled=\"false\"/> for none".into()),
-            );
-            None
-        }
-    }
-}
-
-fn server(r: &El<'_>, d: &mut Diagnostics) -> Option<ServerFound> {
-    r.finish(&["source", "name"], SERVER_CHILDREN, &[], d);
-    let source = r.string("source", d);
-    let select = r
-        .child("select")
-        .map(|el| (selection(&El::new(el), d), el.name_span.clone()));
-    let name = r.string("name", d);
-    let mut snapshot = None;
-    if let Some(el) = r.child("snapshot") {
-        let s = El::new(el);
-        s.finish(&["name"], &[], &[], d);
-        snapshot = s.required("name", d);
-    }
-    let mut image = ImageOptions::default();
-    let mut image_name_span = None;
-    if let Some(el) = r.child("image") {
-        let i = El::new(el);
-        i.finish(&["name", "diskFormat", "visibility"], &[], &[], d);
-        if let Some((n, nspan)) = i.string("name", d) {
-            image.name = Some(n);
-            image_name_span = Some(nspan);
-        }
-        image.disk_format = i.enum_string("diskFormat", DISK_FORMATS, d);
-        image.visibility = i.enum_string("visibility", VISIBILITIES, d);
-    }
-    let flavor = r.child("flavor").and_then(|el| {
-        let f = El::new(el);
-        f.finish(&["name"], &[], &[], d);
-        f.required("name", d).map(|(v, _)| v)
-    });
-    let options = options(r, d);
-    let (select_value, select_span) = match select {
-        Some((value, span)) => (value, Some(span)),
-        None => (None, None),
-    };
-    let (source, select, origin_span) = validate::origin(
-        OriginFound {
-            server_span: r.el.name_span.clone(),
-            source_given: r.attr("source").is_some(),
-            source,
-            select: select_value,
-            select_span,
-        },
-        Spelling::Xml,
-        d,
-    )?;
-    let name_span = name
-        .as_ref()
-        .map(|(_, s)| s.clone())
-        .unwrap_or(origin_span.clone());
-    let snapshot_span = snapshot
-        .as_ref()
-        .map(|(_, s)| s.clone())
-        .unwrap_or(name_span.clone());
-    let found = ServerFound {
-        server: Server {
-            select,
-            source,
-            name: name.map(|(n, _)| n),
-            snapshot: snapshot.map(|(s, _)| s),
-            image,
-            flavor,
-            // The readers do not read it yet.
-            user_data: None,
-            // A bad option is already reported; keep the server for the plan-wide checks.
-            options: options.unwrap_or_default(),
-        },
-        image_span: image_name_span.unwrap_or(snapshot_span.clone()),
-        snapshot_span,
-        name_span,
-        origin_span,
-    };
-    validate::templates(&found, Spelling::Xml, d);
-    Some(found)
-}
-
-/// A fleet's `<select name="web-*"><tag name="migrate"/><metadata key="tier" value="db"/></select>`
-/// (`<tag>` and `<metadata>` in any order, each as often as needed).
-fn selection(r: &El<'_>, d: &mut Diagnostics) -> Option<Selection> {
-    r.finish(&["name"], SELECT_CHILDREN, SELECT_CHILDREN, d);
-    let mut ok = true;
-    let name = r.string("name", d);
-    ok &= name.is_some() || r.attr("name").is_none();
-    let mut tags = Vec::new();
-    for el in r.children("tag") {
-        let t = El::new(el);
-        t.finish(&["name"], &[], &[], d);
-        match t.required("name", d) {
-            Some((tag, span)) => tags.push((tag, span)),
-            None => ok = false,
-        }
-    }
-    let mut metadata = Vec::new();
-    for el in r.children("metadata") {
-        let m = El::new(el);
-        m.finish(&["key", "value"], &[], &[], d);
-        let key = m.required("key", d);
-        let value = m.required("value", d);
-        match (key, value) {
-            (Some((key, span)), Some((value, _))) => metadata.push((key, value, span)),
-            _ => ok = false,
-        }
-    }
-    validate::selection(
-        SelectFound {
-            span: r.el.name_span.clone(),
-            name: name.map(|(n, _)| n),
-            tags,
-            metadata,
-            // An unknown attribute or element is reported as such, not as an empty selection.
-            any_given: !r.el.attrs.is_empty() || !r.el.children.is_empty(),
-            ok,
-        },
-        Spelling::Xml,
-        d,
-    )
-}
+mod options;
+mod server;
 
 #[cfg(test)]
 mod tests;
