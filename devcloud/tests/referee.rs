@@ -518,7 +518,12 @@ fn boot_fidelity_server_group_properties_and_snapshot() {
     assert!(text.contains("role") && text.contains("web"), "{shown:#}");
     assert!(text.contains("prod"), "{shown:#}");
     let g = dc.osc_json("provider", &["server", "group", "show", "referee-group"]);
-    assert!(g["members"].to_string().contains(shown["id"].as_str().unwrap()), "{g:#}");
+    assert!(
+        g["members"]
+            .to_string()
+            .contains(shown["id"].as_str().unwrap()),
+        "{g:#}"
+    );
     assert!(g.to_string().contains("anti-affinity"), "{g:#}");
     dc.osc_json(
         "provider",
@@ -533,14 +538,18 @@ fn boot_fidelity_server_group_properties_and_snapshot() {
         ],
     );
     let snap = dc.osc_json("provider", &["image", "show", "referee-uefi-snap"]);
-    let properties = snap["properties"].to_string();
     for p in &props {
         let (k, v) = p.split_once('=').unwrap();
-        assert_eq!(snap["properties"][k], v, "{k} in {properties}");
+        assert_eq!(snap["properties"][k], v, "{k} in {snap:#}");
     }
     assert_eq!(snap["properties"]["image_type"], "snapshot");
     dc.osc("provider", &["server", "delete", "--wait", "referee-web"]);
     let g = dc.osc_json("provider", &["server", "group", "show", "referee-group"]);
-    assert_eq!(g["members"].to_string().contains(shown["id"].as_str().unwrap()), false);
+    assert!(
+        !g["members"]
+            .to_string()
+            .contains(shown["id"].as_str().unwrap()),
+        "{g:#}"
+    );
     dc.osc("provider", &["server", "group", "delete", "referee-group"]);
 }
