@@ -268,6 +268,12 @@ async fn a_server_keeps_description_config_drive_hostname_user_data_and_zone() {
             "'hostname' was unexpected",
         ),
         ("2.90", json!({"hostname": "web 1"}), "does not match"),
+        // An FQDN only from 2.94.
+        (
+            "2.93",
+            json!({"hostname": "web-1.example"}),
+            "does not match '^[a-zA-Z0-9]+[a-zA-Z0-9-]*[a-zA-Z0-9]+$'",
+        ),
         (
             "2.18",
             json!({"description": "d"}),
@@ -305,7 +311,7 @@ async fn a_server_keeps_description_config_drive_hostname_user_data_and_zone() {
     let (s, v) = boot(
         base,
         &alice,
-        "2.90",
+        "2.94",
         server(json!({"description": "the web server",
         "config_drive": true, "hostname": "web-1.example", "user_data": user_data,
         "availability_zone": "nova", "tags": ["web", "prod"], "metadata": {"role": "web"}})),
@@ -321,7 +327,8 @@ async fn a_server_keeps_description_config_drive_hostname_user_data_and_zone() {
     assert_eq!(s["OS-EXT-SRV-ATTR:hostname"], "web-1.example");
     assert_eq!(s["OS-EXT-AZ:availability_zone"], "nova");
     assert_eq!(s["pinned_availability_zone"], "nova");
-    assert_eq!(s["tags"], json!(["web", "prod"]));
+    // Tags come back in nova's table order.
+    assert_eq!(s["tags"], json!(["prod", "web"]));
     assert_eq!(s["metadata"], json!({"role": "web"}));
     // user_data: admins only (2.3+); the owner sees the hostname only from 2.90.
     assert!(s.get("OS-EXT-SRV-ATTR:user_data").is_none(), "{s}");

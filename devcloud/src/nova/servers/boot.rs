@@ -73,8 +73,9 @@ pub(super) fn description(v: &Value) -> Result<Option<String>, ApiError> {
     }
 }
 
-/// Nova's `hostname` (2.90+: 2 to 255 characters of `[a-zA-Z0-9-._]`).
-pub(super) fn hostname(v: &Value) -> Result<String, ApiError> {
+/// Nova's `hostname`: from 2.90 `parameter_types.hostname` (2 to 63 letters, digits and
+/// inner `-`), from 2.94 `parameter_types.fqdn` (1 to 255 of `[a-zA-Z0-9-._]`).
+pub(super) fn hostname(v: &Value, mv: Microversion) -> Result<String, ApiError> {
     let h = v.as_str().ok_or_else(|| {
         bad(format!(
             "Invalid input for field/attribute hostname. Value: {}. {} is not of type 'string'",
@@ -83,15 +84,31 @@ pub(super) fn hostname(v: &Value) -> Result<String, ApiError> {
         ))
     })?;
     let n = h.chars().count();
-    let why = if n < 2 {
+    let alnum = |c: char| c.is_ascii_alphanumeric();
+    let (pattern, min, max, matches) = if mv.at_least(94) {
+        (
+            "^[a-zA-Z0-9-._]*$",
+            1,
+            255,
+            h.chars().all(|c| alnum(c) || matches!(c, '-' | '.' | '_')),
+        )
+    } else {
+        (
+            "^[a-zA-Z0-9]+[a-zA-Z0-9-]*[a-zA-Z0-9]+$",
+            2,
+            63,
+            n >= 2
+                && h.chars().all(|c| alnum(c) || c == '-')
+                && h.starts_with(alnum)
+                && h.ends_with(alnum),
+        )
+    };
+    let why = if !matches {
+        Some(format!("'{h}' does not match '{pattern}'"))
+    } else if n < min {
         Some(format!("'{h}' is too short"))
-    } else if n > 255 {
+    } else if n > max {
         Some(format!("'{h}' is too long"))
-    } else if !h
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
-    {
-        Some(format!("'{h}' does not match '^[a-zA-Z0-9-._]*$'"))
     } else {
         None
     };
@@ -123,6 +140,14 @@ pub fn sanitize_hostname(name: &str, id: &str) -> String {
     }
 }
 
+/// Nova's message for a key the server schema does not have (at this microversion).
+fn unexpected(server: &serde_json::Map<String, Value>, key: &str) -> ApiError {
+    bad(format!(
+        "Invalid input for field/attribute server. Value: {}. Additional properties are not allowed ('{key}' was unexpected)",
+        py_repr(&Value::Object(server.clone()))
+    ))
+}
+
 /// Python's repr of a JSON value, as jsonschema messages show it.
 fn py_repr(v: &Value) -> String {
     match v {
@@ -130,20 +155,59 @@ fn py_repr(v: &Value) -> String {
         Value::Bool(true) => "True".into(),
         Value::Bool(false) => "False".into(),
         Value::String(s) => format!("'{s}'"),
-        other => other.to_string(),
+        Value::Array(a) => format!("[{}]", a.iter().map(py_repr).collect::<Vec<_>>().join(", ")),
+        Value::Object(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!("'{k}': {}", py_repr(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Value::Number(n) => n.to_string(),
     }
 }
 
-/// Nova's `parameter_types.boolean`: true/false and the strings oslo accepts.
-fn boolean(v: &Value) -> Option<bool> {
+/// Nova's `parameter_types.boolean`: an enum of `true`/`false` and these strings.
+const BOOLEAN_STRINGS: [(&str, bool); 20] = [
+    ("True", true),
+    ("TRUE", true),
+    ("true", true),
+    ("1", true),
+    ("ON", true),
+    ("On", true),
+    ("on", true),
+    ("YES", true),
+    ("Yes", true),
+    ("yes", true),
+    ("False", false),
+    ("FALSE", false),
+    ("false", false),
+    ("0", false),
+    ("OFF", false),
+    ("Off", false),
+    ("off", false),
+    ("NO", false),
+    ("No", false),
+    ("no", false),
+];
+
+fn boolean(field: &str, v: &Value) -> Result<bool, ApiError> {
     match v {
-        Value::Bool(b) => Some(*b),
-        Value::String(s) => match s.to_ascii_lowercase().as_str() {
-            "1" | "t" | "true" | "on" | "y" | "yes" => Some(true),
-            "0" | "f" | "false" | "off" | "n" | "no" => Some(false),
-            _ => None,
-        },
-        _ => None,
+        Value::Bool(b) => Ok(*b),
+        Value::String(s) => BOOLEAN_STRINGS
+            .iter()
+            .find(|(x, _)| x == s)
+            .map(|(_, b)| *b)
+            .ok_or_else(|| {
+                bad(format!(
+                    "Invalid input for field/attribute {field}. Value: {s}. '{s}' is not one of [True, 'True', 'TRUE', 'true', '1', 'ON', 'On', 'on', 'YES', 'Yes', 'yes', False, 'False', 'FALSE', 'false', '0', 'OFF', 'Off', 'off', 'NO', 'No', 'no']"
+                ))
+            }),
+        other => Err(bad(format!(
+            "Invalid input for field/attribute {field}. Value: {}. {} is not of type 'boolean', 'string'",
+            py_repr(other),
+            py_repr(other)
+        ))),
     }
 }
 
@@ -225,10 +289,8 @@ fn parse_boot(
             ));
         }
     };
-    if let Some(az) = str_of("availability_zone").filter(|az| !az.is_empty() && az != "nova") {
-        return Err(bad(format!(
-            "The requested availability zone is not available: {az}"
-        )));
+    if str_of("availability_zone").is_some_and(|az| !az.is_empty() && az != "nova") {
+        return Err(bad("The requested availability zone is not available"));
     }
     if s.get("max_count")
         .and_then(Value::as_u64)
@@ -323,9 +385,7 @@ fn parse_boot(
     let tags = match s.get("tags") {
         None => Vec::new(),
         Some(_) if !mv.at_least(52) => {
-            return Err(bad(
-                "Invalid input for field/attribute server. Additional properties are not allowed ('tags' was unexpected)",
-            ));
+            return Err(unexpected(s, "tags"));
         }
         Some(Value::Array(a)) => {
             if a.len() > 50 {
@@ -343,10 +403,11 @@ fn parse_boot(
                     ))
                 })?;
                 super::tags::validate_tag(t)?;
-                if !tags.iter().any(|x| x == t) {
-                    tags.push(t.to_string());
-                }
+                tags.push(t.to_string());
             }
+            // Nova answers tags in its table's key order.
+            tags.sort();
+            tags.dedup();
             tags
         }
         Some(other) => {
@@ -356,14 +417,8 @@ fn parse_boot(
         }
     };
     let config_drive = match s.get("config_drive") {
-        None | Some(Value::Null) => false,
-        Some(v) => boolean(v).ok_or_else(|| {
-            bad(format!(
-                "Invalid input for field/attribute config_drive. Value: {}. {} is not of type 'boolean', 'string'",
-                py_repr(v),
-                py_repr(v)
-            ))
-        })?,
+        None => false,
+        Some(v) => boolean("config_drive", v)?,
     };
     let user_data = match s.get("user_data") {
         None | Some(Value::Null) => None,
@@ -389,20 +444,16 @@ fn parse_boot(
         }
     };
     let hostname = match s.get("hostname") {
-        Some(v) if mv.at_least(90) => Some(hostname(v)?),
+        Some(v) if mv.at_least(90) => Some(hostname(v, mv)?),
         Some(_) => {
-            return Err(bad(
-                "Invalid input for field/attribute server. Additional properties are not allowed ('hostname' was unexpected)",
-            ));
+            return Err(unexpected(s, "hostname"));
         }
         None => None,
     };
     let description = match s.get("description") {
         Some(v) if mv.at_least(19) => description(v)?,
         Some(_) => {
-            return Err(bad(
-                "Invalid input for field/attribute server. Additional properties are not allowed ('description' was unexpected)",
-            ));
+            return Err(unexpected(s, "description"));
         }
         None => None,
     };
@@ -774,4 +825,52 @@ pub(super) async fn create(
         "OS-DCF:diskConfig": "MANUAL", "security_groups": groups, "adminPass": admin_pass}});
     let location = format!("{}/compute/v2.1/servers/{}", cloud.base_url, server.id);
     Ok((StatusCode::ACCEPTED, [("location", location)], Json(body)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_as_python_decodebytes_takes_it() {
+        for ok in [
+            "",
+            "YQ==",
+            "YWI=",
+            "YWJj",
+            "YW Jj\n",
+            "YQ==garbage-after",
+            "!!!!",
+        ] {
+            assert!(is_base64(ok), "{ok:?}");
+        }
+        for bad in ["abc", "a", "YQ=", "YWJjZ"] {
+            assert!(!is_base64(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn hostnames_are_sanitized_as_nova_does() {
+        assert_eq!(sanitize_hostname("ehr-analytics", "x"), "ehr-analytics");
+        assert_eq!(sanitize_hostname("Web 1_a.b", "x"), "web-1-a-b");
+        assert_eq!(sanitize_hostname("-db!-", "x"), "db");
+        assert_eq!(sanitize_hostname("!!!", "id"), "Server-id");
+        assert_eq!(sanitize_hostname(&"a".repeat(80), "x").len(), 63);
+        let (v290, v294) = (Microversion(2, 90), Microversion(2, 94));
+        assert!(hostname(&json!("web-1"), v290).is_ok());
+        assert!(hostname(&json!("web-1.example"), v290).is_err());
+        assert!(hostname(&json!("-web"), v290).is_err());
+        assert!(hostname(&json!("a"), v290).is_err());
+        assert!(hostname(&json!("web-1.example"), v294).is_ok());
+        assert!(hostname(&json!("a"), v294).is_ok());
+        assert!(hostname(&json!("web 1"), v294).is_err());
+    }
+
+    #[test]
+    fn descriptions_allow_null_and_refuse_control_characters() {
+        assert_eq!(description(&Value::Null).unwrap(), None);
+        assert_eq!(description(&json!("d")).unwrap(), Some("d".into()));
+        assert!(description(&json!("a\u{7}b")).is_err());
+        assert!(description(&json!("x".repeat(256))).is_err());
+    }
 }

@@ -63,7 +63,7 @@ pub fn validate(field: &str, v: &Value) -> Result<BTreeMap<String, String>, ApiE
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':' | '.' | ' '));
         if !key_ok {
             return Err(bad(format!(
-                "Invalid input for field/attribute {field}. Value: {}. Additional properties are not allowed ('{k}' was unexpected)",
+                "Invalid input for field/attribute {field}. Value: {}. '{k}' does not match any of the regexes: '^[a-zA-Z0-9-_:. ]{{1,255}}$'",
                 py(v)
             )));
         }

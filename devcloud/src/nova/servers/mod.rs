@@ -488,7 +488,7 @@ async fn update(
             s.description = boot::description(v)?;
         }
         if let Some(v) = u.get("hostname") {
-            s.hostname = boot::hostname(v)?;
+            s.hostname = boot::hostname(v, mv)?;
         }
         s.updated = cloud.clock.now();
         s.clone()

@@ -57,6 +57,9 @@ fn with_tags<T>(
         ));
     }
     let out = f(&mut s.tags)?;
+    // Nova answers tags in its table's key order.
+    s.tags.sort();
+    s.tags.dedup();
     s.updated = cloud.clock.now();
     Ok(out)
 }
