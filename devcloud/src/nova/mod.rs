@@ -274,6 +274,18 @@ async fn microversion(State(cloud): State<SharedCloud>, mut req: Request, next: 
             req.extensions_mut().insert(v);
             let mut resp = next.run(req).await;
             version_headers(&mut resp, v);
+            // Nova's `ResponseObject.serialize` labels every answer it makes, a 204 without a
+            // body too, `application/json`.
+            if resp.status() == StatusCode::NO_CONTENT
+                && !resp
+                    .headers()
+                    .contains_key(axum::http::header::CONTENT_TYPE)
+            {
+                resp.headers_mut().insert(
+                    axum::http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+            }
             resp
         }
         Err(e) => {

@@ -200,7 +200,6 @@ pub fn server_json(cloud: &Cloud, s: &Server, mv: Microversion, auth: &Auth) -> 
         "links": links(cloud, &format!("servers/{}", s.id)),
         "key_name": s.key_name,
         "config_drive": if s.config_drive { "True" } else { "" },
-        "progress": 0,
         "OS-DCF:diskConfig": "MANUAL",
         "OS-EXT-AZ:availability_zone": if s.vm_state == "building" { "".to_string() } else { s.availability_zone.clone() },
         "OS-EXT-STS:power_state": s.power_state(),
@@ -212,6 +211,10 @@ pub fn server_json(cloud: &Cloud, s: &Server, mv: Microversion, auth: &Auth) -> 
     });
     if !groups.is_empty() {
         v["security_groups"] = Value::Array(groups);
+    }
+    // Nova shows `progress` only in these states (`_progress_statuses`).
+    if matches!(s.status(), "ACTIVE" | "BUILD") {
+        v["progress"] = json!(0);
     }
     if auth.is_admin {
         v["OS-EXT-SRV-ATTR:host"] = json!("devcloud-compute");
@@ -494,8 +497,48 @@ async fn update(
         s.clone()
     };
     Ok(Json(
-        json!({"server": server_json(&cloud, &server, mv, &auth)}),
+        json!({"server": update_json(&cloud, &server, mv, &auth)}),
     ))
+}
+
+/// The server as nova's `update` answers it: before 2.75 without the addresses' extensions,
+/// the zone, config drive, key, usage dates, security groups, extended status, volumes and
+/// extended attributes (`show_all_attributes`); from 2.71 with `server_groups`.
+fn update_json(cloud: &Cloud, s: &Server, mv: Microversion, auth: &Auth) -> Value {
+    let mut v = server_json(cloud, s, mv, auth);
+    if !mv.at_least(75)
+        && let Value::Object(m) = &mut v
+    {
+        m.retain(|k, _| {
+            !(k.starts_with("OS-EXT-SRV-ATTR:")
+                || k.starts_with("OS-EXT-STS:")
+                || k.starts_with("OS-SRV-USG:")
+                || matches!(
+                    k.as_str(),
+                    "OS-EXT-AZ:availability_zone"
+                        | "config_drive"
+                        | "key_name"
+                        | "security_groups"
+                        | "os-extended-volumes:volumes_attached"
+                        | "host_status"
+                ))
+        });
+        if let Some(Value::Object(nets)) = m.get_mut("addresses") {
+            for list in nets.values_mut() {
+                if let Value::Array(addrs) = list {
+                    for a in addrs {
+                        if let Value::Object(a) = a {
+                            a.retain(|k, _| !k.starts_with("OS-EXT-IPS"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if mv.at_least(71) {
+        v["server_groups"] = json!(s.server_group.iter().collect::<Vec<_>>());
+    }
+    v
 }
 
 // ---------------------------------------------------------------- delete
