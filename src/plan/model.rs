@@ -357,7 +357,10 @@ impl Server {
                 .unwrap_or(TransferMode::Stream),
             image_properties: self.image.properties.clone(),
             drop_properties: self.image.drop_properties.clone(),
-            availability_zone: pick(&self.options.availability_zone, &defaults.availability_zone),
+            availability_zone: pick(
+                &self.options.availability_zone,
+                &defaults.availability_zone,
+            ),
             zones: defaults
                 .zones
                 .iter()
