@@ -103,6 +103,10 @@ pub struct Quotas {
     pub floatingip: Option<u64>,
     /// Glance: images of the project receiving data at once.
     pub image_count_uploading: Option<u64>,
+    /// Nova: server groups of the project (`None`: Nova's default, 10).
+    pub server_groups: Option<u64>,
+    /// Nova: servers in one server group (`None`: Nova's default, 10).
+    pub server_group_members: Option<u64>,
 }
 
 impl FaultSettings {

@@ -271,6 +271,11 @@ fn seed_provider(
             .collect(),
         tags: Vec::new(),
         description: None,
+        config_drive: false,
+        hostname: None,
+        user_data: None,
+        availability_zone: None,
+        group: None,
         disk: Some(Content::Generated {
             seed: options.seed,
             size: options.image_size,

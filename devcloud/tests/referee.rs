@@ -420,3 +420,136 @@ fn usage_list_and_show() {
     let rows = listed.as_array().expect("rows");
     assert!(!rows.is_empty(), "{listed:#}");
 }
+
+/// Issue 16 through the CLI: an anti-affinity group, an image with boot properties, a server
+/// booted from it with properties, tags, a description, a config drive, the group hint and
+/// user data; `server show` shows them and the group lists the member; the snapshot carries
+/// the boot properties.
+#[test]
+fn boot_fidelity_server_group_properties_and_snapshot() {
+    let dc = DevCloudProcess::start();
+    let group = dc.osc_json(
+        "provider",
+        &[
+            "server",
+            "group",
+            "create",
+            "--policy",
+            "anti-affinity",
+            "referee-group",
+        ],
+    );
+    assert_eq!(group["name"], "referee-group");
+    let group_id = group["id"].as_str().expect("group id").to_string();
+    let disk = dc.dir.path().join("disk.raw");
+    std::fs::write(&disk, vec![0u8; 4096]).expect("write disk");
+    let user_data = dc.dir.path().join("user-data.yaml");
+    std::fs::write(&user_data, "#cloud-config\npackages: [nginx]\n").expect("write user data");
+    let mut image_args = vec![
+        "image",
+        "create",
+        "--disk-format",
+        "raw",
+        "--container-format",
+        "bare",
+        "--file",
+        disk.to_str().expect("utf-8 path"),
+    ];
+    let props = [
+        "hw_firmware_type=uefi",
+        "hw_machine_type=q35",
+        "hw_disk_bus=scsi",
+        "hw_scsi_model=virtio-scsi",
+        "os_distro=ubuntu",
+        "os_type=linux",
+    ];
+    for p in &props {
+        image_args.extend(["--property", p]);
+    }
+    image_args.push("referee-uefi");
+    dc.osc_json("provider", &image_args);
+    let hint = format!("group={group_id}");
+    let server = dc.osc_json(
+        "provider",
+        &[
+            "--os-compute-api-version",
+            "2.90",
+            "server",
+            "create",
+            "--flavor",
+            "m1.tiny",
+            "--image",
+            "referee-uefi",
+            "--network",
+            "private",
+            "--property",
+            "role=web",
+            "--tag",
+            "web",
+            "--tag",
+            "prod",
+            "--description",
+            "the web server",
+            "--config-drive",
+            "True",
+            "--hint",
+            &hint,
+            "--user-data",
+            user_data.to_str().expect("utf-8 path"),
+            "--wait",
+            "referee-web",
+        ],
+    );
+    assert_eq!(server["status"], "ACTIVE");
+    let shown = dc.osc_json(
+        "provider",
+        &[
+            "--os-compute-api-version",
+            "2.90",
+            "server",
+            "show",
+            "referee-web",
+        ],
+    );
+    assert_eq!(shown["description"], "the web server");
+    assert_eq!(shown["config_drive"], "True");
+    assert_eq!(shown["OS-EXT-SRV-ATTR:hostname"], "referee-web");
+    let text = shown.to_string();
+    assert!(text.contains("role") && text.contains("web"), "{shown:#}");
+    assert!(text.contains("prod"), "{shown:#}");
+    let g = dc.osc_json("provider", &["server", "group", "show", "referee-group"]);
+    assert!(
+        g["members"]
+            .to_string()
+            .contains(shown["id"].as_str().unwrap()),
+        "{g:#}"
+    );
+    assert!(g.to_string().contains("anti-affinity"), "{g:#}");
+    dc.osc_json(
+        "provider",
+        &[
+            "server",
+            "image",
+            "create",
+            "--name",
+            "referee-uefi-snap",
+            "--wait",
+            "referee-web",
+        ],
+    );
+    let snap = dc.osc_json("provider", &["image", "show", "referee-uefi-snap"]);
+    for p in &props {
+        let (k, v) = p.split_once('=').unwrap();
+        assert_eq!(snap["properties"][k], v, "{k} in {snap:#}");
+    }
+    assert_eq!(snap["properties"]["image_type"], "snapshot");
+    dc.osc("provider", &["server", "delete", "--wait", "referee-web"]);
+    let g = dc.osc_json("provider", &["server", "group", "show", "referee-group"]);
+    assert!(
+        !g["members"]
+            .to_string()
+            .contains(shown["id"].as_str().unwrap()),
+        "{g:#}"
+    );
+    dc.osc("provider", &["server", "group", "delete", "referee-group"]);
+}

@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.parse
 import uuid
 
@@ -353,6 +354,197 @@ def upload_twice(cloud, accept):
         cloud.call("image", "DELETE", f"/v2/images/{image}")
 
 
+# Boot fidelity (issue 16): server groups, a boot with every field s2d carries, the server's
+# metadata calls, a snapshot of a server booted from an image with boot properties, and the
+# errors of each; recorded like the probes above (paths as templates). The values s2d relies
+# on (not only the shapes) are printed, prefixed "probe boot:", for a reader to compare.
+BOOT_PROPERTIES = {
+    "hw_firmware_type": "uefi", "hw_machine_type": "q35", "hw_disk_bus": "scsi",
+    "hw_scsi_model": "virtio-scsi", "os_distro": "ubuntu", "os_type": "linux",
+    # Nova never lets a snapshot inherit these.
+    "cache_in_nova": "True", "img_signature_hash_method": "SHA-256",
+}
+USER_DATA = "I2Nsb3VkLWNvbmZpZwpwYWNrYWdlczogW25naW54XQo="
+
+
+def boot_fidelity(cloud, admin):
+    records = []
+    made = {"servers": [], "images": [], "groups": []}
+
+    def mv(v):
+        return {"OpenStack-API-Version": f"compute {v}", "Accept": "application/json"}
+
+    def call(service, method, template, path, version="2.1", who=cloud, **kw):
+        headers = mv(version) if service == "compute" else {"Accept": "application/json"}
+        headers.update(kw.pop("headers", {}))
+        status, h, body = who.call(service, method, path, headers=headers, **kw)
+        records.append(record(service, method, f"{template} @{version}", True, status, h, body))
+        try:
+            return status, json.loads(body) if body else None
+        except ValueError:
+            return status, None
+
+    def wait(path, key, done, version="2.1", who=cloud, timeout=120):
+        deadline = time.monotonic() + timeout
+        while True:
+            status, _, body = who.call("compute" if key == "server" else "image", "GET", path,
+                                       headers=mv(version))
+            doc = json.loads(body) if status == 200 else {}
+            doc = doc.get(key, doc)
+            if status == 404 or done(doc) or time.monotonic() > deadline:
+                return doc
+            time.sleep(0.5)
+
+    def say(what, value):
+        print(f"probe boot: {what}: {json.dumps(value, sort_keys=True)}", file=sys.stderr)
+
+    try:
+        _, _, data = cloud.call("compute", "GET", "/v2.1/flavors")
+        flavor = next(f["id"] for f in json.loads(data)["flavors"] if f["name"] == "m1.tiny")
+        _, _, data = cloud.call("network", "GET", "/v2.0/networks?name=private")
+        net = json.loads(data)["networks"][0]["id"]
+        # The base image: a few bytes (the fake hypervisors boot anything) with the properties.
+        status, doc = call("image", "POST", "/v2/images (boot properties)", "/v2/images",
+                           body={"name": f"probe-uefi-{uuid.uuid4()}", "disk_format": "raw",
+                                 "container_format": "bare", "min_ram": 128, **BOOT_PROPERTIES})
+        image = doc["id"]
+        made["images"].append(image)
+        cloud.call("image", "PUT", f"/v2/images/{image}/file",
+                   headers={"Content-Type": "application/octet-stream"}, raw=b"probe" * 100)
+        # Server groups: the old and the new body, their errors, list and show.
+        groups = "/v2.1/os-server-groups"
+        _, doc = call("compute", "POST", groups, groups, "2.1",
+                      body={"server_group": {"name": "probe-old", "policies": ["affinity"]}})
+        made["groups"].append(doc["server_group"]["id"])
+        _, doc = call("compute", "POST", groups, groups, "2.64",
+                      body={"server_group": {"name": "probe-anti", "policy": "anti-affinity"}})
+        group = doc["server_group"]["id"]
+        made["groups"].append(group)
+        for name, version, body in [
+            ("rules with affinity", "2.64", {"server_group": {
+                "name": "x", "policy": "affinity", "rules": {"max_server_per_host": 2}}}),
+            ("rules below 1", "2.64", {"server_group": {
+                "name": "x", "policy": "anti-affinity", "rules": {"max_server_per_host": 0}}}),
+            ("unknown policy", "2.64", {"server_group": {"name": "x", "policy": "bogus"}}),
+            ("policies from 2.64", "2.64", {"server_group": {"name": "x",
+                                                             "policies": ["affinity"]}}),
+            ("soft before 2.15", "2.14", {"server_group": {"name": "x",
+                                                          "policies": ["soft-affinity"]}}),
+        ]:
+            status, doc = call("compute", "POST", f"{groups} ({name})", groups, version, body=body)
+            say(f"server group create ({name})", [status, doc])
+            if status == 200:
+                made["groups"].append(doc["server_group"]["id"])
+        call("compute", "GET", groups, groups, "2.64")
+        _, doc = call("compute", "GET", f"{groups}?all_projects", f"{groups}?all_projects=True",
+                      "2.64", who=admin)
+        call("compute", "GET", groups + "/{id}", f"{groups}/{group}", "2.1")
+        call("compute", "GET", groups + "/{unknown}", f"{groups}/{UNKNOWN}", "2.64")
+        # Boots refused.
+        base = {"name": "probe-boot", "flavorRef": flavor, "imageRef": image,
+                "networks": [{"uuid": net}]}
+        for name, version, extra, hints in [
+            ("user_data not base64", "2.90", {"user_data": "abc"}, None),
+            ("hostname before 2.90", "2.89", {"hostname": "probe-1"}, None),
+            ("hostname with a space", "2.90", {"hostname": "probe 1"}, None),
+            ("unknown group", "2.90", {}, {"group": UNKNOWN}),
+            ("unknown zone", "2.90", {"availability_zone": "elsewhere"}, None),
+            ("config_drive not boolean", "2.90", {"config_drive": "maybe"}, None),
+        ]:
+            body = {"server": {**base, **extra}}
+            if hints:
+                body["os:scheduler_hints"] = hints
+            status, doc = call("compute", "POST", f"/v2.1/servers ({name})", "/v2.1/servers",
+                               version, body=body)
+            say(f"boot ({name})", [status, doc])
+            if status == 202:
+                made["servers"].append(doc["server"]["id"])
+        # The boot s2d makes.
+        body = {"server": {**base, "description": "probe server", "config_drive": True,
+                           "hostname": "probe-1", "user_data": USER_DATA,
+                           "availability_zone": "nova", "tags": ["web", "prod"],
+                           "metadata": {"role": "web"}},
+                "os:scheduler_hints": {"group": group}}
+        status, doc = call("compute", "POST", "/v2.1/servers (every field, group hint)",
+                           "/v2.1/servers", "2.90", body=body)
+        if status != 202:
+            raise SystemExit(f"probe: boot failed: {status} {doc}")
+        server = doc["server"]["id"]
+        made["servers"].append(server)
+        wait(f"/v2.1/servers/{server}", "server", lambda s: s.get("status") != "BUILD")
+        for version, who, tag in [("2.90", cloud, ""), ("2.89", cloud, ""),
+                                  ("2.96", cloud, ""), ("2.3", admin, " (admin)")]:
+            _, doc = call("compute", "GET", "/v2.1/servers/{id}" + tag,
+                          f"/v2.1/servers/{server}", version, who=who)
+            s = doc["server"]
+            say(f"server show @{version}{tag}", {k: s.get(k) for k in (
+                "status", "description", "config_drive", "OS-EXT-SRV-ATTR:hostname",
+                "OS-EXT-SRV-ATTR:user_data", "OS-EXT-AZ:availability_zone", "tags", "metadata",
+                "server_groups", "pinned_availability_zone")})
+        call("compute", "GET", "/v2.1/servers/detail", "/v2.1/servers/detail?name=probe-boot",
+             "2.90")
+        # A second member of the anti-affinity group on the one compute host.
+        body = {"server": {**base, "name": "probe-boot-2"},
+                "os:scheduler_hints": {"group": group}}
+        status, doc = call("compute", "POST", "/v2.1/servers (second anti-affinity member)",
+                           "/v2.1/servers", "2.64", body=body)
+        if status == 202:
+            second = doc["server"]["id"]
+            made["servers"].append(second)
+            s = wait(f"/v2.1/servers/{second}", "server", lambda s: s.get("status") != "BUILD")
+            _, doc = call("compute", "GET", "/v2.1/servers/{id} (second member)",
+                          f"/v2.1/servers/{second}", "2.64")
+            say("second anti-affinity member", {k: doc["server"].get(k)
+                                                for k in ("status", "fault")})
+        _, doc = call("compute", "GET", groups + "/{id}", f"{groups}/{group}", "2.64")
+        say("group after two boots", doc)
+        _, doc = call("compute", "GET", "/v2.1/limits", "/v2.1/limits", "2.64")
+        say("limits", {k: v for k, v in doc["limits"]["absolute"].items() if "Group" in k})
+        # Description and metadata calls.
+        path = f"/v2.1/servers/{server}"
+        call("compute", "PUT", "/v2.1/servers/{id} (description)", path, "2.19",
+             body={"server": {"description": "probe server, renamed"}})
+        meta = path + "/metadata"
+        for method, template, p, body in [
+            ("GET", "/metadata", meta, None),
+            ("POST", "/metadata", meta, {"metadata": {"tier": "db"}}),
+            ("PUT", "/metadata", meta, {"metadata": {"role": "web", "a": "1"}}),
+            ("PUT", "/metadata/{key}", meta + "/b", {"meta": {"b": "2"}}),
+            ("PUT", "/metadata/{key} (mismatch)", meta + "/b", {"meta": {"c": "2"}}),
+            ("GET", "/metadata/{key}", meta + "/b", None),
+            ("DELETE", "/metadata/{key}", meta + "/a", None),
+            ("DELETE", "/metadata/{key} (unknown)", meta + "/a", None),
+            ("GET", "/metadata/{key} (unknown)", meta + "/a", None),
+            ("POST", "/metadata (bad key)", meta, {"metadata": {"a/b": "1"}}),
+        ]:
+            status, doc = call("compute", method, "/v2.1/servers/{id}" + template, p, "2.1",
+                               body=body)
+            say(f"{method} {template}", [status, doc])
+        # The snapshot and what it inherited.
+        status, doc = call("compute", "POST", "/v2.1/servers/{id}/action (createImage)",
+                           path + "/action", "2.45",
+                           body={"createImage": {"name": "probe-snap-uefi",
+                                                 "metadata": {"extra": "x"}}})
+        snap = doc["image_id"]
+        made["images"].append(snap)
+        img = wait(f"/v2/images/{snap}", "image", lambda i: i.get("status") == "active")
+        call("image", "GET", "/v2/images/{id} (snapshot of a booted image)",
+             f"/v2/images/{snap}")
+        say("snapshot", {k: v for k, v in img.items() if k not in (
+            "id", "checksum", "os_hash_value", "created_at", "updated_at", "file", "self",
+            "schema", "direct_url", "locations", "size", "virtual_size")})
+    finally:
+        for server in made["servers"]:
+            cloud.call("compute", "DELETE", f"/v2.1/servers/{server}")
+        for server in made["servers"]:
+            wait(f"/v2.1/servers/{server}", "server", lambda s: False, timeout=60)
+        for group in made["groups"]:
+            cloud.call("compute", "DELETE", f"/v2.1/os-server-groups/{group}")
+        for image in made["images"]:
+            cloud.call("image", "DELETE", f"/v2/images/{image}")
+    return records
+
+
 # The referee's openstack CLI commands (devcloud/tests/referee.rs), in its order; each runs
 # with --debug and every answer the CLI got is recorded. `{name}` is replaced by a value an
 # earlier command printed (see run_cli); what the commands make is deleted afterwards.
@@ -404,6 +596,35 @@ CLEANUP = [
     ("hospital", ["security", "group", "rule", "delete", "{rule}"]),
 ]
 
+# Boot fidelity (issue 16) through the CLI, as the referee's boot test runs it.
+BOOT_CLI = [
+    ("provider", ["server", "group", "create", "--policy", "anti-affinity", "probe-group"]),
+    ("provider", ["server", "group", "show", "probe-group"]),
+    ("provider", ["image", "create", "--disk-format", "raw", "--container-format", "bare",
+                  "--file", "{dir}/probe.pub", "--property", "hw_firmware_type=uefi",
+                  "--property", "hw_machine_type=q35", "--property", "hw_disk_bus=scsi",
+                  "--property", "hw_scsi_model=virtio-scsi", "--property", "os_distro=ubuntu",
+                  "--property", "os_type=linux", "probe-uefi"]),
+    ("provider", ["--os-compute-api-version", "2.90", "server", "create", "--flavor", "m1.tiny",
+                  "--image", "probe-uefi", "--network", "private", "--property", "role=web",
+                  "--tag", "web", "--tag", "prod", "--description", "probe server",
+                  "--config-drive", "True", "--hint", "group={group}",
+                  "--user-data", "{dir}/user-data.yaml", "--wait", "probe-web"]),
+    ("provider", ["--os-compute-api-version", "2.90", "server", "show", "probe-web"]),
+    ("provider", ["server", "group", "show", "probe-group"]),
+    ("provider", ["server", "image", "create", "--name", "probe-snap-uefi", "--wait",
+                  "probe-web"]),
+    ("provider", ["image", "show", "probe-snap-uefi"]),
+]
+BOOT_CLEANUP = [
+    ("provider", ["server", "delete", "--wait", "probe-web"]),
+    ("provider", ["image", "delete", "probe-snap-uefi"]),
+    ("provider", ["image", "delete", "probe-uefi"]),
+    ("provider", ["server", "group", "delete", "probe-group"]),
+]
+CLI += BOOT_CLI
+CLEANUP += BOOT_CLEANUP
+
 REQ = re.compile(r"^REQ: curl -g -i (?:--insecure )?-X (\w+) \"?([^\" ]+)")
 RESP = re.compile(r"^RESP: \[(\d+)\] (.*)$")
 BODY = re.compile(r"^RESP BODY: (.*)$")
@@ -420,6 +641,7 @@ def run_cli(cli, clouds_yaml, clouds):
     env = {"OS_CLIENT_CONFIG_FILE": str(clouds_yaml), "PATH": "/usr/bin:/bin"}
     work = tempfile.mkdtemp(prefix="s2d-probe-")
     pathlib.Path(work, "probe.pub").write_text(PUBKEY + "\n")
+    pathlib.Path(work, "user-data.yaml").write_text("#cloud-config\npackages: [nginx]\n")
     values = {"dir": work}
 
     def osc(name, args, debug):
@@ -460,6 +682,8 @@ def remember(args, stdout, values):
         values["port"] = doc[0]["ID"]
     elif args[:3] == ["floating", "ip", "create"]:
         values["address"] = doc["floating_ip_address"]
+    elif args[:3] == ["server", "group", "create"]:
+        values["group"] = doc["id"]
 
 
 def parse_debug(log, roots):
@@ -520,6 +744,7 @@ def main():
     clouds = read_clouds_yaml(args.clouds_yaml)
     cloud, admin = Cloud(clouds[args.cloud]), Cloud(clouds[args.admin])
     records = run(cloud, admin, False) + run(cloud, admin, True)
+    records += boot_fidelity(cloud, admin)
     if args.cli:
         records += run_cli(args.cli, pathlib.Path(args.clouds_yaml).resolve(), clouds)
     out = pathlib.Path(args.out_dir)

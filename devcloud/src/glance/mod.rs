@@ -35,6 +35,10 @@ pub struct ImageSummary {
     pub visibility: String,
     /// The disk format, once set.
     pub disk_format: Option<String>,
+    /// The container format, once set.
+    pub container_format: Option<String>,
+    /// The additional (user) properties: what Nova reads as the image's `properties`.
+    pub properties: Map<String, Value>,
 }
 
 /// One image record.
@@ -153,6 +157,8 @@ impl ImageRecord {
             owner: self.owner.clone(),
             visibility: self.visibility.clone(),
             disk_format: self.disk_format.clone(),
+            container_format: self.container_format.clone(),
+            properties: self.properties.clone(),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! security groups and to Glance for images; knows nothing about Keystone beyond `Auth`.
 
 mod flavors;
+pub(crate) mod groups;
 mod keypairs;
 mod servers;
 mod usage;
@@ -22,6 +23,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 pub use flavors::Flavor;
+pub use groups::ServerGroup;
 pub use keypairs::{Keypair, fingerprint, generate as generate_keypair, insert as insert_keypair};
 pub use servers::{BootRequest, Server, boot, make_active, parse_boot_body, server_json};
 
@@ -81,6 +83,8 @@ pub struct State_ {
     pub keypairs: BTreeMap<(String, String), Keypair>,
     /// Next keypair database id.
     pub next_keypair_id: u64,
+    /// Server groups by id.
+    pub server_groups: BTreeMap<String, ServerGroup>,
 }
 
 /// Nova of one cloud.
@@ -138,6 +142,7 @@ pub fn router(cloud: SharedCloud) -> Router<SharedCloud> {
         .merge(servers::routes())
         .merge(flavors::routes())
         .merge(keypairs::routes())
+        .merge(groups::routes())
         .merge(usage::routes())
         .route("/limits", get(limits))
         .layer(axum::middleware::from_fn_with_state(cloud, microversion));
@@ -269,6 +274,18 @@ async fn microversion(State(cloud): State<SharedCloud>, mut req: Request, next: 
             req.extensions_mut().insert(v);
             let mut resp = next.run(req).await;
             version_headers(&mut resp, v);
+            // Nova's `ResponseObject.serialize` labels every answer it makes, a 204 without a
+            // body too, `application/json`.
+            if resp.status() == StatusCode::NO_CONTENT
+                && !resp
+                    .headers()
+                    .contains_key(axum::http::header::CONTENT_TYPE)
+            {
+                resp.headers_mut().insert(
+                    axum::http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+            }
             resp
         }
         Err(e) => {
@@ -286,12 +303,14 @@ async fn limits(
 ) -> axum::Json<Value> {
     let (instances, cores, ram) = usage(&cloud, &auth.project_id);
     let quota = cloud.faults.get().quota;
+    let (max_groups, max_members) = groups::limits(&cloud);
+    let groups_used = groups::count(&cloud, &auth.project_id);
     let max = |q: Option<u64>| q.map_or(json!(-1), |n| json!(n));
     let mut absolute = json!({
         "maxServerMeta": 128, "maxTotalCores": max(quota.cores),
         "maxTotalInstances": max(quota.instances), "maxTotalKeypairs": 100,
-        "maxTotalRAMSize": max(quota.ram), "maxServerGroups": 10, "maxServerGroupMembers": 10,
-        "totalCoresUsed": cores, "totalInstancesUsed": instances, "totalRAMUsed": ram, "totalServerGroupsUsed": 0,
+        "maxTotalRAMSize": max(quota.ram), "maxServerGroups": max_groups, "maxServerGroupMembers": max_members,
+        "totalCoresUsed": cores, "totalInstancesUsed": instances, "totalRAMUsed": ram, "totalServerGroupsUsed": groups_used,
     });
     // 2.39 dropped the image-metadata quota from the limits.
     if !mv.at_least(39) {

@@ -88,19 +88,17 @@ fn create_image(
         .filter(|n| !n.trim().is_empty())
         .ok_or_else(|| bad("Invalid input for field/attribute createImage. Value: {}. 'name' is a required property"))?
         .to_string();
-    let mut properties = Map::new();
-    if let Some(Value::Object(m)) = args.get("metadata") {
-        for (k, v) in m {
-            properties.insert(k.clone(), v.clone());
+    let metadata = match args.get("metadata") {
+        None => Map::new(),
+        Some(Value::Object(m)) => m.clone(),
+        Some(other) => {
+            return Err(bad(format!(
+                "Invalid input for field/attribute metadata. Value: {other}. {other} is not of type 'object'"
+            )));
         }
-    }
-    let (min_disk, min_ram) = {
+    };
+    {
         let mut st = cloud.nova.lock();
-        let flavor_disk = st
-            .flavors
-            .get(&server.flavor_id)
-            .map(|f| f.disk)
-            .unwrap_or(0);
         let s = st
             .servers
             .get_mut(&server.id)
@@ -110,40 +108,24 @@ fn create_image(
         }
         s.task_state = Some("image_snapshot".into());
         s.updated = cloud.clock.now();
-        (flavor_disk, 0)
-    };
-    let base = server
-        .image_id
-        .as_ref()
-        .and_then(|i| cloud.glance.image_summary(i));
-    properties.insert("image_type".into(), json!("snapshot"));
-    properties.insert("instance_uuid".into(), json!(server.id));
-    properties.insert(
-        "base_image_ref".into(),
-        json!(server.image_id.clone().unwrap_or_default()),
-    );
-    properties.insert("user_id".into(), json!(auth.user_id));
-    properties.insert("owner_user_name".into(), json!(auth.user_name));
-    properties.insert("owner_project_name".into(), json!(auth.project_name));
-    properties.insert("boot_roles".into(), json!(auth.roles.join(",")));
-    properties.insert("image_location".into(), json!("snapshot"));
-    properties.insert("image_state".into(), json!("available"));
-    properties.insert("owner_id".into(), json!(server.project_id));
-    let min_ram = base.as_ref().map(|b| b.min_ram).unwrap_or(min_ram);
+    }
+    let snapshot = snapshot_metadata(&server, auth, &metadata);
     // The snapshot is the disk in the base image's format (as nova's fake-disk drivers
     // label it); a server without a base image has a qcow2 disk.
-    let disk_format = base
+    let disk_format = server
+        .image_id
         .as_ref()
-        .and_then(|b| b.disk_format.clone())
+        .and_then(|i| cloud.glance.image_summary(i))
+        .and_then(|b| b.disk_format)
         .unwrap_or_else(|| "qcow2".into());
     let image_id = cloud.glance.create_snapshot_image(
         &server.project_id,
         &name,
         &disk_format,
         "bare",
-        properties,
-        min_disk,
-        min_ram,
+        snapshot.properties,
+        snapshot.min_disk,
+        snapshot.min_ram,
     );
     let cloud2 = Arc::clone(cloud);
     let server_id = server.id.clone();
@@ -182,5 +164,80 @@ fn create_image(
     } else {
         let location = format!("{}/image/v2/images/{image_id}", cloud.base_url);
         Ok((StatusCode::ACCEPTED, [("location", location)]).into_response())
+    }
+}
+
+/// Image properties nova never lets a snapshot inherit: `[DEFAULT]
+/// non_inheritable_image_properties` (its default) and `NON_INHERITABLE_IMAGE_PROPERTIES`
+/// of `nova/compute/utils.py`.
+const NON_INHERITABLE: &[&str] = &[
+    "cache_in_nova",
+    "bittorrent",
+    "cinder_encryption_key_id",
+    "cinder_encryption_key_deletion_policy",
+    "img_signature",
+    "img_signature_hash_method",
+    "img_signature_key_type",
+    "img_signature_certificate_uuid",
+];
+
+/// The keys of the instance's system metadata that are image attributes, not properties
+/// (`SM_INHERITABLE_KEYS`).
+const INHERITABLE_KEYS: &[&str] = &["min_ram", "min_disk", "disk_format", "container_format"];
+
+/// What nova asks Glance for when it snapshots a server.
+pub(crate) struct SnapshotMeta {
+    pub properties: Map<String, Value>,
+    pub min_disk: u64,
+    pub min_ram: u64,
+}
+
+/// Nova's snapshot image metadata: `get_image_from_system_metadata` of the instance (the
+/// `image_` prefix dropped; `min_ram`/`min_disk` become attributes, the formats are dropped
+/// for a snapshot; block device mappings skipped), minus the non-inheritable properties, then
+/// `instance_uuid`, `user_id`, `image_type` and the request's `metadata` over them
+/// (`_create_image`, `_initialize_instance_snapshot_metadata`), then what the virt driver adds
+/// on upload (`image_location`, `image_state`, `owner_id`).
+pub(crate) fn snapshot_metadata(
+    server: &Server,
+    auth: &Auth,
+    metadata: &Map<String, Value>,
+) -> SnapshotMeta {
+    let mut properties = Map::new();
+    let (mut min_disk, mut min_ram) = (0, 0);
+    for (key, value) in &server.system_metadata {
+        let key = key.strip_prefix("image_").unwrap_or(key);
+        if matches!(
+            key,
+            "mappings" | "block_device_mapping" | "img_mappings" | "img_block_device_mapping"
+        ) {
+            continue;
+        }
+        if INHERITABLE_KEYS.contains(&key) {
+            match key {
+                "min_disk" => min_disk = value.parse().unwrap_or(0),
+                "min_ram" => min_ram = value.parse().unwrap_or(0),
+                _ => {}
+            }
+            continue;
+        }
+        properties.insert(key.to_string(), json!(value));
+    }
+    for key in NON_INHERITABLE {
+        properties.remove(*key);
+    }
+    properties.insert("instance_uuid".into(), json!(server.id));
+    properties.insert("user_id".into(), json!(auth.user_id));
+    properties.insert("image_type".into(), json!("snapshot"));
+    for (k, v) in metadata {
+        properties.insert(k.clone(), v.clone());
+    }
+    properties.insert("image_location".into(), json!("snapshot"));
+    properties.insert("image_state".into(), json!("available"));
+    properties.insert("owner_id".into(), json!(server.project_id));
+    SnapshotMeta {
+        properties,
+        min_disk,
+        min_ram,
     }
 }

@@ -43,6 +43,194 @@ pub struct BootRequest {
     pub description: Option<String>,
     /// Disk content (seeding only; else from the image).
     pub disk: Option<Content>,
+    /// `config_drive`.
+    pub config_drive: bool,
+    /// `hostname` (2.90+).
+    pub hostname: Option<String>,
+    /// `user_data` (base64).
+    pub user_data: Option<String>,
+    /// `availability_zone`.
+    pub availability_zone: Option<String>,
+    /// The server group of `os:scheduler_hints`.
+    pub group: Option<String>,
+}
+
+/// Nova's `description` (2.19+): a string of at most 255 printable characters, or null.
+pub(super) fn description(v: &Value) -> Result<Option<String>, ApiError> {
+    match v {
+        Value::Null => Ok(None),
+        Value::String(d) if d.chars().count() <= 255 && !d.chars().any(char::is_control) => {
+            Ok(Some(d.clone()))
+        }
+        Value::String(d) if d.chars().count() > 255 => Err(bad(format!(
+            "Invalid input for field/attribute description. Value: {d}. '{d}' is too long"
+        ))),
+        other => Err(bad(format!(
+            "Invalid input for field/attribute description. Value: {}. {} is not valid under any of the given schemas",
+            py_repr(other),
+            py_repr(other)
+        ))),
+    }
+}
+
+/// Nova's `hostname`: from 2.90 `parameter_types.hostname` (2 to 63 letters, digits and
+/// inner `-`), from 2.94 `parameter_types.fqdn` (1 to 255 of `[a-zA-Z0-9-._]`).
+pub(super) fn hostname(v: &Value, mv: Microversion) -> Result<String, ApiError> {
+    let h = v.as_str().ok_or_else(|| {
+        bad(format!(
+            "Invalid input for field/attribute hostname. Value: {}. {} is not of type 'string'",
+            py_repr(v),
+            py_repr(v)
+        ))
+    })?;
+    let n = h.chars().count();
+    let alnum = |c: char| c.is_ascii_alphanumeric();
+    let (pattern, min, max, matches) = if mv.at_least(94) {
+        (
+            "^[a-zA-Z0-9-._]*$",
+            1,
+            255,
+            h.chars().all(|c| alnum(c) || matches!(c, '-' | '.' | '_')),
+        )
+    } else {
+        (
+            "^[a-zA-Z0-9]+[a-zA-Z0-9-]*[a-zA-Z0-9]+$",
+            2,
+            63,
+            n >= 2
+                && h.chars().all(|c| alnum(c) || c == '-')
+                && h.starts_with(alnum)
+                && h.ends_with(alnum),
+        )
+    };
+    let why = if !matches {
+        Some(format!("'{h}' does not match '{pattern}'"))
+    } else if n < min {
+        Some(format!("'{h}' is too short"))
+    } else if n > max {
+        Some(format!("'{h}' is too long"))
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(bad(format!(
+            "Invalid input for field/attribute hostname. Value: {h}. {why}"
+        ))),
+        None => Ok(h.to_string()),
+    }
+}
+
+/// Nova's `utils.sanitize_hostname` of a display name: spaces, underscores and dots become
+/// `-`, other characters than word characters and `-` go, lower case, `.`/`-` stripped at
+/// both ends, at most 63 characters; `Server-<uuid>` when nothing is left.
+pub fn sanitize_hostname(name: &str, id: &str) -> String {
+    let h: String = name
+        .chars()
+        .filter(|c| (*c as u32) < 256)
+        .take(63)
+        .map(|c| if matches!(c, ' ' | '_' | '.') { '-' } else { c })
+        .filter(|c| c.is_alphanumeric() || *c == '-' || *c == '_')
+        .collect::<String>()
+        .to_lowercase();
+    let h = h.trim_matches(|c| c == '.' || c == '-').to_string();
+    if h.is_empty() {
+        format!("Server-{id}")
+    } else {
+        h
+    }
+}
+
+/// Nova's message for a key the server schema does not have (at this microversion).
+fn unexpected(server: &serde_json::Map<String, Value>, key: &str) -> ApiError {
+    bad(format!(
+        "Invalid input for field/attribute server. Value: {}. Additional properties are not allowed ('{key}' was unexpected)",
+        py_repr(&Value::Object(server.clone()))
+    ))
+}
+
+/// Python's repr of a JSON value, as jsonschema messages show it.
+fn py_repr(v: &Value) -> String {
+    match v {
+        Value::Null => "None".into(),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        Value::String(s) => format!("'{s}'"),
+        Value::Array(a) => format!("[{}]", a.iter().map(py_repr).collect::<Vec<_>>().join(", ")),
+        Value::Object(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!("'{k}': {}", py_repr(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Value::Number(n) => n.to_string(),
+    }
+}
+
+/// Nova's `parameter_types.boolean`: an enum of `true`/`false` and these strings.
+const BOOLEAN_STRINGS: [(&str, bool); 20] = [
+    ("True", true),
+    ("TRUE", true),
+    ("true", true),
+    ("1", true),
+    ("ON", true),
+    ("On", true),
+    ("on", true),
+    ("YES", true),
+    ("Yes", true),
+    ("yes", true),
+    ("False", false),
+    ("FALSE", false),
+    ("false", false),
+    ("0", false),
+    ("OFF", false),
+    ("Off", false),
+    ("off", false),
+    ("NO", false),
+    ("No", false),
+    ("no", false),
+];
+
+fn boolean(field: &str, v: &Value) -> Result<bool, ApiError> {
+    match v {
+        Value::Bool(b) => Ok(*b),
+        Value::String(s) => BOOLEAN_STRINGS
+            .iter()
+            .find(|(x, _)| x == s)
+            .map(|(_, b)| *b)
+            .ok_or_else(|| {
+                bad(format!(
+                    "Invalid input for field/attribute {field}. Value: {s}. '{s}' is not one of [True, 'True', 'TRUE', 'true', '1', 'ON', 'On', 'on', 'YES', 'Yes', 'yes', False, 'False', 'FALSE', 'false', '0', 'OFF', 'Off', 'off', 'NO', 'No', 'no']"
+                ))
+            }),
+        other => Err(bad(format!(
+            "Invalid input for field/attribute {field}. Value: {}. {} is not of type 'boolean', 'string'",
+            py_repr(other),
+            py_repr(other)
+        ))),
+    }
+}
+
+/// Nova's `base64` format check, `base64.decodebytes` (CPython's non-strict `a2b_base64`):
+/// characters outside the alphabet are skipped, a complete padding ends the input, and the
+/// data characters must fill whole quanta.
+fn is_base64(s: &str) -> bool {
+    let (mut quad, mut pads) = (0u8, 0u8);
+    for b in s.bytes() {
+        if b == b'=' {
+            if quad >= 2 {
+                pads += 1;
+                if quad + pads >= 4 {
+                    return true;
+                }
+            }
+            continue;
+        }
+        if b.is_ascii_alphanumeric() || b == b'+' || b == b'/' {
+            quad = (quad + 1) % 4;
+        }
+    }
+    quad == 0
 }
 
 fn parse_boot(
@@ -101,10 +289,8 @@ fn parse_boot(
             ));
         }
     };
-    if let Some(az) = str_of("availability_zone").filter(|az| !az.is_empty() && az != "nova") {
-        return Err(bad(format!(
-            "The requested availability zone is not available: {az}"
-        )));
+    if str_of("availability_zone").is_some_and(|az| !az.is_empty() && az != "nova") {
+        return Err(bad("The requested availability zone is not available"));
     }
     if s.get("max_count")
         .and_then(Value::as_u64)
@@ -191,33 +377,116 @@ fn parse_boot(
             }
         }
     }
-    let metadata: BTreeMap<String, String> = match s.get("metadata") {
+    let metadata = match s.get("metadata") {
         None => BTreeMap::new(),
-        Some(Value::Object(m)) => m
-            .iter()
-            .map(|(k, v)| {
-                v.as_str()
-                    .map(|v| (k.clone(), v.to_string()))
-                    .ok_or_else(|| {
-                        bad(format!(
-                            "Invalid input for field/attribute metadata. Value: {v}."
-                        ))
-                    })
-            })
-            .collect::<Result<_, _>>()?,
-        Some(_) => return Err(bad("Invalid input for field/attribute metadata.")),
+        Some(m) => super::metadata::validate("metadata", m)?,
     };
-    let tags = if mv.at_least(52) {
-        s.get("tags")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|t| t.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    } else {
-        Vec::new()
+    super::metadata::check_quota(metadata.len())?;
+    let tags = match s.get("tags") {
+        None => Vec::new(),
+        Some(_) if !mv.at_least(52) => {
+            return Err(unexpected(s, "tags"));
+        }
+        Some(Value::Array(a)) => {
+            if a.len() > 50 {
+                return Err(bad(format!(
+                    "Invalid input for field/attribute tags. Value: {}. {} is too long",
+                    Value::Array(a.clone()),
+                    Value::Array(a.clone())
+                )));
+            }
+            let mut tags: Vec<String> = Vec::new();
+            for t in a {
+                let t = t.as_str().ok_or_else(|| {
+                    bad(format!(
+                        "Invalid input for field/attribute tags. Value: {t}. {t} is not of type 'string'"
+                    ))
+                })?;
+                super::tags::validate_tag(t)?;
+                tags.push(t.to_string());
+            }
+            // Nova answers tags in its table's key order.
+            tags.sort();
+            tags.dedup();
+            tags
+        }
+        Some(other) => {
+            return Err(bad(format!(
+                "Invalid input for field/attribute tags. Value: {other}. {other} is not of type 'array'"
+            )));
+        }
+    };
+    let config_drive = match s.get("config_drive") {
+        None => false,
+        Some(v) => boolean("config_drive", v)?,
+    };
+    let user_data = match s.get("user_data") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(u)) => {
+            if u.len() > 65535 {
+                return Err(bad(format!(
+                    "Invalid input for field/attribute user_data. Value: {u}. '{u}' is too long"
+                )));
+            }
+            if !is_base64(u) {
+                return Err(bad(format!(
+                    "Invalid input for field/attribute user_data. Value: {u}. '{u}' is not a 'base64'"
+                )));
+            }
+            Some(u.clone())
+        }
+        Some(v) => {
+            return Err(bad(format!(
+                "Invalid input for field/attribute user_data. Value: {}. {} is not of type 'string'",
+                py_repr(v),
+                py_repr(v)
+            )));
+        }
+    };
+    let hostname = match s.get("hostname") {
+        Some(v) if mv.at_least(90) => Some(hostname(v, mv)?),
+        Some(_) => {
+            return Err(unexpected(s, "hostname"));
+        }
+        None => None,
+    };
+    let description = match s.get("description") {
+        Some(v) if mv.at_least(19) => description(v)?,
+        Some(_) => {
+            return Err(unexpected(s, "description"));
+        }
+        None => None,
+    };
+    let group = match body
+        .get("os:scheduler_hints")
+        .or_else(|| body.get("OS-SCH-HNT:scheduler_hints"))
+        .and_then(|h| h.get("group"))
+    {
+        None => None,
+        Some(Value::String(g)) => {
+            if uuid::Uuid::parse_str(g).is_err() {
+                return Err(bad(format!(
+                    "Invalid input for field/attribute group. Value: {g}. '{g}' is not a 'uuid'"
+                )));
+            }
+            let known = cloud
+                .nova
+                .lock()
+                .server_groups
+                .get(g)
+                .is_some_and(|sg| sg.project_id == auth.project_id || auth.is_admin);
+            if !known {
+                return Err(bad(format!("Instance group {g} could not be found.")));
+            }
+            Some(g.clone())
+        }
+        Some(v) => {
+            return Err(bad(format!(
+                "Invalid input for field/attribute group. Value: {}. {} is not of type 'string'",
+                py_repr(v),
+                py_repr(v)
+            )));
+        }
     };
     Ok(BootRequest {
         name,
@@ -229,12 +498,13 @@ fn parse_boot(
         security_groups,
         metadata,
         tags,
-        description: if mv.at_least(19) {
-            str_of("description")
-        } else {
-            None
-        },
+        description,
         disk: None,
+        config_drive,
+        hostname,
+        user_data,
+        availability_zone: str_of("availability_zone").filter(|az| !az.is_empty()),
+        group,
     })
 }
 
@@ -295,6 +565,64 @@ fn auto_network(
     }
 }
 
+/// Nova's instance system metadata from the boot's image (`get_system_metadata_from_image`:
+/// every property as `image_<key>` (truncated to 255 characters) but the block device
+/// mappings, then `min_ram`, `min_disk` (at least the flavor's root disk, the flavor's alone
+/// for a vhd), `disk_format`, `container_format`; `image_base_image_ref`) and the booting
+/// user's names and roles.
+fn system_metadata(cloud: &Cloud, auth: &Auth, req: &BootRequest) -> BTreeMap<String, String> {
+    let mut sm = BTreeMap::new();
+    let image = req
+        .image_id
+        .as_ref()
+        .and_then(|i| cloud.glance.image_summary(i));
+    if let Some(image) = &image {
+        const SKIP: &[&str] = &[
+            "mappings",
+            "block_device_mapping",
+            "img_mappings",
+            "img_block_device_mapping",
+        ];
+        for (k, v) in &image.properties {
+            if SKIP.contains(&k.as_str()) {
+                continue;
+            }
+            let v = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            sm.insert(format!("image_{k}"), v.chars().take(255).collect());
+        }
+        let root_gb = cloud
+            .nova
+            .lock()
+            .flavors
+            .get(&req.flavor_id)
+            .map_or(0, |f| f.disk);
+        let min_disk = if image.disk_format.as_deref() == Some("vhd") {
+            root_gb
+        } else {
+            image.min_disk.max(root_gb)
+        };
+        sm.insert("image_min_ram".into(), image.min_ram.to_string());
+        sm.insert("image_min_disk".into(), min_disk.to_string());
+        if let Some(f) = &image.disk_format {
+            sm.insert("image_disk_format".into(), f.clone());
+        }
+        if let Some(f) = &image.container_format {
+            sm.insert("image_container_format".into(), f.clone());
+        }
+    }
+    sm.insert(
+        "image_base_image_ref".into(),
+        req.image_id.clone().unwrap_or_default(),
+    );
+    sm.insert("owner_user_name".into(), auth.user_name.clone());
+    sm.insert("owner_project_name".into(), auth.project_name.clone());
+    sm.insert("boot_roles".into(), auth.roles.join(","));
+    sm
+}
+
 /// Create a server (ports included) and schedule its BUILD -> ACTIVE/ERROR transition.
 pub fn boot(cloud: &SharedCloud, auth: &Auth, req: BootRequest) -> Result<Server, ApiError> {
     let now = cloud.clock.now();
@@ -319,6 +647,10 @@ pub fn boot(cloud: &SharedCloud, auth: &Auth, req: BootRequest) -> Result<Server
             .get(&(auth.user_id.clone(), k.clone()))
             .map(|kp| kp.public_key.clone())
     });
+    if let Some(g) = &req.group {
+        crate::nova::groups::check_member_quota(cloud, g)?;
+    }
+    let system_metadata = system_metadata(cloud, auth, &req);
     let mut created_ports = Vec::new();
     for (net, fixed_ip) in &req.networks {
         let port_id = cloud.faults.random_uuid().to_string();
@@ -360,7 +692,7 @@ pub fn boot(cloud: &SharedCloud, auth: &Auth, req: BootRequest) -> Result<Server
     }
     let server = Server {
         id: id.clone(),
-        name: req.name,
+        name: req.name.clone(),
         project_id: auth.project_id.clone(),
         user_id: auth.user_id.clone(),
         flavor_id: req.flavor_id,
@@ -379,12 +711,30 @@ pub fn boot(cloud: &SharedCloud, auth: &Auth, req: BootRequest) -> Result<Server
         terminated_at: None,
         disk,
         availability_zone: "nova".into(),
+        requested_zone: req.availability_zone,
+        system_metadata,
+        config_drive: req.config_drive,
+        hostname: req
+            .hostname
+            .unwrap_or_else(|| sanitize_hostname(&req.name, &id)),
+        user_data: req.user_data,
+        server_group: req.group.clone(),
     };
-    cloud.nova.lock().servers.insert(id.clone(), server.clone());
+    // The group's policy as nova's scheduler filters apply it to devcloud's one host: decided
+    // now, shown when the build ends (ERROR with "No valid host" when it does not fit).
+    let no_host = {
+        let mut st = cloud.nova.lock();
+        let fits = match &req.group {
+            Some(g) => crate::nova::groups::admit(&mut st, g, &id),
+            None => true,
+        };
+        st.servers.insert(id.clone(), server.clone());
+        !fits
+    };
     let faults = cloud.faults.get();
     let cloud2 = Arc::clone(cloud);
     let delay = std::time::Duration::from_secs_f64(faults.server_build_s.max(0.0));
-    let fail = faults.server_error;
+    let fail = faults.server_error || no_host;
     tokio::spawn(async move {
         tokio::time::sleep(delay / 2).await;
         if let Some(s) = cloud2.nova.lock().servers.get_mut(&id)
@@ -475,4 +825,52 @@ pub(super) async fn create(
         "OS-DCF:diskConfig": "MANUAL", "security_groups": groups, "adminPass": admin_pass}});
     let location = format!("{}/compute/v2.1/servers/{}", cloud.base_url, server.id);
     Ok((StatusCode::ACCEPTED, [("location", location)], Json(body)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_as_python_decodebytes_takes_it() {
+        for ok in [
+            "",
+            "YQ==",
+            "YWI=",
+            "YWJj",
+            "YW Jj\n",
+            "YQ==garbage-after",
+            "!!!!",
+        ] {
+            assert!(is_base64(ok), "{ok:?}");
+        }
+        for bad in ["abc", "a", "YQ=", "YWJjZ"] {
+            assert!(!is_base64(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn hostnames_are_sanitized_as_nova_does() {
+        assert_eq!(sanitize_hostname("ehr-analytics", "x"), "ehr-analytics");
+        assert_eq!(sanitize_hostname("Web 1_a.b", "x"), "web-1-a-b");
+        assert_eq!(sanitize_hostname("-db!-", "x"), "db");
+        assert_eq!(sanitize_hostname("!!!", "id"), "Server-id");
+        assert_eq!(sanitize_hostname(&"a".repeat(80), "x").len(), 63);
+        let (v290, v294) = (Microversion(2, 90), Microversion(2, 94));
+        assert!(hostname(&json!("web-1"), v290).is_ok());
+        assert!(hostname(&json!("web-1.example"), v290).is_err());
+        assert!(hostname(&json!("-web"), v290).is_err());
+        assert!(hostname(&json!("a"), v290).is_err());
+        assert!(hostname(&json!("web-1.example"), v294).is_ok());
+        assert!(hostname(&json!("a"), v294).is_ok());
+        assert!(hostname(&json!("web 1"), v294).is_err());
+    }
+
+    #[test]
+    fn descriptions_allow_null_and_refuse_control_characters() {
+        assert_eq!(description(&Value::Null).unwrap(), None);
+        assert_eq!(description(&json!("d")).unwrap(), Some("d".into()));
+        assert!(description(&json!("a\u{7}b")).is_err());
+        assert!(description(&json!("x".repeat(256))).is_err());
+    }
 }

@@ -9,6 +9,7 @@
 
 mod actions;
 mod boot;
+mod metadata;
 mod tags;
 
 use std::collections::BTreeMap;
@@ -74,6 +75,20 @@ pub struct Server {
     pub disk: Content,
     /// Availability zone.
     pub availability_zone: String,
+    /// The availability zone the boot asked for (2.96's `pinned_availability_zone`).
+    pub requested_zone: Option<String>,
+    /// Nova's instance system metadata that snapshots inherit: the base image's properties and
+    /// its `min_ram`/`min_disk`/formats as `image_<key>` (`image_base_image_ref` too), and the
+    /// booting user's `owner_user_name`, `owner_project_name`, `boot_roles`.
+    pub system_metadata: BTreeMap<String, String>,
+    /// Whether the server has a config drive.
+    pub config_drive: bool,
+    /// The hostname (2.90+ sets it; else the sanitized name).
+    pub hostname: String,
+    /// The user data, base64, as sent.
+    pub user_data: Option<String>,
+    /// The server group the boot named in its scheduler hints.
+    pub server_group: Option<String>,
 }
 
 impl Server {
@@ -113,6 +128,7 @@ pub(super) fn routes() -> Router<SharedCloud> {
             "/servers/{id}/tags/{tag}",
             get(check_tag).put(add_tag).delete(delete_tag),
         )
+        .merge(metadata::routes())
 }
 
 fn not_found(id: &str) -> ApiError {
@@ -183,8 +199,7 @@ pub fn server_json(cloud: &Cloud, s: &Server, mv: Microversion, auth: &Auth) -> 
         "accessIPv6": "",
         "links": links(cloud, &format!("servers/{}", s.id)),
         "key_name": s.key_name,
-        "config_drive": "",
-        "progress": 0,
+        "config_drive": if s.config_drive { "True" } else { "" },
         "OS-DCF:diskConfig": "MANUAL",
         "OS-EXT-AZ:availability_zone": if s.vm_state == "building" { "".to_string() } else { s.availability_zone.clone() },
         "OS-EXT-STS:power_state": s.power_state(),
@@ -197,6 +212,10 @@ pub fn server_json(cloud: &Cloud, s: &Server, mv: Microversion, auth: &Auth) -> 
     if !groups.is_empty() {
         v["security_groups"] = Value::Array(groups);
     }
+    // Nova shows `progress` only in these states (`_progress_statuses`).
+    if matches!(s.status(), "ACTIVE" | "BUILD") {
+        v["progress"] = json!(0);
+    }
     if auth.is_admin {
         v["OS-EXT-SRV-ATTR:host"] = json!("devcloud-compute");
         v["OS-EXT-SRV-ATTR:hypervisor_hostname"] = json!("devcloud-compute");
@@ -208,14 +227,11 @@ pub fn server_json(cloud: &Cloud, s: &Server, mv: Microversion, auth: &Auth) -> 
         v["OS-EXT-SRV-ATTR:kernel_id"] = json!("");
         v["OS-EXT-SRV-ATTR:ramdisk_id"] = json!("");
         v["OS-EXT-SRV-ATTR:root_device_name"] = json!("/dev/vda");
-        v["OS-EXT-SRV-ATTR:user_data"] = Value::Null;
+        v["OS-EXT-SRV-ATTR:user_data"] = json!(s.user_data);
     }
+    // Admins see the hostname from 2.3 (extended attributes), everyone from 2.90.
     if (mv.at_least(3) && auth.is_admin) || mv.at_least(90) {
-        v["OS-EXT-SRV-ATTR:hostname"] = json!(
-            s.name
-                .to_lowercase()
-                .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-")
-        );
+        v["OS-EXT-SRV-ATTR:hostname"] = json!(s.hostname);
     }
     if mv.at_least(9) {
         v["locked"] = json!(false);
@@ -236,7 +252,7 @@ pub fn server_json(cloud: &Cloud, s: &Server, mv: Microversion, auth: &Auth) -> 
         v["locked_reason"] = Value::Null;
     }
     if mv.at_least(96) {
-        v["pinned_availability_zone"] = Value::Null;
+        v["pinned_availability_zone"] = json!(s.requested_zone);
     }
     if let Some((code, message, created)) = &s.fault {
         let mut f = json!({"code": code, "message": message, "created": nova_time(*created)});
@@ -422,7 +438,7 @@ async fn show(
     let mut v = server_json(&cloud, &s, mv, &auth);
     // From 2.71 a server's show (not its list entry) names its server groups.
     if mv.at_least(71) {
-        v["server_groups"] = json!([]);
+        v["server_groups"] = json!(s.server_group.iter().collect::<Vec<_>>());
     }
     Ok(Json(json!({"server": v})))
 }
@@ -472,14 +488,57 @@ async fn update(
             s.name = name.to_string();
         }
         if let Some(v) = u.get("description") {
-            s.description = v.as_str().map(str::to_string);
+            s.description = boot::description(v)?;
+        }
+        if let Some(v) = u.get("hostname") {
+            s.hostname = boot::hostname(v, mv)?;
         }
         s.updated = cloud.clock.now();
         s.clone()
     };
     Ok(Json(
-        json!({"server": server_json(&cloud, &server, mv, &auth)}),
+        json!({"server": update_json(&cloud, &server, mv, &auth)}),
     ))
+}
+
+/// The server as nova's `update` answers it: before 2.75 without the addresses' extensions,
+/// the zone, config drive, key, usage dates, security groups, extended status, volumes and
+/// extended attributes (`show_all_attributes`); from 2.71 with `server_groups`.
+fn update_json(cloud: &Cloud, s: &Server, mv: Microversion, auth: &Auth) -> Value {
+    let mut v = server_json(cloud, s, mv, auth);
+    if !mv.at_least(75)
+        && let Value::Object(m) = &mut v
+    {
+        m.retain(|k, _| {
+            !(k.starts_with("OS-EXT-SRV-ATTR:")
+                || k.starts_with("OS-EXT-STS:")
+                || k.starts_with("OS-SRV-USG:")
+                || matches!(
+                    k.as_str(),
+                    "OS-EXT-AZ:availability_zone"
+                        | "config_drive"
+                        | "key_name"
+                        | "security_groups"
+                        | "os-extended-volumes:volumes_attached"
+                        | "host_status"
+                ))
+        });
+        if let Some(Value::Object(nets)) = m.get_mut("addresses") {
+            for list in nets.values_mut() {
+                if let Value::Array(addrs) = list {
+                    for a in addrs {
+                        if let Value::Object(a) = a {
+                            a.retain(|k, _| !k.starts_with("OS-EXT-IPS"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if mv.at_least(71) {
+        v["server_groups"] = json!(s.server_group.iter().collect::<Vec<_>>());
+    }
+    v
 }
 
 // ---------------------------------------------------------------- delete
@@ -503,6 +562,9 @@ async fn delete(
     s.terminated_at = Some(now);
     s.updated = now;
     st.deleted.insert(id.clone(), s);
+    for g in st.server_groups.values_mut() {
+        g.members.retain(|m| *m != id);
+    }
     drop(st);
     cloud.neutron.delete_device_ports(&id);
     Ok(StatusCode::NO_CONTENT)

@@ -25,7 +25,7 @@ fn tags_supported(mv: Microversion) -> Result<(), ApiError> {
     }
 }
 
-fn validate_tag(tag: &str) -> Result<(), ApiError> {
+pub(super) fn validate_tag(tag: &str) -> Result<(), ApiError> {
     if tag.is_empty() || tag.chars().count() > 60 || tag.contains('/') || tag.contains(',') {
         return Err(bad(format!(
             "Invalid input for field/attribute tags. Value: {tag}. Tags must be 1 to 60 characters without '/' or ','"
@@ -57,6 +57,9 @@ fn with_tags<T>(
         ));
     }
     let out = f(&mut s.tags)?;
+    // Nova answers tags in its table's key order.
+    s.tags.sort();
+    s.tags.dedup();
     s.updated = cloud.clock.now();
     Ok(out)
 }
