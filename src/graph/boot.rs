@@ -8,48 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// Properties that belong to the source cloud (its instance, owner, storage, signatures),
-/// with why they are never carried; checked before [`BOOT_PREFIXES`] and [`BOOT_KEYS`].
-const SOURCE_ONLY: &[(&str, &str)] = &[
-    ("instance_uuid", "names the source server"),
-    ("base_image_ref", "names an image of the source cloud"),
-    (
-        "image_location",
-        "Nova's record of the snapshot in the source",
-    ),
-    ("image_state", "Nova's record of the snapshot in the source"),
-    ("image_type", "Nova's record of the snapshot in the source"),
-    ("owner_", "the source's owner"),
-    ("user_id", "the source's user"),
-    ("boot_roles", "the source user's roles"),
-    ("block_device_mapping", "volumes of the source cloud"),
-    ("bdm_v2", "volumes of the source cloud"),
-    ("root_device_name", "volumes of the source cloud"),
-    ("stores", "the source Glance's stores"),
-    ("os_glance", "Glance's own bookkeeping"),
-    (
-        "os_hash_",
-        "the source image's hash (the target computes its own)",
-    ),
-    ("os_hidden", "a Glance listing flag, not a boot property"),
-    (
-        "cinder_encryption_key_",
-        "a key in the source's key manager",
-    ),
-    (
-        "img_signature",
-        "a signature over the source image's bytes and certificate",
-    ),
-    (
-        "kernel_id",
-        "names an image of the source cloud (the kernel is not brought along)",
-    ),
-    (
-        "ramdisk_id",
-        "names an image of the source cloud (the ramdisk is not brought along)",
-    ),
-    ("s2d_", "s2d's own markers"),
-];
+use crate::plan;
 
 /// Property prefixes that describe how the guest boots and runs.
 const BOOT_PREFIXES: &[&str] = &["hw_", "os_", "trait:", "img_"];
@@ -66,10 +25,20 @@ const BOOT_KEYS: &[&str] = &[
 pub const NOT_BOOT: &str =
     "not a boot property (name it in the plan's image.properties to carry it)";
 
-/// Whether a property of the source image is carried to the target, and if not, why.
+/// Why a property of the source image's own is never carried.
+pub const SOURCE_ONLY: &str =
+    "it belongs to the source cloud (its instance, owner, volumes, keys or signatures)";
+/// Why a Glance attribute, or one of s2d's markers, is not carried as a property.
+pub const NOT_A_PROPERTY: &str = "a Glance attribute or s2d's marker, not a property";
+
+/// Whether a property of the source image is carried to the target, and if not, why (the
+/// lists are the plan's: [`plan::SOURCE_ONLY_PROPERTIES`], [`plan::GLANCE_ATTRIBUTES`]).
 pub fn carried(key: &str) -> Result<(), &'static str> {
-    if let Some((_, why)) = SOURCE_ONLY.iter().find(|(k, _)| key.starts_with(k)) {
-        return Err(why);
+    if plan::is_source_only_property(key) {
+        return Err(SOURCE_ONLY);
+    }
+    if plan::is_glance_attribute(key) || key.starts_with(plan::MARKER_PREFIX) {
+        return Err(NOT_A_PROPERTY);
     }
     if BOOT_PREFIXES.iter().any(|p| key.starts_with(p)) || BOOT_KEYS.contains(&key) {
         Ok(())
@@ -264,6 +233,7 @@ mod tests {
             "boot_roles",
             "block_device_mapping",
             "bdm_v2",
+            "root_device_name",
             "stores",
             "os_glance_importing_to_stores",
             "os_hash_algo",

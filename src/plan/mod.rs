@@ -18,7 +18,7 @@ mod writer;
 mod xml_reader;
 
 pub use validate::boot::{
-    GLANCE_ATTRIBUTES, MAX_NAME_CHARS, MAX_PROPERTY_CHARS, SOURCE_ONLY_PROPERTIES,
+    GLANCE_ATTRIBUTES, MARKER_PREFIX, MAX_NAME_CHARS, MAX_PROPERTY_CHARS, SOURCE_ONLY_PROPERTIES,
     is_glance_attribute, is_source_only_property,
 };
 pub use validate::{DISK_FORMATS, INTERFACES, TRANSFER_MODES, VISIBILITIES};

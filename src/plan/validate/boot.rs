@@ -27,6 +27,7 @@ pub const SOURCE_ONLY_PROPERTIES: &[&str] = &[
     "boot_roles",
     "block_device_mapping",
     "bdm_v2",
+    "root_device_name",
     "cinder_encryption_key_*",
     "img_signature*",
     "kernel_id",
