@@ -2,6 +2,7 @@
 //! against devcloud (default) and against the real OpenStack pair of `tests/openstack/`
 //! (`S2D_E2E_TARGET=openstack S2D_E2E_CLOUDS_YAML=...`, run by `tests/openstack/tier.sh`).
 
+mod fleet;
 mod formats;
 mod harness;
 mod serve;
