@@ -121,10 +121,9 @@ async fn seed(source: &Cloud) -> BTreeMap<String, ServerId> {
             .map(|s| s.name.clone())
             .collect();
         assert!(failed.is_empty(), "seeded servers in ERROR: {failed:?}");
-        (active == wanted.len()).then_some(()).ok_or(format!(
-            "{active} of {} ACTIVE",
-            wanted.len()
-        ))
+        (active == wanted.len())
+            .then_some(())
+            .ok_or(format!("{active} of {} ACTIVE", wanted.len()))
     })
     .await;
     ids
@@ -217,7 +216,12 @@ async fn a_selected_fleet_of_fifty_comes_over_and_goes() {
         .map(|c| c["node"]["name"].as_str().expect("name").to_string())
         .collect();
     assert_eq!(servers, copies);
-    assert_eq!(plan["summary"]["add"].as_u64().map(|n| n as usize >= 3 * FLEET), Some(true));
+    assert_eq!(
+        plan["summary"]["add"]
+            .as_u64()
+            .map(|n| n as usize >= 3 * FLEET),
+        Some(true)
+    );
     let out = world
         .s2d_ok(&["plan", "fleet.toml", "--detailed-exitcode"], 2)
         .await;
@@ -300,7 +304,11 @@ async fn a_selected_fleet_of_fifty_comes_over_and_goes() {
     assert_eq!(both(&world).await, before, "both clouds as before");
     eprintln!(
         "fleet of {FLEET} on {}: seed {:.1}s, plan {:.1}s, apply {:.1}s, plan again {:.1}s, destroy {:.1}s, all {:.1}s",
-        if real_openstack() { "openstack" } else { "devcloud" },
+        if real_openstack() {
+            "openstack"
+        } else {
+            "devcloud"
+        },
         seeded.as_secs_f64(),
         planned.as_secs_f64(),
         applied.as_secs_f64(),
