@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The wait for quota against the real clouds: the quickstart plan is saved while the hospital
-# has room, then its admin sets the research project's Nova `instances` and Neutron
-# `floating-ips` quotas to 0 (as if other users took the room). `s2d apply SAVED` must say once
+# has room, then its admin sets the research project's Nova `instances` quota to 0 and its
+# Neutron `floating-ips` quota to what it uses (Neutron refuses less), as if other users took
+# the room. `s2d apply SAVED` must say once
 # per step that it waits for quota (Nova's 403, Neutron's 409 as these services word them),
 # go on as each quota is raised again, and finish with exactly one server and one floating IP;
 # then destroy leaves nothing behind.
@@ -40,7 +41,8 @@ wait_line() { # pattern, within seconds
 }
 
 "$S2D" plan quickstart.toml --out saved.json >/dev/null
-openstack --os-cloud hospital-admin quota set --instances 0 --floating-ips 0 research
+used_fips=$(openstack --os-cloud hospital floating ip list -f value -c ID | wc -l)
+openstack --os-cloud hospital-admin quota set --instances 0 --floating-ips "$used_fips" research
 started=$SECONDS
 "$S2D" apply saved.json >apply.out 2>apply.err &
 APPLY_PID=$!
