@@ -748,9 +748,10 @@ async fn a_rate_limited_cloud_is_waited_for() {
 
 /// Quotas: the compute limits and Neutron's quotas are read in `plan`, so servers or floating
 /// IPs that would not fit are refused before anything is made (`s2d::cloud::quota`, naming
-/// what is left); a quota plan cannot read (Glance's images uploading at once) fails its step
-/// with the cloud's refusal under the same code, what was made before stays recorded, and
-/// once the quota allows, the next apply finishes.
+/// what is left). A quota plan cannot read (Glance's images uploading at once) makes its step
+/// wait for room; when `--quota-timeout` runs out first, the step fails with the cloud's
+/// refusal under the same code and its help, what was made before stays recorded, and once
+/// the quota allows, the next apply finishes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quota_refusal_is_a_clear_diagnostic() {
     let world = world().await;
@@ -778,11 +779,31 @@ async fn a_quota_refusal_is_a_clear_diagnostic() {
     world
         .faults("hospital", json!({"quota": {"image_count_uploading": 0}}))
         .await;
-    let out = world.s2d_ok(&["apply", &plan, "--auto-approve"], 1).await;
+    let started = Instant::now();
+    let out = world
+        .s2d_ok(
+            &["apply", &plan, "--auto-approve", "--quota-timeout", "3"],
+            1,
+        )
+        .await;
+    let took = started.elapsed();
     let err = stderr(&out);
+    // One line when the wait starts, however often the upload is refused meanwhile.
+    assert_eq!(
+        err.matches("image.ehr-analytics-s2d: waiting for quota")
+            .count(),
+        1,
+        "{err}"
+    );
     assert!(err.contains("failed: image.ehr-analytics-s2d"), "{err}");
     assert!(err.contains("s2d::cloud::quota"), "{err}");
     assert!(err.contains("image_count_uploading"), "{err}");
+    assert!(
+        err.contains("still refused after waiting 3s for the quota"),
+        "{err}"
+    );
+    assert!(err.contains("openstack quota show"), "{err}");
+    assert!(took >= Duration::from_secs(3), "{took:?}");
     assert!(
         world
             .state()
@@ -793,6 +814,85 @@ async fn a_quota_refusal_is_a_clear_diagnostic() {
     );
     world.faults("hospital", json!({"quota": {}})).await;
     world.s2d_ok(&["apply", &plan, "--auto-approve"], 0).await;
+    world.s2d_ok(&["destroy", &plan, "--auto-approve"], 0).await;
+    assert_eq!(both(&world).await, before);
+}
+
+/// A plan reviewed while there was room, applied after others took it: Glance refuses the
+/// upload (413, images uploading at once), Nova the server (403 "Quota exceeded for
+/// instances"), Neutron the floating IP (409 `OverQuota`). Each step says once that it waits
+/// for quota and tries again as room comes back; the apply finishes with exactly one of each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apply_waits_for_quota_and_finishes() {
+    let world = world().await;
+    let plan = world.plan("quickstart.toml");
+    let before = both(&world).await;
+    world
+        .s2d_ok(&["plan", &plan, "--out", "saved.json"], 0)
+        .await;
+    world
+        .faults(
+            "hospital",
+            json!({"quota": {"image_count_uploading": 0, "instances": 0, "floatingip": 0}}),
+        )
+        .await;
+    let mut child = world
+        .command(&["apply", "saved.json"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let lines = Lines::read(child.stderr.take().expect("stderr"));
+    // Room comes back one quota at a time, each once its step has said it waits.
+    for (address, still) in [
+        (
+            "image.ehr-analytics-s2d",
+            json!({"instances": 0, "floatingip": 0}),
+        ),
+        ("server.ehr-analytics", json!({"floatingip": 0})),
+        ("floating_ip.ehr-analytics", json!({})),
+    ] {
+        lines
+            .wait_for(
+                &format!("{address} to wait for quota"),
+                Duration::from_secs(60),
+                |l| l.starts_with(&format!("{address}: waiting for quota")),
+            )
+            .await;
+        world.faults("hospital", json!({ "quota": still })).await;
+    }
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().expect("waits"))
+        .await
+        .expect("joins");
+    let err = lines.all();
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    for (address, refusal) in [
+        ("image.ehr-analytics-s2d", "image_count_uploading"),
+        ("server.ehr-analytics", "Quota exceeded for instances"),
+        ("floating_ip.ehr-analytics", "OverQuota"),
+    ] {
+        let waits: Vec<&str> = err
+            .lines()
+            .filter(|l| l.starts_with(&format!("{address}: waiting for quota")))
+            .collect();
+        assert_eq!(waits.len(), 1, "{err}");
+        assert!(waits[0].contains(refusal), "{err}");
+    }
+    // Exactly one of each: a refused create made nothing.
+    let (_, target) = both(&world).await;
+    let named = |set: &std::collections::BTreeSet<(String, String)>, name: &str| {
+        set.iter().filter(|(n, _)| n == name).count()
+    };
+    assert_eq!(named(&target.servers, "ehr-analytics"), 1, "{target:?}");
+    assert_eq!(named(&target.images, "ehr-analytics-s2d"), 1, "{target:?}");
+    assert_eq!(
+        target.floating_ips.len(),
+        before.1.floating_ips.len() + 1,
+        "{target:?}"
+    );
+    world
+        .s2d_ok(&["plan", &plan, "--detailed-exitcode"], 0)
+        .await;
     world.s2d_ok(&["destroy", &plan, "--auto-approve"], 0).await;
     assert_eq!(both(&world).await, before);
 }

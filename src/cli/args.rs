@@ -305,6 +305,11 @@ pub struct RunArgs {
     /// Seconds to wait for a deleted server to be gone.
     #[arg(long, default_value_t = defaults::DELETE_TIMEOUT_S, value_name = "SECONDS")]
     pub delete_timeout: u64,
+    /// Seconds a create refused for a quota (Glance's images uploading at once, Nova's
+    /// instances, Neutron's ports or floating IPs taken by others) waits, in all, for room
+    /// before it fails.
+    #[arg(long, default_value_t = defaults::QUOTA_TIMEOUT_S, value_name = "SECONDS")]
+    pub quota_timeout: u64,
 }
 
 #[derive(Debug, Args)]

@@ -105,6 +105,11 @@ impl FleetProgress {
                 self.copying.insert(address.clone(), *bytes);
                 None
             }
+            Event::WaitingForQuota {
+                address,
+                message,
+                limit_s,
+            } => Some(super::migrate::quota_line(address, message, *limit_s)),
             _ => None,
         }
     }

@@ -145,6 +145,7 @@ fn timeouts(run: &RunArgs) -> Timeouts {
         image: Duration::from_secs(run.image_timeout),
         server: Duration::from_secs(run.server_timeout),
         delete: Duration::from_secs(run.delete_timeout),
+        quota: Duration::from_secs(run.quota_timeout),
     }
 }
 
@@ -255,6 +256,19 @@ fn print_tally(
     })
 }
 
+/// The line a wait for quota gets, once per wait: one line, even for Glance's refusal, whose
+/// body (webob's) spans several and carries `<br />`s.
+pub(super) fn quota_line(address: &Address, message: &str, limit_s: u64) -> String {
+    let message = message
+        .replace("<br />", " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    format!(
+        "{address}: waiting for quota (tried again for up to {limit_s}s, --quota-timeout): {message}"
+    )
+}
+
 fn print_lines(
     mut rx: mpsc::UnboundedReceiver<Event>,
     quiet: bool,
@@ -351,6 +365,13 @@ fn print_lines(
                         }
                     }
                 },
+                Event::WaitingForQuota {
+                    address,
+                    message,
+                    limit_s,
+                } if !quiet => {
+                    say(quota_line(&address, &message, limit_s));
+                }
                 Event::StateSaved { serial } => tracing::debug!(serial, "state saved"),
                 Event::StateSaveFailed { message } => {
                     say(format!("error: the state could not be saved: {message}"));

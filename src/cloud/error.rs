@@ -134,10 +134,16 @@ impl miette::Diagnostic for Error {
 
 /// Whether a refusal's message says a quota or limit ran out (Nova's 403 "Quota exceeded for
 /// instances", Neutron's 409 "Quota exceeded for resources: ['floatingip']", Glance's 413
-/// "... exceeds the quota", Cinder's 413 "VolumeLimitExceeded").
+/// "... exceeds the quota", Cinder's 413 "VolumeLimitExceeded"; Nova's 403 when Neutron's
+/// port quota is short, `PortLimitExceeded`: "Maximum number of ports exceeded" or "The number
+/// of defined ports: N is over the limit: Q").
 fn says_quota(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
-    m.contains("quota") || m.contains("limitexceeded") || m.contains("limit exceeded")
+    m.contains("quota")
+        || m.contains("limitexceeded")
+        || m.contains("limit exceeded")
+        || m.contains("maximum number of ports exceeded")
+        || m.contains("is over the limit")
 }
 
 impl Error {
@@ -444,6 +450,49 @@ mod tests {
         );
         let long = "x".repeat(2000);
         assert!(decode_error_body(&long, "").len() < 700);
+    }
+
+    #[test]
+    fn quota_refusals_as_the_services_word_them() {
+        let refusal = |status: u16, message: &str| Error::Api {
+            cloud: "hospital".into(),
+            service: Service::Compute,
+            method: "POST".into(),
+            url: "http://h/x".into(),
+            status,
+            message: message.into(),
+            request_id: None,
+        };
+        for (status, message) in [
+            (
+                403,
+                "Quota exceeded for instances: Requested 1, but already used 10 of 10 instances",
+            ),
+            (403, "Maximum number of ports exceeded"),
+            (403, "The number of defined ports: 12 is over the limit: 10"),
+            (
+                409,
+                "OverQuota: Quota exceeded for resources: ['floatingip'].",
+            ),
+            (
+                413,
+                "The request returned a 413 Request Entity Too Large. This generally means that rate limiting or a quota threshold was breached. The response body: Project p is over a limit for [Resource image_count_uploading is over limit of 1 due to current usage 1 and delta 0]",
+            ),
+        ] {
+            assert_eq!(
+                refusal(status, message).code(),
+                "s2d::cloud::quota",
+                "{message}"
+            );
+        }
+        assert_eq!(
+            refusal(413, "Image storage media is full: disk").code(),
+            "s2d::cloud::too_large"
+        );
+        assert_eq!(
+            refusal(403, "Policy doesn't allow os_compute_api:servers:create").code(),
+            "s2d::cloud::forbidden"
+        );
     }
 
     #[test]

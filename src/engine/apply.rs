@@ -36,6 +36,9 @@ pub struct Timeouts {
     pub image: Duration,
     pub server: Duration,
     pub delete: Duration,
+    /// How long one create may wait, in all, for a quota that refuses it to allow it
+    /// (`--quota-timeout`; see `steps::quota_wait`).
+    pub quota: Duration,
 }
 
 /// Options for apply and destroy (their defaults are the workflow's, `workflow::defaults`).
@@ -108,6 +111,14 @@ pub enum Event {
     },
     StateSaveFailed {
         message: String,
+    },
+    /// A create was refused for a quota the plan could not foresee (Glance's images uploading
+    /// at once, another user's servers or floating IPs): it waits and is tried again, for at
+    /// most `limit_s` seconds. Sent once per wait, with the cloud's refusal.
+    WaitingForQuota {
+        address: Address,
+        message: String,
+        limit_s: u64,
     },
 }
 

@@ -44,6 +44,9 @@ pub struct Script {
     pub crash_after: Option<usize>,
     /// The target's compute quota and use, as `quota` reports it.
     pub quota: Quota,
+    /// Calls (by method name) refused for a quota this many times before they go through,
+    /// as a cloud whose quota frees up (a refused call makes nothing).
+    pub quota_refusals: BTreeMap<&'static str, usize>,
 }
 
 #[derive(Debug, Default)]
@@ -293,7 +296,18 @@ impl FakeCloud {
             w.script.latency
         };
         tokio::time::sleep(latency).await;
-        let w = self.lock();
+        let mut w = self.lock();
+        if let Some(left) = w.script.quota_refusals.get_mut(name)
+            && *left > 0
+        {
+            *left -= 1;
+            return Err(PortError::Api {
+                diagnosis: Diagnosis::new("s2d::cloud::quota", Some("free some".into())),
+                call: name.into(),
+                status: Some(403),
+                message: "Quota exceeded for instances".into(),
+            });
+        }
         if w.crashed {
             return Err(PortError::Api {
                 diagnosis: Diagnosis::default(),

@@ -148,6 +148,13 @@ impl OpSlot {
     fn release(&self) {
         self.permit.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
+
+    fn held(&self) -> bool {
+        self.permit
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
 }
 
 impl NodeCtx {
@@ -239,6 +246,85 @@ async fn within<T>(
     result
 }
 
+/// The code of a quota refusal (Nova's 403 "Quota exceeded", Neutron's 409 `OverQuota`,
+/// Glance's 413), as `cloud::Error::code` gives it.
+const QUOTA: &str = "s2d::cloud::quota";
+/// The first pause of a quota wait; each next one twice as long, at most [`QUOTA_PAUSE_MAX`].
+const QUOTA_PAUSE: Duration = Duration::from_secs(1);
+const QUOTA_PAUSE_MAX: Duration = Duration::from_secs(15);
+
+fn is_quota(error: &PortError) -> bool {
+    matches!(error, PortError::Api { diagnosis, .. } if diagnosis.code == QUOTA)
+}
+
+/// Run a create that a quota the plan could not foresee may refuse, and wait for room.
+///
+/// A quota refusal is a definite "no": the cloud made nothing (Nova checks before it builds,
+/// Neutron before it inserts, Glance puts a refused upload's image back to `queued`), so the
+/// call is sent again, unlike a create whose answer was lost (that one is looked up by its
+/// marker first, inside `call`: `cloud::create_or_adopt`). Pauses from 1 s doubling to 15 s
+/// (with jitter), the node's parallelism slot given back meanwhile, until `timeouts.quota`
+/// has passed since the first refusal; then the last refusal is the node's failure
+/// (`s2d::cloud::quota`, its help), saying how long it waited. The first refusal of a wait
+/// is told once ([`Event::WaitingForQuota`]); any other failure ends the wait at once.
+async fn quota_wait<T, F, Fut>(ctx: &NodeCtx, mut call: F) -> Result<T, PortError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, PortError>>,
+{
+    let limit = ctx.timeouts.quota;
+    let mut since: Option<tokio::time::Instant> = None;
+    let mut pause = QUOTA_PAUSE;
+    loop {
+        let error = match call().await {
+            Err(error) if is_quota(&error) => error,
+            other => return other,
+        };
+        let now = tokio::time::Instant::now();
+        let first = since.is_none();
+        let waited = now - *since.get_or_insert(now);
+        if waited >= limit {
+            return Err(match error {
+                PortError::Api {
+                    call,
+                    status,
+                    message,
+                    diagnosis,
+                } => PortError::Api {
+                    call,
+                    status,
+                    message: format!(
+                        "{message} (still refused after waiting {}s for the quota; --quota-timeout sets how long)",
+                        waited.as_secs()
+                    ),
+                    diagnosis,
+                },
+                other => other,
+            });
+        }
+        if first && let Some(tx) = &ctx.events {
+            let _ = tx.send(Event::WaitingForQuota {
+                address: ctx.change.address.clone(),
+                message: error.to_string(),
+                limit_s: limit.as_secs(),
+            });
+        }
+        tracing::debug!(address = %ctx.change.address, error = %error, "waiting for quota");
+        let nap = pause
+            .mul_f64(0.5 + fastrand::f64() * 0.5)
+            .min(limit - waited);
+        pause = (pause * 2).min(QUOTA_PAUSE_MAX);
+        let held = ctx.slot.held();
+        if held {
+            ctx.slot.release();
+        }
+        tokio::time::sleep(nap).await;
+        if held {
+            ctx.slot.acquire().await?;
+        }
+    }
+}
+
 fn ignore_missing(result: Result<(), PortError>) -> Result<(), PortError> {
     match result {
         Err(PortError::NotFound { .. }) => Ok(()),
@@ -257,23 +343,25 @@ async fn fill_image<C: CloudPort>(
 ) -> Result<super::port::Checksums, NodeFailure> {
     // The copy is bounded by `transfers`, not by the parallelism slot.
     ctx.slot.release();
-    let copied = async {
+    let events = ctx.events.clone();
+    let for_progress = ctx.change.address.clone();
+    let progress: Progress = Arc::new(move |bytes, total| {
+        if let Some(tx) = &events {
+            let _ = tx.send(Event::Transfer {
+                address: for_progress.clone(),
+                bytes,
+                total,
+            });
+        }
+    });
+    // An upload Glance refuses for its quota (images uploading at once, storage) waits
+    // without its place under `transfers`, and goes again into the same (`queued`) image.
+    let copied = quota_wait(ctx, || async {
         let _held = ctx.transfers.enter().await?;
-        let events = ctx.events.clone();
-        let for_progress = ctx.change.address.clone();
-        let progress: Progress = Arc::new(move |bytes, total| {
-            if let Some(tx) = &events {
-                let _ = tx.send(Event::Transfer {
-                    address: for_progress.clone(),
-                    bytes,
-                    total,
-                });
-            }
-        });
         cloud
-            .upload_image(image_id, source_id, copy, progress)
+            .upload_image(image_id, source_id, copy, progress.clone())
             .await
-    }
+    })
     .await;
     ctx.slot.acquire().await?;
     let checksums = copied?;
@@ -446,9 +534,11 @@ async fn make_snapshot<C: CloudPort>(
     let held = ctx.snapshots.enter().await;
     ctx.slot.acquire().await?;
     let _held = held?;
-    let id = cloud
-        .create_snapshot(source_server_id, name, &ctx.marker())
-        .await?;
+    let marker = ctx.marker();
+    let id = quota_wait(ctx, || {
+        cloud.create_snapshot(source_server_id, name, &marker)
+    })
+    .await?;
     let image = within(
         &ctx.slot,
         ctx.timeouts.snapshot,
@@ -516,22 +606,17 @@ async fn make_image<C: CloudPort>(
         cloud.wait_image_active(Side::Source, &source_id, ctx.timeouts.snapshot),
     )
     .await?;
-    let image = cloud
-        .create_image(&ImageSpec {
-            name: name.clone(),
-            disk_format: disk_format.clone(),
-            container_format: "bare".into(),
-            visibility: visibility.clone(),
-            properties: crate::graph::image_properties(
-                &snap.properties,
-                properties,
-                drop_properties,
-            ),
-            min_disk: snap.min_disk,
-            min_ram: snap.min_ram,
-            marker: ctx.marker(),
-        })
-        .await?;
+    let spec = ImageSpec {
+        name: name.clone(),
+        disk_format: disk_format.clone(),
+        container_format: "bare".into(),
+        visibility: visibility.clone(),
+        properties: crate::graph::image_properties(&snap.properties, properties, drop_properties),
+        min_disk: snap.min_disk,
+        min_ram: snap.min_ram,
+        marker: ctx.marker(),
+    };
+    let image = quota_wait(ctx, || cloud.create_image(&spec)).await?;
     // A target image whose bytes did not arrive whole, or not as sent, is deleted:
     // it is never left behind looking like a copy.
     let copy = super::port::CopySpec {
@@ -582,12 +667,12 @@ async fn make_keypair<C: CloudPort>(
     match mode {
         KeypairMode::Import => {
             let key = public_key.clone().unwrap_or_default();
-            let made = cloud.import_keypair(name, &key).await?;
+            let made = quota_wait(ctx, || cloud.import_keypair(name, &key)).await?;
             let extra = extra(json!({"fingerprint": made.fingerprint}));
             Ok(ctx.done(ctx.record(side, &made.name, Origin::Created, extra)))
         }
         KeypairMode::Create => {
-            let made = cloud.create_keypair(name).await?;
+            let made = quota_wait(ctx, || cloud.create_keypair(name)).await?;
             let extra = extra(json!({"fingerprint": made.keypair.fingerprint}));
             let mut output = ctx.done(ctx.record(side, &made.keypair.name, Origin::Created, extra));
             output.generated_key = Some((address, PrivateKey(made.private_key)));
@@ -625,9 +710,11 @@ async fn make_security_group<C: CloudPort>(
                 records: Vec::new(),
             });
     }
-    let group = cloud
-        .create_security_group(name, "made by s2d", &ctx.marker())
-        .await?;
+    let marker = ctx.marker();
+    let group = quota_wait(ctx, || {
+        cloud.create_security_group(name, "made by s2d", &marker)
+    })
+    .await?;
     Ok(ctx.done(ctx.record(side, &group.id, Origin::Created, Map::new())))
 }
 
@@ -645,7 +732,8 @@ async fn make_rule<C: CloudPort>(
     let group_id = ctx.dep_id(&Address::SecurityGroup {
         name: group.clone(),
     })?;
-    let made = cloud.create_rule(&group_id, rule, &ctx.marker()).await?;
+    let marker = ctx.marker();
+    let made = quota_wait(ctx, || cloud.create_rule(&group_id, rule, &marker)).await?;
     Ok(ctx.done(ctx.record(side, &made.id, Origin::Created, Map::new())))
 }
 
@@ -716,7 +804,7 @@ async fn make_server<C: CloudPort>(
         group_id,
         marker: ctx.marker(),
     };
-    let server = cloud.create_server(&spec).await?;
+    let server = quota_wait(ctx, || cloud.create_server(&spec)).await?;
     let extra = extra(json!({"image_id": spec.image_id}));
     match within(
         &ctx.slot,
@@ -794,7 +882,7 @@ async fn make_server_group<C: CloudPort>(
     if let Some(old) = step.replacing {
         ignore_missing(cloud.delete_server_group(old).await)?;
     }
-    let made = cloud.create_server_group(name, policy).await?;
+    let made = quota_wait(ctx, || cloud.create_server_group(name, policy)).await?;
     Ok(ctx.done(ctx.record(step.side, &made.id, Origin::Created, Map::new())))
 }
 
@@ -819,9 +907,8 @@ async fn make_floating_ip<C: CloudPort>(
         (Some(id), _) => (id.to_string(), change.origin),
         (None, FloatingIpChoice::Pool(_)) => {
             let network_id = ctx.after_str("network_id")?;
-            let fip = cloud
-                .allocate_floating_ip(&network_id, &ctx.marker())
-                .await?;
+            let marker = ctx.marker();
+            let fip = quota_wait(ctx, || cloud.allocate_floating_ip(&network_id, &marker)).await?;
             (fip.id, Origin::Created)
         }
         (None, _) => {

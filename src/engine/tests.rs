@@ -23,6 +23,7 @@ fn options() -> ApplyOptions {
             image: Duration::from_secs(60 * 60),
             server: Duration::from_secs(15 * 60),
             delete: Duration::from_secs(10 * 60),
+            quota: Duration::from_secs(15 * 60),
         },
     )
 }
@@ -664,6 +665,83 @@ async fn events_report_every_node_and_every_state_write() {
     assert_eq!(saved, 9);
 }
 
+/// A create refused for a quota waits and goes again (a refusal made nothing): the server
+/// is made once, the wait is told once, and the apply finishes.
+#[tokio::test(start_paused = true)]
+async fn a_quota_refusal_waits_and_the_create_goes_again() {
+    let env = Env::new(
+        &["web"],
+        Script {
+            quota_refusals: BTreeMap::from([("target_create_server", 3)]),
+            ..Script::default()
+        },
+    );
+    let before = env.cloud.contents();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let options = ApplyOptions {
+        events: Some(tx),
+        ..options()
+    };
+    let report = env.apply_with(&quickstart(), &options).await;
+    assert!(report.succeeded(), "{}", render::render_report(&report));
+    drop(options);
+    let mut waits = Vec::new();
+    while let Some(event) = rx.recv().await {
+        if let Event::WaitingForQuota {
+            address, limit_s, ..
+        } = event
+        {
+            waits.push((address.to_string(), limit_s));
+        }
+    }
+    assert_eq!(waits, vec![("server.web".to_string(), 15 * 60)]);
+    let creates = env
+        .cloud
+        .calls()
+        .iter()
+        .filter(|c| c.starts_with("target_create_server("))
+        .count();
+    assert_eq!(creates, 4);
+    assert_eq!(env.cloud.contents().servers.len(), 1);
+    assert!(env.destroy().await.succeeded());
+    assert_eq!(env.cloud.contents(), before);
+}
+
+/// A quota that does not free up within `timeouts.quota`: the node fails with the quota's
+/// code and says how long it waited; its dependents are skipped.
+#[tokio::test(start_paused = true)]
+async fn a_quota_wait_is_bounded() {
+    let env = Env::new(
+        &["web"],
+        Script {
+            quota_refusals: BTreeMap::from([("target_allocate_floating_ip", usize::MAX)]),
+            ..Script::default()
+        },
+    );
+    let mut options = options();
+    options.timeouts.quota = Duration::from_secs(40);
+    let started = tokio::time::Instant::now();
+    let report = env.apply_with(&quickstart(), &options).await;
+    let waited = started.elapsed();
+    let failed = report
+        .nodes
+        .iter()
+        .find(|n| n.address.to_string() == "floating_ip.web")
+        .expect("the floating IP's node");
+    match &failed.status {
+        NodeStatus::Failed { message, diagnosis } => {
+            assert_eq!(diagnosis.code, "s2d::cloud::quota");
+            assert!(
+                message.contains("still refused after waiting 40s for the quota"),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(waited >= Duration::from_secs(40), "{waited:?}");
+    assert!(waited < Duration::from_secs(60), "{waited:?}");
+}
+
 /// 20 servers with latency: the parallel apply stays close to the critical path, and is far
 /// faster than one node at a time.
 #[tokio::test(start_paused = true)]
@@ -1129,6 +1207,7 @@ async fn a_wait_past_its_timeout_fails_the_node_and_keeps_the_server_recorded() 
             image: Duration::from_secs(120),
             server: Duration::from_secs(10),
             delete: Duration::from_secs(120),
+            quota: Duration::from_secs(120),
         },
         ..options()
     };

@@ -20,6 +20,9 @@ pub const IMAGE_TIMEOUT_S: u64 = 60 * 60;
 pub const SERVER_TIMEOUT_S: u64 = 15 * 60;
 /// How long a deletion may take (`--delete-timeout`, seconds).
 pub const DELETE_TIMEOUT_S: u64 = 10 * 60;
+/// How long a create refused for a quota waits, in all, for the quota to allow it
+/// (`--quota-timeout`, seconds).
+pub const QUOTA_TIMEOUT_S: u64 = 15 * 60;
 /// The folder of spooled images, beside the state.
 pub const SPOOL_DIR: &str = ".s2d-spool";
 
@@ -30,5 +33,6 @@ pub fn timeouts() -> Timeouts {
         image: Duration::from_secs(IMAGE_TIMEOUT_S),
         server: Duration::from_secs(SERVER_TIMEOUT_S),
         delete: Duration::from_secs(DELETE_TIMEOUT_S),
+        quota: Duration::from_secs(QUOTA_TIMEOUT_S),
     }
 }

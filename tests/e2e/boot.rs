@@ -91,8 +91,16 @@ async fn a_server_starts_in_the_target_as_it_booted_in_the_source() {
     let dir = world.path();
     let disk = dir.join("disk.raw");
     std::fs::write(&disk, vec![0u8; 1 << 20]).expect("disk file");
-    std::fs::write(dir.join("source-init.yaml"), "#cloud-config\nhostname: src\n").expect("ud");
-    std::fs::write(dir.join("cloud-init.yaml"), "#cloud-config\nhostname: copy\n").expect("ud");
+    std::fs::write(
+        dir.join("source-init.yaml"),
+        "#cloud-config\nhostname: src\n",
+    )
+    .expect("ud");
+    std::fs::write(
+        dir.join("cloud-init.yaml"),
+        "#cloud-config\nhostname: copy\n",
+    )
+    .expect("ud");
 
     // The source: an image with boot properties, a group, a server with what it takes along.
     let mut create_image = vec![
@@ -118,7 +126,14 @@ async fn a_server_starts_in_the_target_as_it_booted_in_the_source() {
     let group = openstack(
         &world,
         "provider",
-        &["server", "group", "create", "--policy", "anti-affinity", "boot-spread"],
+        &[
+            "server",
+            "group",
+            "create",
+            "--policy",
+            "anti-affinity",
+            "boot-spread",
+        ],
         true,
     )
     .await;
@@ -128,11 +143,34 @@ async fn a_server_starts_in_the_target_as_it_booted_in_the_source() {
         &world,
         "provider",
         &[
-            "server", "create", "--image", &base_id, "--flavor", "m1.small", "--network",
-            "private", "--key-name", "alice-key", "--property", "role=db", "--property",
-            "tier=gold", "--tag", "blue", "--tag", "prod", "--description", "the analytics db",
-            "--config-drive", "True", "--hint", &hint, "--user-data", "source-init.yaml",
-            "--wait", "boot-src",
+            "server",
+            "create",
+            "--image",
+            &base_id,
+            "--flavor",
+            "m1.small",
+            "--network",
+            "private",
+            "--key-name",
+            "alice-key",
+            "--property",
+            "role=db",
+            "--property",
+            "tier=gold",
+            "--tag",
+            "blue",
+            "--tag",
+            "prod",
+            "--description",
+            "the analytics db",
+            "--config-drive",
+            "True",
+            "--hint",
+            &hint,
+            "--user-data",
+            "source-init.yaml",
+            "--wait",
+            "boot-src",
         ],
         true,
     )
@@ -152,7 +190,10 @@ async fn a_server_starts_in_the_target_as_it_booted_in_the_source() {
     let text = String::from_utf8_lossy(&planned.stdout);
     assert!(text.contains("server_group.boot-spread"), "{text}");
     assert!(text.contains("server.boot-copy takes along:"), "{text}");
-    assert!(text.contains("hw_firmware_type"), "the plan shows the properties: {text}");
+    assert!(
+        text.contains("hw_firmware_type"),
+        "the plan shows the properties: {text}"
+    );
     let json = world.s2d_ok(&["plan", "boot.toml", "--json"], 0).await;
     let outcome: Value = serde_json::from_slice(&json.stdout).expect("plan JSON");
     let image_change = outcome["changes"]
@@ -165,7 +206,9 @@ async fn a_server_starts_in_the_target_as_it_booted_in_the_source() {
     assert_eq!(planned_props["os_distro"], "rhel9", "{planned_props}");
     assert!(planned_props.get("os_type").is_none(), "{planned_props}");
 
-    world.s2d_ok(&["apply", "boot.toml", "--auto-approve"], 0).await;
+    world
+        .s2d_ok(&["apply", "boot.toml", "--auto-approve"], 0)
+        .await;
 
     // The target image, as the CLI shows it.
     let image_id = world.id("image.boot-src-s2d");
@@ -182,7 +225,10 @@ async fn a_server_starts_in_the_target_as_it_booted_in_the_source() {
         }
     }
     for key in SOURCE_ONLY {
-        assert!(property(&image, key).is_none(), "{key} is not carried: {image}");
+        assert!(
+            property(&image, key).is_none(),
+            "{key} is not carried: {image}"
+        );
     }
     assert!(
         image["min_disk"].as_u64().is_some_and(|d| d >= 20),
@@ -206,7 +252,13 @@ async fn a_server_starts_in_the_target_as_it_booted_in_the_source() {
     assert_eq!(server["description"], "the analytics db", "{server}");
     let config_drive = server["config_drive"].as_str().unwrap_or_default();
     assert!(config_drive.eq_ignore_ascii_case("true"), "{server}");
-    let groups = openstack(&world, "hospital", &["server", "group", "list", "--long"], true).await;
+    let groups = openstack(
+        &world,
+        "hospital",
+        &["server", "group", "list", "--long"],
+        true,
+    )
+    .await;
     let target_group = groups
         .as_array()
         .expect("groups")
@@ -221,8 +273,12 @@ async fn a_server_starts_in_the_target_as_it_booted_in_the_source() {
     let members = target_group["Members"].to_string();
     assert!(members.contains(&server_id), "{target_group}");
 
-    world.s2d_ok(&["plan", "boot.toml", "--detailed-exitcode"], 0).await;
-    world.s2d_ok(&["destroy", "boot.toml", "--auto-approve"], 0).await;
+    world
+        .s2d_ok(&["plan", "boot.toml", "--detailed-exitcode"], 0)
+        .await;
+    world
+        .s2d_ok(&["destroy", "boot.toml", "--auto-approve"], 0)
+        .await;
     let groups = openstack(&world, "hospital", &["server", "group", "list"], true).await;
     assert!(
         !groups.to_string().contains("boot-spread"),
@@ -230,7 +286,19 @@ async fn a_server_starts_in_the_target_as_it_booted_in_the_source() {
     );
 
     // Leave the source as it was found.
-    openstack(&world, "provider", &["server", "delete", "--wait", &source_id], false).await;
-    openstack(&world, "provider", &["server", "group", "delete", &group_id], false).await;
+    openstack(
+        &world,
+        "provider",
+        &["server", "delete", "--wait", &source_id],
+        false,
+    )
+    .await;
+    openstack(
+        &world,
+        "provider",
+        &["server", "group", "delete", &group_id],
+        false,
+    )
+    .await;
     openstack(&world, "provider", &["image", "delete", &base_id], false).await;
 }

@@ -3,6 +3,7 @@
 //! (`S2D_E2E_TARGET=openstack S2D_E2E_CLOUDS_YAML=...`, run by `tests/openstack/tier.sh`).
 
 mod boot;
+mod fleet;
 mod formats;
 mod harness;
 mod serve;

@@ -3,8 +3,9 @@
 # clouds do not start during it):
 #   1. the end-to-end scenarios (tests/e2e, and the web wizard's browser test tests/wizard.rs)
 #      against devcloud, with every answer's shape recorded (S2D_RECORD_SHAPES);
-#   2. both real clouds up (tier.sh), the same scenarios against them, recorded too, and the
-#      image transfer benchmark on them; the clouds are always shut down;
+#   2. both real clouds up (tier.sh), the same scenarios against them, recorded too (among
+#      them the 50-server fleet, tests/e2e/fleet.rs), the wait for quota (quota-wait.sh) and
+#      the image transfer benchmark on them; the clouds are always shut down;
 #      Before the scenarios, the probe (probe.py) sends its error and discovery requests and
 #      runs the referee's openstack CLI commands against a fresh devcloud and against the
 #      real clouds (the harness venv's CLI for both), recorded the same way;
@@ -47,6 +48,7 @@ echo "ci-tier: the same scenarios against the real clouds, then the transfer ben
     --cli "$(command -v openstack)"
   S2D_RECORD_SHAPES="'"$shapes"'/openstack" S2D_E2E_KILL_TRIALS=${S2D_E2E_KILL_TRIALS:-5} \
     cargo test --locked --test e2e --test wizard
+  S2D_BIN="'"$target"'/debug/s2d" "'"$here"'/quota-wait.sh"
   S2D_BENCH_CLOUDS_YAML="$S2D_E2E_CLOUDS_YAML" S2D_BENCH_IMAGE_MB=${S2D_BENCH_IMAGE_MB:-1024} \
     "$S2D_CI_BENCH"
 '
