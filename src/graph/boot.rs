@@ -253,6 +253,50 @@ mod tests {
     }
 
     #[test]
+    fn a_target_flavor_that_runs_the_guest_differently_is_reported() {
+        let source = crate::graph::FlavorSpec {
+            name: "pinned".into(),
+            vcpus: 4,
+            ram_mb: 8192,
+            disk_gb: 40,
+            ephemeral_gb: 10,
+            swap_mb: 0,
+            extra_specs: Some(map(&[
+                ("hw:cpu_policy", "dedicated"),
+                ("hw:mem_page_size", "large"),
+                ("quota:disk_read_iops_sec", "100"),
+            ])),
+        };
+        let same = source.clone();
+        assert!(flavor_differences(&source, &same).is_empty());
+        let target = crate::graph::FlavorSpec {
+            name: "shared".into(),
+            ephemeral_gb: 0,
+            extra_specs: Some(map(&[("hw:cpu_policy", "shared")])),
+            ..source.clone()
+        };
+        let whats: Vec<String> = flavor_differences(&source, &target)
+            .into_iter()
+            .map(|l| l.what)
+            .collect();
+        assert_eq!(
+            whats,
+            [
+                "flavor extra spec hw:cpu_policy=dedicated",
+                "flavor extra spec hw:mem_page_size=large",
+                "an ephemeral disk of 10 GB",
+            ]
+        );
+        // Extra specs a cloud does not show are not guessed at.
+        let unknown = crate::graph::FlavorSpec {
+            extra_specs: None,
+            ephemeral_gb: 10,
+            ..target
+        };
+        assert!(flavor_differences(&source, &unknown).is_empty());
+    }
+
+    #[test]
     fn the_plan_overrides_and_drops() {
         let from = map(&[
             ("hw_firmware_type", "uefi"),
