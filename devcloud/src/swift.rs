@@ -55,6 +55,15 @@ impl Swift {
     }
 }
 
+/// What a load balancer answers for a Swift proxy that is down (the `object_store_down`
+/// knob): HAProxy's 503 page.
+pub fn no_backend() -> Response {
+    text(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle this request.\n</body></html>\n",
+    )
+}
+
 fn text(status: StatusCode, body: &'static str) -> Response {
     (status, [("content-type", "text/html; charset=UTF-8")], body).into_response()
 }
