@@ -896,10 +896,11 @@ async fn swift_stopped_mid_apply_then_restarted_the_apply_finishes() {
     } else {
         proxy("stop");
     }
-    // The apply says it is trying again: Swift is away while it wants to write.
+    // The apply says it is trying again: Swift is away while it wants to write (after the
+    // session's own retries of each request: eight, about 70 s, at most 92 s).
     poll(
         "the apply to retry its write",
-        Duration::from_secs(90),
+        Duration::from_secs(180),
         || async {
             let seen = lines.lock().expect("lines").clone();
             if seen.iter().any(|l| l.contains("trying again")) {
