@@ -4,9 +4,13 @@
 //! backend, plus the time to take and give back the lock.
 //!
 //! PostgreSQL is `S2D_TEST_POSTGRES` (`eval "$(bash tests/postgres.sh start /tmp/s2d-pg)"`);
-//! Swift is devcloud's object store, started in-process on loopback.
+//! Swift is devcloud's object store, started in-process on loopback, and, when
+//! `S2D_E2E_CLOUDS_YAML` names the real tier's clouds.yaml (`tests/openstack/tier.sh` sets
+//! it), also the real Swift of that tier's `hospital` cloud (proxy, keystonemiddleware,
+//! account, container and object servers on loopback).
 //!
-//! Run: `cargo run --release --example state_latency`.
+//! Run: `cargo run --release --example state_latency`, or on the real tier
+//! `flock /tmp/s2d-tier.lock tests/openstack/tier.sh target/release/examples/state_latency`.
 
 use std::time::{Duration, Instant};
 
@@ -67,11 +71,34 @@ async fn measure(name: &str, location: &Location) {
     summary(name, lock, times, bytes);
 }
 
+/// devcloud's clouds.yaml with the real tier's `hospital` entry added as `tier-hospital`.
+fn with_tier(devcloud: &std::path::Path, tier: &str, out: &std::path::Path) {
+    let read = |path: &std::path::Path| -> serde_yaml_ng::Mapping {
+        let text = std::fs::read_to_string(path).expect("reads a clouds.yaml");
+        serde_yaml_ng::from_str(&text).expect("a clouds.yaml")
+    };
+    let mut all = read(devcloud);
+    let real = read(std::path::Path::new(tier));
+    let entry = real
+        .get("clouds")
+        .and_then(|c| c.get("hospital"))
+        .cloned()
+        .expect("the tier's clouds.yaml has hospital");
+    all.get_mut("clouds")
+        .and_then(|c| c.as_mapping_mut())
+        .expect("clouds")
+        .insert("tier-hospital".into(), entry);
+    std::fs::write(out, serde_yaml_ng::to_string(&all).expect("yaml")).expect("writes");
+}
+
 fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let clouds_yaml = dir.path().join("clouds.yaml");
+    let tier = std::env::var("S2D_E2E_CLOUDS_YAML").ok();
+    // devcloud writes clouds.yaml; s2d reads all.yaml (devcloud's plus the tier's hospital).
+    let all = dir.path().join("all.yaml");
     // SAFETY: set before any other thread exists (the runtime is built below).
-    unsafe { std::env::set_var("OS_CLIENT_CONFIG_FILE", &clouds_yaml) };
+    unsafe { std::env::set_var("OS_CLIENT_CONFIG_FILE", &all) };
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let _devcloud = DevCloud::start(Options {
@@ -80,6 +107,12 @@ fn main() {
         })
         .await
         .expect("devcloud starts");
+        match &tier {
+            Some(tier) => with_tier(&clouds_yaml, tier, &all),
+            None => {
+                std::fs::copy(&clouds_yaml, &all).expect("copies");
+            }
+        }
         println!(
             "{RESOURCES} resources, {WRITES} writes per backend (each write whole, serial-checked)"
         );
@@ -96,5 +129,14 @@ fn main() {
             uuid::Uuid::new_v4().simple()
         );
         measure("swift", &swift.parse().expect("location")).await;
+        if tier.is_some() {
+            let real = format!(
+                "swift://tier-hospital/s2d-bench/state-{}.json",
+                uuid::Uuid::new_v4().simple()
+            );
+            measure("real swift", &real.parse().expect("location")).await;
+        } else {
+            println!("real swift  (S2D_E2E_CLOUDS_YAML is not set: not measured)");
+        }
     });
 }

@@ -21,6 +21,20 @@ use serde_json::json;
 /// (the library reads it as s2d does) run one at a time.
 static PROCESS_ENV: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// On the real tier every test shares the `hospital` cloud's one Swift proxy: the test that
+/// stops it holds this for writing, the other Swift tests for reading. (devcloud is a world
+/// of its own per test: nothing to share.)
+static REAL_SWIFT_PROXY: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// A share of the real tier's Swift proxy (none needed on devcloud).
+async fn swift_proxy_share() -> Option<tokio::sync::RwLockReadGuard<'static, ()>> {
+    if harness::real_openstack() {
+        Some(REAL_SWIFT_PROXY.read().await)
+    } else {
+        None
+    }
+}
+
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -200,6 +214,7 @@ async fn the_quickstart_applies_with_its_state_in_postgres() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_quickstart_applies_with_its_state_in_swift() {
+    let _proxy = swift_proxy_share().await;
     quickstart_with_state_in(&swift_location("quickstart")).await;
 }
 
@@ -322,6 +337,7 @@ async fn a_killed_holder_frees_its_postgres_lock_and_the_next_apply_converges() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_holder_leaves_its_swift_lock_until_force_unlock_and_the_next_apply_converges() {
+    let _proxy = swift_proxy_share().await;
     killed_holder(&swift_location("killed")).await;
 }
 
@@ -366,6 +382,7 @@ async fn a_stale_write_to_postgres_is_refused() {
 /// over meanwhile, cannot overwrite the newer state.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_write_to_swift_is_refused() {
+    let _proxy = swift_proxy_share().await;
     let world = World::start().await;
     let plan = world.plan("quickstart.toml");
     let location = swift_location("stale");
@@ -519,6 +536,7 @@ async fn state_migrate_moves_a_file_to_postgres_and_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn state_migrate_moves_a_file_to_swift_and_back() {
+    let _proxy = swift_proxy_share().await;
     migrate_through(&swift_location("migrate")).await;
 }
 
@@ -545,6 +563,7 @@ async fn a_database_password_is_never_shown() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_write_to_swift_is_refused_by_its_serial() {
     let _env = PROCESS_ENV.lock().await;
+    let _proxy = swift_proxy_share().await;
     let world = World::start().await;
     // The library reads clouds.yaml as s2d does: from the process's OS_CLIENT_CONFIG_FILE.
     // SAFETY: no other test of this binary reads the process's OS_* variables (World's
@@ -661,6 +680,7 @@ async fn two_runners_apply_two_waves_at_once_with_states_in_postgres() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_runners_apply_two_waves_at_once_with_states_in_swift() {
+    let _proxy = swift_proxy_share().await;
     two_waves_at_once(swift_location).await;
 }
 
@@ -803,6 +823,151 @@ async fn postgres_stopped_mid_apply_then_restarted_the_apply_finishes() {
         .await;
 }
 
+/// Swift taken away in the middle of an apply, then brought back: the apply waits (no new
+/// step starts while the write is refused), writes once Swift answers again, and finishes;
+/// the state matches the cloud (the next plan has no changes). On devcloud the object store
+/// answers 503 meanwhile (its `object_store_down` knob: a load balancer with no proxy behind
+/// it); on the real tier its Swift proxy is stopped (connections refused) and started again
+/// by `tests/openstack/swift-proxy.sh`, while no other test uses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swift_stopped_mid_apply_then_restarted_the_apply_finishes() {
+    let _proxy = if harness::real_openstack() {
+        Some(REAL_SWIFT_PROXY.write().await)
+    } else {
+        None
+    };
+    let world = World::start().await;
+    let plan = world.plan("quickstart.toml");
+    let location = swift_location("restart");
+    let (container, object) = swift_parts(&location);
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/openstack/swift-proxy.sh");
+    let proxy = |action: &str| {
+        let out = std::process::Command::new("bash")
+            .arg(&script)
+            .args([action, "hospital"])
+            .output()
+            .expect("runs tests/openstack/swift-proxy.sh");
+        assert!(
+            out.status.success(),
+            "swift-proxy.sh {action}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    if world.devcloud.is_some() {
+        world
+            .faults("hospital", json!({"server_build_s": 3.0}))
+            .await;
+    }
+    let mut first = world
+        .command(&["apply", &plan, "--state", &location, "--auto-approve"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pipe = first.stderr.take().expect("stderr");
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let reader = {
+        let lines = lines.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                lines.lock().expect("lines").push(line);
+            }
+        })
+    };
+    // Once the state has been written at least once (Swift is in use), take it away.
+    let store = swift_store(&world).await;
+    poll("the first state write", Duration::from_secs(60), || async {
+        let meta = store
+            .head(&container, &object)
+            .await
+            .map_err(|e| e.to_string())?;
+        match meta.as_ref().and_then(|m| m.get("s2d-serial")) {
+            Some(serial) if serial != "0" => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let started = Instant::now();
+    if world.devcloud.is_some() {
+        world
+            .faults("hospital", json!({"object_store_down": true}))
+            .await;
+    } else {
+        proxy("stop");
+    }
+    // The apply says it is trying again: Swift is away while it wants to write (after the
+    // session's own retries of each request: eight, about 70 s, at most 92 s).
+    poll(
+        "the apply to retry its write",
+        Duration::from_secs(180),
+        || async {
+            let seen = lines.lock().expect("lines").clone();
+            if seen.iter().any(|l| l.contains("trying again")) {
+                Ok(())
+            } else {
+                Err(seen.join("\n"))
+            }
+        },
+    )
+    .await;
+    if world.devcloud.is_some() {
+        world
+            .faults("hospital", json!({"object_store_down": false}))
+            .await;
+    } else {
+        proxy("start");
+    }
+    eprintln!(
+        "Swift away for {:.1} s in the middle of the apply",
+        started.elapsed().as_secs_f64()
+    );
+    let status = tokio::task::spawn_blocking(move || first.wait().expect("waits"))
+        .await
+        .expect("joins");
+    reader.join().expect("reader");
+    let all = lines.lock().expect("lines").join("\n");
+    assert!(status.success(), "{all}");
+    assert_eq!(lock_note(&world, &location).await, None, "the lock is left");
+    if world.devcloud.is_some() {
+        world
+            .faults("hospital", json!({"server_build_s": 0.0}))
+            .await;
+    }
+    let state = pulled(
+        &world
+            .s2d_ok(&["state", "pull", "--state", &location], 0)
+            .await,
+    );
+    assert!(
+        state
+            .resources
+            .keys()
+            .any(|a| a.to_string() == "server.ehr-analytics"),
+        "{:?}",
+        state.resources.keys()
+    );
+    world
+        .s2d_ok(
+            &["plan", &plan, "--state", &location, "--detailed-exitcode"],
+            0,
+        )
+        .await;
+    world
+        .s2d_ok(
+            &[
+                "destroy",
+                &plan,
+                "--state",
+                &location,
+                "--auto-approve",
+                "-q",
+            ],
+            0,
+        )
+        .await;
+}
+
 /// The plan's `[state]` names the backend: apply, plan and destroy need no `--state`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plans_state_table_keeps_its_state_in_postgres() {
@@ -866,6 +1031,7 @@ async fn a_plans_state_table_keeps_its_state_in_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_backend_gives_the_same_guarantees() {
     let _env = PROCESS_ENV.lock().await;
+    let _proxy = swift_proxy_share().await;
     let world = World::start().await;
     // SAFETY: as in a_stale_write_to_swift_is_refused_by_its_serial (the library reads
     // clouds.yaml from the process's environment; no test here reads OS_* otherwise).

@@ -211,7 +211,13 @@ async fn middleware(State(cloud): State<SharedCloud>, req: Request, next: Next) 
         if settings.latency_ms > 0 {
             tokio::time::sleep(std::time::Duration::from_millis(settings.latency_ms)).await;
         }
-        match cloud.faults.draw() {
+        let down = settings.object_store_down && path.starts_with("/object-store");
+        match if down {
+            Injected::None
+        } else {
+            cloud.faults.draw()
+        } {
+            Injected::None if down => swift::no_backend(),
             Injected::None if too_large => {
                 let resp = StatusCode::PAYLOAD_TOO_LARGE.into_response();
                 let message = format!(

@@ -57,6 +57,10 @@ pub struct FaultSettings {
     /// ...), all served by this cloud; the request log shows the prefixed path. Empty: one
     /// region (`RegionOne`), the same URL for every interface.
     pub catalog_regions: Vec<String>,
+    /// The object store is away: every `/object-store` request is answered 503 with the
+    /// page a load balancer gives when no backend is up (a stopped Swift proxy behind
+    /// HAProxy), its objects kept for when the knob is cleared.
+    pub object_store_down: bool,
 }
 
 impl Default for FaultSettings {
@@ -80,6 +84,7 @@ impl Default for FaultSettings {
             max_limit: None,
             quota: Quotas::default(),
             catalog_regions: Vec::new(),
+            object_store_down: false,
         }
     }
 }

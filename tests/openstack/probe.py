@@ -5,13 +5,19 @@ The end-to-end scenarios record the calls s2d makes when things go well (S2D_REC
 This probe sends one fixed list of requests that go wrong on purpose, or that only clients
 make (401 without or with a bad token, 403, 404 of unknown ids, 409, 413, 416; the version
 documents at the root of every endpoint; each with and without `Accept: application/json`),
-and, with --cli, runs the `openstack` CLI commands of devcloud's referee test with --debug
+the object-store requests of s2d's Swift state backend against the `hospital` cloud (a
+container made and removed again: container PUT new and existing, HEAD; object PUT with its
+MD5 as ETag, with `If-None-Match: *` new and existing (412), with a wrong ETag (422), with
+`If-None-Match` of a value other than `*` (400); GET and HEAD with the ETag and
+`X-Object-Meta-*`; DELETE; the 404s of a missing object, container and a PUT into a missing
+container; 401 without or with a bad token), and, with --cli, runs the `openstack` CLI commands of devcloud's referee test with --debug
 and records every answer the CLI got. It writes the answers in the format fidelity.py reads
 (one JSON line: service, method, path template, status, shape), where the shape holds the
 answer's Content-Type (media type), which of Location, WWW-Authenticate, Content-Range it
 carries, and the body's keys and types (never values):
 
-    probe.py CLOUDS_YAML OUT_DIR [--cloud provider] [--admin provider-admin] [--cli OPENSTACK]
+    probe.py CLOUDS_YAML OUT_DIR [--cloud provider] [--admin provider-admin]
+             [--swift-cloud hospital] [--cli OPENSTACK]
 
 Run it once against devcloud and once against the real clouds (ci-tier.sh does) into the
 two directories fidelity.py compares. Uses only the standard library. The probe leaves the
@@ -19,6 +25,7 @@ cloud as it found it: the one image it makes (for the 409 of a second upload) is
 """
 
 import argparse
+import hashlib
 import http.client
 import json
 import pathlib
@@ -100,11 +107,11 @@ def media_type(value):
     return (value or "").split(";")[0].strip().lower() or "none"
 
 
-def answer_shape(headers, body):
-    """Content type, the headers of interest, and the body's shape."""
+def answer_shape(headers, body, extra=()):
+    """Content type, the headers of interest (HEADERS and `extra`), and the body's shape."""
     headers = {k.lower(): v for k, v in headers}
     out = {"content-type": media_type(headers.get("content-type"))}
-    for h in HEADERS:
+    for h in HEADERS + tuple(extra):
         if h in headers:
             out[h] = "string"
     if not body:
@@ -162,6 +169,7 @@ class Cloud:
                         url = re.sub(r"/v2\.0$", "", url)
                     if service["type"] == "identity":
                         url = re.sub(r"/v3$", "", url)
+                    # object-store: the account URL (.../v1/AUTH_<project>) as it is
                     self.roots[service["type"]] = url
 
     def call(self, service, method, path, token=True, headers=None, body=None, raw=None):
@@ -320,14 +328,74 @@ def run(cloud, admin, accept):
     return records
 
 
-def record(service, method, template, accept, status, headers, body):
+def record(service, method, template, accept, status, headers, body, extra=()):
     return {
         "service": service,
         "method": method,
         "path": f"{template} [{'accept json' if accept else 'no accept'}]",
         "status": status,
-        "shape": answer_shape(headers, body),
+        "shape": answer_shape(headers, body, extra),
     }
+
+
+# The answers' headers s2d's Swift backend reads (besides HEADERS).
+SWIFT_HEADERS = ("etag", "x-object-meta-s2d-serial")
+
+
+def object_store(cloud):
+    """The requests of s2d's Swift state backend (src/cloud/object_store.rs,
+    src/state/backend/swift.rs), each recorded; the container is removed afterwards."""
+    if "object-store" not in cloud.roots:
+        raise SystemExit("probe: the Swift cloud has no object-store in its catalog")
+    c = f"probe-{uuid.uuid4().hex[:12]}"
+    body = b'{"serial": 1}'
+    etag = hashlib.md5(body).hexdigest()
+    put = {"Content-Type": "application/json", "ETag": etag}
+    serial = {"X-Object-Meta-S2d-Serial": "1"}
+    steps = [
+        # (method, template, path, headers, body, token)
+        ("HEAD", "/{container} (missing)", f"/{c}", {}, None, True),
+        ("PUT", "/{container}/{object} (missing container)", f"/{c}/state.json", put, body, True),
+        ("PUT", "/{container} (new)", f"/{c}", {}, None, True),
+        ("PUT", "/{container} (exists)", f"/{c}", {}, None, True),
+        ("HEAD", "/{container}", f"/{c}", {}, None, True),
+        ("GET", "/{container}/{object} (missing)", f"/{c}/state.json", {}, None, True),
+        ("HEAD", "/{container}/{object} (missing)", f"/{c}/state.json", {}, None, True),
+        ("PUT", "/{container}/{object} (If-None-Match: *, new)", f"/{c}/state.json.lock",
+         dict(put, **{"If-None-Match": "*"}), body, True),
+        ("PUT", "/{container}/{object} (If-None-Match: *, exists)", f"/{c}/state.json.lock",
+         dict(put, **{"If-None-Match": "*"}), body, True),
+        ("PUT", "/{container}/{object} (If-None-Match: an etag)", f"/{c}/state.json.lock",
+         dict(put, **{"If-None-Match": etag}), body, True),
+        ("PUT", "/{container}/{object} (wrong ETag)", f"/{c}/state.json",
+         dict(put, ETag="0" * 32), body, True),
+        ("PUT", "/{container}/{object} (metadata)", f"/{c}/state.json", dict(put, **serial),
+         body, True),
+        ("PUT", "/{container}/{object} (replace)", f"/{c}/state.json", dict(put, **serial),
+         body, True),
+        ("PUT", "/{container}/{object}.serial/{n}", f"/{c}/state.json.serial/1", put, body, True),
+        ("GET", "/{container}/{object}", f"/{c}/state.json", {}, None, True),
+        ("HEAD", "/{container}/{object}", f"/{c}/state.json", {}, None, True),
+        ("GET", "/{container}/{object} (no token)", f"/{c}/state.json", {}, None, None),
+        ("GET", "/{container}/{object} (bad token)", f"/{c}/state.json", {}, None, "bogus"),
+        ("PUT", "/{container}/{object} (bad token)", f"/{c}/state.json", put, body, "bogus"),
+        ("DELETE", "/{container}/{object}.serial/{n}", f"/{c}/state.json.serial/1", {}, None,
+         True),
+        ("DELETE", "/{container}/{object}", f"/{c}/state.json.lock", {}, None, True),
+        ("DELETE", "/{container}/{object} (missing)", f"/{c}/state.json.lock", {}, None, True),
+    ]
+    records = []
+    try:
+        for method, template, path, headers, data, token in steps:
+            status, h, answer = cloud.call("object-store", method, path, token=token,
+                                           headers=headers, raw=data)
+            records.append(record("object-store", method, template, False, status, h, answer,
+                                  SWIFT_HEADERS))
+    finally:
+        for obj in ("state.json", "state.json.lock", "state.json.serial/1"):
+            cloud.call("object-store", "DELETE", f"/{c}/{obj}")
+        cloud.call("object-store", "DELETE", f"/{c}")
+    return records
 
 
 def upload_twice(cloud, accept):
@@ -739,12 +807,15 @@ def main():
     p.add_argument("out_dir")
     p.add_argument("--cloud", default="provider")
     p.add_argument("--admin", default="provider-admin")
+    p.add_argument("--swift-cloud", default="hospital",
+                   help="the cloud whose object store is probed")
     p.add_argument("--cli", default=None, help="the openstack CLI: also record the referee's calls")
     args = p.parse_args()
     clouds = read_clouds_yaml(args.clouds_yaml)
     cloud, admin = Cloud(clouds[args.cloud]), Cloud(clouds[args.admin])
     records = run(cloud, admin, False) + run(cloud, admin, True)
     records += boot_fidelity(cloud, admin)
+    records += object_store(Cloud(clouds[args.swift_cloud]))
     if args.cli:
         records += run_cli(args.cli, pathlib.Path(args.clouds_yaml).resolve(), clouds)
     out = pathlib.Path(args.out_dir)

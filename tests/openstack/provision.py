@@ -11,7 +11,8 @@ seconds of start-up on a small machine; this does dozens of calls in one):
                          against devcloud and against these clouds.
 
 Everything comes from the environment up.sh sets (C_NAME, HOST, P_*, passwords,
-S2D_OS_*). `seed` for C_NAME=provider makes: project ehr, user alice, public
+S2D_OS_*); P_SWIFT, when set, adds Swift (`object-store`) to the catalog and a
+check that the tenant reaches its Swift account. `seed` for C_NAME=provider makes: project ehr, user alice, public
 image ubuntu-22.04-base, keypair alice-key, security group analytics with
 rules (22/tcp and ICMP from anywhere, 443/tcp from 10.0.0.0/8,
 22/tcp over IPv6), networks private/public, router1, server ehr-analytics (ACTIVE). For
@@ -51,6 +52,11 @@ CATALOG = {
     "nova": ("compute", "http://%s:%d/v2.1" % (HOST, PORT["nova"])),
     "neutron": ("network", "http://%s:%d" % (HOST, PORT["neutron"])),
 }
+# Swift, in the clouds that run one (up.sh's S2D_OS_SWIFT_CLOUDS): the account
+# URL of the token's project, as Keystone-backed Swift deployments register it.
+if ENV.get("P_SWIFT"):
+    CATALOG["swift"] = ("object-store", "http://%s:%d/v1/AUTH_%%(project_id)s"
+                        % (HOST, int(ENV["P_SWIFT"])))
 
 # as devcloud: (id, name, ram MiB, vcpus, disk GB)
 FLAVORS = [
@@ -254,6 +260,11 @@ def seed():
         router = net.create_router(
             name="router1", external_gateway_info={"network_id": public.id})
         net.add_interface_to_router(router, subnet_id=subnet.id)
+
+    if ENV.get("P_SWIFT"):
+        # authtoken + keystoneauth let the tenant's role (member) into its account
+        tconn.object_store.get_account_metadata()
+        log("swift: the tenant's account answers")
 
     appcred = tenant["user"] + "-appcred"
     if not list(tconn.identity.application_credentials(user.id,

@@ -6,6 +6,11 @@
 # RabbitMQ node (one vhost per cloud), both from Debian. No hypervisor and no
 # network agents: two TEST-ONLY plug-ins (plugins/) stand in for them.
 #
+# The clouds in S2D_OS_SWIFT_CLOUDS (default: hospital) also get a real Swift
+# (2.38, from PyPI): a proxy with keystonemiddleware against that cloud's
+# Keystone, one account, container and object server, rings of one replica,
+# the devices in memory beside MariaDB's data, and `object-store` in the catalog.
+#
 # Usage:  tests/openstack/up.sh          (as root: apt, MariaDB run as root)
 #         tests/openstack/down.sh        stops exactly what up.sh started
 # Prints the path of the clouds.yaml it writes (entries provider, hospital,
@@ -17,11 +22,15 @@
 #   S2D_OS_RUN        state, configs, logs, pids, clouds.yaml  [tests/openstack/run]
 #   S2D_OS_VENV       the venv                                  [tests/openstack/.venv]
 #   S2D_OS_DISK_MB    size of a server's snapshot-able disk      [64]
-#   S2D_OS_DB_DIR     MariaDB's data directory   [/dev/shm/s2d-os-<hash of S2D_OS_RUN>,
-#                     or S2D_OS_RUN/mysql/data when /dev/shm is not a writable tmpfs]
+#   S2D_OS_DB_DIR     MariaDB's data and Swift's devices (swift/<cloud>/d1)
+#                     [/dev/shm/s2d-os-<hash of S2D_OS_RUN>, or S2D_OS_RUN/mysql/data
+#                     when /dev/shm is not a writable tmpfs]
+#   S2D_OS_SWIFT_CLOUDS  the clouds that get a Swift               [hospital]
+#                     ("provider hospital": both; "": none)
 #   S2D_OS_PROVIDER_PORT_OFFSET / S2D_OS_HOSPITAL_PORT_OFFSET   [10000 / 20000]
 #                     added to the usual ports (keystone 5000, glance 9292,
-#                     placement 8778, nova 8774, neutron 9696)
+#                     placement 8778, nova 8774, neutron 9696, swift proxy 8080,
+#                     its object, container and account servers 6200, 6201, 6202)
 #   S2D_OS_RABBIT_PORT, S2D_OS_RABBIT_DIST_PORT, S2D_OS_EPMD_PORT [15672, 26672, 14369]
 #   S2D_OS_KEEP_ON_FAIL=1   leave processes running when up.sh fails (debugging)
 #   PYTHON            interpreter for the venv                   [python3]
@@ -40,6 +49,11 @@ RABBIT_DIST_PORT=${S2D_OS_RABBIT_DIST_PORT:-26672}
 EPMD_PORT=${S2D_OS_EPMD_PORT:-14369}
 RABBIT_NODE=s2d-os@localhost
 CLOUDS="provider hospital"
+SWIFT_CLOUDS=${S2D_OS_SWIFT_CLOUDS-hospital}
+for c in $SWIFT_CLOUDS; do
+  case $c in provider | hospital) ;; *) echo "up.sh: S2D_OS_SWIFT_CLOUDS: no cloud $c" >&2; exit 2 ;; esac
+done
+has_swift() { [[ " $SWIFT_CLOUDS " == *" $1 "* ]]; }
 # Throwaway clouds: fixed, documented passwords (also in the clouds.yaml).
 SVC_PW=s2d-service-secret
 ADMIN_PW=admin-secret
@@ -76,7 +90,9 @@ port_of() {  # port_of <cloud> <service>
   local base off
   case $2 in
     keystone) base=5000 ;; glance) base=9292 ;; placement) base=8778 ;;
-    nova) base=8774 ;; neutron) base=9696 ;; *) die "no port for $2" ;;
+    nova) base=8774 ;; neutron) base=9696 ;; swift) base=8080 ;;
+    swift-object) base=6200 ;; swift-container) base=6201 ;; swift-account) base=6202 ;;
+    *) die "no port for $2" ;;
   esac
   case $1 in provider) off=$PROVIDER_OFFSET ;; hospital) off=$HOSPITAL_OFFSET ;; esac
   echo $((base + off))
@@ -109,6 +125,12 @@ rm -rf "$DB_DIR"
 mkdir -p "$DB_DIR/data"
 : > "$DB_DIR/.s2d-os-db"
 echo "$DB_DIR" > "$RUN/mysql/db-dir"   # down.sh removes it after stopping MariaDB
+if [ -n "$SWIFT_CLOUDS" ]; then
+  # Swift keeps an object's metadata in user.* extended attributes of its file.
+  mkdir -p "$DB_DIR/swift"
+  "$PYTHON" -c 'import os, sys; f = sys.argv[1] + "/.xattr"; open(f, "w").close(); os.setxattr(f, "user.s2d", b"x" * 254); os.remove(f)' "$DB_DIR/swift" ||
+    die "$DB_DIR does not take user.* extended attributes, which Swift needs (set S2D_OS_DB_DIR elsewhere)"
+fi
 : > "$RUN/timings.txt"
 [ $STOPPED_PREVIOUS = 1 ] && step_done "stop the previous harness"
 
@@ -116,6 +138,7 @@ echo "$DB_DIR" > "$RUN/mysql/db-dir"   # down.sh removes it after stopping Maria
 # up here as one clear line instead of a service dying later.
 PORTS=("$RABBIT_PORT" "$RABBIT_DIST_PORT" "$EPMD_PORT")
 for c in $CLOUDS; do for s in keystone glance placement nova neutron; do PORTS+=("$(port_of "$c" "$s")"); done; done
+for c in $SWIFT_CLOUDS; do for s in swift swift-object swift-container swift-account; do PORTS+=("$(port_of "$c" "$s")"); done; done
 "$PYTHON" - "${PORTS[@]}" <<'PY' || die "ports in use (set S2D_OS_*_PORT_OFFSET / S2D_OS_*_PORT to move them)"
 import socket, sys
 busy = []
@@ -162,7 +185,7 @@ if [ "$(cat "$VENV/.s2d-stamp" 2>/dev/null)" != "$VENV_STAMP" ]; then
   "$PYTHON" -m venv "$VENV"
   { "$BIN/pip" install -q --upgrade pip setuptools wheel &&
     "$BIN/pip" install -c "$HERE/constraints.txt" keystone glance openstack-placement nova \
-      neutron python-openstackclient uwsgi PyMySQL
+      neutron swift python-openstackclient uwsgi PyMySQL
   } > "$RUN/log/pip.log" 2>&1 || die "pip install failed, see $RUN/log/pip.log"
   echo "$VENV_STAMP" > "$VENV/.s2d-stamp"
 fi
@@ -310,6 +333,15 @@ up_cloud() {  # up_cloud <name>: configure, start and seed one cloud (runs in a 
   P_KEYSTONE=$(port_of "$C_NAME" keystone); P_GLANCE=$(port_of "$C_NAME" glance)
   P_PLACEMENT=$(port_of "$C_NAME" placement); P_NOVA=$(port_of "$C_NAME" nova)
   P_NEUTRON=$(port_of "$C_NAME" neutron)
+  export P_SWIFT="" P_SWIFT_OBJECT="" P_SWIFT_CONTAINER="" P_SWIFT_ACCOUNT="" SWIFT_DEVICES=""
+  export SWIFT_USER
+  SWIFT_USER=$(id -un)
+  if has_swift "$C_NAME"; then
+    P_SWIFT=$(port_of "$C_NAME" swift); P_SWIFT_OBJECT=$(port_of "$C_NAME" swift-object)
+    P_SWIFT_CONTAINER=$(port_of "$C_NAME" swift-container)
+    P_SWIFT_ACCOUNT=$(port_of "$C_NAME" swift-account)
+    SWIFT_DEVICES=$DB_DIR/swift/$C_NAME
+  fi
   export TRANSPORT_URL="rabbit://s2d:$SVC_PW@$HOST:$RABBIT_PORT/$C_NAME"
   local db
   dburl() { echo "mysql+pymysql://s2d:$SVC_PW@localhost/${C_NAME}_$1?unix_socket=$SOCK&charset=utf8mb4"; }
@@ -330,6 +362,13 @@ up_cloud() {  # up_cloud <name>: configure, start and seed one cloud (runs in a 
   render nova-db.conf "$C_DIR/etc/nova/nova-db.conf"
   render neutron.conf "$C_DIR/etc/neutron/neutron.conf"
   render ml2_conf.ini "$C_DIR/etc/neutron/plugins/ml2/ml2_conf.ini"
+  if has_swift "$C_NAME"; then
+    mkdir -p "$C_DIR/etc/swift" "$SWIFT_DEVICES/d1"
+    for f in swift.conf swift-proxy-server.conf swift-account-server.conf \
+      swift-container-server.conf swift-object-server.conf; do
+      render "$f" "$C_DIR/etc/swift/${f#swift-}"
+    done
+  fi
   cp "$VENV/etc/glance/glance-api-paste.ini" "$C_DIR/etc/glance/"
   cp "$VENV/etc/nova/api-paste.ini" "$C_DIR/etc/nova/"
   cp "$VENV/etc/neutron/api-paste.ini" "$C_DIR/etc/neutron/"
@@ -362,6 +401,24 @@ up_cloud() {  # up_cloud <name>: configure, start and seed one cloud (runs in a 
     "${nm[@]}" cell_v2 map_cell0 --database_connection "$(dburl nova_cell0)" &&
     "${nm[@]}" cell_v2 create_cell --name cell1 &&
     "${nm[@]}" db sync; } > "$C_DIR/log/nova-manage.log" 2>&1 & pids+=($!)
+  if has_swift "$C_NAME"; then
+    # Swift's three rings in one process (swift-ring-builder would take nine):
+    # one device, one replica, 2^6 partitions; min_part_hours 0 (no rebalance waits).
+    "$BIN/python" - "$C_DIR/etc/swift" "$HOST" "$P_SWIFT_ACCOUNT" "$P_SWIFT_CONTAINER" \
+      "$P_SWIFT_OBJECT" > "$C_DIR/log/swift-rings.log" 2>&1 <<'PY' & pids+=($!)
+import os, sys
+from swift.common.ring import RingBuilder
+swift_dir, host = sys.argv[1], sys.argv[2]
+for name, port in zip(("account", "container", "object"), map(int, sys.argv[3:6])):
+    builder = RingBuilder(6, 1, 0)
+    builder.add_dev({"id": 0, "region": 1, "zone": 1, "ip": host, "port": port,
+                     "device": "d1", "weight": 100, "meta": ""})
+    builder.rebalance()
+    builder.save(os.path.join(swift_dir, name + ".builder"))
+    builder.get_ring().save(os.path.join(swift_dir, name + ".ring.gz"))
+    print("%s ring: 127.0.0.1:%d/d1, 1 replica, 64 partitions" % (name, port))
+PY
+  fi
 
   # Keystone is the critical path: its key repositories (files only) are made
   # while its schema migrates.
@@ -399,10 +456,17 @@ up_cloud() {  # up_cloud <name>: configure, start and seed one cloud (runs in a 
     --config-file "$C_DIR/etc/nova/nova-db.conf" --log-file "$C_DIR/log/nova-conductor.log"
   spawn "$C_NAME-nova-scheduler" "$BIN/nova-scheduler" --config-file "$C_DIR/etc/nova/nova.conf" \
     --config-file "$C_DIR/etc/nova/nova-db.conf" --log-file "$C_DIR/log/nova-scheduler.log"
+  if has_swift "$C_NAME"; then
+    # workers = 0: each is one process, the one whose PID is recorded
+    for s in account container object proxy; do
+      spawn "$C_NAME-swift-$s" "$BIN/swift-$s-server" "$C_DIR/etc/swift/$s-server.conf" --verbose
+    done
+  fi
   wait_http "http://$HOST:$P_GLANCE/" 180
   wait_http "http://$HOST:$P_PLACEMENT/" 180
   wait_http "http://$HOST:$P_NEUTRON/" 180
   wait_http "http://$HOST:$P_NOVA/" 180
+  if has_swift "$C_NAME"; then wait_http "http://$HOST:$P_SWIFT/healthcheck" 120; fi
   ts "APIs answering"
 
   # nova-compute started before the conductor has registered times out its
