@@ -174,14 +174,70 @@ impl SourceServers for OpenStack {
             turns.entry(server_id.to_string()).or_default().clone()
         };
         let _turn = turn.lock().await;
-        self.wait_source_idle(&server).await?;
+        // Another runner (another s2d process) may snapshot the same server at the same time:
+        // real Nova then answers the second createImage with a 500 and leaves its image
+        // `queued` for good, and the lookup by marker finds that image. A snapshot whose image
+        // is still queued once the server is idle again never started: it is deleted and
+        // taken again.
+        let mut attempts = 0;
+        loop {
+            let id = self
+                .take_snapshot(&server, server_id, name, marker, &metadata)
+                .await?;
+            match self.snapshot_started(&server, &id).await? {
+                true => return Ok(id.to_string()),
+                false if attempts < DEAD_SNAPSHOT_RETRIES => {
+                    attempts += 1;
+                    tracing::warn!(
+                        server = server_id,
+                        image = %id,
+                        "the snapshot never started (its image is still queued and the server is idle): taking it again"
+                    );
+                    match self.source.image.delete(&id).await {
+                        Ok(_) => {}
+                        Err(e) if e.is_not_found() => {}
+                        Err(e) => return Err(port_error("source: delete image", e)),
+                    }
+                }
+                false => {
+                    return Err(PortError::Api {
+                        diagnosis: Diagnosis::default(),
+                        call: "source: createImage".into(),
+                        status: None,
+                        message: format!(
+                            "the snapshot of source server {server_id} never started ({DEAD_SNAPSHOT_RETRIES} tries): its image stays queued while the server is idle"
+                        ),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// How often a snapshot that never started is taken again.
+const DEAD_SNAPSHOT_RETRIES: u32 = 3;
+/// How long an image may stay `queued` once its server is idle before it counts as dead.
+const DEAD_SNAPSHOT_GRACE: Duration = Duration::from_secs(15);
+
+impl OpenStack {
+    /// createImage once the server is idle (waiting while another snapshot runs); the image's
+    /// id, also when the answer was lost and the image is found by its marker.
+    async fn take_snapshot(
+        &self,
+        server: &ServerId,
+        server_id: &str,
+        name: &str,
+        marker: &Marker,
+        metadata: &BTreeMap<String, String>,
+    ) -> PortResult<ImageId> {
+        self.wait_source_idle(server).await?;
         let mut pause = Duration::from_millis(250);
         let mut busy_since = None;
         let id = loop {
             let made = cloud::create_or_adopt(
                 &self.source.session.config().retry,
                 CREATE_ATTEMPTS,
-                || self.source.compute.create_image(&server, name, &metadata),
+                || self.source.compute.create_image(server, name, metadata),
                 || async {
                     let images = self
                         .source
@@ -216,7 +272,49 @@ impl SourceServers for OpenStack {
                 Err(e) => return Err(port_error("source: createImage", e)),
             }
         };
-        Ok(id.to_string())
+        Ok(id)
+    }
+
+    /// Whether a snapshot is under way or done: its image has left `queued`, or the server is
+    /// still busy (with it or another). `false` when the image is still queued
+    /// [`DEAD_SNAPSHOT_GRACE`] after the server became idle.
+    async fn snapshot_started(&self, server: &ServerId, id: &ImageId) -> PortResult<bool> {
+        let mut idle_since: Option<std::time::Instant> = None;
+        let started = std::time::Instant::now();
+        loop {
+            let image = self
+                .source
+                .image
+                .get(id)
+                .await
+                .map_err(api("source: get image"))?;
+            match image {
+                // Gone: the wait that follows reports it.
+                None => return Ok(true),
+                Some(i) if i.status != "queued" => return Ok(true),
+                Some(_) => {}
+            }
+            let task = self
+                .source
+                .compute
+                .get_server(server)
+                .await
+                .map_err(api("source: get server"))?
+                .and_then(|s| s.task_state);
+            match task {
+                Some(_) => idle_since = None,
+                None => {
+                    let since = *idle_since.get_or_insert_with(std::time::Instant::now);
+                    if since.elapsed() >= DEAD_SNAPSHOT_GRACE {
+                        return Ok(false);
+                    }
+                }
+            }
+            if started.elapsed() > SNAPSHOT_BUSY_LIMIT {
+                return Ok(true);
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
     }
 }
 
