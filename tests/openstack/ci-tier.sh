@@ -55,10 +55,10 @@ echo "ci-tier: the same scenarios against the real clouds, then the transfer ben
   S2D_RECORD_SHAPES="'"$shapes"'/openstack" S2D_E2E_KILL_TRIALS=${S2D_E2E_KILL_TRIALS:-5} \
     cargo test --locked --test e2e --test wizard
   S2D_BIN="'"$target"'/debug/s2d" "'"$here"'/quota-wait.sh"
-  # Not the two waves at once: both snapshot ehr-analytics, and the real Nova refuses the
-  # second createImage of one server with a 500 that leaves a queued image, which the
-  # losing runner then waits on (seen 2026-12-07; an engine matter, not the backend'"'"'s).
-  cargo test --locked --test e2e_state_backends swift -- --skip two_runners_apply_two_waves
+  # The two waves at once included: both snapshot ehr-analytics; the real Nova answers the
+  # second createImage of one server with a 500 and leaves a queued image, which the engine
+  # deletes and takes again (engine/openstack/source_servers.rs).
+  cargo test --locked --test e2e_state_backends swift
   S2D_BENCH_CLOUDS_YAML="$S2D_E2E_CLOUDS_YAML" S2D_BENCH_IMAGE_MB=${S2D_BENCH_IMAGE_MB:-1024} \
     "$S2D_CI_BENCH"
 '
