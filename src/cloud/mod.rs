@@ -50,7 +50,7 @@ pub use network::NetworkService;
 pub use stream::ByteStream;
 pub use types::{
     FlavorId, FloatingIpId, ImageId, Interface, Microversion, NetworkId, PortId, ProjectId, Secret,
-    SecurityGroupId, SecurityGroupRuleId, ServerId, Service, SubnetId,
+    RouterId, SecurityGroupId, SecurityGroupRuleId, ServerId, Service, SubnetId,
 };
 
 /// A connected cloud: the session and its three service handles.

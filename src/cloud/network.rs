@@ -1,6 +1,9 @@
 //! Neutron v2.0: typed calls for networks, subnets, ports, security groups and their rules,
-//! and floating IPs (list with filters and paging, get, create, update, delete). Requests
-//! are built by pure functions on [`NetworkEndpoint`]. Knows nothing of Nova or Glance.
+//! and floating IPs (list with filters and paging, get, create, update, delete); the making of
+//! networks, subnets, routers and ports is in [`topology`]. Requests are built by pure
+//! functions on [`NetworkEndpoint`]. Knows nothing of Nova or Glance.
+
+pub mod topology;
 
 use std::collections::BTreeMap;
 
@@ -34,6 +37,12 @@ pub struct Network {
     pub project_id: Option<String>,
     #[serde(default)]
     pub tags: Vec<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub mtu: Option<u32>,
+    #[serde(default)]
+    pub port_security_enabled: Option<bool>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -50,6 +59,20 @@ pub struct Subnet {
     pub gateway_ip: Option<String>,
     #[serde(default)]
     pub enable_dhcp: bool,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub project_id: Option<String>,
+    #[serde(default, deserialize_with = "super::compute::null_default")]
+    pub allocation_pools: Vec<topology::AllocationPool>,
+    #[serde(default, deserialize_with = "super::compute::null_default")]
+    pub dns_nameservers: Vec<String>,
+    #[serde(default, deserialize_with = "super::compute::null_default")]
+    pub host_routes: Vec<topology::HostRoute>,
+    #[serde(default)]
+    pub ipv6_address_mode: Option<String>,
+    #[serde(default)]
+    pub ipv6_ra_mode: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -87,6 +110,14 @@ pub struct Port {
     pub security_groups: Vec<SecurityGroupId>,
     #[serde(default)]
     pub status: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub project_id: Option<String>,
+    #[serde(default)]
+    pub port_security_enabled: Option<bool>,
+    #[serde(default, deserialize_with = "super::compute::null_default")]
+    pub allowed_address_pairs: Vec<topology::AddressPair>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]

@@ -61,6 +61,8 @@ id_type! {
     PortId,
     /// A Neutron floating IP's UUID.
     FloatingIpId,
+    /// A Neutron router's UUID.
+    RouterId,
     /// A Neutron security group's UUID.
     SecurityGroupId,
     /// A Neutron security group rule's UUID.

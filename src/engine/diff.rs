@@ -17,6 +17,7 @@ use super::inventory::{Inventory, InventoryError, Reach};
 use super::port::CloudPort;
 use super::refresh::Refresh;
 use crate::graph::{
+    SourceNetwork,
     Address, BootReport, Candidate, Desired, FleetMatch, FloatingIpChoice, GraphError, Node,
     ResourceGraph, Rule, SourceFacts,
 };
@@ -390,6 +391,22 @@ pub enum PlanError {
         free: u64,
         limit: u64,
     },
+    #[error("the source has several networks named `{name}` ({ids})")]
+    #[diagnostic(
+        code(s2d::plan::ambiguous_source_network),
+        help("name the network to copy by its id in `[[network]] from`")
+    )]
+    AmbiguousSourceNetwork { name: String, ids: String },
+    #[error("{address}: {reason}")]
+    #[diagnostic(
+        code(s2d::plan::preflight),
+        help("{help}")
+    )]
+    Preflight {
+        address: Address,
+        reason: String,
+        help: String,
+    },
     #[error("--target {0}: no such resource in the plan")]
     #[diagnostic(
         code(s2d::plan::unknown_target),
@@ -437,10 +454,49 @@ pub fn read_sources(
                     .map(|i| i.properties.clone()),
                 boot: found.boot.clone(),
                 server_group: found.server_group.clone(),
+                nics: found.nics.clone(),
             },
         );
     }
     Ok(facts)
+}
+
+/// The source networks the plan builds from, by the `from` of each `[[network]]` (a name or
+/// an id; a name two networks share is refused).
+pub fn read_networks(
+    inventory: &Inventory,
+    desired: &Desired,
+) -> Result<BTreeMap<String, SourceNetwork>, PlanError> {
+    let mut found = BTreeMap::new();
+    for build in &desired.networks {
+        let by_id = inventory.source_networks.iter().find(|n| n.id == build.from);
+        let named: Vec<&SourceNetwork> = inventory
+            .source_networks
+            .iter()
+            .filter(|n| n.name == build.from)
+            .collect();
+        let network = match (by_id, named.as_slice()) {
+            (Some(n), _) => n.clone(),
+            (None, [n]) => (*n).clone(),
+            (None, []) => {
+                return Err(PlanError::Missing {
+                    address: Address::Network {
+                        name: build.name.clone(),
+                    },
+                    what: "source network",
+                    name: build.from.clone(),
+                });
+            }
+            (None, many) => {
+                return Err(PlanError::AmbiguousSourceNetwork {
+                    name: build.from.clone(),
+                    ids: many.iter().map(|n| n.id.as_str()).collect::<Vec<_>>().join(", "),
+                });
+            }
+        };
+        found.insert(build.from.clone(), network);
+    }
+    Ok(found)
 }
 
 /// `desired` with its fleets matched against the source's servers.
@@ -466,7 +522,8 @@ pub async fn build_graph<C: CloudPort>(
     let inventory = Inventory::read(cloud, Reach::Source).await?;
     let (desired, _) = select(&inventory, desired);
     let facts = read_sources(&inventory, &desired)?;
-    Ok(ResourceGraph::build(&desired, &facts)?)
+    let networks = read_networks(&inventory, &desired)?;
+    Ok(ResourceGraph::build(&desired, &facts, &networks)?)
 }
 
 /// Plan `desired` against the clouds and `state`.
@@ -479,7 +536,8 @@ pub async fn diff<C: CloudPort>(
     let inventory = Inventory::read(cloud, Reach::Both).await?;
     let (desired, selected) = select(&inventory, desired);
     let facts = read_sources(&inventory, &desired)?;
-    let graph = ResourceGraph::build(&desired, &facts)?;
+    let networks = read_networks(&inventory, &desired)?;
+    let graph = ResourceGraph::build(&desired, &facts, &networks)?;
     for target in &options.targets {
         if graph.find(target).is_none() && state.get(target).is_none() {
             return Err(PlanError::UnknownTarget(target.clone()));

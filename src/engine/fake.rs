@@ -11,6 +11,7 @@ use std::time::Duration;
 use super::port::*;
 
 mod calls;
+mod networks;
 mod port;
 use crate::graph::{FlavorSpec, Rule, RuleDirection};
 use crate::transfer::Hasher;
@@ -25,6 +26,8 @@ pub struct Contents {
     pub servers: BTreeMap<String, Server>,
     pub floating_ips: BTreeMap<String, FloatingIp>,
     pub server_groups: BTreeMap<String, ServerGroup>,
+    /// Networks, subnets, routers and ports made in the target, by id.
+    pub nets: BTreeMap<String, (NetKind, NetResource)>,
 }
 
 /// The script: how the fake behaves.
@@ -58,6 +61,7 @@ struct World {
     image_data: BTreeMap<String, Vec<u8>>,
     flavors: Vec<Flavor>,
     networks: Vec<Network>,
+    source_networks: Vec<crate::graph::SourceNetwork>,
     calls: Vec<String>,
     next_id: u64,
     mutations: usize,
@@ -165,6 +169,17 @@ impl FakeCloud {
                 tags: vec!["fleet".into()],
                 boot: Default::default(),
                 server_group: None,
+                nics: vec![crate::graph::SourceNic {
+                    network_id: "src-private".into(),
+                    network_name: "private".into(),
+                    fixed_ips: vec![crate::graph::FixedIp {
+                        subnet_id: "src-private-subnet".into(),
+                        ip: format!("10.0.0.{}", 10 + w.source_servers.len()),
+                    }],
+                    mac: format!("fa:16:3e:00:01:{:02x}", w.source_servers.len()),
+                    port_security: Some(true),
+                    allowed_address_pairs: Vec::new(),
+                }],
             };
             w.source_servers.insert(name.to_string(), server);
         }

@@ -4,9 +4,10 @@
 //! list is fetched again.
 
 use super::port::{
-    CloudPort, Flavor, FloatingIp, Image, Keypair, Marker, Network, PortError, Quota,
-    SecurityGroup, Server, ServerGroup, Side, SourceServer,
+    CloudPort, Flavor, FloatingIp, Image, Keypair, Marker, NetInventory, Network, PortError,
+    Quota, SecurityGroup, Server, ServerGroup, Side, SourceServer,
 };
+use crate::graph::SourceNetwork;
 
 /// Everything s2d reads from the two clouds to plan.
 #[derive(Debug, Clone, Default)]
@@ -22,6 +23,10 @@ pub struct Inventory {
     pub flavors: Vec<Flavor>,
     pub quota: Quota,
     pub server_groups: Vec<ServerGroup>,
+    /// The source's networks with their subnets (what `[[network]]` copies).
+    pub source_networks: Vec<SourceNetwork>,
+    /// The target's networks, subnets, routers and ports, with its project's id.
+    pub nets: NetInventory,
 }
 
 /// A list that could not be read: which one, and why.
@@ -65,13 +70,20 @@ impl Inventory {
                         .await
                         .map_err(named("source's images"))
                 },
+                async {
+                    cloud
+                        .source_networks()
+                        .await
+                        .map_err(named("source's networks"))
+                },
             )
         };
         if reach == Reach::Source {
-            let (source_servers, source_images) = source.await?;
+            let (source_servers, source_images, source_networks) = source.await?;
             return Ok(Inventory {
                 source_servers,
                 source_images,
+                source_networks,
                 ..Inventory::default()
             });
         }
@@ -111,9 +123,16 @@ impl Inventory {
                         .await
                         .map_err(named("target's server groups"))
                 },
+                async {
+                    cloud
+                        .net_inventory()
+                        .await
+                        .map_err(named("target's networks, subnets, routers and ports"))
+                },
             )
         };
-        let ((source_servers, source_images), target) = tokio::try_join!(source, target)?;
+        let ((source_servers, source_images, source_networks), target) =
+            tokio::try_join!(source, target)?;
         let (
             images,
             keypairs,
@@ -124,6 +143,7 @@ impl Inventory {
             flavors,
             quota,
             server_groups,
+            nets,
         ) = target;
         Ok(Inventory {
             source_servers,
@@ -137,6 +157,8 @@ impl Inventory {
             flavors,
             quota,
             server_groups,
+            source_networks,
+            nets,
         })
     }
 

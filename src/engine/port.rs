@@ -1,7 +1,7 @@
 //! The engine's port to the two clouds: every lookup and mutation the engine needs, in engine
 //! terms (names, ids, rules, markers), not OpenStack JSON, one trait per resource
 //! ([`SourceServers`], [`Images`], [`Catalog`], [`Keypairs`], [`SecurityGroups`],
-//! [`ServerGroups`], [`Servers`], [`FloatingIps`]; [`CloudPort`] is all of them). The real adapter over `cloud` and the
+//! [`ServerGroups`], [`Servers`], [`FloatingIps`], [`Networking`]; [`CloudPort`] is all of them). The real adapter over `cloud` and the
 //! scripted fake in the tests implement them.
 //!
 //! Knows nothing of HTTP, microversions or the state file. Lookups that feed the refresh return
@@ -17,7 +17,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::graph::{Address, Boot, FlavorSpec, Rule, ServerBoot, SourceGroup, TransferMode};
+use crate::graph::{
+    Address, AddressPair, Boot, FlavorSpec, Rule, ServerBoot, SourceGroup, SourceNetwork,
+    SourceNic, SubnetSpec, TransferMode,
+};
 pub use crate::state::Side;
 pub use crate::transfer::Checksums;
 
@@ -126,6 +129,9 @@ pub struct SourceServer {
     /// The server group it is in, if any.
     #[serde(default)]
     pub server_group: Option<SourceGroup>,
+    /// Its NICs (its ports), in the server's NIC order.
+    #[serde(default)]
+    pub nics: Vec<SourceNic>,
 }
 
 /// An image in either cloud.
@@ -209,6 +215,110 @@ pub struct Network {
     pub external: bool,
 }
 
+/// Which kind of network-side resource s2d builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetKind {
+    Network,
+    Subnet,
+    Router,
+    Port,
+}
+
+/// A network, subnet, router or port in the target, as the refresh and the preflight need it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetResource {
+    pub id: String,
+    pub name: String,
+    /// A subnet's or port's network; a router's external network.
+    pub network_id: Option<String>,
+    pub project_id: Option<String>,
+    /// A subnet's CIDR.
+    pub cidr: Option<String>,
+    /// A port's fixed IPs (subnet id, address).
+    pub fixed_ips: Vec<(String, String)>,
+    /// A port's MAC address.
+    pub mac: Option<String>,
+    /// A port's device (a server, a router).
+    pub device_id: Option<String>,
+    /// A network's `router:external`.
+    pub external: bool,
+    pub marker: Option<Marker>,
+}
+
+/// The target's networks, subnets, routers and ports (those of its project, and the shared
+/// and external networks with their subnets), and the project's id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetInventory {
+    pub project_id: Option<String>,
+    pub networks: Vec<NetResource>,
+    pub subnets: Vec<NetResource>,
+    pub routers: Vec<NetResource>,
+    pub ports: Vec<NetResource>,
+}
+
+impl NetInventory {
+    /// The resources of a kind.
+    pub fn of(&self, kind: NetKind) -> &[NetResource] {
+        match kind {
+            NetKind::Network => &self.networks,
+            NetKind::Subnet => &self.subnets,
+            NetKind::Router => &self.routers,
+            NetKind::Port => &self.ports,
+        }
+    }
+}
+
+/// What a new network-side resource is; ids of what it stands on are resolved by the step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetSpec {
+    Network {
+        name: String,
+        mtu: Option<u32>,
+        port_security: Option<bool>,
+    },
+    Subnet {
+        network_id: String,
+        spec: SubnetSpec,
+    },
+    /// A router with its gateway on `external_network_id` and an interface on each subnet.
+    Router {
+        name: String,
+        external_network_id: String,
+        subnet_ids: Vec<String>,
+    },
+    Port {
+        name: String,
+        network_id: String,
+        /// (subnet id, address): the subnet when known.
+        fixed_ips: Vec<(Option<String>, String)>,
+        mac: Option<String>,
+        port_security: Option<bool>,
+        allowed_address_pairs: Vec<AddressPair>,
+        security_group_ids: Vec<String>,
+    },
+}
+
+impl NetSpec {
+    pub fn kind(&self) -> NetKind {
+        match self {
+            NetSpec::Network { .. } => NetKind::Network,
+            NetSpec::Subnet { .. } => NetKind::Subnet,
+            NetSpec::Router { .. } => NetKind::Router,
+            NetSpec::Port { .. } => NetKind::Port,
+        }
+    }
+}
+
+/// Where a floating IP goes: the server's port on the NIC the plan names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FipTarget {
+    /// This port (one s2d made).
+    Port(String),
+    /// The server's port on this network (a NIC Nova made), else its first port.
+    Network(Option<String>),
+}
+
 /// A server in the target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Server {
@@ -255,7 +365,8 @@ pub struct ServerSpec {
     pub name: String,
     pub flavor_id: String,
     pub image_id: String,
-    pub network_id: String,
+    /// Its NICs in order.
+    pub nics: Vec<NicSpec>,
     pub key_name: String,
     /// Security group names.
     pub security_groups: Vec<String>,
@@ -266,6 +377,13 @@ pub struct ServerSpec {
     /// The server group to boot into.
     pub group_id: Option<String>,
     pub marker: Marker,
+}
+
+/// One NIC of a new server: on a network (Nova makes the port) or on a port s2d made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NicSpec {
+    Network(String),
+    Port(String),
 }
 
 /// A floating IP in the target.
@@ -399,7 +517,15 @@ pub type PortResult<T> = Result<T, PortError>;
 /// the target unless they take a [`Side`] (images live on both sides) or say `source`. Waits
 /// take their deadline from the caller; implementations poll until it passes.
 pub trait CloudPort:
-    SourceServers + Images + Catalog + Keypairs + SecurityGroups + ServerGroups + Servers + FloatingIps
+    SourceServers
+    + Images
+    + Catalog
+    + Keypairs
+    + SecurityGroups
+    + ServerGroups
+    + Servers
+    + FloatingIps
+    + Networking
 {
 }
 
@@ -412,6 +538,7 @@ impl<T> CloudPort for T where
         + ServerGroups
         + Servers
         + FloatingIps
+        + Networking
 {
 }
 
@@ -426,6 +553,8 @@ pub trait SourceServers: Send + Sync + 'static {
         &self,
         server_id: &str,
     ) -> impl Future<Output = PortResult<Option<String>>> + Send;
+    /// Every network the source project sees, with its subnets (what `[[network]]` copies).
+    fn source_networks(&self) -> impl Future<Output = PortResult<Vec<SourceNetwork>>> + Send;
     /// createImage on a source server; returns the new image's id.
     fn create_snapshot(
         &self,
@@ -571,12 +700,28 @@ pub trait FloatingIps: Send + Sync + 'static {
         network_id: &str,
         marker: &Marker,
     ) -> impl Future<Output = PortResult<FloatingIp>> + Send;
-    /// Associate with the (first) port of the server.
+    /// Associate with the server's port that `to` names.
     fn associate_floating_ip(
         &self,
         id: &str,
         server_id: &str,
+        to: &FipTarget,
     ) -> impl Future<Output = PortResult<FloatingIp>> + Send;
     fn disassociate_floating_ip(&self, id: &str) -> impl Future<Output = PortResult<()>> + Send;
     fn release_floating_ip(&self, id: &str) -> impl Future<Output = PortResult<()>> + Send;
+}
+
+/// The target's networks, subnets, routers and ports that s2d builds: one shape for the four
+/// kinds (each carries the marker in its description).
+pub trait Networking: Send + Sync + 'static {
+    /// Everything network-side the target project sees (see [`NetInventory`]).
+    fn net_inventory(&self) -> impl Future<Output = PortResult<NetInventory>> + Send;
+    /// Make one (a router with its gateway and interfaces).
+    fn create_net(
+        &self,
+        spec: &NetSpec,
+        marker: &Marker,
+    ) -> impl Future<Output = PortResult<NetResource>> + Send;
+    /// Remove one (a router's interfaces first); `NotFound` when it is gone.
+    fn delete_net(&self, kind: NetKind, id: &str) -> impl Future<Output = PortResult<()>> + Send;
 }

@@ -45,7 +45,10 @@ fn server(name: &str, keypair: &str, group: GroupChoice) -> DesiredServer {
             drop_properties: Vec::new(),
         },
         flavor: None,
-        network: "private".into(),
+        nics: crate::graph::DesiredNics {
+            shorthand: Some("private".into()),
+            ..Default::default()
+        },
         keypair: KeypairChoice {
             mode: KeypairMode::Import,
             name: keypair.into(),
@@ -63,11 +66,13 @@ fn quickstart() -> Desired {
     Desired {
         servers: vec![server("web", "alice", GroupChoice::Named("web".into()))],
         fleets: Vec::new(),
+        networks: Vec::new(),
     }
 }
 
 fn shared(names: &[&str]) -> Desired {
     Desired {
+        networks: Vec::new(),
         servers: names
             .iter()
             .map(|n| server(n, "alice", GroupChoice::Default))
@@ -230,11 +235,13 @@ async fn quickstart_plans_applies_replans_clean_and_destroys_to_the_start() {
         kinds,
         [
             "source_images",
+            "source_networks",
             "source_servers",
             "target_flavors",
             "target_floating_ips",
             "target_images",
             "target_keypairs",
+            "target_net_inventory",
             "target_networks",
             "target_quota",
             "target_security_groups",
@@ -1268,6 +1275,7 @@ async fn a_fleet_selects_source_servers_by_pattern_and_becomes_one_server_each()
     template.snapshot_name = "{source}-snap".into();
     template.image.name = "{source}-image".into();
     let desired = Desired {
+        networks: Vec::new(),
         servers: vec![server("web-2", "alice", GroupChoice::Default)],
         fleets: vec![
             crate::graph::DesiredFleet {

@@ -2,7 +2,8 @@
 //! keys, events, `--target` and error prefixes.
 //!
 //! `server.web`, `image.web`, `keypair.alice-key`, `security_group.analytics`,
-//! `security_group_rule.analytics[0]`, `floating_ip.web`, `snapshot.ehr-analytics-s2d`.
+//! `security_group_rule.analytics[0]`, `floating_ip.web`, `snapshot.ehr-analytics-s2d`,
+//! `network.db-net`, `subnet.db-net[0]`, `router.db-net-router`, `port.ehr-db[1]`.
 //! [`Address`] derives `Ord`, so anything keyed by it comes out sorted and stable.
 
 use std::fmt;
@@ -44,6 +45,24 @@ pub enum Address {
     FloatingIp {
         server: String,
     },
+    /// A target network built from a source network (`[[network]]`).
+    Network {
+        name: String,
+    },
+    /// The `index`th subnet of a built network, in the source network's order.
+    Subnet {
+        network: String,
+        index: usize,
+    },
+    /// A router of a built network, to an external network.
+    Router {
+        name: String,
+    },
+    /// The port s2d makes for the `index`th NIC of a server (one that keeps its IP or MAC).
+    Port {
+        server: String,
+        index: usize,
+    },
 }
 
 impl Address {
@@ -58,10 +77,15 @@ impl Address {
             Address::ServerGroup { .. } => "server_group",
             Address::Server { .. } => "server",
             Address::FloatingIp { .. } => "floating_ip",
+            Address::Network { .. } => "network",
+            Address::Subnet { .. } => "subnet",
+            Address::Router { .. } => "router",
+            Address::Port { .. } => "port",
         }
     }
 
-    /// The name after the dot (for a rule: its group).
+    /// The name after the dot (for a rule: its group; a subnet: its network; a port: its
+    /// server).
     pub fn name(&self) -> &str {
         match self {
             Address::Snapshot { name } => name,
@@ -69,20 +93,31 @@ impl Address {
             | Address::Keypair { name }
             | Address::SecurityGroup { name }
             | Address::ServerGroup { name }
-            | Address::Server { name } => name,
+            | Address::Server { name }
+            | Address::Network { name }
+            | Address::Router { name } => name,
             Address::SecurityGroupRule { group, .. } => group,
-            Address::FloatingIp { server } => server,
+            Address::Subnet { network, .. } => network,
+            Address::FloatingIp { server } | Address::Port { server, .. } => server,
+        }
+    }
+
+    /// The position of an indexed address (a rule, a subnet, a port).
+    pub fn index(&self) -> Option<usize> {
+        match self {
+            Address::SecurityGroupRule { index, .. }
+            | Address::Subnet { index, .. }
+            | Address::Port { index, .. } => Some(*index),
+            _ => None,
         }
     }
 }
 
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Address::SecurityGroupRule { group, index } => {
-                write!(f, "security_group_rule.{group}[{index}]")
-            }
-            other => write!(f, "{}.{}", other.kind(), other.name()),
+        match self.index() {
+            Some(index) => write!(f, "{}.{}[{index}]", self.kind(), self.name()),
+            None => write!(f, "{}.{}", self.kind(), self.name()),
         }
     }
 }
@@ -94,12 +129,13 @@ pub enum AddressError {
     NoDot(String),
     #[error(
         "`{kind}` is not a resource type: expected one of snapshot, image, keypair, \
-         security_group, security_group_rule, server_group, server, floating_ip"
+         security_group, security_group_rule, server_group, server, floating_ip, network, \
+         subnet, router, port"
     )]
     UnknownKind { kind: String },
     #[error("`{0}` has an empty name")]
     EmptyName(String),
-    #[error("`{0}`: a security group rule is written `security_group_rule.GROUP[N]`")]
+    #[error("`{0}`: an indexed address is written `KIND.NAME[N]`, e.g. `security_group_rule.web[0]`")]
     BadRuleIndex(String),
 }
 
@@ -122,19 +158,32 @@ impl FromStr for Address {
             "server_group" => Address::ServerGroup { name },
             "server" => Address::Server { name },
             "floating_ip" => Address::FloatingIp { server: name },
-            "security_group_rule" => {
+            "network" => Address::Network { name },
+            "router" => Address::Router { name },
+            "security_group_rule" | "subnet" | "port" => {
                 let bad = || AddressError::BadRuleIndex(s.to_string());
-                let (group, index) = rest
+                let (owner, index) = rest
                     .strip_suffix(']')
                     .and_then(|r| r.rsplit_once('['))
                     .ok_or_else(bad)?;
-                if group.is_empty() {
+                if owner.is_empty() {
                     return Err(bad());
                 }
                 let index = index.parse().map_err(|_| bad())?;
-                Address::SecurityGroupRule {
-                    group: group.to_string(),
-                    index,
+                let owner = owner.to_string();
+                match kind {
+                    "subnet" => Address::Subnet {
+                        network: owner,
+                        index,
+                    },
+                    "port" => Address::Port {
+                        server: owner,
+                        index,
+                    },
+                    _ => Address::SecurityGroupRule {
+                        group: owner,
+                        index,
+                    },
                 }
             }
             other => {
@@ -187,6 +236,20 @@ mod tests {
             Address::FloatingIp {
                 server: "web".into(),
             },
+            Address::Network {
+                name: "db-net".into(),
+            },
+            Address::Subnet {
+                network: "db-net".into(),
+                index: 1,
+            },
+            Address::Router {
+                name: "db-net-router".into(),
+            },
+            Address::Port {
+                server: "ehr-db".into(),
+                index: 0,
+            },
         ];
         let spelled: Vec<String> = all.iter().map(ToString::to_string).collect();
         assert_eq!(
@@ -200,6 +263,10 @@ mod tests {
                 "server_group.db",
                 "server.web.1",
                 "floating_ip.web",
+                "network.db-net",
+                "subnet.db-net[1]",
+                "router.db-net-router",
+                "port.ehr-db[0]",
             ]
         );
         for (address, text) in all.iter().zip(&spelled) {
@@ -225,6 +292,8 @@ mod tests {
             "security_group_rule.g",
             "security_group_rule.g[x]",
             "security_group_rule.[1]",
+            "subnet.db-net",
+            "port.web[-1]",
         ] {
             assert!(
                 matches!(bad.parse::<Address>(), Err(AddressError::BadRuleIndex(_))),

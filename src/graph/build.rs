@@ -13,6 +13,7 @@ use super::desired::{
     Desired, DesiredServer, FlavorSpec, FloatingIpChoice, GroupChoice, KeypairMode, Rule,
     ServerGroupChoice, SourceFacts, TransferMode,
 };
+use super::network::{self, AddressPair, NicError, ResolvedNic, SourceNetwork, SubnetSpec};
 
 /// One resource and what it should be. Everything needed to make it is here, so a saved plan
 /// can be applied without reading the plan file again.
@@ -66,7 +67,8 @@ pub enum Node {
         /// A flavor named in the plan, or `None` to match `source_flavor`.
         flavor: Option<String>,
         source_flavor: FlavorSpec,
-        network: String,
+        /// Its NICs in the source's order.
+        nics: Vec<ServerNic>,
         keypair: String,
         security_group: String,
         image: Address,
@@ -80,7 +82,67 @@ pub enum Node {
     FloatingIp {
         server: String,
         choice: FloatingIpChoice,
+        /// The server's NIC it goes to (its position).
+        #[serde(default)]
+        nic: usize,
     },
+    /// A network built from a source network, with its settings.
+    Network {
+        name: String,
+        /// The source network it copies, by name.
+        from: String,
+        mtu: Option<u32>,
+        port_security: Option<bool>,
+    },
+    /// A subnet of a built network (addressed by its position in the source network).
+    Subnet {
+        network: String,
+        spec: SubnetSpec,
+    },
+    /// A router to an external network, with an interface on each subnet of `network`.
+    Router {
+        name: String,
+        /// The external network, by name or id.
+        external: String,
+        network: String,
+        subnets: usize,
+    },
+    /// The port of a server's NIC that keeps its IP or MAC (addressed by the NIC's position).
+    Port {
+        server: String,
+        /// The target network, by name.
+        network: String,
+        /// Whether s2d builds that network.
+        built: bool,
+        fixed_ips: Vec<PortIp>,
+        mac: Option<String>,
+        port_security: Option<bool>,
+        allowed_address_pairs: Vec<AddressPair>,
+        /// Security groups by name (none when port security is off).
+        security_groups: Vec<String>,
+    },
+}
+
+/// One NIC of a target server: its network and whether s2d made its port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerNic {
+    /// The target network, by name.
+    pub network: String,
+    /// Booted on s2d's port `port.<server>[<position>]`.
+    #[serde(default)]
+    pub port: bool,
+    /// The network is one s2d builds (`network.<name>`).
+    #[serde(default)]
+    pub built: bool,
+}
+
+/// A fixed IP a port keeps: the address, and the built subnet it lies in (`None`: on a
+/// network of the target, whose subnet Neutron finds by the address).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortIp {
+    pub ip: String,
+    #[serde(default)]
+    pub subnet: Option<Address>,
 }
 
 impl Node {
@@ -101,6 +163,17 @@ impl Node {
             Node::Server { name, .. } => Address::Server { name: name.clone() },
             Node::FloatingIp { server, .. } => Address::FloatingIp {
                 server: server.clone(),
+            },
+            Node::Network { name, .. } => Address::Network { name: name.clone() },
+            Node::Router { name, .. } => Address::Router { name: name.clone() },
+            // Subnets and ports are addressed by position, like rules.
+            Node::Subnet { network, .. } => Address::Subnet {
+                network: network.clone(),
+                index: 0,
+            },
+            Node::Port { server, .. } => Address::Port {
+                server: server.clone(),
+                index: 0,
             },
         }
     }
@@ -126,6 +199,15 @@ pub enum GraphError {
         help("give the servers the same settings for it, or different names")
     )]
     Inconsistent { address: Address, detail: String },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Nic(#[from] NicError),
+    #[error("network.{name}: the source has no network `{from}` to build it from")]
+    #[diagnostic(
+        code(s2d::plan::no_source_network),
+        help("`from` names a network of the source project, by name or id (`openstack network list` in the source)")
+    )]
+    NoSourceNetwork { name: String, from: String },
     #[error("keypair.{name}: mode import needs the source server's public key, and it has none")]
     #[diagnostic(
         code(s2d::plan::no_public_key),
@@ -274,12 +356,15 @@ pub struct ResourceGraph {
 }
 
 impl ResourceGraph {
-    /// Build the graph. `facts` is keyed by the target server name.
+    /// Build the graph. `facts` is keyed by the target server name, `networks` (the source
+    /// networks the plan builds from) by the `from` of each `[[network]]`.
     pub fn build(
         desired: &Desired,
         facts: &BTreeMap<String, SourceFacts>,
+        networks: &BTreeMap<String, SourceNetwork>,
     ) -> Result<ResourceGraph, GraphError> {
         let mut g = ResourceGraph::default();
+        g.add_networks(desired, networks)?;
         let mut seen = BTreeSet::new();
         // Rules per group: the union over every server that joins the group.
         let mut group_rules: BTreeMap<String, BTreeSet<Rule>> = BTreeMap::new();
@@ -358,11 +443,25 @@ impl ResourceGraph {
             };
             let (carried, report) = boot_of(server, fact);
             g.reports.push(report);
+            let nics =
+                network::resolve_nics(&server.name, &server.nics, &fact.nics, &desired.networks)?;
+            let fip_nic = network::floating_ip_nic(
+                &server.name,
+                &nics,
+                server.nics.floating_ip_nic.as_deref(),
+            )?;
             let target = g.add(Node::Server {
                 name: server.name.clone(),
                 flavor: server.flavor.clone(),
                 source_flavor: fact.flavor.clone(),
-                network: server.network.clone(),
+                nics: nics
+                    .iter()
+                    .map(|n| ServerNic {
+                        network: n.network.clone(),
+                        port: n.needs_port(),
+                        built: n.built.is_some(),
+                    })
+                    .collect(),
                 keypair: server.keypair.name.clone(),
                 security_group: group_name.clone(),
                 image: g.address(image),
@@ -375,6 +474,7 @@ impl ResourceGraph {
             g.edge(image, target);
             g.edge(keypair, target);
             g.edge(group, target);
+            g.add_nics(server, fact, &nics, networks, &desired.networks, group, target)?;
             if g.graph
                 .neighbors_directed(group, petgraph::Direction::Outgoing)
                 .count()
@@ -412,11 +512,161 @@ impl ResourceGraph {
                 let fip = g.add(Node::FloatingIp {
                     server: server.name.clone(),
                     choice: server.floating_ip.clone(),
+                    nic: fip_nic,
                 })?;
                 g.edge(target, fip);
             }
         }
         Ok(g)
+    }
+
+    /// The networks the plan builds: each with its subnets (in the source network's order)
+    /// and its router, before any server.
+    fn add_networks(
+        &mut self,
+        desired: &Desired,
+        sources: &BTreeMap<String, SourceNetwork>,
+    ) -> Result<(), GraphError> {
+        for build in &desired.networks {
+            let source = sources
+                .get(&build.from)
+                .ok_or_else(|| GraphError::NoSourceNetwork {
+                    name: build.name.clone(),
+                    from: build.from.clone(),
+                })?;
+            let net = self.add(Node::Network {
+                name: build.name.clone(),
+                from: source.name.clone(),
+                mtu: source.mtu,
+                port_security: source.port_security,
+            })?;
+            let mut subnets = Vec::new();
+            for (index, spec) in source.subnets.iter().enumerate() {
+                let address = Address::Subnet {
+                    network: build.name.clone(),
+                    index,
+                };
+                let subnet = self.add_at(
+                    address,
+                    Node::Subnet {
+                        network: build.name.clone(),
+                        spec: spec.clone(),
+                    },
+                )?;
+                self.edge(net, subnet);
+                subnets.push(subnet);
+            }
+            if let Some(router) = &build.router {
+                let r = self.add(Node::Router {
+                    name: router.name.clone(),
+                    external: router.external.clone(),
+                    network: build.name.clone(),
+                    subnets: subnets.len(),
+                })?;
+                for subnet in &subnets {
+                    self.edge(*subnet, r);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A server's NICs: a port for each that keeps its IP or MAC, and edges from what each
+    /// NIC needs (a built network with its subnets and router, a port) to the server.
+    #[allow(clippy::too_many_arguments)]
+    fn add_nics(
+        &mut self,
+        server: &DesiredServer,
+        fact: &SourceFacts,
+        nics: &[ResolvedNic],
+        sources: &BTreeMap<String, SourceNetwork>,
+        builds: &[network::DesiredNetwork],
+        group: NodeIndex,
+        target: NodeIndex,
+    ) -> Result<(), GraphError> {
+        for (index, nic) in nics.iter().enumerate() {
+            // What a NIC on a built network waits for: the network, its subnets, its router.
+            let mut needs = Vec::new();
+            let mut built_subnets: Vec<(String, Address)> = Vec::new();
+            if let Some(b) = nic.built.and_then(|i| builds.get(i)) {
+                if let Some(n) = self.find(&Address::Network {
+                    name: b.name.clone(),
+                }) {
+                    needs.push(n);
+                }
+                for (i, spec) in sources
+                    .get(&b.from)
+                    .map(|s| s.subnets.as_slice())
+                    .unwrap_or_default()
+                    .iter()
+                    .enumerate()
+                {
+                    let address = Address::Subnet {
+                        network: b.name.clone(),
+                        index: i,
+                    };
+                    if let Some(n) = self.find(&address) {
+                        needs.push(n);
+                    }
+                    built_subnets.push((spec.source_id.clone(), address));
+                }
+                if let Some(r) = b.router.as_ref().and_then(|r| {
+                    self.find(&Address::Router {
+                        name: r.name.clone(),
+                    })
+                }) {
+                    needs.push(r);
+                }
+            }
+            for n in &needs {
+                self.edge(*n, target);
+            }
+            if !nic.needs_port() {
+                continue;
+            }
+            let source_nic = fact.nics.get(index);
+            let port_security = source_nic.and_then(|n| n.port_security);
+            let port = self.add_at(
+                Address::Port {
+                    server: server.name.clone(),
+                    index,
+                },
+                Node::Port {
+                    server: server.name.clone(),
+                    network: nic.network.clone(),
+                    built: nic.built.is_some(),
+                    fixed_ips: nic
+                        .keep_ips
+                        .iter()
+                        .map(|f| PortIp {
+                            ip: f.ip.clone(),
+                            subnet: built_subnets
+                                .iter()
+                                .find(|(id, _)| *id == f.subnet_id)
+                                .map(|(_, a)| a.clone()),
+                        })
+                        .collect(),
+                    mac: nic.keep_mac.clone(),
+                    port_security,
+                    allowed_address_pairs: source_nic
+                        .map(|n| n.allowed_address_pairs.clone())
+                        .unwrap_or_default(),
+                    security_groups: if port_security == Some(false) {
+                        Vec::new()
+                    } else {
+                        vec![server.security_group.name().to_string()]
+                    },
+                },
+            )?;
+            for n in &needs {
+                self.edge(*n, port);
+            }
+            if port_security != Some(false) {
+                self.edge(group, port);
+            }
+            self.edge(port, target);
+        }
+        Ok(())
     }
 
     fn add(&mut self, node: Node) -> Result<NodeIndex, GraphError> {
@@ -562,7 +812,10 @@ mod tests {
                 drop_properties: Vec::new(),
             },
             flavor: None,
-            network: "private".into(),
+            nics: crate::graph::DesiredNics {
+                shorthand: Some("private".into()),
+                ..Default::default()
+            },
             keypair: KeypairChoice {
                 mode: KeypairMode::Import,
                 name: keypair.into(),
@@ -604,6 +857,7 @@ mod tests {
             image_properties: None,
             boot: Default::default(),
             server_group: None,
+            nics: Vec::new(),
         }
     }
 
@@ -612,9 +866,10 @@ mod tests {
         let desired = Desired {
             servers: vec![server("web", "alice", GroupChoice::Named("web".into()))],
             fleets: Vec::new(),
+            networks: Vec::new(),
         };
         let facts = BTreeMap::from([("web".to_string(), facts(&[22, 443]))]);
-        let g = ResourceGraph::build(&desired, &facts).expect("builds");
+        let g = ResourceGraph::build(&desired, &facts, &BTreeMap::new()).expect("builds");
         assert_eq!(
             g.to_dot(),
             "digraph s2d {
@@ -660,6 +915,7 @@ mod tests {
     #[test]
     fn servers_share_keypair_and_group_and_the_group_gets_the_union_of_rules() {
         let desired = Desired {
+            networks: Vec::new(),
             servers: vec![
                 server("a", "team", GroupChoice::Default),
                 server("b", "team", GroupChoice::Default),
@@ -670,7 +926,7 @@ mod tests {
             ("a".to_string(), facts(&[22])),
             ("b".to_string(), facts(&[22, 80])),
         ]);
-        let g = ResourceGraph::build(&desired, &facts).expect("builds");
+        let g = ResourceGraph::build(&desired, &facts, &BTreeMap::new()).expect("builds");
         let addresses: Vec<String> = g.addresses().map(ToString::to_string).collect();
         assert_eq!(
             addresses,
@@ -721,12 +977,13 @@ mod tests {
         let desired = Desired {
             servers: vec![server("a", "team", GroupChoice::Default), b],
             fleets: Vec::new(),
+            networks: Vec::new(),
         };
         let facts = BTreeMap::from([
             ("a".to_string(), facts(&[22])),
             ("b".to_string(), facts(&[22])),
         ]);
-        let err = ResourceGraph::build(&desired, &facts).expect_err("conflict");
+        let err = ResourceGraph::build(&desired, &facts, &BTreeMap::new()).expect_err("conflict");
         assert!(
             matches!(&err, GraphError::Inconsistent { address, .. } if address.to_string() == "keypair.team"),
             "{err}"

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::boot::UserDataRef;
+use super::network::{DesiredNetwork, DesiredNics, SourceNic};
 use crate::plan::{SOURCE_PLACEHOLDER, Selection};
 
 /// Every server to move, in plan order, and the fleets still to be matched against the source.
@@ -16,6 +17,8 @@ pub struct Desired {
     pub servers: Vec<DesiredServer>,
     /// `[[server]]` entries that select source servers (see [`Desired::expand`]).
     pub fleets: Vec<DesiredFleet>,
+    /// The networks the plan builds from source networks (`[[network]]`), in plan order.
+    pub networks: Vec<DesiredNetwork>,
 }
 
 /// A fleet: the selection, and the server each match becomes, with
@@ -80,6 +83,7 @@ impl Desired {
             Desired {
                 servers,
                 fleets: Vec::new(),
+                networks: self.networks.clone(),
             },
             matches,
         )
@@ -99,8 +103,9 @@ pub struct DesiredServer {
     /// A target flavor by name, or `None` to match the source flavor (by name, else by
     /// vcpus/ram/disk).
     pub flavor: Option<String>,
-    /// The target network, by name.
-    pub network: String,
+    /// Where its NICs land.
+    #[serde(default)]
+    pub nics: DesiredNics,
     pub keypair: KeypairChoice,
     pub security_group: GroupChoice,
     pub floating_ip: FloatingIpChoice,
@@ -301,6 +306,9 @@ pub struct SourceFacts {
     /// The source server's group, if it is in one.
     #[serde(default)]
     pub server_group: Option<SourceGroup>,
+    /// Its NICs, in the server's order.
+    #[serde(default)]
+    pub nics: Vec<SourceNic>,
 }
 
 /// A source server's settings that its copy in the target gets as well.

@@ -2,7 +2,10 @@
 //! ([`Desired`]): every server with its defaults applied and each choice in engine terms.
 //! Knows nothing of TOML or XML (the plan module has read them) nor of clouds.
 
+use std::collections::BTreeMap;
+
 use super::boot::UserDataRef;
+use super::network::DesiredNics;
 use super::desired::{
     Desired, DesiredFleet, DesiredImage, DesiredServer, FloatingIpChoice, GroupChoice,
     KeypairChoice, KeypairMode, ServerGroupChoice, TransferMode,
@@ -13,7 +16,7 @@ use crate::plan::{self, Plan};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
 pub enum FromPlanError {
     #[error(
-        "server `{server}` names no target network: set `network` on the server or in [defaults]"
+        "server `{server}` names no target network: set `network` (or the `networks` map) on the server or in [defaults]"
     )]
     #[diagnostic(code(s2d::plan::no_network))]
     NoNetwork { server: String },
@@ -49,9 +52,16 @@ impl Desired {
             .resolved_servers()
             .into_iter()
             .map(|s| {
-                let network = s.network.clone().ok_or_else(|| FromPlanError::NoNetwork {
-                    server: s.name.clone(),
-                })?;
+                let nics = DesiredNics {
+                    map: BTreeMap::new(),
+                    shorthand: s.network.clone(),
+                    floating_ip_nic: None,
+                };
+                if nics.shorthand.is_none() && nics.map.is_empty() {
+                    return Err(FromPlanError::NoNetwork {
+                        server: s.name.clone(),
+                    });
+                }
                 let keypair = match s.keypair.clone() {
                     Some(plan::KeypairMode::Import(name)) => KeypairChoice {
                         mode: KeypairMode::Import,
@@ -111,7 +121,7 @@ impl Desired {
                             drop_properties: s.drop_properties.clone(),
                         },
                         flavor: s.flavor.clone(),
-                        network,
+                        nics,
                         keypair,
                         security_group,
                         floating_ip,
@@ -167,7 +177,7 @@ mod tests {
         assert_eq!(s.name, "ehr-analytics");
         assert_eq!(s.snapshot_name, "ehr-analytics-s2d");
         assert_eq!(s.image.name, "ehr-analytics-s2d");
-        assert_eq!(s.network, "private");
+        assert_eq!(s.nics.shorthand.as_deref(), Some("private"));
         assert_eq!(
             s.keypair,
             KeypairChoice {

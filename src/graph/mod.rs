@@ -10,15 +10,20 @@ mod boot;
 mod build;
 mod desired;
 mod from_plan;
+mod network;
 
 pub use address::{Address, AddressError};
 pub use boot::{
     Boot, BootReport, Left, UserDataRef, carried, flavor_differences, image_properties,
 };
-pub use build::{Entry, GraphError, Node, ResourceGraph};
+pub use build::{Entry, GraphError, Node, PortIp, ResourceGraph, ServerNic};
 pub use desired::{
     Candidate, Desired, DesiredFleet, DesiredImage, DesiredServer, FlavorSpec, FleetMatch,
     FloatingIpChoice, GroupChoice, KeypairChoice, KeypairMode, Rule, RuleDirection, ServerBoot,
     ServerGroupChoice, SourceFacts, SourceGroup, TransferMode,
 };
 pub use from_plan::FromPlanError;
+pub use network::{
+    AddressPair, DesiredNetwork, DesiredNics, DesiredRouter, FixedIp, NicError, NicTarget,
+    ResolvedNic, SourceNetwork, SourceNic, SubnetSpec, floating_ip_nic, resolve_nics,
+};

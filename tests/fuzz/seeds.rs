@@ -237,6 +237,7 @@ fn facts() -> SourceFacts {
         image_properties: None,
         boot: Default::default(),
         server_group: None,
+        nics: Vec::new(),
     }
 }
 
@@ -267,7 +268,7 @@ pub fn saved_plans() -> Vec<Vec<u8>> {
             .iter()
             .map(|s| (s.name.clone(), facts()))
             .collect();
-        let Ok(graph) = ResourceGraph::build(&desired, &facts) else {
+        let Ok(graph) = ResourceGraph::build(&desired, &facts, &BTreeMap::new()) else {
             continue;
         };
         let changes: Vec<Change> = graph

@@ -31,7 +31,7 @@ pub struct Server {
     #[serde(default)]
     pub flavor: Option<ServerFlavor>,
     #[serde(default, deserialize_with = "null_default")]
-    pub addresses: BTreeMap<String, Vec<ServerAddress>>,
+    pub addresses: Addresses,
     #[serde(default)]
     pub key_name: Option<String>,
     #[serde(default, deserialize_with = "null_default")]
@@ -84,6 +84,73 @@ fn config_drive<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<bool, D:
         Value::String(s) => matches!(s.to_ascii_lowercase().as_str(), "true" | "1" | "yes"),
         _ => false,
     })
+}
+
+/// A server's `addresses`, by network name, in the order Nova gives them: the order of the
+/// server's NICs (Nova builds the object from the instance's network info, in NIC order).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Addresses(pub Vec<(String, Vec<ServerAddress>)>);
+
+impl Addresses {
+    /// The network names, in NIC order.
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(k, _)| k)
+    }
+
+    /// The addresses of each network, in NIC order.
+    pub fn values(&self) -> impl Iterator<Item = &Vec<ServerAddress>> {
+        self.0.iter().map(|(_, v)| v)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The addresses of the network of this name.
+    pub fn get(&self, network: &str) -> Option<&Vec<ServerAddress>> {
+        self.0.iter().find(|(k, _)| k == network).map(|(_, v)| v)
+    }
+
+    /// The position of the NIC with this MAC address, if Nova shows it.
+    pub fn position_of_mac(&self, mac: &str) -> Option<usize> {
+        self.values()
+            .flatten()
+            .position(|a| a.mac_addr.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(mac)))
+    }
+}
+
+impl<'de> Deserialize<'de> for Addresses {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct InOrder;
+        impl<'de> serde::de::Visitor<'de> for InOrder {
+            type Value = Addresses;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of network names to address lists")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Addresses, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, Vec<ServerAddress>>()? {
+                    out.push((k, v));
+                }
+                Ok(Addresses(out))
+            }
+        }
+        d.deserialize_map(InOrder)
+    }
+}
+
+impl Serialize for Addresses {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
 }
 
 /// `null` reads as the empty collection.

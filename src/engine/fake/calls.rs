@@ -614,6 +614,7 @@ impl FakeCloud {
         &self,
         id: &str,
         server_id: &str,
+        to: &FipTarget,
     ) -> PortResult<FloatingIp> {
         self.enter("target_associate_floating_ip", id).await?;
         let mut w = self.lock();
@@ -625,7 +626,10 @@ impl FakeCloud {
             .floating_ips
             .get_mut(id)
             .ok_or_else(|| not_found(id))?;
-        fip.port_id = Some(format!("port-{server_id}"));
+        fip.port_id = Some(match to {
+            FipTarget::Port(port) => port.clone(),
+            FipTarget::Network(_) => format!("port-{server_id}"),
+        });
         fip.server_id = Some(server_id.into());
         let fip = fip.clone();
         if let Some(server) = w.contents.servers.get_mut(server_id)

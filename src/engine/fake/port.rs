@@ -10,6 +10,9 @@ impl SourceServers for FakeCloud {
     async fn source_servers(&self) -> PortResult<Vec<SourceServer>> {
         FakeCloud::source_servers(self).await
     }
+    async fn source_networks(&self) -> PortResult<Vec<crate::graph::SourceNetwork>> {
+        FakeCloud::source_networks(self).await
+    }
     async fn source_user_data(&self, server_id: &str) -> PortResult<Option<String>> {
         FakeCloud::source_user_data(self, server_id).await
     }
@@ -174,13 +177,30 @@ impl FloatingIps for FakeCloud {
     ) -> PortResult<FloatingIp> {
         self.target_allocate_floating_ip(network_id, marker).await
     }
-    async fn associate_floating_ip(&self, id: &str, server_id: &str) -> PortResult<FloatingIp> {
-        self.target_associate_floating_ip(id, server_id).await
+    async fn associate_floating_ip(
+        &self,
+        id: &str,
+        server_id: &str,
+        to: &FipTarget,
+    ) -> PortResult<FloatingIp> {
+        self.target_associate_floating_ip(id, server_id, to).await
     }
     async fn disassociate_floating_ip(&self, id: &str) -> PortResult<()> {
         self.target_disassociate_floating_ip(id).await
     }
     async fn release_floating_ip(&self, id: &str) -> PortResult<()> {
         self.target_release_floating_ip(id).await
+    }
+}
+
+impl Networking for FakeCloud {
+    async fn net_inventory(&self) -> PortResult<NetInventory> {
+        self.target_net_inventory().await
+    }
+    async fn create_net(&self, spec: &NetSpec, marker: &Marker) -> PortResult<NetResource> {
+        self.target_create_net(spec, marker).await
+    }
+    async fn delete_net(&self, kind: NetKind, id: &str) -> PortResult<()> {
+        self.target_delete_net(kind, id).await
     }
 }

@@ -51,24 +51,46 @@ impl FloatingIps for OpenStack {
         self.floating_ip_of(made).await
     }
 
-    async fn associate_floating_ip(&self, id: &str, server_id: &str) -> PortResult<FloatingIp> {
-        let ports = self
-            .target
-            .network
-            .server_ports(&ServerId::new(server_id))
-            .await
-            .map_err(api("target: ports of server"))?;
-        let port = ports
-            .iter()
-            .find(|p| !p.fixed_ips.is_empty())
-            .or(ports.first())
-            .ok_or_else(|| PortError::NotFound {
-                what: format!("a port of server {server_id} for the floating IP"),
-            })?;
+    async fn associate_floating_ip(
+        &self,
+        id: &str,
+        server_id: &str,
+        to: &FipTarget,
+    ) -> PortResult<FloatingIp> {
+        let port_id = match to {
+            FipTarget::Port(port) => cloud::PortId::new(port),
+            FipTarget::Network(network) => {
+                let ports = self
+                    .target
+                    .network
+                    .server_ports(&ServerId::new(server_id))
+                    .await
+                    .map_err(api("target: ports of server"))?;
+                let with_ip = |p: &&cloud::network::Port| !p.fixed_ips.is_empty();
+                let port = match network {
+                    Some(net) => ports
+                        .iter()
+                        .filter(with_ip)
+                        .find(|p| p.network_id.as_str() == net),
+                    None => ports.iter().find(with_ip).or(ports.first()),
+                };
+                port.ok_or_else(|| PortError::NotFound {
+                    what: format!(
+                        "a port of server {server_id}{} for the floating IP",
+                        network
+                            .as_deref()
+                            .map(|n| format!(" on network {n}"))
+                            .unwrap_or_default()
+                    ),
+                })?
+                .id
+                .clone()
+            }
+        };
         let fip = self
             .target
             .network
-            .associate_floating_ip(&FloatingIpId::new(id), Some(&port.id))
+            .associate_floating_ip(&FloatingIpId::new(id), Some(&port_id))
             .await
             .map_err(api("target: associate floating IP"))?;
         self.floating_ip_of(fip).await

@@ -15,6 +15,7 @@ mod copy;
 mod floating_ips;
 mod images;
 mod keypairs;
+mod networks;
 mod security_groups;
 mod server_groups;
 mod servers;
@@ -36,11 +37,11 @@ use crate::graph::{Boot, FlavorSpec, Rule, RuleDirection, ServerBoot, SourceGrou
 use crate::transfer::{Checksums, PipeOptions};
 
 use super::port::{
-    Catalog, CopySpec, Diagnosis, Flavor, FloatingIp, FloatingIps, GeneratedKeypair, Image,
-    ImageQuery, ImageSpec, ImageUpdate, Images, Keypair, Keypairs, Marker, Network, PortError,
-    PortResult, Progress, Quota, QuotaUse, RuleInfo, SecurityGroup, SecurityGroups, Server,
-    ServerGroup, ServerGroups, ServerSpec, ServerUpdate, Servers, Side, SourceServer,
-    SourceServers,
+    Catalog, CopySpec, Diagnosis, FipTarget, Flavor, FloatingIp, FloatingIps, GeneratedKeypair,
+    Image, ImageQuery, ImageSpec, ImageUpdate, Images, Keypair, Keypairs, Marker, NetInventory,
+    NetKind, NetResource, NetSpec, Network, Networking, NicSpec, PortError, PortResult,
+    Progress, Quota, QuotaUse, RuleInfo, SecurityGroup, SecurityGroups, Server, ServerGroup,
+    ServerGroups, ServerSpec, ServerUpdate, Servers, Side, SourceServer, SourceServers,
 };
 
 /// How often a create whose outcome is unknown is looked up and tried again (a cloud failing

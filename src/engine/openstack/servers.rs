@@ -63,9 +63,14 @@ impl Servers for OpenStack {
             image: Some(ImageId::new(spec.image_id.clone())),
             flavor: spec.flavor_id.as_str().into(),
             key_name: Some(spec.key_name.clone()),
-            networks: vec![ServerNetwork::Network(NetworkId::new(
-                spec.network_id.clone(),
-            ))],
+            networks: spec
+                .nics
+                .iter()
+                .map(|n| match n {
+                    NicSpec::Network(id) => ServerNetwork::Network(NetworkId::new(id)),
+                    NicSpec::Port(id) => ServerNetwork::Port(cloud::PortId::new(id)),
+                })
+                .collect(),
             security_groups: spec.security_groups.clone(),
             metadata: spec
                 .boot

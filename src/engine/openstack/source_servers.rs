@@ -16,7 +16,7 @@ impl SourceServers for OpenStack {
             .map_err(api("source: project of the token"))?;
         let in_project: Vec<(&'static str, String)> =
             project.iter().map(|p| ("project_id", p.clone())).collect();
-        let (servers, ports, groups, keypairs, images, server_groups) = tokio::try_join!(
+        let (servers, ports, groups, keypairs, images, server_groups, networks) = tokio::try_join!(
             async {
                 src.compute
                     .list_servers(&ServerQuery {
@@ -59,7 +59,17 @@ impl SourceServers for OpenStack {
                     .await
                     .map_err(api("source: list server groups"))
             },
+            async {
+                src.network
+                    .networks(&[])
+                    .await
+                    .map_err(api("source: list networks"))
+            },
         )?;
+        let network_names: BTreeMap<String, String> = networks
+            .into_iter()
+            .map(|n| (n.id.to_string(), n.name))
+            .collect();
         let group_of: BTreeMap<&str, SourceGroup> = server_groups
             .iter()
             .flat_map(|g| {
@@ -137,9 +147,14 @@ impl SourceServers for OpenStack {
                 tags: server.tags.clone(),
                 boot: server_boot(&server),
                 server_group: group_of.get(server.id.as_str()).cloned(),
+                nics: super::networks::source_nics(&server, ports, &network_names),
             });
         }
         Ok(found)
+    }
+
+    async fn source_networks(&self) -> PortResult<Vec<crate::graph::SourceNetwork>> {
+        self.read_source_networks().await
     }
 
     async fn source_user_data(&self, server_id: &str) -> PortResult<Option<String>> {

@@ -3,6 +3,8 @@
 //! node and returns what to record ([`NodeOutput`]) or why it failed ([`NodeFailure`]); only
 //! the coordinator in [`super::apply`] writes the state.
 
+mod network;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,10 +16,10 @@ use tokio::sync::{Semaphore, mpsc};
 use super::apply::{Event, PrivateKey, Timeouts};
 use super::diff::{Action, Change};
 use super::port::{
-    CloudPort, Diagnosis, ImageSpec, ImageUpdate, Marker, PortError, Progress, ServerSpec,
-    ServerUpdate,
+    CloudPort, Diagnosis, FipTarget, ImageSpec, ImageUpdate, Marker, NicSpec, PortError,
+    Progress, ServerSpec, ServerUpdate,
 };
-use crate::graph::{Address, FloatingIpChoice, KeypairMode, Node, UserDataRef};
+use crate::graph::{Address, FloatingIpChoice, KeypairMode, Node, ServerNic, UserDataRef};
 use crate::state::{Origin, Resource, Side, now_rfc3339};
 
 /// What a node did, to be recorded by the coordinator.
@@ -504,6 +506,9 @@ pub(super) async fn run_node<C: CloudPort>(
         Node::ServerGroup { .. } => make_server_group(&step, node).await,
         Node::Server { .. } => make_server(&step, node).await,
         Node::FloatingIp { .. } => make_floating_ip(&step, node).await,
+        Node::Network { .. } | Node::Subnet { .. } | Node::Router { .. } | Node::Port { .. } => {
+            network::make_net(&step, node).await
+        }
     }
 }
 
@@ -750,6 +755,7 @@ async fn make_server<C: CloudPort>(
         image,
         boot,
         server_group,
+        nics,
         ..
     } = node
     else {
@@ -796,7 +802,7 @@ async fn make_server<C: CloudPort>(
         name: name.clone(),
         flavor_id: ctx.after_str("flavor_id")?,
         image_id: ctx.dep_id(image)?,
-        network_id: ctx.after_str("network_id")?,
+        nics: nic_specs(ctx, name, nics)?,
         key_name: keypair.clone(),
         security_groups: vec![security_group.clone()],
         boot: (**boot).clone(),
@@ -825,6 +831,68 @@ async fn make_server<C: CloudPort>(
                 Some(ctx.record(side, &server.id, Origin::Created, extra)),
             )],
         }),
+    }
+}
+
+/// The server's NICs in order: s2d's port, a built network, or a network of the target (its
+/// id as planned).
+fn nic_specs(ctx: &NodeCtx, server: &str, nics: &[ServerNic]) -> Result<Vec<NicSpec>, NodeFailure> {
+    let planned = ctx.change.after.as_ref().and_then(|a| a.get("nics"));
+    nics.iter()
+        .enumerate()
+        .map(|(index, nic)| {
+            if nic.port {
+                return Ok(NicSpec::Port(ctx.dep_id(&Address::Port {
+                    server: server.to_string(),
+                    index,
+                })?));
+            }
+            if nic.built {
+                return Ok(NicSpec::Network(ctx.dep_id(&Address::Network {
+                    name: nic.network.clone(),
+                })?));
+            }
+            planned
+                .and_then(|n| n.get(index))
+                .and_then(|n| n.get("network_id"))
+                .and_then(Value::as_str)
+                .map(|id| NicSpec::Network(id.to_string()))
+                .ok_or_else(|| NodeFailure {
+                    message: format!(
+                        "the plan has no network id for NIC {index} of {}",
+                        ctx.change.address
+                    ),
+                    diagnosis: Diagnosis::new(
+                        "s2d::plan::incomplete",
+                        Some("run `s2d plan --out` again with this s2d".into()),
+                    ),
+                    records: Vec::new(),
+                })
+        })
+        .collect()
+}
+
+/// Where the floating IP goes: s2d's port of the NIC, else the server's port on that NIC's
+/// network (as planned: see the refresh of a floating IP).
+fn fip_target(ctx: &NodeCtx) -> Result<FipTarget, NodeFailure> {
+    let nic = ctx.change.after.as_ref().and_then(|a| a.get("nic"));
+    let text = |key: &str| nic.and_then(|n| n.get(key)).and_then(Value::as_str);
+    if let Some(port) = text("port") {
+        let address: Address = port.parse().map_err(|_| NodeFailure {
+            message: format!("`{port}` is not a port address"),
+            diagnosis: Diagnosis::new("s2d::plan::incomplete", None),
+            records: Vec::new(),
+        })?;
+        return Ok(FipTarget::Port(ctx.dep_id(&address)?));
+    }
+    if let Some(id) = text("network_id") {
+        return Ok(FipTarget::Network(Some(id.to_string())));
+    }
+    match text("network") {
+        Some(name) => Ok(FipTarget::Network(Some(ctx.dep_id(&Address::Network {
+            name: name.to_string(),
+        })?))),
+        None => Ok(FipTarget::Network(None)),
     }
 }
 
@@ -892,7 +960,7 @@ async fn make_floating_ip<C: CloudPort>(
     step: &Step<'_, C>,
     node: &Node,
 ) -> Result<NodeOutput, NodeFailure> {
-    let Node::FloatingIp { server, choice } = node else {
+    let Node::FloatingIp { server, choice, .. } = node else {
         return Err(step.not_made());
     };
     let cloud = step.cloud;
@@ -930,7 +998,8 @@ async fn make_floating_ip<C: CloudPort>(
             extra(json!({"address": fip_address, "server_id": server_id})),
         )
     };
-    match cloud.associate_floating_ip(&id, &server_id).await {
+    let to = fip_target(ctx)?;
+    match cloud.associate_floating_ip(&id, &server_id, &to).await {
         Ok(fip) => Ok(ctx.done(made_record(Some(&fip.address)))),
         Err(error) => Err(NodeFailure {
             message: error.to_string(),
@@ -984,6 +1053,14 @@ async fn delete<C: CloudPort>(cloud: &C, ctx: &NodeCtx, id: &str) -> Result<(), 
         Address::FloatingIp { .. } => {
             ignore_missing(cloud.disassociate_floating_ip(id).await)?;
             ignore_missing(cloud.release_floating_ip(id).await)?;
+        }
+        Address::Network { .. }
+        | Address::Subnet { .. }
+        | Address::Router { .. }
+        | Address::Port { .. } => {
+            if let Some(kind) = network::kind_of(&ctx.change.address) {
+                ignore_missing(cloud.delete_net(kind, id).await)?;
+            }
         }
     }
     Ok(())

@@ -3,6 +3,8 @@
 //! Called by [`diff`](super::diff::diff) in dependency order, so a node sees its dependencies'
 //! decisions. Makes no cloud call: everything it looks at is in the inventory.
 
+mod network;
+
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
@@ -177,7 +179,18 @@ impl Refresh<'_> {
                 existing,
             } => self.server_group(&mut change, name, policy, *existing)?,
             Node::Server { .. } => self.server(&mut change, node)?,
-            Node::FloatingIp { server, choice } => self.floating_ip(&mut change, server, choice)?,
+            Node::FloatingIp {
+                server,
+                choice,
+                nic,
+            } => {
+                self.floating_ip(&mut change, server, choice)?;
+                self.floating_ip_nic(&mut change, server, *nic);
+            }
+            Node::Network { .. } => self.network(&mut change, node)?,
+            Node::Subnet { .. } => self.subnet(&mut change, node)?,
+            Node::Router { .. } => self.router(&mut change, node)?,
+            Node::Port { .. } => self.port(&mut change, node)?,
         }
         Ok(change)
     }
@@ -534,7 +547,7 @@ impl Refresh<'_> {
             name,
             flavor,
             source_flavor,
-            network,
+            nics,
             keypair,
             security_group,
             image,
@@ -550,22 +563,13 @@ impl Refresh<'_> {
         for left in crate::graph::flavor_differences(source_flavor, &chosen.spec) {
             self.left.push((name.clone(), left));
         }
-        let net = self
-            .inventory
-            .network(network)
-            .cloned()
-            .ok_or_else(|| PlanError::Missing {
-                address: address.clone(),
-                what: "network",
-                name: network.clone(),
-            })?;
+        let (shown_nics, nic_remade) = self.server_nics(address, name, nics)?;
         let mut after = json!({
             "name": name,
             "flavor": chosen.spec.name,
             "flavor_id": chosen.id,
             "image": image.to_string(),
-            "network": network,
-            "network_id": net.id,
+            "nics": shown_nics,
             "keypair": keypair,
             "security_group": security_group,
         });
@@ -627,6 +631,8 @@ impl Refresh<'_> {
                 ))
             } else if image_new {
                 Some(format!("{image} will be replaced"))
+            } else if let Some(nic) = nic_remade {
+                Some(nic)
             } else if image_id.is_some() && s.image_id != image_id {
                 Some("its image changed".into())
             } else if s.flavor_id != chosen.id {
@@ -782,6 +788,24 @@ impl Refresh<'_> {
             };
         }
         Ok(())
+    }
+
+    /// The NIC a floating IP goes to, as its server's refresh planned it (network, its id or
+    /// s2d's port), for the step to find the port by.
+    fn floating_ip_nic(&self, change: &mut Change, server: &str, nic: usize) {
+        let planned = self
+            .changes
+            .get(&Address::Server {
+                name: server.to_string(),
+            })
+            .and_then(|c| c.after.as_ref())
+            .and_then(|a| a.get("nics"))
+            .and_then(|n| n.get(nic))
+            .cloned();
+        if let (Some(mut planned), Some(after)) = (planned, change.after.as_mut()) {
+            planned["index"] = json!(nic);
+            after.insert("nic".into(), planned);
+        }
     }
 
     /// The target flavor: by the plan's name, else the source's name, else the smallest one
