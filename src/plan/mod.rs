@@ -104,6 +104,7 @@ impl Loaded {
                     message: d.message.clone(),
                     severity: d.severity,
                     help: d.help.clone(),
+                    code: d.code,
                 }
             })
             .collect()
