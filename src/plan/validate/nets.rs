@@ -213,10 +213,6 @@ pub(in super::super) fn networks(
         Spelling::Toml => format!("`{key}` of {entry}"),
         Spelling::Xml => format!("`{key}` on {entry}"),
     };
-    let router_label = |key: &str| match spelling {
-        Spelling::Toml => format!("`{key}` of a `router`"),
-        Spelling::Xml => format!("`{key}` on <router>"),
-    };
     let mut ok = true;
     let mut out = Vec::new();
     let mut sources: BTreeMap<String, usize> = BTreeMap::new();
@@ -239,52 +235,9 @@ pub(in super::super) fn networks(
             }
         };
         let target = f.name.clone().and_then(|v| name(&label("name"), v, d));
-        let mut router = None;
-        let mut router_ok = !f.invalid;
-        if let Some(r) = &f.router {
-            let external = match r.external.clone() {
-                Some((value, at)) if value.trim().is_empty() => {
-                    d.coded(
-                        ROUTER_WITHOUT_EXTERNAL,
-                        Some(at),
-                        format!("{} must not be empty", router_label("external")),
-                        "name the external network of the router's gateway, e.g. \"public\"",
-                    );
-                    None
-                }
-                Some(value) => name(&router_label("external"), value, d),
-                None => {
-                    if !r.external_given {
-                        let (message, help) = match spelling {
-                            Spelling::Toml => (
-                                "a `router` needs `external`",
-                                "e.g. router = { external = \"public\" }: the external network of the router's gateway",
-                            ),
-                            Spelling::Xml => (
-                                "<router> needs `external`",
-                                "e.g. <router external=\"public\"/>: the external network of the router's gateway",
-                            ),
-                        };
-                        d.coded(ROUTER_WITHOUT_EXTERNAL, Some(r.span.clone()), message, help);
-                    }
-                    None
-                }
-            };
-            let router_name = r
-                .name
-                .clone()
-                .and_then(|v| name(&router_label("name"), v, d));
-            router_ok &= r.name.is_none() || router_name.is_some();
-            match external {
-                Some(external) => {
-                    router = Some(RouterBuild {
-                        external,
-                        name: router_name,
-                    })
-                }
-                None => router_ok = false,
-            }
-        }
+        let router = f.router.as_ref().map(|r| router(r, spelling, d));
+        let router_ok = !f.invalid && !matches!(router, Some(None));
+        let router = router.flatten();
         let Some(from) = from else {
             ok = false;
             continue;
@@ -348,6 +301,51 @@ pub(in super::super) fn networks(
         out.push(network);
     }
     (out, ok)
+}
+
+/// A built network's router: an external network, and a name if given (not empty, not too
+/// long). `None` when something is wrong (reported).
+fn router(r: &RouterFound, spelling: Spelling, d: &mut Diagnostics) -> Option<RouterBuild> {
+    let label = |key: &str| match spelling {
+        Spelling::Toml => format!("`{key}` of a `router`"),
+        Spelling::Xml => format!("`{key}` on <router>"),
+    };
+    let external = match r.external.clone() {
+        Some((value, at)) if value.trim().is_empty() => {
+            d.coded(
+                ROUTER_WITHOUT_EXTERNAL,
+                Some(at),
+                format!("{} must not be empty", label("external")),
+                "name the external network of the router's gateway, e.g. \"public\"",
+            );
+            None
+        }
+        Some(value) => name(&label("external"), value, d),
+        None => {
+            if !r.external_given {
+                let (message, help) = match spelling {
+                    Spelling::Toml => (
+                        "a `router` needs `external`",
+                        "e.g. router = { external = \"public\" }: the external network of the router's gateway",
+                    ),
+                    Spelling::Xml => (
+                        "<router> needs `external`",
+                        "e.g. <router external=\"public\"/>: the external network of the router's gateway",
+                    ),
+                };
+                d.coded(ROUTER_WITHOUT_EXTERNAL, Some(r.span.clone()), message, help);
+            }
+            None
+        }
+    };
+    let router_name = match r.name.clone() {
+        Some(value) => Some(name(&label("name"), value, d)?),
+        None => None,
+    };
+    Some(RouterBuild {
+        external: external?,
+        name: router_name,
+    })
 }
 
 /// A floating IP's `nic`: a name, and only on a floating IP that is not disabled. `None`
