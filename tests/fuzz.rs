@@ -45,6 +45,9 @@ fn every_reader_has_seeds() {
     };
     assert!(has(Reader::Toml, "select = {"), "no TOML fleet seed");
     assert!(has(Reader::Xml, "<select"), "no XML fleet seed");
+    // Networks too (`plans/two-nics.*`, `valid-networks.*`), so mutations reach them.
+    assert!(has(Reader::Toml, "[[network]]"), "no TOML network seed");
+    assert!(has(Reader::Xml, "<networks>"), "no XML network seed");
 }
 
 /// Every seed and every file of tests/fuzz-corpus/ (what the campaigns ever found) reads

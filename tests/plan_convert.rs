@@ -165,3 +165,28 @@ fn an_invalid_plan_is_not_converted() {
     assert!(stderr.contains("nothing converted"), "{stderr}");
     assert!(!target.exists());
 }
+
+/// An example given in both syntaxes (`plans/two-nics.toml` and `plans/two-nics.xml`, ...)
+/// is one plan.
+#[test]
+fn examples_in_both_syntaxes_are_the_same_plan() {
+    let mut pairs = 0;
+    for toml in plans("plans", "") {
+        if Syntax::from_path(&toml) != Some(Syntax::Toml) {
+            continue;
+        }
+        let xml = toml.with_extension("xml");
+        if !xml.exists() {
+            continue;
+        }
+        let (a, b) = (plan::load(&toml, None), plan::load(&xml, None));
+        assert!(!a.has_errors(), "{}: {:?}", toml.display(), a.diagnostics);
+        assert!(!b.has_errors(), "{}: {:?}", xml.display(), b.diagnostics);
+        assert_eq!(a.plan, b.plan, "{} and {}", toml.display(), xml.display());
+        pairs += 1;
+    }
+    assert!(
+        plans("plans", "two-nics").len() == 2 && pairs >= 3,
+        "{pairs} pairs"
+    );
+}

@@ -31,6 +31,14 @@ const BEYOND_THE_SCHEMA: &[(&str, &str)] = &[
         "invalid-property-set-and-dropped.toml",
         "a key of `properties` also in `drop_properties`",
     ),
+    (
+        "invalid-network-twice.toml",
+        "each source network built once (`from` unique across [[network]])",
+    ),
+    (
+        "invalid-network-name-taken.toml",
+        "built networks' and routers' names unique once defaults apply",
+    ),
 ];
 
 fn root() -> &'static Path {
@@ -228,7 +236,7 @@ fn structural_mistakes_are_refused_by_both() {
         ),
         (
             "unknown key in [defaults]",
-            BASE.replace("network = \"private\"", "network = \"private\"\nnetworks = \"x\""),
+            BASE.replace("network = \"private\"", "network = \"private\"\nnetworkz = \"x\""),
         ),
         ("unknown key in a server", format!("{BASE}flavour = \"m1.small\"\n")),
         (
@@ -374,6 +382,27 @@ fn structural_mistakes_are_refused_by_both() {
         ("user_data naming a folder", format!("{BASE}user_data = {{ file = \"conf/\" }}\n")),
         ("user_data with a NUL", format!("{BASE}user_data = {{ file = \"a\\u0000b\" }}\n")),
         ("user_data in [defaults]", BASE.replace("network = \"private\"", "user_data = { file = \"a\" }")),
+        // Networks.
+        ("networks as a string", BASE.replace("network = \"private\"", "networks = \"private\"")),
+        ("an empty NIC map", format!("{BASE}networks = {{}}\n")),
+        ("a NIC mapped to an empty network", format!("{BASE}networks = {{ private = \" \" }}\n")),
+        ("a NIC mapped to a number", format!("{BASE}networks = {{ private = 1 }}\n")),
+        ("an empty source network", format!("{BASE}networks = {{ \"\" = \"private\" }}\n")),
+        ("a NIC table without network", format!("{BASE}networks = {{ db = {{ keep_ip = true }} }}\n")),
+        ("a NIC table with an unknown key", format!("{BASE}networks = {{ db = {{ network = \"n\", keep_ips = true }} }}\n")),
+        ("keep_ip as a string", format!("{BASE}networks = {{ db = {{ network = \"n\", keep_ip = \"true\" }} }}\n")),
+        ("keep_mac as a number", format!("{BASE}networks = {{ db = {{ network = \"n\", keep_mac = 1 }} }}\n")),
+        ("a network name too long", format!("{BASE}networks = {{ db = \"{}\" }}\n", "n".repeat(256))),
+        ("a floating IP's NIC without a pool", format!("{BASE}floating_ip = {{ nic = \"private\" }}\n")),
+        ("an empty floating IP NIC", format!("{BASE}floating_ip = {{ pool = \"public\", nic = \"\" }}\n")),
+        ("network at the top level as a string", format!("network = \"private\"\n{BASE}")),
+        ("a [[network]] without from", format!("{BASE}[[network]]\nname = \"db\"\n")),
+        ("a [[network]] with an empty from", format!("{BASE}[[network]]\nfrom = \"\"\n")),
+        ("a [[network]] with an unknown key", format!("{BASE}[[network]]\nfrom = \"db\"\nmtu = 1500\n")),
+        ("a router as a string", format!("{BASE}[[network]]\nfrom = \"db\"\nrouter = \"public\"\n")),
+        ("a router without external", format!("{BASE}[[network]]\nfrom = \"db\"\nrouter = {{ name = \"r\" }}\n")),
+        ("a router with an empty external", format!("{BASE}[[network]]\nfrom = \"db\"\nrouter = {{ external = \" \" }}\n")),
+        ("a router with an unknown key", format!("{BASE}[[network]]\nfrom = \"db\"\nrouter = {{ external = \"public\", ha = true }}\n")),
     ];
     let mut disagreements = Vec::new();
     for (what, text) in wrong {
@@ -438,6 +467,13 @@ fn what_both_accept_beyond_the_fixtures() {
             format!("{BASE}image = {{ properties = {{ {} = \"{}\" }} }}\n", "k".repeat(255), "é".repeat(255)),
         ),
         (
+            "a NIC map, a built network with a router and a floating IP's NIC",
+            BASE.replace("network = \"private\"", "networks = { private = \"private\", \"src-db\" = { network = \"db-net\", keep_ip = true, keep_mac = false } }\nfloating_ip = { pool = \"public\", nic = \"private\" }")
+                .replace("[[server]]", "[[network]]\nfrom = \"src-db\"\nname = \"db-net\"\nrouter = { external = \"public\", name = \"db-gw\" }\n\n[[network]]\nfrom = \"storage\"\n\n[[server]]")
+                + "networks = { \"src-db\" = \"db-net\" }\nfloating_ip = { address = \"203.0.113.9\", nic = \"src-db\" }\n",
+        ),
+        ("no [[network]] at all, written as an empty array", format!("network = []\n{BASE}")),
+        (
             "two fleets with one template beside a server",
             format!("{BASE}[[server]]\nselect = {{ name = \"web-*\" }}\nname = \"{{source}}-x\"\n[[server]]\nselect = {{ tags = [\"t\"] }}\nname = \"{{source}}-x\"\n"),
         ),
@@ -495,8 +531,19 @@ fn every_key_the_schema_names_is_one_the_reader_knows() {
             cases.push(format!("{BASE}{table} = {{ {k} = [] }}\n"));
         }
     }
-    for k in ["pool", "address"] {
+    for k in ["pool", "address", "nic"] {
         cases.push(format!("{BASE}floating_ip = {{ {k} = [] }}\n"));
+    }
+    for k in keys(&defs["nic"]["oneOf"][1]) {
+        cases.push(format!("{BASE}networks = {{ db = {{ {k} = [] }} }}\n"));
+    }
+    for k in keys(&defs["network_build"]) {
+        cases.push(format!("{BASE}[[network]]\n{k} = []\n"));
+    }
+    for k in keys(&defs["router"]) {
+        cases.push(format!(
+            "{BASE}[[network]]\nfrom = \"db\"\nrouter = {{ {k} = [] }}\n"
+        ));
     }
     assert!(cases.len() > 30, "{}", cases.len());
     for text in cases {

@@ -81,10 +81,9 @@ impl Desired {
                         });
                     }
                 };
-                let security_group = if s.security_group == "default" {
-                    GroupChoice::Default
-                } else {
-                    GroupChoice::Named(s.security_group.clone())
+                let security_group = match s.security_group.as_deref().unwrap_or("default") {
+                    "default" => GroupChoice::Default,
+                    named => GroupChoice::Named(named.to_string()),
                 };
                 let floating_ip = match &s.floating_ip {
                     None | Some(plan::FloatingIp::Disabled) => FloatingIpChoice::None,

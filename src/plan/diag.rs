@@ -19,6 +19,8 @@ pub struct Diagnostic {
     pub message: String,
     pub help: Option<String>,
     pub span: Option<Range<usize>>,
+    /// A stable code (`s2d::plan::...`) for problems that scripts may tell apart.
+    pub code: Option<&'static str>,
 }
 
 /// The diagnostics of one file.
@@ -37,6 +39,23 @@ impl Diagnostics {
         help: Option<String>,
     ) {
         self.push(Severity::Error, span, message.into(), help);
+    }
+
+    /// An error with a stable code (`s2d::plan::...`) and the help that goes with it.
+    pub fn coded(
+        &mut self,
+        code: &'static str,
+        span: Option<Range<usize>>,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
+        self.push(Severity::Error, span, message.into(), Some(help.into()));
+        let kept = self.0.len() <= MAX_DIAGNOSTICS;
+        if let Some(last) = self.0.last_mut()
+            && kept
+        {
+            last.code = Some(code);
+        }
     }
 
     pub fn warning(
@@ -61,6 +80,7 @@ impl Diagnostics {
                 message,
                 help,
                 span,
+                code: None,
             }),
             // The last place says that more were found; an error among them keeps the file
             // invalid.
@@ -69,6 +89,7 @@ impl Diagnostics {
                 message: format!("more than {MAX_DIAGNOSTICS} problems; the rest are not listed"),
                 help: Some("fix the ones above and check the file again".into()),
                 span: None,
+                code: None,
             }),
             _ => {
                 if severity == Severity::Error
@@ -113,6 +134,9 @@ pub struct JsonDiagnostic {
     pub severity: Severity,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub help: Option<String>,
+    /// The stable code of the problem (`s2d::plan::...`), for those that have one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<&'static str>,
 }
 
 /// A diagnostic with its file, as a miette report (source snippet, label, help).
@@ -122,6 +146,8 @@ pub struct Located {
     pub message: String,
     pub severity: Severity,
     pub help: Option<String>,
+    /// The diagnostic's stable code, when it has one.
+    pub id: Option<&'static str>,
     pub code: Excerpt,
     pub span: Option<miette::SourceSpan>,
 }
@@ -141,6 +167,7 @@ impl Located {
             message: d.message.clone(),
             severity: d.severity,
             help: d.help.clone(),
+            id: d.code,
             code,
             span,
         }
@@ -310,6 +337,11 @@ impl miette::SourceCode for Excerpt {
 }
 
 impl miette::Diagnostic for Located {
+    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.id
+            .map(|c| Box::new(c) as Box<dyn std::fmt::Display + 'a>)
+    }
+
     fn severity(&self) -> Option<miette::Severity> {
         Some(match self.severity {
             Severity::Error => miette::Severity::Error,
@@ -347,6 +379,7 @@ mod tests {
             message: "bad".into(),
             help: None,
             span: Some(span),
+            code: None,
         };
         let report = miette::Report::new(Located::new(name, file, &d));
         let mut out = String::new();
@@ -417,6 +450,23 @@ mod tests {
             "an error past the limit still makes the file invalid"
         );
         assert!(d.0[MAX_DIAGNOSTICS].message.contains("not listed"));
+    }
+
+    #[test]
+    fn a_coded_error_carries_its_code_to_json_and_miette() {
+        let mut d = Diagnostics::default();
+        d.coded("s2d::plan::x", Some(0..1), "bad", "fix it");
+        assert_eq!(d.0[0].code, Some("s2d::plan::x"));
+        assert_eq!(d.0[0].help.as_deref(), Some("fix it"));
+        let located = Located::new("p.toml", "a = 1\n", &d.0[0]);
+        let code = miette::Diagnostic::code(&located).map(|c| c.to_string());
+        assert_eq!(code.as_deref(), Some("s2d::plan::x"));
+        // Past the limit, the last line keeps saying that more were found.
+        let mut d = Diagnostics::default();
+        for _ in 0..=MAX_DIAGNOSTICS + 2 {
+            d.coded("s2d::plan::x", None, "bad", "fix it");
+        }
+        assert_eq!(d.0[MAX_DIAGNOSTICS].code, None);
     }
 
     #[test]

@@ -33,9 +33,9 @@ pub use diag::{
     line_column,
 };
 pub use model::{
-    CloudRef, FloatingIp, ImageOptions, InlineAuth, KeypairMode, Plan, ResolvedServer,
-    SOURCE_PLACEHOLDER, Secret, Selection, Server, ServerGroupMode, ServerOptions, TransferMode,
-    UserData, glob,
+    CloudRef, FloatingIp, ImageOptions, InlineAuth, KeypairMode, NetworkBuild, NicMap, Plan,
+    ResolvedServer, RouterBuild, SOURCE_PLACEHOLDER, Secret, Selection, Server, ServerGroupMode,
+    ServerOptions, TransferMode, UserData, glob,
 };
 
 /// Plans larger than this are refused before they are read.
@@ -104,6 +104,7 @@ impl Loaded {
                     message: d.message.clone(),
                     severity: d.severity,
                     help: d.help.clone(),
+                    code: d.code,
                 }
             })
             .collect()

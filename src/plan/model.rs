@@ -20,6 +20,8 @@ pub struct Plan {
     /// `s2d.state.json` beside the plan. `--state` overrides it.
     pub state: Option<String>,
     pub defaults: ServerOptions,
+    /// `[[network]]`: the target networks built from source networks, in plan order.
+    pub networks: Vec<NetworkBuild>,
     pub servers: Vec<Server>,
 }
 
@@ -136,13 +138,82 @@ pub enum TransferMode {
     Spool,
 }
 
+/// How one source NIC lands in the target: `"SRC" = "DST"` or
+/// `"SRC" = { network = "DST", keep_ip = true, keep_mac = true }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NicMap {
+    /// The target network the NIC joins (an existing one, or one a `[[network]]` builds).
+    pub network: String,
+    /// Keep the NIC's fixed IPs: s2d makes the port with them.
+    pub keep_ip: bool,
+    /// Keep the NIC's MAC address: s2d makes the port with it.
+    pub keep_mac: bool,
+}
+
+impl NicMap {
+    /// `"SRC" = "DST"`: join `network`, keeping neither IP nor MAC.
+    pub fn to(network: impl Into<String>) -> NicMap {
+        NicMap {
+            network: network.into(),
+            keep_ip: false,
+            keep_mac: false,
+        }
+    }
+}
+
+/// `[[network]]`: a target network built from a source network (its subnets with it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NetworkBuild {
+    /// The source network to copy, by name or id.
+    pub from: String,
+    /// Its name in the target (default: `from`).
+    pub name: Option<String>,
+    /// A router from the built network to an external network.
+    pub router: Option<RouterBuild>,
+}
+
+impl NetworkBuild {
+    /// The name of the network in the target: `name`, else `from`.
+    pub fn target_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.from)
+    }
+
+    /// The router's name in the target, when there is a router: its `name`, else
+    /// `"<network name>-router"`.
+    pub fn router_name(&self) -> Option<String> {
+        self.router.as_ref().map(|r| match &r.name {
+            Some(name) => name.clone(),
+            None => format!("{}-router", self.target_name()),
+        })
+    }
+}
+
+/// `router = { external = "public", name = "..." }`: a router to this external network with
+/// interfaces on the built network's subnets; name default: `"<network name>-router"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RouterBuild {
+    /// The external network of the router's gateway.
+    pub external: String,
+    /// The router's name (default: `"<network name>-router"`).
+    pub name: Option<String>,
+}
+
 /// Options that `[defaults]` sets and a `[[server]]` may override.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ServerOptions {
+    /// `network = "NAME"`: the shorthand for a server with one NIC, which joins `NAME`.
     pub network: Option<String>,
+    /// `networks = { SRC = ... }`: where each NIC goes, by its source network's name or id.
+    /// A server's entries go over those of `[defaults]`.
+    pub networks: BTreeMap<String, NicMap>,
     pub keypair: Option<KeypairMode>,
+    /// `None`: every source group of the server comes along (as `[defaults]` says, else).
     pub security_group: Option<String>,
     pub floating_ip: Option<FloatingIp>,
+    /// `floating_ip = { ..., nic = "NET" }`: the NIC the floating IP goes to, named by its
+    /// source network (a key of `networks`) or its target network; `None`: the first NIC.
+    /// Set only with a `pool` or `address` floating IP, and travels with it.
+    pub floating_ip_nic: Option<String>,
     pub transfer: Option<TransferMode>,
     /// `availability_zone = "..."`: the target zone, whatever the source's.
     pub availability_zone: Option<String>,
@@ -291,9 +362,15 @@ pub struct ResolvedServer {
     /// `None`: the source server's flavor, matched by name, else by size.
     pub flavor: Option<String>,
     pub network: Option<String>,
+    /// `[defaults]`' NIC map with the server's own entries over it.
+    pub networks: BTreeMap<String, NicMap>,
     pub keypair: Option<KeypairMode>,
-    pub security_group: String,
+    /// `None`: neither the server nor `[defaults]` names one, and every source group of the
+    /// server comes along.
+    pub security_group: Option<String>,
     pub floating_ip: Option<FloatingIp>,
+    /// The NIC of the floating IP (see [`ServerOptions::floating_ip_nic`]); `None`: the first.
+    pub floating_ip_nic: Option<String>,
     pub transfer: TransferMode,
     /// Properties the plan adds or overrides on the target image, and those it drops.
     pub image_properties: BTreeMap<String, String>,
@@ -324,6 +401,18 @@ impl Server {
         let pick = |own: &Option<String>, default: &Option<String>| {
             own.clone().or_else(|| default.clone())
         };
+        // The NIC travels with the floating IP it was given with, as one setting.
+        let (floating_ip, floating_ip_nic) = match &self.options.floating_ip {
+            Some(own) => (Some(own.clone()), self.options.floating_ip_nic.clone()),
+            None => (
+                defaults.floating_ip.clone(),
+                defaults.floating_ip_nic.clone(),
+            ),
+        };
+        let floating_ip_nic = match floating_ip {
+            Some(FloatingIp::Pool(_) | FloatingIp::Address(_)) => floating_ip_nic,
+            _ => None,
+        };
         ResolvedServer {
             source: self.source.clone(),
             select: self.select.clone(),
@@ -343,13 +432,15 @@ impl Server {
                 .keypair
                 .clone()
                 .or_else(|| defaults.keypair.clone()),
-            security_group: pick(&self.options.security_group, &defaults.security_group)
-                .unwrap_or_else(|| "default".into()),
-            floating_ip: self
-                .options
-                .floating_ip
-                .clone()
-                .or_else(|| defaults.floating_ip.clone()),
+            networks: defaults
+                .networks
+                .iter()
+                .chain(&self.options.networks)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            security_group: pick(&self.options.security_group, &defaults.security_group),
+            floating_ip,
+            floating_ip_nic,
             transfer: self
                 .options
                 .transfer
@@ -409,7 +500,7 @@ mod tests {
         assert_eq!(r.visibility, "private");
         assert_eq!(r.network.as_deref(), Some("other"));
         assert_eq!(r.keypair, Some(KeypairMode::Import("alice-key".into())));
-        assert_eq!(r.security_group, "default");
+        assert_eq!(r.security_group, None);
         assert_eq!(r.transfer, TransferMode::Stream);
         assert_eq!(r.floating_ip, Some(FloatingIp::Pool("public".into())));
         assert_eq!(r.flavor, None);
@@ -434,9 +525,89 @@ mod tests {
         assert_eq!(r.image_name, "snap");
         assert_eq!(r.network.as_deref(), Some("private"));
         assert_eq!(r.keypair, Some(KeypairMode::Existing("k".into())));
-        assert_eq!(r.security_group, "web");
+        assert_eq!(r.security_group.as_deref(), Some("web"));
         assert_eq!(r.floating_ip, Some(FloatingIp::Disabled));
         assert_eq!(r.transfer, TransferMode::Spool);
+    }
+
+    #[test]
+    fn nic_maps_merge_and_the_floating_ip_nic_travels_with_its_floating_ip() {
+        let defaults = ServerOptions {
+            networks: BTreeMap::from([
+                ("private".to_string(), NicMap::to("private")),
+                ("src-db".to_string(), NicMap::to("db-net")),
+            ]),
+            floating_ip: Some(FloatingIp::Pool("public".into())),
+            floating_ip_nic: Some("private".into()),
+            ..ServerOptions::default()
+        };
+        let server = Server {
+            source: "ehr-db".into(),
+            select: None,
+            name: None,
+            snapshot: None,
+            image: ImageOptions::default(),
+            flavor: None,
+            user_data: None,
+            options: ServerOptions {
+                networks: BTreeMap::from([(
+                    "src-db".to_string(),
+                    NicMap {
+                        network: "db-net".into(),
+                        keep_ip: true,
+                        keep_mac: false,
+                    },
+                )]),
+                ..ServerOptions::default()
+            },
+        };
+        let r = server.resolved(&defaults);
+        assert_eq!(r.networks.len(), 2);
+        assert_eq!(r.networks["private"], NicMap::to("private"));
+        assert!(r.networks["src-db"].keep_ip);
+        assert_eq!(r.floating_ip_nic.as_deref(), Some("private"));
+        assert_eq!(r.security_group, None);
+
+        // A server's own floating IP replaces the default's, NIC included.
+        let own = Server {
+            options: ServerOptions {
+                floating_ip: Some(FloatingIp::Pool("other".into())),
+                ..ServerOptions::default()
+            },
+            ..server.clone()
+        };
+        assert_eq!(own.resolved(&defaults).floating_ip_nic, None);
+        let off = Server {
+            options: ServerOptions {
+                floating_ip: Some(FloatingIp::Disabled),
+                ..ServerOptions::default()
+            },
+            ..server
+        };
+        assert_eq!(off.resolved(&defaults).floating_ip_nic, None);
+    }
+
+    #[test]
+    fn built_networks_and_routers_take_default_names() {
+        let mut n = NetworkBuild {
+            from: "src-db".into(),
+            name: None,
+            router: Some(RouterBuild {
+                external: "public".into(),
+                name: None,
+            }),
+        };
+        assert_eq!(n.target_name(), "src-db");
+        assert_eq!(n.router_name().as_deref(), Some("src-db-router"));
+        n.name = Some("db-net".into());
+        assert_eq!(n.router_name().as_deref(), Some("db-net-router"));
+        n.router = Some(RouterBuild {
+            external: "public".into(),
+            name: Some("edge".into()),
+        });
+        assert_eq!(n.router_name().as_deref(), Some("edge"));
+        n.router = None;
+        assert_eq!(n.router_name(), None);
     }
 
     #[test]

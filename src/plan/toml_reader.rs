@@ -70,6 +70,39 @@ impl<'a, 'i> Reader<'a, 'i> {
         }
     }
 
+    /// A string value as written, empty or not (the caller's rules decide); a value of
+    /// another type is reported.
+    fn text(&self, key: &str, d: &mut Diagnostics) -> Option<(String, Range<usize>)> {
+        let value = self.get(key)?;
+        match value.get_ref() {
+            DeValue::String(s) => Some((s.to_string(), value.span())),
+            other => {
+                d.error(
+                    Some(value.span()),
+                    format!("`{key}` must be a string, not {}", kind(other)),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    /// A boolean value; `None` when absent or of another type (reported).
+    fn boolean(&self, key: &str, d: &mut Diagnostics) -> Option<bool> {
+        let value = self.get(key)?;
+        match value.get_ref() {
+            DeValue::Boolean(b) => Some(*b),
+            other => {
+                d.error(
+                    Some(value.span()),
+                    format!("`{key}` must be a boolean, not {}", kind(other)),
+                    Some(format!("`{key} = true` or `{key} = false`")),
+                );
+                None
+            }
+        }
+    }
+
     fn enum_string(&self, key: &str, values: &[&str], d: &mut Diagnostics) -> Option<String> {
         let (s, span) = self.string(key, d)?;
         validate::one_of(key, s, span, values, d)
@@ -103,7 +136,9 @@ fn kind(value: &DeValue<'_>) -> &'static str {
     }
 }
 
-const TOP: &[&str] = &["version", "source", "target", "state", "defaults", "server"];
+const TOP: &[&str] = &[
+    "version", "source", "target", "state", "defaults", "network", "server",
+];
 const STATE: &[&str] = &["location"];
 const CLOUD: &[&str] = &[
     "cloud",
@@ -124,6 +159,7 @@ const CLOUD: &[&str] = &[
 ];
 const DEFAULTS: &[&str] = &[
     "network",
+    "networks",
     "keypair",
     "security_group",
     "floating_ip",
@@ -140,6 +176,7 @@ const SERVER: &[&str] = &[
     "image",
     "flavor",
     "network",
+    "networks",
     "keypair",
     "security_group",
     "floating_ip",
@@ -151,7 +188,7 @@ const SERVER: &[&str] = &[
 ];
 const SELECT: &[&str] = &["name", "tags", "metadata"];
 const KEYPAIR: &[&str] = &["import", "create", "existing"];
-const FLOATING_IP: &[&str] = &["pool", "address"];
+const FLOATING_IP: &[&str] = &["pool", "address", "nic"];
 const TRANSFER: &[&str] = &["mode"];
 
 /// Read a TOML plan, reporting every problem into `d`. Returns the plan when it is complete
@@ -237,6 +274,7 @@ pub(super) fn read(
         None => Some(ServerOptions::default()),
     };
 
+    let networks = nets::networks(&top, text, d);
     let mut found = Vec::new();
     match top.get("server") {
         None => d.error(
@@ -282,6 +320,7 @@ pub(super) fn read(
         target: target?,
         state,
         defaults: defaults?,
+        networks: networks?,
         servers,
     })
 }
@@ -404,6 +443,10 @@ fn options(r: &Reader<'_, '_>, d: &mut Diagnostics) -> Option<ServerOptions> {
             DeValue::Table(t) => {
                 let f = Reader::new(t, v.span(), "`floating_ip`", FLOATING_IP);
                 f.finish(d);
+                let (nic, nic_ok) =
+                    validate::nets::floating_ip_nic(f.text("nic", d), false, Spelling::Toml, d);
+                ok &= nic_ok && (nic.is_some() || f.get("nic").is_none());
+                out.floating_ip_nic = nic;
                 match (f.string("pool", d), f.string("address", d)) {
                     (Some((pool, _)), None) => out.floating_ip = Some(FloatingIp::Pool(pool)),
                     (None, Some((address, aspan))) => {
@@ -416,7 +459,7 @@ fn options(r: &Reader<'_, '_>, d: &mut Diagnostics) -> Option<ServerOptions> {
                         d.error(
                             Some(v.span()),
                             "`floating_ip` must have exactly one of `pool` or `address`",
-                            Some("or write `floating_ip = false`".into()),
+                            Some("or write `floating_ip = false` (`nic` goes with a `pool` or an `address`)".into()),
                         );
                     }
                 }
@@ -454,6 +497,7 @@ fn options(r: &Reader<'_, '_>, d: &mut Diagnostics) -> Option<ServerOptions> {
         });
     }
     ok &= boot::options(r, &mut out, d);
+    ok &= nets::nic_map(r, &mut out, d);
     ok.then_some(out)
 }
 
@@ -512,6 +556,7 @@ fn server(r: &Reader<'_, '_>, d: &mut Diagnostics) -> Option<ServerFound> {
 }
 
 mod boot;
+mod nets;
 mod select;
 
 #[cfg(test)]

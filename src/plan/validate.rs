@@ -700,6 +700,7 @@ pub(super) fn state_location(
 }
 
 pub(super) mod boot;
+pub(super) mod nets;
 
 #[cfg(test)]
 mod tests;

@@ -65,6 +65,19 @@ pub fn to_toml(plan: &Plan) -> Result<String, WriteError> {
         out.push_str("\n[defaults]\n");
         toml_options(&mut out, &plan.defaults);
     }
+    for n in &plan.networks {
+        let _ = writeln!(out, "\n[[network]]\nfrom = {}", q(&n.from));
+        if let Some(name) = &n.name {
+            let _ = writeln!(out, "name = {}", q(name));
+        }
+        if let Some(router) = &n.router {
+            let mut parts = vec![format!("external = {}", q(&router.external))];
+            if let Some(name) = &router.name {
+                parts.push(format!("name = {}", q(name)));
+            }
+            let _ = writeln!(out, "router = {{ {} }}", parts.join(", "));
+        }
+    }
     for s in &plan.servers {
         out.push_str("\n[[server]]\n");
         match &s.select {
@@ -148,9 +161,35 @@ fn toml_selection(s: &Selection) -> String {
     format!("{{ {} }}", parts.join(", "))
 }
 
+/// `networks = { "SRC" = "DST", "SRC" = { network = "DST", keep_ip = true } }`.
+fn toml_nic_map(map: &std::collections::BTreeMap<String, NicMap>) -> String {
+    let entries: Vec<String> = map
+        .iter()
+        .map(|(source, nic)| {
+            let value = if !nic.keep_ip && !nic.keep_mac {
+                q(&nic.network)
+            } else {
+                let mut parts = vec![format!("network = {}", q(&nic.network))];
+                if nic.keep_ip {
+                    parts.push("keep_ip = true".into());
+                }
+                if nic.keep_mac {
+                    parts.push("keep_mac = true".into());
+                }
+                format!("{{ {} }}", parts.join(", "))
+            };
+            format!("{} = {value}", key(source))
+        })
+        .collect();
+    format!("{{ {} }}", entries.join(", "))
+}
+
 fn toml_options(out: &mut String, o: &ServerOptions) {
     if let Some(network) = &o.network {
         let _ = writeln!(out, "network = {}", q(network));
+    }
+    if !o.networks.is_empty() {
+        let _ = writeln!(out, "networks = {}", toml_nic_map(&o.networks));
     }
     if let Some(k) = &o.keypair {
         let (mode, name) = keypair_parts(k);
@@ -159,12 +198,21 @@ fn toml_options(out: &mut String, o: &ServerOptions) {
     if let Some(group) = &o.security_group {
         let _ = writeln!(out, "security_group = {}", q(group));
     }
+    let nic = o
+        .floating_ip_nic
+        .as_ref()
+        .map(|n| format!(", nic = {}", q(n)))
+        .unwrap_or_default();
     match &o.floating_ip {
         Some(FloatingIp::Pool(pool)) => {
-            let _ = writeln!(out, "floating_ip = {{ pool = {} }}", q(pool));
+            let _ = writeln!(out, "floating_ip = {{ pool = {}{nic} }}", q(pool));
         }
         Some(FloatingIp::Address(ip)) => {
-            let _ = writeln!(out, "floating_ip = {{ address = {} }}", q(&ip.to_string()));
+            let _ = writeln!(
+                out,
+                "floating_ip = {{ address = {}{nic} }}",
+                q(&ip.to_string())
+            );
         }
         Some(FloatingIp::Disabled) => out.push_str("floating_ip = false\n"),
         None => {}
@@ -257,6 +305,22 @@ pub fn to_xml(plan: &Plan) -> Result<String, WriteError> {
         xml_options(&mut out, &plan.defaults);
         out.push_str("  </defaults>\n");
     }
+    for n in &plan.networks {
+        let _ = write!(out, "  <network from=\"{}\"", x(&n.from));
+        if let Some(name) = &n.name {
+            let _ = write!(out, " name=\"{}\"", x(name));
+        }
+        match &n.router {
+            None => out.push_str("/>\n"),
+            Some(router) => {
+                let _ = write!(out, ">\n    <router external=\"{}\"", x(&router.external));
+                if let Some(name) = &router.name {
+                    let _ = write!(out, " name=\"{}\"", x(name));
+                }
+                out.push_str("/>\n  </network>\n");
+            }
+        }
+    }
     for s in &plan.servers {
         let mut head = String::from("  <server");
         if s.select.is_none() {
@@ -340,6 +404,25 @@ fn xml_options(out: &mut String, o: &ServerOptions) {
     if let Some(network) = &o.network {
         let _ = writeln!(out, "    <network name=\"{}\"/>", x(network));
     }
+    if !o.networks.is_empty() {
+        out.push_str("    <networks>\n");
+        for (source, nic) in &o.networks {
+            let _ = write!(
+                out,
+                "      <nic source=\"{}\" network=\"{}\"",
+                x(source),
+                x(&nic.network)
+            );
+            if nic.keep_ip {
+                out.push_str(" keepIp=\"true\"");
+            }
+            if nic.keep_mac {
+                out.push_str(" keepMac=\"true\"");
+            }
+            out.push_str("/>\n");
+        }
+        out.push_str("    </networks>\n");
+    }
     if let Some(k) = &o.keypair {
         let (mode, name) = keypair_parts(k);
         let _ = writeln!(out, "    <keypair {mode}=\"{}\"/>", x(name));
@@ -347,12 +430,17 @@ fn xml_options(out: &mut String, o: &ServerOptions) {
     if let Some(group) = &o.security_group {
         let _ = writeln!(out, "    <securityGroup name=\"{}\"/>", x(group));
     }
+    let nic = o
+        .floating_ip_nic
+        .as_ref()
+        .map(|n| format!(" nic=\"{}\"", x(n)))
+        .unwrap_or_default();
     match &o.floating_ip {
         Some(FloatingIp::Pool(pool)) => {
-            let _ = writeln!(out, "    <floatingIp pool=\"{}\"/>", x(pool));
+            let _ = writeln!(out, "    <floatingIp pool=\"{}\"{nic}/>", x(pool));
         }
         Some(FloatingIp::Address(ip)) => {
-            let _ = writeln!(out, "    <floatingIp address=\"{ip}\"/>");
+            let _ = writeln!(out, "    <floatingIp address=\"{ip}\"{nic}/>");
         }
         Some(FloatingIp::Disabled) => out.push_str("    <floatingIp enabled=\"false\"/>\n"),
         None => {}
@@ -415,7 +503,52 @@ mod tests {
                 .into_iter()
                 .collect(),
                 server_group: Some(ServerGroupMode::None),
+                networks: [
+                    ("private".to_string(), NicMap::to("private")),
+                    (
+                        "src db \"x\" & <y>".to_string(),
+                        NicMap {
+                            network: "db\tnet".into(),
+                            keep_ip: true,
+                            keep_mac: false,
+                        },
+                    ),
+                    (
+                        "mac-only".to_string(),
+                        NicMap {
+                            network: "m".into(),
+                            keep_ip: false,
+                            keep_mac: true,
+                        },
+                    ),
+                ]
+                .into_iter()
+                .collect(),
+                floating_ip_nic: Some("private".into()),
             },
+            networks: vec![
+                NetworkBuild {
+                    from: "src-db".into(),
+                    name: Some("db <net> & \"co\"".into()),
+                    router: Some(RouterBuild {
+                        external: "public".into(),
+                        name: Some("edge\nrouter".into()),
+                    }),
+                },
+                NetworkBuild {
+                    from: "storage".into(),
+                    name: None,
+                    router: Some(RouterBuild {
+                        external: "public".into(),
+                        name: None,
+                    }),
+                },
+                NetworkBuild {
+                    from: "0b7c5a3e-1111-4c2f-9d7e-3a1f2b3c4d5e".into(),
+                    name: Some("backup".into()),
+                    router: None,
+                },
+            ],
             servers: vec![
                 Server {
                     source: "ehr-analytics".into(),
@@ -441,6 +574,17 @@ mod tests {
                     options: ServerOptions {
                         keypair: Some(KeypairMode::Existing("ops".into())),
                         floating_ip: Some(FloatingIp::Address("2001:db8::7".parse().expect("ip"))),
+                        floating_ip_nic: Some("src db \"x\" & <y>".into()),
+                        networks: [(
+                            "private".to_string(),
+                            NicMap {
+                                network: "private-2".into(),
+                                keep_ip: true,
+                                keep_mac: true,
+                            },
+                        )]
+                        .into_iter()
+                        .collect(),
                         availability_zone: Some("az-1".into()),
                         server_group: Some(ServerGroupMode::Existing("anti <affinity>".into())),
                         ..ServerOptions::default()

@@ -33,11 +33,12 @@ pub const MAX_DEPTH: usize = 32;
 /// element tree of a hostile 10 MiB document of empty elements stays a few dozen MiB.
 pub const MAX_ELEMENTS: usize = 200_000;
 
-const PLAN_CHILDREN: &[&str] = &["source", "target", "state", "defaults", "server"];
+const PLAN_CHILDREN: &[&str] = &["source", "target", "state", "defaults", "network", "server"];
 const CLOUD_CHILDREN: &[&str] = &["auth"];
 const SELECT_CHILDREN: &[&str] = &["tag", "metadata"];
 const OPTION_CHILDREN: &[&str] = &[
     "network",
+    "networks",
     "keypair",
     "securityGroup",
     "floatingIp",
@@ -52,6 +53,7 @@ const SERVER_CHILDREN: &[&str] = &[
     "image",
     "flavor",
     "network",
+    "networks",
     "keypair",
     "securityGroup",
     "floatingIp",
@@ -353,6 +355,24 @@ impl<'a> El<'a> {
         self.string(name, d)
     }
 
+    /// An `xs:boolean` attribute (`true`, `false`, `1`, `0`); `None` when absent or not a
+    /// boolean (reported).
+    fn boolean(&self, name: &str, d: &mut Diagnostics) -> Option<bool> {
+        let a = self.attr(name)?;
+        match xml_trim(&a.value) {
+            "true" | "1" => Some(true),
+            "false" | "0" => Some(false),
+            other => {
+                d.error(
+                    Some(a.value_span.clone()),
+                    format!("`{other}` is not a valid `{name}`"),
+                    Some("allowed values: true, false".into()),
+                );
+                None
+            }
+        }
+    }
+
     fn enum_string(&self, name: &str, values: &[&str], d: &mut Diagnostics) -> Option<String> {
         let (value, span) = self.string(name, d)?;
         validate::one_of(name, value, span, values, d)
@@ -448,7 +468,7 @@ pub(super) fn read(
         return None;
     }
     let top = El::new(&root);
-    top.finish(&["version"], PLAN_CHILDREN, &["server"], d);
+    top.finish(&["version"], PLAN_CHILDREN, &["network", "server"], d);
     check_order(&root, d);
 
     let version = match top.required("version", d) {
@@ -489,6 +509,7 @@ pub(super) fn read(
         }
         None => Some(ServerOptions::default()),
     };
+    let networks = nets::networks(&top, text, d);
     let mut found = Vec::new();
     for el in top.children("server") {
         found.extend(server::server(&El::new(el), d));
@@ -509,12 +530,13 @@ pub(super) fn read(
         target: target?,
         state,
         defaults: defaults?,
+        networks: networks?,
         servers: found.into_iter().map(|f| f.server).collect(),
     })
 }
 
-/// `<plan>` lists `<source>`, `<target>`, `<state>` and `<defaults>` (optional), then the
-/// `<server>`s.
+/// `<plan>` lists `<source>`, `<target>`, `<state>` and `<defaults>` (optional), the
+/// `<network>`s (optional), then the `<server>`s.
 fn check_order(root: &Element, d: &mut Diagnostics) {
     let mut last: Option<(usize, &str)> = None;
     for c in root.children.iter().filter(|c| c.in_ns) {
@@ -526,7 +548,7 @@ fn check_order(root: &Element, d: &mut Diagnostics) {
                 Some(c.name_span.clone()),
                 format!("<{}> must come before <{name}>", c.name),
                 Some(
-                    "a plan lists <source>, <target>, <state> and <defaults> (optional), then its <server> elements"
+                    "a plan lists <source>, <target>, <state> and <defaults> (optional), its <network> elements (optional), then its <server> elements"
                         .into(),
                 ),
             ),
@@ -612,6 +634,7 @@ fn cloud(
     )
 }
 
+mod nets;
 mod options;
 mod server;
 

@@ -237,3 +237,133 @@ fn syntax_errors_are_located() {
     assert!(d.0[0].message.starts_with("TOML syntax"));
     assert!(d.0[0].span.is_some());
 }
+
+const TWO_NICS: &str = r#"version = 1
+[source]
+cloud = "provider"
+[target]
+cloud = "hospital"
+[defaults]
+networks = { "private" = "private", "src-db" = { network = "db-net", keep_ip = true } }
+keypair = { import = "alice-key" }
+floating_ip = { pool = "public", nic = "private" }
+
+[[network]]
+from = "src-db"
+name = "db-net"
+router = { external = "public" }
+
+[[network]]
+from = "storage"
+router = { external = "public", name = "storage-gw" }
+
+[[server]]
+source = "ehr-db"
+networks = { "src-db" = { network = "db-net", keep_ip = true, keep_mac = true } }
+
+[[server]]
+source = "ehr-web"
+network = "private"
+floating_ip = { address = "203.0.113.7", nic = "private" }
+"#;
+
+#[test]
+fn nic_maps_built_networks_and_the_floating_ip_nic_read() {
+    let (plan, d) = read_str(TWO_NICS);
+    assert!(d.0.is_empty(), "{d:?}");
+    let plan = plan.expect("plan");
+    assert_eq!(plan.networks.len(), 2);
+    let db = &plan.networks[0];
+    assert_eq!((db.from.as_str(), db.target_name()), ("src-db", "db-net"));
+    assert_eq!(
+        db.router,
+        Some(RouterBuild {
+            external: "public".into(),
+            name: None
+        })
+    );
+    assert_eq!(db.router_name().as_deref(), Some("db-net-router"));
+    assert_eq!(plan.networks[1].target_name(), "storage");
+    assert_eq!(
+        plan.networks[1].router_name().as_deref(),
+        Some("storage-gw")
+    );
+    assert_eq!(plan.defaults.networks["private"], NicMap::to("private"));
+    let r = plan.servers[0].resolved(&plan.defaults);
+    assert_eq!(r.networks.len(), 2);
+    assert_eq!(
+        r.networks["src-db"],
+        NicMap {
+            network: "db-net".into(),
+            keep_ip: true,
+            keep_mac: true
+        }
+    );
+    assert_eq!(r.floating_ip_nic.as_deref(), Some("private"));
+    assert_eq!(r.security_group, None);
+    let web = plan.servers[1].resolved(&plan.defaults);
+    assert_eq!(web.network.as_deref(), Some("private"));
+    assert_eq!(web.floating_ip_nic.as_deref(), Some("private"));
+}
+
+/// Every message of `text` with its place and code, one a line.
+fn coded(text: &str) -> String {
+    let (_, d) = read_str(text);
+    d.iter()
+        .map(|x| {
+            let (line, col) = x
+                .span
+                .clone()
+                .map_or((0, 0), |s| super::super::diag::line_column(text, s.start));
+            format!("{line}:{col} {} [{}]\n", x.message, x.code.unwrap_or("-"))
+        })
+        .collect()
+}
+
+#[test]
+fn network_mistakes_are_located_with_their_codes() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "[defaults]\nnetworks = {}\n",
+            "7:12 `networks` must map at least one network [s2d::plan::nic_map_empty]\n",
+        ),
+        (
+            "[defaults]\nnetworks = { \"\" = \"a\", b = \"\", c = { keep_ip = true }, d = 3 }\n",
+            "7:60 the NIC on `d` must be a string or a table, not an integer [-]\n7:14 a source network in `networks` must not be empty [s2d::plan::empty_name]\n7:28 the NIC on `b` is mapped to an empty network [s2d::plan::nic_to_nothing]\n7:36 the NIC on `c` names no `network` [s2d::plan::nic_to_nothing]\n",
+        ),
+        (
+            "[defaults]\nnetworks = { a = { network = \"n\", keep_ip = \"yes\", keep_mac = 1, mtu = 9000 } }\n",
+            "7:66 unknown key `mtu` in a NIC of `networks` [-]\n7:45 `keep_ip` must be a boolean, not a string [-]\n7:63 `keep_mac` must be a boolean, not an integer [-]\n",
+        ),
+        (
+            "[defaults]\nnetworks = \"private\"\n",
+            "7:12 `networks` must be a table, not a string [-]\n",
+        ),
+        (
+            "[defaults]\nfloating_ip = { pool = \"public\", nic = \"\" }\n",
+            "7:40 `nic` of `floating_ip` must not be empty [s2d::plan::empty_name]\n",
+        ),
+        (
+            "[defaults]\nfloating_ip = { nic = \"private\" }\n",
+            "7:15 `floating_ip` must have exactly one of `pool` or `address` [-]\n",
+        ),
+        (
+            "[[network]]\nfrom = \"a\"\nname = \"x\"\n[[network]]\nfrom = \"a\"\n[[network]]\nfrom = \"b\"\nname = \"x\"\n",
+            "10:8 the source network `a` is built twice [s2d::plan::network_twice]\n13:8 the network name `x` is taken by another built network or router [s2d::plan::network_name_taken]\n",
+        ),
+        (
+            "[[network]]\nname = \"x\"\nsubnets = 2\n[[network]]\nfrom = \" \"\nrouter = { name = \"r\" }\n[[network]]\nfrom = \"c\"\nrouter = { external = \"\" }\n[[network]]\nfrom = \"d\"\nrouter = \"public\"\n",
+            "8:1 unknown key `subnets` in [[network]] [-]\n17:10 `router` must be a table, not a string [-]\n6:1 a `[[network]]` needs `from` [s2d::plan::network_without_from]\n10:8 `from` of a `[[network]]` must not be empty [s2d::plan::empty_name]\n11:10 a `router` needs `external` [s2d::plan::router_without_external]\n14:23 `external` of a `router` must not be empty [s2d::plan::router_without_external]\n",
+        ),
+    ];
+    for (extra, want) in cases {
+        let text = format!("{BASE}{extra}[[server]]\nsource = \"s\"\nnetwork = \"n\"\n");
+        assert_eq!(&coded(&text), want, "{text}");
+    }
+    // `network` at the top level is the `[[network]]` array, not a server's network.
+    let text = format!("network = \"private\"\n{BASE}[[server]]\nsource = \"s\"\n");
+    assert_eq!(
+        coded(&text),
+        "1:11 `network` must be an array of tables (`[[network]]`), not a string [-]\n"
+    );
+}

@@ -1,12 +1,14 @@
-//! The server options of `<defaults>` and `<server>`: `<network>`, `<keypair>`,
+//! The server options of `<defaults>` and `<server>`: `<network>` (and `<networks>`, read
+//! by `nets`), `<keypair>`,
 //! `<securityGroup>`, `<floatingIp>`, `<transfer>`, and boot fidelity's `<availabilityZone>`,
 //! `<zones>` and `<serverGroup>`.
 
 use super::super::diag::Diagnostics;
 use super::super::model::*;
 use super::super::validate::boot::{self, SERVER_GROUP_MODES};
+use super::super::validate::nets;
 use super::super::validate::{self, Spelling, TRANSFER_MODES};
-use super::{El, xml_trim};
+use super::El;
 
 /// The server options among the children of `r` (`<defaults>` or `<server>`).
 pub(super) fn options(r: &El<'_>, d: &mut Diagnostics) -> Option<ServerOptions> {
@@ -38,8 +40,7 @@ pub(super) fn options(r: &El<'_>, d: &mut Diagnostics) -> Option<ServerOptions> 
         ok &= out.keypair.is_some();
     }
     if let Some(el) = r.child("floatingIp") {
-        out.floating_ip = floating_ip(&El::new(el), d);
-        ok &= out.floating_ip.is_some();
+        ok &= floating_ip(&El::new(el), &mut out, d);
     }
     if let Some(el) = r.child("transfer") {
         let t = El::new(el);
@@ -56,6 +57,7 @@ pub(super) fn options(r: &El<'_>, d: &mut Diagnostics) -> Option<ServerOptions> 
         });
     }
     ok &= boot_options(r, &mut out, d);
+    ok &= super::nets::nic_map(r, &mut out, d);
     ok.then_some(out)
 }
 
@@ -138,29 +140,24 @@ fn server_group(g: &El<'_>, d: &mut Diagnostics) -> Option<ServerGroupMode> {
     }
 }
 
-fn floating_ip(f: &El<'_>, d: &mut Diagnostics) -> Option<FloatingIp> {
-    f.finish(&["pool", "address", "enabled"], &[], &[], d);
-    let enabled = match f.attr("enabled") {
-        None => None,
-        // xs:boolean
-        Some(a) => match xml_trim(&a.value) {
-            "true" | "1" => Some(true),
-            "false" | "0" => Some(false),
-            other => {
-                d.error(
-                    Some(a.value_span.clone()),
-                    format!("`{other}` is not a valid `enabled`"),
-                    Some("allowed values: true, false".into()),
-                );
-                return None;
-            }
-        },
-    };
+/// `<floatingIp pool|address [nic]/>` or `<floatingIp enabled="false"/>`, into `out`; false
+/// when it is wrong (reported).
+fn floating_ip(f: &El<'_>, out: &mut ServerOptions, d: &mut Diagnostics) -> bool {
+    f.finish(&["pool", "address", "enabled", "nic"], &[], &[], d);
+    let enabled = f.boolean("enabled", d);
+    if f.attr("enabled").is_some() && enabled.is_none() {
+        return false;
+    }
+    let nic = f
+        .attr("nic")
+        .map(|a| (a.value.clone(), a.value_span.clone()));
+    let (nic, nic_ok) = nets::floating_ip_nic(nic, enabled == Some(false), Spelling::Xml, d);
+    out.floating_ip_nic = nic;
     let pool = f.string("pool", d);
     let address = f.string("address", d);
     let given = (f.attr("pool").is_some(), f.attr("address").is_some());
     let span = Some(f.el.name_span.clone());
-    match (enabled, given) {
+    out.floating_ip = match (enabled, given) {
         (Some(false), (false, false)) => Some(FloatingIp::Disabled),
         (Some(false), _) => {
             d.error(
@@ -171,10 +168,8 @@ fn floating_ip(f: &El<'_>, d: &mut Diagnostics) -> Option<FloatingIp> {
             None
         }
         (_, (true, false)) => pool.map(|(p, _)| FloatingIp::Pool(p)),
-        (_, (false, true)) => {
-            let (a, aspan) = address?;
-            validate::ip_address(&a, aspan, d).map(FloatingIp::Address)
-        }
+        (_, (false, true)) => address
+            .and_then(|(a, aspan)| validate::ip_address(&a, aspan, d).map(FloatingIp::Address)),
         (_, (true, true)) | (_, (false, false)) => {
             d.error(
                 span,
@@ -183,5 +178,6 @@ fn floating_ip(f: &El<'_>, d: &mut Diagnostics) -> Option<FloatingIp> {
             );
             None
         }
-    }
+    };
+    nic_ok && out.floating_ip.is_some()
 }

@@ -377,3 +377,123 @@ fn a_state_element_names_where_the_state_is_after_the_target() {
     let (_, d) = read_str(&secret);
     assert!(d.iter().any(|x| x.message.contains("password")), "{d:?}");
 }
+
+const TWO_NICS: &str = r#"<plan xmlns="urn:s2d:plan:1" version="1">
+  <source cloud="provider"/>
+  <target cloud="hospital"/>
+  <defaults>
+    <networks>
+      <nic source="private" network="private"/>
+      <nic source="src-db" network="db-net" keepIp="true"/>
+    </networks>
+    <floatingIp pool="public" nic="private"/>
+  </defaults>
+  <network from="src-db" name="db-net">
+    <router external="public"/>
+  </network>
+  <network from="storage"><router external="public" name="storage-gw"/></network>
+  <network from="backup"/>
+  <server source="ehr-db">
+    <networks><nic source="src-db" network="db-net" keepIp="1" keepMac="true"/></networks>
+  </server>
+  <server source="ehr-web">
+    <network name="private"/>
+    <floatingIp address="203.0.113.7" nic="private"/>
+  </server>
+</plan>
+"#;
+
+#[test]
+fn nic_maps_built_networks_and_the_floating_ip_nic_read() {
+    let (plan, d) = read_str(TWO_NICS);
+    assert!(d.0.is_empty(), "{d:?}");
+    let plan = plan.expect("plan");
+    let names: Vec<_> = plan
+        .networks
+        .iter()
+        .map(|n| (n.target_name(), n.router_name()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("db-net", Some("db-net-router".to_string())),
+            ("storage", Some("storage-gw".to_string())),
+            ("backup", None)
+        ]
+    );
+    let r = plan.servers[0].resolved(&plan.defaults);
+    assert_eq!(r.networks["private"], NicMap::to("private"));
+    assert_eq!(
+        r.networks["src-db"],
+        NicMap {
+            network: "db-net".into(),
+            keep_ip: true,
+            keep_mac: true
+        }
+    );
+    assert_eq!(r.floating_ip_nic.as_deref(), Some("private"));
+    let web = plan.servers[1].resolved(&plan.defaults);
+    assert_eq!(
+        (web.network.as_deref(), web.floating_ip_nic.as_deref()),
+        (Some("private"), Some("private"))
+    );
+}
+
+#[test]
+fn network_mistakes_are_located_with_their_codes() {
+    let coded = |text: &str| -> String {
+        let (_, d) = read_str(text);
+        d.iter()
+            .map(|x| {
+                let (line, col) = x
+                    .span
+                    .clone()
+                    .map_or((0, 0), |s| line_column(text, s.start));
+                format!("{line}:{col} {} [{}]\n", x.message, x.code.unwrap_or("-"))
+            })
+            .collect()
+    };
+    let with = |defaults: &str, networks: &str| {
+        format!(
+            "<plan xmlns=\"urn:s2d:plan:1\" version=\"1\">\n<source cloud=\"a\"/>\n<target cloud=\"b\"/>\n<defaults>{defaults}</defaults>\n{networks}<server source=\"s\"/>\n</plan>\n"
+        )
+    };
+    let cases: &[(String, &str)] = &[
+        (
+            with("<networks/>", ""),
+            "4:12 <networks> needs at least one <nic source=\"...\" network=\"...\"/> [s2d::plan::nic_map_empty]\n",
+        ),
+        (
+            with(
+                "<networks><nic source=\" \" network=\"a\"/><nic source=\"b\" network=\"\"/><nic source=\"c\"/><nic network=\"x\"/><nic source=\"e\" network=\"x\" keepIp=\"yes\" mtu=\"9000\"/><nic source=\"f\" network=\"y\"/><nic source=\"f\" network=\"z\"/></networks>",
+                "",
+            ),
+            "4:96 <nic> needs `source` [-]\n4:154 unknown attribute `mtu` on <nic> [-]\n4:149 `yes` is not a valid `keepIp` [-]\n4:34 `source` on <nic> must not be empty [s2d::plan::empty_name]\n4:75 the NIC on `b` is mapped to an empty network [s2d::plan::nic_to_nothing]\n4:79 <nic> needs `network` [s2d::plan::nic_to_nothing]\n4:208 the source network `f` is mapped twice [s2d::plan::nic_twice]\n",
+        ),
+        (
+            with("<floatingIp enabled=\"false\" nic=\"private\"/>", ""),
+            "4:44 <floatingIp enabled=\"false\"> takes no `nic` [s2d::plan::nic_without_floating_ip]\n",
+        ),
+        (
+            with(
+                "",
+                "<network from=\"a\" name=\"x\"/>\n<network from=\"a\"/>\n<network from=\"b\" name=\"x\"/>\n<network from=\"c\"><router external=\"e\" name=\"x-router\"/></network>\n<network from=\"d\" name=\"x-router\"/>\n",
+            ),
+            "6:16 the source network `a` is built twice [s2d::plan::network_twice]\n7:25 the network name `x` is taken by another built network or router [s2d::plan::network_name_taken]\n9:25 the network name `x-router` is taken by another built network or router [s2d::plan::network_name_taken]\n",
+        ),
+        (
+            with(
+                "",
+                "<network name=\"x\" mtu=\"1\"/>\n<network from=\"\"/>\n<network from=\"c\"><router name=\"r\"/></network>\n<network from=\"d\"><router external=\" \"/><subnet/></network>\n",
+            ),
+            "5:19 unknown attribute `mtu` on <network> [-]\n8:42 unknown element <subnet> in <network> [-]\n5:2 <network> needs `from` [s2d::plan::network_without_from]\n6:16 `from` on <network> must not be empty [s2d::plan::empty_name]\n7:20 <router> needs `external` [s2d::plan::router_without_external]\n8:37 `external` on <router> must not be empty [s2d::plan::router_without_external]\n",
+        ),
+        (
+            "<plan xmlns=\"urn:s2d:plan:1\" version=\"1\">\n<source cloud=\"a\"/>\n<target cloud=\"b\"/>\n<server source=\"s\"/>\n<network from=\"a\"/>\n</plan>\n".to_string(),
+            "5:2 <network> must come before <server> [-]\n",
+        ),
+    ];
+    for (text, want) in cases {
+        assert_eq!(&coded(text), want, "{text}");
+    }
+}
