@@ -49,8 +49,8 @@ pub use image::ImageService;
 pub use network::NetworkService;
 pub use stream::ByteStream;
 pub use types::{
-    FlavorId, FloatingIpId, ImageId, Interface, Microversion, NetworkId, PortId, ProjectId, Secret,
-    RouterId, SecurityGroupId, SecurityGroupRuleId, ServerId, Service, SubnetId,
+    FlavorId, FloatingIpId, ImageId, Interface, Microversion, NetworkId, PortId, ProjectId,
+    RouterId, Secret, SecurityGroupId, SecurityGroupRuleId, ServerId, Service, SubnetId,
 };
 
 /// A connected cloud: the session and its three service handles.

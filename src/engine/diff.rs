@@ -17,9 +17,8 @@ use super::inventory::{Inventory, InventoryError, Reach};
 use super::port::CloudPort;
 use super::refresh::Refresh;
 use crate::graph::{
-    SourceNetwork,
     Address, BootReport, Candidate, Desired, FleetMatch, FloatingIpChoice, GraphError, Node,
-    ResourceGraph, Rule, SourceFacts,
+    ResourceGraph, Rule, SourceFacts, SourceNetwork,
 };
 use crate::state::{Origin, Resource, Side, State};
 
@@ -398,10 +397,7 @@ pub enum PlanError {
     )]
     AmbiguousSourceNetwork { name: String, ids: String },
     #[error("{address}: {reason}")]
-    #[diagnostic(
-        code(s2d::plan::preflight),
-        help("{help}")
-    )]
+    #[diagnostic(code(s2d::plan::preflight), help("{help}"))]
     Preflight {
         address: Address,
         reason: String,
@@ -444,6 +440,16 @@ pub fn read_sources(
                 server_id: found.id.clone(),
                 flavor: found.flavor.clone(),
                 rules: rules.into_iter().collect(),
+                groups: found
+                    .security_groups
+                    .iter()
+                    .map(|g| {
+                        let mut rules: Vec<Rule> = g.rules.iter().map(|r| r.rule.clone()).collect();
+                        rules.sort();
+                        rules.dedup();
+                        (g.name.clone(), rules)
+                    })
+                    .collect(),
                 public_key: found.keypair.as_ref().map(|k| k.public_key.clone()),
                 fingerprint: found.keypair.as_ref().map(|k| k.fingerprint.clone()),
                 disk_format: found.image_disk_format.clone(),
@@ -469,7 +475,10 @@ pub fn read_networks(
 ) -> Result<BTreeMap<String, SourceNetwork>, PlanError> {
     let mut found = BTreeMap::new();
     for build in &desired.networks {
-        let by_id = inventory.source_networks.iter().find(|n| n.id == build.from);
+        let by_id = inventory
+            .source_networks
+            .iter()
+            .find(|n| n.id == build.from);
         let named: Vec<&SourceNetwork> = inventory
             .source_networks
             .iter()
@@ -490,7 +499,11 @@ pub fn read_networks(
             (None, many) => {
                 return Err(PlanError::AmbiguousSourceNetwork {
                     name: build.from.clone(),
-                    ids: many.iter().map(|n| n.id.as_str()).collect::<Vec<_>>().join(", "),
+                    ids: many
+                        .iter()
+                        .map(|n| n.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 });
             }
         };

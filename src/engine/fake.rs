@@ -94,6 +94,7 @@ pub fn rule(direction: RuleDirection, protocol: Option<&str>, port: Option<u16>)
         remote_ip_prefix: (direction == RuleDirection::Ingress && protocol.is_some())
             .then(|| "0.0.0.0/0".to_string()),
         remote_self: false,
+        remote_group: None,
     }
 }
 
@@ -112,6 +113,7 @@ fn default_egress(prefix: &str, n: &mut u64) -> Vec<RuleInfo> {
                     port_max: None,
                     remote_ip_prefix: None,
                     remote_self: false,
+                    remote_group: None,
                 },
                 marker: None,
             }
@@ -245,6 +247,7 @@ impl FakeCloud {
                 port_max: None,
                 remote_ip_prefix: None,
                 remote_self: true,
+                remote_group: None,
             },
             marker: None,
         });
@@ -289,6 +292,11 @@ impl FakeCloud {
     /// Change the source servers (e.g. their rules).
     pub fn edit_source(&self, edit: impl FnOnce(&mut BTreeMap<String, SourceServer>)) {
         edit(&mut self.lock().source_servers);
+    }
+
+    /// The source's networks (what `[[network]]` copies).
+    pub fn set_source_networks(&self, networks: Vec<crate::graph::SourceNetwork>) {
+        self.lock().source_networks = networks;
     }
 
     /// Give a source server user data (base64), shown to this user.

@@ -4,8 +4,8 @@
 //! list is fetched again.
 
 use super::port::{
-    CloudPort, Flavor, FloatingIp, Image, Keypair, Marker, NetInventory, Network, PortError,
-    Quota, SecurityGroup, Server, ServerGroup, Side, SourceServer,
+    CloudPort, Flavor, FloatingIp, Image, Keypair, Marker, NetInventory, Network, PortError, Quota,
+    SecurityGroup, Server, ServerGroup, Side, SourceServer,
 };
 use crate::graph::SourceNetwork;
 

@@ -174,7 +174,13 @@ pub async fn overview<C: CloudPort>(
                 flavor: attr("flavor"),
                 image: String::new(),
                 keypair: attr("keypair"),
-                security_groups: vec![attr("security_group")],
+                security_groups: match resource.attributes.get("security_groups") {
+                    Some(serde_json::Value::Array(names)) => names
+                        .iter()
+                        .filter_map(|n| n.as_str().map(str::to_string))
+                        .collect(),
+                    _ => vec![attr("security_group")],
+                },
                 fixed_ips: Vec::new(),
                 floating_ips: Vec::new(),
                 carried: Vec::new(),

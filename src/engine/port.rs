@@ -637,10 +637,13 @@ pub trait SecurityGroups: Send + Sync + 'static {
         marker: &Marker,
     ) -> impl Future<Output = PortResult<SecurityGroup>> + Send;
     fn delete_security_group(&self, id: &str) -> impl Future<Output = PortResult<()>> + Send;
+    /// Add a rule to a group; `remote_group_id`: the target group a rule admitting another
+    /// group admits.
     fn create_rule(
         &self,
         group_id: &str,
         rule: &Rule,
+        remote_group_id: Option<&str>,
         marker: &Marker,
     ) -> impl Future<Output = PortResult<RuleInfo>> + Send;
     fn delete_rule(&self, id: &str) -> impl Future<Output = PortResult<()>> + Send;

@@ -1385,3 +1385,4 @@ async fn a_plan_beyond_the_targets_quota_is_refused_before_any_change() {
 }
 
 mod boot;
+mod networks;

@@ -135,7 +135,9 @@ pub enum AddressError {
     UnknownKind { kind: String },
     #[error("`{0}` has an empty name")]
     EmptyName(String),
-    #[error("`{0}`: an indexed address is written `KIND.NAME[N]`, e.g. `security_group_rule.web[0]`")]
+    #[error(
+        "`{0}`: an indexed address is written `KIND.NAME[N]`, e.g. `security_group_rule.web[0]`"
+    )]
     BadRuleIndex(String),
 }
 

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use super::Address;
 use super::boot::{self, Boot, BootReport, UserDataRef};
 use super::desired::{
-    Desired, DesiredServer, FlavorSpec, FloatingIpChoice, GroupChoice, KeypairMode, Rule,
-    ServerGroupChoice, SourceFacts, TransferMode,
+    Desired, DesiredServer, FlavorSpec, FloatingIpChoice, KeypairMode, Rule, ServerGroupChoice,
+    SourceFacts, TransferMode,
 };
 use super::network::{self, AddressPair, NicError, ResolvedNic, SourceNetwork, SubnetSpec};
 
@@ -70,7 +70,8 @@ pub enum Node {
         /// Its NICs in the source's order.
         nics: Vec<ServerNic>,
         keypair: String,
-        security_group: String,
+        /// Its security groups, by name.
+        security_groups: Vec<String>,
         image: Address,
         /// What it takes along from the source server (metadata, tags, description, ...).
         #[serde(default)]
@@ -205,7 +206,9 @@ pub enum GraphError {
     #[error("network.{name}: the source has no network `{from}` to build it from")]
     #[diagnostic(
         code(s2d::plan::no_source_network),
-        help("`from` names a network of the source project, by name or id (`openstack network list` in the source)")
+        help(
+            "`from` names a network of the source project, by name or id (`openstack network list` in the source)"
+        )
     )]
     NoSourceNetwork { name: String, from: String },
     #[error("keypair.{name}: mode import needs the source server's public key, and it has none")]
@@ -338,12 +341,53 @@ fn boot_of(server: &DesiredServer, fact: &SourceFacts) -> (Boot, BootReport) {
         ),
         _ => {}
     }
+    if let Some(merged) = server.security_group.merged() {
+        for rule in &fact.rules {
+            if let Some(other) = rule
+                .remote_group
+                .as_ref()
+                .filter(|g| !fact.groups.contains_key(*g))
+            {
+                report.leave(
+                    format!("security group rule \"{rule}\""),
+                    format!("it admits group {other}, which security_group = \"{merged}\" does not bring along (without security_group every group comes along)"),
+                );
+            }
+        }
+    }
     report.carried = words;
     (carried, report)
 }
 
 fn keys<'a>(keys: impl Iterator<Item = &'a String>) -> String {
     keys.map(String::as_str).collect::<Vec<_>>().join(", ")
+}
+
+/// The target groups a server joins, each with the rules it gets from this server: every
+/// source group by its name, or (a merging choice) one group with the rules of all of them,
+/// where a rule admitting one of the server's groups admits the merged group itself and a rule
+/// admitting any other group has no counterpart (left out).
+fn groups_of(server: &DesiredServer, fact: &SourceFacts) -> BTreeMap<String, Vec<Rule>> {
+    match server.security_group.merged() {
+        Some(name) => {
+            let rules = fact
+                .rules
+                .iter()
+                .filter_map(|r| match &r.remote_group {
+                    None => Some(r.clone()),
+                    Some(g) if fact.groups.contains_key(g) => Some(Rule {
+                        remote_group: None,
+                        remote_self: true,
+                        ..r.clone()
+                    }),
+                    Some(_) => None,
+                })
+                .collect();
+            BTreeMap::from([(name.to_string(), rules)])
+        }
+        None if fact.groups.is_empty() => BTreeMap::from([("default".to_string(), Vec::new())]),
+        None => fact.groups.clone(),
+    }
 }
 
 /// The dependency graph of the desired resources.
@@ -375,11 +419,11 @@ impl ResourceGraph {
             let fact = facts
                 .get(&server.name)
                 .ok_or_else(|| GraphError::MissingFacts(server.name.clone()))?;
-            group_rules
-                .entry(server.security_group.name().to_string())
-                .or_default()
-                .extend(fact.rules.iter().cloned());
+            for (group, rules) in groups_of(server, fact) {
+                group_rules.entry(group).or_default().extend(rules);
+            }
         }
+        let mut rules_added = BTreeSet::new();
         for server in &desired.servers {
             let fact = &facts[&server.name];
             let snapshot = g.add(Node::Snapshot {
@@ -423,11 +467,11 @@ impl ResourceGraph {
                 public_key,
                 fingerprint,
             })?;
-            let group_name = server.security_group.name().to_string();
-            let group = g.add(Node::SecurityGroup {
-                name: group_name.clone(),
-                default: server.security_group == GroupChoice::Default,
-            })?;
+            let group_names: Vec<String> = groups_of(server, fact).into_keys().collect();
+            let mut groups = Vec::new();
+            for name in &group_names {
+                groups.push(g.add_group(name)?);
+            }
             let server_group = match (&server.server_group, &fact.server_group) {
                 (ServerGroupChoice::Copy, Some(source)) => Some(g.add(Node::ServerGroup {
                     name: source.name.clone(),
@@ -463,7 +507,7 @@ impl ResourceGraph {
                     })
                     .collect(),
                 keypair: server.keypair.name.clone(),
-                security_group: group_name.clone(),
+                security_groups: group_names.clone(),
                 image: g.address(image),
                 boot: Box::new(carried),
                 server_group: server_group.map(|i| g.address(i).name().to_string()),
@@ -473,40 +517,33 @@ impl ResourceGraph {
             }
             g.edge(image, target);
             g.edge(keypair, target);
-            g.edge(group, target);
-            g.add_nics(server, fact, &nics, networks, &desired.networks, group, target)?;
-            if g.graph
-                .neighbors_directed(group, petgraph::Direction::Outgoing)
-                .count()
-                == 1
-            {
-                // First server in this group: add its rules (the union over all servers).
-                for (index, rule) in group_rules
-                    .get(&group_name)
-                    .into_iter()
-                    .flatten()
-                    .enumerate()
-                {
-                    let address = Address::SecurityGroupRule {
-                        group: group_name.clone(),
-                        index,
-                    };
-                    let node = Node::SecurityGroupRule {
-                        group: group_name.clone(),
-                        rule: rule.clone(),
-                    };
-                    let rule_index = g.add_at(address, node)?;
-                    g.edge(group, rule_index);
+            g.add_nics(
+                server,
+                fact,
+                &nics,
+                networks,
+                &desired.networks,
+                &groups,
+                target,
+            )?;
+            for (name, group) in group_names.iter().zip(&groups) {
+                g.edge(*group, target);
+                if rules_added.insert(name.clone()) {
+                    // The first server in this group adds its rules (the union over all).
+                    let rules = group_rules.get(name).into_iter().flatten().enumerate();
+                    for (index, rule) in rules {
+                        g.add_rule(name, *group, index, rule)?;
+                    }
                 }
-            }
-            // Every rule of the group comes before every server in it.
-            let rules: Vec<NodeIndex> = g
-                .graph
-                .neighbors_directed(group, petgraph::Direction::Outgoing)
-                .filter(|n| matches!(g.graph[*n].node, Node::SecurityGroupRule { .. }))
-                .collect();
-            for rule in rules {
-                g.edge(rule, target);
+                // Every rule of the group comes before every server in it.
+                let rules: Vec<NodeIndex> = g
+                    .graph
+                    .neighbors_directed(*group, petgraph::Direction::Outgoing)
+                    .filter(|n| matches!(g.graph[*n].node, Node::SecurityGroupRule { .. }))
+                    .collect();
+                for rule in rules {
+                    g.edge(rule, target);
+                }
             }
             if server.floating_ip != FloatingIpChoice::None {
                 let fip = g.add(Node::FloatingIp {
@@ -581,7 +618,7 @@ impl ResourceGraph {
         nics: &[ResolvedNic],
         sources: &BTreeMap<String, SourceNetwork>,
         builds: &[network::DesiredNetwork],
-        group: NodeIndex,
+        groups: &[NodeIndex],
         target: NodeIndex,
     ) -> Result<(), GraphError> {
         for (index, nic) in nics.iter().enumerate() {
@@ -654,7 +691,10 @@ impl ResourceGraph {
                     security_groups: if port_security == Some(false) {
                         Vec::new()
                     } else {
-                        vec![server.security_group.name().to_string()]
+                        groups
+                            .iter()
+                            .map(|g| self.address(*g).name().to_string())
+                            .collect()
                     },
                 },
             )?;
@@ -662,9 +702,45 @@ impl ResourceGraph {
                 self.edge(*n, port);
             }
             if port_security != Some(false) {
-                self.edge(group, port);
+                for group in groups {
+                    self.edge(*group, port);
+                }
             }
             self.edge(port, target);
+        }
+        Ok(())
+    }
+
+    /// A security group by name (the target's `default` is adopted, never made).
+    fn add_group(&mut self, name: &str) -> Result<NodeIndex, GraphError> {
+        self.add(Node::SecurityGroup {
+            name: name.to_string(),
+            default: name == "default",
+        })
+    }
+
+    /// The `index`th rule of a group; a rule that admits another group comes after that
+    /// group (made too, when no server of the plan is in it).
+    fn add_rule(
+        &mut self,
+        group_name: &str,
+        group: NodeIndex,
+        index: usize,
+        rule: &Rule,
+    ) -> Result<(), GraphError> {
+        let address = Address::SecurityGroupRule {
+            group: group_name.to_string(),
+            index,
+        };
+        let node = Node::SecurityGroupRule {
+            group: group_name.to_string(),
+            rule: rule.clone(),
+        };
+        let at = self.add_at(address, node)?;
+        self.edge(group, at);
+        if let Some(remote) = &rule.remote_group {
+            let other = self.add_group(remote)?;
+            self.edge(other, at);
         }
         Ok(())
     }
@@ -796,6 +872,7 @@ impl ResourceGraph {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::graph::GroupChoice;
     use crate::graph::desired::{DesiredImage, DesiredServer, KeypairChoice, RuleDirection};
 
     pub(crate) fn server(name: &str, keypair: &str, group: GroupChoice) -> DesiredServer {
@@ -849,6 +926,7 @@ mod tests {
                     port_max: Some(*port),
                     remote_ip_prefix: Some("0.0.0.0/0".into()),
                     remote_self: false,
+                    remote_group: None,
                 })
                 .collect(),
             public_key: Some("ssh-ed25519 AAAA alice".into()),
@@ -858,6 +936,7 @@ mod tests {
             boot: Default::default(),
             server_group: None,
             nics: Vec::new(),
+            groups: BTreeMap::new(),
         }
     }
 

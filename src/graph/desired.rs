@@ -182,22 +182,28 @@ pub struct KeypairChoice {
     pub name: String,
 }
 
-/// Which target security group the server joins.
+/// Which target security groups the server joins.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", tag = "kind", content = "name")]
 pub enum GroupChoice {
-    /// The target project's `default` group: s2d only adds the missing rules to it.
+    /// Every group of the source server, each made again by its name (the source's
+    /// `default` is the target's own `default`, whose missing rules s2d adds).
+    Copy,
+    /// The target project's `default` group, with the rules of all the server's groups:
+    /// s2d only adds the missing rules to it.
     Default,
-    /// A group of this name, made (or adopted) by s2d.
+    /// A group of this name, made (or adopted) by s2d, with the rules of all the server's
+    /// groups.
     Named(String),
 }
 
 impl GroupChoice {
-    /// The group's name in the target cloud.
-    pub fn name(&self) -> &str {
+    /// The one group a merging choice puts every rule in (`None`: copy each group).
+    pub fn merged(&self) -> Option<&str> {
         match self {
-            GroupChoice::Default => "default",
-            GroupChoice::Named(name) => name,
+            GroupChoice::Copy => None,
+            GroupChoice::Default => Some("default"),
+            GroupChoice::Named(name) => Some(name),
         }
     }
 }
@@ -255,6 +261,9 @@ pub struct Rule {
     /// The rule admits members of its own group (Neutron `remote_group_id` = the group).
     #[serde(default)]
     pub remote_self: bool,
+    /// The rule admits members of another group, by name (in the target: s2d's copy of it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_group: Option<String>,
 }
 
 impl std::fmt::Display for Rule {
@@ -281,6 +290,9 @@ impl std::fmt::Display for Rule {
         if self.remote_self {
             write!(f, " from its own group")?;
         }
+        if let Some(group) = &self.remote_group {
+            write!(f, " from group {group}")?;
+        }
         Ok(())
     }
 }
@@ -292,6 +304,9 @@ pub struct SourceFacts {
     pub flavor: FlavorSpec,
     /// The rules of all the server's source security groups, sorted, without duplicates.
     pub rules: Vec<Rule>,
+    /// Each of the server's source security groups by name, with its rules.
+    #[serde(default)]
+    pub groups: BTreeMap<String, Vec<Rule>>,
     /// The source keypair's public key and fingerprint (for `import`).
     pub public_key: Option<String>,
     pub fingerprint: Option<String>,

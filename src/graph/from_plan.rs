@@ -2,14 +2,12 @@
 //! ([`Desired`]): every server with its defaults applied and each choice in engine terms.
 //! Knows nothing of TOML or XML (the plan module has read them) nor of clouds.
 
-use std::collections::BTreeMap;
-
 use super::boot::UserDataRef;
-use super::network::DesiredNics;
 use super::desired::{
     Desired, DesiredFleet, DesiredImage, DesiredServer, FloatingIpChoice, GroupChoice,
     KeypairChoice, KeypairMode, ServerGroupChoice, TransferMode,
 };
+use super::network::{DesiredNetwork, DesiredNics, DesiredRouter, NicTarget};
 use crate::plan::{self, Plan};
 
 /// A plan that validates but that apply cannot carry out as written.
@@ -53,9 +51,22 @@ impl Desired {
             .into_iter()
             .map(|s| {
                 let nics = DesiredNics {
-                    map: BTreeMap::new(),
+                    map: s
+                        .networks
+                        .iter()
+                        .map(|(from, to)| {
+                            (
+                                from.clone(),
+                                NicTarget {
+                                    network: to.network.clone(),
+                                    keep_ip: to.keep_ip,
+                                    keep_mac: to.keep_mac,
+                                },
+                            )
+                        })
+                        .collect(),
                     shorthand: s.network.clone(),
-                    floating_ip_nic: None,
+                    floating_ip_nic: s.floating_ip_nic.clone(),
                 };
                 if nics.shorthand.is_none() && nics.map.is_empty() {
                     return Err(FromPlanError::NoNetwork {
@@ -81,9 +92,10 @@ impl Desired {
                         });
                     }
                 };
-                let security_group = match s.security_group.as_deref().unwrap_or("default") {
-                    "default" => GroupChoice::Default,
-                    named => GroupChoice::Named(named.to_string()),
+                let security_group = match s.security_group.as_deref() {
+                    None => GroupChoice::Copy,
+                    Some("default") => GroupChoice::Default,
+                    Some(named) => GroupChoice::Named(named.to_string()),
                 };
                 let floating_ip = match &s.floating_ip {
                     None | Some(plan::FloatingIp::Disabled) => FloatingIpChoice::None,
@@ -138,7 +150,21 @@ impl Desired {
                 ))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let mut desired = Desired::default();
+        let mut desired = Desired {
+            networks: plan
+                .networks
+                .iter()
+                .map(|n| DesiredNetwork {
+                    from: n.from.clone(),
+                    name: n.target_name().to_string(),
+                    router: n.router.as_ref().map(|r| DesiredRouter {
+                        name: n.router_name().unwrap_or_default(),
+                        external: r.external.clone(),
+                    }),
+                })
+                .collect(),
+            ..Desired::default()
+        };
         for (select, server) in resolved {
             match select {
                 Some(selection) => desired.fleets.push(DesiredFleet {

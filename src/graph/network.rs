@@ -142,7 +142,9 @@ impl ResolvedNic {
 /// Why a server's NICs cannot be placed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
 pub enum NicError {
-    #[error("server.{server}: its NIC on source network `{network}` is not in the plan's network map")]
+    #[error(
+        "server.{server}: its NIC on source network `{network}` is not in the plan's network map"
+    )]
     #[diagnostic(
         code(s2d::plan::unmapped_network),
         help(
@@ -150,7 +152,9 @@ pub enum NicError {
         )
     )]
     Unmapped { server: String, network: String },
-    #[error("server.{server}: no target network: it has no NIC in the source and the plan names none")]
+    #[error(
+        "server.{server}: no target network: it has no NIC in the source and the plan names none"
+    )]
     #[diagnostic(
         code(s2d::plan::no_network),
         help("set `network = \"NAME\"` on the server or in [defaults]")
@@ -338,7 +342,10 @@ mod tests {
         };
         let got = resolve_nics("web", &shorthand, &one, &[]).unwrap();
         assert_eq!(got[0].network, "lan");
-        let two = [nic("private", "10.0.0.5", "m1"), nic("src-db", "10.1.0.5", "m2")];
+        let two = [
+            nic("private", "10.0.0.5", "m1"),
+            nic("src-db", "10.1.0.5", "m2"),
+        ];
         let err = resolve_nics("web", &shorthand, &two, &[]).unwrap_err();
         assert_eq!(
             err,

@@ -6,54 +6,9 @@
 //! with the metadata, tags, description, config drive and a group of the same policy; destroy
 //! removes the group s2d made. Runs on devcloud and on the real clouds.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use serde_json::Value;
 
-use crate::harness::{World, real_openstack};
-
-/// The `openstack` CLI: `S2D_OPENSTACK_CLI`, else the harness's on PATH for the real clouds,
-/// else the one `tests/run.sh` installs in `.venv/`.
-fn cli_path() -> PathBuf {
-    if let Some(path) = std::env::var_os("S2D_OPENSTACK_CLI") {
-        return PathBuf::from(path);
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/openstack");
-    if !real_openstack() && venv.exists() {
-        return venv;
-    }
-    PathBuf::from("openstack")
-}
-
-/// `openstack --os-cloud CLOUD ARGS -f json` (or without `-f json` when `json` is false),
-/// at a compute microversion that shows tags and descriptions.
-async fn openstack(world: &World, cloud: &str, args: &[&str], json: bool) -> Value {
-    let mut cmd = Command::new(cli_path());
-    cmd.env("OS_CLIENT_CONFIG_FILE", &world.clouds_yaml)
-        .env("OS_COMPUTE_API_VERSION", "2.79")
-        .current_dir(world.path())
-        .args(["--os-cloud", cloud])
-        .args(args);
-    if json {
-        cmd.args(["-f", "json"]);
-    }
-    let shown = format!("openstack --os-cloud {cloud} {}", args.join(" "));
-    let out = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .expect("joins")
-        .unwrap_or_else(|e| panic!("{shown}: {e} (install the referee: bash tests/run.sh)"));
-    assert!(
-        out.status.success(),
-        "{shown}\n--- stdout\n{}\n--- stderr\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if !json {
-        return Value::Null;
-    }
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{shown}: not JSON: {e}"))
-}
+use crate::harness::{World, openstack};
 
 const BOOT_PROPERTIES: [(&str, &str); 6] = [
     ("hw_firmware_type", "uefi"),

@@ -112,10 +112,13 @@ impl World {
         name.to_string()
     }
 
-    /// The `s2d` command, set up as a user's shell would be: clouds.yaml, no colour, no
-    /// stray `OS_*` variables.
+    /// The `s2d` command (`S2D_BIN`, else the one cargo built with the tests), set up as a
+    /// user's shell would be: clouds.yaml, no colour, no stray `OS_*` variables.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_s2d"));
+        let bin = std::env::var_os("S2D_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_s2d")));
+        let mut cmd = Command::new(bin);
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("OS_") {
                 cmd.env_remove(key);
@@ -381,4 +384,59 @@ pub async fn both(world: &World) -> (Inventory, Inventory) {
     let source = world.cloud("provider").await;
     let target = world.cloud("hospital").await;
     (inventory(&source).await, inventory(&target).await)
+}
+
+/// The `openstack` CLI: `S2D_OPENSTACK_CLI`, else the harness's on PATH for the real clouds,
+/// else the one `tests/run.sh` installs in `.venv/`.
+pub fn cli_path() -> PathBuf {
+    if let Some(path) = std::env::var_os("S2D_OPENSTACK_CLI") {
+        return PathBuf::from(path);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/openstack");
+    if !real_openstack() && venv.exists() {
+        return venv;
+    }
+    PathBuf::from("openstack")
+}
+
+/// Run `openstack --os-cloud CLOUD ARGS` (at a compute microversion that shows tags and
+/// descriptions) and return its output; the test fails when the command does.
+async fn run_cli(world: &World, cloud: &str, args: &[&str]) -> Vec<u8> {
+    let mut cmd = Command::new(cli_path());
+    cmd.env("OS_CLIENT_CONFIG_FILE", &world.clouds_yaml)
+        .env("OS_COMPUTE_API_VERSION", "2.79")
+        .current_dir(world.path())
+        .args(["--os-cloud", cloud])
+        .args(args);
+    let shown = format!("openstack --os-cloud {cloud} {}", args.join(" "));
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("joins")
+        .unwrap_or_else(|e| panic!("{shown}: {e} (install the referee: bash tests/run.sh)"));
+    assert!(
+        out.status.success(),
+        "{shown}\n--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// `openstack --os-cloud CLOUD ARGS -f json` as JSON (or without `-f json` when `json` is
+/// false: then `Null`).
+pub async fn openstack(world: &World, cloud: &str, args: &[&str], json: bool) -> serde_json::Value {
+    if !json {
+        run_cli(world, cloud, args).await;
+        return serde_json::Value::Null;
+    }
+    let mut with_format = args.to_vec();
+    with_format.extend(["-f", "json"]);
+    let out = run_cli(world, cloud, &with_format).await;
+    serde_json::from_slice(&out)
+        .unwrap_or_else(|e| panic!("openstack {}: not JSON: {e}", args.join(" ")))
+}
+
+/// `openstack --os-cloud CLOUD ARGS`, its standard output as text.
+pub async fn openstack_text(world: &World, cloud: &str, args: &[&str]) -> String {
+    String::from_utf8_lossy(&run_cli(world, cloud, args).await).into_owned()
 }

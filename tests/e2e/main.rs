@@ -6,6 +6,7 @@ mod boot;
 mod fleet;
 mod formats;
 mod harness;
+mod networks;
 mod serve;
 mod service;
 

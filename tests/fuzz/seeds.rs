@@ -230,6 +230,7 @@ fn facts() -> SourceFacts {
             port_max: Some(22),
             remote_ip_prefix: Some("0.0.0.0/0".into()),
             remote_self: false,
+            remote_group: None,
         }],
         public_key: Some("ssh-ed25519 AAAA alice".into()),
         fingerprint: Some("aa:bb".into()),
@@ -238,6 +239,7 @@ fn facts() -> SourceFacts {
         boot: Default::default(),
         server_group: None,
         nics: Vec::new(),
+        groups: Default::default(),
     }
 }
 

@@ -113,9 +113,11 @@ impl Addresses {
 
     /// The position of the NIC with this MAC address, if Nova shows it.
     pub fn position_of_mac(&self, mac: &str) -> Option<usize> {
-        self.values()
-            .flatten()
-            .position(|a| a.mac_addr.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(mac)))
+        self.values().flatten().position(|a| {
+            a.mac_addr
+                .as_deref()
+                .is_some_and(|m| m.eq_ignore_ascii_case(mac))
+        })
     }
 }
 

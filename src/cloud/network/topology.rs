@@ -122,7 +122,11 @@ impl NetworkEndpoint {
 
     pub fn create_network_request(&self, n: &NetworkCreate) -> ApiRequest {
         let mut body = json!({ "name": n.name, "admin_state_up": true });
-        put(&mut body, "description", n.description.as_ref().map(|v| json!(v)));
+        put(
+            &mut body,
+            "description",
+            n.description.as_ref().map(|v| json!(v)),
+        );
         put(&mut body, "mtu", n.mtu.map(|v| json!(v)));
         put(
             &mut body,
@@ -141,7 +145,11 @@ impl NetworkEndpoint {
             "gateway_ip": s.gateway_ip,
             "enable_dhcp": s.enable_dhcp,
         });
-        put(&mut body, "description", s.description.as_ref().map(|v| json!(v)));
+        put(
+            &mut body,
+            "description",
+            s.description.as_ref().map(|v| json!(v)),
+        );
         if !s.allocation_pools.is_empty() {
             body["allocation_pools"] = json!(s.allocation_pools);
         }
@@ -156,13 +164,21 @@ impl NetworkEndpoint {
             "ipv6_address_mode",
             s.ipv6_address_mode.as_ref().map(|v| json!(v)),
         );
-        put(&mut body, "ipv6_ra_mode", s.ipv6_ra_mode.as_ref().map(|v| json!(v)));
+        put(
+            &mut body,
+            "ipv6_ra_mode",
+            s.ipv6_ra_mode.as_ref().map(|v| json!(v)),
+        );
         self.post("subnets", "subnet", body)
     }
 
     pub fn create_router_request(&self, r: &RouterCreate) -> ApiRequest {
         let mut body = json!({ "name": r.name, "admin_state_up": true });
-        put(&mut body, "description", r.description.as_ref().map(|v| json!(v)));
+        put(
+            &mut body,
+            "description",
+            r.description.as_ref().map(|v| json!(v)),
+        );
         if let Some(net) = &r.external_network_id {
             body["external_gateway_info"] = json!({ "network_id": net });
         }
@@ -190,7 +206,11 @@ impl NetworkEndpoint {
 
     pub fn create_port_request(&self, p: &PortCreate) -> ApiRequest {
         let mut body = json!({ "name": p.name, "network_id": p.network_id });
-        put(&mut body, "description", p.description.as_ref().map(|v| json!(v)));
+        put(
+            &mut body,
+            "description",
+            p.description.as_ref().map(|v| json!(v)),
+        );
         if !p.fixed_ips.is_empty() {
             body["fixed_ips"] = Value::Array(
                 p.fixed_ips
@@ -198,13 +218,21 @@ impl NetworkEndpoint {
                     .map(|f| {
                         let mut ip = json!({});
                         put(&mut ip, "subnet_id", f.subnet_id.as_ref().map(|v| json!(v)));
-                        put(&mut ip, "ip_address", f.ip_address.as_ref().map(|v| json!(v)));
+                        put(
+                            &mut ip,
+                            "ip_address",
+                            f.ip_address.as_ref().map(|v| json!(v)),
+                        );
                         ip
                     })
                     .collect(),
             );
         }
-        put(&mut body, "mac_address", p.mac_address.as_ref().map(|v| json!(v)));
+        put(
+            &mut body,
+            "mac_address",
+            p.mac_address.as_ref().map(|v| json!(v)),
+        );
         put(
             &mut body,
             "port_security_enabled",

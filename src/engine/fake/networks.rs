@@ -98,7 +98,10 @@ impl FakeCloud {
                     }
                     made.fixed_ips.push((String::new(), ip.clone()));
                 }
-                made.mac = Some(mac.clone().unwrap_or_else(|| format!("fa:16:3e:00:00:{:02x}", w.next_id % 256)));
+                made.mac = Some(
+                    mac.clone()
+                        .unwrap_or_else(|| format!("fa:16:3e:00:00:{:02x}", w.next_id % 256)),
+                );
             }
         }
         w.contents.nets.insert(id, (kind, made.clone()));

@@ -118,8 +118,18 @@ impl SecurityGroups for FakeCloud {
         &self,
         group_id: &str,
         rule: &Rule,
+        remote_group_id: Option<&str>,
         marker: &Marker,
     ) -> PortResult<RuleInfo> {
+        // The fake keeps the rule as written (a remote group by name), as the adapter reads
+        // Neutron's back; the remote group must exist.
+        if let Some(id) = remote_group_id
+            && !self.lock().contents.groups.contains_key(id)
+        {
+            return Err(PortError::NotFound {
+                what: format!("security group {id}"),
+            });
+        }
         self.target_create_rule(group_id, rule, marker).await
     }
     async fn delete_rule(&self, id: &str) -> PortResult<()> {

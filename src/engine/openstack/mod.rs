@@ -39,9 +39,9 @@ use crate::transfer::{Checksums, PipeOptions};
 use super::port::{
     Catalog, CopySpec, Diagnosis, FipTarget, Flavor, FloatingIp, FloatingIps, GeneratedKeypair,
     Image, ImageQuery, ImageSpec, ImageUpdate, Images, Keypair, Keypairs, Marker, NetInventory,
-    NetKind, NetResource, NetSpec, Network, Networking, NicSpec, PortError, PortResult,
-    Progress, Quota, QuotaUse, RuleInfo, SecurityGroup, SecurityGroups, Server, ServerGroup,
-    ServerGroups, ServerSpec, ServerUpdate, Servers, Side, SourceServer, SourceServers,
+    NetKind, NetResource, NetSpec, Network, Networking, NicSpec, PortError, PortResult, Progress,
+    Quota, QuotaUse, RuleInfo, SecurityGroup, SecurityGroups, Server, ServerGroup, ServerGroups,
+    ServerSpec, ServerUpdate, Servers, Side, SourceServer, SourceServers,
 };
 
 /// How often a create whose outcome is unknown is looked up and tried again (a cloud failing
@@ -542,6 +542,31 @@ fn rule_of(r: &cloud::network::SecurityGroupRule) -> Rule {
         port_max: r.port_range_max.and_then(|p| u16::try_from(p).ok()),
         remote_ip_prefix,
         remote_self,
+        remote_group: None,
+    }
+}
+
+/// Rules that admit another group (read as `group:<id>`) named by that group's name, where
+/// `groups` holds it: the cloud-neutral form, which the other cloud's copy of the group has
+/// too.
+fn name_remote_groups(groups: &mut [SecurityGroup]) {
+    let names: BTreeMap<String, String> = groups
+        .iter()
+        .map(|g| (g.id.clone(), g.name.clone()))
+        .collect();
+    for group in groups.iter_mut() {
+        for info in &mut group.rules {
+            let named = info
+                .rule
+                .remote_ip_prefix
+                .as_deref()
+                .and_then(|p| p.strip_prefix("group:"))
+                .and_then(|id| names.get(id));
+            if let Some(name) = named {
+                info.rule.remote_group = Some(name.clone());
+                info.rule.remote_ip_prefix = None;
+            }
+        }
     }
 }
 

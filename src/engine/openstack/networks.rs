@@ -3,8 +3,8 @@
 
 use super::*;
 use crate::cloud::network::topology::{
-    AddressPair as CloudPair, AllocationPool, FixedIpRequest, HostRoute, NetworkCreate,
-    PortCreate, RouterCreate, SubnetCreate,
+    AddressPair as CloudPair, AllocationPool, FixedIpRequest, HostRoute, NetworkCreate, PortCreate,
+    RouterCreate, SubnetCreate,
 };
 use crate::cloud::{RouterId, SubnetId};
 use crate::graph::{AddressPair, FixedIp, SourceNetwork, SourceNic, SubnetSpec};
@@ -99,7 +99,11 @@ pub(super) fn source_nics(
                 .fixed_ips
                 .iter()
                 .map(|f| FixedIp {
-                    subnet_id: f.subnet_id.as_ref().map(ToString::to_string).unwrap_or_default(),
+                    subnet_id: f
+                        .subnet_id
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
                     ip: f.ip_address.clone(),
                 })
                 .collect(),
@@ -170,7 +174,10 @@ impl OpenStack {
                 // Neutron's own order of the network's subnets, where it gives one.
                 own.sort_by_key(|s| {
                     (
-                        n.subnets.iter().position(|id| *id == s.id).unwrap_or(usize::MAX),
+                        n.subnets
+                            .iter()
+                            .position(|id| *id == s.id)
+                            .unwrap_or(usize::MAX),
                         s.id.to_string(),
                     )
                 });
@@ -223,7 +230,11 @@ impl Networking for OpenStack {
             project.iter().map(|p| ("project_id", p.clone())).collect();
         let net = &self.target.network;
         let (networks, subnets, routers, ports) = tokio::try_join!(
-            async { net.networks(&[]).await.map_err(api("target: list networks")) },
+            async {
+                net.networks(&[])
+                    .await
+                    .map_err(api("target: list networks"))
+            },
             async { net.subnets(&[]).await.map_err(api("target: list subnets")) },
             async { net.routers(&own).await.map_err(api("target: list routers")) },
             async { net.ports(&own).await.map_err(api("target: list ports")) },
@@ -244,10 +255,13 @@ impl Networking for OpenStack {
         // A create whose answer was lost is found again by its description (the marker).
         let kind = spec.kind();
         let find = || async {
-            let inventory = self.net_inventory().await.map_err(|e| cloud::Error::Unsupported {
-                cloud: self.target.name().to_string(),
-                message: e.to_string(),
-            })?;
+            let inventory = self
+                .net_inventory()
+                .await
+                .map_err(|e| cloud::Error::Unsupported {
+                    cloud: self.target.name().to_string(),
+                    message: e.to_string(),
+                })?;
             Ok(inventory
                 .of(kind)
                 .iter()

@@ -5,7 +5,7 @@ use super::*;
 impl SecurityGroups for OpenStack {
     async fn security_groups(&self) -> PortResult<Vec<SecurityGroup>> {
         let filters = self.target_project_filter(None).await?;
-        Ok(self
+        let mut groups: Vec<SecurityGroup> = self
             .target
             .network
             .security_groups(&filters)
@@ -13,7 +13,9 @@ impl SecurityGroups for OpenStack {
             .map_err(api("target: list security groups"))?
             .into_iter()
             .map(security_group)
-            .collect())
+            .collect();
+        name_remote_groups(&mut groups);
+        Ok(groups)
     }
 
     async fn security_group(&self, id: &str) -> PortResult<Option<SecurityGroup>> {
@@ -68,6 +70,7 @@ impl SecurityGroups for OpenStack {
         &self,
         group_id: &str,
         rule: &Rule,
+        remote_group_id: Option<&str>,
         marker: &Marker,
     ) -> PortResult<RuleInfo> {
         let group = SecurityGroupId::new(group_id);
@@ -82,7 +85,10 @@ impl SecurityGroups for OpenStack {
             port_range_min: rule.port_min.map(u32::from),
             port_range_max: rule.port_max.map(u32::from),
             remote_ip_prefix: rule.remote_ip_prefix.clone(),
-            remote_group_id: rule.remote_self.then(|| group.clone()),
+            remote_group_id: match remote_group_id {
+                Some(other) => Some(SecurityGroupId::new(other)),
+                None => rule.remote_self.then(|| group.clone()),
+            },
             description: Some(description.clone()),
         };
         let made = cloud::create_or_adopt(

@@ -109,7 +109,8 @@ impl SourceServers for OpenStack {
                 .or_default()
                 .push(port);
         }
-        let groups: Vec<SecurityGroup> = groups.into_iter().map(security_group).collect();
+        let mut groups: Vec<SecurityGroup> = groups.into_iter().map(security_group).collect();
+        name_remote_groups(&mut groups);
         let keypairs: BTreeMap<&str, &cloud::compute::Keypair> =
             keypairs.iter().map(|k| (k.name.as_str(), k)).collect();
         let formats: BTreeMap<String, Option<String>> = images
@@ -391,7 +392,8 @@ impl OpenStack {
     }
 
     /// The groups a source server's ports are in (Neutron's truth; Nova's names when it has
-    /// no port), with their rules; rules admitting another group are left out with a warning.
+    /// no port), with their rules; a rule admitting a group this project does not see (another
+    /// project's) is left out with a warning.
     async fn groups_of_server(
         &self,
         server: &cloud::compute::Server,
@@ -434,7 +436,7 @@ impl OpenStack {
                     tracing::warn!(
                         group = %group.name,
                         rule = %r.id,
-                        "a source rule admits another security group; rules between groups are not copied"
+                        "a source rule admits a security group this project does not see; it is not copied"
                     );
                 }
                 !foreign

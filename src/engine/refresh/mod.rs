@@ -549,7 +549,7 @@ impl Refresh<'_> {
             source_flavor,
             nics,
             keypair,
-            security_group,
+            security_groups,
             image,
             boot,
             server_group,
@@ -571,7 +571,7 @@ impl Refresh<'_> {
             "image": image.to_string(),
             "nics": shown_nics,
             "keypair": keypair,
-            "security_group": security_group,
+            "security_groups": security_groups,
         });
         // What it takes along (the user data by its digest only).
         for (key, value) in [

@@ -6,6 +6,8 @@
 
 use std::net::IpAddr;
 
+use ipnet::IpNet;
+
 use serde_json::{Value, json};
 
 use super::{Refresh, gone, obj};
@@ -13,58 +15,14 @@ use crate::engine::diff::{Action, Change, PlanError};
 use crate::engine::port::{NetKind, NetResource};
 use crate::graph::{Address, AddressPair, Node, PortIp, ServerNic, SubnetSpec};
 
-/// An address in CIDR notation: its network and prefix length.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Cidr {
-    net: IpAddr,
-    prefix: u8,
+/// A CIDR as Neutron writes it (`None`: not one).
+fn cidr(text: &str) -> Option<IpNet> {
+    text.trim().parse().ok()
 }
 
-impl Cidr {
-    pub(crate) fn parse(text: &str) -> Option<Cidr> {
-        let (addr, prefix) = text.split_once('/')?;
-        let net: IpAddr = addr.trim().parse().ok()?;
-        let prefix: u8 = prefix.trim().parse().ok()?;
-        let max = if net.is_ipv4() { 32 } else { 128 };
-        (prefix <= max).then_some(Cidr { net, prefix })
-    }
-
-    fn bits(ip: IpAddr) -> (u128, u8) {
-        match ip {
-            IpAddr::V4(v4) => (u128::from(u32::from(v4)), 32),
-            IpAddr::V6(v6) => (u128::from(v6), 128),
-        }
-    }
-
-    fn mask(&self, width: u8, prefix: u8) -> u128 {
-        if prefix == 0 {
-            0
-        } else {
-            (u128::MAX << (width - prefix)) & (u128::MAX >> (128 - width))
-        }
-    }
-
-    /// Whether `ip` lies in it.
-    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
-        if ip.is_ipv4() != self.net.is_ipv4() {
-            return false;
-        }
-        let (net, width) = Cidr::bits(self.net);
-        let (addr, _) = Cidr::bits(ip);
-        let m = self.mask(width, self.prefix);
-        net & m == addr & m
-    }
-
-    /// Whether the two share an address.
-    pub(crate) fn overlaps(&self, other: &Cidr) -> bool {
-        if self.net.is_ipv4() != other.net.is_ipv4() {
-            return false;
-        }
-        let (a, width) = Cidr::bits(self.net);
-        let (b, _) = Cidr::bits(other.net);
-        let m = self.mask(width, self.prefix.min(other.prefix));
-        a & m == b & m
-    }
+/// Whether two networks share an address.
+fn overlaps(a: &IpNet, b: &IpNet) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
 }
 
 impl Refresh<'_> {
@@ -111,7 +69,10 @@ impl Refresh<'_> {
     /// A network built from a source network; refused when the target has another of its
     /// name (the NICs mapped to that name would be ambiguous).
     pub(super) fn network(&mut self, change: &mut Change, node: &Node) -> Result<(), PlanError> {
-        let Node::Network { name, from, mtu, .. } = node else {
+        let Node::Network {
+            name, from, mtu, ..
+        } = node
+        else {
             return Ok(());
         };
         change.after = Some(obj(json!({"name": name, "from": from, "mtu": mtu})));
@@ -127,7 +88,10 @@ impl Refresh<'_> {
             {
                 return Err(Refresh::preflight(
                     &address,
-                    format!("the target already has a network named `{name}` ({})", other.id),
+                    format!(
+                        "the target already has a network named `{name}` ({})",
+                        other.id
+                    ),
                     "map the NIC to that network instead of building one (networks = { SRC = \"NAME\" }), or give the built one another name ([[network]] name = \"...\")",
                 ));
             }
@@ -164,16 +128,22 @@ impl Refresh<'_> {
     }
 
     fn check_overlap(&self, address: &Address, spec: &SubnetSpec) -> Result<(), PlanError> {
-        let Some(wanted) = Cidr::parse(&spec.cidr) else {
+        let Some(wanted) = cidr(&spec.cidr) else {
             return Err(Refresh::preflight(
                 address,
-                format!("the source subnet's CIDR `{}` does not read as one", spec.cidr),
+                format!(
+                    "the source subnet's CIDR `{}` does not read as one",
+                    spec.cidr
+                ),
                 "check the source subnet (`openstack subnet show`)",
             ));
         };
         let own_project = self.inventory.nets.project_id.as_deref();
         for s in &self.inventory.nets.subnets {
-            if s.marker.as_ref().is_some_and(|m| m.lineage == self.state.lineage) {
+            if s.marker
+                .as_ref()
+                .is_some_and(|m| m.lineage == self.state.lineage)
+            {
                 continue;
             }
             // The target's external and shared networks are routed elsewhere: only the
@@ -181,8 +151,8 @@ impl Refresh<'_> {
             if own_project.is_some() && s.project_id.as_deref() != own_project {
                 continue;
             }
-            if let Some(theirs) = s.cidr.as_deref().and_then(Cidr::parse)
-                && wanted.overlaps(&theirs)
+            if let Some(theirs) = s.cidr.as_deref().and_then(cidr)
+                && overlaps(&wanted, &theirs)
             {
                 return Err(Refresh::preflight(
                     address,
@@ -230,8 +200,8 @@ impl Refresh<'_> {
             name: network.clone(),
         });
         let existing = self.net_existing(change, NetKind::Router);
-        let replace = (network_new && existing.is_some())
-            .then(|| format!("network.{network} will be made"));
+        let replace =
+            (network_new && existing.is_some()).then(|| format!("network.{network} will be made"));
         Refresh::settle(change, existing, replace);
         Ok(())
     }
@@ -358,43 +328,55 @@ impl Refresh<'_> {
                     "check the source port (`openstack port show`)",
                 ));
             };
-            let inside = subnets
-                .iter()
-                .any(|s| s.cidr.as_deref().and_then(Cidr::parse).is_some_and(|c| c.contains(ip)));
+            let inside = subnets.iter().any(|s| {
+                s.cidr
+                    .as_deref()
+                    .and_then(cidr)
+                    .is_some_and(|c| c.contains(&ip))
+            });
             if !inside {
                 let cidrs: Vec<&str> = subnets.iter().filter_map(|s| s.cidr.as_deref()).collect();
                 return Err(Refresh::preflight(
                     address,
                     format!(
                         "{ip} lies in none of network `{network}`'s subnets ({})",
-                        if cidrs.is_empty() { "it has none".to_string() } else { cidrs.join(", ") }
+                        if cidrs.is_empty() {
+                            "it has none".to_string()
+                        } else {
+                            cidrs.join(", ")
+                        }
                     ),
                     "map the NIC to a network whose subnet holds the address, build the source's network ([[network]]), or drop keep_ip",
                 ));
             }
-            if let Some(user) = nets
-                .ports
-                .iter()
-                .filter(theirs)
-                .find(|p| p.fixed_ips.iter().any(|(_, a)| a.parse::<IpAddr>() == Ok(ip)))
-            {
+            if let Some(user) = nets.ports.iter().filter(theirs).find(|p| {
+                p.fixed_ips
+                    .iter()
+                    .any(|(_, a)| a.parse::<IpAddr>() == Ok(ip))
+            }) {
                 return Err(Refresh::preflight(
                     address,
-                    format!("{ip} is already in use on network `{network}` (port {})", user.id),
+                    format!(
+                        "{ip} is already in use on network `{network}` (port {})",
+                        user.id
+                    ),
                     "free the address in the target, or drop keep_ip",
                 ));
             }
         }
         if let Some(mac) = mac
-            && let Some(user) = nets
-                .ports
-                .iter()
-                .filter(theirs)
-                .find(|p| p.mac.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(mac)))
+            && let Some(user) = nets.ports.iter().filter(theirs).find(|p| {
+                p.mac
+                    .as_deref()
+                    .is_some_and(|m| m.eq_ignore_ascii_case(mac))
+            })
         {
             return Err(Refresh::preflight(
                 address,
-                format!("MAC {mac} is already in use on network `{network}` (port {})", user.id),
+                format!(
+                    "MAC {mac} is already in use on network `{network}` (port {})",
+                    user.id
+                ),
                 "free it in the target, or drop keep_mac",
             ));
         }
@@ -430,14 +412,14 @@ impl Refresh<'_> {
                     remade.get_or_insert_with(|| format!("{net} will be made"));
                 }
             } else {
-                let net = self
-                    .inventory
-                    .network(&nic.network)
-                    .ok_or_else(|| PlanError::Missing {
-                        address: address.clone(),
-                        what: "network",
-                        name: nic.network.clone(),
-                    })?;
+                let net =
+                    self.inventory
+                        .network(&nic.network)
+                        .ok_or_else(|| PlanError::Missing {
+                            address: address.clone(),
+                            what: "network",
+                            name: nic.network.clone(),
+                        })?;
                 entry["network_id"] = json!(net.id);
             }
             shown.push(entry);
@@ -461,19 +443,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cidrs_contain_and_overlap_as_prefixes_say() {
-        let a = Cidr::parse("192.168.50.0/24").unwrap();
-        assert!(a.contains("192.168.50.10".parse().unwrap()));
-        assert!(!a.contains("192.168.51.10".parse().unwrap()));
-        assert!(!a.contains("::1".parse().unwrap()));
-        let b = Cidr::parse("192.168.0.0/16").unwrap();
-        assert!(a.overlaps(&b) && b.overlaps(&a));
-        assert!(!a.overlaps(&Cidr::parse("192.168.51.0/24").unwrap()));
-        let v6 = Cidr::parse("fd00:50::/64").unwrap();
-        assert!(v6.contains("fd00:50::10".parse().unwrap()));
-        assert!(!v6.overlaps(&a));
-        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
-        assert_eq!(Cidr::parse("10.0.0.0/33"), None);
-        assert_eq!(Cidr::parse("10.0.0.0"), None);
+    fn cidrs_overlap_when_one_holds_the_other() {
+        let a = cidr("192.168.50.0/24").unwrap();
+        let b = cidr("192.168.0.0/16").unwrap();
+        assert!(overlaps(&a, &b) && overlaps(&b, &a));
+        assert!(!overlaps(&a, &cidr("192.168.51.0/24").unwrap()));
+        assert!(!overlaps(&a, &cidr("fd00:50::/64").unwrap()));
+        assert!(cidr("10.0.0.0/33").is_none());
     }
 }

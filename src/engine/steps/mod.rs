@@ -16,8 +16,8 @@ use tokio::sync::{Semaphore, mpsc};
 use super::apply::{Event, PrivateKey, Timeouts};
 use super::diff::{Action, Change};
 use super::port::{
-    CloudPort, Diagnosis, FipTarget, ImageSpec, ImageUpdate, Marker, NicSpec, PortError,
-    Progress, ServerSpec, ServerUpdate,
+    CloudPort, Diagnosis, FipTarget, ImageSpec, ImageUpdate, Marker, NicSpec, PortError, Progress,
+    ServerSpec, ServerUpdate,
 };
 use crate::graph::{Address, FloatingIpChoice, KeypairMode, Node, ServerNic, UserDataRef};
 use crate::state::{Origin, Resource, Side, now_rfc3339};
@@ -737,8 +737,17 @@ async fn make_rule<C: CloudPort>(
     let group_id = ctx.dep_id(&Address::SecurityGroup {
         name: group.clone(),
     })?;
+    let remote = match &rule.remote_group {
+        Some(other) => Some(ctx.dep_id(&Address::SecurityGroup {
+            name: other.clone(),
+        })?),
+        None => None,
+    };
     let marker = ctx.marker();
-    let made = quota_wait(ctx, || cloud.create_rule(&group_id, rule, &marker)).await?;
+    let made = quota_wait(ctx, || {
+        cloud.create_rule(&group_id, rule, remote.as_deref(), &marker)
+    })
+    .await?;
     Ok(ctx.done(ctx.record(side, &made.id, Origin::Created, Map::new())))
 }
 
@@ -751,7 +760,7 @@ async fn make_server<C: CloudPort>(
     let Node::Server {
         name,
         keypair,
-        security_group,
+        security_groups,
         image,
         boot,
         server_group,
@@ -804,7 +813,12 @@ async fn make_server<C: CloudPort>(
         image_id: ctx.dep_id(image)?,
         nics: nic_specs(ctx, name, nics)?,
         key_name: keypair.clone(),
-        security_groups: vec![security_group.clone()],
+        // Nova applies the groups to the ports it makes; s2d's ports have theirs already.
+        security_groups: if nics.iter().all(|n| n.port) {
+            Vec::new()
+        } else {
+            security_groups.clone()
+        },
         boot: (**boot).clone(),
         user_data,
         group_id,
