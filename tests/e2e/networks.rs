@@ -6,7 +6,9 @@
 //! source's order, the kept IP, the built subnet and router; a second plan has nothing to do;
 //! destroy returns the target's networks, subnets, routers and ports to exactly what they
 //! were. A plan that keeps what the target cannot give is refused by its preflight with nothing
-//! made. Runs on devcloud and on the real clouds.
+//! made. The plan names no security group: both of the source server's groups come along, and
+//! the rule of one that admits a third group admits s2d's copy of that group. Runs on devcloud
+//! and on the real clouds.
 
 use std::collections::BTreeSet;
 
@@ -17,8 +19,10 @@ use crate::harness::{World, openstack, openstack_text};
 /// The ids of the target's networks, subnets, routers and ports, as the CLI lists them.
 async fn topology(world: &World) -> BTreeSet<String> {
     let mut ids = BTreeSet::new();
-    for kind in ["network", "subnet", "router", "port"] {
-        let listed = openstack(world, "hospital", &[kind, "list"], true).await;
+    for kind in ["network", "subnet", "router", "port", "security group"] {
+        let mut args: Vec<&str> = kind.split(' ').collect();
+        args.push("list");
+        let listed = openstack(world, "hospital", &args, true).await;
         for item in listed.as_array().expect("a list") {
             ids.insert(format!(
                 "{kind} {} {}",
@@ -34,9 +38,38 @@ fn id_of(v: &Value) -> String {
     v["id"].as_str().expect("an id").to_string()
 }
 
-/// The source: network `nets-db` with a subnet, a small image, a server on `private` and
-/// `nets-db` (fixed IP 192.168.77.10). Returns (server, image, network) ids.
+/// The source: network `nets-db` with a subnet, a small image, groups `nets-app` (port 5432
+/// open to members of `nets-peer`) and `nets-peer`, a server in `default` and `nets-app` on
+/// `private` and `nets-db` (fixed IP 192.168.77.10). Returns (server, image, network) ids.
 async fn source(world: &World) -> (String, String, String) {
+    for group in ["nets-peer", "nets-app"] {
+        openstack(
+            world,
+            "provider",
+            &["security", "group", "create", group],
+            true,
+        )
+        .await;
+    }
+    openstack(
+        world,
+        "provider",
+        &[
+            "security",
+            "group",
+            "rule",
+            "create",
+            "--protocol",
+            "tcp",
+            "--dst-port",
+            "5432",
+            "--remote-group",
+            "nets-peer",
+            "nets-app",
+        ],
+        true,
+    )
+    .await;
     std::fs::write(world.path().join("nets.raw"), vec![0u8; 1 << 20]).expect("disk file");
     let image = openstack(
         world,
@@ -94,6 +127,10 @@ async fn source(world: &World) -> (String, String, String) {
             &nic,
             "--key-name",
             "alice-key",
+            "--security-group",
+            "default",
+            "--security-group",
+            "nets-app",
             "--wait",
             "nets-src",
         ],
@@ -113,11 +150,20 @@ async fn clean_source(world: &World, server: &str, image: &str, network: &str) {
     .await;
     openstack(world, "provider", &["network", "delete", network], false).await;
     openstack(world, "provider", &["image", "delete", image], false).await;
+    for group in ["nets-app", "nets-peer"] {
+        openstack(
+            world,
+            "provider",
+            &["security", "group", "delete", group],
+            false,
+        )
+        .await;
+    }
 }
 
 const PLAN: &str = "version = 1\n\
     [source]\ncloud = \"provider\"\n[target]\ncloud = \"hospital\"\n\
-    [defaults]\nkeypair = { import = \"alice-key\" }\nsecurity_group = \"default\"\n\
+    [defaults]\nkeypair = { import = \"alice-key\" }\n\
     floating_ip = { pool = \"public\", nic = \"nets-db\" }\n\
     [[network]]\nfrom = \"nets-db\"\nrouter = { external = \"public\" }\n\
     [[server]]\nsource = \"nets-src\"\nname = \"nets-copy\"\n\
@@ -144,6 +190,9 @@ async fn two_nics_land_on_a_target_network_and_on_one_built_from_the_source() {
         !text.contains("port.nets-copy[0]"),
         "a NIC that keeps nothing needs no port of s2d's: {text}"
     );
+    for group in ["security_group.nets-app", "security_group.nets-peer"] {
+        assert!(text.contains(group), "every group comes along: {text}");
+    }
 
     world
         .s2d_ok(&["apply", "nets.toml", "--auto-approve"], 0)
@@ -224,6 +273,49 @@ async fn two_nics_land_on_a_target_network_and_on_one_built_from_the_source() {
         fips["port_id"],
         kept_port.as_str(),
         "on the second NIC: {fips}"
+    );
+
+    // Both groups, the rule between groups admitting the target's copy of nets-peer.
+    let shown = openstack_text(
+        &world,
+        "hospital",
+        &[
+            "server",
+            "show",
+            &copy,
+            "-f",
+            "value",
+            "-c",
+            "security_groups",
+        ],
+    )
+    .await;
+    assert!(
+        shown.contains("nets-app") && shown.contains("default"),
+        "{shown}"
+    );
+    let peer = world.id("security_group.nets-peer");
+    let rules = openstack(
+        &world,
+        "hospital",
+        &[
+            "security",
+            "group",
+            "rule",
+            "list",
+            "--long",
+            &world.id("security_group.nets-app"),
+        ],
+        true,
+    )
+    .await;
+    assert!(
+        rules
+            .as_array()
+            .expect("rules")
+            .iter()
+            .any(|r| r["Remote Security Group"] == peer.as_str()),
+        "a rule admitting nets-peer's copy: {rules}"
     );
 
     world

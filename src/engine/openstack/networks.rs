@@ -394,7 +394,7 @@ impl Networking for OpenStack {
                     security_groups: Some(
                         security_group_ids
                             .iter()
-                            .map(|g| SecurityGroupId::new(g))
+                            .map(SecurityGroupId::new)
                             .collect(),
                     ),
                 };

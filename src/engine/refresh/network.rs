@@ -268,10 +268,10 @@ impl Refresh<'_> {
                 _ => None,
             }
         });
-        if existing.is_none() || replace.is_some() {
-            if let Some(net_id) = &net_id {
-                self.check_port(&address, network, net_id, fixed_ips, mac.as_deref())?;
-            }
+        if (existing.is_none() || replace.is_some())
+            && let Some(net_id) = &net_id
+        {
+            self.check_port(&address, network, net_id, fixed_ips, mac.as_deref())?;
         }
         Refresh::settle(change, existing, replace);
         Ok(())
