@@ -44,6 +44,19 @@ pub enum Content {
         /// The file's length in bytes.
         size: u64,
     },
+    /// A volume's bytes: `len` bytes of `base` from `offset` on, then zeros up to `size`
+    /// (a volume made from an image and larger than it; a blank volume has `len` 0). Built
+    /// with [`Content::window`], which never nests windows.
+    Window {
+        /// The bytes the window shows.
+        base: Arc<Content>,
+        /// Where in `base` the window starts.
+        offset: u64,
+        /// How many bytes of `base` it shows.
+        len: u64,
+        /// The length in bytes (zeros after `len`).
+        size: u64,
+    },
 }
 
 /// The disk format of generated content.
@@ -271,8 +284,162 @@ impl Content {
     /// The length in bytes.
     pub fn size(&self) -> u64 {
         match self {
-            Content::Generated { size, .. } | Content::File { size, .. } => *size,
+            Content::Generated { size, .. }
+            | Content::File { size, .. }
+            | Content::Window { size, .. } => *size,
         }
+    }
+
+    /// `size` bytes: `len` bytes of `base` from `offset` on (at most what `base` has), then
+    /// zeros. A window over a window is flattened into one window over the inner base, so
+    /// chains of volumes made from snapshots of volumes stay one level deep.
+    pub fn window(base: Content, offset: u64, len: u64, size: u64) -> Content {
+        let len = len.min(base.size().saturating_sub(offset)).min(size);
+        match base {
+            Content::Window {
+                base: inner,
+                offset: inner_offset,
+                len: inner_len,
+                ..
+            } => {
+                let shown = inner_len.saturating_sub(offset).min(len);
+                Content::Window {
+                    base: inner,
+                    offset: inner_offset + offset.min(inner_len),
+                    len: shown,
+                    size,
+                }
+            }
+            base => Content::Window {
+                base: Arc::new(base),
+                offset,
+                len,
+                size,
+            },
+        }
+    }
+
+    /// A blank volume's bytes: `size` zeros.
+    pub fn zeros(size: u64) -> Content {
+        Content::window(
+            Content::Generated {
+                seed: 0,
+                size: 0,
+                format: Format::Raw,
+            },
+            0,
+            0,
+            size,
+        )
+    }
+
+    /// The bytes a guest sees on a disk written from this content labeled `disk_format`, as
+    /// Cinder's `qemu-img convert` to raw finds them: raw content as it is, a generated qcow2's
+    /// data clusters; `None` for what devcloud cannot convert (other formats, qcow2 files).
+    pub fn guest_bytes(&self, disk_format: &str) -> Option<(u64, u64)> {
+        match (disk_format, self) {
+            ("raw", _) => Some((0, self.size())),
+            (
+                "qcow2",
+                Content::Generated {
+                    size,
+                    format: Format::Qcow2,
+                    ..
+                },
+            ) => Qcow2Layout::new(*size).map(|l| (l.data_offset(), l.virtual_size())),
+            _ => None,
+        }
+    }
+
+    /// The same bytes, with any file behind them hard-linked (copied where a link cannot be
+    /// made) to `dir/name`, so that whoever owns the copy may delete its file without
+    /// touching the original's. Blocking.
+    pub fn relink(&self, dir: &std::path::Path, name: &str) -> std::io::Result<Content> {
+        match self {
+            Content::Generated { .. } => Ok(self.clone()),
+            Content::File { path, size } => {
+                let target = dir.join(name);
+                let _ = std::fs::remove_file(&target);
+                if std::fs::hard_link(path.as_path(), &target).is_err() {
+                    std::fs::copy(path.as_path(), &target)?;
+                }
+                Ok(Content::File {
+                    path: Arc::new(target),
+                    size: *size,
+                })
+            }
+            Content::Window {
+                base,
+                offset,
+                len,
+                size,
+            } => Ok(Content::Window {
+                base: Arc::new(base.relink(dir, name)?),
+                offset: *offset,
+                len: *len,
+                size: *size,
+            }),
+        }
+    }
+
+    /// Call `f` with the bytes from `start` to `end` (exclusive), chunk by chunk, in order.
+    /// Blocking: call it on a blocking thread.
+    pub fn for_each_chunk_blocking(
+        &self,
+        start: u64,
+        end: u64,
+        f: &mut dyn FnMut(&[u8]),
+    ) -> std::io::Result<()> {
+        use std::io::{Read, Seek};
+        let end = end.min(self.size());
+        if start >= end {
+            return Ok(());
+        }
+        match self {
+            Content::Generated { seed, size, format } => {
+                let mut buf = vec![0u8; CHUNK.min((end - start) as usize)];
+                let mut pos = start;
+                while pos < end {
+                    let len = ((end - pos) as usize).min(CHUNK);
+                    generate_formatted(*seed, *size, *format, pos, &mut buf[..len]);
+                    f(&buf[..len]);
+                    pos += len as u64;
+                }
+            }
+            Content::File { path, .. } => {
+                let mut file = std::fs::File::open(path.as_path())?;
+                file.seek(std::io::SeekFrom::Start(start))?;
+                let mut buf = vec![0u8; CHUNK.min((end - start) as usize)];
+                let mut pos = start;
+                while pos < end {
+                    let want = ((end - pos) as usize).min(CHUNK);
+                    let n = file.read(&mut buf[..want])?;
+                    if n == 0 {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "image file is shorter than its size",
+                        ));
+                    }
+                    f(&buf[..n]);
+                    pos += n as u64;
+                }
+            }
+            Content::Window {
+                base, offset, len, ..
+            } => {
+                if start < *len {
+                    base.for_each_chunk_blocking(offset + start, offset + end.min(*len), f)?;
+                }
+                let zeros = vec![0u8; CHUNK.min((end - start) as usize)];
+                let mut pos = start.max(*len);
+                while pos < end {
+                    let n = ((end - pos) as usize).min(CHUNK);
+                    f(&zeros[..n]);
+                    pos += n as u64;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The bytes from `start` to `end` (exclusive) as a stream of chunks.
@@ -327,6 +494,23 @@ impl Content {
                     })
                     .boxed()
             }
+            Content::Window {
+                base, offset, len, ..
+            } => {
+                let shown = if start < len {
+                    base.stream(offset + start, offset + end.min(len))
+                } else {
+                    stream::empty().boxed()
+                };
+                let zeros = stream::unfold(start.max(len), move |pos| async move {
+                    if pos >= end {
+                        return None;
+                    }
+                    let n = ((end - pos) as usize).min(CHUNK);
+                    Some((Ok(Bytes::from(vec![0u8; n])), pos + n as u64))
+                });
+                shown.chain(zeros).boxed()
+            }
         }
     }
 
@@ -356,33 +540,12 @@ impl Content {
     /// md5 and sha512 (lowercase hex) of the whole content. Blocking: call it on a blocking
     /// thread.
     pub fn checksums_blocking(&self) -> std::io::Result<(String, String)> {
-        use std::io::Read;
         let mut md5 = Md5::new();
         let mut sha = Sha512::new();
-        let mut buf = vec![0u8; CHUNK];
-        match self {
-            Content::Generated { seed, size, format } => {
-                let mut pos = 0u64;
-                while pos < *size {
-                    let len = ((size - pos) as usize).min(CHUNK);
-                    generate_formatted(*seed, *size, *format, pos, &mut buf[..len]);
-                    md5.update(&buf[..len]);
-                    sha.update(&buf[..len]);
-                    pos += len as u64;
-                }
-            }
-            Content::File { path, .. } => {
-                let mut file = std::fs::File::open(path.as_path())?;
-                loop {
-                    let n = file.read(&mut buf)?;
-                    if n == 0 {
-                        break;
-                    }
-                    md5.update(&buf[..n]);
-                    sha.update(&buf[..n]);
-                }
-            }
-        }
+        self.for_each_chunk_blocking(0, self.size(), &mut |chunk| {
+            md5.update(chunk);
+            sha.update(chunk);
+        })?;
         Ok((hex::encode(md5.finalize()), hex::encode(sha.finalize())))
     }
 }
@@ -390,6 +553,105 @@ impl Content {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    async fn collect(content: &Content, start: u64, end: u64) -> Vec<u8> {
+        content
+            .stream(start, end)
+            .map(|c| c.expect("chunk"))
+            .collect::<Vec<_>>()
+            .await
+            .concat()
+    }
+
+    /// A volume larger than its image reads the image's bytes then zeros, by stream and by
+    /// the blocking reader alike, from any offset; windows over windows flatten.
+    #[tokio::test]
+    async fn windows_read_their_base_then_zeros() {
+        let image = Content::Generated {
+            seed: 5,
+            size: 3 * CHUNK as u64 + 17,
+            format: Format::Raw,
+        };
+        let size = 5 * CHUNK as u64 + 3;
+        let volume = Content::window(image.clone(), 0, image.size(), size);
+        let whole = collect(&volume, 0, size).await;
+        assert_eq!(whole.len() as u64, size);
+        assert_eq!(
+            whole[..image.size() as usize],
+            collect(&image, 0, image.size()).await[..]
+        );
+        assert!(whole[image.size() as usize..].iter().all(|b| *b == 0));
+        for (start, end) in [
+            (0u64, 10u64),
+            (image.size() - 3, image.size() + 3),
+            (size - 1, size),
+            (7, size),
+        ] {
+            assert_eq!(
+                collect(&volume, start, end).await,
+                whole[start as usize..end as usize]
+            );
+            let mut read = Vec::new();
+            volume
+                .for_each_chunk_blocking(start, end, &mut |c| read.extend_from_slice(c))
+                .expect("read");
+            assert_eq!(read, whole[start as usize..end as usize]);
+        }
+        let (md5, _) = volume.checksums_blocking().expect("hash");
+        assert_eq!(md5, hex::encode(Md5::digest(&whole)));
+        // A snapshot's volume, bigger again: still one window over the image.
+        let bigger = Content::window(volume.clone(), 0, size, size + 100);
+        let Content::Window { base, len, .. } = &bigger else {
+            panic!("not a window: {bigger:?}");
+        };
+        assert!(matches!(**base, Content::Generated { .. }));
+        assert_eq!(*len, image.size());
+        let mut again = collect(&bigger, 0, size + 100).await;
+        assert!(again.split_off(size as usize).iter().all(|b| *b == 0));
+        assert_eq!(again, whole);
+        let blank = Content::zeros(1 << 40);
+        assert_eq!(collect(&blank, (1 << 40) - 5, 1 << 40).await, vec![0u8; 5]);
+    }
+
+    /// A volume made from a generated qcow2 holds the qcow2's virtual disk.
+    #[test]
+    fn a_qcow2_image_becomes_its_virtual_disk() {
+        let image = Content::Generated {
+            seed: 3,
+            size: 8 << 20,
+            format: Format::Qcow2,
+        };
+        let (offset, len) = image.guest_bytes("qcow2").expect("convertible");
+        assert_eq!(Some(len), virtual_size(8 << 20, Format::Qcow2));
+        let volume = Content::window(image.clone(), offset, len, 16 << 20);
+        let mut head = Vec::new();
+        volume
+            .for_each_chunk_blocking(0, 64, &mut |c| head.extend_from_slice(c))
+            .expect("read");
+        let mut expected = vec![0u8; 64];
+        generate(3, offset, &mut expected);
+        assert_eq!(head, expected);
+        assert_eq!(image.guest_bytes("vmdk"), None);
+        assert_eq!(image.guest_bytes("raw"), Some((0, 8 << 20)));
+    }
+
+    #[test]
+    fn relinked_files_survive_the_original() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let original = dir.path().join("a");
+        std::fs::write(&original, b"hello").expect("write");
+        let file = Content::File {
+            path: Arc::new(original.clone()),
+            size: 5,
+        };
+        let volume = Content::window(file, 0, 5, 8);
+        let copy = volume.relink(dir.path(), "b").expect("relink");
+        std::fs::remove_file(&original).expect("remove");
+        let mut read = Vec::new();
+        copy.for_each_chunk_blocking(0, 8, &mut |c| read.extend_from_slice(c))
+            .expect("read");
+        assert_eq!(read, b"hello\0\0\0");
+    }
 
     #[test]
     fn generation_is_deterministic_and_offset_independent() {
