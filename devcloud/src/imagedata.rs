@@ -351,37 +351,6 @@ impl Content {
         }
     }
 
-    /// The same bytes, with any file behind them hard-linked (copied where a link cannot be
-    /// made) to `dir/name`, so that whoever owns the copy may delete its file without
-    /// touching the original's. Blocking.
-    pub fn relink(&self, dir: &std::path::Path, name: &str) -> std::io::Result<Content> {
-        match self {
-            Content::Generated { .. } => Ok(self.clone()),
-            Content::File { path, size } => {
-                let target = dir.join(name);
-                let _ = std::fs::remove_file(&target);
-                if std::fs::hard_link(path.as_path(), &target).is_err() {
-                    std::fs::copy(path.as_path(), &target)?;
-                }
-                Ok(Content::File {
-                    path: Arc::new(target),
-                    size: *size,
-                })
-            }
-            Content::Window {
-                base,
-                offset,
-                len,
-                size,
-            } => Ok(Content::Window {
-                base: Arc::new(base.relink(dir, name)?),
-                offset: *offset,
-                len: *len,
-                size: *size,
-            }),
-        }
-    }
-
     /// Call `f` with the bytes from `start` to `end` (exclusive), chunk by chunk, in order.
     /// Blocking: call it on a blocking thread.
     pub fn for_each_chunk_blocking(
@@ -633,24 +602,6 @@ mod tests {
         assert_eq!(head, expected);
         assert_eq!(image.guest_bytes("vmdk"), None);
         assert_eq!(image.guest_bytes("raw"), Some((0, 8 << 20)));
-    }
-
-    #[test]
-    fn relinked_files_survive_the_original() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let original = dir.path().join("a");
-        std::fs::write(&original, b"hello").expect("write");
-        let file = Content::File {
-            path: Arc::new(original.clone()),
-            size: 5,
-        };
-        let volume = Content::window(file, 0, 5, 8);
-        let copy = volume.relink(dir.path(), "b").expect("relink");
-        std::fs::remove_file(&original).expect("remove");
-        let mut read = Vec::new();
-        copy.for_each_chunk_blocking(0, 8, &mut |c| read.extend_from_slice(c))
-            .expect("read");
-        assert_eq!(read, b"hello\0\0\0");
     }
 
     #[test]
