@@ -213,7 +213,7 @@ pub fn volume_json(cloud: &Cloud, v: &Volume, mv: Mv, auth: &Auth) -> Value {
         out["provider_id"] = Value::Null;
     }
     if mv.at_least(48) {
-        out["service_uuid"] = json!("5f4a2b1c-9a37-4f0c-9a0e-devcloud0001");
+        out["service_uuid"] = json!("5f4a2b1c-9a37-4f0c-9a0e-3c7d2e8b6a01");
         out["shared_targets"] = json!(false);
     }
     if mv.at_least(61) && auth.is_admin {

@@ -653,6 +653,12 @@ pub fn delete_volume(cloud: &SharedCloud, id: &str, project: Option<&str>) -> Re
     Ok(())
 }
 
+/// Drop a volume whatever its status: Nova's clean-up of a volume it made for a boot that
+/// failed before the volume was used.
+pub fn discard_volume(cloud: &Cloud, id: &str) {
+    cloud.cinder.lock().volumes.remove(id);
+}
+
 /// Take a snapshot of a volume (`creating`, `available` after `volume_snapshot_s`). An
 /// in-use volume needs `force` (or `allow_in_use`, microversion 3.66+).
 #[allow(clippy::too_many_arguments)]
