@@ -57,6 +57,14 @@ pub enum Content {
         /// The length in bytes (zeros after `len`).
         size: u64,
     },
+    /// A qcow2 (version 3) image whose virtual disk is `inner`'s bytes (padded with zeros to
+    /// whole clusters): the metadata computed on the fly, then `inner` as the data clusters,
+    /// mapped in order. What `qemu-img convert -O qcow2` of a volume holds, for Cinder's
+    /// upload of a volume as a qcow2 image. Built with [`Content::qcow2_of`].
+    Qcow2Of {
+        /// The virtual disk.
+        inner: Arc<Content>,
+    },
 }
 
 /// The disk format of generated content.
@@ -105,6 +113,8 @@ struct Qcow2Layout {
     l2_count: u64,
     data_start: u64,
     data: u64,
+    /// Clusters of the virtual disk (`data` of them mapped, the rest unallocated: zeros).
+    virtual_clusters: u64,
 }
 
 const QCOW2_COPIED: u64 = 1 << 63;
@@ -112,6 +122,42 @@ const QCOW2_COPIED: u64 = 1 << 63;
 impl Qcow2Layout {
     /// The layout of a qcow2 file of exactly `size` bytes (a partial last cluster stays
     /// unused); `None` when `size` is too small for one data cluster of 512 bytes.
+    /// The layout of a qcow2 file of a virtual disk of `virtual_clusters` clusters of
+    /// `1 << cluster_bits` bytes, the first `data` of them stored (mapped in order), the rest
+    /// unallocated (zeros), as `qemu-img convert` leaves zero clusters.
+    fn for_data(data: u64, virtual_clusters: u64, cluster_bits: u32) -> Qcow2Layout {
+        let c = 1u64 << cluster_bits;
+        let l2_count = virtual_clusters.div_ceil(c / 8).max(1);
+        let l1_clusters = (l2_count * 8).div_ceil(c);
+        let mut refblock_count = 1u64;
+        loop {
+            let reftable_clusters = (refblock_count * 8).div_ceil(c);
+            let total = 1 + reftable_clusters + refblock_count + l1_clusters + l2_count + data;
+            let needed = total.div_ceil(c / 2).max(1);
+            if needed <= refblock_count {
+                let reftable = 1;
+                let refblocks = reftable + reftable_clusters;
+                let l1 = refblocks + refblock_count;
+                let l2 = l1 + l1_clusters;
+                return Qcow2Layout {
+                    cluster_bits,
+                    reftable,
+                    reftable_clusters,
+                    refblocks,
+                    refblock_count,
+                    l1,
+                    l1_clusters,
+                    l2,
+                    l2_count,
+                    data_start: l2 + l2_count,
+                    data,
+                    virtual_clusters,
+                };
+            }
+            refblock_count = needed;
+        }
+    }
+
     fn new(size: u64) -> Option<Qcow2Layout> {
         // Big clusters for big images (64 KiB from 4 MiB on), at least 64 clusters else.
         let cluster_bits = (9..=16u32).rev().find(|b| size >= 64 << b).unwrap_or(9);
@@ -143,6 +189,7 @@ impl Qcow2Layout {
                     l2_count,
                     data_start: l2 + l2_count,
                     data,
+                    virtual_clusters: data,
                 });
             }
             data = n.checked_sub(meta)?;
@@ -155,7 +202,7 @@ impl Qcow2Layout {
 
     /// The virtual disk's size.
     fn virtual_size(&self) -> u64 {
-        self.data << self.cluster_bits
+        self.virtual_clusters << self.cluster_bits
     }
 
     /// Where the data clusters start (everything before is metadata).
@@ -287,6 +334,10 @@ impl Content {
             Content::Generated { size, .. }
             | Content::File { size, .. }
             | Content::Window { size, .. } => *size,
+            Content::Qcow2Of { inner } => {
+                let l = Content::qcow2_of_layout(inner);
+                (l.data_start + l.data) << l.cluster_bits
+            }
         }
     }
 
@@ -319,6 +370,31 @@ impl Content {
         }
     }
 
+    /// A qcow2 image (64 KiB clusters, as `qemu-img` makes them) whose virtual disk is
+    /// `inner`'s bytes.
+    pub fn qcow2_of(inner: Content) -> Content {
+        Content::Qcow2Of {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// How many bytes at the start of this content may be other than zero (the rest is
+    /// known zeros: a window's tail).
+    fn stored_len(&self) -> u64 {
+        match self {
+            Content::Window { len, .. } => *len,
+            other => other.size(),
+        }
+    }
+
+    /// The layout of a [`Content::Qcow2Of`] over `inner`: its clusters up to the last that
+    /// may hold data are stored, the zeros after them left unallocated.
+    fn qcow2_of_layout(inner: &Content) -> Qcow2Layout {
+        let virtual_clusters = inner.size().div_ceil(1 << 16).max(1);
+        let data = inner.stored_len().div_ceil(1 << 16).min(virtual_clusters);
+        Qcow2Layout::for_data(data, virtual_clusters, 16)
+    }
+
     /// A blank volume's bytes: `size` zeros.
     pub fn zeros(size: u64) -> Content {
         Content::window(
@@ -347,6 +423,10 @@ impl Content {
                     ..
                 },
             ) => Qcow2Layout::new(*size).map(|l| (l.data_offset(), l.virtual_size())),
+            ("qcow2", Content::Qcow2Of { inner }) => {
+                let l = Content::qcow2_of_layout(inner);
+                Some((l.data_offset(), l.virtual_size()))
+            }
             _ => None,
         }
     }
@@ -391,6 +471,35 @@ impl Content {
                     }
                     f(&buf[..n]);
                     pos += n as u64;
+                }
+            }
+            Content::Qcow2Of { inner } => {
+                let l = Content::qcow2_of_layout(inner);
+                let header = l.header();
+                let meta_end = l.data_offset();
+                let mut pos = start;
+                while pos < end.min(meta_end) {
+                    let n = ((end.min(meta_end) - pos) as usize).min(CHUNK);
+                    let buf: Vec<u8> = (pos..pos + n as u64)
+                        .map(|p| l.meta_byte(&header, p))
+                        .collect();
+                    f(&buf);
+                    pos += n as u64;
+                }
+                if end > meta_end {
+                    let from = start.max(meta_end) - meta_end;
+                    let to = end - meta_end;
+                    let inner_end = to.min(inner.size());
+                    if from < inner_end {
+                        inner.for_each_chunk_blocking(from, inner_end, f)?;
+                    }
+                    let zeros = vec![0u8; CHUNK.min((to - from) as usize)];
+                    let mut pos = from.max(inner.size());
+                    while pos < to {
+                        let n = ((to - pos) as usize).min(CHUNK);
+                        f(&zeros[..n]);
+                        pos += n as u64;
+                    }
                 }
             }
             Content::Window {
@@ -480,6 +589,30 @@ impl Content {
                 });
                 shown.chain(zeros).boxed()
             }
+            Content::Qcow2Of { inner } => {
+                let l = Content::qcow2_of_layout(&inner);
+                let meta_end = l.data_offset();
+                let header = l.header();
+                let meta = stream::unfold(start, move |pos| async move {
+                    let stop = end.min(meta_end);
+                    if pos >= stop {
+                        return None;
+                    }
+                    let n = ((stop - pos) as usize).min(CHUNK);
+                    let buf: Vec<u8> = (pos..pos + n as u64)
+                        .map(|p| l.meta_byte(&header, p))
+                        .collect();
+                    Some((Ok(Bytes::from(buf)), pos + n as u64))
+                });
+                let data = if end > meta_end {
+                    let from = start.max(meta_end) - meta_end;
+                    let window = Content::window((*inner).clone(), 0, inner.size(), end - meta_end);
+                    window.stream(from, end - meta_end)
+                } else {
+                    stream::empty().boxed()
+                };
+                meta.chain(data).boxed()
+            }
         }
     }
 
@@ -492,6 +625,9 @@ impl Content {
             ("raw", _) => Some(self.size()),
             ("qcow2", Content::Generated { size, format, .. }) => {
                 (*format == Format::Qcow2).then(|| virtual_size(*size, *format))?
+            }
+            ("qcow2", Content::Qcow2Of { inner }) => {
+                Some(Content::qcow2_of_layout(inner).virtual_size())
             }
             ("qcow2", Content::File { path, .. }) => {
                 use std::io::Read;
@@ -580,6 +716,63 @@ mod tests {
         assert_eq!(again, whole);
         let blank = Content::zeros(1 << 40);
         assert_eq!(collect(&blank, (1 << 40) - 5, 1 << 40).await, vec![0u8; 5]);
+    }
+
+    /// A qcow2 made of a volume's bytes is valid for `qemu-img`, its virtual disk is the
+    /// volume's bytes, and a volume made from it reads them back.
+    #[tokio::test]
+    async fn a_volume_becomes_a_valid_qcow2_and_back() {
+        let image = Content::Generated {
+            seed: 9,
+            size: 300_000,
+            format: Format::Raw,
+        };
+        let volume = Content::window(image, 0, 300_000, 3 << 20);
+        let qcow2 = Content::qcow2_of(volume.clone());
+        let bytes = collect(&qcow2, 0, qcow2.size()).await;
+        assert_eq!(bytes.len() as u64, qcow2.size());
+        let mut read = Vec::new();
+        qcow2
+            .for_each_chunk_blocking(0, qcow2.size(), &mut |c| read.extend_from_slice(c))
+            .expect("read");
+        assert_eq!(read, bytes);
+        assert_eq!(
+            collect(&qcow2, 70_000, 500_000).await,
+            bytes[70_000..500_000]
+        );
+        assert_eq!(qcow2.inspect_virtual_size(Some("qcow2")), Some(3 << 20));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("v.qcow2");
+        std::fs::write(&file, &bytes).expect("write");
+        let check = qemu_img(&["check", "-f", "qcow2", "--output=json"], &file);
+        assert!(
+            check.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr)
+        );
+        let raw = dir.path().join("v.raw");
+        let out = std::process::Command::new("qemu-img")
+            .args(["convert", "-f", "qcow2", "-O", "raw"])
+            .arg(&file)
+            .arg(&raw)
+            .output()
+            .expect("qemu-img");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            std::fs::read(&raw).expect("raw"),
+            collect(&volume, 0, volume.size()).await
+        );
+        let (offset, len) = qcow2.guest_bytes("qcow2").expect("convertible");
+        let back = Content::window(qcow2, offset, len, len);
+        assert_eq!(
+            collect(&back, 0, back.size()).await,
+            collect(&volume, 0, volume.size()).await
+        );
     }
 
     /// A volume made from a generated qcow2 holds the qcow2's virtual disk.

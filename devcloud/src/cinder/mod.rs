@@ -804,13 +804,17 @@ pub fn upload_to_image(
         v.updated_at = cloud.clock.now();
         (v.clone(), previous)
     };
-    if up.disk_format != "raw" {
-        set_status(cloud, volume_id, &previous);
-        return Err(bad(format!(
-            "Invalid input received: devcloud uploads volumes as raw images only, not {}",
-            up.disk_format
-        )));
-    }
+    // What `qemu-img convert` makes of the volume for the image.
+    let content = match up.disk_format.as_str() {
+        "raw" => volume.content.clone(),
+        "qcow2" => Content::qcow2_of(volume.content.clone()),
+        other => {
+            set_status(cloud, volume_id, &previous);
+            return Err(bad(format!(
+                "Invalid input received: devcloud uploads volumes as raw or qcow2 images, not {other}"
+            )));
+        }
+    };
     let mut properties = Map::new();
     for (k, v) in &volume.image_metadata {
         if !GLANCE_CORE_PROPERTIES.contains(&k.as_str()) {
@@ -843,7 +847,6 @@ pub fn upload_to_image(
     let delay = seconds(settings.volume_upload_s);
     let fail = settings.volume_upload_error;
     let (cloud2, vid, iid) = (Arc::clone(cloud), volume_id.to_string(), image_id.clone());
-    let content = volume.content.clone();
     let back = previous.clone();
     tokio::spawn(async move {
         tokio::time::sleep(delay).await;

@@ -186,6 +186,54 @@ async fn an_image_round_trips_through_volumes_and_snapshots() {
     dc.stop().await;
 }
 
+/// A qcow2 upload holds the volume as its virtual disk; a volume made from that image reads
+/// the same bytes again.
+#[tokio::test]
+async fn a_qcow2_upload_round_trips() {
+    let dc = start().await;
+    let cloud = dc.provider.cloud();
+    let (project, user) = ehr(cloud);
+    let image = raw_image(cloud, &project, 70_000);
+    let v = create_volume(
+        cloud,
+        &project,
+        &user,
+        false,
+        new_volume(Some(1), Source::Image(image.clone())),
+    )
+    .expect("create");
+    let v = wait_status(cloud, &v.id, "available").await;
+    let up = Upload {
+        image_name: "q".into(),
+        disk_format: "qcow2".into(),
+        container_format: "bare".into(),
+        visibility: "private".into(),
+        protected: false,
+    };
+    let answer = upload_to_image(cloud, &project, &v.id, up).expect("upload");
+    let uploaded = answer["image_id"].as_str().expect("id").to_string();
+    wait_status(cloud, &v.id, "available").await;
+    let content = cloud.glance.image_content(&uploaded).expect("content");
+    assert_eq!(content.inspect_virtual_size(Some("qcow2")), Some(GIB));
+    let back = create_volume(
+        cloud,
+        &project,
+        &user,
+        false,
+        new_volume(Some(1), Source::Image(uploaded)),
+    )
+    .expect("from qcow2");
+    let back = wait_status(cloud, &back.id, "available").await;
+    let mut head = Vec::new();
+    back.content
+        .for_each_chunk_blocking(0, 80_000, &mut |c| head.extend_from_slice(c))
+        .expect("read");
+    let original = bytes_of(&cloud.glance.image_content(&image).expect("original")).await;
+    assert_eq!(head[..70_000], original[..]);
+    assert!(head[70_000..].iter().all(|b| *b == 0));
+    dc.stop().await;
+}
+
 #[tokio::test]
 async fn deletes_and_snapshots_follow_cinders_status_rules() {
     let dc = start().await;
