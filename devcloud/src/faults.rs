@@ -68,6 +68,9 @@ pub struct FaultSettings {
     pub volume_snapshot_s: f64,
     /// Seconds an `os-volume_upload_image` waits before the bytes go to Glance.
     pub volume_upload_s: f64,
+    /// Volume types this cloud offers besides devstack's `__DEFAULT__` and `lvmdriver-1`
+    /// (e.g. `["ceph-ssd"]`); each one's id is derived from its name.
+    pub volume_types: Vec<String>,
     /// New volumes go to `error` instead of `available`.
     pub volume_create_error: bool,
     /// Uploads to image fail as Cinder handles a failed upload: the image is deleted, the
@@ -100,6 +103,7 @@ impl Default for FaultSettings {
             volume_create_s: 0.2,
             volume_snapshot_s: 0.2,
             volume_upload_s: 0.2,
+            volume_types: Vec::new(),
             volume_create_error: false,
             volume_upload_error: false,
         }

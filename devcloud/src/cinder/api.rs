@@ -164,7 +164,6 @@ fn links(cloud: &Cloud, kind: &str, id: &str) -> Value {
 
 /// A volume as Cinder's v3 `detail` view shows it at `mv`.
 pub fn volume_json(cloud: &Cloud, v: &Volume, mv: Mv, auth: &Auth) -> Value {
-    let vtype = cloud.cinder.find_type(&v.volume_type_id);
     let attachments: Vec<Value> = v
         .attachments
         .iter()
@@ -186,7 +185,7 @@ pub fn volume_json(cloud: &Cloud, v: &Volume, mv: Mv, auth: &Auth) -> Value {
         "multiattach": false,
         "created_at": iso_micros_naive(v.created_at),
         "updated_at": iso_micros_naive(v.updated_at),
-        "volume_type": vtype.as_ref().map(|t| t.name.clone()),
+        "volume_type": v.volume_type_name,
         "snapshot_id": v.snapshot_id,
         "source_volid": null,
         "metadata": v.metadata,
@@ -779,7 +778,7 @@ async fn delete_snapshot(
 // ---------------------------------------------------------------- types, limits, quotas
 
 async fn list_types(_auth: Auth, State(cloud): State<SharedCloud>) -> Json<Value> {
-    let types: Vec<Value> = cloud.cinder.lock().types.values().map(type_json).collect();
+    let types: Vec<Value> = super::types(&cloud).values().map(type_json).collect();
     Json(json!({"volume_types": types}))
 }
 
@@ -792,7 +791,7 @@ async fn show_type(
         let st = cloud.cinder.lock();
         st.types.get(&st.default_type).cloned()
     } else {
-        cloud.cinder.lock().types.get(&id).cloned()
+        super::types(&cloud).get(&id).cloned()
     };
     let t = t.ok_or_else(|| {
         error(
@@ -825,9 +824,10 @@ async fn limits(auth: Auth, State(cloud): State<SharedCloud>) -> Json<Value> {
 fn quota_set_json(cloud: &Cloud, project: &str, usage: bool) -> Value {
     let l = Limits::of(cloud);
     let used = cloud.cinder.usage(project);
+    let all_types = super::types(cloud);
     let per_type: Vec<(String, super::Usage)> = {
         let st = cloud.cinder.lock();
-        st.types
+        all_types
             .values()
             .map(|t| {
                 let vols: Vec<&Volume> = st

@@ -80,6 +80,8 @@ pub struct Volume {
     pub user_id: String,
     /// The volume type's id.
     pub volume_type_id: String,
+    /// The volume type's name.
+    pub volume_type_name: String,
     /// Whether it boots.
     pub bootable: bool,
     /// User metadata.
@@ -237,38 +239,14 @@ impl Cinder {
 
     /// Add a volume type (the default one when `default`); its id is derived from its name.
     pub fn add_type(&self, name: &str, description: Option<&str>, default: bool) -> String {
-        use md5::Digest;
-        let digest: [u8; 16] = md5::Md5::digest(name.as_bytes()).into();
-        let id = uuid::Builder::from_md5_bytes(digest)
-            .into_uuid()
-            .to_string();
+        let t = new_type(name, description);
+        let id = t.id.clone();
         let mut st = self.lock();
-        let mut extra_specs = BTreeMap::new();
-        if name != "__DEFAULT__" {
-            extra_specs.insert("volume_backend_name".into(), name.into());
-        }
-        st.types.insert(
-            id.clone(),
-            VolumeType {
-                id: id.clone(),
-                name: name.into(),
-                description: description.map(str::to_string),
-                extra_specs,
-            },
-        );
+        st.types.insert(id.clone(), t);
         if default || st.default_type.is_empty() {
             st.default_type = id.clone();
         }
         id
-    }
-
-    /// A type by id or name.
-    pub fn find_type(&self, key: &str) -> Option<VolumeType> {
-        let st = self.lock();
-        st.types
-            .get(key)
-            .or_else(|| st.types.values().find(|t| t.name == key))
-            .cloned()
     }
 
     /// A volume of `project` (any project's when `project` is `None`).
@@ -319,7 +297,7 @@ impl Cinder {
             let e = per.entry(v.project_id.clone()).or_default();
             if let Value::Array(a) = e.entry("volumes").or_insert_with(|| json!([])) {
                 a.push(json!({"id": v.id, "name": v.name, "status": v.status, "size": v.size,
-                    "bootable": v.bootable, "volume_type": st.types.get(&v.volume_type_id).map(|t| t.name.clone()),
+                    "bootable": v.bootable, "volume_type": v.volume_type_name,
                     "attachments": v.attachments.iter().map(|a| json!({"server_id": a.server_id, "device": a.device})).collect::<Vec<_>>()}));
             }
         }
@@ -334,6 +312,45 @@ impl Cinder {
         }
         json!(per)
     }
+}
+
+/// A volume type called `name`, its id derived from the name (so a type of the
+/// `volume_types` knob keeps its id when the knob is set again).
+fn new_type(name: &str, description: Option<&str>) -> VolumeType {
+    use md5::Digest;
+    let digest: [u8; 16] = md5::Md5::digest(name.as_bytes()).into();
+    let mut extra_specs = BTreeMap::new();
+    if name != "__DEFAULT__" {
+        extra_specs.insert("volume_backend_name".into(), name.into());
+    }
+    VolumeType {
+        id: uuid::Builder::from_md5_bytes(digest)
+            .into_uuid()
+            .to_string(),
+        name: name.into(),
+        description: description.map(str::to_string),
+        extra_specs,
+    }
+}
+
+/// Every volume type of `cloud` by id: devstack's and those of the `volume_types` knob.
+pub fn types(cloud: &Cloud) -> BTreeMap<String, VolumeType> {
+    let mut all = cloud.cinder.lock().types.clone();
+    for name in cloud.faults.get().volume_types {
+        if !all.values().any(|t| t.name == name) {
+            let t = new_type(&name, None);
+            all.insert(t.id.clone(), t);
+        }
+    }
+    all
+}
+
+/// A volume type by id or name.
+pub fn find_type(cloud: &Cloud, key: &str) -> Option<VolumeType> {
+    let all = types(cloud);
+    all.get(key)
+        .or_else(|| all.values().find(|t| t.name == key))
+        .cloned()
 }
 
 /// What a project's quotas count.
@@ -472,7 +489,7 @@ pub fn create_volume(
     req: NewVolume,
 ) -> Result<Volume, ApiError> {
     let vtype = match &req.volume_type {
-        Some(t) => cloud.cinder.find_type(t).ok_or_else(|| {
+        Some(t) => find_type(cloud, t).ok_or_else(|| {
             error(
                 StatusCode::NOT_FOUND,
                 format!("Volume type with name {t} could not be found."),
@@ -579,6 +596,7 @@ pub fn create_volume(
         project_id: project_id.into(),
         user_id: user_id.into(),
         volume_type_id: vtype.id,
+        volume_type_name: vtype.name,
         bootable,
         metadata: req.metadata,
         image_metadata,
@@ -866,7 +884,7 @@ pub fn upload_to_image(
             set_status(&cloud2, &vid, &back);
         }
     });
-    let vtype = cloud.cinder.find_type(&volume.volume_type_id);
+    let vtype = find_type(cloud, &volume.volume_type_id);
     Ok(json!({
         "id": volume.id,
         "updated_at": crate::clock::iso_micros_naive(volume.updated_at),

@@ -366,6 +366,35 @@ async fn a_failed_upload_deletes_its_image_and_frees_the_volume() {
     dc.stop().await;
 }
 
+#[tokio::test]
+async fn the_volume_types_knob_adds_types() {
+    let dc = start().await;
+    let cloud = dc.provider.cloud();
+    let (project, user) = ehr(cloud);
+    let mut typed = new_volume(Some(1), Source::Blank);
+    typed.volume_type = Some("ceph-ssd".into());
+    let unknown = create_volume(cloud, &project, &user, false, typed.clone()).expect_err("unknown");
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let mut f = cloud.faults.get();
+    f.volume_types = vec!["ceph-ssd".into()];
+    cloud.faults.set(f);
+    let v = create_volume(cloud, &project, &user, false, typed).expect("typed");
+    assert_eq!(v.volume_type_name, "ceph-ssd");
+    let by_id = find_type(cloud, &v.volume_type_id).expect("by id");
+    assert_eq!(by_id.name, "ceph-ssd");
+    assert_eq!(types(cloud).len(), 3);
+    let plain = create_volume(
+        cloud,
+        &project,
+        &user,
+        false,
+        new_volume(Some(1), Source::Blank),
+    )
+    .expect("default");
+    assert_eq!(plain.volume_type_name, "lvmdriver-1");
+    dc.stop().await;
+}
+
 #[test]
 fn microversions_are_negotiated_as_cinder_does() {
     use axum::http::{HeaderMap, HeaderValue};
