@@ -324,3 +324,69 @@ async fn boot_from_volume_and_the_in_use_rules() {
     }
     dc.stop().await;
 }
+
+/// A volume Nova makes that goes to `error` (the `volume_create_error` knob) fails the boot
+/// with Nova's fault, and the state dump lists the project's volumes.
+#[tokio::test]
+async fn a_volume_in_error_fails_the_boot() {
+    let (dc, base, token) = start().await;
+    let mut f = dc.provider.cloud().faults.get();
+    f.volume_create_error = true;
+    f.volume_create_s = 0.05;
+    dc.provider.cloud().faults.set(f);
+    let boot = json!({"server": {"name": "bfv", "flavorRef": "2", "networks": "none",
+        "block_device_mapping_v2": [{"boot_index": 0, "source_type": "blank",
+            "destination_type": "volume", "volume_size": 1, "delete_on_termination": true}]}});
+    let (status, _, server) = call(
+        reqwest::Method::POST,
+        &format!("{base}/compute/v2.1/servers"),
+        &token,
+        Some("compute 2.79"),
+        Some(boot),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{server}");
+    let id = server["server"]["id"].as_str().expect("id").to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let shown = loop {
+        let (_, _, s) = call(
+            reqwest::Method::GET,
+            &format!("{base}/compute/v2.1/servers/{id}"),
+            &token,
+            None,
+            None,
+        )
+        .await;
+        if s["server"]["status"] != "BUILD" {
+            break s["server"].clone();
+        }
+        assert!(Instant::now() < deadline, "{s}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(shown["status"], "ERROR", "{shown}");
+    let message = shown["fault"]["message"].as_str().expect("fault");
+    assert!(
+        message.contains("did not finish being created")
+            && message.ends_with("its status is error."),
+        "{message}"
+    );
+    assert_eq!(shown["os-extended-volumes:volumes_attached"], json!([]));
+    let (_, _, v) = call(
+        reqwest::Method::POST,
+        &format!("{base}/volume/v3/volumes"),
+        &token,
+        None,
+        Some(json!({"volume": {"size": 1, "name": "dumped"}})),
+    )
+    .await;
+    assert_eq!(v["volume"]["status"], "creating");
+    let state: Value = reqwest::get(format!("{base}/devcloud/state"))
+        .await
+        .expect("state")
+        .json()
+        .await
+        .expect("json");
+    let volumes = state["projects"]["ehr"]["volumes"].to_string();
+    assert!(volumes.contains("dumped"), "{state}");
+    dc.stop().await;
+}
