@@ -98,6 +98,7 @@ pub fn state_dump(cloud: &crate::cloud::Cloud) -> Value {
     let keystone = cloud.keystone.dump();
     let nova = cloud.nova.dump();
     let neutron = cloud.neutron.dump();
+    let cinder = cloud.cinder.dump();
     let mut projects = serde_json::Map::new();
     for p in keystone["projects"].as_array().into_iter().flatten() {
         let (Some(id), Some(name)) = (p["id"].as_str(), p["name"].as_str()) else {
@@ -105,7 +106,7 @@ pub fn state_dump(cloud: &crate::cloud::Cloud) -> Value {
         };
         let mut entry = serde_json::Map::new();
         entry.insert("id".into(), json!(id));
-        for source in [&nova["projects"][id], &neutron[id]] {
+        for source in [&nova["projects"][id], &neutron[id], &cinder[id]] {
             if let Value::Object(m) = source {
                 for (k, v) in m {
                     entry.insert(k.clone(), v.clone());

@@ -1,6 +1,6 @@
 //! One cloud (`provider` or `hospital`): its services' state, fault knobs, clock and request
 //! log, and the HTTP router that puts the services under their path prefixes (`/identity`,
-//! `/compute`, `/image`, `/network`, `/object-store`, `/devcloud`) plus the per-request middleware (request id,
+//! `/compute`, `/image`, `/network`, `/volume`, `/object-store`, `/devcloud`) plus the per-request middleware (request id,
 //! latency, injected failures, request log). Knows nothing about processes or ports.
 
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use crate::clock::Clock;
 use crate::error::{ApiError, Service};
 use crate::faults::{Faults, Injected, LoggedRequest, RequestLog};
-use crate::{admin, glance, keystone, neutron, nova, swift};
+use crate::{admin, cinder, glance, keystone, neutron, nova, swift};
 
 /// One cloud: all its services and their shared knobs.
 pub struct Cloud {
@@ -32,6 +32,8 @@ pub struct Cloud {
     pub glance: glance::Glance,
     /// Network.
     pub neutron: neutron::Neutron,
+    /// Block storage.
+    pub cinder: cinder::Cinder,
     /// Object store.
     pub swift: swift::Swift,
     /// Fault knobs.
@@ -58,6 +60,7 @@ impl Cloud {
             .nest("/compute", nova::router(cloud.clone()))
             .nest("/image", glance::Glance::router())
             .nest("/network", neutron::router())
+            .nest("/volume", cinder::router())
             .nest("/object-store", swift::Swift::router())
             .nest("/devcloud", admin::router())
             .fallback(not_found)
@@ -94,6 +97,19 @@ fn strip_endpoint_prefix(path: &str) -> Option<&str> {
     Some(&path[path.len() - rest.len() - 1..])
 }
 
+/// `/volume/v3/{project_id}/rest` → `/volume/v3/rest`: Cinder serves its API with or
+/// without the project id in the URL (3.67), devcloud's routes without it.
+fn strip_volume_project(path: &str) -> Option<String> {
+    let rest = path.strip_prefix("/volume/v3/")?;
+    let (segment, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    let is_project = segment.len() == 32 && segment.bytes().all(|b| b.is_ascii_hexdigit());
+    is_project.then(|| {
+        format!("/volume/v3/{tail}")
+            .trim_end_matches('/')
+            .to_string()
+    })
+}
+
 fn strip_root_slash(mut req: Request) -> Request {
     if let Some(stripped) = strip_endpoint_prefix(req.uri().path()) {
         let original = req
@@ -111,8 +127,21 @@ fn strip_root_slash(mut req: Request) -> Request {
             req.extensions_mut().insert(OriginalPath(original));
         }
     }
+    if let Some(stripped) = strip_volume_project(req.uri().path()) {
+        let mut target = stripped;
+        if let Some(q) = req.uri().query() {
+            target.push('?');
+            target.push_str(q);
+        }
+        if let Ok(uri) = target.parse() {
+            *req.uri_mut() = uri;
+        }
+    }
     let path = req.uri().path();
-    if matches!(path, "/identity/" | "/compute/" | "/image/" | "/network/") {
+    if matches!(
+        path,
+        "/identity/" | "/compute/" | "/image/" | "/network/" | "/volume/"
+    ) {
         let mut target = path.trim_end_matches('/').to_string();
         if let Some(q) = req.uri().query() {
             target.push('?');
@@ -130,7 +159,10 @@ fn strip_root_slash(mut req: Request) -> Request {
 /// 404, Neutron its `NeutronError`, Keystone (Flask) an HTML page whatever the `Accept`.
 async fn not_found(State(cloud): State<SharedCloud>, req: Request) -> Response {
     let service = Service::of_path(req.uri().path());
-    if matches!(service, Service::Nova | Service::Glance | Service::Neutron) {
+    if matches!(
+        service,
+        Service::Nova | Service::Glance | Service::Neutron | Service::Cinder
+    ) {
         let valid = header_string(&req, "x-auth-token")
             .is_some_and(|t| cloud.keystone.validate(&t, cloud.clock.now()).is_some());
         if !valid {
@@ -144,8 +176,8 @@ async fn not_found(State(cloud): State<SharedCloud>, req: Request) -> Response {
             let html = [(header::CONTENT_TYPE, "text/html; charset=utf-8")];
             (StatusCode::NOT_FOUND, html, page).into_response()
         }
-        // Nova's router and Glance's both let webob render the 404.
-        Service::Nova => {
+        // Nova's, Cinder's and Glance's routers all let webob render the 404.
+        Service::Nova | Service::Cinder => {
             ApiError::new(Service::Glance, StatusCode::NOT_FOUND, message).into_response()
         }
         _ => ApiError::new(service, StatusCode::NOT_FOUND, message).into_response(),

@@ -19,6 +19,8 @@ pub enum Service {
     Glance,
     /// Neutron: `{"NeutronError": {"type", "message", "detail"}}`.
     Neutron,
+    /// Cinder: Nova's fault format, `{"<kind>": {"code", "message"}}`.
+    Cinder,
     /// devcloud's own admin endpoints.
     Admin,
 }
@@ -32,6 +34,8 @@ impl Service {
             Service::Glance
         } else if path.starts_with("/network") {
             Service::Neutron
+        } else if path.starts_with("/volume") {
+            Service::Cinder
         } else if path.starts_with("/identity") {
             Service::Keystone
         } else {
@@ -88,7 +92,7 @@ impl ApiError {
     pub fn new(service: Service, status: StatusCode, message: impl Into<String>) -> ApiError {
         let message = message.into();
         match service {
-            Service::Nova => ApiError::nova(status, message),
+            Service::Nova | Service::Cinder => ApiError::nova(status, message),
             Service::Neutron => {
                 let kind = match status.as_u16() {
                     400 => "HTTPBadRequest",
@@ -183,7 +187,9 @@ pub fn parse_json<T: DeserializeOwned>(service: Service, body: &[u8]) -> Result<
     }
     serde_json::from_slice(body).map_err(|e| {
         let msg = match service {
-            Service::Nova => format!("Invalid input for field/attribute. Value: {e}"),
+            Service::Nova | Service::Cinder => {
+                format!("Invalid input for field/attribute. Value: {e}")
+            }
             Service::Neutron => format!("Invalid input: {e}"),
             Service::Keystone => format!("Invalid input for field: {e}"),
             _ => format!("Malformed JSON in request body: {e}"),

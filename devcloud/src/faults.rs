@@ -61,6 +61,21 @@ pub struct FaultSettings {
     /// page a load balancer gives when no backend is up (a stopped Swift proxy behind
     /// HAProxy), its objects kept for when the knob is cleared.
     pub object_store_down: bool,
+    /// Seconds a new volume takes to become `available` (a volume from an image spends half
+    /// of it `downloading`); half of it for a delete or an extend.
+    pub volume_create_s: f64,
+    /// Seconds a volume snapshot stays `creating`.
+    pub volume_snapshot_s: f64,
+    /// Seconds an `os-volume_upload_image` waits before the bytes go to Glance.
+    pub volume_upload_s: f64,
+    /// Volume types this cloud offers besides devstack's `__DEFAULT__` and `lvmdriver-1`
+    /// (e.g. `["ceph-ssd"]`); each one's id is derived from its name.
+    pub volume_types: Vec<String>,
+    /// New volumes go to `error` instead of `available`.
+    pub volume_create_error: bool,
+    /// Uploads to image fail as Cinder handles a failed upload: the image is deleted, the
+    /// volume returns to its previous status.
+    pub volume_upload_error: bool,
 }
 
 impl Default for FaultSettings {
@@ -85,6 +100,12 @@ impl Default for FaultSettings {
             quota: Quotas::default(),
             catalog_regions: Vec::new(),
             object_store_down: false,
+            volume_create_s: 0.2,
+            volume_snapshot_s: 0.2,
+            volume_upload_s: 0.2,
+            volume_types: Vec::new(),
+            volume_create_error: false,
+            volume_upload_error: false,
         }
     }
 }
@@ -112,6 +133,12 @@ pub struct Quotas {
     pub server_groups: Option<u64>,
     /// Nova: servers in one server group (`None`: Nova's default, 10).
     pub server_group_members: Option<u64>,
+    /// Cinder: volumes of the project (`None`: Cinder's default, 10).
+    pub volumes: Option<u64>,
+    /// Cinder: volume snapshots of the project (`None`: Cinder's default, 10).
+    pub snapshots: Option<u64>,
+    /// Cinder: GiB of the project's volumes and snapshots (`None`: Cinder's default, 1000).
+    pub gigabytes: Option<u64>,
 }
 
 impl FaultSettings {

@@ -44,6 +44,27 @@ pub enum Content {
         /// The file's length in bytes.
         size: u64,
     },
+    /// A volume's bytes: `len` bytes of `base` from `offset` on, then zeros up to `size`
+    /// (a volume made from an image and larger than it; a blank volume has `len` 0). Built
+    /// with [`Content::window`], which never nests windows.
+    Window {
+        /// The bytes the window shows.
+        base: Arc<Content>,
+        /// Where in `base` the window starts.
+        offset: u64,
+        /// How many bytes of `base` it shows.
+        len: u64,
+        /// The length in bytes (zeros after `len`).
+        size: u64,
+    },
+    /// A qcow2 (version 3) image whose virtual disk is `inner`'s bytes (padded with zeros to
+    /// whole clusters): the metadata computed on the fly, then `inner` as the data clusters,
+    /// mapped in order. What `qemu-img convert -O qcow2` of a volume holds, for Cinder's
+    /// upload of a volume as a qcow2 image. Built with [`Content::qcow2_of`].
+    Qcow2Of {
+        /// The virtual disk.
+        inner: Arc<Content>,
+    },
 }
 
 /// The disk format of generated content.
@@ -92,6 +113,8 @@ struct Qcow2Layout {
     l2_count: u64,
     data_start: u64,
     data: u64,
+    /// Clusters of the virtual disk (`data` of them mapped, the rest unallocated: zeros).
+    virtual_clusters: u64,
 }
 
 const QCOW2_COPIED: u64 = 1 << 63;
@@ -99,6 +122,42 @@ const QCOW2_COPIED: u64 = 1 << 63;
 impl Qcow2Layout {
     /// The layout of a qcow2 file of exactly `size` bytes (a partial last cluster stays
     /// unused); `None` when `size` is too small for one data cluster of 512 bytes.
+    /// The layout of a qcow2 file of a virtual disk of `virtual_clusters` clusters of
+    /// `1 << cluster_bits` bytes, the first `data` of them stored (mapped in order), the rest
+    /// unallocated (zeros), as `qemu-img convert` leaves zero clusters.
+    fn for_data(data: u64, virtual_clusters: u64, cluster_bits: u32) -> Qcow2Layout {
+        let c = 1u64 << cluster_bits;
+        let l2_count = virtual_clusters.div_ceil(c / 8).max(1);
+        let l1_clusters = (l2_count * 8).div_ceil(c);
+        let mut refblock_count = 1u64;
+        loop {
+            let reftable_clusters = (refblock_count * 8).div_ceil(c);
+            let total = 1 + reftable_clusters + refblock_count + l1_clusters + l2_count + data;
+            let needed = total.div_ceil(c / 2).max(1);
+            if needed <= refblock_count {
+                let reftable = 1;
+                let refblocks = reftable + reftable_clusters;
+                let l1 = refblocks + refblock_count;
+                let l2 = l1 + l1_clusters;
+                return Qcow2Layout {
+                    cluster_bits,
+                    reftable,
+                    reftable_clusters,
+                    refblocks,
+                    refblock_count,
+                    l1,
+                    l1_clusters,
+                    l2,
+                    l2_count,
+                    data_start: l2 + l2_count,
+                    data,
+                    virtual_clusters,
+                };
+            }
+            refblock_count = needed;
+        }
+    }
+
     fn new(size: u64) -> Option<Qcow2Layout> {
         // Big clusters for big images (64 KiB from 4 MiB on), at least 64 clusters else.
         let cluster_bits = (9..=16u32).rev().find(|b| size >= 64 << b).unwrap_or(9);
@@ -130,6 +189,7 @@ impl Qcow2Layout {
                     l2_count,
                     data_start: l2 + l2_count,
                     data,
+                    virtual_clusters: data,
                 });
             }
             data = n.checked_sub(meta)?;
@@ -142,7 +202,7 @@ impl Qcow2Layout {
 
     /// The virtual disk's size.
     fn virtual_size(&self) -> u64 {
-        self.data << self.cluster_bits
+        self.virtual_clusters << self.cluster_bits
     }
 
     /// Where the data clusters start (everything before is metadata).
@@ -271,8 +331,193 @@ impl Content {
     /// The length in bytes.
     pub fn size(&self) -> u64 {
         match self {
-            Content::Generated { size, .. } | Content::File { size, .. } => *size,
+            Content::Generated { size, .. }
+            | Content::File { size, .. }
+            | Content::Window { size, .. } => *size,
+            Content::Qcow2Of { inner } => {
+                let l = Content::qcow2_of_layout(inner);
+                (l.data_start + l.data) << l.cluster_bits
+            }
         }
+    }
+
+    /// `size` bytes: `len` bytes of `base` from `offset` on (at most what `base` has), then
+    /// zeros. A window over a window is flattened into one window over the inner base, so
+    /// chains of volumes made from snapshots of volumes stay one level deep.
+    pub fn window(base: Content, offset: u64, len: u64, size: u64) -> Content {
+        let len = len.min(base.size().saturating_sub(offset)).min(size);
+        match base {
+            Content::Window {
+                base: inner,
+                offset: inner_offset,
+                len: inner_len,
+                ..
+            } => {
+                let shown = inner_len.saturating_sub(offset).min(len);
+                Content::Window {
+                    base: inner,
+                    offset: inner_offset + offset.min(inner_len),
+                    len: shown,
+                    size,
+                }
+            }
+            base => Content::Window {
+                base: Arc::new(base),
+                offset,
+                len,
+                size,
+            },
+        }
+    }
+
+    /// A qcow2 image (64 KiB clusters, as `qemu-img` makes them) whose virtual disk is
+    /// `inner`'s bytes.
+    pub fn qcow2_of(inner: Content) -> Content {
+        Content::Qcow2Of {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// How many bytes at the start of this content may be other than zero (the rest is
+    /// known zeros: a window's tail).
+    fn stored_len(&self) -> u64 {
+        match self {
+            Content::Window { len, .. } => *len,
+            other => other.size(),
+        }
+    }
+
+    /// The layout of a [`Content::Qcow2Of`] over `inner`: its clusters up to the last that
+    /// may hold data are stored, the zeros after them left unallocated.
+    fn qcow2_of_layout(inner: &Content) -> Qcow2Layout {
+        let virtual_clusters = inner.size().div_ceil(1 << 16).max(1);
+        let data = inner.stored_len().div_ceil(1 << 16).min(virtual_clusters);
+        Qcow2Layout::for_data(data, virtual_clusters, 16)
+    }
+
+    /// A blank volume's bytes: `size` zeros.
+    pub fn zeros(size: u64) -> Content {
+        Content::window(
+            Content::Generated {
+                seed: 0,
+                size: 0,
+                format: Format::Raw,
+            },
+            0,
+            0,
+            size,
+        )
+    }
+
+    /// The bytes a guest sees on a disk written from this content labeled `disk_format`, as
+    /// Cinder's `qemu-img convert` to raw finds them: raw content as it is, a generated qcow2's
+    /// data clusters; `None` for what devcloud cannot convert (other formats, qcow2 files).
+    pub fn guest_bytes(&self, disk_format: &str) -> Option<(u64, u64)> {
+        match (disk_format, self) {
+            ("raw", _) => Some((0, self.size())),
+            (
+                "qcow2",
+                Content::Generated {
+                    size,
+                    format: Format::Qcow2,
+                    ..
+                },
+            ) => Qcow2Layout::new(*size).map(|l| (l.data_offset(), l.virtual_size())),
+            ("qcow2", Content::Qcow2Of { inner }) => {
+                let l = Content::qcow2_of_layout(inner);
+                Some((l.data_offset(), l.virtual_size()))
+            }
+            _ => None,
+        }
+    }
+
+    /// Call `f` with the bytes from `start` to `end` (exclusive), chunk by chunk, in order.
+    /// Blocking: call it on a blocking thread.
+    pub fn for_each_chunk_blocking(
+        &self,
+        start: u64,
+        end: u64,
+        f: &mut dyn FnMut(&[u8]),
+    ) -> std::io::Result<()> {
+        use std::io::{Read, Seek};
+        let end = end.min(self.size());
+        if start >= end {
+            return Ok(());
+        }
+        match self {
+            Content::Generated { seed, size, format } => {
+                let mut buf = vec![0u8; CHUNK.min((end - start) as usize)];
+                let mut pos = start;
+                while pos < end {
+                    let len = ((end - pos) as usize).min(CHUNK);
+                    generate_formatted(*seed, *size, *format, pos, &mut buf[..len]);
+                    f(&buf[..len]);
+                    pos += len as u64;
+                }
+            }
+            Content::File { path, .. } => {
+                let mut file = std::fs::File::open(path.as_path())?;
+                file.seek(std::io::SeekFrom::Start(start))?;
+                let mut buf = vec![0u8; CHUNK.min((end - start) as usize)];
+                let mut pos = start;
+                while pos < end {
+                    let want = ((end - pos) as usize).min(CHUNK);
+                    let n = file.read(&mut buf[..want])?;
+                    if n == 0 {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "image file is shorter than its size",
+                        ));
+                    }
+                    f(&buf[..n]);
+                    pos += n as u64;
+                }
+            }
+            Content::Qcow2Of { inner } => {
+                let l = Content::qcow2_of_layout(inner);
+                let header = l.header();
+                let meta_end = l.data_offset();
+                let mut pos = start;
+                while pos < end.min(meta_end) {
+                    let n = ((end.min(meta_end) - pos) as usize).min(CHUNK);
+                    let buf: Vec<u8> = (pos..pos + n as u64)
+                        .map(|p| l.meta_byte(&header, p))
+                        .collect();
+                    f(&buf);
+                    pos += n as u64;
+                }
+                if end > meta_end {
+                    let from = start.max(meta_end) - meta_end;
+                    let to = end - meta_end;
+                    let inner_end = to.min(inner.size());
+                    if from < inner_end {
+                        inner.for_each_chunk_blocking(from, inner_end, f)?;
+                    }
+                    let zeros = vec![0u8; CHUNK.min((to - from) as usize)];
+                    let mut pos = from.max(inner.size());
+                    while pos < to {
+                        let n = ((to - pos) as usize).min(CHUNK);
+                        f(&zeros[..n]);
+                        pos += n as u64;
+                    }
+                }
+            }
+            Content::Window {
+                base, offset, len, ..
+            } => {
+                if start < *len {
+                    base.for_each_chunk_blocking(offset + start, offset + end.min(*len), f)?;
+                }
+                let zeros = vec![0u8; CHUNK.min((end - start) as usize)];
+                let mut pos = start.max(*len);
+                while pos < end {
+                    let n = ((end - pos) as usize).min(CHUNK);
+                    f(&zeros[..n]);
+                    pos += n as u64;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The bytes from `start` to `end` (exclusive) as a stream of chunks.
@@ -327,6 +572,47 @@ impl Content {
                     })
                     .boxed()
             }
+            Content::Window {
+                base, offset, len, ..
+            } => {
+                let shown = if start < len {
+                    base.stream(offset + start, offset + end.min(len))
+                } else {
+                    stream::empty().boxed()
+                };
+                let zeros = stream::unfold(start.max(len), move |pos| async move {
+                    if pos >= end {
+                        return None;
+                    }
+                    let n = ((end - pos) as usize).min(CHUNK);
+                    Some((Ok(Bytes::from(vec![0u8; n])), pos + n as u64))
+                });
+                shown.chain(zeros).boxed()
+            }
+            Content::Qcow2Of { inner } => {
+                let l = Content::qcow2_of_layout(&inner);
+                let meta_end = l.data_offset();
+                let header = l.header();
+                let meta = stream::unfold(start, move |pos| async move {
+                    let stop = end.min(meta_end);
+                    if pos >= stop {
+                        return None;
+                    }
+                    let n = ((stop - pos) as usize).min(CHUNK);
+                    let buf: Vec<u8> = (pos..pos + n as u64)
+                        .map(|p| l.meta_byte(&header, p))
+                        .collect();
+                    Some((Ok(Bytes::from(buf)), pos + n as u64))
+                });
+                let data = if end > meta_end {
+                    let from = start.max(meta_end) - meta_end;
+                    let window = Content::window((*inner).clone(), 0, inner.size(), end - meta_end);
+                    window.stream(from, end - meta_end)
+                } else {
+                    stream::empty().boxed()
+                };
+                meta.chain(data).boxed()
+            }
         }
     }
 
@@ -339,6 +625,9 @@ impl Content {
             ("raw", _) => Some(self.size()),
             ("qcow2", Content::Generated { size, format, .. }) => {
                 (*format == Format::Qcow2).then(|| virtual_size(*size, *format))?
+            }
+            ("qcow2", Content::Qcow2Of { inner }) => {
+                Some(Content::qcow2_of_layout(inner).virtual_size())
             }
             ("qcow2", Content::File { path, .. }) => {
                 use std::io::Read;
@@ -356,33 +645,12 @@ impl Content {
     /// md5 and sha512 (lowercase hex) of the whole content. Blocking: call it on a blocking
     /// thread.
     pub fn checksums_blocking(&self) -> std::io::Result<(String, String)> {
-        use std::io::Read;
         let mut md5 = Md5::new();
         let mut sha = Sha512::new();
-        let mut buf = vec![0u8; CHUNK];
-        match self {
-            Content::Generated { seed, size, format } => {
-                let mut pos = 0u64;
-                while pos < *size {
-                    let len = ((size - pos) as usize).min(CHUNK);
-                    generate_formatted(*seed, *size, *format, pos, &mut buf[..len]);
-                    md5.update(&buf[..len]);
-                    sha.update(&buf[..len]);
-                    pos += len as u64;
-                }
-            }
-            Content::File { path, .. } => {
-                let mut file = std::fs::File::open(path.as_path())?;
-                loop {
-                    let n = file.read(&mut buf)?;
-                    if n == 0 {
-                        break;
-                    }
-                    md5.update(&buf[..n]);
-                    sha.update(&buf[..n]);
-                }
-            }
-        }
+        self.for_each_chunk_blocking(0, self.size(), &mut |chunk| {
+            md5.update(chunk);
+            sha.update(chunk);
+        })?;
         Ok((hex::encode(md5.finalize()), hex::encode(sha.finalize())))
     }
 }
@@ -390,6 +658,144 @@ impl Content {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    async fn collect(content: &Content, start: u64, end: u64) -> Vec<u8> {
+        content
+            .stream(start, end)
+            .map(|c| c.expect("chunk"))
+            .collect::<Vec<_>>()
+            .await
+            .concat()
+    }
+
+    /// A volume larger than its image reads the image's bytes then zeros, by stream and by
+    /// the blocking reader alike, from any offset; windows over windows flatten.
+    #[tokio::test]
+    async fn windows_read_their_base_then_zeros() {
+        let image = Content::Generated {
+            seed: 5,
+            size: 3 * CHUNK as u64 + 17,
+            format: Format::Raw,
+        };
+        let size = 5 * CHUNK as u64 + 3;
+        let volume = Content::window(image.clone(), 0, image.size(), size);
+        let whole = collect(&volume, 0, size).await;
+        assert_eq!(whole.len() as u64, size);
+        assert_eq!(
+            whole[..image.size() as usize],
+            collect(&image, 0, image.size()).await[..]
+        );
+        assert!(whole[image.size() as usize..].iter().all(|b| *b == 0));
+        for (start, end) in [
+            (0u64, 10u64),
+            (image.size() - 3, image.size() + 3),
+            (size - 1, size),
+            (7, size),
+        ] {
+            assert_eq!(
+                collect(&volume, start, end).await,
+                whole[start as usize..end as usize]
+            );
+            let mut read = Vec::new();
+            volume
+                .for_each_chunk_blocking(start, end, &mut |c| read.extend_from_slice(c))
+                .expect("read");
+            assert_eq!(read, whole[start as usize..end as usize]);
+        }
+        let (md5, _) = volume.checksums_blocking().expect("hash");
+        assert_eq!(md5, hex::encode(Md5::digest(&whole)));
+        // A snapshot's volume, bigger again: still one window over the image.
+        let bigger = Content::window(volume.clone(), 0, size, size + 100);
+        let Content::Window { base, len, .. } = &bigger else {
+            panic!("not a window: {bigger:?}");
+        };
+        assert!(matches!(**base, Content::Generated { .. }));
+        assert_eq!(*len, image.size());
+        let mut again = collect(&bigger, 0, size + 100).await;
+        assert!(again.split_off(size as usize).iter().all(|b| *b == 0));
+        assert_eq!(again, whole);
+        let blank = Content::zeros(1 << 40);
+        assert_eq!(collect(&blank, (1 << 40) - 5, 1 << 40).await, vec![0u8; 5]);
+    }
+
+    /// A qcow2 made of a volume's bytes is valid for `qemu-img`, its virtual disk is the
+    /// volume's bytes, and a volume made from it reads them back.
+    #[tokio::test]
+    async fn a_volume_becomes_a_valid_qcow2_and_back() {
+        let image = Content::Generated {
+            seed: 9,
+            size: 300_000,
+            format: Format::Raw,
+        };
+        let volume = Content::window(image, 0, 300_000, 3 << 20);
+        let qcow2 = Content::qcow2_of(volume.clone());
+        let bytes = collect(&qcow2, 0, qcow2.size()).await;
+        assert_eq!(bytes.len() as u64, qcow2.size());
+        let mut read = Vec::new();
+        qcow2
+            .for_each_chunk_blocking(0, qcow2.size(), &mut |c| read.extend_from_slice(c))
+            .expect("read");
+        assert_eq!(read, bytes);
+        assert_eq!(
+            collect(&qcow2, 70_000, 500_000).await,
+            bytes[70_000..500_000]
+        );
+        assert_eq!(qcow2.inspect_virtual_size(Some("qcow2")), Some(3 << 20));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("v.qcow2");
+        std::fs::write(&file, &bytes).expect("write");
+        let check = qemu_img(&["check", "-f", "qcow2", "--output=json"], &file);
+        assert!(
+            check.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr)
+        );
+        let raw = dir.path().join("v.raw");
+        let out = std::process::Command::new("qemu-img")
+            .args(["convert", "-f", "qcow2", "-O", "raw"])
+            .arg(&file)
+            .arg(&raw)
+            .output()
+            .expect("qemu-img");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            std::fs::read(&raw).expect("raw"),
+            collect(&volume, 0, volume.size()).await
+        );
+        let (offset, len) = qcow2.guest_bytes("qcow2").expect("convertible");
+        let back = Content::window(qcow2, offset, len, len);
+        assert_eq!(
+            collect(&back, 0, back.size()).await,
+            collect(&volume, 0, volume.size()).await
+        );
+    }
+
+    /// A volume made from a generated qcow2 holds the qcow2's virtual disk.
+    #[test]
+    fn a_qcow2_image_becomes_its_virtual_disk() {
+        let image = Content::Generated {
+            seed: 3,
+            size: 8 << 20,
+            format: Format::Qcow2,
+        };
+        let (offset, len) = image.guest_bytes("qcow2").expect("convertible");
+        assert_eq!(Some(len), virtual_size(8 << 20, Format::Qcow2));
+        let volume = Content::window(image.clone(), offset, len, 16 << 20);
+        let mut head = Vec::new();
+        volume
+            .for_each_chunk_blocking(0, 64, &mut |c| head.extend_from_slice(c))
+            .expect("read");
+        let mut expected = vec![0u8; 64];
+        generate(3, offset, &mut expected);
+        assert_eq!(head, expected);
+        assert_eq!(image.guest_bytes("vmdk"), None);
+        assert_eq!(image.guest_bytes("raw"), Some((0, 8 << 20)));
+    }
 
     #[test]
     fn generation_is_deterministic_and_offset_independent() {

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod cinder;
 pub mod clock;
 pub mod cloud;
 pub mod clouds_yaml;
@@ -205,6 +206,7 @@ impl DevCloud {
                 nova: nova::Nova::new(),
                 glance,
                 neutron: neutron::Neutron::new(),
+                cinder: cinder::Cinder::new(),
                 swift: swift::Swift::default(),
                 faults: Faults::new(
                     options.faults.clone(),

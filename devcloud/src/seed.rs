@@ -276,6 +276,7 @@ fn seed_provider(
         user_data: None,
         availability_zone: None,
         group: None,
+        block_devices: Vec::new(),
         disk: Some(Content::Generated {
             seed: options.seed,
             size: options.image_size,

@@ -82,6 +82,49 @@ impl DevCloudProcess {
         String::from_utf8(out.stdout).expect("utf-8 output")
     }
 
+    /// Run `openstack --os-cloud CLOUD ARGS...`, which must fail; its stderr.
+    fn osc_fails(&self, cloud: &str, args: &[&str]) -> String {
+        let mut cmd = Command::new(openstack_cli());
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("OS_") {
+                cmd.env_remove(key);
+            }
+        }
+        let out = cmd
+            .env("OS_CLIENT_CONFIG_FILE", self.clouds_yaml())
+            .arg("--os-cloud")
+            .arg(cloud)
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .expect("run openstack");
+        assert!(
+            !out.status.success(),
+            "openstack --os-cloud {cloud} {} succeeded, expected a failure",
+            args.join(" ")
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// Poll `openstack ... show NAME -f value -c status` until it prints `status`.
+    fn wait_status(&self, cloud: &str, kind: &[&str], name: &str, status: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let mut args = kind.to_vec();
+            args.extend(["show", name, "-f", "value", "-c", "status"]);
+            let now = self.osc(cloud, &args);
+            if now.trim() == status {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} {name} is still {now:?}, not {status}",
+                kind.join(" ")
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// Like [`Self::osc`] with `-f json`, parsed.
     fn osc_json(&self, cloud: &str, args: &[&str]) -> Value {
         let mut all = args.to_vec();
@@ -552,4 +595,263 @@ fn boot_fidelity_server_group_properties_and_snapshot() {
         "{g:#}"
     );
     dc.osc("provider", &["server", "group", "delete", "referee-group"]);
+}
+
+/// The volume path of issue 17 with the standard CLI: volumes from images, boot from volume
+/// with a data volume through `--block-device`, the in-use rules, a snapshot (3.66 without
+/// `force`), a volume from it, its upload to an image whose bytes are the source image's then
+/// zeros, the zero-byte snapshot of the volume-backed server with its block device mapping,
+/// quotas and limits, and everything deleted in reverse.
+#[test]
+fn volumes_snapshots_and_boot_from_volume() {
+    let dc = DevCloudProcess::start();
+    let p = "provider";
+    let source: Vec<u8> = (0..(1u32 << 20) + 5)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let file = dc.dir.path().join("data.raw");
+    std::fs::write(&file, &source).expect("write");
+    let path = file.to_str().expect("utf-8 path");
+    dc.osc_json(
+        p,
+        &[
+            "image",
+            "create",
+            "--file",
+            path,
+            "--disk-format",
+            "raw",
+            "--container-format",
+            "bare",
+            "data-src",
+        ],
+    );
+    let types = dc.osc_json(p, &["volume", "type", "list"]);
+    row(&types, "Name", "lvmdriver-1");
+
+    dc.osc_json(
+        p,
+        &[
+            "volume", "create", "--image", "data-src", "--size", "1", "data1",
+        ],
+    );
+    dc.osc_json(
+        p,
+        &[
+            "volume",
+            "create",
+            "--image",
+            "ubuntu-22.04-base",
+            "--size",
+            "1",
+            "--bootable",
+            "root1",
+        ],
+    );
+    dc.wait_status(p, &["volume"], "data1", "available");
+    dc.wait_status(p, &["volume"], "root1", "available");
+    let data1 = dc.osc_json(p, &["volume", "show", "data1"]);
+    assert_eq!(data1["bootable"], true, "{data1}");
+    assert_eq!(
+        data1["volume_image_metadata"]["image_name"], "data-src",
+        "{data1}"
+    );
+    let data_id = data1["id"].as_str().expect("id").to_string();
+    let root_id = dc
+        .osc(p, &["volume", "show", "root1", "-f", "value", "-c", "id"])
+        .trim()
+        .to_string();
+
+    let root_bd = format!(
+        "source_type=volume,uuid={root_id},destination_type=volume,boot_index=0,delete_on_termination=false"
+    );
+    let data_bd = format!(
+        "source_type=volume,uuid={data_id},destination_type=volume,delete_on_termination=false"
+    );
+    let server = dc.osc_json(
+        p,
+        &[
+            "server",
+            "create",
+            "--flavor",
+            "m1.small",
+            "--network",
+            "private",
+            "--block-device",
+            &root_bd,
+            "--block-device",
+            &data_bd,
+            "--wait",
+            "bfv",
+        ],
+    );
+    assert_eq!(server["status"], "ACTIVE", "{server}");
+    let shown = dc.osc_json(p, &["server", "show", "bfv"]);
+    let attached = shown["volumes_attached"].to_string();
+    assert!(
+        attached.contains(&root_id) && attached.contains(&data_id),
+        "{shown}"
+    );
+    let attachments = dc.osc_json(p, &["server", "volume", "list", "bfv"]);
+    assert_eq!(
+        row(&attachments, "Volume ID", &root_id)["Device"],
+        "/dev/vda"
+    );
+    assert_eq!(
+        row(&attachments, "Volume ID", &data_id)["Device"],
+        "/dev/vdb"
+    );
+    let volumes = dc.osc_json(p, &["volume", "list"]);
+    assert_eq!(row(&volumes, "Name", "data1")["Status"], "in-use");
+
+    let refused = dc.osc_fails(p, &["volume", "delete", "data1"]);
+    assert!(refused.contains("failed to delete"), "{refused}");
+    let refused = dc.osc_fails(
+        p,
+        &[
+            "volume",
+            "snapshot",
+            "create",
+            "--volume",
+            "data1",
+            "snap-data",
+        ],
+    );
+    assert!(
+        refused.contains("status must be available, but current status is: in-use"),
+        "{refused}"
+    );
+    dc.osc_json(
+        p,
+        &[
+            "--os-volume-api-version",
+            "3.66",
+            "volume",
+            "snapshot",
+            "create",
+            "--volume",
+            "data1",
+            "snap-data",
+        ],
+    );
+    dc.wait_status(p, &["volume", "snapshot"], "snap-data", "available");
+    dc.osc_json(p, &["volume", "create", "--snapshot", "snap-data", "copy1"]);
+    dc.wait_status(p, &["volume"], "copy1", "available");
+
+    let upload = dc.osc_json(
+        p,
+        &[
+            "image",
+            "create",
+            "--volume",
+            "copy1",
+            "--disk-format",
+            "raw",
+            "up1",
+        ],
+    );
+    assert_eq!(upload["status"], "uploading", "{upload}");
+    dc.wait_status(p, &["volume"], "copy1", "available");
+    dc.wait_status(p, &["image"], "up1", "active");
+    let saved = dc.dir.path().join("up1.raw");
+    dc.osc(
+        p,
+        &[
+            "image",
+            "save",
+            "--file",
+            saved.to_str().expect("utf-8 path"),
+            "up1",
+        ],
+    );
+    let bytes = std::fs::read(&saved).expect("saved");
+    assert_eq!(bytes.len(), 1 << 30);
+    assert!(
+        bytes[..source.len()] == source[..],
+        "the volume's bytes are the image's"
+    );
+    assert!(bytes[source.len()..].iter().all(|b| *b == 0), "then zeros");
+    drop(bytes);
+
+    let snap = dc.osc_json(
+        p,
+        &[
+            "server", "image", "create", "--name", "bfv-snap", "--wait", "bfv",
+        ],
+    );
+    assert_eq!(snap["name"], "bfv-snap");
+    let image = dc.osc_json(p, &["image", "show", "bfv-snap"]);
+    assert_eq!(image["size"], 0, "{image}");
+    assert_eq!(image["properties"]["bdm_v2"], "True", "{image}");
+    assert_eq!(
+        image["properties"]["root_device_name"], "/dev/vda",
+        "{image}"
+    );
+    let mapping: Value = serde_json::from_str(
+        image["properties"]["block_device_mapping"]
+            .as_str()
+            .expect("mapping"),
+    )
+    .expect("JSON mapping");
+    assert_eq!(mapping.as_array().map(Vec::len), Some(2), "{mapping}");
+    assert_eq!(mapping[0]["source_type"], "snapshot");
+    assert_eq!(mapping[0]["boot_index"], 0);
+    let empty = dc.dir.path().join("bfv-snap.raw");
+    dc.osc(
+        p,
+        &[
+            "image",
+            "save",
+            "--file",
+            empty.to_str().expect("utf-8 path"),
+            "bfv-snap",
+        ],
+    );
+    assert_eq!(std::fs::metadata(&empty).map(|m| m.len()).unwrap_or(1), 0);
+    let snapshots = dc.osc_json(p, &["volume", "snapshot", "list"]);
+    assert_eq!(snapshots.as_array().map(Vec::len), Some(3), "{snapshots}");
+
+    let quota = dc.osc_json(p, &["quota", "show", "--volume", "--usage"]);
+    assert_eq!(row(&quota, "Resource", "volumes")["In Use"], 3, "{quota}");
+    assert_eq!(row(&quota, "Resource", "snapshots")["In Use"], 3, "{quota}");
+    let limits = dc.osc_json(p, &["limits", "show", "--absolute"]);
+    assert_eq!(
+        row(&limits, "Name", "max_total_volume_gigabytes")["Value"],
+        1000,
+        "{limits}"
+    );
+
+    // Everything in reverse.
+    dc.osc(p, &["server", "delete", "--wait", "bfv"]);
+    dc.wait_status(p, &["volume"], "data1", "available");
+    dc.osc(p, &["image", "delete", "bfv-snap", "up1", "data-src"]);
+    for s in snapshots.as_array().expect("list") {
+        dc.osc(
+            p,
+            &[
+                "volume",
+                "snapshot",
+                "delete",
+                s["ID"].as_str().expect("id"),
+            ],
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !dc
+        .osc_json(p, &["volume", "snapshot", "list"])
+        .as_array()
+        .is_some_and(Vec::is_empty)
+    {
+        assert!(Instant::now() < deadline, "snapshots stay");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    dc.osc(p, &["volume", "delete", "copy1", "data1", "root1"]);
+    while !dc
+        .osc_json(p, &["volume", "list"])
+        .as_array()
+        .is_some_and(Vec::is_empty)
+    {
+        assert!(Instant::now() < deadline, "volumes stay");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

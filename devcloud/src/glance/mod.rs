@@ -39,6 +39,8 @@ pub struct ImageSummary {
     pub container_format: Option<String>,
     /// The additional (user) properties: what Nova reads as the image's `properties`.
     pub properties: Map<String, Value>,
+    /// The md5 of the data, once known.
+    pub checksum: Option<String>,
 }
 
 /// One image record.
@@ -159,6 +161,7 @@ impl ImageRecord {
             disk_format: self.disk_format.clone(),
             container_format: self.container_format.clone(),
             properties: self.properties.clone(),
+            checksum: self.checksum.clone(),
         }
     }
 }
@@ -303,6 +306,95 @@ impl Glance {
         } else {
             on_done(false);
         }
+    }
+
+    /// Set an image's visibility and protection (Cinder's upload-to-image, 3.1+).
+    pub fn set_visibility(&self, image_id: &str, visibility: &str, protected: bool) {
+        if let Some(image) = self.lock().get_mut(image_id) {
+            image.visibility = visibility.into();
+            image.protected = protected;
+        }
+    }
+
+    /// Delete an image record whatever its state (what Cinder does to the image of a failed
+    /// upload: `_delete_image` of a queued or saving image). Its bytes are not a file Glance
+    /// owns, so none is removed.
+    pub fn discard_image(&self, image_id: &str) {
+        self.lock().remove(image_id);
+    }
+
+    /// A Nova snapshot of a volume-backed server: an `active` image without data (`size` 0,
+    /// the md5 of nothing; its download answers 204), `raw`/`bare` as Nova's zero-length
+    /// upload hack makes it.
+    pub fn create_empty_image(
+        &self,
+        owner_project_id: &str,
+        name: &str,
+        properties: Map<String, Value>,
+        min_disk: u64,
+        min_ram: u64,
+    ) -> String {
+        let id = self.create_snapshot_image(
+            owner_project_id,
+            name,
+            "raw",
+            "bare",
+            properties,
+            min_disk,
+            min_ram,
+        );
+        if let Some(image) = self.lock().get_mut(&id) {
+            image.status = "active".into();
+            image.size = Some(0);
+            image.checksum = Some("d41d8cd98f00b204e9800998ecf8427e".into());
+            image.os_hash_value = Some("cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e".into());
+        }
+        id
+    }
+
+    /// A queued image starts receiving data (`saving`).
+    pub fn set_saving(&self, image_id: &str) {
+        if let Some(image) = self
+            .lock()
+            .get_mut(image_id)
+            .filter(|i| i.status == "queued")
+        {
+            image.status = "saving".into();
+            image.updated_at = now();
+        }
+    }
+
+    /// Cinder's upload of a volume: the image goes `active` with `content` at once (size and
+    /// virtual size known), and its checksums appear when a background thread has hashed it,
+    /// as for seeded images (a volume is GiBs, mostly zeros: hashing it first would keep a
+    /// debug build waiting for minutes). False when the image is gone or not queued.
+    pub fn activate_then_hash(&self, image_id: &str, content: Content) -> bool {
+        {
+            let mut images = self.lock();
+            let Some(image) = images
+                .get_mut(image_id)
+                .filter(|i| matches!(i.status.as_str(), "queued" | "saving"))
+            else {
+                return false;
+            };
+            image.status = "active".into();
+            image.size = Some(content.size());
+            image.virtual_size = content.inspect_virtual_size(image.disk_format.as_deref());
+            image.content = Some(content.clone());
+            image.updated_at = now();
+        }
+        let images = self.images.clone();
+        let id = image_id.to_string();
+        std::thread::spawn(move || {
+            if let Ok((md5, sha512)) = content.checksums_blocking() {
+                let mut images = images.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(image) = images.get_mut(&id) {
+                    image.checksum = Some(md5);
+                    image.os_hash_value = Some(sha512);
+                }
+            }
+        });
+        true
     }
 
     /// The content of an active image (to become the disk of a server booted from it).

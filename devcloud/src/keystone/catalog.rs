@@ -85,6 +85,18 @@ fn services(cloud: &Cloud) -> Vec<(&'static str, &'static str, &'static str, Str
             format!("{}-neutron", cloud.name),
         ),
         (
+            "block-storage",
+            "cinder",
+            "/volume/v3",
+            format!("{}-cinder", cloud.name),
+        ),
+        (
+            "volumev3",
+            "cinderv3",
+            "/volume/v3",
+            format!("{}-cinderv3", cloud.name),
+        ),
+        (
             "object-store",
             "swift",
             "/object-store/v1/AUTH_devcloud",

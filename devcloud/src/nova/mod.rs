@@ -393,12 +393,9 @@ pub fn check_boot_quota(cloud: &Cloud, project_id: &str, flavor_id: &str) -> Res
     ))
 }
 
-/// The byte length of a server disk (from the contract's `Content` variants only).
+/// The byte length of a server disk.
 fn disk_size(c: &crate::imagedata::Content) -> u64 {
-    match c {
-        crate::imagedata::Content::Generated { size, .. }
-        | crate::imagedata::Content::File { size, .. } => *size,
-    }
+    c.size()
 }
 
 /// Nova's `created`/`updated` format.

@@ -97,6 +97,19 @@ fn create_image(
             )));
         }
     };
+    if server.volume_backed() {
+        if !matches!(server.vm_state.as_str(), "active" | "stopped") || server.task_state.is_some()
+        {
+            return Err(conflict_state("createImage", &server.id, &server));
+        }
+        let image_id = snapshot_volume_backed(cloud, auth, &server, &name, &metadata)?;
+        return Ok(if mv.at_least(45) {
+            (StatusCode::ACCEPTED, Json(json!({"image_id": image_id}))).into_response()
+        } else {
+            let location = format!("{}/image/v2/images/{image_id}", cloud.base_url);
+            (StatusCode::ACCEPTED, [("location", location)]).into_response()
+        });
+    }
     {
         let mut st = cloud.nova.lock();
         let s = st
@@ -165,6 +178,88 @@ fn create_image(
         let location = format!("{}/image/v2/images/{image_id}", cloud.base_url);
         Ok((StatusCode::ACCEPTED, [("location", location)]).into_response())
     }
+}
+
+/// Nova's `snapshot_volume_backed`: a Cinder snapshot (forced) of each volume, then a Glance
+/// image without data (size 0, `raw`/`bare`) whose properties are the instance's snapshot
+/// metadata (without what a virt driver adds on upload) plus `root_device_name`,
+/// `block_device_mapping` (the JSON list of each volume's snapshot mapping, as
+/// `block_device.snapshot_from_bdm` makes it) and `bdm_v2`. 403 when the snapshots would
+/// exceed the project's Cinder quota, as Nova checks it first.
+fn snapshot_volume_backed(
+    cloud: &SharedCloud,
+    auth: &Auth,
+    server: &Server,
+    name: &str,
+    metadata: &Map<String, Value>,
+) -> Result<String, ApiError> {
+    let used = cloud.cinder.usage(&server.project_id);
+    let limits = crate::cinder::Limits::of(cloud);
+    if used.snapshots + server.volumes.len() as u64 > limits.snapshots {
+        return Err(ApiError::nova(
+            StatusCode::FORBIDDEN,
+            "Quota exceeded for resources: ['snapshots'].",
+        ));
+    }
+    let meta = snapshot_metadata(server, auth, metadata);
+    let mut properties = meta.properties;
+    for key in ["image_location", "image_state", "owner_id"] {
+        properties.remove(key);
+    }
+    let mut mapping = Vec::new();
+    for v in &server.volumes {
+        let description = cloud
+            .cinder
+            .volume(&v.volume_id, None)
+            .and_then(|x| x.description);
+        let snap = crate::cinder::create_snapshot(
+            cloud,
+            &server.project_id,
+            &auth.user_id,
+            &v.volume_id,
+            Some(format!("snapshot for {name}")),
+            description,
+            Default::default(),
+            true,
+            false,
+        )?;
+        mapping.push(json!({
+            "source_type": "snapshot",
+            "destination_type": "volume",
+            "snapshot_id": snap.id,
+            "disk_bus": "virtio",
+            "device_type": "disk",
+            "boot_index": v.boot_index,
+            "delete_on_termination": v.delete_on_termination,
+            "volume_size": v.volume_size,
+            "device_name": v.device,
+            "guest_format": null,
+            "volume_id": null,
+            "image_id": null,
+            "no_device": null,
+            "tag": null,
+            "volume_type": null,
+            "encrypted": null,
+            "encryption_secret_uuid": null,
+            "encryption_format": null,
+            "encryption_options": null,
+        }));
+    }
+    properties.insert("root_device_name".into(), json!("/dev/vda"));
+    if !mapping.is_empty() {
+        properties.insert(
+            "block_device_mapping".into(),
+            json!(Value::Array(mapping).to_string()),
+        );
+        properties.insert("bdm_v2".into(), json!("True"));
+    }
+    Ok(cloud.glance.create_empty_image(
+        &server.project_id,
+        name,
+        properties,
+        meta.min_disk,
+        meta.min_ram,
+    ))
 }
 
 /// Image properties nova never lets a snapshot inherit: `[DEFAULT]

@@ -53,6 +53,8 @@ pub struct BootRequest {
     pub availability_zone: Option<String>,
     /// The server group of `os:scheduler_hints`.
     pub group: Option<String>,
+    /// `block_device_mapping_v2`'s volumes.
+    pub block_devices: Vec<super::volumes::BlockDevice>,
 }
 
 /// Nova's `description` (2.19+): a string of at most 255 printable characters, or null.
@@ -266,7 +268,10 @@ fn parse_boot(
     if !cloud.nova.lock().flavors.contains_key(&flavor_id) {
         return Err(bad(format!("Flavor {flavor_id} could not be found.")));
     }
+    let block_devices = super::volumes::parse(s)?;
+    let boots_from_volume = block_devices.iter().any(|b| b.boot_index == Some(0));
     let image_id = match str_of("imageRef").filter(|i| !i.is_empty()) {
+        _ if boots_from_volume => None,
         Some(r) => {
             let id = r.rsplit('/').next().unwrap_or_default().to_string();
             let summary = cloud
@@ -283,9 +288,14 @@ fn parse_boot(
             check_flavor_fits(cloud, &flavor_id, &summary)?;
             Some(id)
         }
-        None => {
+        None if block_devices.is_empty() => {
             return Err(bad(
                 "Block Device Mapping is Invalid: You specified more local devices than the limit allows",
+            ));
+        }
+        None => {
+            return Err(bad(
+                "Block Device Mapping is Invalid: Boot sequence for the instance and image/block device mapping combination is not valid.",
             ));
         }
     };
@@ -505,6 +515,7 @@ fn parse_boot(
         user_data,
         availability_zone: str_of("availability_zone").filter(|az| !az.is_empty()),
         group,
+        block_devices,
     })
 }
 
@@ -570,12 +581,20 @@ fn auto_network(
 /// mappings, then `min_ram`, `min_disk` (at least the flavor's root disk, the flavor's alone
 /// for a vhd), `disk_format`, `container_format`; `image_base_image_ref`) and the booting
 /// user's names and roles.
-fn system_metadata(cloud: &Cloud, auth: &Auth, req: &BootRequest) -> BTreeMap<String, String> {
+fn system_metadata(
+    cloud: &Cloud,
+    auth: &Auth,
+    req: &BootRequest,
+    root_volume: Option<&crate::cinder::Volume>,
+) -> BTreeMap<String, String> {
     let mut sm = BTreeMap::new();
-    let image = req
-        .image_id
-        .as_ref()
-        .and_then(|i| cloud.glance.image_summary(i));
+    let image = match root_volume {
+        Some(v) => Some(image_of_volume(v)),
+        None => req
+            .image_id
+            .as_ref()
+            .and_then(|i| cloud.glance.image_summary(i)),
+    };
     if let Some(image) = &image {
         const SKIP: &[&str] = &[
             "mappings",
@@ -623,12 +642,64 @@ fn system_metadata(cloud: &Cloud, auth: &Auth, req: &BootRequest) -> BTreeMap<St
     sm
 }
 
-/// Create a server (ports included) and schedule its BUILD -> ACTIVE/ERROR transition.
+/// Nova's `get_image_metadata_from_volume`: the volume's image metadata as the image's
+/// properties, less the attributes Cinder copied (`VIM_IMAGE_ATTRIBUTES`), with `min_ram`
+/// and `min_disk` as numbers and no formats.
+fn image_of_volume(v: &crate::cinder::Volume) -> crate::glance::ImageSummary {
+    const VIM_IMAGE_ATTRIBUTES: &[&str] = &[
+        "image_id",
+        "image_name",
+        "size",
+        "checksum",
+        "container_format",
+        "disk_format",
+        "min_ram",
+        "min_disk",
+    ];
+    let num = |k: &str| {
+        v.image_metadata
+            .get(k)
+            .and_then(|x| x.parse().ok())
+            .unwrap_or(0)
+    };
+    crate::glance::ImageSummary {
+        id: String::new(),
+        name: String::new(),
+        status: "active".into(),
+        size: Some(v.size * crate::cinder::GIB),
+        min_disk: num("min_disk"),
+        min_ram: num("min_ram"),
+        owner: v.project_id.clone(),
+        visibility: "private".into(),
+        disk_format: None,
+        container_format: None,
+        properties: v
+            .image_metadata
+            .iter()
+            .filter(|(k, _)| !VIM_IMAGE_ATTRIBUTES.contains(&k.as_str()))
+            .map(|(k, x)| (k.clone(), json!(x)))
+            .collect(),
+        checksum: None,
+    }
+}
+
+/// Create a server (ports and volumes included) and schedule its BUILD -> ACTIVE/ERROR
+/// transition (a volume-backed server waits for the volumes Nova makes, then attaches them).
 pub fn boot(cloud: &SharedCloud, auth: &Auth, req: BootRequest) -> Result<Server, ApiError> {
     let now = cloud.clock.now();
     let id = cloud.faults.random_uuid().to_string();
+    let server_volumes =
+        super::volumes::prepare(cloud, auth, &req.block_devices, req.image_id.is_some())?;
+    let root_volume = server_volumes
+        .iter()
+        .find(|v| v.boot_index == Some(0))
+        .and_then(|v| cloud.cinder.volume(&v.volume_id, None));
     let disk = match (&req.disk, &req.image_id) {
         (Some(d), _) => d.clone(),
+        (None, None) if root_volume.is_some() => root_volume
+            .as_ref()
+            .map(|v| v.content.clone())
+            .unwrap_or_else(|| Content::zeros(0)),
         (None, Some(img)) => cloud
             .glance
             .image_content(img)
@@ -650,7 +721,7 @@ pub fn boot(cloud: &SharedCloud, auth: &Auth, req: BootRequest) -> Result<Server
     if let Some(g) = &req.group {
         crate::nova::groups::check_member_quota(cloud, g)?;
     }
-    let system_metadata = system_metadata(cloud, auth, &req);
+    let system_metadata = system_metadata(cloud, auth, &req, root_volume.as_ref());
     let mut created_ports = Vec::new();
     for (net, fixed_ip) in &req.networks {
         let port_id = cloud.faults.random_uuid().to_string();
@@ -670,6 +741,7 @@ pub fn boot(cloud: &SharedCloud, auth: &Auth, req: BootRequest) -> Result<Server
             Ok(p) => created_ports.push(p.id),
             Err(e) => {
                 cloud.neutron.delete_device_ports(&id);
+                super::volumes::release(cloud, &id, &server_volumes);
                 return Err(match e {
                     crate::neutron::NetError::NotFound(_, m) => bad(m),
                     crate::neutron::NetError::Conflict(_, m) => {
@@ -683,6 +755,7 @@ pub fn boot(cloud: &SharedCloud, auth: &Auth, req: BootRequest) -> Result<Server
     for port in &req.ports {
         if let Err(e) = cloud.neutron.bind_port(port, &auth.project_id, &id) {
             cloud.neutron.delete_device_ports(&id);
+            super::volumes::release(cloud, &id, &server_volumes);
             return Err(match e {
                 crate::neutron::NetError::Conflict(_, m) => ApiError::nova(StatusCode::CONFLICT, m),
                 crate::neutron::NetError::NotFound(_, m)
@@ -719,6 +792,7 @@ pub fn boot(cloud: &SharedCloud, auth: &Auth, req: BootRequest) -> Result<Server
             .unwrap_or_else(|| sanitize_hostname(&req.name, &id)),
         user_data: req.user_data,
         server_group: req.group.clone(),
+        volumes: server_volumes.clone(),
     };
     // The group's policy as nova's scheduler filters apply it to devcloud's one host: decided
     // now, shown when the build ends (ERROR with "No valid host" when it does not fit).
@@ -744,12 +818,19 @@ pub fn boot(cloud: &SharedCloud, auth: &Auth, req: BootRequest) -> Result<Server
             s.updated = cloud2.clock.now();
         }
         tokio::time::sleep(delay / 2).await;
-        finish_build(&cloud2, &id, fail);
+        let fault = if fail {
+            Some("No valid host was found. There are not enough hosts available.".to_string())
+        } else {
+            super::volumes::attach_all(&cloud2, &id, &server_volumes)
+                .await
+                .err()
+        };
+        finish_build(&cloud2, &id, fault);
     });
     Ok(server)
 }
 
-fn finish_build(cloud: &Cloud, id: &str, fail: bool) {
+fn finish_build(cloud: &SharedCloud, id: &str, fault: Option<String>) {
     let now = cloud.clock.now();
     let mut st = cloud.nova.lock();
     let Some(s) = st.servers.get_mut(id) else {
@@ -760,15 +841,13 @@ fn finish_build(cloud: &Cloud, id: &str, fail: bool) {
     }
     s.task_state = None;
     s.updated = now;
-    if fail {
+    if let Some(message) = fault {
         s.vm_state = "error".into();
-        s.fault = Some((
-            500,
-            "No valid host was found. There are not enough hosts available.".into(),
-            now,
-        ));
+        s.fault = Some((500, message, now));
+        let volumes = std::mem::take(&mut s.volumes);
         drop(st);
         cloud.neutron.delete_device_ports(id);
+        super::volumes::release(cloud, id, &volumes);
     } else {
         s.vm_state = "active".into();
         s.launched_at = Some(now);

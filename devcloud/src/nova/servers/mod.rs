@@ -11,6 +11,7 @@ mod actions;
 mod boot;
 mod metadata;
 mod tags;
+pub(crate) mod volumes;
 
 use std::collections::BTreeMap;
 
@@ -89,6 +90,15 @@ pub struct Server {
     pub user_data: Option<String>,
     /// The server group the boot named in its scheduler hints.
     pub server_group: Option<String>,
+    /// Its volumes (block device mappings of destination `volume`), root first.
+    pub volumes: Vec<volumes::ServerVolume>,
+}
+
+impl Server {
+    /// Whether it boots from a volume (no image, a root volume).
+    pub fn volume_backed(&self) -> bool {
+        self.image_id.is_none() && self.volumes.iter().any(|v| v.boot_index == Some(0))
+    }
 }
 
 impl Server {
@@ -129,6 +139,7 @@ pub(super) fn routes() -> Router<SharedCloud> {
             get(check_tag).put(add_tag).delete(delete_tag),
         )
         .merge(metadata::routes())
+        .merge(volumes::routes())
 }
 
 fn not_found(id: &str) -> ApiError {
@@ -207,7 +218,7 @@ pub fn server_json(cloud: &Cloud, s: &Server, mv: Microversion, auth: &Auth) -> 
         "OS-EXT-STS:vm_state": s.vm_state,
         "OS-SRV-USG:launched_at": s.launched_at.map(py_isoformat),
         "OS-SRV-USG:terminated_at": s.terminated_at.map(py_isoformat),
-        "os-extended-volumes:volumes_attached": [],
+        "os-extended-volumes:volumes_attached": volumes::volumes_attached(&s.volumes, mv),
     });
     if !groups.is_empty() {
         v["security_groups"] = Value::Array(groups);
@@ -561,12 +572,14 @@ async fn delete(
     s.task_state = None;
     s.terminated_at = Some(now);
     s.updated = now;
+    let attached = std::mem::take(&mut s.volumes);
     st.deleted.insert(id.clone(), s);
     for g in st.server_groups.values_mut() {
         g.members.retain(|m| *m != id);
     }
     drop(st);
     cloud.neutron.delete_device_ports(&id);
+    volumes::release(&cloud, &id, &attached);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,0 +1,392 @@
+//! End-to-end tests of devcloud's Cinder v3 over HTTP against an in-process
+//! `DevCloud::start`: version documents, microversion negotiation, status codes and error
+//! bodies of the volume, snapshot and action calls, and Nova's side of volumes (boot from
+//! `block_device_mapping_v2`, `os-volume_attachments`, delete).
+
+use std::time::{Duration, Instant};
+
+use devcloud::{DevCloud, Options};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+async fn start() -> (DevCloud, String, String) {
+    let dc = DevCloud::start(Options {
+        image_size: 1 << 20,
+        ..Options::default()
+    })
+    .await
+    .expect("devcloud starts");
+    let base = dc.provider.base_url().to_string();
+    let r = reqwest::Client::new()
+        .post(format!("{base}/identity/v3/auth/tokens"))
+        .json(&json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "alice", "domain": {"name": "Default"}, "password": "alice-secret"}}},
+            "scope": {"project": {"name": "ehr", "domain": {"name": "Default"}}}}}))
+        .send()
+        .await
+        .expect("login");
+    let token = r.headers()["x-subject-token"]
+        .to_str()
+        .expect("token")
+        .to_string();
+    (dc, base, token)
+}
+
+async fn call(
+    method: reqwest::Method,
+    url: &str,
+    token: &str,
+    version: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let mut req = reqwest::Client::new()
+        .request(method, url)
+        .header("X-Auth-Token", token);
+    if let Some(v) = version {
+        req = req.header("OpenStack-API-Version", v);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.expect("send");
+    let (status, headers) = (r.status(), r.headers().clone());
+    let text = r.text().await.expect("body");
+    (
+        status,
+        headers,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+    )
+}
+
+async fn wait_volume(base: &str, token: &str, id: &str, status: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, _, v) = call(
+            reqwest::Method::GET,
+            &format!("{base}/volume/v3/volumes/{id}"),
+            token,
+            None,
+            None,
+        )
+        .await;
+        if v["volume"]["status"] == status {
+            return v["volume"].clone();
+        }
+        assert!(Instant::now() < deadline, "volume {id}: {v}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn versions_and_microversions_as_cinder() {
+    let (dc, base, token) = start().await;
+    let r = reqwest::get(format!("{base}/volume/")).await.expect("get");
+    assert_eq!(r.status(), StatusCode::MULTIPLE_CHOICES);
+    let doc: Value = r.json().await.expect("json");
+    assert_eq!(doc["versions"][0]["id"], "v3.0");
+    assert_eq!(doc["versions"][0]["version"], "3.71");
+    assert_eq!(doc["versions"][0]["min_version"], "3.0");
+    let (status, headers, _) = call(
+        reqwest::Method::GET,
+        &format!("{base}/volume/v3/volumes"),
+        &token,
+        Some("volume 3.66"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["openstack-api-version"], "volume 3.66");
+    assert_eq!(headers["vary"], "OpenStack-API-Version");
+    let (status, _, body) = call(
+        reqwest::Method::GET,
+        &format!("{base}/volume/v3/volumes"),
+        &token,
+        Some("volume 3.72"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_ACCEPTABLE);
+    assert_eq!(
+        body["computeFault"]["message"],
+        "Version 3.72 is not supported by the API. Minimum is 3.0 and maximum is 3.71."
+    );
+    // The project id may sit in the URL.
+    let project = dc.provider.cloud().keystone.project_id("ehr").expect("ehr");
+    let (status, _, body) = call(
+        reqwest::Method::GET,
+        &format!("{base}/volume/v3/{project}/types"),
+        &token,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["volume_types"].to_string().contains("lvmdriver-1"));
+    let (status, _, body) = call(
+        reqwest::Method::GET,
+        &format!("{base}/volume/v3/volumes/nope"),
+        &token,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        body["itemNotFound"]["message"],
+        "Volume nope could not be found."
+    );
+    let r = reqwest::get(format!("{base}/volume/v3/volumes"))
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    dc.stop().await;
+}
+
+/// Boot from an image-sourced volume Nova makes, with a data volume; the in-use rules; the
+/// 3.66 force rule; the delete of the server releasing its volumes.
+#[tokio::test]
+async fn boot_from_volume_and_the_in_use_rules() {
+    let (dc, base, token) = start().await;
+    let cinder = format!("{base}/volume/v3");
+    let (_, _, images) = call(
+        reqwest::Method::GET,
+        &format!("{base}/image/v2/images?name=ubuntu-22.04-base"),
+        &token,
+        None,
+        None,
+    )
+    .await;
+    let image = images["images"][0]["id"]
+        .as_str()
+        .expect("base image")
+        .to_string();
+    let (status, _, small) = call(
+        reqwest::Method::POST,
+        &format!("{cinder}/volumes"),
+        &token,
+        None,
+        Some(json!({"volume": {"size": 1, "imageRef": image, "name": "ok"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{small}");
+    assert_eq!(small["volume"]["status"], "creating");
+    let (_, _, data) = call(
+        reqwest::Method::POST,
+        &format!("{cinder}/volumes"),
+        &token,
+        None,
+        Some(json!({"volume": {"size": 2, "name": "data"}})),
+    )
+    .await;
+    let data_id = data["volume"]["id"].as_str().expect("id").to_string();
+    wait_volume(&base, &token, &data_id, "available").await;
+
+    let boot = json!({"server": {"name": "bfv", "flavorRef": "2", "networks": "none",
+        "block_device_mapping_v2": [
+            {"boot_index": 0, "uuid": image, "source_type": "image", "destination_type": "volume", "volume_size": 1, "delete_on_termination": true},
+            {"uuid": data_id, "source_type": "volume", "destination_type": "volume"}]}});
+    let (status, _, server) = call(
+        reqwest::Method::POST,
+        &format!("{base}/compute/v2.1/servers"),
+        &token,
+        Some("compute 2.79"),
+        Some(boot),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{server}");
+    let id = server["server"]["id"].as_str().expect("id").to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let shown = loop {
+        let (_, _, s) = call(
+            reqwest::Method::GET,
+            &format!("{base}/compute/v2.1/servers/{id}"),
+            &token,
+            Some("compute 2.79"),
+            None,
+        )
+        .await;
+        if s["server"]["status"] != "BUILD" {
+            break s["server"].clone();
+        }
+        assert!(Instant::now() < deadline, "{s}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(shown["status"], "ACTIVE", "{shown}");
+    assert_eq!(shown["image"], "");
+    let attached = shown["os-extended-volumes:volumes_attached"]
+        .as_array()
+        .expect("list")
+        .clone();
+    assert_eq!(attached.len(), 2);
+    assert_eq!(attached[0]["delete_on_termination"], true);
+    let root_id = attached[0]["id"].as_str().expect("id").to_string();
+    let (_, _, list) = call(
+        reqwest::Method::GET,
+        &format!("{base}/compute/v2.1/servers/{id}/os-volume_attachments"),
+        &token,
+        Some("compute 2.79"),
+        None,
+    )
+    .await;
+    assert_eq!(list["volumeAttachments"][0]["device"], "/dev/vda");
+    assert_eq!(list["volumeAttachments"][1]["device"], "/dev/vdb");
+    assert_eq!(list["volumeAttachments"][1]["volumeId"], data_id.as_str());
+    let root = wait_volume(&base, &token, &root_id, "in-use").await;
+    assert_eq!(root["bootable"], "true");
+    assert_eq!(root["attachments"][0]["server_id"], id.as_str());
+    assert_eq!(root["attachments"][0]["device"], "/dev/vda");
+
+    // In use: no delete, no snapshot without force below 3.66, force false refused from 3.66.
+    let (status, _, body) = call(
+        reqwest::Method::DELETE,
+        &format!("{cinder}/volumes/{data_id}"),
+        &token,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["badRequest"]["message"]
+            .as_str()
+            .expect("message")
+            .starts_with("Invalid volume: Volume status must be available or error or"),
+        "{body}"
+    );
+    let snap = |force: Option<bool>| {
+        let mut s = json!({"volume_id": data_id, "name": "s"});
+        if let Some(f) = force {
+            s["force"] = json!(f);
+        }
+        json!({"snapshot": s})
+    };
+    let (status, _, _) = call(
+        reqwest::Method::POST,
+        &format!("{cinder}/snapshots"),
+        &token,
+        Some("volume 3.65"),
+        Some(snap(None)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _, body) = call(
+        reqwest::Method::POST,
+        &format!("{cinder}/snapshots"),
+        &token,
+        Some("volume 3.66"),
+        Some(snap(Some(false))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["badRequest"]["message"]
+            .as_str()
+            .expect("message")
+            .starts_with("Since microversion 3.66 the 'force' flag is invalid"),
+        "{body}"
+    );
+    let (status, _, forced) = call(
+        reqwest::Method::POST,
+        &format!("{cinder}/snapshots"),
+        &token,
+        None,
+        Some(snap(Some(true))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{forced}");
+    assert_eq!(forced["snapshot"]["status"], "creating");
+
+    // Deleting the server: the root volume (delete_on_termination) goes, the data volume stays.
+    let (status, _, _) = call(
+        reqwest::Method::DELETE,
+        &format!("{base}/compute/v2.1/servers/{id}"),
+        &token,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    wait_volume(&base, &token, &data_id, "available").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, _, _) = call(
+            reqwest::Method::GET,
+            &format!("{cinder}/volumes/{root_id}"),
+            &token,
+            None,
+            None,
+        )
+        .await;
+        if status == StatusCode::NOT_FOUND {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the root volume stays");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    dc.stop().await;
+}
+
+/// A volume Nova makes that goes to `error` (the `volume_create_error` knob) fails the boot
+/// with Nova's fault, and the state dump lists the project's volumes.
+#[tokio::test]
+async fn a_volume_in_error_fails_the_boot() {
+    let (dc, base, token) = start().await;
+    let mut f = dc.provider.cloud().faults.get();
+    f.volume_create_error = true;
+    f.volume_create_s = 0.05;
+    dc.provider.cloud().faults.set(f);
+    let boot = json!({"server": {"name": "bfv", "flavorRef": "2", "networks": "none",
+        "block_device_mapping_v2": [{"boot_index": 0, "source_type": "blank",
+            "destination_type": "volume", "volume_size": 1, "delete_on_termination": true}]}});
+    let (status, _, server) = call(
+        reqwest::Method::POST,
+        &format!("{base}/compute/v2.1/servers"),
+        &token,
+        Some("compute 2.79"),
+        Some(boot),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{server}");
+    let id = server["server"]["id"].as_str().expect("id").to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let shown = loop {
+        let (_, _, s) = call(
+            reqwest::Method::GET,
+            &format!("{base}/compute/v2.1/servers/{id}"),
+            &token,
+            None,
+            None,
+        )
+        .await;
+        if s["server"]["status"] != "BUILD" {
+            break s["server"].clone();
+        }
+        assert!(Instant::now() < deadline, "{s}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(shown["status"], "ERROR", "{shown}");
+    let message = shown["fault"]["message"].as_str().expect("fault");
+    assert!(
+        message.contains("did not finish being created")
+            && message.ends_with("its status is error."),
+        "{message}"
+    );
+    assert_eq!(shown["os-extended-volumes:volumes_attached"], json!([]));
+    let (_, _, v) = call(
+        reqwest::Method::POST,
+        &format!("{base}/volume/v3/volumes"),
+        &token,
+        None,
+        Some(json!({"volume": {"size": 1, "name": "dumped"}})),
+    )
+    .await;
+    assert_eq!(v["volume"]["status"], "creating");
+    let state: Value = reqwest::get(format!("{base}/devcloud/state"))
+        .await
+        .expect("state")
+        .json()
+        .await
+        .expect("json");
+    let volumes = state["projects"]["ehr"]["volumes"].to_string();
+    assert!(volumes.contains("dumped"), "{state}");
+    dc.stop().await;
+}
