@@ -47,6 +47,7 @@ impl From<NetError> for ApiError {
             NetError::NotFound(t, m) => ApiError::neutron(StatusCode::NOT_FOUND, t, m),
             NetError::Conflict(t, m) => ApiError::neutron(StatusCode::CONFLICT, t, m),
             NetError::BadRequest(t, m) => ApiError::neutron(StatusCode::BAD_REQUEST, t, m),
+            NetError::Forbidden(t, m) => ApiError::neutron(StatusCode::FORBIDDEN, t, m),
         }
     }
 }

@@ -23,7 +23,8 @@ pub(crate) fn router_json(st: &NState, r: &Router) -> Value {
     with_std(
         json!({"id": r.id, "name": r.name, "admin_state_up": true, "status": "ACTIVE",
             "external_gateway_info": gw, "routes": [], "availability_zone_hints": [],
-            "availability_zones": ["nova"], "flavor_id": null, "distributed": false, "ha": false}),
+            "availability_zones": ["nova"], "flavor_id": null, "distributed": false, "ha": false,
+            "description": r.description}),
         &r.project_id,
         r.created_at,
         3,
@@ -101,6 +102,7 @@ pub(super) async fn create_router(
         project_id: project,
         gateway_network_id: gateway_net,
         gateway_ip,
+        description: opt_str(&obj, "description")?.unwrap_or_default(),
         created_at: now,
     };
     st.routers.insert(id, router.clone());
@@ -177,12 +179,22 @@ pub(super) async fn add_interface(
         ApiError::neutron(
             StatusCode::BAD_REQUEST,
             "BadRequest",
-            format!(
-                "Bad router request: Subnet {} does not have a gateway IP.",
-                subnet.id
-            ),
+            format!("Bad router request: Subnet for router interface must have a gateway IP."),
         )
     })?;
+    // The interface takes the subnet's gateway address: a port holding it already is a
+    // conflict, as Neutron's IPAM answers it.
+    if st
+        .ports
+        .values()
+        .any(|p| p.fixed_ips.iter().any(|(s, a)| *s == subnet.id && *a == ip))
+    {
+        return Err(crate::neutron::NetError::Conflict(
+            "IpAddressAlreadyAllocated",
+            format!("IP address {ip} already allocated in subnet {}", subnet.id),
+        )
+        .into());
+    }
     let port = Port {
         id: port_id.clone(),
         name: String::new(),
@@ -193,6 +205,10 @@ pub(super) async fn add_interface(
         device_id: id.clone(),
         device_owner: "network:router_interface".into(),
         security_groups: Vec::new(),
+        description: String::new(),
+        allowed_address_pairs: Vec::new(),
+        port_security_enabled: true,
+        nic_index: 0,
         created_at: now,
         nova_owned: false,
     };
