@@ -552,3 +552,36 @@ fn not_found(kind: &str, id: &str) -> NetError {
 pub fn ts(t: OffsetDateTime) -> String {
     iso_seconds(t)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pools(cidr: &str, gateway: Option<&str>) -> Vec<String> {
+        default_pools(cidr.parse().unwrap(), gateway.map(|g| g.parse().unwrap()))
+            .into_iter()
+            .map(|(a, b)| format!("{a}-{b}"))
+            .collect()
+    }
+
+    #[test]
+    fn default_pools_are_neutrons() {
+        // As the real tier answered them (tests/openstack/probe.py, "subnet (...)").
+        assert_eq!(
+            pools("10.97.0.0/24", Some("10.97.0.1")),
+            ["10.97.0.2-10.97.0.254"]
+        );
+        assert_eq!(pools("10.96.0.0/24", None), ["10.96.0.1-10.96.0.254"]);
+        assert_eq!(
+            pools("fd00:99::/64", Some("fd00:99::")),
+            ["fd00:99::1-fd00:99::ffff:ffff:ffff:ffff"]
+        );
+        // A gateway in the middle splits the pool; /31 and /32 keep every address.
+        assert_eq!(
+            pools("10.0.0.0/28", Some("10.0.0.5")),
+            ["10.0.0.1-10.0.0.4", "10.0.0.6-10.0.0.14"]
+        );
+        assert_eq!(pools("10.0.0.0/31", None), ["10.0.0.0-10.0.0.1"]);
+        assert_eq!(pools("10.0.0.7/32", None), ["10.0.0.7-10.0.0.7"]);
+    }
+}

@@ -669,3 +669,307 @@ fn to_u128(ip: IpAddr) -> u128 {
         IpAddr::V6(a) => u128::from(a),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
+
+    /// A Neutron with project `p`'s network `n` (subnet `s`, 10.0.0.0/24, pool .10-.20) and
+    /// admin's shared network `shared` (subnet `ss`, 10.1.0.0/24).
+    fn neutron() -> Neutron {
+        let n = Neutron::new();
+        n.create_network("n", "p", "net", false, false, NOW);
+        n.create_subnet("s", "p", "n", "sub", "10.0.0.0/24".parse().unwrap(), NOW);
+        n.lock().subnets.get_mut("s").unwrap().allocation_pools =
+            vec![("10.0.0.10".parse().unwrap(), "10.0.0.20".parse().unwrap())];
+        n.create_network("shared", "admin", "shared-net", false, true, NOW);
+        n.create_subnet(
+            "ss",
+            "admin",
+            "shared",
+            "ssub",
+            "10.1.0.0/24".parse().unwrap(),
+            NOW,
+        );
+        n
+    }
+
+    fn create(n: &Neutron, project: &str, req: PortRequest) -> Result<Port, NetError> {
+        let mut counter = 0;
+        let mut ids = move || {
+            counter += 1;
+            format!("id-{counter}")
+        };
+        let id = format!("port-{}", n.lock().ports.len());
+        n.create_port(project, false, &req, id, 7, NOW, &mut ids)
+    }
+
+    fn fixed(subnet: Option<&str>, ip: Option<&str>) -> FixedIpRequest {
+        FixedIpRequest {
+            subnet_id: subnet.map(str::to_string),
+            ip_address: ip.map(|i| i.parse().unwrap()),
+        }
+    }
+
+    fn req(network: &str) -> PortRequest {
+        PortRequest {
+            network_id: network.into(),
+            ..PortRequest::default()
+        }
+    }
+
+    fn kind(e: NetError) -> (&'static str, &'static str, String) {
+        match e {
+            NetError::NotFound(t, m) => ("404", t, m),
+            NetError::Conflict(t, m) => ("409", t, m),
+            NetError::BadRequest(t, m) => ("400", t, m),
+            NetError::Forbidden(t, m) => ("403", t, m),
+        }
+    }
+
+    #[test]
+    fn fixed_ip_and_mac_are_kept_and_conflict_as_neutron_answers() {
+        let n = neutron();
+        let p = create(
+            &n,
+            "p",
+            PortRequest {
+                fixed_ips: Some(vec![fixed(Some("s"), Some("10.0.0.5"))]),
+                mac_address: Some("fa:16:3e:00:00:05".into()),
+                allowed_address_pairs: Some(vec![("10.0.0.200".into(), None)]),
+                ..req("n")
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            p.fixed_ips,
+            [("s".to_string(), "10.0.0.5".parse().unwrap())]
+        );
+        assert_eq!(p.mac_address, "fa:16:3e:00:00:05");
+        assert_eq!(
+            p.allowed_address_pairs,
+            [("10.0.0.200".to_string(), "fa:16:3e:00:00:05".to_string())]
+        );
+        let again = |fixed_ips, mac_address| {
+            kind(
+                create(
+                    &n,
+                    "p",
+                    PortRequest {
+                        fixed_ips,
+                        mac_address,
+                        ..req("n")
+                    },
+                )
+                .unwrap_err(),
+            )
+        };
+        let (status, ty, msg) = again(Some(vec![fixed(None, Some("10.0.0.5"))]), None);
+        assert_eq!((status, ty), ("409", "IpAddressAlreadyAllocated"));
+        assert_eq!(msg, "IP address 10.0.0.5 already allocated in subnet s");
+        let (status, ty, _) = again(None, Some("fa:16:3e:00:00:05".into()));
+        assert_eq!((status, ty), ("409", "MacAddressInUse"));
+        let (status, ty, _) = again(Some(vec![fixed(Some("s"), Some("10.9.0.5"))]), None);
+        assert_eq!((status, ty), ("400", "InvalidIpForSubnet"));
+        let (status, ty, _) = again(Some(vec![fixed(None, Some("10.9.0.5"))]), None);
+        assert_eq!((status, ty), ("400", "InvalidIpForNetwork"));
+        let (status, ty, _) = again(Some(vec![fixed(Some("ss"), None)]), None);
+        assert_eq!((status, ty), ("400", "InvalidInput"));
+        let (status, ty, _) = again(Some(vec![fixed(Some("nope"), None)]), None);
+        assert_eq!((status, ty), ("404", "SubnetNotFound"));
+        // The broadcast address is no port's; the gateway and addresses outside the pool are.
+        let (status, ty, _) = again(Some(vec![fixed(None, Some("10.0.0.255"))]), None);
+        assert_eq!((status, ty), ("400", "InvalidIpForNetwork"));
+        for ip in ["10.0.0.1", "10.0.0.200"] {
+            let p = create(
+                &n,
+                "p",
+                PortRequest {
+                    fixed_ips: Some(vec![fixed(None, Some(ip))]),
+                    ..req("n")
+                },
+            )
+            .unwrap();
+            assert_eq!(p.fixed_ips[0].1.to_string(), ip);
+        }
+    }
+
+    #[test]
+    fn addresses_are_allocated_from_the_pools() {
+        let n = neutron();
+        let ips: Vec<String> = (0..3)
+            .map(|_| {
+                create(&n, "p", req("n")).unwrap().fixed_ips[0]
+                    .1
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(ips, ["10.0.0.10", "10.0.0.11", "10.0.0.12"]);
+    }
+
+    #[test]
+    fn port_security_off_takes_no_groups_and_no_address_pairs() {
+        let n = neutron();
+        let p = create(
+            &n,
+            "p",
+            PortRequest {
+                port_security_enabled: Some(false),
+                ..req("n")
+            },
+        )
+        .unwrap();
+        assert!(p.security_groups.is_empty() && !p.port_security_enabled);
+        let g = n.ensure_default_group("p", NOW, &mut || "g".to_string());
+        let e = create(
+            &n,
+            "p",
+            PortRequest {
+                port_security_enabled: Some(false),
+                security_groups: Some(vec![g]),
+                ..req("n")
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            kind(e).1,
+            "PortSecurityAndIPRequiredForSecurityGroups",
+            "400 as neutron"
+        );
+        let e = create(
+            &n,
+            "p",
+            PortRequest {
+                port_security_enabled: Some(false),
+                allowed_address_pairs: Some(vec![("10.0.0.9".into(), None)]),
+                ..req("n")
+            },
+        )
+        .unwrap_err();
+        assert_eq!(kind(e).1, "AddressPairAndPortSecurityRequired");
+    }
+
+    #[test]
+    fn policy_refuses_chosen_addresses_on_a_network_of_another_project() {
+        let n = neutron();
+        // On the shared network: a subnet may be chosen, an address or a MAC may not.
+        create(
+            &n,
+            "p",
+            PortRequest {
+                fixed_ips: Some(vec![fixed(Some("ss"), None)]),
+                ..req("shared")
+            },
+        )
+        .unwrap();
+        let refused = |r: PortRequest| kind(create(&n, "p", r).unwrap_err());
+        assert_eq!(
+            refused(PortRequest {
+                fixed_ips: Some(vec![fixed(Some("ss"), Some("10.1.0.9"))]),
+                ..req("shared")
+            }),
+            (
+                "403",
+                "PolicyNotAuthorized",
+                "(rule:create_port and (rule:create_port:fixed_ips and (rule:create_port:fixed_ips:subnet_id and rule:create_port:fixed_ips:ip_address))) is disallowed by policy".into()
+            )
+        );
+        assert_eq!(
+            refused(PortRequest {
+                mac_address: Some("fa:16:3e:00:00:09".into()),
+                ..req("shared")
+            })
+            .2,
+            "(rule:create_port and rule:create_port:mac_address) is disallowed by policy"
+        );
+        assert_eq!(
+            refused(PortRequest {
+                mac_address: Some("fa:16:3e:00:00:09".into()),
+                port_security_enabled: Some(true),
+                ..req("shared")
+            })
+            .2,
+            "((rule:create_port and rule:create_port:mac_address) and rule:create_port:port_security_enabled) is disallowed by policy"
+        );
+        // Admin's external network: no port at all.
+        n.create_network("ext", "admin", "public", true, false, NOW);
+        assert_eq!(
+            refused(req("ext")).2,
+            "rule:create_port is disallowed by policy"
+        );
+        // Another project's private network is not seen.
+        assert_eq!(
+            kind(create(&n, "q", req("n")).unwrap_err()).1,
+            "NetworkNotFound"
+        );
+        // The owner may do all of it.
+        create(
+            &n,
+            "admin",
+            PortRequest {
+                fixed_ips: Some(vec![fixed(Some("ss"), Some("10.1.0.9"))]),
+                mac_address: Some("fa:16:3e:00:00:09".into()),
+                ..req("shared")
+            },
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn slaac_subnets_give_every_port_its_eui64_address() {
+        let n = neutron();
+        n.create_subnet("v6", "p", "n", "v6", "fd00:1::/64".parse().unwrap(), NOW);
+        n.lock().subnets.get_mut("v6").unwrap().ipv6_address_mode = Some("slaac".into());
+        let p = create(
+            &n,
+            "p",
+            PortRequest {
+                mac_address: Some("fa:16:3e:12:34:56".into()),
+                ..req("n")
+            },
+        )
+        .unwrap();
+        let ips: Vec<String> = p.fixed_ips.iter().map(|(_, ip)| ip.to_string()).collect();
+        assert_eq!(ips, ["10.0.0.10", "fd00:1::f816:3eff:fe12:3456"]);
+    }
+
+    #[test]
+    fn a_server_keeps_its_nics_in_boot_order_and_leaves_user_ports_behind() {
+        let n = neutron();
+        n.create_network("a", "p", "zzz-first", false, false, NOW);
+        n.create_subnet("sa", "p", "a", "sa", "10.2.0.0/24".parse().unwrap(), NOW);
+        let user = create(&n, "p", req("n")).unwrap();
+        let mut ids = || "g".to_string();
+        n.create_server_port(
+            "p",
+            "a",
+            None,
+            "vm",
+            &[],
+            0,
+            "nova-port".into(),
+            1,
+            NOW,
+            &mut ids,
+        )
+        .unwrap();
+        n.bind_port(&user.id, "p", "vm", 1).unwrap();
+        let order: Vec<String> = n.device_ports("vm").into_iter().map(|p| p.id).collect();
+        assert_eq!(order, ["nova-port".to_string(), user.id.clone()]);
+        let bound = n.lock().ports[&user.id].clone();
+        assert_eq!(
+            (bound.device_id.as_str(), bound.device_owner.as_str()),
+            ("vm", "compute:nova")
+        );
+        n.delete_device_ports("vm");
+        let st = n.lock();
+        assert!(!st.ports.contains_key("nova-port"));
+        let kept = &st.ports[&user.id];
+        assert_eq!(
+            (kept.device_id.as_str(), kept.device_owner.as_str()),
+            ("", "")
+        );
+    }
+}
