@@ -77,8 +77,12 @@ pub(super) async fn create_network(
     let max_mtu = if external { 1500 } else { 1450 };
     let mtu = match obj.get("mtu") {
         None | Some(Value::Null) => max_mtu,
+        // neutron-lib's convert_to_int: a number or a string of one (the CLI sends "1400").
         Some(Value::Number(n)) if n.as_u64().is_some_and(|m| m <= u32::MAX as u64) => {
             n.as_u64().unwrap_or_default() as u32
+        }
+        Some(Value::String(t)) if t.trim().parse::<u32>().is_ok() => {
+            t.trim().parse::<u32>().unwrap_or_default()
         }
         Some(other) => {
             return Err(bad_input(format!(
