@@ -959,6 +959,38 @@ BOOT_CLEANUP = [
 ]
 CLI += BOOT_CLI
 CLEANUP += BOOT_CLEANUP
+# devcloud's referee test of issue 18's networks (its commands that succeed): a network built
+# as s2d builds one, a port with a chosen address and MAC, a router with an interface, and the
+# delete order.
+NET_CLI = [
+    ("provider", ["network", "create", "--mtu", "1400", "--description", "built",
+                  "probe-refnet"]),
+    ("provider", ["subnet", "create", "--network", "probe-refnet", "--subnet-range",
+                  "10.77.0.0/24", "--allocation-pool", "start=10.77.0.10,end=10.77.0.50",
+                  "--dns-nameserver", "10.0.0.53", "--host-route",
+                  "destination=10.78.0.0/24,gateway=10.77.0.254", "--no-dhcp",
+                  "probe-refsub"]),
+    ("provider", ["port", "create", "--network", "probe-refnet", "--fixed-ip",
+                  "subnet=probe-refsub,ip-address=10.77.0.20", "--mac-address",
+                  "fa:16:3e:77:00:20", "--allowed-address", "ip-address=10.77.0.200",
+                  "probe-refport"]),
+    ("provider", ["router", "create", "--external-gateway", "public", "probe-refrouter"]),
+    ("provider", ["router", "add", "subnet", "probe-refrouter", "probe-refsub"]),
+    ("provider", ["router", "show", "probe-refrouter"]),
+    ("provider", ["port", "show", "probe-refport"]),
+    ("provider", ["router", "remove", "subnet", "probe-refrouter", "probe-refsub"]),
+    ("provider", ["router", "delete", "probe-refrouter"]),
+    ("provider", ["port", "delete", "probe-refport"]),
+    ("provider", ["network", "delete", "probe-refnet"]),
+]
+NET_CLEANUP = [
+    ("provider", ["router", "remove", "subnet", "probe-refrouter", "probe-refsub"]),
+    ("provider", ["router", "delete", "probe-refrouter"]),
+    ("provider", ["port", "delete", "probe-refport"]),
+    ("provider", ["network", "delete", "probe-refnet"]),
+]
+CLI += NET_CLI
+CLEANUP += NET_CLEANUP
 
 REQ = re.compile(r"^REQ: curl -g -i (?:--insecure )?-X (\w+) \"?([^\" ]+)")
 RESP = re.compile(r"^RESP: \[(\d+)\] (.*)$")
@@ -982,7 +1014,7 @@ def run_cli(cli, clouds_yaml, clouds):
     def osc(name, args, debug):
         args = [a.format(**values) for a in args]
         # Commands that print nothing take no output format.
-        quiet = {"save", "set", "delete"} & set(args[:4])
+        quiet = {"save", "set", "delete", "add", "remove"} & set(args[:4])
         return subprocess.run([cli, "--os-cloud", name, *(["--debug"] if debug else []),
                                *args, *([] if quiet else ["-f", "json"])],
                               capture_output=True, text=True, env=env, timeout=600)

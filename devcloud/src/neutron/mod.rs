@@ -398,7 +398,7 @@ impl Neutron {
             add(&n.project_id, "networks", api::network_json(&st, n));
         }
         for s in st.subnets.values() {
-            add(&s.project_id, "subnets", api::subnet_json(s));
+            add(&s.project_id, "subnets", api::subnet_json(&st, s));
         }
         for p in st.ports.values() {
             add(&p.project_id, "ports", api::port_json(p));

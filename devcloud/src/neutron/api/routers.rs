@@ -23,8 +23,7 @@ pub(crate) fn router_json(st: &NState, r: &Router) -> Value {
     with_std(
         json!({"id": r.id, "name": r.name, "admin_state_up": true, "status": "ACTIVE",
             "external_gateway_info": gw, "routes": [], "availability_zone_hints": [],
-            "availability_zones": ["nova"], "flavor_id": null, "distributed": false, "ha": false,
-            "description": r.description}),
+            "availability_zones": ["nova"], "flavor_id": null, "description": r.description}),
         &r.project_id,
         r.created_at,
         3,
@@ -116,11 +115,19 @@ pub(super) async fn delete_router(
 ) -> Result<StatusCode, ApiError> {
     let mut st = cloud.neutron.lock();
     owned::<Router>(&st, &auth, &id)?;
-    if st.ports.values().any(|p| p.device_id == id) {
+    // l3_db._ensure_router_not_in_use: the interfaces, in the order they were added.
+    let mut attached: Vec<&Port> = st
+        .ports
+        .values()
+        .filter(|p| p.device_id == id && p.device_owner == "network:router_interface")
+        .collect();
+    attached.sort_by_key(|p| p.created_at);
+    if !attached.is_empty() {
+        let ids: Vec<&str> = attached.iter().map(|p| p.id.as_str()).collect();
         return Err(ApiError::neutron(
             StatusCode::CONFLICT,
             "RouterInUse",
-            format!("Router {id} still has ports"),
+            format!("Router {id} has ports still attached: {}", ids.join(", ")),
         ));
     }
     if st
@@ -140,7 +147,7 @@ pub(super) async fn delete_router(
 
 fn interface_json(router: &Router, port: &Port) -> Value {
     let subnet_ids: Vec<&str> = port.fixed_ips.iter().map(|(s, _)| s.as_str()).collect();
-    json!({"id": router.id, "tenant_id": router.project_id, "project_id": router.project_id,
+    json!({"id": router.id, "project_id": router.project_id,
            "port_id": port.id, "network_id": port.network_id, "subnet_id": subnet_ids.first(),
            "subnet_ids": subnet_ids})
 }

@@ -16,9 +16,10 @@ use super::{
 use crate::auth::Auth;
 use crate::cloud::SharedCloud;
 use crate::error::ApiError;
-use crate::neutron::{Network, Subnet};
+use crate::neutron::{Network, State as NState, Subnet};
 
-pub(crate) fn subnet_json(s: &Subnet) -> Value {
+pub(crate) fn subnet_json(st: &NState, s: &Subnet) -> Value {
+    let external = st.networks.get(&s.network_id).is_some_and(|n| n.external);
     let pools: Vec<Value> = s
         .allocation_pools
         .iter()
@@ -35,7 +36,7 @@ pub(crate) fn subnet_json(s: &Subnet) -> Value {
             "gateway_ip": s.gateway_ip.map(|g| g.to_string()), "ip_version": if s.cidr.addr().is_ipv4() {4} else {6},
             "enable_dhcp": s.enable_dhcp, "dns_nameservers": dns, "allocation_pools": pools, "host_routes": routes,
             "ipv6_ra_mode": s.ipv6_ra_mode, "ipv6_address_mode": s.ipv6_address_mode, "subnetpool_id": null, "service_types": [],
-            "dns_publish_fixed_ip": false, "description": s.description}),
+            "router:external": external, "description": s.description}),
         &s.project_id,
         s.created_at,
         0,
@@ -46,7 +47,7 @@ resource! {
     Subnet {
         key: "subnet", collection: "subnets", path: "subnets", kind: "Subnet",
         table: subnets,
-        json: |it, _st| subnet_json(it),
+        json: |it, st| subnet_json(st, it),
         visible: |it, st, auth| {
             visible(auth, &it.project_id)
                 || st
@@ -175,7 +176,7 @@ pub(super) async fn create_subnet(
     subnet.enable_dhcp = enable_dhcp;
     subnet.ipv6_ra_mode = ra_mode;
     subnet.ipv6_address_mode = address_mode;
-    let body = subnet_json(&subnet);
+    let body = subnet_json(&st, &subnet);
     st.subnets.insert(id, subnet);
     Ok(created("subnet", body))
 }
