@@ -186,7 +186,7 @@ pub(super) async fn add_interface(
         ApiError::neutron(
             StatusCode::BAD_REQUEST,
             "BadRequest",
-            format!("Bad router request: Subnet for router interface must have a gateway IP."),
+            "Bad router request: Subnet for router interface must have a gateway IP.",
         )
     })?;
     // The interface takes the subnet's gateway address: a port holding it already is a

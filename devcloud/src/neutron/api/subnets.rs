@@ -130,12 +130,12 @@ pub(super) async fn create_subnet(
             "Invalid input for operation: ipv6_ra_mode or ipv6_address_mode cannot be set when enable_dhcp is set to False.",
         ));
     }
-    if let (Some(ra), Some(addr)) = (&ra_mode, &address_mode) {
-        if ra != addr {
-            return Err(invalid_input(format!(
-                "Invalid input for operation: ipv6_ra_mode set to '{ra}' with ipv6_address_mode set to '{addr}' is not valid. If both attributes are set, they must be the same value."
-            )));
-        }
+    if let (Some(ra), Some(addr)) = (&ra_mode, &address_mode)
+        && ra != addr
+    {
+        return Err(invalid_input(format!(
+            "Invalid input for operation: ipv6_ra_mode set to '{ra}' with ipv6_address_mode set to '{addr}' is not valid. If both attributes are set, they must be the same value."
+        )));
     }
     if matches!(address_mode.as_deref(), Some("slaac" | "dhcpv6-stateless"))
         && cidr.prefix_len() != 64
@@ -348,14 +348,14 @@ fn pools(
         }
         out.push((a, b));
     }
-    if let Some(g) = gateway {
-        if let Some((a, b)) = out.iter().find(|(a, b)| *a <= g && g <= *b) {
-            return Err(ApiError::neutron(
-                StatusCode::CONFLICT,
-                "GatewayConflictWithAllocationPools",
-                format!("Gateway ip {g} conflicts with allocation pool {a}-{b}."),
-            ));
-        }
+    if let Some(g) = gateway
+        && let Some((a, b)) = out.iter().find(|(a, b)| *a <= g && g <= *b)
+    {
+        return Err(ApiError::neutron(
+            StatusCode::CONFLICT,
+            "GatewayConflictWithAllocationPools",
+            format!("Gateway ip {g} conflicts with allocation pool {a}-{b}."),
+        ));
     }
     Ok(out)
 }
