@@ -18,7 +18,9 @@ rules (22/tcp and ICMP from anywhere, 443/tcp from 10.0.0.0/8,
 22/tcp over IPv6), networks private/public, router1, server ehr-analytics (ACTIVE). For
 C_NAME=hospital: project research, user bob, networks private/public,
 router1, one unassociated floating IP. Both: flavors m1.tiny..m1.large with
-ids 1..4 and an application credential <user>-appcred.
+ids 1..4, an application credential <user>-appcred, and admin's shared network
+shared-net (subnet shared-net-subnet, 10.30.0.0/24 on provider, 10.40.0.0/24 on
+hospital), a network the tenant does not own.
 """
 
 import io
