@@ -11,7 +11,7 @@ use crate::auth::Auth;
 use crate::cloud::Cloud;
 use crate::imagedata::{Content, Format};
 use crate::neutron::RuleSpec;
-use crate::nova::{self, BootRequest, Flavor};
+use crate::nova::{self, BootRequest, Flavor, Nic};
 
 /// A seeded login: (clouds.yaml entry, user, password, project).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,6 +198,29 @@ pub fn seed(cloud: &std::sync::Arc<Cloud>, options: &Options) -> Result<(), Stri
             .create_floatingip(&project, &public, None, uuid(), now)
             .map_err(err("floating ip"))?;
     }
+
+    // A network the tenant uses but does not own (admin's, shared): Neutron's policy lets the
+    // tenant make ports on it, but not choose their fixed IPs or MAC addresses. Made last, so
+    // the ids drawn before it stay what they were.
+    let shared_cidr: IpNet = if cloud.name == "provider" {
+        "10.30.0.0/24"
+    } else {
+        "10.40.0.0/24"
+    }
+    .parse()
+    .map_err(err("cidr"))?;
+    let shared = uuid();
+    cloud
+        .neutron
+        .create_network(&shared, &admin_project, "shared-net", false, true, now);
+    cloud.neutron.create_subnet(
+        &uuid(),
+        &admin_project,
+        &shared,
+        "shared-net-subnet",
+        shared_cidr,
+        now,
+    );
     Ok(())
 }
 
@@ -263,8 +286,7 @@ fn seed_provider(
         flavor_id: "2".into(),
         image_id: Some(image),
         key_name: Some("alice-key".into()),
-        networks: vec![(private.to_string(), None)],
-        ports: Vec::new(),
+        nics: vec![Nic::Network(private.to_string(), None)],
         security_groups: vec!["default".into(), "analytics".into()],
         metadata: [("role".to_string(), "analytics".to_string())]
             .into_iter()

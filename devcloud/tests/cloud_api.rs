@@ -1897,3 +1897,27 @@ async fn boot_validates_availability_zone_and_count() {
     .await;
     assert_eq!(ports["ports"], json!([]));
 }
+
+/// One extension by alias; an alias Neutron does not load is its bare 404 (empty text/html),
+/// as the real tier answers the CLI's `GET /v2.0/extensions/external-gateway-multihoming`.
+#[tokio::test]
+async fn network_extension_by_alias() {
+    let dc = start().await;
+    let base = dc.hospital.base_url();
+    let token = bob(&dc).await;
+    let v = get_json(&format!("{base}/network/v2.0/extensions/router"), &token).await;
+    assert_eq!(v["extension"]["alias"], "router");
+    let r = get(
+        &format!("{base}/network/v2.0/extensions/external-gateway-multihoming"),
+        &token,
+    )
+    .await;
+    assert_eq!(r.status(), 404);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(r.bytes().await.unwrap().is_empty());
+}

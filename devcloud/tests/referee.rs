@@ -855,3 +855,221 @@ fn volumes_snapshots_and_boot_from_volume() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// Issue 18's networks with the CLI: a network built as s2d builds one (MTU, subnet with an
+/// allocation pool, DNS server and host route, a router to `public` with an interface), a
+/// port with a chosen fixed IP, MAC and address pair, its conflicts, the policy on the
+/// shared network the project does not own, a boot on two NICs (the port first), and the
+/// delete order with its refusals.
+#[test]
+fn networks_ports_subnets_and_routers() {
+    let dc = DevCloudProcess::start();
+    let cloud = "provider";
+    let net = dc.osc_json(
+        cloud,
+        &[
+            "network",
+            "create",
+            "--mtu",
+            "1400",
+            "--description",
+            "built",
+            "refnet",
+        ],
+    );
+    assert_eq!(net["mtu"], 1400);
+    let subnet = dc.osc_json(
+        cloud,
+        &[
+            "subnet",
+            "create",
+            "--network",
+            "refnet",
+            "--subnet-range",
+            "10.77.0.0/24",
+            "--allocation-pool",
+            "start=10.77.0.10,end=10.77.0.50",
+            "--dns-nameserver",
+            "10.0.0.53",
+            "--host-route",
+            "destination=10.78.0.0/24,gateway=10.77.0.254",
+            "--no-dhcp",
+            "refsub",
+        ],
+    );
+    let text = subnet.to_string();
+    for want in [
+        "10.77.0.10",
+        "10.77.0.50",
+        "10.0.0.53",
+        "10.78.0.0/24",
+        "10.77.0.254",
+    ] {
+        assert!(text.contains(want), "{want} not in {text}");
+    }
+    assert_eq!(subnet["gateway_ip"], "10.77.0.1");
+    assert_eq!(subnet["enable_dhcp"], false);
+    let err = dc.osc_fails(
+        cloud,
+        &[
+            "subnet",
+            "create",
+            "--network",
+            "refnet",
+            "--subnet-range",
+            "10.77.0.128/25",
+            "x",
+        ],
+    );
+    assert!(err.contains("overlaps with another subnet"), "{err}");
+
+    let port = dc.osc_json(
+        cloud,
+        &[
+            "port",
+            "create",
+            "--network",
+            "refnet",
+            "--fixed-ip",
+            "subnet=refsub,ip-address=10.77.0.20",
+            "--mac-address",
+            "fa:16:3e:77:00:20",
+            "--allowed-address",
+            "ip-address=10.77.0.200",
+            "refport",
+        ],
+    );
+    assert_eq!(port["mac_address"], "fa:16:3e:77:00:20");
+    let text = port.to_string();
+    assert!(
+        text.contains("10.77.0.20") && text.contains("10.77.0.200"),
+        "{text}"
+    );
+    let err = dc.osc_fails(
+        cloud,
+        &[
+            "port",
+            "create",
+            "--network",
+            "refnet",
+            "--fixed-ip",
+            "ip-address=10.77.0.20",
+            "x",
+        ],
+    );
+    assert!(err.contains("already allocated"), "{err}");
+    let err = dc.osc_fails(
+        cloud,
+        &[
+            "port",
+            "create",
+            "--network",
+            "refnet",
+            "--mac-address",
+            "fa:16:3e:77:00:20",
+            "x",
+        ],
+    );
+    assert!(err.contains("is in use"), "{err}");
+    let err = dc.osc_fails(
+        cloud,
+        &[
+            "port",
+            "create",
+            "--network",
+            "refnet",
+            "--fixed-ip",
+            "subnet=refsub,ip-address=10.9.0.1",
+            "x",
+        ],
+    );
+    assert!(
+        err.contains("is not a valid IP for the specified subnet"),
+        "{err}"
+    );
+    // The shared network is admin's: a port, yes; a chosen address, no.
+    dc.osc_json(
+        cloud,
+        &["port", "create", "--network", "shared-net", "refshared"],
+    );
+    let err = dc.osc_fails(
+        cloud,
+        &[
+            "port",
+            "create",
+            "--network",
+            "shared-net",
+            "--fixed-ip",
+            "subnet=shared-net-subnet,ip-address=10.30.0.40",
+            "x",
+        ],
+    );
+    assert!(err.contains("disallowed by policy"), "{err}");
+
+    dc.osc_json(
+        cloud,
+        &[
+            "router",
+            "create",
+            "--external-gateway",
+            "public",
+            "refrouter",
+        ],
+    );
+    dc.osc(cloud, &["router", "add", "subnet", "refrouter", "refsub"]);
+    let ports = dc.osc_json(cloud, &["port", "list", "--router", "refrouter", "--long"]);
+    let text = ports.to_string();
+    assert!(text.contains("10.77.0.1"), "{text}");
+    assert!(text.contains("network:router_interface"), "{text}");
+    let err = dc.osc_fails(cloud, &["subnet", "delete", "refsub"]);
+    assert!(err.contains("refsub") || err.contains("Failed"), "{err}");
+    let err = dc.osc_fails(cloud, &["router", "delete", "refrouter"]);
+    assert!(err.contains("refrouter") || err.contains("Failed"), "{err}");
+    let err = dc.osc_fails(cloud, &["network", "delete", "refnet"]);
+    assert!(err.contains("refnet") || err.contains("Failed"), "{err}");
+
+    // Two NICs, the port first: addresses on both networks, the port bound, then kept.
+    dc.osc_json(
+        cloud,
+        &[
+            "server",
+            "create",
+            "--flavor",
+            "m1.tiny",
+            "--image",
+            "ubuntu-22.04-base",
+            "--nic",
+            "port-id=refport",
+            "--nic",
+            "net-id=private",
+            "--wait",
+            "refvm",
+        ],
+    );
+    let server = dc.osc_json(cloud, &["server", "show", "refvm"]);
+    let addresses = server["addresses"].to_string();
+    assert!(
+        addresses.contains("refnet")
+            && addresses.contains("10.77.0.20")
+            && addresses.contains("private"),
+        "{addresses}"
+    );
+    let port = dc.osc_json(cloud, &["port", "show", "refport"]);
+    assert_eq!(port["device_owner"], "compute:nova");
+    assert_eq!(port["status"], "ACTIVE");
+    dc.osc(cloud, &["server", "delete", "--wait", "refvm"]);
+    let port = dc.osc_json(cloud, &["port", "show", "refport"]);
+    assert_eq!(port["device_id"], "");
+    assert_eq!(port["status"], "DOWN");
+
+    // The delete order: interface, router, ports, subnet, network.
+    dc.osc(
+        cloud,
+        &["router", "remove", "subnet", "refrouter", "refsub"],
+    );
+    dc.osc(cloud, &["router", "delete", "refrouter"]);
+    dc.osc(cloud, &["port", "delete", "refport", "refshared"]);
+    dc.osc(cloud, &["network", "delete", "refnet"]);
+    let subnets = dc.osc_json(cloud, &["subnet", "list"]);
+    assert!(!subnets.to_string().contains("refsub"), "{subnets}");
+}

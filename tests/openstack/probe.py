@@ -27,6 +27,7 @@ cloud as it found it: the one image it makes (for the 409 of a second upload) is
 import argparse
 import hashlib
 import http.client
+import ipaddress
 import json
 import pathlib
 import re
@@ -398,6 +399,272 @@ def object_store(cloud):
     return records
 
 
+def networks(cloud, admin):
+    """Issue 18's Neutron calls (s2d builds networks, subnets, routers and ports in the target
+    and boots on them), each recorded, and the NeutronError of every refusal printed: a
+    network with subnets (allocation pools, DNS servers, host routes, no gateway, IPv6 modes,
+    an overlapping CIDR), ports with a chosen fixed IP and MAC and their conflicts, ports on
+    the seeded `shared-net` (not the tenant's: no chosen IP or MAC), port security off with
+    and without groups, a router with a gateway and an interface, a boot on two NICs (a port
+    passed in, one Nova makes) and the delete order with its 409s. Everything is removed."""
+    records = []
+    made = {"servers": [], "ports": [], "routers": [], "interfaces": [], "networks": []}
+
+    def call(method, template, path, who=cloud, service="network", **kw):
+        status, h, body = who.call(service, method, path,
+                                   headers={"Accept": "application/json"}, **kw)
+        records.append(record(service, method, template, True, status, h, body))
+        doc = None
+        if body:
+            try:
+                doc = json.loads(body)
+            except ValueError:
+                pass
+        if status >= 400:
+            err = (doc or {}).get("NeutronError", doc)
+            say(f"{method} {template}", [status, err])
+        return status, doc
+
+    def say(what, value):
+        print(f"probe networks: {what}: {json.dumps(value, sort_keys=True)}", file=sys.stderr)
+
+    def port(template, **fields):
+        status, doc = call("POST", f"/v2.0/ports ({template})", "/v2.0/ports",
+                           body={"port": fields})
+        if status == 201:
+            made["ports"].append(doc["port"]["id"])
+            p = doc["port"]
+            say(f"port ({template})", {k: p[k] for k in (
+                "fixed_ips", "allowed_address_pairs", "port_security_enabled", "status",
+                "device_owner", "description") if k in p}
+                | {"security_groups": len(p["security_groups"])})
+        return status, doc
+
+    try:
+        def lookup(collection, name):
+            _, _, data = cloud.call("network", "GET", f"/v2.0/{collection}?name={name}")
+            return json.loads(data)[collection.replace("-", "_")][0]["id"]
+
+        public, private = lookup("networks", "public"), lookup("networks", "private")
+        private_subnet = lookup("subnets", "private-subnet")
+        shared, shared_subnet = lookup("networks", "shared-net"), lookup("subnets",
+                                                                         "shared-net-subnet")
+        group = lookup("security-groups", "default")
+        # The network and its subnets.
+        status, doc = call("POST", "/v2.0/networks (mtu, description, port security)",
+                           "/v2.0/networks", body={"network": {
+                               "name": "probe-net", "description": "probe network",
+                               "mtu": 1400, "port_security_enabled": True}})
+        net = doc["network"]["id"]
+        made["networks"].append(net)
+        say("network", {k: doc["network"].get(k) for k in (
+            "mtu", "description", "port_security_enabled", "shared", "router:external")})
+        status, doc = call("POST", "/v2.0/subnets (pools, DNS, routes, no DHCP)",
+                           "/v2.0/subnets", body={"subnet": {
+                               "network_id": net, "name": "probe-subnet", "ip_version": 4,
+                               "cidr": "10.99.0.0/24", "gateway_ip": "10.99.0.1",
+                               "allocation_pools": [{"start": "10.99.0.10",
+                                                     "end": "10.99.0.100"}],
+                               "dns_nameservers": ["10.0.0.53", "10.0.0.54"],
+                               "host_routes": [{"destination": "10.98.0.0/24",
+                                                "nexthop": "10.99.0.254"}],
+                               "enable_dhcp": False, "description": "probe subnet"}})
+        subnet = doc["subnet"]["id"]
+        say("subnet", {k: doc["subnet"].get(k) for k in (
+            "allocation_pools", "dns_nameservers", "host_routes", "enable_dhcp", "gateway_ip",
+            "description", "ipv6_address_mode", "ipv6_ra_mode")})
+        status, doc = call("POST", "/v2.0/subnets (default pool)", "/v2.0/subnets",
+                           body={"subnet": {"network_id": net, "ip_version": 4,
+                                            "cidr": "10.97.0.0/24", "name": "probe-subnet-2"}})
+        subnet2 = doc["subnet"]["id"]
+        say("subnet (default pool)", [doc["subnet"]["allocation_pools"],
+                                      doc["subnet"]["gateway_ip"]])
+        status, doc = call("POST", "/v2.0/subnets (no gateway)", "/v2.0/subnets",
+                           body={"subnet": {"network_id": net, "ip_version": 4,
+                                            "cidr": "10.96.0.0/24", "gateway_ip": None}})
+        nogw = doc["subnet"]["id"]
+        say("subnet (no gateway)", [doc["subnet"]["allocation_pools"],
+                                    doc["subnet"]["gateway_ip"]])
+        call("POST", "/v2.0/subnets (overlaps)", "/v2.0/subnets", body={"subnet": {
+            "network_id": net, "ip_version": 4, "cidr": "10.99.0.128/25"}})
+        call("POST", "/v2.0/subnets (pool outside the CIDR)", "/v2.0/subnets", body={"subnet": {
+            "network_id": net, "ip_version": 4, "cidr": "10.95.0.0/24",
+            "allocation_pools": [{"start": "10.94.0.10", "end": "10.94.0.20"}]}})
+        call("POST", "/v2.0/subnets (pool holds the gateway)", "/v2.0/subnets",
+             body={"subnet": {"network_id": net, "ip_version": 4, "cidr": "10.95.0.0/24",
+                              "gateway_ip": "10.95.0.15",
+                              "allocation_pools": [{"start": "10.95.0.10",
+                                                    "end": "10.95.0.20"}]}})
+        status, doc = call("POST", "/v2.0/networks", "/v2.0/networks",
+                           body={"network": {"name": "probe-net6"}})
+        net6 = doc["network"]["id"]
+        made["networks"].append(net6)
+        status, doc = call("POST", "/v2.0/subnets (IPv6 modes)", "/v2.0/subnets",
+                           body={"subnet": {"network_id": net6, "ip_version": 6,
+                                            "cidr": "fd00:99::/64",
+                                            "ipv6_address_mode": "dhcpv6-stateful",
+                                            "ipv6_ra_mode": "dhcpv6-stateful"}})
+        say("subnet (IPv6)", {k: doc["subnet"].get(k) for k in (
+            "allocation_pools", "gateway_ip", "ipv6_address_mode", "ipv6_ra_mode")})
+        call("POST", "/v2.0/subnets (IPv6 modes differ)", "/v2.0/subnets",
+             body={"subnet": {"network_id": net6, "ip_version": 6, "cidr": "fd00:98::/64",
+                              "ipv6_address_mode": "slaac", "ipv6_ra_mode": "dhcpv6-stateful"}})
+        # Ports with a chosen address and MAC, and what conflicts with them.
+        status, doc = port("fixed IP, MAC, address pairs", network_id=net, name="probe-port",
+                           description="probe port",
+                           fixed_ips=[{"subnet_id": subnet, "ip_address": "10.99.0.20"}],
+                           mac_address="fa:16:3e:99:00:20",
+                           allowed_address_pairs=[{"ip_address": "10.99.0.200"}],
+                           port_security_enabled=True, security_groups=[group])
+        p1 = doc["port"]["id"]
+        port("IP in use", network_id=net, fixed_ips=[{"ip_address": "10.99.0.20"}])
+        port("MAC in use", network_id=net, mac_address="fa:16:3e:99:00:20")
+        port("IP outside the subnet", network_id=net,
+             fixed_ips=[{"subnet_id": subnet, "ip_address": "10.98.0.5"}])
+        port("IP on no subnet of the network", network_id=net,
+             fixed_ips=[{"ip_address": "10.50.0.5"}])
+        port("subnet of another network", network_id=net,
+             fixed_ips=[{"subnet_id": private_subnet}])
+        port("bad MAC", network_id=net, mac_address="not-a-mac")
+        port("port security off, with a group", network_id=net, port_security_enabled=False,
+             security_groups=[group])
+        port("port security off, address pairs", network_id=net, port_security_enabled=False,
+             allowed_address_pairs=[{"ip_address": "10.99.0.201"}])
+        port("port security off", network_id=net, port_security_enabled=False)
+        port("IP outside the pool", network_id=net, fixed_ips=[{"ip_address": "10.99.0.5"}])
+        port("the gateway IP", network_id=net, fixed_ips=[{"ip_address": "10.97.0.1"}])
+        port("from the pool", network_id=net, fixed_ips=[{"subnet_id": subnet}])
+        port("no fixed_ips", network_id=net)
+        # On a network the project does not own.
+        port("shared network, subnet only", network_id=shared,
+             fixed_ips=[{"subnet_id": shared_subnet}])
+        port("shared network, IP", network_id=shared,
+             fixed_ips=[{"subnet_id": shared_subnet, "ip_address": str(ipaddress_in(
+                 cloud, shared_subnet, 33))}])
+        port("shared network, MAC", network_id=shared, mac_address="fa:16:3e:99:00:21")
+        port("shared network, port security off", network_id=shared,
+             port_security_enabled=False)
+        port("external network", network_id=public)
+        # Filtered lists.
+        call("GET", "/v2.0/ports?network_id&name", f"/v2.0/ports?network_id={net}&name=probe-port")
+        call("GET", "/v2.0/ports?device_id&project_id",
+             f"/v2.0/ports?device_id={UNKNOWN}&project_id={cloud.project_id}")
+        call("GET", "/v2.0/subnets?network_id", f"/v2.0/subnets?network_id={net}")
+        # The router: gateway, interface, and what they block.
+        call("POST", "/v2.0/routers (gateway not external)", "/v2.0/routers",
+             body={"router": {"name": "probe-bad", "external_gateway_info": {
+                 "network_id": private}}})
+        status, doc = call("POST", "/v2.0/routers (gateway, description)", "/v2.0/routers",
+                           body={"router": {"name": "probe-router", "description": "probe router",
+                                            "external_gateway_info": {"network_id": public}}})
+        router = doc["router"]["id"]
+        made["routers"].append(router)
+        iface = f"/v2.0/routers/{router}/add_router_interface"
+        status, doc = call("PUT", "/v2.0/routers/{id}/add_router_interface", iface,
+                           body={"subnet_id": subnet})
+        made["interfaces"].append((router, subnet))
+        call("PUT", "/v2.0/routers/{id}/add_router_interface (again)", iface,
+             body={"subnet_id": subnet})
+        call("PUT", "/v2.0/routers/{id}/add_router_interface (no gateway)", iface,
+             body={"subnet_id": nogw})
+        call("PUT", "/v2.0/routers/{id}/add_router_interface (gateway IP taken)", iface,
+             body={"subnet_id": subnet2})
+        status, doc = call("GET", "/v2.0/ports?device_id={router}",
+                           f"/v2.0/ports?device_id={router}&network_id={net}")
+        say("router interface ports", [(p["device_owner"], p["fixed_ips"][0]["ip_address"])
+                                       for p in doc["ports"]])
+        call("DELETE", "/v2.0/subnets/{id} (router interface)", f"/v2.0/subnets/{subnet}")
+        call("DELETE", "/v2.0/routers/{id} (interface)", f"/v2.0/routers/{router}")
+        call("DELETE", "/v2.0/networks/{id} (ports)", f"/v2.0/networks/{net}")
+        # A boot on two NICs: the port made above, then a port Nova makes.
+        _, _, data = cloud.call("compute", "GET", "/v2.1/flavors")
+        flavor = next(f["id"] for f in json.loads(data)["flavors"] if f["name"] == "m1.tiny")
+        _, _, data = cloud.call("image", "GET", "/v2/images?name=ubuntu-22.04-base")
+        image = json.loads(data)["images"][0]["id"]
+        status, doc = call("POST", "/v2.1/servers (two NICs, a port)", "/v2.1/servers",
+                           service="compute", body={"server": {
+                               "name": "probe-nics", "flavorRef": flavor, "imageRef": image,
+                               "networks": [{"port": p1}, {"uuid": private}]}})
+        if status != 202:
+            raise SystemExit(f"probe: boot failed: {status} {doc}")
+        server = doc["server"]["id"]
+        made["servers"].append(server)
+        deadline = time.monotonic() + 120
+        while True:
+            _, _, data = cloud.call("compute", "GET", f"/v2.1/servers/{server}")
+            doc = json.loads(data)["server"]
+            if doc["status"] != "BUILD" or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        call("GET", "/v2.1/servers/{id} (two NICs)", f"/v2.1/servers/{server}",
+             service="compute")
+        say("server (two NICs)", [doc["status"], [
+            (n, [a["addr"] for a in addrs]) for n, addrs in doc["addresses"].items()]])
+        status, doc = call("GET", "/v2.0/ports?device_id={server}",
+                           f"/v2.0/ports?device_id={server}")
+        say("server ports", sorted((p["id"] == p1, p["device_owner"], p["status"])
+                                   for p in doc["ports"]))
+        cloud.call("compute", "DELETE", f"/v2.1/servers/{server}")
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            status, _, _ = cloud.call("compute", "GET", f"/v2.1/servers/{server}")
+            if status == 404:
+                made["servers"].remove(server)
+                break
+            time.sleep(0.5)
+        for _ in range(20):
+            status, doc = call("GET", "/v2.0/ports?device_id={server} (deleted)",
+                               f"/v2.0/ports?device_id={server}")
+            if not doc["ports"]:
+                break
+            time.sleep(0.5)
+        status, doc = call("GET", "/v2.0/ports/{id} (after the server)", f"/v2.0/ports/{p1}")
+        say("port passed in, after the server", [status, doc["port"]["device_id"],
+                                                doc["port"]["device_owner"]])
+        # The delete order.
+        remove = f"/v2.0/routers/{router}/remove_router_interface"
+        call("PUT", "/v2.0/routers/{id}/remove_router_interface", remove,
+             body={"subnet_id": subnet})
+        made["interfaces"].clear()
+        call("PUT", "/v2.0/routers/{id}/remove_router_interface (again)", remove,
+             body={"subnet_id": subnet})
+        call("DELETE", "/v2.0/routers/{id}", f"/v2.0/routers/{router}")
+        made["routers"].clear()
+        call("DELETE", "/v2.0/subnets/{id} (ports)", f"/v2.0/subnets/{subnet}")
+        for p in list(made["ports"]):
+            call("DELETE", "/v2.0/ports/{id}", f"/v2.0/ports/{p}")
+            made["ports"].remove(p)
+        call("DELETE", "/v2.0/subnets/{id}", f"/v2.0/subnets/{subnet}")
+        call("DELETE", "/v2.0/networks/{id} (free subnets)", f"/v2.0/networks/{net}")
+        made["networks"].remove(net)
+        call("GET", "/v2.0/subnets/{id} (network deleted)", f"/v2.0/subnets/{nogw}")
+        call("DELETE", "/v2.0/networks/{id} (IPv6 subnet)", f"/v2.0/networks/{net6}")
+        made["networks"].remove(net6)
+    finally:
+        for server in made["servers"]:
+            cloud.call("compute", "DELETE", f"/v2.1/servers/{server}")
+        for router, subnet in made["interfaces"]:
+            cloud.call("network", "PUT", f"/v2.0/routers/{router}/remove_router_interface",
+                       body={"subnet_id": subnet})
+        for router in made["routers"]:
+            cloud.call("network", "DELETE", f"/v2.0/routers/{router}")
+        for p in made["ports"]:
+            cloud.call("network", "DELETE", f"/v2.0/ports/{p}")
+        for net in made["networks"]:
+            for _ in range(20):
+                status, _, _ = cloud.call("network", "DELETE", f"/v2.0/networks/{net}")
+                if status != 409:
+                    break
+                time.sleep(0.5)
+    return records
+
+
+def ipaddress_in(cloud, subnet, n):
+    """The n-th address of a subnet's CIDR."""
+    _, _, data = cloud.call("network", "GET", f"/v2.0/subnets/{subnet}")
+    return ipaddress.ip_network(json.loads(data)["subnet"]["cidr"])[n]
+
+
 def upload_twice(cloud, accept):
     """409: a second upload to an active image (the image is made and deleted again)."""
     name = f"probe-{uuid.uuid4()}"
@@ -692,6 +959,38 @@ BOOT_CLEANUP = [
 ]
 CLI += BOOT_CLI
 CLEANUP += BOOT_CLEANUP
+# devcloud's referee test of issue 18's networks (its commands that succeed): a network built
+# as s2d builds one, a port with a chosen address and MAC, a router with an interface, and the
+# delete order.
+NET_CLI = [
+    ("provider", ["network", "create", "--mtu", "1400", "--description", "built",
+                  "probe-refnet"]),
+    ("provider", ["subnet", "create", "--network", "probe-refnet", "--subnet-range",
+                  "10.77.0.0/24", "--allocation-pool", "start=10.77.0.10,end=10.77.0.50",
+                  "--dns-nameserver", "10.0.0.53", "--host-route",
+                  "destination=10.78.0.0/24,gateway=10.77.0.254", "--no-dhcp",
+                  "probe-refsub"]),
+    ("provider", ["port", "create", "--network", "probe-refnet", "--fixed-ip",
+                  "subnet=probe-refsub,ip-address=10.77.0.20", "--mac-address",
+                  "fa:16:3e:77:00:20", "--allowed-address", "ip-address=10.77.0.200",
+                  "probe-refport"]),
+    ("provider", ["router", "create", "--external-gateway", "public", "probe-refrouter"]),
+    ("provider", ["router", "add", "subnet", "probe-refrouter", "probe-refsub"]),
+    ("provider", ["router", "show", "probe-refrouter"]),
+    ("provider", ["port", "show", "probe-refport"]),
+    ("provider", ["router", "remove", "subnet", "probe-refrouter", "probe-refsub"]),
+    ("provider", ["router", "delete", "probe-refrouter"]),
+    ("provider", ["port", "delete", "probe-refport"]),
+    ("provider", ["network", "delete", "probe-refnet"]),
+]
+NET_CLEANUP = [
+    ("provider", ["router", "remove", "subnet", "probe-refrouter", "probe-refsub"]),
+    ("provider", ["router", "delete", "probe-refrouter"]),
+    ("provider", ["port", "delete", "probe-refport"]),
+    ("provider", ["network", "delete", "probe-refnet"]),
+]
+CLI += NET_CLI
+CLEANUP += NET_CLEANUP
 
 REQ = re.compile(r"^REQ: curl -g -i (?:--insecure )?-X (\w+) \"?([^\" ]+)")
 RESP = re.compile(r"^RESP: \[(\d+)\] (.*)$")
@@ -715,7 +1014,7 @@ def run_cli(cli, clouds_yaml, clouds):
     def osc(name, args, debug):
         args = [a.format(**values) for a in args]
         # Commands that print nothing take no output format.
-        quiet = {"save", "set", "delete"} & set(args[:4])
+        quiet = {"save", "set", "delete", "add", "remove"} & set(args[:4])
         return subprocess.run([cli, "--os-cloud", name, *(["--debug"] if debug else []),
                                *args, *([] if quiet else ["-f", "json"])],
                               capture_output=True, text=True, env=env, timeout=600)
@@ -810,12 +1109,18 @@ def main():
     p.add_argument("--swift-cloud", default="hospital",
                    help="the cloud whose object store is probed")
     p.add_argument("--cli", default=None, help="the openstack CLI: also record the referee's calls")
+    p.add_argument("--only", choices=["networks"], default=None,
+                   help="only this part of the probe (to read its answers on stderr)")
     args = p.parse_args()
     clouds = read_clouds_yaml(args.clouds_yaml)
     cloud, admin = Cloud(clouds[args.cloud]), Cloud(clouds[args.admin])
-    records = run(cloud, admin, False) + run(cloud, admin, True)
-    records += boot_fidelity(cloud, admin)
-    records += object_store(Cloud(clouds[args.swift_cloud]))
+    if args.only == "networks":
+        records = networks(cloud, admin)
+    else:
+        records = run(cloud, admin, False) + run(cloud, admin, True)
+        records += boot_fidelity(cloud, admin)
+        records += networks(cloud, admin)
+        records += object_store(Cloud(clouds[args.swift_cloud]))
     if args.cli:
         records += run_cli(args.cli, pathlib.Path(args.clouds_yaml).resolve(), clouds)
     out = pathlib.Path(args.out_dir)

@@ -18,7 +18,9 @@ rules (22/tcp and ICMP from anywhere, 443/tcp from 10.0.0.0/8,
 22/tcp over IPv6), networks private/public, router1, server ehr-analytics (ACTIVE). For
 C_NAME=hospital: project research, user bob, networks private/public,
 router1, one unassociated floating IP. Both: flavors m1.tiny..m1.large with
-ids 1..4 and an application credential <user>-appcred.
+ids 1..4, an application credential <user>-appcred, and admin's shared network
+shared-net (subnet shared-net-subnet, 10.30.0.0/24 on provider, 10.40.0.0/24 on
+hospital), a network the tenant does not own.
 """
 
 import io
@@ -71,10 +73,12 @@ TENANTS = {
     "provider": {
         "project": "ehr", "user": "alice",
         "private_cidr": "10.10.0.0/24", "public_cidr": "198.51.100.0/24",
+        "shared_cidr": "10.30.0.0/24",
     },
     "hospital": {
         "project": "research", "user": "bob",
         "private_cidr": "10.20.0.0/24", "public_cidr": "203.0.113.0/24",
+        "shared_cidr": "10.40.0.0/24",
     },
 }
 
@@ -239,6 +243,15 @@ def seed():
             cidr=cidr, gateway_ip=prefix + ".1", is_dhcp_enabled=False,
             allocation_pools=[{"start": prefix + ".10",
                                "end": prefix + ".250"}])
+
+    # A network the tenant uses but does not own (admin's, shared): Neutron's policy lets
+    # the tenant make ports on it, but not choose their fixed IPs or MAC addresses.
+    shared = conn.network.find_network("shared-net")
+    if shared is None:
+        shared = conn.network.create_network(name="shared-net", is_shared=True)
+        conn.network.create_subnet(
+            network_id=shared.id, name="shared-net-subnet", ip_version=4,
+            cidr=tenant["shared_cidr"])
 
     base_image = None
     if CLOUD == "provider":

@@ -40,6 +40,12 @@ pub struct Network {
     pub external: bool,
     /// Shared with all projects.
     pub shared: bool,
+    /// Description.
+    pub description: String,
+    /// MTU.
+    pub mtu: u32,
+    /// The default of its ports' `port_security_enabled`.
+    pub port_security_enabled: bool,
     /// Creation time.
     pub created_at: OffsetDateTime,
 }
@@ -59,8 +65,119 @@ pub struct Subnet {
     pub cidr: IpNet,
     /// Gateway.
     pub gateway_ip: Option<IpAddr>,
+    /// Description.
+    pub description: String,
+    /// Allocation pools (first, last), where addresses are allocated from.
+    pub allocation_pools: Vec<(IpAddr, IpAddr)>,
+    /// DNS servers, in order.
+    pub dns_nameservers: Vec<IpAddr>,
+    /// Host routes (destination, nexthop).
+    pub host_routes: Vec<(IpNet, IpAddr)>,
+    /// DHCP on.
+    pub enable_dhcp: bool,
+    /// `ipv6_address_mode` (`slaac`, `dhcpv6-stateful`, `dhcpv6-stateless`).
+    pub ipv6_address_mode: Option<String>,
+    /// `ipv6_ra_mode`.
+    pub ipv6_ra_mode: Option<String>,
     /// Creation time.
     pub created_at: OffsetDateTime,
+}
+
+impl Subnet {
+    /// A subnet with Neutron's defaults: gateway and pools as given, no DNS servers, no
+    /// routes, DHCP on, no IPv6 modes.
+    pub fn new(
+        id: &str,
+        project_id: &str,
+        network_id: &str,
+        name: &str,
+        cidr: IpNet,
+        gateway_ip: Option<IpAddr>,
+        now: OffsetDateTime,
+    ) -> Subnet {
+        Subnet {
+            id: id.into(),
+            name: name.into(),
+            network_id: network_id.into(),
+            project_id: project_id.into(),
+            cidr,
+            gateway_ip,
+            description: String::new(),
+            allocation_pools: default_pools(cidr, gateway_ip),
+            dns_nameservers: Vec::new(),
+            host_routes: Vec::new(),
+            enable_dhcp: true,
+            ipv6_address_mode: None,
+            ipv6_ra_mode: None,
+            created_at: now,
+        }
+    }
+
+    /// Whether `ip` lies in one of the allocation pools.
+    pub fn in_pools(&self, ip: IpAddr) -> bool {
+        self.allocation_pools
+            .iter()
+            .any(|(a, b)| *a <= ip && ip <= *b)
+    }
+
+    /// SLAAC or DHCPv6-stateless: every port of the network gets an EUI-64 address here.
+    pub fn is_auto_address(&self) -> bool {
+        matches!(
+            self.ipv6_address_mode.as_deref(),
+            Some("slaac" | "dhcpv6-stateless")
+        )
+    }
+}
+
+/// Neutron's default allocation pools (`ipam.utils.generate_pools`): the CIDR without its
+/// first address (and, IPv4 up to /30, its last), without the gateway.
+pub fn default_pools(cidr: IpNet, gateway: Option<IpAddr>) -> Vec<(IpAddr, IpAddr)> {
+    let (first, last) = match cidr {
+        IpNet::V4(n) => {
+            let (a, b) = (u32::from(n.network()), u32::from(n.broadcast()));
+            if a == b {
+                return vec![(IpAddr::V4(a.into()), IpAddr::V4(b.into()))];
+            }
+            let (a, b) = if n.prefix_len() <= 30 {
+                (a + 1, b - 1)
+            } else {
+                (a, b)
+            };
+            (u128::from(a), u128::from(b))
+        }
+        IpNet::V6(n) => {
+            let (a, b) = (u128::from(n.network()), u128::from(n.broadcast()));
+            if a == b {
+                return vec![(IpAddr::V6(a.into()), IpAddr::V6(b.into()))];
+            }
+            (a + 1, b)
+        }
+    };
+    let v4 = cidr.addr().is_ipv4();
+    let ip = |x: u128| -> IpAddr {
+        if v4 {
+            IpAddr::V4((x as u32).into())
+        } else {
+            IpAddr::V6(x.into())
+        }
+    };
+    let g = gateway.filter(|g| cidr.contains(g)).map(|g| match g {
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a),
+    });
+    match g {
+        Some(g) if g >= first && g <= last => {
+            let mut out = Vec::new();
+            if g > first {
+                out.push((ip(first), ip(g - 1)));
+            }
+            if g < last {
+                out.push((ip(g + 1), ip(last)));
+            }
+            out
+        }
+        _ => vec![(ip(first), ip(last))],
+    }
 }
 
 /// A port.
@@ -84,6 +201,14 @@ pub struct Port {
     pub device_owner: String,
     /// Security group ids.
     pub security_groups: Vec<String>,
+    /// Description.
+    pub description: String,
+    /// Allowed address pairs (`ip_address`: an address or CIDR, `mac_address`).
+    pub allowed_address_pairs: Vec<(String, String)>,
+    /// Port security (anti-spoofing and security groups) on.
+    pub port_security_enabled: bool,
+    /// Its place among the server's NICs (Nova's order of `networks` in the boot).
+    pub nic_index: usize,
     /// Creation time.
     pub created_at: OffsetDateTime,
     /// Created by Nova for a boot (deleted with the server) rather than passed in by the user
@@ -98,6 +223,27 @@ pub struct FixedIpRequest {
     pub subnet_id: Option<String>,
     /// The address.
     pub ip_address: Option<IpAddr>,
+}
+
+/// A port create (`POST /v2.0/ports`) as the API parsed it.
+#[derive(Debug, Clone, Default)]
+pub struct PortRequest {
+    /// The network.
+    pub network_id: String,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// `fixed_ips` (absent: one address from the network's first IPv4 subnet).
+    pub fixed_ips: Option<Vec<FixedIpRequest>>,
+    /// A chosen MAC address (lower case).
+    pub mac_address: Option<String>,
+    /// Security group ids (absent: the project's `default`).
+    pub security_groups: Option<Vec<String>>,
+    /// Port security (absent: the network's default).
+    pub port_security_enabled: Option<bool>,
+    /// Allowed address pairs (`ip_address`, optional `mac_address`).
+    pub allowed_address_pairs: Option<Vec<(String, Option<String>)>>,
 }
 
 /// A security group rule.
@@ -172,6 +318,8 @@ pub struct Router {
     pub gateway_network_id: Option<String>,
     /// Gateway address on that network.
     pub gateway_ip: Option<(String, IpAddr)>,
+    /// Description.
+    pub description: String,
     /// Creation time.
     pub created_at: OffsetDateTime,
 }
@@ -207,6 +355,9 @@ pub enum NetError {
     /// 400 with this type.
     #[error("{1}")]
     BadRequest(&'static str, String),
+    /// 403 with this type (a policy refusal).
+    #[error("{1}")]
+    Forbidden(&'static str, String),
 }
 
 /// Neutron of one cloud.
@@ -247,7 +398,7 @@ impl Neutron {
             add(&n.project_id, "networks", api::network_json(&st, n));
         }
         for s in st.subnets.values() {
-            add(&s.project_id, "subnets", api::subnet_json(s));
+            add(&s.project_id, "subnets", api::subnet_json(&st, s));
         }
         for p in st.ports.values() {
             add(&p.project_id, "ports", api::port_json(p));
@@ -282,6 +433,9 @@ impl Neutron {
                 project_id: project_id.into(),
                 external,
                 shared,
+                description: String::new(),
+                mtu: if external { 1500 } else { 1450 },
+                port_security_enabled: true,
                 created_at: now,
             },
         );
@@ -300,15 +454,7 @@ impl Neutron {
         let gateway_ip = cidr.hosts().next();
         self.lock().subnets.insert(
             id.into(),
-            Subnet {
-                id: id.into(),
-                name: name.into(),
-                network_id: network_id.into(),
-                project_id: project_id.into(),
-                cidr,
-                gateway_ip,
-                created_at: now,
-            },
+            Subnet::new(id, project_id, network_id, name, cidr, gateway_ip, now),
         );
     }
 
@@ -346,6 +492,7 @@ impl Neutron {
                 project_id: project_id.into(),
                 gateway_network_id: Some(external_network_id.into()),
                 gateway_ip: Some((ext_subnet, gw)),
+                description: String::new(),
                 created_at: now,
             },
         );
@@ -369,6 +516,10 @@ impl Neutron {
                 device_id: id.into(),
                 device_owner: "network:router_interface".into(),
                 security_groups: Vec::new(),
+                description: String::new(),
+                allowed_address_pairs: Vec::new(),
+                port_security_enabled: true,
+                nic_index: 0,
                 created_at: now,
                 nova_owned: false,
             },
@@ -400,4 +551,37 @@ fn not_found(kind: &str, id: &str) -> NetError {
 /// Neutron's timestamp format (`2026-11-24T18:50:00Z`).
 pub fn ts(t: OffsetDateTime) -> String {
     iso_seconds(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pools(cidr: &str, gateway: Option<&str>) -> Vec<String> {
+        default_pools(cidr.parse().unwrap(), gateway.map(|g| g.parse().unwrap()))
+            .into_iter()
+            .map(|(a, b)| format!("{a}-{b}"))
+            .collect()
+    }
+
+    #[test]
+    fn default_pools_are_neutrons() {
+        // As the real tier answered them (tests/openstack/probe.py, "subnet (...)").
+        assert_eq!(
+            pools("10.97.0.0/24", Some("10.97.0.1")),
+            ["10.97.0.2-10.97.0.254"]
+        );
+        assert_eq!(pools("10.96.0.0/24", None), ["10.96.0.1-10.96.0.254"]);
+        assert_eq!(
+            pools("fd00:99::/64", Some("fd00:99::")),
+            ["fd00:99::1-fd00:99::ffff:ffff:ffff:ffff"]
+        );
+        // A gateway in the middle splits the pool; /31 and /32 keep every address.
+        assert_eq!(
+            pools("10.0.0.0/28", Some("10.0.0.5")),
+            ["10.0.0.1-10.0.0.4", "10.0.0.6-10.0.0.14"]
+        );
+        assert_eq!(pools("10.0.0.0/31", None), ["10.0.0.0-10.0.0.1"]);
+        assert_eq!(pools("10.0.0.7/32", None), ["10.0.0.7-10.0.0.7"]);
+    }
 }

@@ -9,7 +9,8 @@ use time::OffsetDateTime;
 use super::floatingips::unlink_fips;
 use super::groups::ensure_default;
 use super::{
-    FixedIpRequest, NetError, Neutron, Port, SecurityGroup, State, Subnet, mac_from, not_found,
+    FixedIpRequest, NetError, Neutron, Port, PortRequest, SecurityGroup, State, Subnet, mac_from,
+    not_found,
 };
 
 impl Neutron {
@@ -48,6 +49,7 @@ impl Neutron {
         fixed_ip: Option<IpAddr>,
         device_id: &str,
         sg_names: &[String],
+        nic_index: usize,
         port_id: String,
         mac: u64,
         now: OffsetDateTime,
@@ -111,6 +113,7 @@ impl Neutron {
                 .or_else(|| st.subnets.values().find(|s| s.network_id == network_id))
                 .cloned(),
         };
+        let mac_address = mac_from(mac);
         let mut fixed_ips = Vec::new();
         if let Some(subnet) = subnet {
             let ip = match fixed_ip {
@@ -125,16 +128,26 @@ impl Neutron {
             };
             fixed_ips.push((subnet.id.clone(), ip));
         }
+        let eui = auto_addresses(&st, network_id, &mac_address, &fixed_ips);
+        fixed_ips.extend(eui);
         let port = Port {
             id: port_id.clone(),
             name: String::new(),
             network_id: network_id.into(),
             project_id: project_id.into(),
-            mac_address: mac_from(mac),
+            mac_address,
             fixed_ips,
             device_id: device_id.into(),
             device_owner: "compute:nova".into(),
-            security_groups: groups,
+            security_groups: if net.port_security_enabled {
+                groups
+            } else {
+                Vec::new()
+            },
+            description: String::new(),
+            allowed_address_pairs: Vec::new(),
+            port_security_enabled: net.port_security_enabled,
+            nic_index,
             created_at: now,
             nova_owned: true,
         };
@@ -142,12 +155,14 @@ impl Neutron {
         Ok(port)
     }
 
-    /// Bind a user-created port to a server (Nova boot with `networks: [{"port": id}]`).
+    /// Bind a user-created port to a server (Nova boot with `networks: [{"port": id}]`) as
+    /// its NIC number `nic_index`.
     pub fn bind_port(
         &self,
         port_id: &str,
         project_id: &str,
         device_id: &str,
+        nic_index: usize,
     ) -> Result<Port, NetError> {
         let mut st = self.lock();
         let port = st
@@ -163,37 +178,79 @@ impl Neutron {
         }
         port.device_id = device_id.into();
         port.device_owner = "compute:nova".into();
+        port.nic_index = nic_index;
         Ok(port.clone())
     }
 
-    /// Create a port (Neutron `POST /ports`): fixed IPs as requested (or one from the
-    /// network's first IPv4 subnet), security groups by id (default: the project's `default`).
-    /// Why this is not [`Neutron::create_server_port`]: see there.
+    /// Create a port (Neutron `POST /ports`), as ML2 does: the network (404 when the project
+    /// cannot see it), Neutron's policy on the attributes only the network's owner may set
+    /// (403 for `mac_address`, a fixed `ip_address`, `port_security_enabled` and
+    /// `allowed_address_pairs` on a network of another project), the MAC (409
+    /// `MacAddressInUse` on the network), the fixed IPs (see [`Neutron::create_server_port`]
+    /// for the checks; without `fixed_ips` one address from the first IPv4 subnet and one
+    /// from the first DHCPv6-stateful subnet; every port also gets its EUI-64 address on the
+    /// network's SLAAC and DHCPv6-stateless subnets), port security (off: no security groups,
+    /// 400, and no address pairs, 409) and the security groups by id (default: the project's
+    /// `default`, none when port security is off).
     #[allow(clippy::too_many_arguments)]
     pub fn create_port(
         &self,
         project_id: &str,
-        network_id: &str,
-        name: &str,
-        fixed: &[FixedIpRequest],
-        security_groups: Option<Vec<String>>,
+        is_admin: bool,
+        req: &PortRequest,
         port_id: String,
         mac: u64,
         now: OffsetDateTime,
         ids: &mut dyn FnMut() -> String,
     ) -> Result<Port, NetError> {
         let mut st = self.lock();
+        let network_id = req.network_id.as_str();
         let net = st
             .networks
             .get(network_id)
+            .filter(|n| is_admin || n.project_id == project_id || n.shared || n.external)
             .cloned()
             .ok_or_else(|| not_found("Network", network_id))?;
-        if net.project_id != project_id && !net.shared {
-            return Err(not_found("Network", network_id));
+        if !is_admin && net.project_id != project_id {
+            policy_check(req, net.shared)?;
         }
-        let groups = match security_groups {
-            Some(list) => {
-                for g in &list {
+        let mac_address = match &req.mac_address {
+            Some(m) => {
+                if st
+                    .ports
+                    .values()
+                    .any(|p| p.network_id == network_id && p.mac_address == *m)
+                {
+                    return Err(NetError::Conflict(
+                        "MacAddressInUse",
+                        format!(
+                            "Unable to complete operation for network {network_id}. The mac address {m} is in use."
+                        ),
+                    ));
+                }
+                m.clone()
+            }
+            None => mac_from(mac),
+        };
+        let mut fixed_ips = match &req.fixed_ips {
+            Some(list) => requested_ips(&st, network_id, list)?,
+            None => default_ips(&st, network_id)?,
+        };
+        let eui = auto_addresses(&st, network_id, &mac_address, &fixed_ips);
+        fixed_ips.extend(eui);
+        let port_security = req
+            .port_security_enabled
+            .unwrap_or(net.port_security_enabled);
+        let groups = match (&req.security_groups, port_security) {
+            (Some(list), false) if !list.is_empty() => {
+                return Err(NetError::BadRequest(
+                    "PortSecurityAndIPRequiredForSecurityGroups",
+                    "Port security must be enabled and port must have an IP address in order to use security groups.".into(),
+                ));
+            }
+            (_, false) => Vec::new(),
+            (Some(list), true) => {
+                for g in list {
                     if st
                         .security_groups
                         .get(g)
@@ -202,61 +259,35 @@ impl Neutron {
                         return Err(not_found("Security group", g));
                     }
                 }
-                list
+                list.clone()
             }
-            None => vec![ensure_default(&mut st, project_id, now, ids)],
+            (None, true) => vec![ensure_default(&mut st, project_id, now, ids)],
         };
-        let mut fixed_ips: Vec<(String, IpAddr)> = Vec::new();
-        let requests: Vec<FixedIpRequest> = if fixed.is_empty() {
-            vec![FixedIpRequest::default()]
-        } else {
-            fixed.to_vec()
-        };
-        for req in requests {
-            let subnet = match (&req.subnet_id, req.ip_address) {
-                (Some(sid), _) => st.subnets.get(sid).filter(|s| s.network_id == network_id).cloned().ok_or_else(|| {
-                    NetError::BadRequest("InvalidInput", format!("Invalid input for operation: Failed to create port on network {network_id}, because fixed_ips included invalid subnet {sid}."))
-                })?,
-                (None, Some(ip)) => st.subnets.values().find(|s| s.network_id == network_id && s.cidr.contains(&ip)).cloned().ok_or_else(|| {
-                    NetError::BadRequest("InvalidIpForNetwork", format!("IP address {ip} is not a valid IP for any of the subnets on the specified network."))
-                })?,
-                (None, None) => match st.subnets.values().find(|s| s.network_id == network_id && s.cidr.addr().is_ipv4()) {
-                    Some(s) => s.clone(),
-                    None => continue,
-                },
-            };
-            let ip = match req.ip_address {
-                Some(ip) => {
-                    if !subnet.cidr.contains(&ip) {
-                        return Err(NetError::BadRequest(
-                            "InvalidIpForSubnet",
-                            format!("IP address {ip} is not a valid IP for the specified subnet."),
-                        ));
-                    }
-                    if used_ips(&st, &subnet).contains(&ip)
-                        || fixed_ips.iter().any(|(_, a)| *a == ip)
-                    {
-                        return Err(NetError::Conflict(
-                            "IpAddressAlreadyAllocated",
-                            format!("IP address {ip} already allocated in subnet {}", subnet.id),
-                        ));
-                    }
-                    ip
-                }
-                None => allocate_ip(&st, &subnet.id)?,
-            };
-            fixed_ips.push((subnet.id.clone(), ip));
+        let pairs = req.allowed_address_pairs.clone().unwrap_or_default();
+        if !pairs.is_empty() && !port_security {
+            return Err(NetError::Conflict(
+                "AddressPairAndPortSecurityRequired",
+                "Port Security must be enabled in order to have allowed address pairs on a port."
+                    .into(),
+            ));
         }
         let port = Port {
             id: port_id.clone(),
-            name: name.into(),
+            name: req.name.clone(),
             network_id: network_id.into(),
             project_id: project_id.into(),
-            mac_address: mac_from(mac),
             fixed_ips,
             device_id: String::new(),
             device_owner: String::new(),
             security_groups: groups,
+            description: req.description.clone(),
+            allowed_address_pairs: pairs
+                .into_iter()
+                .map(|(ip, m)| (ip, m.unwrap_or_else(|| mac_address.clone())))
+                .collect(),
+            port_security_enabled: port_security,
+            nic_index: 0,
+            mac_address,
             created_at: now,
             nova_owned: false,
         };
@@ -285,6 +316,7 @@ impl Neutron {
             if let Some(p) = st.ports.get_mut(id).filter(|p| !p.nova_owned) {
                 p.device_id = String::new();
                 p.device_owner = String::new();
+                p.nic_index = 0;
                 continue;
             }
             st.ports.remove(id);
@@ -292,22 +324,31 @@ impl Neutron {
         }
     }
 
-    /// A server's ports.
+    /// A server's ports, in NIC order.
     pub fn device_ports(&self, device_id: &str) -> Vec<Port> {
-        self.lock()
+        let mut ports: Vec<Port> = self
+            .lock()
             .ports
             .values()
             .filter(|p| p.device_id == device_id)
             .cloned()
-            .collect()
+            .collect();
+        ports.sort_by_key(|p| p.nic_index);
+        ports
     }
 
     /// Nova's `addresses` for a server: network name -> [{addr, version, OS-EXT-IPS:type,
-    /// OS-EXT-IPS-MAC:mac_addr}], fixed then floating.
+    /// OS-EXT-IPS-MAC:mac_addr}], fixed then floating, the networks in NIC order.
     pub fn server_addresses(&self, device_id: &str) -> serde_json::Map<String, Value> {
         let st = self.lock();
         let mut out = serde_json::Map::new();
-        for p in st.ports.values().filter(|p| p.device_id == device_id) {
+        let mut ports: Vec<&Port> = st
+            .ports
+            .values()
+            .filter(|p| p.device_id == device_id)
+            .collect();
+        ports.sort_by_key(|p| p.nic_index);
+        for p in ports {
             let name = st
                 .networks
                 .get(&p.network_id)
@@ -366,9 +407,8 @@ pub(super) fn used_ips(st: &State, subnet: &Subnet) -> Vec<IpAddr> {
             .filter(|(s, _)| *s == subnet.id)
             .map(|(_, ip)| *ip),
     );
-    if let Some(g) = subnet.gateway_ip {
-        used.push(g);
-    }
+    // The gateway address is free until a router interface takes it (Neutron lets any port
+    // of the network's owner have it); the pools leave it out of automatic allocation.
     used
 }
 
@@ -377,12 +417,225 @@ pub(super) fn allocate_ip(st: &State, subnet_id: &str) -> Result<IpAddr, NetErro
         .subnets
         .get(subnet_id)
         .ok_or_else(|| not_found("Subnet", subnet_id))?;
-    let used = used_ips(st, subnet);
-    // neutron's default allocation pool starts after the gateway: .2 onwards.
-    subnet
-        .cidr
-        .hosts()
-        .take(1 << 16)
+    allocate_from(st, subnet, &[])
+}
+
+/// Neutron's policy on a port of a network the project does not own (`create_port:*` in
+/// neutron/conf/policies/port.py: `mac_address`, `fixed_ips:ip_address`,
+/// `port_security_enabled` and `allowed_address_pairs` need admin, a service, or a member of
+/// the network's project; `create_port` itself and `fixed_ips:subnet_id` are also open on a
+/// shared network). The refusal names every rule the request was checked against.
+fn policy_check(req: &PortRequest, shared: bool) -> Result<(), NetError> {
+    let refused = !shared
+        || req.mac_address.is_some()
+        || req.port_security_enabled.is_some()
+        || req.allowed_address_pairs.is_some()
+        || req
+            .fixed_ips
+            .as_ref()
+            .is_some_and(|l| l.iter().any(|f| f.ip_address.is_some()));
+    if !refused {
+        return Ok(());
+    }
+    // neutron.policy._build_match_rule: `create_port`, and for each attribute set (in the
+    // port's attribute map order) `create_port:<attr>`, with a list of dicts' keys as its
+    // sub-rules; each step a new oslo.policy AndCheck, printed "(a and b)".
+    let rule = |name: &str| format!("rule:create_port:{name}");
+    let with_keys = |name: &str, keys: Vec<&str>| {
+        let subs: Vec<String> = keys.iter().map(|k| rule(&format!("{name}:{k}"))).collect();
+        if subs.is_empty() {
+            rule(name)
+        } else {
+            format!("({} and ({}))", rule(name), subs.join(" and "))
+        }
+    };
+    let mut attrs = Vec::new();
+    if req.mac_address.is_some() {
+        attrs.push(rule("mac_address"));
+    }
+    if let Some(list) = &req.fixed_ips {
+        let keys = list
+            .iter()
+            .flat_map(|f| {
+                [
+                    f.subnet_id.as_ref().map(|_| "subnet_id"),
+                    f.ip_address.as_ref().map(|_| "ip_address"),
+                ]
+            })
+            .flatten()
+            .collect();
+        attrs.push(with_keys("fixed_ips", keys));
+    }
+    if req.port_security_enabled.is_some() {
+        attrs.push(rule("port_security_enabled"));
+    }
+    if let Some(pairs) = &req.allowed_address_pairs {
+        let keys = pairs
+            .iter()
+            .flat_map(|(_, mac)| [Some("ip_address"), mac.as_ref().map(|_| "mac_address")])
+            .flatten()
+            .collect();
+        attrs.push(with_keys("allowed_address_pairs", keys));
+    }
+    let text = attrs
+        .into_iter()
+        .fold("rule:create_port".to_string(), |acc, a| {
+            format!("({acc} and {a})")
+        });
+    Err(NetError::Forbidden(
+        "PolicyNotAuthorized",
+        format!("{text} is disallowed by policy"),
+    ))
+}
+
+/// The subnets of a network, in Neutron's order (by id).
+fn network_subnets<'a>(st: &'a State, network_id: &str) -> Vec<&'a Subnet> {
+    st.subnets
+        .values()
+        .filter(|s| s.network_id == network_id)
+        .collect()
+}
+
+/// Whether an address can be a port's on this CIDR (`ipam.utils.check_subnet_ip`): not the
+/// network address, nor on IPv4 up to /30 the broadcast address.
+fn subnet_ip_ok(subnet: &Subnet, ip: IpAddr) -> bool {
+    if !subnet.cidr.contains(&ip) {
+        return false;
+    }
+    match subnet.cidr {
+        ipnet::IpNet::V4(n) if n.prefix_len() <= 30 => {
+            ip != IpAddr::V4(n.network()) && ip != IpAddr::V4(n.broadcast())
+        }
+        ipnet::IpNet::V4(_) => true,
+        ipnet::IpNet::V6(n) => ip != IpAddr::V6(n.network()),
+    }
+}
+
+/// The fixed IPs a port create asked for, checked as Neutron's IPAM does.
+fn requested_ips(
+    st: &State,
+    network_id: &str,
+    list: &[FixedIpRequest],
+) -> Result<Vec<(String, IpAddr)>, NetError> {
+    let subnets = network_subnets(st, network_id);
+    let mut out: Vec<(String, IpAddr)> = Vec::new();
+    for req in list {
+        let subnet = match (&req.subnet_id, req.ip_address) {
+            (Some(sid), ip) => {
+                let Some(s) = subnets.iter().find(|s| s.id == *sid) else {
+                    if !st.subnets.contains_key(sid) {
+                        return Err(not_found("Subnet", sid));
+                    }
+                    return Err(NetError::BadRequest(
+                        "InvalidInput",
+                        format!(
+                            "Invalid input for operation: Failed to create port on network {network_id}, because fixed_ips included invalid subnet {sid}."
+                        ),
+                    ));
+                };
+                if let Some(ip) = ip.filter(|ip| !subnet_ip_ok(s, *ip)) {
+                    return Err(NetError::BadRequest(
+                        "InvalidIpForSubnet",
+                        format!("IP address {ip} is not a valid IP for the specified subnet."),
+                    ));
+                }
+                *s
+            }
+            (None, Some(ip)) => subnets
+                .iter()
+                .find(|s| subnet_ip_ok(s, ip))
+                .copied()
+                .ok_or_else(|| {
+                    NetError::BadRequest(
+                        "InvalidIpForNetwork",
+                        format!(
+                            "IP address {ip} is not a valid IP for any of the subnets on the specified network."
+                        ),
+                    )
+                })?,
+            (None, None) => {
+                return Err(NetError::BadRequest(
+                    "InvalidInput",
+                    "Invalid input for operation: IP allocation requires subnet_id or ip_address."
+                        .into(),
+                ));
+            }
+        };
+        let ip = match req.ip_address {
+            Some(ip) => {
+                if used_ips(st, subnet).contains(&ip) || out.iter().any(|(_, a)| *a == ip) {
+                    return Err(NetError::Conflict(
+                        "IpAddressAlreadyAllocated",
+                        format!("IP address {ip} already allocated in subnet {}", subnet.id),
+                    ));
+                }
+                ip
+            }
+            None => allocate_from(st, subnet, &out)?,
+        };
+        out.push((subnet.id.clone(), ip));
+    }
+    Ok(out)
+}
+
+/// A port's addresses when it asks for none: one from the first IPv4 subnet, one from the
+/// first IPv6 subnet that is not auto-address.
+fn default_ips(st: &State, network_id: &str) -> Result<Vec<(String, IpAddr)>, NetError> {
+    let subnets = network_subnets(st, network_id);
+    let mut out = Vec::new();
+    if let Some(s) = subnets.iter().find(|s| s.cidr.addr().is_ipv4()) {
+        out.push((s.id.clone(), allocate_from(st, s, &out)?));
+    }
+    if let Some(s) = subnets
+        .iter()
+        .find(|s| !s.cidr.addr().is_ipv4() && !s.is_auto_address())
+    {
+        out.push((s.id.clone(), allocate_from(st, s, &out)?));
+    }
+    Ok(out)
+}
+
+/// The EUI-64 addresses a port gets on the network's auto-address subnets it has none on.
+fn auto_addresses(
+    st: &State,
+    network_id: &str,
+    mac: &str,
+    have: &[(String, IpAddr)],
+) -> Vec<(String, IpAddr)> {
+    network_subnets(st, network_id)
+        .into_iter()
+        .filter(|s| s.is_auto_address() && !have.iter().any(|(id, _)| *id == s.id))
+        .filter_map(|s| eui64(s.cidr, mac).map(|ip| (s.id.clone(), ip)))
+        .collect()
+}
+
+/// The EUI-64 address of a MAC in a /64 (RFC 4291 appendix A).
+pub(super) fn eui64(cidr: ipnet::IpNet, mac: &str) -> Option<IpAddr> {
+    let ipnet::IpNet::V6(net) = cidr else {
+        return None;
+    };
+    let b: Vec<u8> = mac
+        .split(':')
+        .map(|x| u8::from_str_radix(x, 16))
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let [m0, m1, m2, m3, m4, m5] = b.as_slice() else {
+        return None;
+    };
+    let iid = u64::from_be_bytes([m0 ^ 2, *m1, *m2, 0xff, 0xfe, *m3, *m4, *m5]);
+    let prefix = u128::from(net.network()) & !u128::from(u64::MAX);
+    Some(IpAddr::V6((prefix | u128::from(iid)).into()))
+}
+
+/// The first free address of a subnet's allocation pools (not among `taken` either).
+fn allocate_from(
+    st: &State,
+    subnet: &Subnet,
+    taken: &[(String, IpAddr)],
+) -> Result<IpAddr, NetError> {
+    let mut used = used_ips(st, subnet);
+    used.extend(taken.iter().map(|(_, ip)| *ip));
+    pool_addresses(subnet)
         .find(|ip| !used.contains(ip))
         .ok_or_else(|| {
             NetError::Conflict(
@@ -393,4 +646,330 @@ pub(super) fn allocate_ip(st: &State, subnet_id: &str) -> Result<IpAddr, NetErro
                 ),
             )
         })
+}
+
+/// The addresses of a subnet's pools, in order (at most 65536 of each pool looked at).
+fn pool_addresses(subnet: &Subnet) -> impl Iterator<Item = IpAddr> + '_ {
+    subnet.allocation_pools.iter().flat_map(|(a, b)| {
+        let (a, b) = (to_u128(*a), to_u128(*b));
+        let v4 = subnet.cidr.addr().is_ipv4();
+        (a..=b.min(a.saturating_add(1 << 16))).map(move |x| {
+            if v4 {
+                IpAddr::V4((x as u32).into())
+            } else {
+                IpAddr::V6(x.into())
+            }
+        })
+    })
+}
+
+fn to_u128(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
+
+    /// A Neutron with project `p`'s network `n` (subnet `s`, 10.0.0.0/24, pool .10-.20) and
+    /// admin's shared network `shared` (subnet `ss`, 10.1.0.0/24).
+    fn neutron() -> Neutron {
+        let n = Neutron::new();
+        n.create_network("n", "p", "net", false, false, NOW);
+        n.create_subnet("s", "p", "n", "sub", "10.0.0.0/24".parse().unwrap(), NOW);
+        n.lock().subnets.get_mut("s").unwrap().allocation_pools =
+            vec![("10.0.0.10".parse().unwrap(), "10.0.0.20".parse().unwrap())];
+        n.create_network("shared", "admin", "shared-net", false, true, NOW);
+        n.create_subnet(
+            "ss",
+            "admin",
+            "shared",
+            "ssub",
+            "10.1.0.0/24".parse().unwrap(),
+            NOW,
+        );
+        n
+    }
+
+    fn create(n: &Neutron, project: &str, req: PortRequest) -> Result<Port, NetError> {
+        let mut counter = 0;
+        let mut ids = move || {
+            counter += 1;
+            format!("id-{counter}")
+        };
+        let id = format!("port-{}", n.lock().ports.len());
+        n.create_port(project, false, &req, id, 7, NOW, &mut ids)
+    }
+
+    fn fixed(subnet: Option<&str>, ip: Option<&str>) -> FixedIpRequest {
+        FixedIpRequest {
+            subnet_id: subnet.map(str::to_string),
+            ip_address: ip.map(|i| i.parse().unwrap()),
+        }
+    }
+
+    fn req(network: &str) -> PortRequest {
+        PortRequest {
+            network_id: network.into(),
+            ..PortRequest::default()
+        }
+    }
+
+    fn kind(e: NetError) -> (&'static str, &'static str, String) {
+        match e {
+            NetError::NotFound(t, m) => ("404", t, m),
+            NetError::Conflict(t, m) => ("409", t, m),
+            NetError::BadRequest(t, m) => ("400", t, m),
+            NetError::Forbidden(t, m) => ("403", t, m),
+        }
+    }
+
+    #[test]
+    fn fixed_ip_and_mac_are_kept_and_conflict_as_neutron_answers() {
+        let n = neutron();
+        let p = create(
+            &n,
+            "p",
+            PortRequest {
+                fixed_ips: Some(vec![fixed(Some("s"), Some("10.0.0.5"))]),
+                mac_address: Some("fa:16:3e:00:00:05".into()),
+                allowed_address_pairs: Some(vec![("10.0.0.200".into(), None)]),
+                ..req("n")
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            p.fixed_ips,
+            [("s".to_string(), "10.0.0.5".parse().unwrap())]
+        );
+        assert_eq!(p.mac_address, "fa:16:3e:00:00:05");
+        assert_eq!(
+            p.allowed_address_pairs,
+            [("10.0.0.200".to_string(), "fa:16:3e:00:00:05".to_string())]
+        );
+        let again = |fixed_ips, mac_address| {
+            kind(
+                create(
+                    &n,
+                    "p",
+                    PortRequest {
+                        fixed_ips,
+                        mac_address,
+                        ..req("n")
+                    },
+                )
+                .unwrap_err(),
+            )
+        };
+        let (status, ty, msg) = again(Some(vec![fixed(None, Some("10.0.0.5"))]), None);
+        assert_eq!((status, ty), ("409", "IpAddressAlreadyAllocated"));
+        assert_eq!(msg, "IP address 10.0.0.5 already allocated in subnet s");
+        let (status, ty, _) = again(None, Some("fa:16:3e:00:00:05".into()));
+        assert_eq!((status, ty), ("409", "MacAddressInUse"));
+        let (status, ty, _) = again(Some(vec![fixed(Some("s"), Some("10.9.0.5"))]), None);
+        assert_eq!((status, ty), ("400", "InvalidIpForSubnet"));
+        let (status, ty, _) = again(Some(vec![fixed(None, Some("10.9.0.5"))]), None);
+        assert_eq!((status, ty), ("400", "InvalidIpForNetwork"));
+        let (status, ty, _) = again(Some(vec![fixed(Some("ss"), None)]), None);
+        assert_eq!((status, ty), ("400", "InvalidInput"));
+        let (status, ty, _) = again(Some(vec![fixed(Some("nope"), None)]), None);
+        assert_eq!((status, ty), ("404", "SubnetNotFound"));
+        // The broadcast address is no port's; the gateway and addresses outside the pool are.
+        let (status, ty, _) = again(Some(vec![fixed(None, Some("10.0.0.255"))]), None);
+        assert_eq!((status, ty), ("400", "InvalidIpForNetwork"));
+        for ip in ["10.0.0.1", "10.0.0.200"] {
+            let p = create(
+                &n,
+                "p",
+                PortRequest {
+                    fixed_ips: Some(vec![fixed(None, Some(ip))]),
+                    ..req("n")
+                },
+            )
+            .unwrap();
+            assert_eq!(p.fixed_ips[0].1.to_string(), ip);
+        }
+    }
+
+    #[test]
+    fn addresses_are_allocated_from_the_pools() {
+        let n = neutron();
+        let ips: Vec<String> = (0..3)
+            .map(|_| {
+                create(&n, "p", req("n")).unwrap().fixed_ips[0]
+                    .1
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(ips, ["10.0.0.10", "10.0.0.11", "10.0.0.12"]);
+    }
+
+    #[test]
+    fn port_security_off_takes_no_groups_and_no_address_pairs() {
+        let n = neutron();
+        let p = create(
+            &n,
+            "p",
+            PortRequest {
+                port_security_enabled: Some(false),
+                ..req("n")
+            },
+        )
+        .unwrap();
+        assert!(p.security_groups.is_empty() && !p.port_security_enabled);
+        let g = n.ensure_default_group("p", NOW, &mut || "g".to_string());
+        let e = create(
+            &n,
+            "p",
+            PortRequest {
+                port_security_enabled: Some(false),
+                security_groups: Some(vec![g]),
+                ..req("n")
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            kind(e).1,
+            "PortSecurityAndIPRequiredForSecurityGroups",
+            "400 as neutron"
+        );
+        let e = create(
+            &n,
+            "p",
+            PortRequest {
+                port_security_enabled: Some(false),
+                allowed_address_pairs: Some(vec![("10.0.0.9".into(), None)]),
+                ..req("n")
+            },
+        )
+        .unwrap_err();
+        assert_eq!(kind(e).1, "AddressPairAndPortSecurityRequired");
+    }
+
+    #[test]
+    fn policy_refuses_chosen_addresses_on_a_network_of_another_project() {
+        let n = neutron();
+        // On the shared network: a subnet may be chosen, an address or a MAC may not.
+        create(
+            &n,
+            "p",
+            PortRequest {
+                fixed_ips: Some(vec![fixed(Some("ss"), None)]),
+                ..req("shared")
+            },
+        )
+        .unwrap();
+        let refused = |r: PortRequest| kind(create(&n, "p", r).unwrap_err());
+        assert_eq!(
+            refused(PortRequest {
+                fixed_ips: Some(vec![fixed(Some("ss"), Some("10.1.0.9"))]),
+                ..req("shared")
+            }),
+            (
+                "403",
+                "PolicyNotAuthorized",
+                "(rule:create_port and (rule:create_port:fixed_ips and (rule:create_port:fixed_ips:subnet_id and rule:create_port:fixed_ips:ip_address))) is disallowed by policy".into()
+            )
+        );
+        assert_eq!(
+            refused(PortRequest {
+                mac_address: Some("fa:16:3e:00:00:09".into()),
+                ..req("shared")
+            })
+            .2,
+            "(rule:create_port and rule:create_port:mac_address) is disallowed by policy"
+        );
+        assert_eq!(
+            refused(PortRequest {
+                mac_address: Some("fa:16:3e:00:00:09".into()),
+                port_security_enabled: Some(true),
+                ..req("shared")
+            })
+            .2,
+            "((rule:create_port and rule:create_port:mac_address) and rule:create_port:port_security_enabled) is disallowed by policy"
+        );
+        // Admin's external network: no port at all.
+        n.create_network("ext", "admin", "public", true, false, NOW);
+        assert_eq!(
+            refused(req("ext")).2,
+            "rule:create_port is disallowed by policy"
+        );
+        // Another project's private network is not seen.
+        assert_eq!(
+            kind(create(&n, "q", req("n")).unwrap_err()).1,
+            "NetworkNotFound"
+        );
+        // The owner may do all of it.
+        create(
+            &n,
+            "admin",
+            PortRequest {
+                fixed_ips: Some(vec![fixed(Some("ss"), Some("10.1.0.9"))]),
+                mac_address: Some("fa:16:3e:00:00:09".into()),
+                ..req("shared")
+            },
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn slaac_subnets_give_every_port_its_eui64_address() {
+        let n = neutron();
+        n.create_subnet("v6", "p", "n", "v6", "fd00:1::/64".parse().unwrap(), NOW);
+        n.lock().subnets.get_mut("v6").unwrap().ipv6_address_mode = Some("slaac".into());
+        let p = create(
+            &n,
+            "p",
+            PortRequest {
+                mac_address: Some("fa:16:3e:12:34:56".into()),
+                ..req("n")
+            },
+        )
+        .unwrap();
+        let ips: Vec<String> = p.fixed_ips.iter().map(|(_, ip)| ip.to_string()).collect();
+        assert_eq!(ips, ["10.0.0.10", "fd00:1::f816:3eff:fe12:3456"]);
+    }
+
+    #[test]
+    fn a_server_keeps_its_nics_in_boot_order_and_leaves_user_ports_behind() {
+        let n = neutron();
+        n.create_network("a", "p", "zzz-first", false, false, NOW);
+        n.create_subnet("sa", "p", "a", "sa", "10.2.0.0/24".parse().unwrap(), NOW);
+        let user = create(&n, "p", req("n")).unwrap();
+        let mut ids = || "g".to_string();
+        n.create_server_port(
+            "p",
+            "a",
+            None,
+            "vm",
+            &[],
+            0,
+            "nova-port".into(),
+            1,
+            NOW,
+            &mut ids,
+        )
+        .unwrap();
+        n.bind_port(&user.id, "p", "vm", 1).unwrap();
+        let order: Vec<String> = n.device_ports("vm").into_iter().map(|p| p.id).collect();
+        assert_eq!(order, ["nova-port".to_string(), user.id.clone()]);
+        let bound = n.lock().ports[&user.id].clone();
+        assert_eq!(
+            (bound.device_id.as_str(), bound.device_owner.as_str()),
+            ("vm", "compute:nova")
+        );
+        n.delete_device_ports("vm");
+        let st = n.lock();
+        assert!(!st.ports.contains_key("nova-port"));
+        let kept = &st.ports[&user.id];
+        assert_eq!(
+            (kept.device_id.as_str(), kept.device_owner.as_str()),
+            ("", "")
+        );
+    }
 }

@@ -47,6 +47,7 @@ impl From<NetError> for ApiError {
             NetError::NotFound(t, m) => ApiError::neutron(StatusCode::NOT_FOUND, t, m),
             NetError::Conflict(t, m) => ApiError::neutron(StatusCode::CONFLICT, t, m),
             NetError::BadRequest(t, m) => ApiError::neutron(StatusCode::BAD_REQUEST, t, m),
+            NetError::Forbidden(t, m) => ApiError::neutron(StatusCode::FORBIDDEN, t, m),
         }
     }
 }
@@ -120,6 +121,7 @@ pub fn router() -> Router<SharedCloud> {
         .route("/", get(versions))
         .route("/v2.0/", get(v2))
         .route("/v2.0/extensions", get(extensions))
+        .route("/v2.0/extensions/{alias}", get(extension))
         .route(
             "/v2.0/networks",
             get(list::<Network>).post(networks::create_network),
@@ -214,6 +216,27 @@ async fn v2(State(cloud): State<SharedCloud>) -> axum::Json<Value> {
 }
 
 async fn extensions() -> axum::Json<Value> {
+    axum::Json(json!({"extensions": extension_list()}))
+}
+
+/// `GET /v2.0/extensions/{alias}`: one extension, or for an alias this Neutron does not load
+/// neutron's bare 404 (an empty `text/html` body, not a `NeutronError`), which the CLI reads
+/// when it asks whether `external-gateway-multihoming` is there before a router create.
+async fn extension(axum::extract::Path(alias): axum::extract::Path<String>) -> Response {
+    match extension_list()
+        .into_iter()
+        .find(|e| e["alias"] == alias.as_str())
+    {
+        Some(e) => axum::Json(json!({ "extension": e })).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            [(axum::http::header::CONTENT_TYPE, "text/html; charset=UTF-8")],
+        )
+            .into_response(),
+    }
+}
+
+fn extension_list() -> Vec<Value> {
     let ext: Vec<Value> = [
         ("security-group", "security-group"), ("router", "Neutron L3 Router"),
         ("external-net", "Neutron external network"), ("standard-attr-timestamp", "Resource timestamps"),
@@ -227,7 +250,7 @@ async fn extensions() -> axum::Json<Value> {
     .iter()
     .map(|(alias, name)| json!({"alias": alias, "name": name, "description": name, "links": [], "updated": "2024-01-01T00:00:00-00:00"}))
     .collect();
-    axum::Json(json!({"extensions": ext}))
+    ext
 }
 
 // ---------------------------------------------------------------- JSON shapes

@@ -23,7 +23,7 @@ pub(crate) fn router_json(st: &NState, r: &Router) -> Value {
     with_std(
         json!({"id": r.id, "name": r.name, "admin_state_up": true, "status": "ACTIVE",
             "external_gateway_info": gw, "routes": [], "availability_zone_hints": [],
-            "availability_zones": ["nova"], "flavor_id": null, "distributed": false, "ha": false}),
+            "availability_zones": ["nova"], "flavor_id": null, "description": r.description}),
         &r.project_id,
         r.created_at,
         3,
@@ -101,6 +101,7 @@ pub(super) async fn create_router(
         project_id: project,
         gateway_network_id: gateway_net,
         gateway_ip,
+        description: opt_str(&obj, "description")?.unwrap_or_default(),
         created_at: now,
     };
     st.routers.insert(id, router.clone());
@@ -114,11 +115,19 @@ pub(super) async fn delete_router(
 ) -> Result<StatusCode, ApiError> {
     let mut st = cloud.neutron.lock();
     owned::<Router>(&st, &auth, &id)?;
-    if st.ports.values().any(|p| p.device_id == id) {
+    // l3_db._ensure_router_not_in_use: the interfaces, in the order they were added.
+    let mut attached: Vec<&Port> = st
+        .ports
+        .values()
+        .filter(|p| p.device_id == id && p.device_owner == "network:router_interface")
+        .collect();
+    attached.sort_by_key(|p| p.created_at);
+    if !attached.is_empty() {
+        let ids: Vec<&str> = attached.iter().map(|p| p.id.as_str()).collect();
         return Err(ApiError::neutron(
             StatusCode::CONFLICT,
             "RouterInUse",
-            format!("Router {id} still has ports"),
+            format!("Router {id} has ports still attached: {}", ids.join(", ")),
         ));
     }
     if st
@@ -138,7 +147,7 @@ pub(super) async fn delete_router(
 
 fn interface_json(router: &Router, port: &Port) -> Value {
     let subnet_ids: Vec<&str> = port.fixed_ips.iter().map(|(s, _)| s.as_str()).collect();
-    json!({"id": router.id, "tenant_id": router.project_id, "project_id": router.project_id,
+    json!({"id": router.id, "project_id": router.project_id,
            "port_id": port.id, "network_id": port.network_id, "subnet_id": subnet_ids.first(),
            "subnet_ids": subnet_ids})
 }
@@ -177,12 +186,22 @@ pub(super) async fn add_interface(
         ApiError::neutron(
             StatusCode::BAD_REQUEST,
             "BadRequest",
-            format!(
-                "Bad router request: Subnet {} does not have a gateway IP.",
-                subnet.id
-            ),
+            "Bad router request: Subnet for router interface must have a gateway IP.",
         )
     })?;
+    // The interface takes the subnet's gateway address: a port holding it already is a
+    // conflict, as Neutron's IPAM answers it.
+    if st
+        .ports
+        .values()
+        .any(|p| p.fixed_ips.iter().any(|(s, a)| *s == subnet.id && *a == ip))
+    {
+        return Err(crate::neutron::NetError::Conflict(
+            "IpAddressAlreadyAllocated",
+            format!("IP address {ip} already allocated in subnet {}", subnet.id),
+        )
+        .into());
+    }
     let port = Port {
         id: port_id.clone(),
         name: String::new(),
@@ -193,6 +212,10 @@ pub(super) async fn add_interface(
         device_id: id.clone(),
         device_owner: "network:router_interface".into(),
         security_groups: Vec::new(),
+        description: String::new(),
+        allowed_address_pairs: Vec::new(),
+        port_security_enabled: true,
+        nic_index: 0,
         created_at: now,
         nova_owned: false,
     };

@@ -19,6 +19,16 @@ use crate::error::{ApiError, Service, parse_json};
 use crate::imagedata::{Content, Format};
 use crate::nova::{Microversion, links};
 
+/// One NIC of a boot: a network to get a (Nova-made) port on, with an optional fixed IP, or a
+/// user-made port to bind.
+#[derive(Debug, Clone)]
+pub enum Nic {
+    /// `{"uuid": network, "fixed_ip"?}`.
+    Network(String, Option<std::net::IpAddr>),
+    /// `{"port": id}`.
+    Port(String),
+}
+
 /// What a boot request asks for, validated.
 pub struct BootRequest {
     /// Name.
@@ -29,10 +39,8 @@ pub struct BootRequest {
     pub image_id: Option<String>,
     /// Keypair name.
     pub key_name: Option<String>,
-    /// Network ids (with an optional fixed IP) to get a (Nova-made) port on.
-    pub networks: Vec<(String, Option<std::net::IpAddr>)>,
-    /// User-made ports to bind to the server.
-    pub ports: Vec<String>,
+    /// The NICs, in order (`eth0`, `eth1`, ...).
+    pub nics: Vec<Nic>,
     /// Security group names.
     pub security_groups: Vec<String>,
     /// Metadata.
@@ -320,8 +328,7 @@ fn parse_boot(
     {
         return Err(bad("Invalid key_name provided."));
     }
-    let mut ports = Vec::new();
-    let networks = match s.get("networks") {
+    let nics: Vec<Nic> = match s.get("networks") {
         None if mv.at_least(37) => {
             return Err(bad(
                 "Invalid input for field/attribute server. 'networks' is a required property",
@@ -346,7 +353,7 @@ fn parse_boot(
                         })?),
                         None => None,
                     };
-                    out.push((uuid.to_string(), fixed));
+                    out.push(Nic::Network(uuid.to_string(), fixed));
                 } else if let Some(port) = n.get("port").and_then(Value::as_str) {
                     let st = cloud.neutron.lock();
                     let p = st
@@ -360,7 +367,7 @@ fn parse_boot(
                             format!("Port {port} is still in use."),
                         ));
                     }
-                    ports.push(port.to_string());
+                    out.push(Nic::Port(port.to_string()));
                 } else {
                     return Err(bad(
                         "Bad networks format: network uuid is not in proper format",
@@ -503,8 +510,7 @@ fn parse_boot(
         flavor_id,
         image_id,
         key_name,
-        networks,
-        ports,
+        nics,
         security_groups,
         metadata,
         tags,
@@ -548,10 +554,7 @@ fn check_flavor_fits(
     Ok(())
 }
 
-fn auto_network(
-    cloud: &Cloud,
-    auth: &Auth,
-) -> Result<Vec<(String, Option<std::net::IpAddr>)>, ApiError> {
+fn auto_network(cloud: &Cloud, auth: &Auth) -> Result<Vec<Nic>, ApiError> {
     let st = cloud.neutron.lock();
     let mine: Vec<&crate::neutron::Network> = st
         .networks
@@ -568,7 +571,7 @@ fn auto_network(
     };
     match candidates.as_slice() {
         [] => Ok(Vec::new()),
-        [one] => Ok(vec![(one.id.clone(), None)]),
+        [one] => Ok(vec![Nic::Network(one.id.clone(), None)]),
         _ => Err(ApiError::nova(
             StatusCode::CONFLICT,
             "Multiple possible networks found, use a Network ID to be more specific.",
@@ -722,44 +725,35 @@ pub fn boot(cloud: &SharedCloud, auth: &Auth, req: BootRequest) -> Result<Server
         crate::nova::groups::check_member_quota(cloud, g)?;
     }
     let system_metadata = system_metadata(cloud, auth, &req, root_volume.as_ref());
-    let mut created_ports = Vec::new();
-    for (net, fixed_ip) in &req.networks {
-        let port_id = cloud.faults.random_uuid().to_string();
-        let mac = cloud.faults.random_u64();
-        let mut next_id = || cloud.faults.random_uuid().to_string();
-        match cloud.neutron.create_server_port(
-            &auth.project_id,
-            net,
-            *fixed_ip,
-            &id,
-            &req.security_groups,
-            port_id,
-            mac,
-            now,
-            &mut next_id,
-        ) {
-            Ok(p) => created_ports.push(p.id),
-            Err(e) => {
-                cloud.neutron.delete_device_ports(&id);
-                super::volumes::release(cloud, &id, &server_volumes);
-                return Err(match e {
-                    crate::neutron::NetError::NotFound(_, m) => bad(m),
-                    crate::neutron::NetError::Conflict(_, m) => {
-                        ApiError::nova(StatusCode::CONFLICT, m)
-                    }
-                    crate::neutron::NetError::BadRequest(_, m) => bad(m),
-                });
+    for (index, nic) in req.nics.iter().enumerate() {
+        let made = match nic {
+            Nic::Network(net, fixed_ip) => {
+                let port_id = cloud.faults.random_uuid().to_string();
+                let mac = cloud.faults.random_u64();
+                let mut next_id = || cloud.faults.random_uuid().to_string();
+                cloud.neutron.create_server_port(
+                    &auth.project_id,
+                    net,
+                    *fixed_ip,
+                    &id,
+                    &req.security_groups,
+                    index,
+                    port_id,
+                    mac,
+                    now,
+                    &mut next_id,
+                )
             }
-        }
-    }
-    for port in &req.ports {
-        if let Err(e) = cloud.neutron.bind_port(port, &auth.project_id, &id) {
+            Nic::Port(port) => cloud.neutron.bind_port(port, &auth.project_id, &id, index),
+        };
+        if let Err(e) = made {
             cloud.neutron.delete_device_ports(&id);
             super::volumes::release(cloud, &id, &server_volumes);
             return Err(match e {
                 crate::neutron::NetError::Conflict(_, m) => ApiError::nova(StatusCode::CONFLICT, m),
                 crate::neutron::NetError::NotFound(_, m)
-                | crate::neutron::NetError::BadRequest(_, m) => bad(m),
+                | crate::neutron::NetError::BadRequest(_, m)
+                | crate::neutron::NetError::Forbidden(_, m) => bad(m),
             });
         }
     }

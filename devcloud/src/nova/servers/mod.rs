@@ -31,7 +31,7 @@ use crate::imagedata::Content;
 
 use actions::action;
 use boot::create;
-pub use boot::{BootRequest, boot, make_active, parse_boot_body};
+pub use boot::{BootRequest, Nic, boot, make_active, parse_boot_body};
 use tags::{add_tag, check_tag, delete_tag, delete_tags, list_tags, replace_tags};
 /// A server.
 #[derive(Debug, Clone)]
