@@ -189,8 +189,8 @@ step "7. server booted from the volume + data volume, ACTIVE"
 # ------------------------------------------ 7b. snapshots of an in-use volume ---
 # The raw API (as s2d calls it): below microversion 3.66 Cinder refuses to snapshot an
 # in-use volume without "force": true; from 3.66 on it needs no force. (The CLI's
-# `volume snapshot create --force` of python-openstackclient 10.5 does not help: it drops
-# --force when the server supports 3.66, but sends an older microversion, so the 400 stays.)
+# `volume snapshot create --force` of python-openstackclient 10.5 got the same 400 here: it
+# leaves force out when the server supports 3.66, and the request went at an older version.)
 "$PY" - "$CLOUD" "$VOL2" "$TAG" > "$WORK/inuse.out" <<'PY'
 import json, sys, openstack
 conn = openstack.connect(cloud=sys.argv[1])
