@@ -10,8 +10,10 @@
 #      real Swift, whose proxy one of them stops and restarts mid-apply; the PostgreSQL ones
 #      ran in the fast suite), and the image transfer benchmark on them; the clouds are always
 #      shut down;
-#      Before the scenarios, the probe (probe.py) sends its error and discovery requests and
-#      the Swift backend's object-store requests, and runs the referee's openstack CLI
+#      Before the scenarios, Cinder's smoke (cinder-smoke.sh: image -> volume -> snapshot ->
+#      volume -> image with the bytes compared, a server booted from a volume with a data
+#      volume, its volume-backed snapshot, nothing left behind), then the probe (probe.py)
+#      sends its error and discovery requests and the Swift backend's object-store requests, and runs the referee's openstack CLI
 #      commands against a fresh devcloud and against the real clouds (the harness venv's CLI
 #      for both), recorded the same way;
 #   3. the fidelity report (fidelity.py): every difference between devcloud's and the real
@@ -41,6 +43,7 @@ export S2D_CI_DEVCLOUD="$target/debug/s2d-devcloud"
 echo "ci-tier: the same scenarios against the real clouds, then the transfer benchmark there"
 "$here/tier.sh" bash -c '
   set -e
+  bash "'"$here"'/cinder-smoke.sh"
   # The probe, first against a fresh devcloud, then against the real clouds as seeded.
   mkdir -p "'"$shapes"'/dc"
   "$S2D_CI_DEVCLOUD" --clouds-yaml "'"$shapes"'/dc/clouds.yaml" \

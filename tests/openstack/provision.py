@@ -3,7 +3,7 @@
 Two steps, each one Python process (an `openstack` CLI call costs about two
 seconds of start-up on a small machine; this does dozens of calls in one):
 
-  provision.py catalog   service project, roles, the four service users, the
+  provision.py catalog   service project, roles, the service users, the
                          service catalog (Keystone itself is in it already,
                          from `keystone-manage bootstrap`).
   provision.py seed      what s2d's tests expect, named as devcloud's seeds
@@ -18,9 +18,12 @@ rules (22/tcp and ICMP from anywhere, 443/tcp from 10.0.0.0/8,
 22/tcp over IPv6), networks private/public, router1, server ehr-analytics (ACTIVE). For
 C_NAME=hospital: project research, user bob, networks private/public,
 router1, one unassociated floating IP. Both: flavors m1.tiny..m1.large with
-ids 1..4, an application credential <user>-appcred, and admin's shared network
+ids 1..4, an application credential <user>-appcred, admin's shared network
 shared-net (subnet shared-net-subnet, 10.30.0.0/24 on provider, 10.40.0.0/24 on
-hospital), a network the tenant does not own.
+hospital), a network the tenant does not own, and Cinder's volume types:
+`standard` (the default; Cinder's own `__DEFAULT__` is removed) in both clouds,
+`fast` too in hospital (both on the one file backend `s2d-file`); the seed ends
+once the scheduler knows the volume service's pool.
 """
 
 import io
@@ -44,6 +47,7 @@ PORT = {
     "placement": int(ENV["P_PLACEMENT"]),
     "nova": int(ENV["P_NOVA"]),
     "neutron": int(ENV["P_NEUTRON"]),
+    "cinder": int(ENV["P_CINDER"]),
 }
 AUTH_URL = "http://%s:%d/v3" % (HOST, PORT["keystone"])
 
@@ -53,7 +57,22 @@ CATALOG = {
     "placement": ("placement", "http://%s:%d" % (HOST, PORT["placement"])),
     "nova": ("compute", "http://%s:%d/v2.1" % (HOST, PORT["nova"])),
     "neutron": ("network", "http://%s:%d" % (HOST, PORT["neutron"])),
+    # Cinder's official type is block-storage (devstack registers only that);
+    # many deployments (kolla-ansible, OpenStack-Ansible) also register volumev3,
+    # the type Nova's [cinder] catalog_info names by default. Both, one URL
+    # without the project id (Cinder >= Yoga, microversion 3.67).
+    "cinder": (("block-storage", "volumev3"),
+               "http://%s:%d/v3" % (HOST, PORT["cinder"])),
 }
+# the block-storage service's name in the catalog per type, as deployments name them
+SERVICE_NAMES = {"block-storage": "cinder", "volumev3": "cinderv3"}
+# volume types per cloud: name -> (description, is the default)
+VOLUME_TYPES = {
+    "provider": {"standard": "s2d test: the default type"},
+    "hospital": {"standard": "s2d test: the default type",
+                 "fast": "s2d test: a second type, for type maps"},
+}
+VOLUME_BACKEND = "s2d-file"
 # Swift, in the clouds that run one (up.sh's S2D_OS_SWIFT_CLOUDS): the account
 # URL of the token's project, as Keystone-backed Swift deployments register it.
 if ENV.get("P_SWIFT"):
@@ -128,21 +147,23 @@ def catalog():
     find_or_create_role(idc, "reader")
     service_project = find_or_create_project(idc, "service",
                                              "OpenStack service users")
-    for name, (stype, url) in CATALOG.items():
+    for name, (stypes, url) in CATALOG.items():
         user = find_or_create_user(idc, name, SVC_PW)
         idc.assign_project_role_to_user(service_project, user, admin_role)
         # nova's service tokens must carry the 'service' role
         idc.assign_project_role_to_user(service_project, user, service_role)
-        service = next((s for s in idc.services() if s.type == stype), None)
-        if service is None:
-            service = idc.create_service(name=name, type=stype,
-                                         is_enabled=True)
-        have = {e.interface for e in idc.endpoints(service_id=service.id)}
-        for interface in ("public", "internal", "admin"):
-            if interface not in have:
-                idc.create_endpoint(service_id=service.id,
-                                    interface=interface, url=url,
-                                    region_id="RegionOne")
+        for stype in (stypes,) if isinstance(stypes, str) else stypes:
+            service = next((s for s in idc.services() if s.type == stype), None)
+            if service is None:
+                service = idc.create_service(
+                    name=SERVICE_NAMES.get(stype, name), type=stype,
+                    is_enabled=True)
+            have = {e.interface for e in idc.endpoints(service_id=service.id)}
+            for interface in ("public", "internal", "admin"):
+                if interface not in have:
+                    idc.create_endpoint(service_id=service.id,
+                                        interface=interface, url=url,
+                                        region_id="RegionOne")
     log("catalog: %s" % ", ".join(sorted(CATALOG)))
 
 
@@ -164,6 +185,35 @@ def wait_for_compute(conn, timeout):
             sys.exit("[%s] nova-compute did not come up in %ds "
                      "(hypervisors up: %d, resource providers: %d)"
                      % (CLOUD, timeout, len(up), len(providers)))
+        time.sleep(0.5)
+
+
+def volume_types(conn):
+    """The cloud's volume types, `standard` the default (cinder.conf's
+    default_volume_type names it); Cinder's own __DEFAULT__ goes once unused."""
+    bs = conn.block_storage
+    have = {t.name: t for t in bs.types()}
+    for name, description in VOLUME_TYPES[CLOUD].items():
+        if name not in have:
+            bs.create_type(name=name, description=description, is_public=True,
+                           extra_specs={"volume_backend_name": VOLUME_BACKEND})
+    if "__DEFAULT__" in have:
+        bs.delete_type(have["__DEFAULT__"])
+    log("volume types: %s" % ", ".join(sorted(VOLUME_TYPES[CLOUD])))
+
+
+def wait_for_volume_service(conn, timeout):
+    """Until cinder-volume is up and the scheduler holds its pool's capacity."""
+    deadline = time.time() + timeout
+    while True:
+        pools = conn.block_storage.get("/scheduler-stats/get_pools?detail=True")
+        pools = pools.json().get("pools", []) if pools.ok else []
+        if any(p.get("capabilities", {}).get("total_capacity_gb") for p in pools):
+            log("cinder: pool %s" % ", ".join(p["name"] for p in pools))
+            return
+        if time.time() > deadline:
+            sys.exit("[%s] cinder-volume's pool did not reach the scheduler in %ds"
+                     % (CLOUD, timeout))
         time.sleep(0.5)
 
 
@@ -253,6 +303,8 @@ def seed():
             network_id=shared.id, name="shared-net-subnet", ip_version=4,
             cidr=tenant["shared_cidr"])
 
+    volume_types(conn)
+
     base_image = None
     if CLOUD == "provider":
         base_image = conn.image.find_image("ubuntu-22.04-base")
@@ -316,6 +368,7 @@ def seed():
             net.create_ip(floating_network_id=public.id,
                           description="pre-allocated, unassociated")
         wait_for_compute(conn, int(ENV.get("S2D_OS_COMPUTE_TIMEOUT", 180)))
+    wait_for_volume_service(conn, int(ENV.get("S2D_OS_COMPUTE_TIMEOUT", 180)))
     log("seeded")
 
 

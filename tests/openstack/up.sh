@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # tests/openstack/up.sh: bring up two real, independent OpenStack clouds on
 # loopback for s2d's tests: `provider` and `hospital`, each with its own
-# Keystone, Glance, Placement, Nova and Neutron (2026.2 series, from PyPI,
+# Keystone, Glance, Placement, Nova, Neutron and Cinder (2026.2 series, from PyPI,
 # one shared venv), one shared MariaDB (unix socket only) and one shared
 # RabbitMQ node (one vhost per cloud), both from Debian. No hypervisor and no
-# network agents: two TEST-ONLY plug-ins (plugins/) stand in for them.
+# network agents and no storage: three TEST-ONLY plug-ins (plugins/) stand in
+# for them (Cinder's volumes are sparse files under <run>/<cloud>/data/cinder).
 #
 # The clouds in S2D_OS_SWIFT_CLOUDS (default: hospital) also get a real Swift
 # (2.38, from PyPI): a proxy with keystonemiddleware against that cloud's
@@ -29,7 +30,7 @@
 #                     ("provider hospital": both; "": none)
 #   S2D_OS_PROVIDER_PORT_OFFSET / S2D_OS_HOSPITAL_PORT_OFFSET   [10000 / 20000]
 #                     added to the usual ports (keystone 5000, glance 9292,
-#                     placement 8778, nova 8774, neutron 9696, swift proxy 8080,
+#                     placement 8778, nova 8774, neutron 9696, cinder 8776, swift proxy 8080,
 #                     its object, container and account servers 6200, 6201, 6202)
 #   S2D_OS_RABBIT_PORT, S2D_OS_RABBIT_DIST_PORT, S2D_OS_EPMD_PORT [15672, 26672, 14369]
 #   S2D_OS_KEEP_ON_FAIL=1   leave processes running when up.sh fails (debugging)
@@ -90,7 +91,7 @@ port_of() {  # port_of <cloud> <service>
   local base off
   case $2 in
     keystone) base=5000 ;; glance) base=9292 ;; placement) base=8778 ;;
-    nova) base=8774 ;; neutron) base=9696 ;; swift) base=8080 ;;
+    nova) base=8774 ;; neutron) base=9696 ;; cinder) base=8776 ;; swift) base=8080 ;;
     swift-object) base=6200 ;; swift-container) base=6201 ;; swift-account) base=6202 ;;
     *) die "no port for $2" ;;
   esac
@@ -137,7 +138,7 @@ fi
 # Every port must be free on 127.0.0.1 before anything starts: a clash shows
 # up here as one clear line instead of a service dying later.
 PORTS=("$RABBIT_PORT" "$RABBIT_DIST_PORT" "$EPMD_PORT")
-for c in $CLOUDS; do for s in keystone glance placement nova neutron; do PORTS+=("$(port_of "$c" "$s")"); done; done
+for c in $CLOUDS; do for s in keystone glance placement nova neutron cinder; do PORTS+=("$(port_of "$c" "$s")"); done; done
 for c in $SWIFT_CLOUDS; do for s in swift swift-object swift-container swift-account; do PORTS+=("$(port_of "$c" "$s")"); done; done
 "$PYTHON" - "${PORTS[@]}" <<'PY' || die "ports in use (set S2D_OS_*_PORT_OFFSET / S2D_OS_*_PORT to move them)"
 import socket, sys
@@ -159,7 +160,9 @@ step_done "wipe run/, port check"
 
 # --------------------------------------------------------- Debian packages ---
 MISSING=()
-for p in mariadb-server rabbitmq-server; do dpkg -s "$p" > /dev/null 2>&1 || MISSING+=("$p"); done
+# qemu-utils: qemu-img, which Cinder's image_utils (image <-> volume) and the fake
+# Nova driver's non-raw snapshots run
+for p in mariadb-server rabbitmq-server qemu-utils; do dpkg -s "$p" > /dev/null 2>&1 || MISSING+=("$p"); done
 if [ ${#MISSING[@]} -gt 0 ]; then
   say "apt-get install ${MISSING[*]}"
   # The packages' maintainer scripts would start system-wide daemons
@@ -185,7 +188,7 @@ if [ "$(cat "$VENV/.s2d-stamp" 2>/dev/null)" != "$VENV_STAMP" ]; then
   "$PYTHON" -m venv "$VENV"
   { "$BIN/pip" install -q --upgrade pip setuptools wheel &&
     "$BIN/pip" install -c "$HERE/constraints.txt" keystone glance openstack-placement nova \
-      neutron swift python-openstackclient uwsgi PyMySQL
+      neutron cinder swift python-openstackclient uwsgi PyMySQL
   } > "$RUN/log/pip.log" 2>&1 || die "pip install failed, see $RUN/log/pip.log"
   echo "$VENV_STAMP" > "$VENV/.s2d-stamp"
 fi
@@ -251,7 +254,7 @@ rabbitmqctl() { ( rabbit_env; /usr/lib/rabbitmq/bin/rabbitmqctl -q -n "$RABBIT_N
 
 # ----------------------------------------------------------------- MariaDB ---
 say "mariadb: one server for both clouds, socket $SOCK, no TCP, data in $DB_DIR"
-export RUN HOST SVC_PW RABBIT_PORT DB_DIR
+export RUN HOST SVC_PW RABBIT_PORT DB_DIR VENV
 if [ "$(id -u)" = 0 ]; then export MYSQL_USER_LINE="user = root"; else export MYSQL_USER_LINE=""; fi
 render my.cnf "$RUN/mysql/my.cnf"
 INSTALL_DB=$(command -v mariadb-install-db || command -v mysql_install_db) || die "mariadb-install-db not found"
@@ -329,10 +332,10 @@ up_cloud() {  # up_cloud <name>: configure, start and seed one cloud (runs in a 
   local t
   ts() { printf '%-40s %6s s\n' "$C_NAME: $1" "$(since "$t")" >> "$RUN/timings-$C_NAME.txt"; t=$(date +%s.%N); }
   t=$(date +%s.%N)
-  export P_KEYSTONE P_GLANCE P_PLACEMENT P_NOVA P_NEUTRON
+  export P_KEYSTONE P_GLANCE P_PLACEMENT P_NOVA P_NEUTRON P_CINDER
   P_KEYSTONE=$(port_of "$C_NAME" keystone); P_GLANCE=$(port_of "$C_NAME" glance)
   P_PLACEMENT=$(port_of "$C_NAME" placement); P_NOVA=$(port_of "$C_NAME" nova)
-  P_NEUTRON=$(port_of "$C_NAME" neutron)
+  P_NEUTRON=$(port_of "$C_NAME" neutron); P_CINDER=$(port_of "$C_NAME" cinder)
   export P_SWIFT="" P_SWIFT_OBJECT="" P_SWIFT_CONTAINER="" P_SWIFT_ACCOUNT="" SWIFT_DEVICES=""
   export SWIFT_USER
   SWIFT_USER=$(id -un)
@@ -345,16 +348,18 @@ up_cloud() {  # up_cloud <name>: configure, start and seed one cloud (runs in a 
   export TRANSPORT_URL="rabbit://s2d:$SVC_PW@$HOST:$RABBIT_PORT/$C_NAME"
   local db
   dburl() { echo "mysql+pymysql://s2d:$SVC_PW@localhost/${C_NAME}_$1?unix_socket=$SOCK&charset=utf8mb4"; }
-  export DB_KEYSTONE DB_GLANCE DB_PLACEMENT DB_NOVA_API DB_NOVA DB_NEUTRON
+  export DB_KEYSTONE DB_GLANCE DB_PLACEMENT DB_NOVA_API DB_NOVA DB_NEUTRON DB_CINDER
   DB_KEYSTONE=$(dburl keystone); DB_GLANCE=$(dburl glance); DB_PLACEMENT=$(dburl placement)
   DB_NOVA_API=$(dburl nova_api); DB_NOVA=$(dburl nova); DB_NEUTRON=$(dburl neutron)
-  for db in keystone glance placement nova_api nova_cell0 nova neutron; do
+  DB_CINDER=$(dburl cinder)
+  for db in keystone glance placement nova_api nova_cell0 nova neutron cinder; do
     sql -e "CREATE DATABASE ${C_NAME}_$db CHARACTER SET utf8mb4"
   done
 
   mkdir -p "$C_DIR"/etc/{keystone,glance,placement,nova,neutron/plugins/ml2} "$C_DIR"/log \
     "$C_DIR"/data/glance/{images,staging,tasks} "$C_DIR"/data/nova/{instances,locks} \
-    "$C_DIR"/data/neutron/locks
+    "$C_DIR"/data/neutron/locks "$C_DIR"/etc/cinder \
+    "$C_DIR"/data/cinder/{volumes,conversion,locks}
   render keystone.conf "$C_DIR/etc/keystone/keystone.conf"
   render glance-api.conf "$C_DIR/etc/glance/glance-api.conf"
   render placement.conf "$C_DIR/etc/placement/placement.conf"
@@ -362,6 +367,7 @@ up_cloud() {  # up_cloud <name>: configure, start and seed one cloud (runs in a 
   render nova-db.conf "$C_DIR/etc/nova/nova-db.conf"
   render neutron.conf "$C_DIR/etc/neutron/neutron.conf"
   render ml2_conf.ini "$C_DIR/etc/neutron/plugins/ml2/ml2_conf.ini"
+  render cinder.conf "$C_DIR/etc/cinder/cinder.conf"
   if has_swift "$C_NAME"; then
     mkdir -p "$C_DIR/etc/swift" "$SWIFT_DEVICES/d1"
     for f in swift.conf swift-proxy-server.conf swift-account-server.conf \
@@ -372,6 +378,7 @@ up_cloud() {  # up_cloud <name>: configure, start and seed one cloud (runs in a 
   cp "$VENV/etc/glance/glance-api-paste.ini" "$C_DIR/etc/glance/"
   cp "$VENV/etc/nova/api-paste.ini" "$C_DIR/etc/nova/"
   cp "$VENV/etc/neutron/api-paste.ini" "$C_DIR/etc/neutron/"
+  cp "$VENV/etc/cinder/api-paste.ini" "$VENV/etc/cinder/resource_filters.json" "$C_DIR/etc/cinder/"
   uwsgi_ini keystone "$P_KEYSTONE" keystone.wsgi.api:application \
     "OS_KEYSTONE_CONFIG_FILES=$C_DIR/etc/keystone/keystone.conf"
   uwsgi_ini glance "$P_GLANCE" glance.wsgi.api:application "OS_GLANCE_CONFIG_DIR=$C_DIR/etc/glance"
@@ -381,6 +388,9 @@ up_cloud() {  # up_cloud <name>: configure, start and seed one cloud (runs in a 
     "OS_NOVA_CONFIG_DIR=$C_DIR/etc/nova" "OS_NOVA_CONFIG_FILES=api-paste.ini;nova.conf;nova-db.conf"
   uwsgi_ini neutron "$P_NEUTRON" neutron.wsgi.api:application \
     "OS_NEUTRON_CONFIG_DIR=$C_DIR/etc/neutron" "OS_NEUTRON_CONFIG_FILES=neutron.conf;plugins/ml2/ml2_conf.ini"
+  # Cinder's WSGI application reads its configuration from sys.argv: uwsgi's pyargv
+  uwsgi_ini cinder "$P_CINDER" cinder.wsgi.api:application
+  echo "pyargv = --config-file $C_DIR/etc/cinder/cinder.conf" >> "$C_DIR/etc/cinder/uwsgi.ini"
   ts "configs + databases"
 
   local km=("$BIN/keystone-manage" --config-file "$C_DIR/etc/keystone/keystone.conf")
@@ -401,6 +411,8 @@ up_cloud() {  # up_cloud <name>: configure, start and seed one cloud (runs in a 
     "${nm[@]}" cell_v2 map_cell0 --database_connection "$(dburl nova_cell0)" &&
     "${nm[@]}" cell_v2 create_cell --name cell1 &&
     "${nm[@]}" db sync; } > "$C_DIR/log/nova-manage.log" 2>&1 & pids+=($!)
+  "$BIN/cinder-manage" --config-file "$C_DIR/etc/cinder/cinder.conf" db sync \
+    > "$C_DIR/log/cinder-manage.log" 2>&1 & pids+=($!)
   if has_swift "$C_NAME"; then
     # Swift's three rings in one process (swift-ring-builder would take nine):
     # one device, one replica, 2^6 partitions; min_part_hours 0 (no rebalance waits).
@@ -456,6 +468,13 @@ PY
     --config-file "$C_DIR/etc/nova/nova-db.conf" --log-file "$C_DIR/log/nova-conductor.log"
   spawn "$C_NAME-nova-scheduler" "$BIN/nova-scheduler" --config-file "$C_DIR/etc/nova/nova.conf" \
     --config-file "$C_DIR/etc/nova/nova-db.conf" --log-file "$C_DIR/log/nova-scheduler.log"
+  # Cinder's three services start with the others (the seed waits for the volume
+  # service's pool to reach the scheduler).
+  spawn "$C_NAME-cinder-api" "$BIN/uwsgi" --ini "$C_DIR/etc/cinder/uwsgi.ini"
+  spawn "$C_NAME-cinder-scheduler" "$BIN/cinder-scheduler" --config-file "$C_DIR/etc/cinder/cinder.conf" \
+    --log-file "$C_DIR/log/cinder-scheduler.log"
+  spawn "$C_NAME-cinder-volume" "$BIN/cinder-volume" --config-file "$C_DIR/etc/cinder/cinder.conf" \
+    --log-file "$C_DIR/log/cinder-volume.log"
   if has_swift "$C_NAME"; then
     # workers = 0: each is one process, the one whose PID is recorded
     for s in account container object proxy; do
@@ -466,6 +485,7 @@ PY
   wait_http "http://$HOST:$P_PLACEMENT/" 180
   wait_http "http://$HOST:$P_NEUTRON/" 180
   wait_http "http://$HOST:$P_NOVA/" 180
+  wait_http "http://$HOST:$P_CINDER/" 180
   if has_swift "$C_NAME"; then wait_http "http://$HOST:$P_SWIFT/healthcheck" 120; fi
   ts "APIs answering"
 
