@@ -1921,3 +1921,109 @@ async fn network_extension_by_alias() {
     );
     assert!(r.bytes().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn addresses_keep_the_nic_order() {
+    let dc = start().await;
+    let base = dc.hospital.base_url();
+    let token = bob(&dc).await;
+    let n = format!("{base}/network/v2.0");
+    let mut nets = Vec::new();
+    for (name, cidr) in [("zeta-net", "10.61.0.0/24"), ("alpha-net", "10.62.0.0/24")] {
+        let r = post_json(
+            &format!("{n}/networks"),
+            &token,
+            json!({"network": {"name": name}}),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let v: Value = r.json().await.unwrap();
+        let id = v["network"]["id"].as_str().unwrap().to_string();
+        let r = post_json(
+            &format!("{n}/subnets"),
+            &token,
+            json!({"subnet": {"network_id": id, "cidr": cidr, "ip_version": 4}}),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        nets.push(id);
+    }
+    // zeta-net, alpha-net, then zeta-net again: not name order, and a second NIC on the
+    // first network (its entries go under the first NIC's key, as nova groups them).
+    let r = post_json(
+        &format!("{base}/compute/v2.1/servers"),
+        &token,
+        json!({"server": {"name": "two-nets", "flavorRef": "1", "imageRef": image_id(base, &token).await,
+            "networks": [{"uuid": nets[0]}, {"uuid": nets[1]}, {"uuid": nets[0]}]}}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let v: Value = r.json().await.unwrap();
+    let id = v["server"]["id"].as_str().unwrap().to_string();
+    wait_status(base, &token, &id, "ACTIVE").await;
+
+    let in_nic_order = |text: &str| {
+        let zeta = text
+            .find("\"zeta-net\"")
+            .unwrap_or_else(|| panic!("{text}"));
+        let alpha = text
+            .find("\"alpha-net\"")
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(zeta < alpha, "addresses not in NIC order: {text}");
+        assert_eq!(text.matches("\"zeta-net\"").count(), 1, "{text}");
+    };
+    for path in [format!("servers/{id}"), "servers/detail".to_string()] {
+        for version in ["2.1", "2.96"] {
+            let r = http()
+                .get(format!("{base}/compute/v2.1/{path}"))
+                .header("X-Auth-Token", &token)
+                .header("OpenStack-API-Version", format!("compute {version}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            let text = r.text().await.unwrap();
+            in_nic_order(&text);
+            let v: Value = serde_json::from_str(&text).unwrap();
+            let server = if path == "servers/detail" {
+                v["servers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|s| s["id"] == id.as_str())
+                    .unwrap()
+                    .clone()
+            } else {
+                v["server"].clone()
+            };
+            let zeta = server["addresses"]["zeta-net"].as_array().unwrap();
+            assert_eq!(zeta.len(), 2, "{server}");
+            assert!(
+                zeta.iter()
+                    .all(|a| a["addr"].as_str().unwrap().starts_with("10.61.0."))
+            );
+            assert_eq!(zeta[0]["OS-EXT-IPS:type"], "fixed");
+            assert_eq!(
+                server["addresses"]["alpha-net"][0]["OS-EXT-IPS:type"],
+                "fixed"
+            );
+            assert_eq!(server["name"], "two-nets");
+        }
+    }
+    // The update's answer keeps the order too, and before 2.75 drops the extensions.
+    let r = http()
+        .put(format!("{base}/compute/v2.1/servers/{id}"))
+        .header("X-Auth-Token", &token)
+        .header("OpenStack-API-Version", "compute 2.1")
+        .json(&json!({"server": {"name": "renamed"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let text = r.text().await.unwrap();
+    in_nic_order(&text);
+    assert!(!text.contains("OS-EXT-IPS"), "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["server"]["name"], "renamed");
+    assert!(v["server"]["addresses"]["alpha-net"][0]["addr"].is_string());
+}

@@ -1054,6 +1054,16 @@ fn networks_ports_subnets_and_routers() {
             && addresses.contains("private"),
         "{addresses}"
     );
+    // In NIC order (refnet, then private), as nova answers: the text output keeps it.
+    let text = dc.osc(
+        cloud,
+        &["server", "show", "-f", "value", "-c", "addresses", "refvm"],
+    );
+    let (refnet, private) = (text.find("refnet"), text.find("private"));
+    assert!(
+        matches!((refnet, private), (Some(r), Some(p)) if r < p),
+        "addresses not in NIC order: {text}"
+    );
     let port = dc.osc_json(cloud, &["port", "show", "refport"]);
     assert_eq!(port["device_owner"], "compute:nova");
     assert_eq!(port["status"], "ACTIVE");

@@ -22,6 +22,7 @@ use time::OffsetDateTime;
 
 pub use api::router;
 use floatingips::{create_fip, set_fip_port};
+pub use ports::Addresses;
 use ports::allocate_ip;
 pub use rules::RuleSpec;
 

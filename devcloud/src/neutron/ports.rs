@@ -338,10 +338,11 @@ impl Neutron {
     }
 
     /// Nova's `addresses` for a server: network name -> [{addr, version, OS-EXT-IPS:type,
-    /// OS-EXT-IPS-MAC:mac_addr}], fixed then floating, the networks in NIC order.
-    pub fn server_addresses(&self, device_id: &str) -> serde_json::Map<String, Value> {
+    /// OS-EXT-IPS-MAC:mac_addr}], fixed then floating, the networks in NIC order (a second
+    /// NIC on a network adds its entries to the first one's).
+    pub fn server_addresses(&self, device_id: &str) -> Addresses {
         let st = self.lock();
-        let mut out = serde_json::Map::new();
+        let mut out = Addresses::default();
         let mut ports: Vec<&Port> = st
             .ports
             .values()
@@ -372,13 +373,54 @@ impl Neutron {
                     "OS-EXT-IPS-MAC:mac_addr": p.mac_address}),
                 );
             }
-            if let Some(Value::Array(existing)) = out.get_mut(&name) {
-                existing.extend(list);
-            } else {
-                out.insert(name, Value::Array(list));
-            }
+            out.push(name, list);
         }
         out
+    }
+}
+
+/// A server's `addresses` as Nova answers them: a JSON object whose keys (network names) come
+/// in NIC order, as Nova's dict built from the instance's network info in VIF order. Kept
+/// as a list and serialized straight to a map in that order, as a `serde_json::Map` would
+/// sort the keys (so it must not pass through `serde_json::Value`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Addresses(Vec<(String, Vec<Value>)>);
+
+impl Addresses {
+    /// Add `entries` under `network`: at the end for a new network, after that network's
+    /// entries for one already there.
+    pub fn push(&mut self, network: String, entries: Vec<Value>) {
+        match self.0.iter_mut().find(|(n, _)| *n == network) {
+            Some((_, existing)) => existing.extend(entries),
+            None => self.0.push((network, entries)),
+        }
+    }
+
+    /// The networks with their entries, in NIC order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[Value])> {
+        self.0.iter().map(|(n, e)| (n.as_str(), e.as_slice()))
+    }
+
+    /// Drop the `OS-EXT-IPS*` keys of every entry (Nova's view before they are shown).
+    pub fn strip_extensions(&mut self) {
+        for (_, entries) in &mut self.0 {
+            for e in entries {
+                if let Value::Object(e) = e {
+                    e.retain(|k, _| !k.starts_with("OS-EXT-IPS"));
+                }
+            }
+        }
+    }
+}
+
+impl serde::Serialize for Addresses {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, entries) in &self.0 {
+            map.serialize_entry(name, entries)?;
+        }
+        map.end()
     }
 }
 

@@ -25,7 +25,9 @@ use time::OffsetDateTime;
 pub use flavors::Flavor;
 pub use groups::ServerGroup;
 pub use keypairs::{Keypair, fingerprint, generate as generate_keypair, insert as insert_keypair};
-pub use servers::{BootRequest, Nic, Server, boot, make_active, parse_boot_body, server_json};
+pub use servers::{
+    BootRequest, Nic, Server, ServerView, boot, make_active, parse_boot_body, server_json,
+};
 
 use crate::cloud::{Cloud, SharedCloud};
 use crate::error::ApiError;

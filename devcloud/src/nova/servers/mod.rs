@@ -28,6 +28,7 @@ use crate::auth::Auth;
 use crate::cloud::{Cloud, SharedCloud};
 use crate::error::{ApiError, Service, parse_json};
 use crate::imagedata::Content;
+use crate::neutron::Addresses;
 
 use actions::action;
 use boot::create;
@@ -160,8 +161,55 @@ fn host_id(project_id: &str) -> String {
     ))
 }
 
+/// A server's body: its fields but `addresses`, and the addresses, which keep their NIC
+/// order when serialized (a `serde_json::Value` would sort their keys by network name, so
+/// the body goes to the HTTP answer as this, never through a `Value`).
+#[derive(Debug, Clone)]
+pub struct ServerView {
+    /// Every field but `addresses` (an object).
+    pub fields: Value,
+    /// `addresses`, in NIC order.
+    pub addresses: Addresses,
+}
+
+impl serde::Serialize for ServerView {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let empty = serde_json::Map::new();
+        let fields = self.fields.as_object().unwrap_or(&empty);
+        let mut map = serializer.serialize_map(Some(fields.len() + 1))?;
+        // The other keys in the order they always had (sorted), `addresses` in its place.
+        let mut pending = true;
+        for (k, v) in fields {
+            if pending && k.as_str() > "addresses" {
+                map.serialize_entry("addresses", &self.addresses)?;
+                pending = false;
+            }
+            map.serialize_entry(k, v)?;
+        }
+        if pending {
+            map.serialize_entry("addresses", &self.addresses)?;
+        }
+        map.end()
+    }
+}
+
+/// `{"server": ...}`.
+#[derive(serde::Serialize)]
+struct OneServer {
+    server: ServerView,
+}
+
+/// `{"servers": [...], "servers_links": ...}`.
+#[derive(serde::Serialize)]
+struct ServerList {
+    servers: Vec<ServerView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    servers_links: Option<Value>,
+}
+
 /// The full server body for `mv`.
-pub fn server_json(cloud: &Cloud, s: &Server, mv: Microversion, auth: &Auth) -> Value {
+pub fn server_json(cloud: &Cloud, s: &Server, mv: Microversion, auth: &Auth) -> ServerView {
     let (flavor, image_ref) = {
         let st = cloud.nova.lock();
         (st.flavors.get(&s.flavor_id).cloned(), s.image_id.clone())
@@ -205,7 +253,6 @@ pub fn server_json(cloud: &Cloud, s: &Server, mv: Microversion, auth: &Auth) -> 
         "flavor": flavor_json,
         "created": nova_time(s.created),
         "updated": nova_time(s.updated),
-        "addresses": Value::Object(cloud.neutron.server_addresses(&s.id)),
         "accessIPv4": "",
         "accessIPv6": "",
         "links": links(cloud, &format!("servers/{}", s.id)),
@@ -272,7 +319,10 @@ pub fn server_json(cloud: &Cloud, s: &Server, mv: Microversion, auth: &Auth) -> 
         }
         v["fault"] = f;
     }
-    v
+    ServerView {
+        fields: v,
+        addresses: cloud.neutron.server_addresses(&s.id),
+    }
 }
 
 // ---------------------------------------------------------------- list
@@ -415,17 +465,16 @@ async fn detail(
     State(cloud): State<SharedCloud>,
     Extension(mv): Extension<Microversion>,
     Query(q): Q,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ServerList>, ApiError> {
     let (servers, next) = list_servers(&cloud, &auth, &q)?;
-    let items: Vec<Value> = servers
+    let items: Vec<ServerView> = servers
         .iter()
         .map(|s| server_json(&cloud, s, mv, &auth))
         .collect();
-    let mut body = json!({"servers": items});
-    if let Some(l) = next_link(&cloud, "servers/detail", &q, next) {
-        body["servers_links"] = l;
-    }
-    Ok(Json(body))
+    Ok(Json(ServerList {
+        servers: items,
+        servers_links: next_link(&cloud, "servers/detail", &q, next),
+    }))
 }
 
 fn find(cloud: &Cloud, auth: &Auth, id: &str) -> Result<Server, ApiError> {
@@ -444,14 +493,14 @@ async fn show(
     State(cloud): State<SharedCloud>,
     Extension(mv): Extension<Microversion>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OneServer>, ApiError> {
     let s = find(&cloud, &auth, &id)?;
     let mut v = server_json(&cloud, &s, mv, &auth);
     // From 2.71 a server's show (not its list entry) names its server groups.
     if mv.at_least(71) {
-        v["server_groups"] = json!(s.server_group.iter().collect::<Vec<_>>());
+        v.fields["server_groups"] = json!(s.server_group.iter().collect::<Vec<_>>());
     }
-    Ok(Json(json!({"server": v})))
+    Ok(Json(OneServer { server: v }))
 }
 
 // ---------------------------------------------------------------- update
@@ -462,7 +511,7 @@ async fn update(
     Extension(mv): Extension<Microversion>,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OneServer>, ApiError> {
     let body: Value = parse_json(Service::Nova, &body)?;
     let u = body
         .get("server")
@@ -507,18 +556,18 @@ async fn update(
         s.updated = cloud.clock.now();
         s.clone()
     };
-    Ok(Json(
-        json!({"server": update_json(&cloud, &server, mv, &auth)}),
-    ))
+    Ok(Json(OneServer {
+        server: update_json(&cloud, &server, mv, &auth),
+    }))
 }
 
 /// The server as nova's `update` answers it: before 2.75 without the addresses' extensions,
 /// the zone, config drive, key, usage dates, security groups, extended status, volumes and
 /// extended attributes (`show_all_attributes`); from 2.71 with `server_groups`.
-fn update_json(cloud: &Cloud, s: &Server, mv: Microversion, auth: &Auth) -> Value {
+fn update_json(cloud: &Cloud, s: &Server, mv: Microversion, auth: &Auth) -> ServerView {
     let mut v = server_json(cloud, s, mv, auth);
     if !mv.at_least(75)
-        && let Value::Object(m) = &mut v
+        && let Value::Object(m) = &mut v.fields
     {
         m.retain(|k, _| {
             !(k.starts_with("OS-EXT-SRV-ATTR:")
@@ -534,20 +583,10 @@ fn update_json(cloud: &Cloud, s: &Server, mv: Microversion, auth: &Auth) -> Valu
                         | "host_status"
                 ))
         });
-        if let Some(Value::Object(nets)) = m.get_mut("addresses") {
-            for list in nets.values_mut() {
-                if let Value::Array(addrs) = list {
-                    for a in addrs {
-                        if let Value::Object(a) = a {
-                            a.retain(|k, _| !k.starts_with("OS-EXT-IPS"));
-                        }
-                    }
-                }
-            }
-        }
+        v.addresses.strip_extensions();
     }
     if mv.at_least(71) {
-        v["server_groups"] = json!(s.server_group.iter().collect::<Vec<_>>());
+        v.fields["server_groups"] = json!(s.server_group.iter().collect::<Vec<_>>());
     }
     v
 }
