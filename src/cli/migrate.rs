@@ -24,9 +24,7 @@ use crate::plan::{self, Plan};
 use crate::state;
 use crate::workflow::{self, Locked, Migration, RunOptions, keys, saved};
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Runtime::new().context("starting the async runtime")
-}
+use super::runtime;
 
 /// Read and check a plan file; warnings are shown, errors end the command.
 fn load_plan(path: &Path) -> anyhow::Result<(Plan, String)> {

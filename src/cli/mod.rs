@@ -22,6 +22,7 @@ pub mod validate;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Parser;
 
 pub use args::Cli;
@@ -150,4 +151,15 @@ fn init_miette(color: bool) {
                 .build(),
         )
     }));
+}
+
+/// The async runtime every command runs on. Its worker threads get the stack the main thread
+/// has (8 MiB, not tokio's 2 MiB): `s2d serve` runs a whole plan and apply on a worker, and the
+/// engine's futures are deep (in debug builds above all).
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(8 << 20)
+        .build()
+        .context("starting the async runtime")
 }

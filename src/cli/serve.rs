@@ -29,7 +29,7 @@ pub fn run(args: &ServeArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
         insecure_http: args.insecure_http,
     };
     let quiet = ui.quiet;
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let runtime = super::runtime()?;
     let result = runtime.block_on(async {
         let shutdown = CancellationToken::new();
         let abort = CancellationToken::new();

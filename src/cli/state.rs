@@ -12,9 +12,7 @@ use super::{ExitStatus, Ui};
 use crate::graph::Address;
 use crate::state::{self, ForceUnlockOutcome, Location, Origin, Side, State, StateFile};
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Runtime::new().context("starting the async runtime")
-}
+use super::runtime;
 
 /// Read the state at `location` without locking it.
 pub(crate) fn read(location: &Location) -> anyhow::Result<Option<State>> {

@@ -96,7 +96,7 @@ pub fn run(args: &UsageArgs, ui: &Ui) -> anyhow::Result<ExitStatus> {
     let clouds = clouds(args, &env)?;
     let managed = managed_ids(args)?;
 
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let runtime = super::runtime()?;
     let request = collect::Request {
         all_projects: args.all_projects,
         managed,

@@ -55,7 +55,7 @@ echo "ci-tier: the same scenarios against the real clouds, then the transfer ben
   kill $dc; wait $dc || true
   python3 "'"$here"'/probe.py" "$S2D_E2E_CLOUDS_YAML" "'"$shapes"'/openstack" \
     --cli "$(command -v openstack)"
-  S2D_RECORD_SHAPES="'"$shapes"'/openstack" S2D_E2E_KILL_TRIALS=${S2D_E2E_KILL_TRIALS:-5} \
+  S2D_RECORD_SHAPES="'"$shapes"'/openstack" S2D_E2E_KILL_TRIALS=${S2D_E2E_KILL_TRIALS:-3} \
     cargo test --locked --test e2e --test wizard
   S2D_BIN="'"$target"'/debug/s2d" "'"$here"'/quota-wait.sh"
   # The two waves at once included: both snapshot ehr-analytics; the real Nova answers the
