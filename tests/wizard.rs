@@ -4,8 +4,12 @@
 //! from its log, its transfer rates taken from the events' times) and the Usage page, destroy,
 //! and find both clouds as they were. A second test types a name the page accepts and the
 //! service refuses (422 with located diagnostics) and finds the message under that field,
-//! the step marked in the left column, and the plan valid once corrected. A PNG of each step
-//! is saved under `$CARGO_TARGET_TMPDIR/wizard/`.
+//! the step marked in the left column, and the plan valid once corrected. A third makes a
+//! two-NIC server in the source, places each NIC (one onto the target's `private`, one onto
+//! its network built from the source, keeping its IP), checks the plan text the page wrote
+//! with the plan reader, then keeps the IP where the target refuses it and finds the
+//! preflight's refusal under that NIC. A PNG of each step is saved under
+//! `$CARGO_TARGET_TMPDIR/wizard/`.
 //!
 //! It owns the browser side only: chromedriver (`/usr/bin/chromedriver`, on the port it picks)
 //! and Chromium (`/usr/bin/chromium`), talked to through `fantoccini`. The clouds and the
