@@ -909,6 +909,10 @@ async fn drive_nics(page: &Page, service: &Service) {
         "{nics:?}"
     );
     assert_eq!(nics[1]["fixed_ips"][0]["ip"], WIZ_IP, "{nics:?}");
+    let networks = service.json("/v1/clouds/hospital/networks").await;
+    for network in networks["networks"].as_array().into_iter().flatten() {
+        service::conforms("CloudNetwork", network);
+    }
     let plan_id = status
         .as_str()
         .and_then(|s| s.strip_prefix("Plan "))
