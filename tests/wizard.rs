@@ -4,8 +4,12 @@
 //! from its log, its transfer rates taken from the events' times) and the Usage page, destroy,
 //! and find both clouds as they were. A second test types a name the page accepts and the
 //! service refuses (422 with located diagnostics) and finds the message under that field,
-//! the step marked in the left column, and the plan valid once corrected. A PNG of each step
-//! is saved under `$CARGO_TARGET_TMPDIR/wizard/`.
+//! the step marked in the left column, and the plan valid once corrected. A third makes a
+//! two-NIC server in the source, places each NIC (one onto the target's `private`, one onto
+//! its network built from the source, keeping its IP), checks the plan text the page wrote
+//! with the plan reader, then keeps the IP where the target refuses it and finds the
+//! preflight's refusal under that NIC. A PNG of each step is saved under
+//! `$CARGO_TARGET_TMPDIR/wizard/`.
 //!
 //! It owns the browser side only: chromedriver (`/usr/bin/chromedriver`, on the port it picks)
 //! and Chromium (`/usr/bin/chromium`), talked to through `fantoccini`. The clouds and the
@@ -555,6 +559,435 @@ async fn the_services_refusal_is_shown_under_the_field_it_concerns() {
     assert_eq!(both(&world).await, before);
 }
 
+/// Every screenshot the test of a two-NIC server must leave.
+const NIC_SHOTS: &[&str] = &[
+    "nics-step4",
+    "nics-review",
+    "nics-refused",
+    "nics-step4-refused",
+];
+
+/// The fixed IP of the source server's second NIC, on `wiz-db` (192.168.88.0/24).
+const WIZ_IP: &str = "192.168.88.10";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_nic_of_a_two_nic_server_is_placed_and_a_refusal_shows_next_to_its_nic() {
+    let session = Session::open("nics", NIC_SHOTS).await;
+    let provider = session.world.cloud("provider").await;
+    let made = two_nic_server(&provider).await;
+    let before = both(&session.world).await;
+    let failure = session
+        .run(drive_nics(&session.page, &session.service))
+        .await;
+    let world = session.close(failure, "nics").await;
+    // Only plans were submitted and diffed: neither cloud changed.
+    assert_eq!(both(&world).await, before);
+    remove_two_nic_server(&world.cloud("provider").await, made).await;
+}
+
+/// The source: a network `wiz-db` with a subnet, and a server `wiz-two` with its first NIC on
+/// `private` and its second on `wiz-db` with the fixed IP [`WIZ_IP`] (a port made first, as
+/// `openstack server create --nic net-id=...,v4-fixed-ip=...` does). Returns the server,
+/// port and network ids.
+async fn two_nic_server(
+    cloud: &s2d::cloud::Cloud,
+) -> (
+    s2d::cloud::ServerId,
+    s2d::cloud::PortId,
+    s2d::cloud::NetworkId,
+) {
+    use s2d::cloud::compute::{ServerCreate, ServerNetwork};
+    use s2d::cloud::network::topology::{
+        AllocationPool, FixedIpRequest, NetworkCreate, PortCreate, SubnetCreate,
+    };
+    let network = cloud
+        .network
+        .create_network(&NetworkCreate {
+            name: "wiz-db".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("creates wiz-db");
+    let subnet = cloud
+        .network
+        .create_subnet(&SubnetCreate {
+            name: "wiz-db-subnet".into(),
+            network_id: network.id.clone(),
+            cidr: "192.168.88.0/24".into(),
+            ip_version: 4,
+            gateway_ip: Some("192.168.88.1".into()),
+            allocation_pools: vec![AllocationPool {
+                start: "192.168.88.20".into(),
+                end: "192.168.88.99".into(),
+            }],
+            enable_dhcp: true,
+            ..Default::default()
+        })
+        .await
+        .expect("creates wiz-db's subnet");
+    let port = cloud
+        .network
+        .create_port(&PortCreate {
+            name: "wiz-two-db".into(),
+            network_id: network.id.clone(),
+            fixed_ips: vec![FixedIpRequest {
+                subnet_id: Some(subnet.id.clone()),
+                ip_address: Some(WIZ_IP.into()),
+            }],
+            ..Default::default()
+        })
+        .await
+        .expect("creates the port with the fixed IP");
+    let private = cloud
+        .network
+        .networks(&[])
+        .await
+        .expect("networks")
+        .into_iter()
+        .find(|n| n.name == "private" && !n.external)
+        .expect("the source has a network `private`");
+    let template = cloud
+        .compute
+        .list_servers(&Default::default())
+        .await
+        .expect("servers")
+        .into_iter()
+        .find(|s| s.name == "ehr-analytics")
+        .expect("the source has ehr-analytics");
+    let flavor = cloud
+        .compute
+        .list_flavors()
+        .await
+        .expect("flavors")
+        .into_iter()
+        .find(|f| f.name == "m1.small")
+        .expect("the source has m1.small");
+    let id = cloud
+        .compute
+        .create_server(&ServerCreate {
+            name: "wiz-two".into(),
+            image: template.image.clone(),
+            flavor: flavor.id,
+            key_name: Some("alice-key".into()),
+            networks: vec![
+                ServerNetwork::Network(private.id),
+                ServerNetwork::Port(port.id.clone()),
+            ],
+            ..Default::default()
+        })
+        .await
+        .expect("boots wiz-two");
+    cloud
+        .compute
+        .wait_for_server(&id, "ACTIVE", JOB)
+        .await
+        .expect("wiz-two becomes ACTIVE");
+    (id, port.id, network.id)
+}
+
+async fn remove_two_nic_server(
+    cloud: &s2d::cloud::Cloud,
+    (server, port, network): (
+        s2d::cloud::ServerId,
+        s2d::cloud::PortId,
+        s2d::cloud::NetworkId,
+    ),
+) {
+    cloud
+        .compute
+        .delete_server(&server)
+        .await
+        .expect("deletes wiz-two");
+    cloud
+        .compute
+        .wait_for_server_deleted(&server, JOB)
+        .await
+        .expect("wiz-two is gone");
+    cloud
+        .network
+        .delete_resource("ports", port.as_str())
+        .await
+        .expect("deletes the port");
+    cloud
+        .network
+        .delete_resource("networks", network.as_str())
+        .await
+        .expect("deletes wiz-db");
+}
+
+/// The plan text the review shows (without its line numbers).
+async fn plan_text(page: &Page) -> String {
+    page.js(
+        "return [...document.querySelectorAll('#plan-text .line')]
+             .map(l => l.textContent.slice(l.querySelector('.ln').textContent.length + 1))
+             .join('');",
+        vec![],
+    )
+    .await
+    .as_str()
+    .unwrap_or_default()
+    .to_string()
+}
+
+/// Wait until step 4 shows the server's NICs; returns how many.
+async fn wait_nics(page: &Page) -> u64 {
+    page.wait(
+        "the server's NICs in step 4",
+        SHORT,
+        "const s = document.getElementById('step');
+         return s && s.dataset.nics ? Number(s.dataset.nics) : null;",
+        vec![],
+    )
+    .await
+    .as_u64()
+    .unwrap_or(0)
+}
+
+/// The user moves `wiz-two`: NIC 0 onto the target's `private`, NIC 1 onto `wiz-db` built
+/// from the source with a router to `public`, keeping its IP, the floating IP on NIC 1; the
+/// plan is valid and says so. Then NIC 1 keeps its IP on the target's `private`: the target
+/// refuses (the preflight), and the refusal is shown next to NIC 1.
+async fn drive_nics(page: &Page, service: &Service) {
+    open_wizard(page, service).await;
+    page.select("source-cloud", "provider").await;
+    page.next(1).await;
+    page.click("server-wiz-two").await;
+    page.next(2).await;
+    page.next(3).await;
+
+    // Step 4: the NICs in their order, with what each holds in the source.
+    page.select("target-cloud", "hospital").await;
+    assert_eq!(wait_nics(page).await, 2, "wiz-two has two NICs");
+    let facts = page
+        .js(
+            "return [...document.querySelectorAll('#nics fieldset.nic')]
+                 .map(f => [f.id, f.dataset.network, f.querySelector('code[id$=-ips]').textContent,
+                            f.querySelector('code[id$=-mac]').textContent]);",
+            vec![],
+        )
+        .await;
+    let facts = facts.as_array().cloned().unwrap_or_default();
+    assert_eq!(facts.len(), 2, "{facts:?}");
+    assert_eq!(facts[0][0], "nic-0");
+    assert_eq!(facts[0][1], "private", "NIC 0 is on private: {facts:?}");
+    assert_eq!(facts[1][1], "wiz-db", "NIC 1 is on wiz-db: {facts:?}");
+    assert!(
+        facts[1][2]
+            .as_str()
+            .is_some_and(|ips| ips.contains(WIZ_IP) && ips.contains("192.168.88.0/24")),
+        "NIC 1's fixed IP and subnet: {facts:?}"
+    );
+    for nic in &facts {
+        let mac = nic[3].as_str().unwrap_or_default();
+        assert!(
+            mac.len() == 17 && mac.matches(':').count() == 5,
+            "a MAC for {}: {facts:?}",
+            nic[0]
+        );
+    }
+    // The defaults: the network of the same name in the target, else one built.
+    assert!(page.checked("nic-0-mode-map").await);
+    assert_eq!(page.value("nic-0-network").await, "private");
+    assert!(page.checked("nic-1-mode-build").await);
+    assert_eq!(page.value("nic-1-build-name").await, "wiz-db");
+    page.select("nic-0-network", "private").await;
+    page.select("nic-1-router", "public").await;
+    page.click("nic-1-keep-ip").await;
+    assert!(page.checked("nic-1-keep-ip").await);
+    assert!(!page.checked("nic-1-keep-mac").await);
+    page.shot("nics-step4").await;
+    next_through(page, 4, 7).await;
+
+    // Step 7: the floating IP on NIC 1.
+    page.click("fip-mode-pool").await;
+    page.select("fip-pool", "public").await;
+    page.select("fip-nic", "1").await;
+    page.next(7).await;
+
+    // Step 8: valid; the diff builds wiz-db, its subnet and router, and NIC 1's port.
+    wait_valid_review(page).await;
+    for address in [
+        "network.wiz-db",
+        "subnet.wiz-db[0]",
+        "router.wiz-db-router",
+        "port.wiz-two[1]",
+    ] {
+        assert!(
+            page.count(&format!(
+                "#diff li[id=\"change-{address}\"][data-action=create]"
+            ))
+            .await
+                == 1,
+            "the diff does not create {address}: {}",
+            page.text("diff").await
+        );
+    }
+    let text = plan_text(page).await;
+    for line in [
+        "[[network]]",
+        "from = \"wiz-db\"",
+        "router = { external = \"public\" }",
+        "networks = { \"private\" = \"private\", \"wiz-db\" = { network = \"wiz-db\", keep_ip = true } }",
+        "floating_ip = { pool = \"public\", nic = \"wiz-db\" }",
+    ] {
+        assert!(text.contains(line), "the plan lacks {line}:\n{text}");
+    }
+    // The plan the wizard wrote reads as one, and its TOML writer's text reads back the same.
+    let loaded = s2d::plan::parse_str(&text, s2d::plan::Syntax::Toml, "wizard.toml");
+    assert!(!loaded.has_errors(), "{:?}\n{text}", loaded.diagnostics);
+    let plan = loaded.plan.expect("a plan");
+    assert_eq!(plan.networks.len(), 1);
+    assert_eq!(plan.networks[0].from, "wiz-db");
+    assert_eq!(
+        plan.networks[0]
+            .router
+            .as_ref()
+            .map(|r| r.external.as_str()),
+        Some("public")
+    );
+    let server = &plan.resolved_servers()[0];
+    assert_eq!(server.networks.len(), 2, "{:?}", server.networks);
+    assert_eq!(server.networks["private"].network, "private");
+    assert!(!server.networks["private"].keep_ip);
+    assert_eq!(server.networks["wiz-db"].network, "wiz-db");
+    assert!(server.networks["wiz-db"].keep_ip && !server.networks["wiz-db"].keep_mac);
+    assert_eq!(server.floating_ip_nic.as_deref(), Some("wiz-db"));
+    let written = s2d::plan::to_toml(&plan).expect("writes the plan");
+    let again = s2d::plan::parse_str(&written, s2d::plan::Syntax::Toml, "again.toml");
+    assert!(!again.has_errors(), "{:?}\n{written}", again.diagnostics);
+    let again = again.plan.expect("a plan");
+    assert_eq!(again.networks, plan.networks, "{written}");
+    assert_eq!(
+        again.resolved_servers(),
+        plan.resolved_servers(),
+        "{written}"
+    );
+    page.shot("nics-review").await;
+
+    // Back to step 4: NIC 1 keeps its IP on the target's `private`, whose subnet does not
+    // hold it. The plan reads well; the target refuses it, next to NIC 1.
+    page.js("location.hash = '#/wizard/4';", vec![]).await;
+    page.wait_step(4).await;
+    assert_eq!(wait_nics(page).await, 2);
+    assert!(
+        page.checked("nic-1-keep-ip").await,
+        "NIC 1 no longer keeps its IP"
+    );
+    page.click("nic-1-mode-map").await;
+    page.select("nic-1-network", "private").await;
+    next_through(page, 4, 8).await;
+    let status = page
+        .wait(
+            "the target's refusal in the review",
+            SHORT,
+            "const s = document.getElementById('review-status').textContent;
+             return /refuses/.test(s) ? s : null;",
+            vec![],
+        )
+        .await;
+    println!("refused: {status}");
+    // The API behind it, as openapi.json describes it: the NICs, and the diff's refusal.
+    let servers = service.json("/v1/clouds/provider/servers").await;
+    let id = servers["servers"]
+        .as_array()
+        .and_then(|all| all.iter().find(|s| s["name"] == "wiz-two"))
+        .and_then(|s| s["id"].as_str())
+        .expect("wiz-two is listed")
+        .to_string();
+    let nics = service
+        .json(&format!("/v1/clouds/provider/servers/{id}/nics"))
+        .await;
+    let nics = nics["nics"].as_array().cloned().unwrap_or_default();
+    for nic in &nics {
+        service::conforms("ServerNic", nic);
+    }
+    assert_eq!(
+        nics.iter()
+            .map(|n| n["network"].clone())
+            .collect::<Vec<_>>(),
+        [json!("private"), json!("wiz-db")],
+        "{nics:?}"
+    );
+    assert_eq!(nics[1]["fixed_ips"][0]["ip"], WIZ_IP, "{nics:?}");
+    let networks = service.json("/v1/clouds/hospital/networks").await;
+    for network in networks["networks"].as_array().into_iter().flatten() {
+        service::conforms("CloudNetwork", network);
+    }
+    let plan_id = status
+        .as_str()
+        .and_then(|s| s.strip_prefix("Plan "))
+        .and_then(|s| s.split(' ').next())
+        .unwrap_or_else(|| panic!("no plan id in {status}"))
+        .to_string();
+    let refused = service
+        .get(&format!("/v1/plans/{plan_id}/diff"))
+        .send()
+        .await
+        .expect("GET diff");
+    assert_eq!(refused.status().as_u16(), 422);
+    let body: Value = refused.json().await.expect("JSON");
+    service::conforms("PreflightRefusal", &body);
+    assert_eq!(body["error"]["code"], "s2d::plan::preflight", "{body:#}");
+    assert_eq!(body["refusal"]["address"], "port.wiz-two[1]", "{body:#}");
+    assert_eq!(body["refusal"]["index"], 1, "{body:#}");
+    let listed = page
+        .js(
+            "return [...document.querySelectorAll('#review-errors li.error')]
+                 .map(l => [l.dataset.field, l.textContent]);",
+            vec![],
+        )
+        .await;
+    let listed = listed.as_array().cloned().unwrap_or_default();
+    assert!(
+        listed.len() == 1
+            && listed[0][0] == "nic-1"
+            && listed[0][1].as_str().is_some_and(|t| {
+                t.contains("step 4 (NIC 1 (wiz-db))")
+                    && t.contains("port.wiz-two[1]")
+                    && t.contains(&format!(
+                        "{WIZ_IP} lies in none of network `private`'s subnets"
+                    ))
+            }),
+        "the review does not list the refusal of NIC 1: {listed:?}"
+    );
+    assert!(
+        nav_classes(page, 4).await.contains("has-error"),
+        "step 4 is not marked in the left column"
+    );
+    assert_eq!(page.count("#diff li").await, 0, "a diff of a refused plan");
+    assert!(
+        page.js("return document.getElementById('next').disabled;", vec![])
+            .await
+            == true,
+        "Next (apply) is enabled for a refused plan"
+    );
+    page.shot("nics-refused").await;
+
+    // The link leads to step 4, with the reason and the help under NIC 1 (and nothing under
+    // NIC 0).
+    page.client
+        .find(Locator::Css("#review-errors li.error a.diag-link"))
+        .await
+        .expect("the refusal links to its step")
+        .click()
+        .await
+        .expect("follows the link");
+    page.wait_step(4).await;
+    wait_nics(page).await;
+    let err = page.text("err-nic-1").await;
+    assert!(
+        err.contains("lies in none of network `private`'s subnets") && err.contains("drop keep_ip"),
+        "the refusal under NIC 1: {err:?}"
+    );
+    assert_eq!(page.text("err-nic-0").await, "", "NIC 0 shows a refusal");
+    let shown = page.errors().await;
+    assert!(
+        shown.iter().any(|e| e.starts_with("err-nic-1: ")),
+        "the refusal under NIC 1 is not visible: {shown:?}"
+    );
+    page.shot("nics-step4-refused").await;
+}
+
 /// Open the address `s2d serve` prints (with the token) and wait for the first step.
 async fn open_wizard(page: &Page, service: &Service) {
     page.client
@@ -626,8 +1059,8 @@ async fn drive_refusal(page: &Page, service: &Service) {
     page.wait(
         "hospital's networks",
         SHORT,
-        "const n = document.getElementById('network');
-         return !n.disabled && n.value ? n.value : null;",
+        "const n = document.getElementById('nic-0-network');
+         return n && n.value ? n.value : null;",
         vec![],
     )
     .await;
@@ -824,7 +1257,7 @@ async fn drive(page: &Page, service: &Service) {
     page.wait(
         "the target's networks",
         SHORT,
-        "return document.getElementById('network').value;",
+        "const n = document.getElementById('nic-0-network'); return n && n.value;",
         vec![],
     )
     .await;
@@ -847,8 +1280,8 @@ async fn drive(page: &Page, service: &Service) {
         .wait(
             "hospital's networks",
             SHORT,
-            "const n = document.getElementById('network');
-             return !n.disabled && !document.getElementById('err-target-cloud').textContent
+            "const n = document.getElementById('nic-0-network');
+             return n && !document.getElementById('err-target-cloud').textContent
                  ? n.value : null;",
             vec![],
         )

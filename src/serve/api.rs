@@ -35,6 +35,10 @@ pub fn router(app: Shared, token: Token) -> Router {
         .route("/openapi.json", get(openapi))
         .route("/clouds", get(browse::clouds))
         .route("/clouds/{cloud}/servers", get(browse::servers))
+        .route(
+            "/clouds/{cloud}/servers/{id}/nics",
+            get(browse::server_nics),
+        )
         .route("/clouds/{cloud}/keypairs", get(browse::keypairs))
         .route(
             "/clouds/{cloud}/security-groups",

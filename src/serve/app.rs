@@ -21,6 +21,32 @@ use crate::engine::PlanOutcome;
 use crate::plan::{self, CloudRef, JsonDiagnostic, Plan, Severity, Syntax};
 use crate::state::State;
 
+/// A refusal of the preflight (`s2d::plan::preflight`: a kept IP or MAC the target will not
+/// give, a built network that clashes with the target's) as its own fields, so that the
+/// wizard can show it next to the NIC it concerns: the resource's address (`port.web[1]`,
+/// `network.db-net`, `subnet.db-net[0]`), its kind, name and index, the reason and the help.
+fn refusal(error: &crate::workflow::WorkflowError) -> Option<Value> {
+    let crate::workflow::WorkflowError::Diff(inner) = error else {
+        return None;
+    };
+    let crate::engine::PlanError::Preflight {
+        address,
+        reason,
+        help,
+    } = inner.as_ref()
+    else {
+        return None;
+    };
+    Some(json!({
+        "address": address.to_string(),
+        "kind": address.kind(),
+        "name": address.name(),
+        "index": address.index(),
+        "reason": reason,
+        "help": help,
+    }))
+}
+
 /// A stored plan.
 struct Entry {
     meta: PlanMeta,
@@ -424,7 +450,14 @@ impl App {
         }
         crate::workflow::preview(&plan, &state, &self.ctx.env, self.store().spool_dir(id))
             .await
-            .map_err(|e| ApiError::taught(crate::workflow::teach(&e)))
+            .map_err(|e| {
+                let refusal = refusal(&e);
+                let error = ApiError::taught(crate::workflow::teach(&e));
+                match refusal {
+                    Some(r) => error.with("refusal", r),
+                    None => error,
+                }
+            })
     }
 
     /// Start an apply or destroy; 409 when one runs on the plan.

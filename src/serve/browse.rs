@@ -1,7 +1,8 @@
 //! What the wizard lists from a cloud of the service's clouds.yaml: servers (to choose the
 //! one to bring over), keypairs, security groups with their rules, networks, floating IPs and
-//! flavors. Read-only calls through [`crate::cloud`], answered in small JSON shapes that
-//! name things the way the plan file does.
+//! flavors; the NICs of one server (network, fixed IPs, MAC, in NIC order). Read-only calls
+//! through [`crate::cloud`], answered in small JSON shapes that name things the way the plan
+//! file does.
 
 use std::collections::BTreeMap;
 
@@ -12,6 +13,7 @@ use serde_json::{Value, json};
 use super::Shared;
 use super::error::{ApiError, ApiResult};
 use crate::cloud::Cloud;
+use crate::cloud::ServerId;
 use crate::cloud::compute::ServerQuery;
 
 /// `GET /v1/clouds`: the entries of the service's clouds.yaml.
@@ -69,6 +71,84 @@ pub async fn servers(
         .collect();
     out.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
     Ok(Json(json!({ "servers": out })))
+}
+
+/// `GET /v1/clouds/{cloud}/servers/{id}/nics`: the server's ports in NIC order (the order of
+/// Nova's `addresses`, which decides `eth0`, `eth1`, ... in the guest), each with its network
+/// (the key of the plan's NIC map), fixed IPs with their subnets, and MAC address.
+pub async fn server_nics(
+    State(app): State<Shared>,
+    Path((name, id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let cloud = app.cloud(&name).await?;
+    let server_id = ServerId::new(id.as_str());
+    let server = cloud
+        .compute
+        .get_server(&server_id)
+        .await
+        .map_err(ApiError::cloud)?
+        .ok_or_else(|| ApiError::not_found(format!("server {id} in {name}")))?;
+    let (ports, networks, subnets) = tokio::try_join!(
+        cloud.network.server_ports(&server_id),
+        cloud.network.networks(&[]),
+        cloud.network.subnets(&[]),
+    )
+    .map_err(ApiError::cloud)?;
+    let network_names: BTreeMap<&str, &str> = networks
+        .iter()
+        .map(|n| (n.id.as_str(), n.name.as_str()))
+        .collect();
+    let subnets: BTreeMap<&str, &crate::cloud::network::Subnet> =
+        subnets.iter().map(|s| (s.id.as_str(), s)).collect();
+    let nics: Vec<Value> = in_nic_order(&server.addresses, ports.iter().collect())
+        .into_iter()
+        .enumerate()
+        .map(|(index, p)| {
+            let network = network_names
+                .get(p.network_id.as_str())
+                .copied()
+                .filter(|n| !n.is_empty())
+                .unwrap_or(p.network_id.as_str());
+            json!({
+                "index": index,
+                "network": network,
+                "network_id": p.network_id.as_str(),
+                "port_id": p.id.as_str(),
+                "mac": p.mac_address,
+                "fixed_ips": p.fixed_ips.iter().map(|f| {
+                    let subnet = f.subnet_id.as_ref().and_then(|s| subnets.get(s.as_str()));
+                    json!({
+                        "ip": f.ip_address,
+                        "subnet": subnet.map(|s| if s.name.is_empty() { s.id.as_str() } else { s.name.as_str() }),
+                        "cidr": subnet.map(|s| s.cidr.as_str()),
+                    })
+                }).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "server": {"id": server.id.as_str(), "name": server.name},
+        "nics": nics,
+    })))
+}
+
+/// A server's ports in NIC order: by the position of their MAC among Nova's `addresses` (the
+/// engine orders a source server's NICs by the same rule); ports Nova does not show go last,
+/// by id.
+fn in_nic_order<'a>(
+    addresses: &crate::cloud::compute::Addresses,
+    mut ports: Vec<&'a crate::cloud::network::Port>,
+) -> Vec<&'a crate::cloud::network::Port> {
+    ports.sort_by_key(|p| {
+        (
+            p.mac_address
+                .as_deref()
+                .and_then(|m| addresses.position_of_mac(m))
+                .unwrap_or(usize::MAX),
+            p.id.to_string(),
+        )
+    });
+    ports
 }
 
 /// `GET /v1/clouds/{cloud}/keypairs`.
@@ -138,7 +218,13 @@ pub async fn networks(
     Ok(Json(json!({
         "networks": networks
             .iter()
-            .map(|n| json!({"id": n.id.as_str(), "name": n.name, "external": n.external, "shared": n.shared}))
+            .map(|n| json!({
+                "id": n.id.as_str(),
+                "name": n.name,
+                "external": n.external,
+                "shared": n.shared,
+                "project_id": n.project_id,
+            }))
             .collect::<Vec<_>>()
     })))
 }

@@ -18,7 +18,7 @@ const STEP_TITLES = [
   "Source cloud",
   "Server and snapshot",
   "Image and server options",
-  "Target cloud and network",
+  "Target cloud and networks",
   "Keypair",
   "Security group",
   "Floating IP",
@@ -37,7 +37,8 @@ const FIELDS = {
   "target-name": { step: 3, label: "Server name in the target" },
   flavor: { step: 3, label: "Flavor" },
   "target-cloud": { step: 4, label: "Target cloud" },
-  network: { step: 4, label: "Network" },
+  network: { step: 4, label: "Networks" },
+  // `nic-<i>`: one per NIC of the chosen server, added when its NICs are listed (step 4).
   keypair: { step: 5, label: "Keypair" },
   "secgroup-name": { step: 6, label: "Security group" },
   fip: { step: 7, label: "Floating IP" },
@@ -849,6 +850,10 @@ function freshWizard() {
     flavor: "",
     target: "",
     network: "",
+    nics: null, // the chosen server's NICs, in NIC order (GET .../servers/{id}/nics)
+    nicsOf: "", // the server they were listed for
+    nicPlan: [], // per NIC: { mode: "map" | "build", network, keepIp, keepMac, name, router }
+    fipNic: 0, // the NIC the floating IP goes on
     kpMode: "",
     kpImport: "",
     kpCreate: "",
@@ -883,6 +888,117 @@ function serverObj() {
   return W.servers ? W.servers.find((s) => (W.serverId ? s.id === W.serverId : s.name === W.server)) || null : null;
 }
 
+/**
+ * The chosen server's NICs in NIC order (`GET .../servers/{id}/nics`); when the service
+ * cannot list its ports, one NIC per network the server listing names. Each NIC becomes a
+ * field (`nic-<i>`) of step 4 that diagnostics and the preflight's refusals point at.
+ */
+async function serverNics() {
+  const s = serverObj();
+  const key = s ? s.id : "";
+  if (!W.nics || W.nicsOf !== key) {
+    let nics = [];
+    if (s) {
+      const answer = await cached(cloudPath(W.source, `servers/${encodeURIComponent(s.id)}/nics`));
+      nics = answer.nics && answer.nics.length ? answer.nics : (s.networks || []).map((n, index) => ({ index, network: n, fixed_ips: [], mac: null }));
+    }
+    W.nics = nics;
+    W.nicsOf = key;
+    W.nicPlan = [];
+    W.fipNic = 0;
+  }
+  for (const k of Object.keys(FIELDS)) if (/^nic-\d+$/.test(k)) delete FIELDS[k];
+  W.nics.forEach((n, i) => (FIELDS[`nic-${i}`] = { step: 4, label: `NIC ${i} (${n.network})` }));
+  return W.nics;
+}
+
+/**
+ * Where each NIC goes unless the user said otherwise: the target's network of the same
+ * name; the first NIC onto `private` (or the first internal network); another NIC onto a
+ * network built from its source network.
+ */
+function planNics(nics, internal) {
+  const has = (name) => internal.some((n) => n.name === name);
+  nics.forEach((nic, i) => {
+    const p = W.nicPlan[i];
+    if (p) {
+      if (p.mode === "map" && !has(p.network)) p.network = has(nic.network) ? nic.network : "";
+      return;
+    }
+    const fallback = (internal.find((n) => n.name === "private") || internal[0] || {}).name || "";
+    const mode = has(nic.network) || i === 0 ? "map" : "build";
+    W.nicPlan[i] = { mode, network: has(nic.network) ? nic.network : mode === "map" ? fallback : "", keepIp: false, keepMac: false, name: nic.network, router: "" };
+  });
+}
+
+/** Read the NIC blocks of step 4 into W.nicPlan. */
+function collectNics() {
+  (W.nics || []).forEach((nic, i) => {
+    const mode = document.querySelector(`input[name="nic-${i}-mode"]:checked`);
+    if (!mode || !W.nicPlan[i]) return;
+    W.nicPlan[i] = {
+      mode: mode.value,
+      network: $(`nic-${i}-network`).value,
+      keepIp: $(`nic-${i}-keep-ip`).checked,
+      keepMac: $(`nic-${i}-keep-mac`).checked,
+      name: $(`nic-${i}-build-name`).value.trim(),
+      router: $(`nic-${i}-router`).value,
+    };
+  });
+}
+
+/** One NIC of step 4: what it is in the source, and where it goes in the target. */
+function nicBlock(nic, i, internal, external, target) {
+  const p = W.nicPlan[i];
+  const id = (x) => `nic-${i}-${x}`;
+  const netSel = h("select", { id: id("network") }, option("", internal.length ? "— choose a network —" : `${target} has no internal network`, !p.network), internal.map((n) => option(n.name, n.name, n.name === p.network)));
+  const name = h("input", { id: id("build-name"), type: "text", value: p.name, spellcheck: "false" });
+  const router = h("select", { id: id("router") }, option("", "no router", !p.router), external.map((n) => option(n.name, `a router to ${n.name}`, n.name === p.router)));
+  const choose = (mode) => () => {
+    $(id(`mode-${mode}`)).checked = true;
+  };
+  netSel.addEventListener("focus", choose("map"));
+  netSel.addEventListener("change", choose("map"));
+  for (const el of [name, router]) {
+    el.addEventListener("focus", choose("build"));
+    el.addEventListener("change", choose("build"));
+  }
+  const ips = (nic.fixed_ips || []).map((f) => `${f.ip}${f.cidr ? ` (${f.subnet ? `${f.subnet} ` : ""}${f.cidr})` : ""}`);
+  const keepIp = h("input", { type: "checkbox", id: id("keep-ip"), checked: p.keepIp, disabled: !ips.length });
+  const keepMac = h("input", { type: "checkbox", id: id("keep-mac"), checked: p.keepMac, disabled: !nic.mac });
+  return h(
+    "fieldset",
+    { id: `nic-${i}`, class: "nic field-block", dataset: { network: nic.network } },
+    h("legend", {}, `NIC ${i} (eth${i}) on ${nic.network}`),
+    h("div", { class: "nic-facts" }, "Fixed IPs: ", h("code", { id: id("ips") }, ips.join(", ") || "none"), " · MAC: ", h("code", { id: id("mac") }, nic.mac || "unknown")),
+    h("div", { class: "choices" },
+      h("div", { class: "choice" }, radio(`nic-${i}-mode`, id("mode-map"), "map", p.mode === "map", `Join a network of ${target}`), h("div", { class: "choice-body" }, netSel)),
+      h("div", { class: "choice" }, radio(`nic-${i}-mode`, id("mode-build"), "build", p.mode === "build", `Build ${nic.network} in ${target} from the source`), h("div", { class: "choice-body" }, h("label", { for: id("build-name") }, "named "), name, " with ", router, h("div", { class: "hint" }, "Its subnets come along (CIDR, gateway, pools, DNS servers, routes); the router, if any, joins them to an external network.")))),
+    h("div", { class: "keeps" },
+      h("label", { class: "check", for: id("keep-ip") }, keepIp, " keep its fixed IP"), " ",
+      h("label", { class: "check", for: id("keep-mac") }, keepMac, " keep its MAC address"),
+      h("div", { class: "hint" }, "The target must let the project choose them: on its own network, inside a subnet, and free (the review checks).")),
+    fieldError(`nic-${i}`),
+  );
+}
+
+/**
+ * The NIC a preflight refusal concerns: `port.<server>[i]` is NIC i of the server; a built
+ * network, its subnets and its router belong to the NIC that builds it. null: none of them.
+ */
+function nicOfRefusal(r) {
+  const nics = W.nics || [];
+  if (r.kind === "port") return r.name === W.targetName && r.index !== null && r.index < nics.length ? r.index : null;
+  const i = nics.findIndex((_, k) => {
+    const p = W.nicPlan[k];
+    if (!p || p.mode !== "build") return false;
+    if (r.kind === "network" || r.kind === "subnet") return p.name === r.name;
+    if (r.kind === "router") return Boolean(p.router) && `${p.name}-router` === r.name;
+    return false;
+  });
+  return i < 0 ? null : i;
+}
+
 /** Compose the plan's TOML text, with a map from line number to the field it holds. */
 function composeToml() {
   const lines = [];
@@ -900,6 +1016,21 @@ function composeToml() {
   add("[target]");
   add(`cloud = ${tomlString(W.target)}`, "target-cloud");
   add("");
+  const nics = W.nics || [];
+  // A source network's first NIC decides for it (the map is keyed by source network).
+  const first = new Map();
+  nics.forEach((n, i) => {
+    if (!first.has(n.network)) first.set(n.network, i);
+  });
+  for (const [network, i] of first) {
+    const p = W.nicPlan[i];
+    if (!p || p.mode !== "build") continue;
+    add("[[network]]", `nic-${i}`);
+    add(`from = ${tomlString(network)}`, `nic-${i}`);
+    if (p.name !== network) add(`name = ${tomlString(p.name)}`, `nic-${i}`);
+    if (p.router) add(`router = { external = ${tomlString(p.router)} }`, `nic-${i}`);
+    add("");
+  }
   add("[[server]]");
   add(`source = ${tomlString(W.serverId || W.server)}`, "server");
   add(`name = ${tomlString(W.targetName)}`, "target-name");
@@ -909,12 +1040,25 @@ function composeToml() {
   image.push(`visibility = ${tomlString(W.visibility || "private")}`);
   add(`image = { ${image.join(", ")} }`, "image-name");
   if (W.flavor) add(`flavor = ${tomlString(W.flavor)}`, "flavor");
-  add(`network = ${tomlString(W.network)}`, "network");
+  const only = W.nicPlan[0];
+  if (nics.length <= 1 && (!only || (only.mode === "map" && !only.keepIp && !only.keepMac))) {
+    add(`network = ${tomlString(only ? only.network : W.network)}`, "network");
+  } else {
+    const entries = [];
+    for (const [network, i] of first) {
+      const p = W.nicPlan[i];
+      const to = tomlString(p.mode === "build" ? p.name : p.network);
+      const keeps = [p.keepIp ? "keep_ip = true" : null, p.keepMac ? "keep_mac = true" : null].filter(Boolean);
+      entries.push(`${tomlString(network)} = ${keeps.length ? `{ network = ${to}, ${keeps.join(", ")} }` : to}`);
+    }
+    add(`networks = { ${entries.join(", ")} }`, "network");
+  }
   const kpValue = W.kpMode === "import" ? W.kpImport : W.kpMode === "create" ? W.kpCreate : W.kpExisting;
   add(`keypair = { ${W.kpMode} = ${tomlString(kpValue)} }`, "keypair");
   add(`security_group = ${tomlString(W.sgName)}`, "secgroup-name");
-  if (W.fipMode === "pool") add(`floating_ip = { pool = ${tomlString(W.fipPool)} }`, "fip");
-  else if (W.fipMode === "existing") add(`floating_ip = { address = ${tomlString(W.fipExisting)} }`, "fip");
+  const onNic = nics.length > 1 && nics[W.fipNic] ? `, nic = ${tomlString(nics[W.fipNic].network)}` : "";
+  if (W.fipMode === "pool") add(`floating_ip = { pool = ${tomlString(W.fipPool)}${onNic} }`, "fip");
+  else if (W.fipMode === "existing") add(`floating_ip = { address = ${tomlString(W.fipExisting)}${onNic} }`, "fip");
   else add("floating_ip = false", "fip");
   add("");
   return { text: lines.join("\n"), map };
@@ -1147,49 +1291,51 @@ const STEPS = {
   4: {
     render(body) {
       const cloudSel = h("select", { id: "target-cloud" }, option("", "Loading clouds…"));
-      const netSel = h("select", { id: "network" }, option("", "choose the target cloud first"));
+      const nicsBox = h("div", { id: "nics", class: "nics" }, h("p", { class: "hint" }, "Choose the target cloud first."));
       body.append(
-        h("p", { class: "lead" }, "Choose the cloud the data lives in, where the server is to run, and the network it joins there."),
+        h("p", { class: "lead" }, "Choose the cloud the data lives in, where the server is to run, and where each of its NICs goes there: onto a network of the target, or onto a network built from the source's. A NIC can keep its fixed IP and MAC address."),
         formRow("Target cloud", "target-cloud", cloudSel, "target-cloud"),
-        formRow("Network", "network", netSel, "network", "A network of the target (external networks are for floating IPs, step 7)."),
+        h("h3", {}, "NICs of the server, in their order"),
+        h("div", { class: "field-block" }, nicsBox, fieldError("network")),
       );
       const loadNetworks = async () => {
         const target = cloudSel.value;
         W.errors["target-cloud"] = null;
         if (!target) {
-          fill(netSel, option("", "choose the target cloud first"));
+          fill(nicsBox, h("p", { class: "hint" }, "Choose the target cloud first."));
           showFieldErrors();
           return;
         }
         if (target === W.source) {
           W.errors["target-cloud"] = `The target must be another cloud than the source (${W.source}).`;
-          fill(netSel, option("", "choose another target cloud"));
+          fill(nicsBox, h("p", { class: "hint" }, "Choose another target cloud."));
           showFieldErrors();
           return;
         }
         showFieldErrors();
-        fill(netSel, option("", "Loading networks…"));
-        netSel.disabled = true;
-        try {
-          const { networks } = await cached(cloudPath(target, "networks"));
-          if (cloudSel.value !== target) return;
-          const internal = networks.filter((n) => !n.external);
-          const s = serverObj();
-          const fromSource = s ? (s.networks || []).find((n) => internal.some((i) => i.name === n)) : null;
-          const keep = W.target === target && internal.some((n) => n.name === W.network) ? W.network : null;
-          const want = keep || fromSource || (internal.find((n) => n.name === "private") || internal[0] || {}).name || "";
-          fill(netSel, option("", internal.length ? "— choose a network —" : `${target} has no internal network`, !want), internal.map((n) => option(n.name, n.name, n.name === want)));
-          W.errors.network = null;
-          if (W.flavor) {
-            const { flavors } = await cached(cloudPath(target, "flavors"));
-            if (!flavors.some((f) => f.name === W.flavor)) W.errors["target-cloud"] = `${target} has no flavor ${W.flavor} (chosen in step 3): go back and choose another.`;
-          }
-        } finally {
-          netSel.disabled = false;
-          showFieldErrors();
+        fill(nicsBox, h("p", { class: "hint" }, "Loading networks…"));
+        const [{ networks }, nics] = await Promise.all([cached(cloudPath(target, "networks")), serverNics()]);
+        if (cloudSel.value !== target) return;
+        const internal = networks.filter((n) => !n.external);
+        const external = networks.filter((n) => n.external);
+        planNics(nics, internal);
+        fill(nicsBox, nics.map((nic, i) => nicBlock(nic, i, internal, external, target)));
+        if (!nics.length) nicsBox.append(h("p", { class: "hint" }, "The server shows no NIC."));
+        W.errors.network = null;
+        if (W.flavor) {
+          const { flavors } = await cached(cloudPath(target, "flavors"));
+          if (!flavors.some((f) => f.name === W.flavor)) W.errors["target-cloud"] = `${target} has no flavor ${W.flavor} (chosen in step 3): go back and choose another.`;
         }
+        showFieldErrors();
+        // A refusal of the review is shown under its NIC: bring it into view.
+        const refused = nicsBox.querySelector("fieldset.nic.has-error");
+        if (refused) refused.scrollIntoView({ block: "center" });
+        section().dataset.nics = String(nics.length);
       };
+      const section = () => $("step");
       cloudSel.addEventListener("change", () => {
+        collectNics();
+        section().dataset.nics = "";
         loadNetworks().catch((e) => showApiError(view.error, e));
       });
       return async () => {
@@ -1214,14 +1360,33 @@ const STEPS = {
         W.fipExisting = "";
         W.reached = Math.min(W.reached, 5);
       }
-      W.network = $("network").value;
+      collectNics();
     },
     validate() {
       const e = {};
       if (!W.target) e["target-cloud"] = "Choose the target cloud.";
       else if (W.target === W.source) e["target-cloud"] = `The target must be another cloud than the source (${W.source}).`;
       else if (W.errors["target-cloud"]) e["target-cloud"] = W.errors["target-cloud"];
-      if (W.target && W.target !== W.source && !W.network) e.network = "Choose the network the server joins.";
+      if (!W.target || W.target === W.source) return e;
+      const nics = W.nics || [];
+      if (!nics.length) e.network = "The server shows no NIC to place.";
+      const seen = new Map();
+      const builtNames = new Map();
+      nics.forEach((nic, i) => {
+        const p = W.nicPlan[i];
+        const field = `nic-${i}`;
+        if (!p) return;
+        if (p.mode === "map" && !p.network) e[field] = "Choose the target network this NIC joins.";
+        else if (p.mode === "build" && !p.name) e[field] = "Name the network built from the source.";
+        else if (p.mode === "build" && p.name.length > 255) e[field] = "At most 255 characters.";
+        else if (seen.has(nic.network) && JSON.stringify(W.nicPlan[seen.get(nic.network)]) !== JSON.stringify(p)) {
+          e[field] = `NIC ${seen.get(nic.network)} is on the same source network (${nic.network}): the plan maps a source network once, so this NIC goes where that one goes.`;
+        } else if (p.mode === "build" && !seen.has(nic.network) && builtNames.has(p.name)) {
+          e[field] = `NIC ${builtNames.get(p.name)} already builds a network named ${p.name}.`;
+        }
+        if (!seen.has(nic.network)) seen.set(nic.network, i);
+        if (p.mode === "build" && !builtNames.has(p.name)) builtNames.set(p.name, i);
+      });
       return e;
     },
   },
@@ -1363,6 +1528,12 @@ const STEPS = {
       const none = radio("fip-mode", "fip-mode-none", "none", W.fipMode === "none", "No floating IP", mode("none"));
       const pool = radio("fip-mode", "fip-mode-pool", "pool", W.fipMode === "pool", `Allocate one from an external network of ${W.target}`, mode("pool"));
       const existing = radio("fip-mode", "fip-mode-existing", "existing", W.fipMode === "existing", `Use a free floating IP of ${W.target}`, mode("existing"));
+      const nics = W.nics || [];
+      const target = (i) => {
+        const p = W.nicPlan[i];
+        return p ? (p.mode === "build" ? p.name : p.network) : "";
+      };
+      const nicSel = h("select", { id: "fip-nic" }, nics.map((n, i) => option(String(i), `NIC ${i} (eth${i}): ${n.network} → ${target(i)}`, i === W.fipNic)));
       body.append(
         h("p", { class: "lead" }, "A floating IP makes the server reachable from outside the target's private network."),
         h(
@@ -1371,6 +1542,7 @@ const STEPS = {
           h("div", { class: "choice" }, none),
           h("div", { class: "choice" }, pool, h("div", { class: "choice-body" }, poolSel)),
           h("div", { class: "choice" }, existing, h("div", { class: "choice-body" }, existingSel, h("div", { class: "hint" }, "Only addresses not bound to a port are listed."))),
+          nics.length > 1 ? h("div", { class: "form-row" }, h("label", { for: "fip-nic" }, "On the NIC"), h("div", { class: "control" }, nicSel, h("div", { class: "hint" }, "The floating IP is attached to this NIC's port."))) : null,
           fieldError("fip"),
         ),
       );
@@ -1392,6 +1564,8 @@ const STEPS = {
       W.fipMode = checked ? checked.value : "";
       W.fipPool = $("fip-pool").value;
       W.fipExisting = $("fip-existing").value;
+      const nic = $("fip-nic");
+      W.fipNic = nic ? parseInt(nic.value, 10) || 0 : 0;
     },
     validate() {
       const e = {};
@@ -1463,7 +1637,20 @@ const STEPS = {
         dlXml.disabled = false;
         status.textContent = `Plan ${W.planId} saved. Comparing it with the clouds…`;
         status.className = "hint";
-        const outcome = await api("GET", `/v1/plans/${encodeURIComponent(W.planId)}/diff`);
+        let outcome;
+        try {
+          outcome = await api("GET", `/v1/plans/${encodeURIComponent(W.planId)}/diff`);
+        } catch (e) {
+          const r = e instanceof ApiError && e.body ? e.body.refusal : null;
+          if (!r) throw e;
+          // The target refuses what the plan keeps or builds (the preflight): next to its NIC.
+          const nic = nicOfRefusal(r);
+          status.textContent = `Plan ${W.planId} saved, but ${W.target} refuses it: correct the NIC named below.`;
+          status.className = "api-error-text";
+          showDiagnostics(problems, [{ severity: "error", field: nic === null ? null : `nic-${nic}`, message: `${r.address}: ${r.reason}`, help: r.help, code: (e.body.error || {}).code }], map, pre);
+          diffBox.append(h("p", { class: "hint" }, "No diff until the target can carry out the plan."));
+          return;
+        }
         W.outcome = outcome;
         fill(diffBox, renderDiff(outcome));
         status.textContent = `Plan ${W.planId}: valid. Next: apply it.`;
@@ -1541,7 +1728,7 @@ function showDiagnostics(box, diagnostics, map, pre) {
   clear(box);
   const list = h("ul", { class: "diagnostics" });
   for (const d of diagnostics) {
-    const field = fieldOfDiagnostic(d, map);
+    const field = d.field !== undefined ? d.field : fieldOfDiagnostic(d, map);
     if (field) (W.diag[field] = W.diag[field] || []).push(d);
     else W.generalDiag.push(d);
     const f = field ? FIELDS[field] : null;
