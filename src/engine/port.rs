@@ -368,7 +368,8 @@ pub struct ServerSpec {
     /// Its NICs in order.
     pub nics: Vec<NicSpec>,
     pub key_name: String,
-    /// Security group names.
+    /// Security groups, by id (Nova takes a name or an id, and refuses a name that two of the
+    /// project's groups share).
     pub security_groups: Vec<String>,
     /// What it takes along from the source (its user data is in `user_data`).
     pub boot: Boot,

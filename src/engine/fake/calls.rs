@@ -481,7 +481,17 @@ impl FakeCloud {
             flavor_name,
             image_id: Some(spec.image_id.clone()),
             key_name: Some(spec.key_name.clone()),
-            security_groups: spec.security_groups.clone(),
+            // As Nova shows them: by name (the spec names them by id).
+            security_groups: spec
+                .security_groups
+                .iter()
+                .map(|id| {
+                    w.contents
+                        .groups
+                        .get(id)
+                        .map_or_else(|| id.clone(), |g| g.name.clone())
+                })
+                .collect(),
             fixed_ips: vec![fixed],
             floating_ips: Vec::new(),
             fault: None,

@@ -65,11 +65,15 @@ pub(super) async fn make_server<C: CloudPort>(
         image_id: ctx.dep_id(image)?,
         nics: nic_specs(ctx, name, nics)?,
         key_name: keypair.clone(),
-        // Nova applies the groups to the ports it makes; s2d's ports have theirs already.
+        // Nova applies the groups to the ports it makes; s2d's ports have theirs already. By
+        // id: another group of the same name (another wave's copy) must not make it ambiguous.
         security_groups: if nics.iter().all(|n| n.port) {
             Vec::new()
         } else {
-            security_groups.clone()
+            security_groups
+                .iter()
+                .map(|g| ctx.dep_id(&Address::SecurityGroup { name: g.clone() }))
+                .collect::<Result<_, _>>()?
         },
         boot: (**boot).clone(),
         user_data,
