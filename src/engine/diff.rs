@@ -461,6 +461,7 @@ pub fn read_sources(
                 boot: found.boot.clone(),
                 server_group: found.server_group.clone(),
                 nics: found.nics.clone(),
+                volumes: found.volumes.clone(),
             },
         );
     }

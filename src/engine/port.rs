@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::graph::{
     Address, AddressPair, Boot, FlavorSpec, Rule, ServerBoot, SourceGroup, SourceNetwork,
-    SourceNic, SubnetSpec, TransferMode,
+    SourceNic, SourceVolume, SubnetSpec, TransferMode,
 };
 pub use crate::state::Side;
 pub use crate::transfer::Checksums;
@@ -132,6 +132,9 @@ pub struct SourceServer {
     /// Its NICs (its ports), in the server's NIC order.
     #[serde(default)]
     pub nics: Vec<SourceNic>,
+    /// Its attached volumes, the root volume first, then in device order.
+    #[serde(default)]
+    pub volumes: Vec<SourceVolume>,
 }
 
 /// An image in either cloud.

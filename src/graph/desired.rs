@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::boot::UserDataRef;
 use super::network::{DesiredNetwork, DesiredNics, SourceNic};
+use super::volume::{DesiredVolumes, SourceVolume};
 use crate::plan::{SOURCE_PLACEHOLDER, Selection};
 
 /// Every server to move, in plan order, and the fleets still to be matched against the source.
@@ -106,6 +107,9 @@ pub struct DesiredServer {
     /// Where its NICs land.
     #[serde(default)]
     pub nics: DesiredNics,
+    /// Which of its volumes come along, and how.
+    #[serde(default)]
+    pub volumes: DesiredVolumes,
     pub keypair: KeypairChoice,
     pub security_group: GroupChoice,
     pub floating_ip: FloatingIpChoice,
@@ -324,6 +328,9 @@ pub struct SourceFacts {
     /// Its NICs, in the server's order.
     #[serde(default)]
     pub nics: Vec<SourceNic>,
+    /// Its attached volumes, the root volume first, then in device order.
+    #[serde(default)]
+    pub volumes: Vec<SourceVolume>,
 }
 
 /// A source server's settings that its copy in the target gets as well.

@@ -133,6 +133,7 @@ impl Desired {
                         },
                         flavor: s.flavor.clone(),
                         nics,
+                        volumes: Default::default(),
                         keypair,
                         security_group,
                         floating_ip,

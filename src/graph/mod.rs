@@ -11,6 +11,7 @@ mod build;
 mod desired;
 mod from_plan;
 mod network;
+mod volume;
 
 pub use address::{Address, AddressError};
 pub use boot::{
@@ -27,3 +28,4 @@ pub use network::{
     AddressPair, DesiredNetwork, DesiredNics, DesiredRouter, FixedIp, NicError, NicTarget,
     ResolvedNic, SourceNetwork, SourceNic, SubnetSpec, floating_ip_nic, resolve_nics,
 };
+pub use volume::{DesiredVolumes, SourceVolume, VolumeFormat};

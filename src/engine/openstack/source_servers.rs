@@ -149,6 +149,7 @@ impl SourceServers for OpenStack {
                 boot: server_boot(&server),
                 server_group: group_of.get(server.id.as_str()).cloned(),
                 nics: super::networks::source_nics(&server, ports, &network_names),
+                volumes: Vec::new(),
             });
         }
         Ok(found)
