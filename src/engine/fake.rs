@@ -171,6 +171,7 @@ impl FakeCloud {
                 tags: vec!["fleet".into()],
                 boot: Default::default(),
                 server_group: None,
+                volumes: Vec::new(),
                 nics: vec![crate::graph::SourceNic {
                     network_id: "src-private".into(),
                     network_name: "private".into(),

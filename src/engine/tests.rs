@@ -45,6 +45,7 @@ fn server(name: &str, keypair: &str, group: GroupChoice) -> DesiredServer {
             drop_properties: Vec::new(),
         },
         flavor: None,
+        volumes: Default::default(),
         nics: crate::graph::DesiredNics {
             shorthand: Some("private".into()),
             ..Default::default()

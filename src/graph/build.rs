@@ -889,6 +889,7 @@ mod tests {
                 drop_properties: Vec::new(),
             },
             flavor: None,
+            volumes: Default::default(),
             nics: crate::graph::DesiredNics {
                 shorthand: Some("private".into()),
                 ..Default::default()
@@ -935,6 +936,7 @@ mod tests {
             image_properties: None,
             boot: Default::default(),
             server_group: None,
+            volumes: Vec::new(),
             nics: Vec::new(),
             groups: BTreeMap::new(),
         }

@@ -238,6 +238,7 @@ fn facts() -> SourceFacts {
         image_properties: None,
         boot: Default::default(),
         server_group: None,
+        volumes: Vec::new(),
         nics: Vec::new(),
         groups: Default::default(),
     }
