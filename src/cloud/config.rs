@@ -532,6 +532,7 @@ fn from_entry(name: &str, entry: &Map<String, Value>) -> Result<CloudConfig, Str
         Service::Image,
         Service::Network,
         Service::ObjectStore,
+        Service::BlockStorage,
     ] {
         // clouds.yaml spells `object-store` as `object_store_endpoint_override`.
         let key = format!(

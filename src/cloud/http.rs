@@ -78,6 +78,7 @@ pub(crate) struct Endpoints {
     pub compute: OnceCell<super::compute::ComputeEndpoint>,
     pub image: OnceCell<Url>,
     pub network: OnceCell<Url>,
+    pub volume: OnceCell<super::volume::VolumeEndpoint>,
 }
 
 /// How one request is sent.
@@ -346,14 +347,23 @@ impl Session {
         self.token().await?;
         let guard = self.inner.token.lock().await;
         let token = guard.as_ref().ok_or_else(|| self.auth_err("no token"))?;
-        token
-            .catalog
-            .endpoint(service.catalog_type(), cfg.interface, cfg.region.as_deref())
-            .map(str::to_string)
-            .map_err(|m| Error::Catalog {
-                cloud: self.name().to_string(),
-                message: m,
-            })
+        // The first catalog type that has a usable endpoint; else the first type's reason.
+        let mut first_err = None;
+        for ty in service.catalog_types() {
+            match token
+                .catalog
+                .endpoint(ty, cfg.interface, cfg.region.as_deref())
+            {
+                Ok(url) => return Ok(url.to_string()),
+                Err(m) => {
+                    first_err.get_or_insert(m);
+                }
+            }
+        }
+        Err(Error::Catalog {
+            cloud: self.name().to_string(),
+            message: first_err.unwrap_or_else(|| format!("the catalog has no {service} service")),
+        })
     }
 
     pub(crate) fn transport(

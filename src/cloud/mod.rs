@@ -10,6 +10,8 @@
 //!   `client` builds its HTTP client (TLS, same-origin redirects), `retry` holds the rules.
 //! - [`compute`], [`image`], [`network`]: typed Nova, Glance and Neutron calls; requests
 //!   are built by pure functions on the `*Endpoint` types.
+//! - [`volume`]: typed Cinder v3 calls (volumes, volume snapshots, upload to an image,
+//!   types, limits), resolved on first use so a cloud without Cinder still connects.
 //! - [`object_store`]: Swift objects (a state kept in a container, its lock object).
 //! - `service`: paging, delete-404 and endpoint discovery shared by the handles.
 //! - [`body`]: reading answers within size limits (a hostile cloud's gigabytes are refused).
@@ -34,6 +36,7 @@ mod service;
 pub mod shapes;
 mod stream;
 pub mod types;
+pub mod volume;
 pub mod wait;
 
 use std::future::Future;
@@ -51,7 +54,9 @@ pub use stream::ByteStream;
 pub use types::{
     FlavorId, FloatingIpId, ImageId, Interface, Microversion, NetworkId, PortId, ProjectId,
     RouterId, Secret, SecurityGroupId, SecurityGroupRuleId, ServerId, Service, SubnetId,
+    VolumeId, VolumeSnapshotId,
 };
+pub use volume::VolumeService;
 
 /// A connected cloud: the session and its three service handles.
 #[derive(Clone, Debug)]
@@ -79,6 +84,13 @@ impl Cloud {
 
     pub fn name(&self) -> &str {
         self.session.name()
+    }
+
+    /// The Cinder v3 handle, its endpoint resolved (and the microversion negotiated) on the
+    /// first call and cached in the session: [`Cloud::connect`] does not need Cinder, so a
+    /// cloud without one still serves servers booted from images.
+    pub async fn volume(&self) -> Result<VolumeService> {
+        VolumeService::new(&self.session).await
     }
 }
 

@@ -69,6 +69,10 @@ id_type! {
     SecurityGroupRuleId,
     /// A Keystone project's id.
     ProjectId,
+    /// A Cinder volume's UUID.
+    VolumeId,
+    /// A Cinder volume snapshot's UUID (not a Nova server snapshot, which is an image).
+    VolumeSnapshotId,
 }
 
 /// The OpenStack services s2d talks to, by catalog service type.
@@ -80,6 +84,8 @@ pub enum Service {
     Network,
     /// Swift, for states kept in an object store.
     ObjectStore,
+    /// Cinder v3 (catalog type `block-storage`, also found as `volumev3` or `volume`).
+    BlockStorage,
 }
 
 impl Service {
@@ -91,6 +97,21 @@ impl Service {
             Service::Image => "image",
             Service::Network => "network",
             Service::ObjectStore => "object-store",
+            Service::BlockStorage => "block-storage",
+        }
+    }
+
+    /// Every catalog type the service may be listed under, in order of preference: Cinder
+    /// is `block-storage` in current catalogs, `volumev3` in older ones and `volume` in
+    /// some (the service-types authority's aliases, as openstacksdk reads them).
+    pub fn catalog_types(self) -> &'static [&'static str] {
+        match self {
+            Service::BlockStorage => &["block-storage", "volumev3", "volume"],
+            Service::Identity => &["identity"],
+            Service::Compute => &["compute"],
+            Service::Image => &["image"],
+            Service::Network => &["network"],
+            Service::ObjectStore => &["object-store"],
         }
     }
 }
