@@ -339,6 +339,28 @@ impl Compute {
         .await
     }
 
+    /// `os-stop`: shut the server off (it goes SHUTOFF: see [`Compute::wait_for_server`]).
+    pub async fn stop_server(&self, id: &ServerId) -> Result<()> {
+        self.session
+            .send_empty(
+                Service::Compute,
+                self.ep.server_action_request(id, "os-stop"),
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// `os-start`: start a SHUTOFF server (it goes ACTIVE: see [`Compute::wait_for_server`]).
+    pub async fn start_server(&self, id: &ServerId) -> Result<()> {
+        self.session
+            .send_empty(
+                Service::Compute,
+                self.ep.server_action_request(id, "os-start"),
+            )
+            .await
+            .map(|_| ())
+    }
+
     /// Poll until the server is gone (404 or DELETED).
     pub async fn wait_for_server_deleted(&self, id: &ServerId, timeout: Duration) -> Result<()> {
         let what = format!("deletion of server {id}");

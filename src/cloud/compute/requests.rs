@@ -217,6 +217,25 @@ impl ComputeEndpoint {
         if let Some(u) = &s.user_data {
             server["user_data"] = json!(u);
         }
+        if !s.block_devices.is_empty() {
+            let bdms: Vec<Value> = s
+                .block_devices
+                .iter()
+                .map(|b| {
+                    let mut d = json!({
+                        "uuid": b.uuid,
+                        "source_type": b.source_type,
+                        "destination_type": b.destination_type,
+                        "delete_on_termination": b.delete_on_termination,
+                    });
+                    if let Some(i) = b.boot_index {
+                        d["boot_index"] = json!(i);
+                    }
+                    d
+                })
+                .collect();
+            server["block_device_mapping_v2"] = Value::Array(bdms);
+        }
         let mut body = json!({ "server": server });
         if let Some(group) = &s.group {
             body["os:scheduler_hints"] = json!({ "group": group });
@@ -316,6 +335,18 @@ impl ComputeEndpoint {
                 Method::POST,
                 self.url(&["servers", id.as_str(), "action"], &[]),
                 body,
+            ),
+            None,
+        )
+    }
+
+    /// `os-stop` (ACTIVE or ERROR to SHUTOFF) and `os-start` (SHUTOFF to ACTIVE).
+    pub fn server_action_request(&self, id: &ServerId, action: &str) -> ApiRequest {
+        self.versioned(
+            ApiRequest::json(
+                Method::POST,
+                self.url(&["servers", id.as_str(), "action"], &[]),
+                json!({ action: null }),
             ),
             None,
         )
@@ -497,6 +528,55 @@ mod tests {
         // No microversion: no header.
         let r = ep(None).get_server_request(&ServerId::from("x"));
         assert!(r.header_str("x-openstack-nova-api-version").is_none());
+    }
+
+    /// `server-create-req.json` of the boot-from-volume api-ref sample: no `imageRef`, the
+    /// root volume at `boot_index` 0, a data volume without a boot index.
+    #[test]
+    fn boot_from_a_volume_with_bdm_v2() {
+        use super::super::types::BlockDevice;
+        use crate::cloud::types::VolumeId;
+        let s = ServerCreate {
+            name: "db".into(),
+            flavor: FlavorId::from("f1"),
+            networks: vec![ServerNetwork::Port(crate::cloud::types::PortId::from("p"))],
+            block_devices: vec![
+                BlockDevice::volume(VolumeId::from("root-vol"), Some(0), true),
+                BlockDevice::volume(VolumeId::from("data-vol"), None, false),
+            ],
+            ..Default::default()
+        };
+        let r = ep(Some("2.96")).create_server_request(&s);
+        let crate::cloud::request::ReqBody::Json(b) = &r.body else {
+            panic!("json body")
+        };
+        assert_eq!(
+            b,
+            &json!({"server": {"name": "db", "flavorRef": "f1", "networks": [{"port": "p"}],
+                "block_device_mapping_v2": [
+                    {"uuid": "root-vol", "source_type": "volume", "destination_type": "volume",
+                     "boot_index": 0, "delete_on_termination": true},
+                    {"uuid": "data-vol", "source_type": "volume", "destination_type": "volume",
+                     "delete_on_termination": false}
+                ]}})
+        );
+    }
+
+    /// `server-action-stop.json` / `server-action-start.json`: `{"os-stop": null}`.
+    #[test]
+    fn stop_and_start() {
+        let r = ep(Some("2.96")).server_action_request(&ServerId::from("x"), "os-stop");
+        assert_eq!(r.method, Method::POST);
+        assert_eq!(r.url.as_str(), "http://h/compute/v2.1/servers/x/action");
+        assert_eq!(
+            r.body,
+            crate::cloud::request::ReqBody::Json(json!({"os-stop": null}))
+        );
+        let r = ep(None).server_action_request(&ServerId::from("x"), "os-start");
+        assert_eq!(
+            r.body,
+            crate::cloud::request::ReqBody::Json(json!({"os-start": null}))
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-use crate::cloud::types::{FlavorId, ImageId, NetworkId, PortId, ServerId};
+use crate::cloud::types::{FlavorId, ImageId, NetworkId, PortId, ServerId, VolumeId};
 
 /// A server as `GET /servers/{id}` shows it (fields s2d reads; others are ignored).
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -70,6 +70,23 @@ pub struct Server {
         deserialize_with = "shown"
     )]
     pub user_data: Option<Option<String>>,
+    /// The server's volumes (`os-extended-volumes:volumes_attached`), the root volume of a
+    /// server booted from a volume among them.
+    #[serde(
+        default,
+        rename = "os-extended-volumes:volumes_attached",
+        deserialize_with = "null_default"
+    )]
+    pub volumes_attached: Vec<AttachedVolume>,
+}
+
+/// One entry of a server's `os-extended-volumes:volumes_attached`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct AttachedVolume {
+    pub id: VolumeId,
+    /// Whether deleting the server deletes the volume: shown from 2.3 (`None` before).
+    #[serde(default)]
+    pub delete_on_termination: Option<bool>,
 }
 
 /// A field that is there (perhaps `null`) reads as `Some`; one that is absent stays `None`
@@ -248,6 +265,37 @@ pub struct ServerCreate {
     pub user_data: Option<String>,
     /// The server group to boot into (the scheduler hint `group`).
     pub group: Option<String>,
+    /// `block_device_mapping_v2`: existing volumes to boot from (`boot_index` 0, with
+    /// `image` then `None`) and to attach. Empty: none sent.
+    pub block_devices: Vec<BlockDevice>,
+}
+
+/// One entry of `block_device_mapping_v2`: an existing volume mapped to the server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockDevice {
+    /// The volume's id.
+    pub uuid: VolumeId,
+    /// `volume`.
+    pub source_type: String,
+    /// `volume`.
+    pub destination_type: String,
+    /// `Some(0)` for the root volume, `Some(n)` for the boot order of others, `None`: not
+    /// bootable.
+    pub boot_index: Option<i32>,
+    pub delete_on_termination: bool,
+}
+
+impl BlockDevice {
+    /// An existing volume (`source_type` and `destination_type` `volume`).
+    pub fn volume(uuid: VolumeId, boot_index: Option<i32>, delete_on_termination: bool) -> Self {
+        BlockDevice {
+            uuid,
+            source_type: "volume".into(),
+            destination_type: "volume".into(),
+            boot_index,
+            delete_on_termination,
+        }
+    }
 }
 
 impl Default for FlavorId {
@@ -396,4 +444,46 @@ impl TenantUsage {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 pub struct Limits {
     pub absolute: BTreeMap<String, i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A server booted from a volume as `server-show-resp.json` (2.96) shows it: `image` is
+    /// `""`, the volumes are in `os-extended-volumes:volumes_attached`.
+    #[test]
+    fn volumes_attached_of_a_volume_backed_server() {
+        let s: Server = serde_json::from_value(json!({
+            "id": "s1", "name": "db", "status": "ACTIVE", "image": "",
+            "os-extended-volumes:volumes_attached": [
+                {"id": "root-vol", "delete_on_termination": true},
+                {"id": "data-vol", "delete_on_termination": false}
+            ]
+        }))
+        .unwrap();
+        assert_eq!(s.image, None);
+        assert_eq!(
+            s.volumes_attached,
+            [
+                AttachedVolume {
+                    id: VolumeId::from("root-vol"),
+                    delete_on_termination: Some(true)
+                },
+                AttachedVolume {
+                    id: VolumeId::from("data-vol"),
+                    delete_on_termination: Some(false)
+                }
+            ]
+        );
+        // Before 2.3: ids only.
+        let s: Server = serde_json::from_value(json!({
+            "id": "s1", "os-extended-volumes:volumes_attached": [{"id": "v"}]
+        }))
+        .unwrap();
+        assert_eq!(s.volumes_attached[0].delete_on_termination, None);
+        let s: Server = serde_json::from_value(json!({"id": "s1"})).unwrap();
+        assert!(s.volumes_attached.is_empty());
+    }
 }
