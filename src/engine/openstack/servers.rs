@@ -86,6 +86,7 @@ impl Servers for OpenStack {
             hostname: spec.boot.hostname.clone(),
             user_data: spec.user_data.clone(),
             group: spec.group_id.clone(),
+            block_devices: Vec::new(),
         };
         let id = cloud::create_or_adopt(
             &self.target.session.config().retry,
