@@ -1429,3 +1429,314 @@ async fn quota_refusals_are_quota_errors() {
     let again = provider.image.get(&made.id).await.unwrap().unwrap();
     assert_eq!(again.status, "queued");
 }
+
+/// Cinder through the client: a volume from an image, its snapshot, a volume from the
+/// snapshot, that copy uploaded to Glance (the image has the volume's bytes), types, limits,
+/// and everything deleted again, each step waited for.
+#[tokio::test]
+async fn volumes_snapshots_and_upload_to_image() {
+    use s2d::cloud::volume::{SnapshotCreate, UploadToImage, VolumeCreate};
+    use s2d::cloud::{VolumeId, VolumeSnapshotId};
+    let dir = tempfile::tempdir().unwrap();
+    let dc = devcloud(dir.path()).await;
+    let provider = connect(dir.path(), "provider").await;
+    let cinder = provider.volume().await.unwrap();
+    assert_eq!(cinder.microversion(), Some(Microversion::new(3, 71)));
+    let wait = Duration::from_secs(60);
+    let image = base_image(&provider).await;
+    dc.provider.cloud().log.clear();
+    let root = cinder
+        .create_volume(&VolumeCreate {
+            name: "vol-root".into(),
+            size: Some(1),
+            description: Some("from the base image".into()),
+            metadata: [("s2d".to_string(), "test".to_string())].into(),
+            image_id: Some(image.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(root.status, "creating");
+    let root = cinder
+        .wait_volume(&root.id, &["available"], &[], wait)
+        .await
+        .unwrap();
+    assert!(root.bootable);
+    assert_eq!(root.size, 1);
+    assert_eq!(root.metadata["s2d"], "test");
+    assert_eq!(
+        root.volume_image_metadata
+            .get("image_id")
+            .map(String::as_str),
+        Some(image.as_str())
+    );
+    let log = provider_log(&dc);
+    let sent = log
+        .iter()
+        .find(|e| e.method == "POST" && e.path.ends_with("/volumes"))
+        .expect("the create was sent");
+    assert_eq!(sent.api_version.as_deref(), Some("volume 3.71"));
+    assert_eq!(sent.status, 202);
+    assert!(
+        cinder
+            .volumes()
+            .await
+            .unwrap()
+            .iter()
+            .any(|v| v.id == root.id)
+    );
+
+    let snap = cinder
+        .create_snapshot(&SnapshotCreate {
+            volume_id: root.id.clone(),
+            name: "snap-root".into(),
+            description: None,
+            metadata: Default::default(),
+        })
+        .await
+        .unwrap();
+    let snap = cinder
+        .wait_snapshot(&snap.id, &["available"], &[], wait)
+        .await
+        .unwrap();
+    assert_eq!((snap.size, &snap.volume_id), (1, &root.id));
+    assert!(
+        cinder
+            .snapshots()
+            .await
+            .unwrap()
+            .iter()
+            .any(|s| s.id == snap.id)
+    );
+
+    let copy = cinder
+        .create_volume(&VolumeCreate {
+            name: "vol-copy".into(),
+            snapshot_id: Some(snap.id.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let copy = cinder
+        .wait_volume(&copy.id, &["available"], &[], wait)
+        .await
+        .unwrap();
+    assert_eq!(copy.snapshot_id.as_ref(), Some(&snap.id));
+    assert_eq!(copy.size, 1);
+
+    let uploaded = cinder
+        .upload_to_image(&copy.id, &UploadToImage::raw("img-of-copy"))
+        .await
+        .unwrap();
+    let img = provider
+        .image
+        .wait_for_status(&uploaded, "active", wait)
+        .await
+        .unwrap();
+    assert_eq!(img.name.as_deref(), Some("img-of-copy"));
+    assert_eq!(
+        img.size,
+        Some(copy.bytes()),
+        "a raw image of the whole volume"
+    );
+    cinder
+        .wait_volume(&copy.id, &["available"], &[], wait)
+        .await
+        .unwrap();
+
+    let types = cinder.types().await.unwrap();
+    assert!(!types.is_empty());
+    assert!(types.iter().all(|t| !t.id.is_empty() && !t.name.is_empty()));
+    let limits = cinder.limits().await.unwrap();
+    assert_eq!(limits.volumes, Some((10, 2)), "{limits:?}");
+    assert_eq!(limits.gigabytes.map(|g| g.0), Some(1000), "{limits:?}");
+
+    // Deleting in dependency order: the copy, the snapshot, then its volume.
+    assert!(provider.image.delete(&uploaded).await.unwrap());
+    assert!(cinder.delete_volume(&copy.id).await.unwrap());
+    let gone = cinder
+        .wait_volume(&copy.id, &["available"], &[], wait)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(gone.contains("disappeared"), "{gone}");
+    assert!(cinder.delete_snapshot(&snap.id).await.unwrap());
+    wait_until(|| async { cinder.snapshot(&snap.id).await.unwrap().is_none() }).await;
+    assert!(!cinder.delete_snapshot(&snap.id).await.unwrap());
+    assert!(cinder.delete_volume(&root.id).await.unwrap());
+    wait_until(|| async { cinder.volume(&root.id).await.unwrap().is_none() }).await;
+    assert!(!cinder.delete_volume(&root.id).await.unwrap());
+    assert!(
+        cinder
+            .volume(&VolumeId::from("no-such-volume"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        cinder
+            .snapshot(&VolumeSnapshotId::from("no-such-snapshot"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Cinder's own words come back, with the request id.
+    let e = cinder
+        .create_volume(&VolumeCreate {
+            name: "bad-type".into(),
+            size: Some(1),
+            volume_type: Some("no-such-type".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    match &e {
+        Error::Api {
+            status, message, ..
+        } => {
+            assert_eq!(*status, 404);
+            assert!(message.contains("no-such-type"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Poll `cond` (every 50 ms, at most 30 s).
+async fn wait_until<F, Fut>(mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !cond().await {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "condition never met"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A server booted from a volume through `block_device_mapping_v2` shows it in
+/// `volumes_attached`; its in-use volume can be snapshotted (3.66, no `force`); the server
+/// stops and starts.
+#[tokio::test]
+async fn a_server_boots_from_a_volume_and_stops_and_starts() {
+    use s2d::cloud::compute::{AttachedVolume, BlockDevice};
+    use s2d::cloud::volume::{SnapshotCreate, VolumeCreate};
+    let dir = tempfile::tempdir().unwrap();
+    let _dc = devcloud(dir.path()).await;
+    let provider = connect(dir.path(), "provider").await;
+    let cinder = provider.volume().await.unwrap();
+    let wait = Duration::from_secs(60);
+    let image = base_image(&provider).await;
+    let root = cinder
+        .create_volume(&VolumeCreate {
+            name: "bfv-root".into(),
+            size: Some(1),
+            image_id: Some(image),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    cinder
+        .wait_volume(&root.id, &["available"], &[], wait)
+        .await
+        .unwrap();
+    let data = cinder
+        .create_volume(&VolumeCreate {
+            name: "bfv-data".into(),
+            size: Some(2),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    cinder
+        .wait_volume(&data.id, &["available"], &[], wait)
+        .await
+        .unwrap();
+    let id = provider
+        .compute
+        .create_server(&ServerCreate {
+            name: "bfv".into(),
+            image: None,
+            flavor: FlavorId::from("1"),
+            block_devices: vec![
+                BlockDevice::volume(root.id.clone(), Some(0), true),
+                BlockDevice::volume(data.id.clone(), None, false),
+            ],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let s = provider
+        .compute
+        .wait_for_server(&id, "ACTIVE", wait)
+        .await
+        .unwrap();
+    assert_eq!(s.image, None);
+    assert_eq!(
+        s.volumes_attached,
+        [
+            AttachedVolume {
+                id: root.id.clone(),
+                delete_on_termination: Some(true)
+            },
+            AttachedVolume {
+                id: data.id.clone(),
+                delete_on_termination: Some(false)
+            }
+        ]
+    );
+    let root_now = cinder
+        .wait_volume(&root.id, &["in-use"], &[], wait)
+        .await
+        .unwrap();
+    assert_eq!(root_now.attachments.len(), 1);
+    assert_eq!(root_now.attachments[0].server_id, id);
+    assert!(!root_now.attachments[0].attachment_id.is_empty());
+
+    // A snapshot of the in-use data volume.
+    let snap = cinder
+        .create_snapshot(&SnapshotCreate {
+            volume_id: data.id.clone(),
+            name: "snap-in-use".into(),
+            description: Some("crash-consistent".into()),
+            metadata: Default::default(),
+        })
+        .await
+        .unwrap();
+    cinder
+        .wait_snapshot(&snap.id, &["available"], &[], wait)
+        .await
+        .unwrap();
+
+    provider.compute.stop_server(&id).await.unwrap();
+    provider
+        .compute
+        .wait_for_server(&id, "SHUTOFF", wait)
+        .await
+        .unwrap();
+    provider.compute.start_server(&id).await.unwrap();
+    provider
+        .compute
+        .wait_for_server(&id, "ACTIVE", wait)
+        .await
+        .unwrap();
+
+    assert!(provider.compute.delete_server(&id).await.unwrap());
+    provider
+        .compute
+        .wait_for_server_deleted(&id, wait)
+        .await
+        .unwrap();
+    // delete_on_termination: the root goes with the server, the data volume stays.
+    wait_until(|| async { cinder.volume(&root.id).await.unwrap().is_none() }).await;
+    cinder
+        .wait_volume(&data.id, &["available"], &[], wait)
+        .await
+        .unwrap();
+    assert!(cinder.delete_snapshot(&snap.id).await.unwrap());
+    wait_until(|| async { cinder.snapshot(&snap.id).await.unwrap().is_none() }).await;
+    assert!(cinder.delete_volume(&data.id).await.unwrap());
+}

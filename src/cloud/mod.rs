@@ -53,8 +53,8 @@ pub use network::NetworkService;
 pub use stream::ByteStream;
 pub use types::{
     FlavorId, FloatingIpId, ImageId, Interface, Microversion, NetworkId, PortId, ProjectId,
-    RouterId, Secret, SecurityGroupId, SecurityGroupRuleId, ServerId, Service, SubnetId,
-    VolumeId, VolumeSnapshotId,
+    RouterId, Secret, SecurityGroupId, SecurityGroupRuleId, ServerId, Service, SubnetId, VolumeId,
+    VolumeSnapshotId,
 };
 pub use volume::VolumeService;
 

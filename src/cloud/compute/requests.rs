@@ -553,12 +553,12 @@ mod tests {
         assert_eq!(
             b,
             &json!({"server": {"name": "db", "flavorRef": "f1", "networks": [{"port": "p"}],
-                "block_device_mapping_v2": [
-                    {"uuid": "root-vol", "source_type": "volume", "destination_type": "volume",
-                     "boot_index": 0, "delete_on_termination": true},
-                    {"uuid": "data-vol", "source_type": "volume", "destination_type": "volume",
-                     "delete_on_termination": false}
-                ]}})
+            "block_device_mapping_v2": [
+                {"uuid": "root-vol", "source_type": "volume", "destination_type": "volume",
+                 "boot_index": 0, "delete_on_termination": true},
+                {"uuid": "data-vol", "source_type": "volume", "destination_type": "volume",
+                 "delete_on_termination": false}
+            ]}})
         );
     }
 

@@ -258,9 +258,14 @@ impl VolumeService {
         failed: &[&str],
         timeout: Duration,
     ) -> Result<Volume> {
-        self.wait(Kind::Volume, id.as_str(), wanted, failed, timeout, || async {
-            Ok(self.volume(id).await?.map(|v| (v.status.clone(), v)))
-        })
+        self.wait(
+            Kind::Volume,
+            id.as_str(),
+            wanted,
+            failed,
+            timeout,
+            || async { Ok(self.volume(id).await?.map(|v| (v.status.clone(), v))) },
+        )
         .await
     }
 
@@ -405,20 +410,21 @@ async fn discover(session: &Session) -> Result<VolumeEndpoint> {
                 .send_json_opts(Service::BlockStorage, ApiRequest::get(url.clone()), opts)
                 .await?;
             let versions = super::auth::discovery_versions(&doc);
-            let pick = versions
-                .iter()
-                .find(|v| is_v3(&v.id))
-                .ok_or_else(|| Error::Unsupported {
-                    cloud: cloud.clone(),
-                    message: format!(
-                        "the block-storage endpoint {url} offers no v3 API (it offers: {})",
-                        versions
-                            .iter()
-                            .map(|v| v.id.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                })?;
+            let pick =
+                versions
+                    .iter()
+                    .find(|v| is_v3(&v.id))
+                    .ok_or_else(|| Error::Unsupported {
+                        cloud: cloud.clone(),
+                        message: format!(
+                            "the block-storage endpoint {url} offers no v3 API (it offers: {})",
+                            versions
+                                .iter()
+                                .map(|v| v.id.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    })?;
             let mut base = super::auth::rebase(url.as_str(), pick.self_href.as_deref(), "v3");
             let (min, max) = (
                 parse(pick.min_microversion.clone()),

@@ -66,7 +66,10 @@ impl VolumeEndpoint {
 
     /// `GET /volumes/detail` (the first page; `limit` is the page size).
     pub fn list_volumes_request(&self, limit: Option<u32>) -> ApiRequest {
-        let q: Vec<(&str, String)> = limit.map(|l| ("limit", l.to_string())).into_iter().collect();
+        let q: Vec<(&str, String)> = limit
+            .map(|l| ("limit", l.to_string()))
+            .into_iter()
+            .collect();
         self.versioned(ApiRequest::get(self.url(&["volumes", "detail"], &q)))
     }
 
@@ -111,7 +114,10 @@ impl VolumeEndpoint {
 
     /// `GET /snapshots/detail` (the first page).
     pub fn list_snapshots_request(&self, limit: Option<u32>) -> ApiRequest {
-        let q: Vec<(&str, String)> = limit.map(|l| ("limit", l.to_string())).into_iter().collect();
+        let q: Vec<(&str, String)> = limit
+            .map(|l| ("limit", l.to_string()))
+            .into_iter()
+            .collect();
         self.versioned(ApiRequest::get(self.url(&["snapshots", "detail"], &q)))
     }
 
@@ -300,6 +306,9 @@ mod tests {
             e.limits_request().url.as_str(),
             "http://h/volume/v3/p1/limits"
         );
-        assert_eq!(e.list_types_request().url.as_str(), "http://h/volume/v3/p1/types");
+        assert_eq!(
+            e.list_types_request().url.as_str(),
+            "http://h/volume/v3/p1/types"
+        );
     }
 }
