@@ -1740,3 +1740,29 @@ async fn a_server_boots_from_a_volume_and_stops_and_starts() {
     wait_until(|| async { cinder.snapshot(&snap.id).await.unwrap().is_none() }).await;
     assert!(cinder.delete_volume(&data.id).await.unwrap());
 }
+
+/// An unversioned block-storage endpoint (`.../volume`, as an override here) is resolved
+/// through its version document (a 300) to the `v3` entry, with no project id from 3.67.
+#[tokio::test]
+async fn an_unversioned_block_storage_endpoint_is_discovered() {
+    let dir = tempfile::tempdir().unwrap();
+    let dc = devcloud(dir.path()).await;
+    let own = dir.path().join("devcloud-clouds.yaml");
+    let env = env_in(
+        dir.path(),
+        &[("OS_CLIENT_CONFIG_FILE", own.to_str().unwrap())],
+    );
+    let mut cfg = resolve(&CloudSource::Named(Some("provider".into())), &env).unwrap();
+    cfg.endpoint_overrides.insert(
+        s2d::cloud::Service::BlockStorage,
+        format!("{}/volume", dc.provider.base_url()),
+    );
+    let cloud = Cloud::connect(cfg).await.unwrap();
+    let cinder = cloud.volume().await.unwrap();
+    assert_eq!(
+        cinder.endpoint().base.as_str().trim_end_matches('/'),
+        format!("{}/volume/v3", dc.provider.base_url())
+    );
+    assert_eq!(cinder.microversion(), Some(Microversion::new(3, 71)));
+    assert!(cinder.volumes().await.is_ok());
+}
