@@ -48,6 +48,9 @@ fn every_reader_has_seeds() {
     // Networks too (`plans/two-nics.*`, `valid-networks.*`), so mutations reach them.
     assert!(has(Reader::Toml, "[[network]]"), "no TOML network seed");
     assert!(has(Reader::Xml, "<networks>"), "no XML network seed");
+    // Volumes too (`plans/volumes.*`, `valid-volumes.*`).
+    assert!(has(Reader::Toml, "skip_volumes"), "no TOML volume seed");
+    assert!(has(Reader::Xml, "<volumes"), "no XML volume seed");
 }
 
 /// Every seed and every file of tests/fuzz-corpus/ (what the campaigns ever found) reads

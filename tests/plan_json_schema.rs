@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use s2d::plan::{DISK_FORMATS, INTERFACES, Syntax, TRANSFER_MODES, VISIBILITIES};
+use s2d::plan::{DISK_FORMATS, INTERFACES, Syntax, TRANSFER_MODES, VISIBILITIES, VOLUME_FORMATS};
 use serde_json::Value;
 
 const SCHEMA: &str = "schemas/s2d-plan-1.schema.json";
@@ -158,6 +158,7 @@ fn the_schemas_enums_are_the_readers() {
         &defs["transfer"]["properties"]["mode"]["enum"],
         TRANSFER_MODES,
     );
+    same(&defs["volume_format"]["enum"], VOLUME_FORMATS);
 }
 
 #[test]
@@ -403,6 +404,22 @@ fn structural_mistakes_are_refused_by_both() {
         ("a router without external", format!("{BASE}[[network]]\nfrom = \"db\"\nrouter = {{ name = \"r\" }}\n")),
         ("a router with an empty external", format!("{BASE}[[network]]\nfrom = \"db\"\nrouter = {{ external = \" \" }}\n")),
         ("a router with an unknown key", format!("{BASE}[[network]]\nfrom = \"db\"\nrouter = {{ external = \"public\", ha = true }}\n")),
+        // Volumes.
+        ("skip_volumes as a string", format!("{BASE}skip_volumes = \"scratch\"\n")),
+        ("a skipped volume that is a number", format!("{BASE}skip_volumes = [1]\n")),
+        ("an empty skipped volume", format!("{BASE}skip_volumes = [\" \"]\n")),
+        ("a skipped volume name too long", format!("{BASE}skip_volumes = [\"{}\"]\n", "v".repeat(256))),
+        ("a volume skipped twice", BASE.replace("network = \"private\"", "network = \"private\"\nskip_volumes = [\"a\", \"b\", \"a\"]")),
+        ("an empty volume type map", format!("{BASE}volume_types = {{}}\n")),
+        ("a volume type map as an array", format!("{BASE}volume_types = [\"ceph\"]\n")),
+        ("a volume type mapped to a number", format!("{BASE}volume_types = {{ ceph = 1 }}\n")),
+        ("a volume type mapped to nothing", format!("{BASE}volume_types = {{ ceph = \"\" }}\n")),
+        ("an empty source volume type", format!("{BASE}volume_types = {{ \"\" = \"fast\" }}\n")),
+        ("stop as a string", format!("{BASE}stop = \"true\"\n")),
+        ("keep_volume_intermediates as a number", BASE.replace("network = \"private\"", "network = \"private\"\nkeep_volume_intermediates = 1")),
+        ("a bad volume_format", format!("{BASE}volume_format = \"vmdk\"\n")),
+        ("volume_format in capitals", format!("{BASE}volume_format = \"RAW\"\n")),
+        ("volume_format as a boolean", format!("{BASE}volume_format = true\n")),
     ];
     let mut disagreements = Vec::new();
     for (what, text) in wrong {
@@ -474,6 +491,13 @@ fn what_both_accept_beyond_the_fixtures() {
         ),
         ("no [[network]] at all, written as an empty array", format!("network = []\n{BASE}")),
         (
+            "every volume setting in [defaults] and a server",
+            BASE.replace("network = \"private\"", "network = \"private\"\nskip_volumes = [\"scratch\"]\nvolume_types = { ceph = \"fast\", \"hdd x\" = \"slow\" }\nstop = true\nkeep_volume_intermediates = false\nvolume_format = \"qcow2\"")
+                + "skip_volumes = [\"logs\", \"0b7c5a3e-1111-4c2f-9d7e-3a1f2b3c4d5e\"]\nvolume_types = { ceph = \"nvme\" }\nstop = false\nkeep_volume_intermediates = true\nvolume_format = \"raw\"\n",
+        ),
+        ("a server that skips no volume", format!("{BASE}skip_volumes = []\n")),
+        ("volume settings in a fleet", fleet("select = { name = \"batch-*\" }\nskip_volumes = [\"tmp\"]\nstop = true\n")),
+        (
             "two fleets with one template beside a server",
             format!("{BASE}[[server]]\nselect = {{ name = \"web-*\" }}\nname = \"{{source}}-x\"\n[[server]]\nselect = {{ tags = [\"t\"] }}\nname = \"{{source}}-x\"\n"),
         ),
@@ -511,11 +535,16 @@ fn every_key_the_schema_names_is_one_the_reader_knows() {
     for k in keys(&defs["cloud"]) {
         cases.push(BASE.replace("cloud = \"hospital\"", &format!("{k} = []")));
     }
+    // `[]` is of the wrong type for every key but `skip_volumes`, where it is right.
+    let wrong = |k: &str| if k == "skip_volumes" { "[1]" } else { "[]" };
     for k in keys(&schema["properties"]["defaults"]) {
-        cases.push(BASE.replace("network = \"private\"", &format!("{k} = []")));
+        cases.push(BASE.replace("network = \"private\"", &format!("{k} = {}", wrong(&k))));
     }
     for k in keys(&defs["server"]) {
-        cases.push(BASE.replace("source = \"ehr-analytics\"", &format!("{k} = []")));
+        cases.push(BASE.replace(
+            "source = \"ehr-analytics\"",
+            &format!("{k} = {}", wrong(&k)),
+        ));
     }
     for k in keys(&defs["user_data"]) {
         cases.push(format!("{BASE}user_data = {{ {k} = [] }}\n"));

@@ -8,6 +8,7 @@ use super::desired::{
     KeypairChoice, KeypairMode, ServerGroupChoice, TransferMode,
 };
 use super::network::{DesiredNetwork, DesiredNics, DesiredRouter, NicTarget};
+use super::volume::{DesiredVolumes, VolumeFormat};
 use crate::plan::{self, Plan};
 
 /// A plan that validates but that apply cannot carry out as written.
@@ -133,7 +134,16 @@ impl Desired {
                         },
                         flavor: s.flavor.clone(),
                         nics,
-                        volumes: Default::default(),
+                        volumes: DesiredVolumes {
+                            skip: s.skip_volumes.clone(),
+                            types: s.volume_types.clone(),
+                            stop: s.stop,
+                            keep_intermediates: s.keep_volume_intermediates,
+                            format: match s.volume_format {
+                                plan::VolumeFormat::Raw => VolumeFormat::Raw,
+                                plan::VolumeFormat::Qcow2 => VolumeFormat::Qcow2,
+                            },
+                        },
                         keypair,
                         security_group,
                         floating_ip,
@@ -213,6 +223,43 @@ mod tests {
         );
         assert_eq!(s.security_group, GroupChoice::Default);
         assert_eq!(s.floating_ip, FloatingIpChoice::Pool("public".into()));
+    }
+
+    #[test]
+    fn volume_options_reach_each_server_and_fleet_template() {
+        let plan = load(
+            "version = 1\n[source]\ncloud = \"a\"\n[target]\ncloud = \"b\"\n\
+             [defaults]\nnetwork = \"private\"\nkeypair = { import = \"k\" }\n\
+             skip_volumes = [\"scratch\"]\nvolume_types = { ceph = \"fast\", hdd = \"slow\" }\n\
+             stop = true\n\
+             [[server]]\nsource = \"db\"\nvolume_types = { ceph = \"nvme\" }\n\
+             keep_volume_intermediates = true\nvolume_format = \"qcow2\"\n\
+             [[server]]\nsource = \"web\"\nskip_volumes = []\nstop = false\n\
+             [[server]]\nselect = { name = \"batch-*\" }\nskip_volumes = [\"tmp\", \"logs\"]\n",
+        );
+        let desired = Desired::from_plan(&plan, &no_files).expect("desired");
+        let db = &desired.servers[0].volumes;
+        assert_eq!(
+            db,
+            &DesiredVolumes {
+                skip: vec!["scratch".into()],
+                types: [("ceph", "nvme"), ("hdd", "slow")]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                stop: true,
+                keep_intermediates: true,
+                format: VolumeFormat::Qcow2,
+            }
+        );
+        let web = &desired.servers[1].volumes;
+        assert!(web.skip.is_empty());
+        assert!(!web.stop && !web.keep_intermediates);
+        assert_eq!(web.format, VolumeFormat::Raw);
+        assert_eq!(web.types.len(), 2);
+        let fleet = &desired.fleets[0].template.volumes;
+        assert_eq!(fleet.skip, ["tmp", "logs"]);
+        assert!(fleet.stop);
     }
 
     #[test]

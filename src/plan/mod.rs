@@ -21,6 +21,7 @@ pub use validate::boot::{
     GLANCE_ATTRIBUTES, MARKER_PREFIX, MAX_NAME_CHARS, MAX_PROPERTY_CHARS, SOURCE_ONLY_PROPERTIES,
     is_glance_attribute, is_source_only_property,
 };
+pub use validate::volumes::VOLUME_FORMATS;
 pub use validate::{DISK_FORMATS, INTERFACES, TRANSFER_MODES, VISIBILITIES};
 pub use writer::{WriteError, to_toml, to_xml};
 pub use xml_reader::NAMESPACE;
@@ -35,7 +36,7 @@ pub use diag::{
 pub use model::{
     CloudRef, FloatingIp, ImageOptions, InlineAuth, KeypairMode, NetworkBuild, NicMap, Plan,
     ResolvedServer, RouterBuild, SOURCE_PLACEHOLDER, Secret, Selection, Server, ServerGroupMode,
-    ServerOptions, TransferMode, UserData, glob,
+    ServerOptions, TransferMode, UserData, VolumeFormat, glob,
 };
 
 /// Plans larger than this are refused before they are read.

@@ -198,6 +198,27 @@ pub struct RouterBuild {
     pub name: Option<String>,
 }
 
+/// The disk format a volume's image travels in between the two Glances (`volume_format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VolumeFormat {
+    /// `"raw"` (the default): the volume's bytes as they are.
+    #[default]
+    Raw,
+    /// `"qcow2"`: Cinder converts the copy (smaller for a volume mostly empty).
+    Qcow2,
+}
+
+impl VolumeFormat {
+    /// The word a plan spells it with (`raw`, `qcow2`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VolumeFormat::Raw => "raw",
+            VolumeFormat::Qcow2 => "qcow2",
+        }
+    }
+}
+
 /// Options that `[defaults]` sets and a `[[server]]` may override.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ServerOptions {
@@ -222,6 +243,23 @@ pub struct ServerOptions {
     pub zones: BTreeMap<String, String>,
     /// `server_group = ...`: the target server group (default: the source's, copied).
     pub server_group: Option<ServerGroupMode>,
+    /// `skip_volumes = ["NAME-OR-ID"]`: the source volumes left behind. A server's list
+    /// replaces that of `[defaults]` (`Some(vec![])`: none, whatever `[defaults]` says);
+    /// `None`: not set here.
+    pub skip_volumes: Option<Vec<String>>,
+    /// `volume_types = { SRC = DST }`: the target volume type for each source volume type (a
+    /// type it does not name: the target's default type). A server's entries go over those of
+    /// `[defaults]`.
+    pub volume_types: BTreeMap<String, String>,
+    /// `stop = true`: shut an ACTIVE source server off while its volumes are snapshotted, and
+    /// start it again afterwards (default `false`: a crash-consistent copy).
+    pub stop: Option<bool>,
+    /// `keep_volume_intermediates = true`: keep the source's volume snapshots and copies and
+    /// both clouds' images of each volume once the target volume is available (default
+    /// `false`).
+    pub keep_volume_intermediates: Option<bool>,
+    /// `volume_format = "raw" | "qcow2"`: how a volume's bytes travel (default `raw`).
+    pub volume_format: Option<VolumeFormat>,
 }
 
 /// The target server group of a server.
@@ -380,6 +418,15 @@ pub struct ResolvedServer {
     pub zones: BTreeMap<String, String>,
     pub server_group: ServerGroupMode,
     pub user_data: Option<UserData>,
+    /// The source volumes left behind: the server's list, else `[defaults]`' (not merged).
+    pub skip_volumes: Vec<String>,
+    /// `[defaults]`' volume type map with the server's own entries over it.
+    pub volume_types: BTreeMap<String, String>,
+    /// Shut an ACTIVE source server off for its volume snapshots.
+    pub stop: bool,
+    /// Keep the intermediates of each volume's copy.
+    pub keep_volume_intermediates: bool,
+    pub volume_format: VolumeFormat,
 }
 
 impl Server {
@@ -462,6 +509,29 @@ impl Server {
                 .or_else(|| defaults.server_group.clone())
                 .unwrap_or(ServerGroupMode::Copy),
             user_data: self.user_data.clone(),
+            skip_volumes: self
+                .options
+                .skip_volumes
+                .clone()
+                .or_else(|| defaults.skip_volumes.clone())
+                .unwrap_or_default(),
+            volume_types: defaults
+                .volume_types
+                .iter()
+                .chain(&self.options.volume_types)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            stop: self.options.stop.or(defaults.stop).unwrap_or(false),
+            keep_volume_intermediates: self
+                .options
+                .keep_volume_intermediates
+                .or(defaults.keep_volume_intermediates)
+                .unwrap_or(false),
+            volume_format: self
+                .options
+                .volume_format
+                .or(defaults.volume_format)
+                .unwrap_or_default(),
         }
     }
 }
@@ -585,6 +655,71 @@ mod tests {
             ..server
         };
         assert_eq!(off.resolved(&defaults).floating_ip_nic, None);
+    }
+
+    #[test]
+    fn volume_options_resolve_key_by_key_and_the_skip_list_is_replaced() {
+        let defaults = ServerOptions {
+            skip_volumes: Some(vec!["scratch".into(), "tmp".into()]),
+            volume_types: BTreeMap::from([
+                ("ceph".to_string(), "fast".to_string()),
+                ("hdd".to_string(), "slow".to_string()),
+            ]),
+            stop: Some(true),
+            volume_format: Some(VolumeFormat::Qcow2),
+            ..ServerOptions::default()
+        };
+        let server = Server {
+            source: "ehr-db".into(),
+            select: None,
+            name: None,
+            snapshot: None,
+            image: ImageOptions::default(),
+            flavor: None,
+            user_data: None,
+            options: ServerOptions::default(),
+        };
+        // Nothing anywhere: every volume, no type map, a running copy, raw, cleaned up.
+        let bare = server.resolved(&ServerOptions::default());
+        assert!(bare.skip_volumes.is_empty() && bare.volume_types.is_empty());
+        assert!(!bare.stop && !bare.keep_volume_intermediates);
+        assert_eq!(bare.volume_format, VolumeFormat::Raw);
+
+        let r = server.resolved(&defaults);
+        assert_eq!(r.skip_volumes, ["scratch", "tmp"]);
+        assert_eq!(r.volume_types.len(), 2);
+        assert!(r.stop);
+        assert!(!r.keep_volume_intermediates);
+        assert_eq!(r.volume_format, VolumeFormat::Qcow2);
+
+        let own = Server {
+            options: ServerOptions {
+                skip_volumes: Some(vec!["logs".into()]),
+                volume_types: BTreeMap::from([("ceph".to_string(), "nvme".to_string())]),
+                stop: Some(false),
+                keep_volume_intermediates: Some(true),
+                volume_format: Some(VolumeFormat::Raw),
+                ..ServerOptions::default()
+            },
+            ..server.clone()
+        };
+        let r = own.resolved(&defaults);
+        assert_eq!(r.skip_volumes, ["logs"]);
+        assert_eq!(r.volume_types["ceph"], "nvme");
+        assert_eq!(r.volume_types["hdd"], "slow");
+        assert!(!r.stop);
+        assert!(r.keep_volume_intermediates);
+        assert_eq!(r.volume_format, VolumeFormat::Raw);
+
+        // An empty list of its own: the server skips none, whatever [defaults] says.
+        let none = Server {
+            options: ServerOptions {
+                skip_volumes: Some(Vec::new()),
+                ..ServerOptions::default()
+            },
+            ..server
+        };
+        assert!(none.resolved(&defaults).skip_volumes.is_empty());
     }
 
     #[test]

@@ -167,6 +167,11 @@ const DEFAULTS: &[&str] = &[
     "availability_zone",
     "zones",
     "server_group",
+    "skip_volumes",
+    "volume_types",
+    "stop",
+    "keep_volume_intermediates",
+    "volume_format",
 ];
 const SERVER: &[&str] = &[
     "source",
@@ -185,6 +190,11 @@ const SERVER: &[&str] = &[
     "zones",
     "server_group",
     "user_data",
+    "skip_volumes",
+    "volume_types",
+    "stop",
+    "keep_volume_intermediates",
+    "volume_format",
 ];
 const SELECT: &[&str] = &["name", "tags", "metadata"];
 const KEYPAIR: &[&str] = &["import", "create", "existing"];
@@ -498,6 +508,7 @@ fn options(r: &Reader<'_, '_>, d: &mut Diagnostics) -> Option<ServerOptions> {
     }
     ok &= boot::options(r, &mut out, d);
     ok &= nets::nic_map(r, &mut out, d);
+    ok &= volumes::options(r, &mut out, d);
     ok.then_some(out)
 }
 
@@ -558,6 +569,7 @@ fn server(r: &Reader<'_, '_>, d: &mut Diagnostics) -> Option<ServerFound> {
 mod boot;
 mod nets;
 mod select;
+mod volumes;
 
 #[cfg(test)]
 mod tests;

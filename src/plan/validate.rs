@@ -701,6 +701,7 @@ pub(super) fn state_location(
 
 pub(super) mod boot;
 pub(super) mod nets;
+pub(super) mod volumes;
 
 #[cfg(test)]
 mod tests;

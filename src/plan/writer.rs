@@ -234,6 +234,22 @@ fn toml_options(out: &mut String, o: &ServerOptions) {
         }
         None => {}
     }
+    if let Some(skip) = &o.skip_volumes {
+        let volumes: Vec<String> = skip.iter().map(|v| q(v)).collect();
+        let _ = writeln!(out, "skip_volumes = [{}]", volumes.join(", "));
+    }
+    if !o.volume_types.is_empty() {
+        let _ = writeln!(out, "volume_types = {}", toml_map(&o.volume_types));
+    }
+    if let Some(stop) = o.stop {
+        let _ = writeln!(out, "stop = {stop}");
+    }
+    if let Some(keep) = o.keep_volume_intermediates {
+        let _ = writeln!(out, "keep_volume_intermediates = {keep}");
+    }
+    if let Some(format) = o.volume_format {
+        let _ = writeln!(out, "volume_format = \"{}\"", format.as_str());
+    }
 }
 
 fn keypair_parts(k: &KeypairMode) -> (&'static str, &str) {
@@ -466,6 +482,46 @@ fn xml_options(out: &mut String, o: &ServerOptions) {
         }
         None => {}
     }
+    xml_volumes(out, o);
+}
+
+/// `<volumes stop keepIntermediates format skipNone>` with its `<skip>` and `<type>`
+/// children, when any volume option is set.
+fn xml_volumes(out: &mut String, o: &ServerOptions) {
+    let mut attrs = String::new();
+    if let Some(stop) = o.stop {
+        let _ = write!(attrs, " stop=\"{stop}\"");
+    }
+    if let Some(keep) = o.keep_volume_intermediates {
+        let _ = write!(attrs, " keepIntermediates=\"{keep}\"");
+    }
+    if let Some(format) = o.volume_format {
+        let _ = write!(attrs, " format=\"{}\"", format.as_str());
+    }
+    if o.skip_volumes.as_ref().is_some_and(Vec::is_empty) {
+        attrs.push_str(" skipNone=\"true\"");
+    }
+    let mut children = String::new();
+    for volume in o.skip_volumes.iter().flatten() {
+        let _ = writeln!(children, "      <skip volume=\"{}\"/>", x(volume));
+    }
+    for (from, to) in &o.volume_types {
+        let _ = writeln!(
+            children,
+            "      <type from=\"{}\" to=\"{}\"/>",
+            x(from),
+            x(to)
+        );
+    }
+    match (attrs.is_empty(), children.is_empty()) {
+        (true, true) => {}
+        (_, true) => {
+            let _ = writeln!(out, "    <volumes{attrs}/>");
+        }
+        _ => {
+            let _ = write!(out, "    <volumes{attrs}>\n{children}    </volumes>\n");
+        }
+    }
 }
 
 #[cfg(test)]
@@ -503,6 +559,19 @@ mod tests {
                 .into_iter()
                 .collect(),
                 server_group: Some(ServerGroupMode::None),
+                skip_volumes: Some(vec!["scratch".into(), "tmp \"x\" & <y>".into()]),
+                volume_types: [
+                    ("ceph".to_string(), "fast".to_string()),
+                    (
+                        "hdd \"old\" & <slow>".to_string(),
+                        "standard\tb".to_string(),
+                    ),
+                ]
+                .into_iter()
+                .collect(),
+                stop: Some(true),
+                keep_volume_intermediates: Some(false),
+                volume_format: Some(VolumeFormat::Qcow2),
                 networks: [
                     ("private".to_string(), NicMap::to("private")),
                     (
@@ -587,6 +656,11 @@ mod tests {
                         .collect(),
                         availability_zone: Some("az-1".into()),
                         server_group: Some(ServerGroupMode::Existing("anti <affinity>".into())),
+                        skip_volumes: Some(Vec::new()),
+                        volume_types: [("ceph".to_string(), "nvme".to_string())]
+                            .into_iter()
+                            .collect(),
+                        stop: Some(false),
                         ..ServerOptions::default()
                     },
                 },
@@ -616,6 +690,9 @@ mod tests {
                             .into_iter()
                             .collect(),
                         server_group: Some(ServerGroupMode::Copy),
+                        skip_volumes: Some(vec!["0b7c5a3e-2222-4c2f-9d7e-3a1f2b3c4d5e".into()]),
+                        keep_volume_intermediates: Some(true),
+                        volume_format: Some(VolumeFormat::Raw),
                         ..ServerOptions::default()
                     },
                 },
@@ -644,6 +721,7 @@ mod tests {
                         floating_ip: Some(FloatingIp::Disabled),
                         transfer: Some(TransferMode::Stream),
                         keypair: Some(KeypairMode::Create("new".into())),
+                        stop: Some(true),
                         ..ServerOptions::default()
                     },
                 },

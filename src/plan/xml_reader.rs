@@ -46,6 +46,7 @@ const OPTION_CHILDREN: &[&str] = &[
     "availabilityZone",
     "zones",
     "serverGroup",
+    "volumes",
 ];
 const SERVER_CHILDREN: &[&str] = &[
     "select",
@@ -62,6 +63,7 @@ const SERVER_CHILDREN: &[&str] = &[
     "zones",
     "serverGroup",
     "userData",
+    "volumes",
 ];
 
 /// An attribute: its name (local name, or the prefixed name when it is in some namespace),
@@ -637,6 +639,7 @@ fn cloud(
 mod nets;
 mod options;
 mod server;
+mod volumes;
 
 #[cfg(test)]
 mod tests;

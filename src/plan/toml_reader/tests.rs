@@ -367,3 +367,131 @@ fn network_mistakes_are_located_with_their_codes() {
         "1:11 `network` must be an array of tables (`[[network]]`), not a string [-]\n"
     );
 }
+
+#[test]
+fn volume_options_read_in_defaults_and_servers() {
+    let text = format!(
+        "{BASE}[defaults]\nnetwork = \"private\"\nskip_volumes = [\"scratch\", \"0b7c5a3e-1111-4c2f-9d7e-3a1f2b3c4d5e\"]\nvolume_types = {{ \"ceph\" = \"fast\", hdd = \"slow\" }}\nstop = true\n[[server]]\nsource = \"db\"\nvolume_types = {{ ceph = \"nvme\" }}\nkeep_volume_intermediates = true\nvolume_format = \"qcow2\"\n[[server]]\nsource = \"web\"\nskip_volumes = []\nstop = false\nvolume_format = \"raw\"\n[[server]]\nselect = {{ name = \"batch-*\" }}\nskip_volumes = [\"tmp\"]\n"
+    );
+    let (plan, d) = read_str(&text);
+    assert!(d.0.is_empty(), "{d:?}");
+    let plan = plan.expect("plan");
+    assert_eq!(
+        plan.defaults.skip_volumes.as_deref(),
+        Some(
+            &[
+                "scratch".to_string(),
+                "0b7c5a3e-1111-4c2f-9d7e-3a1f2b3c4d5e".to_string()
+            ][..]
+        )
+    );
+    assert_eq!(plan.defaults.stop, Some(true));
+    assert_eq!(plan.defaults.volume_format, None);
+    let db = plan.servers[0].resolved(&plan.defaults);
+    assert_eq!(db.skip_volumes.len(), 2);
+    assert_eq!(
+        db.volume_types,
+        BTreeMap::from([
+            ("ceph".to_string(), "nvme".to_string()),
+            ("hdd".to_string(), "slow".to_string())
+        ])
+    );
+    assert!(db.stop && db.keep_volume_intermediates);
+    assert_eq!(db.volume_format, VolumeFormat::Qcow2);
+    let web = plan.servers[1].resolved(&plan.defaults);
+    assert_eq!(plan.servers[1].options.skip_volumes, Some(Vec::new()));
+    assert!(web.skip_volumes.is_empty());
+    assert!(!web.stop && !web.keep_volume_intermediates);
+    assert_eq!(web.volume_format, VolumeFormat::Raw);
+    let fleet = plan.servers[2].resolved(&plan.defaults);
+    assert_eq!(fleet.skip_volumes, ["tmp"]);
+    assert!(fleet.stop);
+}
+
+#[test]
+fn volume_mistakes_are_located_with_their_codes() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "skip_volumes = [\"a\", \"\", \" \", \"a\"]\n",
+            "9:22 a volume in `skip_volumes` must not be empty [s2d::plan::empty_name]\n9:26 a volume in `skip_volumes` must not be empty [s2d::plan::empty_name]\n9:31 the volume `a` is listed twice in `skip_volumes` [s2d::plan::volume_skipped_twice]\n",
+        ),
+        (
+            "skip_volumes = \"scratch\"\n",
+            "9:16 `skip_volumes` must be an array of strings, not a string [-]\n",
+        ),
+        (
+            "skip_volumes = [\"a\", 1, { name = \"b\" }]\n",
+            "9:22 each volume in `skip_volumes` must be a string, not an integer [-]\n9:25 each volume in `skip_volumes` must be a string, not a table [-]\n",
+        ),
+        (
+            "volume_types = {}\n",
+            "9:16 `volume_types` must map at least one volume type [s2d::plan::volume_types_empty]\n",
+        ),
+        (
+            "volume_types = { \"\" = \"fast\", ceph = \"\", hdd = 3 }\n",
+            "9:48 the target volume type of `hdd` must be a string, not an integer [-]\n9:18 a source volume type in `volume_types` must not be empty [s2d::plan::empty_name]\n9:38 the target volume type of `ceph` must not be empty [s2d::plan::empty_name]\n",
+        ),
+        (
+            "volume_types = { ceph = true }\n",
+            "9:25 the target volume type of `ceph` must be a string, not a boolean [-]\n",
+        ),
+        (
+            "volume_types = [\"ceph\"]\n",
+            "9:16 `volume_types` must be a table, not an array [-]\n",
+        ),
+        (
+            "stop = \"yes\"\nkeep_volume_intermediates = 1\n",
+            "9:8 `stop` must be a boolean, not a string [-]\n10:29 `keep_volume_intermediates` must be a boolean, not an integer [-]\n",
+        ),
+        (
+            "volume_format = \"vmdk\"\n",
+            "9:17 `vmdk` is not a valid `volume_format` [s2d::plan::volume_format]\n",
+        ),
+        (
+            "volume_format = \"QCOW2\"\n",
+            "9:17 `QCOW2` is not a valid `volume_format` [s2d::plan::volume_format]\n",
+        ),
+        (
+            "volume_format = \"\"\n",
+            "9:17 `volume_format` must not be empty [s2d::plan::volume_format]\n",
+        ),
+        (
+            "volume_format = true\n",
+            "9:17 `volume_format` must be a string, not a boolean [-]\n",
+        ),
+        (
+            "volume_fromat = \"raw\"\nskip_volume = []\n",
+            "10:1 unknown key `skip_volume` in [[server]] [-]\n9:1 unknown key `volume_fromat` in [[server]] [-]\n",
+        ),
+    ];
+    for (server, want) in cases {
+        let text = format!("{BASE}[[server]]\nsource = \"s\"\nnetwork = \"n\"\n{server}");
+        assert_eq!(&coded(&text), want, "{text}");
+    }
+    // The same rules in [defaults], and a name longer than Cinder takes.
+    let text = format!(
+        "{BASE}[defaults]\nskip_volumes = [\"{}\"]\nvolume_types = {{ ceph = \"fast\", \"hdd\" = \"{}\" }}\n[[server]]\nsource = \"s\"\n",
+        "v".repeat(256),
+        "t".repeat(256)
+    );
+    assert_eq!(
+        coded(&text),
+        "7:17 a volume in `skip_volumes` is 256 characters long; Cinder takes at most 255 [s2d::plan::name_too_long]\n8:41 the target volume type of `hdd` is 256 characters long; Cinder takes at most 255 [s2d::plan::name_too_long]\n"
+    );
+    // The hints: the allowed formats, and the near-miss key.
+    let text = format!(
+        "{BASE}[[server]]\nsource = \"s\"\nvolume_format = \"vmdk\"\nvolume_fromat = \"raw\"\n"
+    );
+    let (_, d) = read_str(&text);
+    let helps: Vec<&str> = d.iter().filter_map(|x| x.help.as_deref()).collect();
+    assert!(
+        helps
+            .iter()
+            .any(|h| h.starts_with("allowed values: raw, qcow2")),
+        "{helps:?}"
+    );
+    assert!(
+        helps.contains(&"did you mean `volume_format`?"),
+        "{helps:?}"
+    );
+}

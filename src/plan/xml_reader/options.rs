@@ -1,7 +1,7 @@
 //! The server options of `<defaults>` and `<server>`: `<network>` (and `<networks>`, read
 //! by `nets`), `<keypair>`,
 //! `<securityGroup>`, `<floatingIp>`, `<transfer>`, and boot fidelity's `<availabilityZone>`,
-//! `<zones>` and `<serverGroup>`.
+//! `<zones>` and `<serverGroup>`, and `<volumes>` (read by `volumes`).
 
 use super::super::diag::Diagnostics;
 use super::super::model::*;
@@ -58,6 +58,7 @@ pub(super) fn options(r: &El<'_>, d: &mut Diagnostics) -> Option<ServerOptions> 
     }
     ok &= boot_options(r, &mut out, d);
     ok &= super::nets::nic_map(r, &mut out, d);
+    ok &= super::volumes::volumes(r, &mut out, d);
     ok.then_some(out)
 }
 

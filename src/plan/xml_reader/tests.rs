@@ -497,3 +497,110 @@ fn network_mistakes_are_located_with_their_codes() {
         assert_eq!(&coded(text), want, "{text}");
     }
 }
+
+/// Every message of `text` with its place, its code and whether it is a warning, one a line.
+fn coded(text: &str) -> String {
+    let (_, d) = read_str(text);
+    d.iter()
+        .map(|x| {
+            let (line, col) = x
+                .span
+                .clone()
+                .map_or((0, 0), |s| line_column(text, s.start));
+            let warning = if x.severity == crate::plan::Severity::Warning {
+                "warning: "
+            } else {
+                ""
+            };
+            format!(
+                "{line}:{col} {warning}{} [{}]\n",
+                x.message,
+                x.code.unwrap_or("-")
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn volume_options_read_in_defaults_and_servers() {
+    let text = format!(
+        "{HEAD}<defaults>\n  <network name=\"private\"/>\n  <volumes stop=\"true\">\n    <skip volume=\"scratch\"/>\n    <type from=\"ceph\" to=\"fast\"/>\n    <skip volume=\"0b7c5a3e-1111-4c2f-9d7e-3a1f2b3c4d5e\"/>\n    <type from=\"hdd\" to=\"slow\"/>\n  </volumes>\n</defaults>\n<server source=\"db\">\n  <volumes keepIntermediates=\"1\" format=\"qcow2\"><type from=\"ceph\" to=\"nvme\"/></volumes>\n</server>\n<server source=\"web\">\n  <volumes stop=\" false \" skipNone=\"true\" format=\"raw\"/>\n</server>\n<server>\n  <select name=\"batch-*\"/>\n  <volumes><skip volume=\"tmp\"/></volumes>\n</server>\n</plan>\n"
+    );
+    let (plan, d) = read_str(&text);
+    assert!(d.0.is_empty(), "{d:?}");
+    let plan = plan.expect("plan");
+    assert_eq!(
+        plan.defaults.skip_volumes.as_deref(),
+        Some(
+            &[
+                "scratch".to_string(),
+                "0b7c5a3e-1111-4c2f-9d7e-3a1f2b3c4d5e".to_string()
+            ][..]
+        )
+    );
+    assert_eq!(plan.defaults.stop, Some(true));
+    assert_eq!(plan.defaults.keep_volume_intermediates, None);
+    let db = plan.servers[0].resolved(&plan.defaults);
+    assert_eq!(db.skip_volumes.len(), 2);
+    assert_eq!(
+        db.volume_types,
+        BTreeMap::from([
+            ("ceph".to_string(), "nvme".to_string()),
+            ("hdd".to_string(), "slow".to_string())
+        ])
+    );
+    assert!(db.stop && db.keep_volume_intermediates);
+    assert_eq!(db.volume_format, VolumeFormat::Qcow2);
+    assert_eq!(plan.servers[1].options.skip_volumes, Some(Vec::new()));
+    let web = plan.servers[1].resolved(&plan.defaults);
+    assert!(web.skip_volumes.is_empty() && !web.stop);
+    assert_eq!(web.volume_format, VolumeFormat::Raw);
+    let fleet = plan.servers[2].resolved(&plan.defaults);
+    assert_eq!(fleet.skip_volumes, ["tmp"]);
+    assert!(fleet.stop);
+}
+
+#[test]
+fn volume_mistakes_are_located_with_their_codes() {
+    let with =
+        |server: &str| format!("{HEAD}<server source=\"s\">\n{server}\n</server>\n</plan>\n");
+    let cases: &[(&str, &str)] = &[
+        (
+            "<volumes><skip volume=\"a\"/><skip volume=\"\"/><skip volume=\" \"/><skip volume=\"a\"/><skip/></volumes>",
+            "5:82 <skip> needs `volume` [-]\n5:42 `volume` on <skip> must not be empty [s2d::plan::empty_name]\n5:59 `volume` on <skip> must not be empty [s2d::plan::empty_name]\n5:77 <skip volume=\"a\"> appears twice in <volumes> [s2d::plan::volume_skipped_twice]\n",
+        ),
+        (
+            "<volumes><type from=\"\" to=\"fast\"/><type from=\"ceph\" to=\" \"/><type from=\"hdd\"/><type to=\"x\"/><type from=\"a\" to=\"b\"/><type from=\"a\" to=\"c\"/></volumes>",
+            "5:62 <type> needs `to` [-]\n5:80 <type> needs `from` [-]\n5:22 `from` on <type> must not be empty [s2d::plan::empty_name]\n5:57 `to` on <type> must not be empty [s2d::plan::empty_name]\n5:128 <type from=\"a\"> appears twice in <volumes> [s2d::plan::volume_type_twice]\n",
+        ),
+        (
+            "<volumes stop=\"yes\" keepIntermediates=\"2\" format=\"vmdk\" skipNone=\"no\"/>",
+            "5:16 `yes` is not a valid `stop` [-]\n5:40 `2` is not a valid `keepIntermediates` [-]\n5:51 `vmdk` is not a valid `format` [s2d::plan::volume_format]\n5:67 `no` is not a valid `skipNone` [-]\n",
+        ),
+        (
+            "<volumes format=\"QCOW2\"/>",
+            "5:18 `QCOW2` is not a valid `format` [s2d::plan::volume_format]\n",
+        ),
+        (
+            "<volumes format=\"\"/>",
+            "5:18 `format` on <volumes> must not be empty [s2d::plan::volume_format]\n",
+        ),
+        (
+            "<volumes skipNone=\"true\"><skip volume=\"a\"/></volumes>",
+            "5:2 <volumes skipNone=\"true\"> takes no <skip> [s2d::plan::skip_none_and_skip]\n",
+        ),
+        ("<volumes/>", "5:2 warning: <volumes> sets nothing [-]\n"),
+        (
+            "<volumes stopp=\"true\"><skip name=\"a\"/><types/></volumes>",
+            "5:10 unknown attribute `stopp` on <volumes> [-]\n5:40 unknown element <types> in <volumes> [-]\n5:29 unknown attribute `name` on <skip> [-]\n5:24 <skip> needs `volume` [-]\n",
+        ),
+        (
+            "<volumes stop=\"true\"/><volumes/>",
+            "5:24 <volumes> appears twice in <server> [-]\n",
+        ),
+    ];
+    for (server, want) in cases {
+        let text = with(server);
+        assert_eq!(&coded(&text), want, "{text}");
+    }
+}
