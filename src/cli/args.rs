@@ -295,6 +295,10 @@ pub struct RunArgs {
     /// Seconds to wait for a target image to become active after its upload.
     #[arg(long, default_value_t = defaults::IMAGE_TIMEOUT_S, value_name = "SECONDS")]
     pub image_timeout: u64,
+    /// Seconds to wait for a volume or volume snapshot to become available, and for a volume's
+    /// upload into an image (a target volume made from a large image takes long).
+    #[arg(long, default_value_t = defaults::VOLUME_TIMEOUT_S, value_name = "SECONDS")]
+    pub volume_timeout: u64,
     /// Seconds to wait for a server to become ACTIVE.
     #[arg(long, default_value_t = defaults::SERVER_TIMEOUT_S, value_name = "SECONDS")]
     pub server_timeout: u64,

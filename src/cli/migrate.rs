@@ -143,6 +143,7 @@ fn timeouts(run: &RunArgs) -> Timeouts {
         image: Duration::from_secs(run.image_timeout),
         server: Duration::from_secs(run.server_timeout),
         delete: Duration::from_secs(run.delete_timeout),
+        volume: Duration::from_secs(run.volume_timeout),
         quota: Duration::from_secs(run.quota_timeout),
     }
 }

@@ -36,6 +36,9 @@ pub struct Timeouts {
     pub image: Duration,
     pub server: Duration,
     pub delete: Duration,
+    /// How long a volume, a volume snapshot or an upload of a volume into an image may take
+    /// to become available (`--volume-timeout`).
+    pub volume: Duration,
     /// How long one create may wait, in all, for a quota that refuses it to allow it
     /// (`--quota-timeout`; see `steps::quota_wait`).
     pub quota: Duration,

@@ -438,6 +438,7 @@ pub fn read_sources(
             server.name.clone(),
             SourceFacts {
                 server_id: found.id.clone(),
+                status: found.status.clone(),
                 flavor: found.flavor.clone(),
                 rules: rules.into_iter().collect(),
                 groups: found
@@ -585,6 +586,7 @@ pub async fn diff<C: CloudPort>(
         refresh.changes.insert(entry.address.clone(), change);
     }
     let mut changes = refresh.changes;
+    super::refresh::settle_volumes(&mut changes);
     let mut reports = graph.reports.clone();
     for (server, left) in refresh.left {
         if let Some(r) = reports.iter_mut().find(|r| r.server == server) {
@@ -659,9 +661,18 @@ fn check_quota(
 ) -> Result<(), PlanError> {
     let mut need = (0u64, 0u64, 0u64);
     let mut floating_ips = 0u64;
+    let (mut volumes, mut gigabytes) = (0u64, 0u64);
     for change in changes.values() {
         if !matches!(change.action, Action::Create) {
             continue;
+        }
+        if let Some(Node::Volume {
+            stage: crate::graph::VolumeStage::Target,
+            volume,
+        }) = &change.node
+        {
+            volumes += 1;
+            gigabytes += volume.source.size_gb;
         }
         if let Some(Node::FloatingIp {
             choice: FloatingIpChoice::Pool(_),
@@ -695,6 +706,12 @@ fn check_quota(
         ("ram", need.2, quota.ram_mb),
         ("port", need.0, quota.ports),
         ("floating IP", floating_ips, quota.floating_ips),
+        ("volume", volumes, inventory.volume_quota.volumes),
+        (
+            "volume gigabytes",
+            gigabytes,
+            inventory.volume_quota.gigabytes,
+        ),
     ] {
         if let Some(q) = have {
             let free = q.limit.saturating_sub(q.used);

@@ -13,6 +13,7 @@ use super::port::*;
 mod calls;
 mod networks;
 mod port;
+mod volumes;
 use crate::graph::{FlavorSpec, Rule, RuleDirection};
 use crate::transfer::Hasher;
 
@@ -28,6 +29,10 @@ pub struct Contents {
     pub server_groups: BTreeMap<String, ServerGroup>,
     /// Networks, subnets, routers and ports made in the target, by id.
     pub nets: BTreeMap<String, (NetKind, NetResource)>,
+    /// Volumes made in the target, by id.
+    pub volumes: BTreeMap<String, CinderResource>,
+    /// The source's volumes and volume snapshots (its servers' and s2d's), by id.
+    pub source_cinder: BTreeMap<String, (VolumeKind, CinderResource)>,
 }
 
 /// The script: how the fake behaves.
@@ -50,6 +55,8 @@ pub struct Script {
     /// Calls (by method name) refused for a quota this many times before they go through,
     /// as a cloud whose quota frees up (a refused call makes nothing).
     pub quota_refusals: BTreeMap<&'static str, usize>,
+    /// The target's volume gigabytes and their use.
+    pub volume_gigabytes: Option<QuotaUse>,
 }
 
 #[derive(Debug, Default)]
@@ -59,6 +66,13 @@ struct World {
     /// The source servers' user data (base64), by server id.
     source_user_data: BTreeMap<String, String>,
     image_data: BTreeMap<String, Vec<u8>>,
+    /// The bytes of each volume and volume snapshot (both clouds), by id.
+    volume_data: BTreeMap<String, Vec<u8>>,
+    /// The snapshot each source copy was made from.
+    volume_from: BTreeMap<String, String>,
+    volume_types: Vec<String>,
+    /// The volumes Nova deletes with each server.
+    volume_delete_with: BTreeMap<String, Vec<String>>,
     flavors: Vec<Flavor>,
     networks: Vec<Network>,
     source_networks: Vec<crate::graph::SourceNetwork>,

@@ -4,8 +4,9 @@
 //! list is fetched again.
 
 use super::port::{
-    CloudPort, Flavor, FloatingIp, Image, Keypair, Marker, NetInventory, Network, PortError, Quota,
-    SecurityGroup, Server, ServerGroup, Side, SourceServer,
+    CinderResource, CloudPort, Flavor, FloatingIp, Image, Keypair, Marker, NetInventory, Network,
+    PortError, Quota, SecurityGroup, Server, ServerGroup, Side, SourceServer, VolumeInventory,
+    VolumeKind, VolumeQuota,
 };
 use crate::graph::SourceNetwork;
 
@@ -27,6 +28,11 @@ pub struct Inventory {
     pub source_networks: Vec<SourceNetwork>,
     /// The target's networks, subnets, routers and ports, with its project's id.
     pub nets: NetInventory,
+    /// Cinder's volumes and snapshots in each cloud, and the target's volume quota and
+    /// types: read only when a source server has volumes (a cloud may have no Cinder).
+    pub source_volumes: VolumeInventory,
+    pub volumes: VolumeInventory,
+    pub volume_quota: VolumeQuota,
 }
 
 /// A list that could not be read: which one, and why.
@@ -133,6 +139,31 @@ impl Inventory {
         };
         let ((source_servers, source_images, source_networks), target) =
             tokio::try_join!(source, target)?;
+        let (source_volumes, volumes, volume_quota) =
+            if source_servers.iter().any(|s| !s.volumes.is_empty()) {
+                tokio::try_join!(
+                    async {
+                        cloud
+                            .volume_inventory(Side::Source)
+                            .await
+                            .map_err(named("source's volumes and volume snapshots"))
+                    },
+                    async {
+                        cloud
+                            .volume_inventory(Side::Target)
+                            .await
+                            .map_err(named("target's volumes"))
+                    },
+                    async {
+                        cloud
+                            .volume_quota()
+                            .await
+                            .map_err(named("target's volume limits and types"))
+                    },
+                )?
+            } else {
+                Default::default()
+            };
         let (
             images,
             keypairs,
@@ -159,7 +190,38 @@ impl Inventory {
             server_groups,
             source_networks,
             nets,
+            source_volumes,
+            volumes,
+            volume_quota,
         })
+    }
+
+    /// A volume or snapshot by id on that side, unless it is being deleted.
+    pub fn cinder(&self, side: Side, kind: VolumeKind, id: &str) -> Option<&CinderResource> {
+        self.cinder_of(side)
+            .of(kind)
+            .iter()
+            .find(|r| r.id == id && !r.status.starts_with("delet"))
+    }
+
+    /// The volumes or snapshots on that side carrying `marker`, unless being deleted.
+    pub fn cinder_with<'a>(
+        &'a self,
+        side: Side,
+        kind: VolumeKind,
+        marker: &'a Marker,
+    ) -> impl Iterator<Item = &'a CinderResource> {
+        self.cinder_of(side)
+            .of(kind)
+            .iter()
+            .filter(move |r| r.marker.as_ref() == Some(marker) && !r.status.starts_with("delet"))
+    }
+
+    fn cinder_of(&self, side: Side) -> &VolumeInventory {
+        match side {
+            Side::Source => &self.source_volumes,
+            Side::Target => &self.volumes,
+        }
     }
 
     /// The target project's server groups of this name.

@@ -1,7 +1,8 @@
 //! The engine's port to the two clouds: every lookup and mutation the engine needs, in engine
 //! terms (names, ids, rules, markers), not OpenStack JSON, one trait per resource
 //! ([`SourceServers`], [`Images`], [`Catalog`], [`Keypairs`], [`SecurityGroups`],
-//! [`ServerGroups`], [`Servers`], [`FloatingIps`], [`Networking`]; [`CloudPort`] is all of them). The real adapter over `cloud` and the
+//! [`ServerGroups`], [`Servers`], [`FloatingIps`], [`Networking`], [`Volumes`]; [`CloudPort`] is all
+//! of them). The real adapter over `cloud` and the
 //! scripted fake in the tests implement them.
 //!
 //! Knows nothing of HTTP, microversions or the state file. Lookups that feed the refresh return
@@ -367,7 +368,10 @@ pub struct ServerGroup {
 pub struct ServerSpec {
     pub name: String,
     pub flavor_id: String,
-    pub image_id: String,
+    /// The image it boots from (`None`: it boots from the volume of boot index 0).
+    pub image_id: Option<String>,
+    /// The volumes it boots with, in order.
+    pub volumes: Vec<BootVolume>,
     /// Its NICs in order.
     pub nics: Vec<NicSpec>,
     pub key_name: String,
@@ -381,6 +385,15 @@ pub struct ServerSpec {
     /// The server group to boot into.
     pub group_id: Option<String>,
     pub marker: Marker,
+}
+
+/// A volume a new server boots with (block device mapping v2, from an existing volume).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootVolume {
+    pub id: String,
+    /// `Some(0)`: the volume it boots from.
+    pub boot_index: Option<u32>,
+    pub delete_on_termination: bool,
 }
 
 /// One NIC of a new server: on a network (Nova makes the port) or on a port s2d made.
@@ -402,6 +415,76 @@ pub struct FloatingIp {
     /// The server behind that port, if the adapter knows it.
     pub server_id: Option<String>,
     pub marker: Option<Marker>,
+}
+
+/// Which kind of Cinder resource: a volume or a volume snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VolumeKind {
+    Volume,
+    Snapshot,
+}
+
+/// A Cinder volume or volume snapshot, in either cloud.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CinderResource {
+    pub id: String,
+    pub name: String,
+    /// Cinder's status: `creating`, `available`, `in-use`, `downloading`, `uploading`,
+    /// `error`, ...
+    pub status: String,
+    pub size_gb: u64,
+    /// A volume's type.
+    pub volume_type: Option<String>,
+    /// The servers a volume is attached to.
+    #[serde(default)]
+    pub attached_to: Vec<String>,
+    pub marker: Option<Marker>,
+}
+
+/// The Cinder volumes and snapshots of a project.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeInventory {
+    pub volumes: Vec<CinderResource>,
+    pub snapshots: Vec<CinderResource>,
+}
+
+impl VolumeInventory {
+    pub fn of(&self, kind: VolumeKind) -> &[CinderResource] {
+        match kind {
+            VolumeKind::Volume => &self.volumes,
+            VolumeKind::Snapshot => &self.snapshots,
+        }
+    }
+}
+
+/// What the target's Cinder may still hold (`None`: unlimited or not told), and its volume
+/// types by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeQuota {
+    pub gigabytes: Option<QuotaUse>,
+    pub volumes: Option<QuotaUse>,
+    pub types: Vec<String>,
+}
+
+/// What a new volume is made from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VolumeSource {
+    /// A snapshot in the source (the source's copy of a volume).
+    Snapshot(String),
+    /// An image in the target (the target volume).
+    Image(String),
+}
+
+/// A new volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeSpec {
+    pub name: String,
+    pub size_gb: u64,
+    /// `None`: the cloud's default (or, from a snapshot, its volume's type).
+    pub volume_type: Option<String>,
+    pub from: VolumeSource,
+    pub marker: Marker,
 }
 
 /// Progress of an image transfer: bytes moved so far, and the whole size when known.
@@ -485,7 +568,7 @@ impl PortError {
             PortError::Timeout { .. } => Diagnosis::new(
                 "s2d::engine::timeout",
                 Some(
-                    "run again (s2d continues where it stopped), or allow more time with --snapshot-timeout, --image-timeout, --server-timeout or --delete-timeout"
+                    "run again (s2d continues where it stopped), or allow more time with --snapshot-timeout, --image-timeout, --volume-timeout, --server-timeout or --delete-timeout"
                         .into(),
                 ),
             ),
@@ -530,6 +613,7 @@ pub trait CloudPort:
     + Servers
     + FloatingIps
     + Networking
+    + Volumes
 {
 }
 
@@ -543,6 +627,7 @@ impl<T> CloudPort for T where
         + Servers
         + FloatingIps
         + Networking
+        + Volumes
 {
 }
 
@@ -559,6 +644,14 @@ pub trait SourceServers: Send + Sync + 'static {
     ) -> impl Future<Output = PortResult<Option<String>>> + Send;
     /// Every network the source project sees, with its subnets (what `[[network]]` copies).
     fn source_networks(&self) -> impl Future<Output = PortResult<Vec<SourceNetwork>>> + Send;
+    /// Shut a source server off (`on`: start it) and wait until it is SHUTOFF (ACTIVE); one
+    /// that already is stays as it is.
+    fn set_source_power(
+        &self,
+        server_id: &str,
+        on: bool,
+        timeout: Duration,
+    ) -> impl Future<Output = PortResult<()>> + Send;
     /// createImage on a source server; returns the new image's id.
     fn create_snapshot(
         &self,
@@ -716,6 +809,61 @@ pub trait FloatingIps: Send + Sync + 'static {
     ) -> impl Future<Output = PortResult<FloatingIp>> + Send;
     fn disassociate_floating_ip(&self, id: &str) -> impl Future<Output = PortResult<()>> + Send;
     fn release_floating_ip(&self, id: &str) -> impl Future<Output = PortResult<()>> + Send;
+}
+
+/// Cinder in both clouds: the source's volume snapshots, their copies and the upload of a
+/// copy into Glance; the target's volumes made from the copied image. A volume lives on the
+/// side the method says: a source copy is made from a snapshot, a target volume from an image.
+/// Every volume and snapshot carries the marker in its metadata; an uploaded image gets it
+/// as properties.
+pub trait Volumes: Send + Sync + 'static {
+    /// Every volume and snapshot of the project on that side.
+    fn volume_inventory(
+        &self,
+        side: Side,
+    ) -> impl Future<Output = PortResult<VolumeInventory>> + Send;
+    /// The target's volume quota and types.
+    fn volume_quota(&self) -> impl Future<Output = PortResult<VolumeQuota>> + Send;
+    /// Snapshot a source volume (in use or not); it starts `creating`.
+    fn create_volume_snapshot(
+        &self,
+        volume_id: &str,
+        name: &str,
+        marker: &Marker,
+    ) -> impl Future<Output = PortResult<CinderResource>> + Send;
+    /// Make a volume: in the source from a snapshot, in the target from an image.
+    fn create_volume(
+        &self,
+        side: Side,
+        spec: &VolumeSpec,
+    ) -> impl Future<Output = PortResult<CinderResource>> + Send;
+    /// Upload a source volume into a new source image (Cinder's `os-volume_upload_image`);
+    /// returns the image's id. The volume is `uploading` until the image is written.
+    fn upload_volume(
+        &self,
+        volume_id: &str,
+        image_name: &str,
+        disk_format: &str,
+        marker: &Marker,
+    ) -> impl Future<Output = PortResult<String>> + Send;
+    /// Wait until a volume or snapshot is `available`; `Api` with Cinder's status if it goes
+    /// to an error status.
+    fn wait_volume_available(
+        &self,
+        side: Side,
+        kind: VolumeKind,
+        id: &str,
+        timeout: Duration,
+    ) -> impl Future<Output = PortResult<CinderResource>> + Send;
+    /// Delete a volume or snapshot and wait until it is gone; `NotFound` when it is gone
+    /// already.
+    fn delete_volume_resource(
+        &self,
+        side: Side,
+        kind: VolumeKind,
+        id: &str,
+        timeout: Duration,
+    ) -> impl Future<Output = PortResult<()>> + Send;
 }
 
 /// The target's networks, subnets, routers and ports that s2d builds: one shape for the four

@@ -23,6 +23,7 @@ fn options() -> ApplyOptions {
             image: Duration::from_secs(60 * 60),
             server: Duration::from_secs(15 * 60),
             delete: Duration::from_secs(10 * 60),
+            volume: Duration::from_secs(60 * 60),
             quota: Duration::from_secs(15 * 60),
         },
     )
@@ -1215,6 +1216,7 @@ async fn a_wait_past_its_timeout_fails_the_node_and_keeps_the_server_recorded() 
             image: Duration::from_secs(120),
             server: Duration::from_secs(10),
             delete: Duration::from_secs(120),
+            volume: Duration::from_secs(120),
             quota: Duration::from_secs(120),
         },
         ..options()
@@ -1387,3 +1389,4 @@ async fn a_plan_beyond_the_targets_quota_is_refused_before_any_change() {
 
 mod boot;
 mod networks;
+mod volumes;

@@ -3,7 +3,9 @@
 //!
 //! `server.web`, `image.web`, `keypair.alice-key`, `security_group.analytics`,
 //! `security_group_rule.analytics[0]`, `floating_ip.web`, `snapshot.ehr-analytics-s2d`,
-//! `network.db-net`, `subnet.db-net[0]`, `router.db-net-router`, `port.ehr-db[1]`.
+//! `network.db-net`, `subnet.db-net[0]`, `router.db-net-router`, `port.ehr-db[1]`,
+//! `volume.ehr-db[0]` and the steps on its way (`volume_snapshot.ehr-db[0]`,
+//! `volume_copy.ehr-db[0]`, `volume_upload.ehr-db[0]`, `volume_image.ehr-db[0]`).
 //! [`Address`] derives `Ord`, so anything keyed by it comes out sorted and stable.
 
 use std::fmt;
@@ -63,6 +65,54 @@ pub enum Address {
         server: String,
         index: usize,
     },
+    /// The `index`th volume a server takes along (the root volume first), or one of the
+    /// resources made on its way there.
+    Volume {
+        server: String,
+        index: usize,
+        stage: VolumeStage,
+    },
+}
+
+/// Where a volume is on its way from the source's Cinder to the target's, each a resource
+/// of its own: a snapshot of the source volume, a volume made from it in the source, the
+/// Glance image Cinder uploads that copy into, the target's copy of that image, and the
+/// target volume made from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VolumeStage {
+    Snapshot,
+    Copy,
+    Upload,
+    Image,
+    Target,
+}
+
+impl VolumeStage {
+    /// Every stage, in the order they are made.
+    pub const ALL: [VolumeStage; 5] = [
+        VolumeStage::Snapshot,
+        VolumeStage::Copy,
+        VolumeStage::Upload,
+        VolumeStage::Image,
+        VolumeStage::Target,
+    ];
+
+    /// The resource type of its address.
+    pub fn kind(self) -> &'static str {
+        match self {
+            VolumeStage::Snapshot => "volume_snapshot",
+            VolumeStage::Copy => "volume_copy",
+            VolumeStage::Upload => "volume_upload",
+            VolumeStage::Image => "volume_image",
+            VolumeStage::Target => "volume",
+        }
+    }
+
+    /// Made on the way and removed once the target volume is there.
+    pub fn intermediate(self) -> bool {
+        self != VolumeStage::Target
+    }
 }
 
 impl Address {
@@ -81,6 +131,7 @@ impl Address {
             Address::Subnet { .. } => "subnet",
             Address::Router { .. } => "router",
             Address::Port { .. } => "port",
+            Address::Volume { stage, .. } => stage.kind(),
         }
     }
 
@@ -98,7 +149,9 @@ impl Address {
             | Address::Router { name } => name,
             Address::SecurityGroupRule { group, .. } => group,
             Address::Subnet { network, .. } => network,
-            Address::FloatingIp { server } | Address::Port { server, .. } => server,
+            Address::FloatingIp { server }
+            | Address::Port { server, .. }
+            | Address::Volume { server, .. } => server,
         }
     }
 
@@ -107,7 +160,8 @@ impl Address {
         match self {
             Address::SecurityGroupRule { index, .. }
             | Address::Subnet { index, .. }
-            | Address::Port { index, .. } => Some(*index),
+            | Address::Port { index, .. }
+            | Address::Volume { index, .. } => Some(*index),
             _ => None,
         }
     }
@@ -130,7 +184,7 @@ pub enum AddressError {
     #[error(
         "`{kind}` is not a resource type: expected one of snapshot, image, keypair, \
          security_group, security_group_rule, server_group, server, floating_ip, network, \
-         subnet, router, port"
+         subnet, router, port, volume, volume_snapshot, volume_copy, volume_upload, volume_image"
     )]
     UnknownKind { kind: String },
     #[error("`{0}` has an empty name")]
@@ -162,7 +216,14 @@ impl FromStr for Address {
             "floating_ip" => Address::FloatingIp { server: name },
             "network" => Address::Network { name },
             "router" => Address::Router { name },
-            "security_group_rule" | "subnet" | "port" => {
+            "security_group_rule"
+            | "subnet"
+            | "port"
+            | "volume"
+            | "volume_snapshot"
+            | "volume_copy"
+            | "volume_upload"
+            | "volume_image" => {
                 let bad = || AddressError::BadRuleIndex(s.to_string());
                 let (owner, index) = rest
                     .strip_suffix(']')
@@ -182,9 +243,17 @@ impl FromStr for Address {
                         server: owner,
                         index,
                     },
-                    _ => Address::SecurityGroupRule {
+                    "security_group_rule" => Address::SecurityGroupRule {
                         group: owner,
                         index,
+                    },
+                    volume => Address::Volume {
+                        server: owner,
+                        index,
+                        stage: VolumeStage::ALL
+                            .into_iter()
+                            .find(|stage| stage.kind() == volume)
+                            .unwrap_or(VolumeStage::Target),
                     },
                 }
             }
@@ -252,6 +321,16 @@ mod tests {
                 server: "ehr-db".into(),
                 index: 0,
             },
+            Address::Volume {
+                server: "ehr-db".into(),
+                index: 1,
+                stage: VolumeStage::Target,
+            },
+            Address::Volume {
+                server: "ehr-db".into(),
+                index: 0,
+                stage: VolumeStage::Upload,
+            },
         ];
         let spelled: Vec<String> = all.iter().map(ToString::to_string).collect();
         assert_eq!(
@@ -269,6 +348,8 @@ mod tests {
                 "subnet.db-net[1]",
                 "router.db-net-router",
                 "port.ehr-db[0]",
+                "volume.ehr-db[1]",
+                "volume_upload.ehr-db[0]",
             ]
         );
         for (address, text) in all.iter().zip(&spelled) {
@@ -287,8 +368,8 @@ mod tests {
             Err(AddressError::EmptyName("server.".into()))
         );
         assert!(matches!(
-            "volume.x".parse::<Address>(),
-            Err(AddressError::UnknownKind { kind }) if kind == "volume"
+            "volumes.x".parse::<Address>(),
+            Err(AddressError::UnknownKind { kind }) if kind == "volumes"
         ));
         for bad in [
             "security_group_rule.g",
@@ -296,6 +377,7 @@ mod tests {
             "security_group_rule.[1]",
             "subnet.db-net",
             "port.web[-1]",
+            "volume.web",
         ] {
             assert!(
                 matches!(bad.parse::<Address>(), Err(AddressError::BadRuleIndex(_))),

@@ -8,12 +8,14 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use serde::{Deserialize, Serialize};
 
 use super::Address;
+use super::address::VolumeStage;
 use super::boot::{self, Boot, BootReport, UserDataRef};
 use super::desired::{
     Desired, DesiredServer, FlavorSpec, FloatingIpChoice, KeypairMode, Rule, ServerGroupChoice,
     SourceFacts, TransferMode,
 };
 use super::network::{self, AddressPair, NicError, ResolvedNic, SourceNetwork, SubnetSpec};
+use super::volume::{ServerVolume, SourceVolume, VolumeError, VolumeNode, resolve_volumes};
 
 /// One resource and what it should be. Everything needed to make it is here, so a saved plan
 /// can be applied without reading the plan file again.
@@ -72,7 +74,11 @@ pub enum Node {
         keypair: String,
         /// Its security groups, by name.
         security_groups: Vec<String>,
-        image: Address,
+        /// The target image it boots from (`None`: it boots from its first volume).
+        image: Option<Address>,
+        /// The volumes it boots with, in the source's order (the root volume first).
+        #[serde(default)]
+        volumes: Vec<ServerVolume>,
         /// What it takes along from the source server (metadata, tags, description, ...).
         #[serde(default)]
         boot: Box<Boot>,
@@ -121,6 +127,11 @@ pub enum Node {
         allowed_address_pairs: Vec<AddressPair>,
         /// Security groups by name (none when port security is off).
         security_groups: Vec<String>,
+    },
+    /// One stage of a volume's way from the source's Cinder to the target's.
+    Volume {
+        stage: VolumeStage,
+        volume: Box<VolumeNode>,
     },
 }
 
@@ -176,6 +187,11 @@ impl Node {
                 server: server.clone(),
                 index: 0,
             },
+            Node::Volume { stage, volume } => Address::Volume {
+                server: volume.server.clone(),
+                index: volume.index,
+                stage: *stage,
+            },
         }
     }
 }
@@ -203,6 +219,9 @@ pub enum GraphError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Nic(#[from] NicError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Volume(#[from] VolumeError),
     #[error("network.{name}: the source has no network `{from}` to build it from")]
     #[diagnostic(
         code(s2d::plan::no_source_network),
@@ -228,6 +247,60 @@ pub struct Entry {
 
 /// What the target server gets from its source server, and the report of what it takes
 /// along and what it leaves.
+/// What the plan says of a server's volumes: each that comes along (size, place, type), each
+/// left behind, and how consistent the copy is.
+fn volume_report(
+    server: &DesiredServer,
+    fact: &SourceFacts,
+    volumes: &[(NodeIndex, SourceVolume)],
+) -> BootReport {
+    let mut report = BootReport::default();
+    for (_, v) in volumes {
+        let place = if v.boot {
+            "root".to_string()
+        } else {
+            v.device.clone().unwrap_or_else(|| "data".into())
+        };
+        let target_type = v
+            .volume_type
+            .as_ref()
+            .and_then(|t| server.volumes.types.get(t))
+            .map_or("the target's default".to_string(), |t| format!("`{t}`"));
+        report.carried.push(format!(
+            "volume {} ({} GiB, {place}, type {} -> {target_type})",
+            if v.name.is_empty() { &v.id } else { &v.name },
+            v.size_gb,
+            v.volume_type.as_deref().unwrap_or("none"),
+        ));
+    }
+    for v in &fact.volumes {
+        if server
+            .volumes
+            .skip
+            .iter()
+            .any(|s| s == &v.id || s == &v.name)
+        {
+            report.leave(
+                format!("volume {}", if v.name.is_empty() { &v.id } else { &v.name }),
+                "skip_volumes leaves it behind",
+            );
+        }
+    }
+    if !volumes.is_empty() && fact.status == "ACTIVE" {
+        if server.volumes.stop {
+            report.carried.push(
+                "volumes snapshotted with the source shut off (started again right after)".into(),
+            );
+        } else {
+            report.leave(
+                "application consistency of the volumes",
+                "the source keeps running while its volumes are snapshotted: the copy is crash-consistent (set stop = true to shut it off for the snapshots)",
+            );
+        }
+    }
+    report
+}
+
 fn boot_of(server: &DesiredServer, fact: &SourceFacts) -> (Boot, BootReport) {
     let source = &fact.boot;
     let mut report = BootReport {
@@ -263,7 +336,12 @@ fn boot_of(server: &DesiredServer, fact: &SourceFacts) -> (Boot, BootReport) {
         }
     };
     let image_props = fact.image_properties.as_ref();
+    let volume_backed = fact.volumes.iter().any(|v| v.boot);
     match image_props {
+        // Cinder carries the root volume's image metadata into its uploaded image.
+        None if volume_backed => report
+            .carried
+            .push("boot properties of the root volume's image metadata".into()),
         None => report.leave(
             "the source image's properties",
             "the image the source server was booted from is gone or not visible: the snapshot's are read at apply",
@@ -426,30 +504,40 @@ impl ResourceGraph {
         let mut rules_added = BTreeSet::new();
         for server in &desired.servers {
             let fact = &facts[&server.name];
-            let snapshot = g.add(Node::Snapshot {
-                source: server.source.clone(),
-                source_server_id: fact.server_id.clone(),
-                name: server.snapshot_name.clone(),
-            })?;
-            let image = g.add(Node::Image {
-                name: server.image.name.clone(),
-                disk_format: server
-                    .image
-                    .disk_format
-                    .clone()
-                    .or_else(|| fact.disk_format.clone())
-                    .unwrap_or_else(|| "qcow2".to_string()),
-                visibility: server.image.visibility.clone(),
-                transfer: server.image.transfer,
-                snapshot: g.address(snapshot),
-                properties: boot::image_properties(
-                    fact.image_properties.as_ref().unwrap_or(&BTreeMap::new()),
-                    &server.image.properties,
-                    &server.image.drop_properties,
-                ),
-                drop_properties: server.image.drop_properties.clone(),
-            })?;
-            g.edge(snapshot, image);
+            // A server booted from a volume has no image of its own: its root volume
+            // comes along like its other volumes.
+            let volume_backed = fact.volumes.iter().any(|v| v.boot);
+            let image = if volume_backed {
+                None
+            } else {
+                let snapshot = g.add(Node::Snapshot {
+                    source: server.source.clone(),
+                    source_server_id: fact.server_id.clone(),
+                    name: server.snapshot_name.clone(),
+                })?;
+                let image = g.add(Node::Image {
+                    name: server.image.name.clone(),
+                    disk_format: server
+                        .image
+                        .disk_format
+                        .clone()
+                        .or_else(|| fact.disk_format.clone())
+                        .unwrap_or_else(|| "qcow2".to_string()),
+                    visibility: server.image.visibility.clone(),
+                    transfer: server.image.transfer,
+                    snapshot: g.address(snapshot),
+                    properties: boot::image_properties(
+                        fact.image_properties.as_ref().unwrap_or(&BTreeMap::new()),
+                        &server.image.properties,
+                        &server.image.drop_properties,
+                    ),
+                    drop_properties: server.image.drop_properties.clone(),
+                })?;
+                g.edge(snapshot, image);
+                Some(image)
+            };
+            let volumes = g.add_volumes(server, fact)?;
+            let report_volumes = volume_report(server, fact, &volumes);
             let (public_key, fingerprint) = match server.keypair.mode {
                 KeypairMode::Import => {
                     let Some(key) = &fact.public_key else {
@@ -485,7 +573,9 @@ impl ResourceGraph {
                 })?),
                 (ServerGroupChoice::Copy, None) | (ServerGroupChoice::None, _) => None,
             };
-            let (carried, report) = boot_of(server, fact);
+            let (carried, mut report) = boot_of(server, fact);
+            report.carried.extend(report_volumes.carried);
+            report.left.extend(report_volumes.left);
             g.reports.push(report);
             let nics =
                 network::resolve_nics(&server.name, &server.nics, &fact.nics, &desired.networks)?;
@@ -508,14 +598,27 @@ impl ResourceGraph {
                     .collect(),
                 keypair: server.keypair.name.clone(),
                 security_groups: group_names.clone(),
-                image: g.address(image),
+                image: image.map(|i| g.address(i)),
+                volumes: volumes
+                    .iter()
+                    .map(|(index, v)| ServerVolume {
+                        volume: g.address(*index),
+                        boot_index: v.boot.then_some(0),
+                        delete_on_termination: v.delete_on_termination,
+                    })
+                    .collect(),
                 boot: Box::new(carried),
                 server_group: server_group.map(|i| g.address(i).name().to_string()),
             })?;
             if let Some(group) = server_group {
                 g.edge(group, target);
             }
-            g.edge(image, target);
+            if let Some(image) = image {
+                g.edge(image, target);
+            }
+            for (volume, _) in &volumes {
+                g.edge(*volume, target);
+            }
             g.edge(keypair, target);
             g.add_nics(
                 server,
@@ -745,6 +848,68 @@ impl ResourceGraph {
         Ok(())
     }
 
+    /// The stages of each volume the server takes along, chained in order; returns each
+    /// target volume's node with its source volume.
+    fn add_volumes(
+        &mut self,
+        server: &DesiredServer,
+        fact: &SourceFacts,
+    ) -> Result<Vec<(NodeIndex, SourceVolume)>, GraphError> {
+        let mut out = Vec::new();
+        let (mut snapshots, mut copies) = (Vec::new(), Vec::new());
+        for (index, source, volume_type) in
+            resolve_volumes(&server.name, &server.volumes, &fact.volumes)?
+        {
+            let volume = Box::new(VolumeNode {
+                server: server.name.clone(),
+                index,
+                source_server_id: fact.server_id.clone(),
+                name: if source.name.is_empty() {
+                    format!("{}-volume-{index}", server.name)
+                } else {
+                    source.name.clone()
+                },
+                source: source.clone(),
+                volume_type,
+                format: server.volumes.format,
+                keep_intermediates: server.volumes.keep_intermediates,
+                stop_source: server.volumes.stop && fact.status == "ACTIVE",
+            });
+            let mut previous = None;
+            for stage in VolumeStage::ALL {
+                let node = self.add(Node::Volume {
+                    stage,
+                    volume: volume.clone(),
+                })?;
+                if let Some(previous) = previous {
+                    self.edge(previous, node);
+                }
+                match stage {
+                    VolumeStage::Snapshot => snapshots.push(node),
+                    VolumeStage::Copy => copies.push(node),
+                    _ => {}
+                }
+                previous = Some(node);
+            }
+            if let Some(target) = previous {
+                out.push((target, source.clone()));
+            }
+        }
+        // A source stopped for its snapshots: one snapshot after the other while it is off,
+        // and every copy (whose step starts it again) after the last of them.
+        if server.volumes.stop && fact.status == "ACTIVE" {
+            for pair in snapshots.windows(2) {
+                self.edge(pair[0], pair[1]);
+            }
+            if let Some(last) = snapshots.last() {
+                for copy in &copies {
+                    self.edge(*last, *copy);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     fn add(&mut self, node: Node) -> Result<NodeIndex, GraphError> {
         self.add_at(node.natural_address(), node)
     }
@@ -909,6 +1074,7 @@ mod tests {
 
     fn facts(rules: &[u16]) -> SourceFacts {
         SourceFacts {
+            status: "ACTIVE".into(),
             server_id: "sid".into(),
             flavor: FlavorSpec {
                 name: "m1.small".into(),

@@ -305,6 +305,9 @@ impl std::fmt::Display for Rule {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SourceFacts {
     pub server_id: String,
+    /// Nova's status of the source server (`ACTIVE`, `SHUTOFF`, ...).
+    #[serde(default)]
+    pub status: String,
     pub flavor: FlavorSpec,
     /// The rules of all the server's source security groups, sorted, without duplicates.
     pub rules: Vec<Rule>,

@@ -13,7 +13,7 @@ mod from_plan;
 mod network;
 mod volume;
 
-pub use address::{Address, AddressError};
+pub use address::{Address, AddressError, VolumeStage};
 pub use boot::{
     Boot, BootReport, Left, UserDataRef, carried, flavor_differences, image_properties,
 };
@@ -28,4 +28,7 @@ pub use network::{
     AddressPair, DesiredNetwork, DesiredNics, DesiredRouter, FixedIp, NicError, NicTarget,
     ResolvedNic, SourceNetwork, SourceNic, SubnetSpec, floating_ip_nic, resolve_nics,
 };
-pub use volume::{DesiredVolumes, SourceVolume, VolumeFormat};
+pub use volume::{
+    DesiredVolumes, ServerVolume, SourceVolume, VolumeError, VolumeFormat, VolumeNode,
+    resolve_volumes,
+};

@@ -72,3 +72,210 @@ pub struct SourceVolume {
     #[serde(default)]
     pub delete_on_termination: bool,
 }
+
+/// Everything each stage of one volume's way needs (every stage's node carries it whole).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeNode {
+    /// The target server it is attached to, and its position among the source's volumes.
+    pub server: String,
+    pub index: usize,
+    pub source_server_id: String,
+    pub source: SourceVolume,
+    /// The names of what s2d makes for it (the target volume's is the source volume's).
+    pub name: String,
+    /// The target volume type (`None`: the target's default).
+    pub volume_type: Option<String>,
+    pub format: VolumeFormat,
+    pub keep_intermediates: bool,
+    /// Shut the source server off before its volume is snapshotted, and start it again
+    /// before the copies are made (`stop` on a server that was ACTIVE when planned).
+    #[serde(default)]
+    pub stop_source: bool,
+}
+
+impl VolumeNode {
+    /// The name of an intermediate of this volume (the target volume keeps the source's).
+    pub fn name_at(&self, stage: super::VolumeStage) -> String {
+        match stage {
+            super::VolumeStage::Target => self.name.clone(),
+            other => format!("s2d-{}-{}-{}", self.server, self.index, other.kind()),
+        }
+    }
+}
+
+/// A volume a target server boots with: its target volume, and how Nova attaches it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerVolume {
+    pub volume: super::Address,
+    /// `Some(0)` for the root volume of a server booted from a volume.
+    pub boot_index: Option<u32>,
+    pub delete_on_termination: bool,
+}
+
+/// Why a server's volumes cannot be moved as the plan says.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
+pub enum VolumeError {
+    #[error(
+        "server.{server}: skip_volumes names `{name}`, which is none of its volumes ({volumes})"
+    )]
+    #[diagnostic(
+        code(s2d::plan::unknown_volume),
+        help(
+            "name a volume attached to the source server, by name or id (`openstack server show` in the source)"
+        )
+    )]
+    UnknownSkip {
+        server: String,
+        name: String,
+        volumes: String,
+    },
+    #[error("server.{server}: skip_volumes names `{name}`, the volume it boots from")]
+    #[diagnostic(
+        code(s2d::plan::skip_root_volume),
+        help(
+            "a server booted from a volume cannot be moved without it: remove it from skip_volumes"
+        )
+    )]
+    SkipRoot { server: String, name: String },
+    #[error("server.{server}: volume `{name}` ({id}) is encrypted")]
+    #[diagnostic(
+        code(s2d::plan::encrypted_volume),
+        help(
+            "its key lives in the source cloud's key manager, which s2d cannot move: skip it with skip_volumes = [\"{name}\"], or copy its data into an unencrypted volume first"
+        )
+    )]
+    Encrypted {
+        server: String,
+        name: String,
+        id: String,
+    },
+}
+
+/// A volume that comes along: its position among the source's, the source volume, and its
+/// target type (`None`: the target's default).
+pub type Moved<'a> = (usize, &'a SourceVolume, Option<String>);
+
+/// The volumes of a source server that come along, each with its position among the
+/// source's volumes (which its addresses carry: skipping one does not renumber the others)
+/// and its target type.
+pub fn resolve_volumes<'a>(
+    server: &str,
+    desired: &DesiredVolumes,
+    source: &'a [SourceVolume],
+) -> Result<Vec<Moved<'a>>, VolumeError> {
+    for name in &desired.skip {
+        let Some(v) = source.iter().find(|v| &v.id == name || &v.name == name) else {
+            return Err(VolumeError::UnknownSkip {
+                server: server.to_string(),
+                name: name.clone(),
+                volumes: if source.is_empty() {
+                    "it has none".to_string()
+                } else {
+                    source
+                        .iter()
+                        .map(|v| {
+                            if v.name.is_empty() {
+                                v.id.clone()
+                            } else {
+                                v.name.clone()
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+            });
+        };
+        if v.boot {
+            return Err(VolumeError::SkipRoot {
+                server: server.to_string(),
+                name: name.clone(),
+            });
+        }
+    }
+    let mut out = Vec::new();
+    for (index, v) in source.iter().enumerate() {
+        if desired.skip.iter().any(|s| s == &v.id || s == &v.name) {
+            continue;
+        }
+        if v.encrypted {
+            return Err(VolumeError::Encrypted {
+                server: server.to_string(),
+                name: if v.name.is_empty() {
+                    v.id.clone()
+                } else {
+                    v.name.clone()
+                },
+                id: v.id.clone(),
+            });
+        }
+        let volume_type = v
+            .volume_type
+            .as_ref()
+            .and_then(|t| desired.types.get(t))
+            .cloned();
+        out.push((index, v, volume_type));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vol(id: &str, name: &str, boot: bool) -> SourceVolume {
+        SourceVolume {
+            id: id.into(),
+            name: name.into(),
+            size_gb: 1,
+            volume_type: Some("ceph".into()),
+            boot,
+            ..SourceVolume::default()
+        }
+    }
+
+    #[test]
+    fn every_volume_comes_unless_skipped_and_keeps_its_position() {
+        let source = [
+            vol("r", "root", true),
+            vol("d1", "data", false),
+            vol("d2", "scratch", false),
+        ];
+        let desired = DesiredVolumes {
+            skip: vec!["data".into()],
+            types: BTreeMap::from([("ceph".into(), "fast".into())]),
+            ..DesiredVolumes::default()
+        };
+        let got = resolve_volumes("db", &desired, &source).expect("resolves");
+        let ids: Vec<(usize, &str, Option<&str>)> = got
+            .iter()
+            .map(|(i, v, t)| (*i, v.id.as_str(), t.as_deref()))
+            .collect();
+        assert_eq!(ids, [(0, "r", Some("fast")), (2, "d2", Some("fast"))]);
+    }
+
+    #[test]
+    fn refusals_name_the_volume() {
+        let mut source = vec![vol("r", "root", true), vol("d1", "data", false)];
+        let skip = |name: &str| DesiredVolumes {
+            skip: vec![name.into()],
+            ..DesiredVolumes::default()
+        };
+        assert!(matches!(
+            resolve_volumes("db", &skip("nope"), &source),
+            Err(VolumeError::UnknownSkip { volumes, .. }) if volumes == "root, data"
+        ));
+        assert!(matches!(
+            resolve_volumes("db", &skip("r"), &source),
+            Err(VolumeError::SkipRoot { .. })
+        ));
+        source[1].encrypted = true;
+        assert!(matches!(
+            resolve_volumes("db", &DesiredVolumes::default(), &source),
+            Err(VolumeError::Encrypted { name, .. }) if name == "data"
+        ));
+        assert_eq!(
+            resolve_volumes("db", &skip("data"), &source).map(|v| v.len()),
+            Ok(1)
+        );
+    }
+}

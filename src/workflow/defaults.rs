@@ -16,6 +16,8 @@ pub const SNAPSHOTS: u32 = 5;
 pub const SNAPSHOT_TIMEOUT_S: u64 = 30 * 60;
 /// How long an image copy may take (`--image-timeout`, seconds).
 pub const IMAGE_TIMEOUT_S: u64 = 60 * 60;
+/// How long a volume, volume snapshot or volume upload may take (`--volume-timeout`, seconds).
+pub const VOLUME_TIMEOUT_S: u64 = 2 * 60 * 60;
 /// How long a server may take to become ACTIVE (`--server-timeout`, seconds).
 pub const SERVER_TIMEOUT_S: u64 = 15 * 60;
 /// How long a deletion may take (`--delete-timeout`, seconds).
@@ -33,6 +35,7 @@ pub fn timeouts() -> Timeouts {
         image: Duration::from_secs(IMAGE_TIMEOUT_S),
         server: Duration::from_secs(SERVER_TIMEOUT_S),
         delete: Duration::from_secs(DELETE_TIMEOUT_S),
+        volume: Duration::from_secs(VOLUME_TIMEOUT_S),
         quota: Duration::from_secs(QUOTA_TIMEOUT_S),
     }
 }

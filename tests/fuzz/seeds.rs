@@ -214,6 +214,7 @@ pub fn state_files() -> Vec<Vec<u8>> {
 
 fn facts() -> SourceFacts {
     SourceFacts {
+        status: "ACTIVE".into(),
         server_id: "srv-source".into(),
         flavor: FlavorSpec {
             name: "m1.small".into(),

@@ -170,6 +170,7 @@ impl FakeCloud {
         image.checksum = Some(sums.md5.clone());
         image.sha512 = Some(sums.sha512.clone());
         image.size = Some(sums.size);
+        w.image_data.insert(target_id.to_string(), data);
         Self::mutated(&mut w, "target_upload_image", sums)
     }
 
@@ -458,12 +459,41 @@ impl FakeCloud {
     pub(super) async fn target_create_server(&self, spec: &ServerSpec) -> PortResult<Server> {
         self.enter("target_create_server", &spec.name).await?;
         let mut w = self.lock();
-        if !w.contents.images.contains_key(&spec.image_id) {
+        if let Some(image) = &spec.image_id
+            && !w.contents.images.contains_key(image)
+        {
             return Err(PortError::Api {
                 diagnosis: Diagnosis::default(),
                 call: "target_create_server".into(),
                 status: Some(400),
-                message: format!("Image {} could not be found.", spec.image_id),
+                message: format!("Image {image} could not be found."),
+            });
+        }
+        // As Nova: every volume must be there and free, and one without an image must boot
+        // from a volume.
+        for v in &spec.volumes {
+            match w.contents.volumes.get(&v.id) {
+                Some(vol) if vol.status == "available" => {}
+                other => {
+                    return Err(PortError::Api {
+                        diagnosis: Diagnosis::default(),
+                        call: "target_create_server".into(),
+                        status: Some(400),
+                        message: format!(
+                            "Block Device Mapping is Invalid: volume {} is {}",
+                            v.id,
+                            other.map_or("missing", |o| o.status.as_str())
+                        ),
+                    });
+                }
+            }
+        }
+        if spec.image_id.is_none() && !spec.volumes.iter().any(|v| v.boot_index == Some(0)) {
+            return Err(PortError::Api {
+                diagnosis: Diagnosis::default(),
+                call: "target_create_server".into(),
+                status: Some(400),
+                message: "Block Device Mapping is Invalid: no image and no boot volume".into(),
             });
         }
         let id = Self::id(&mut w, "srv");
@@ -479,7 +509,7 @@ impl FakeCloud {
             status: "BUILD".into(),
             flavor_id: spec.flavor_id.clone(),
             flavor_name,
-            image_id: Some(spec.image_id.clone()),
+            image_id: spec.image_id.clone(),
             key_name: Some(spec.key_name.clone()),
             // As Nova shows them: by name (the spec names them by id).
             security_groups: spec
@@ -512,6 +542,20 @@ impl FakeCloud {
             };
             g.members.push(id.clone());
         }
+        for v in &spec.volumes {
+            if let Some(vol) = w.contents.volumes.get_mut(&v.id) {
+                vol.status = "in-use".into();
+                vol.attached_to = vec![id.clone()];
+            }
+        }
+        w.volume_delete_with.insert(
+            id.clone(),
+            spec.volumes
+                .iter()
+                .filter(|v| v.delete_on_termination)
+                .map(|v| v.id.clone())
+                .collect(),
+        );
         w.contents.servers.insert(id, server.clone());
         Self::mutated(&mut w, "target_create_server", server)
     }
@@ -553,6 +597,17 @@ impl FakeCloud {
         self.enter("target_delete_server", id).await?;
         let mut w = self.lock();
         w.contents.servers.remove(id).ok_or_else(|| not_found(id))?;
+        // As Nova: its volumes are detached, those marked so deleted with it.
+        let with = w.volume_delete_with.remove(id).unwrap_or_default();
+        for vol in w.contents.volumes.values_mut() {
+            if vol.attached_to.iter().any(|s| s == id) {
+                vol.attached_to.clear();
+                vol.status = "available".into();
+            }
+        }
+        for v in with {
+            w.contents.volumes.remove(&v);
+        }
         for group in w.contents.server_groups.values_mut() {
             group.members.retain(|m| m != id);
         }

@@ -16,6 +16,14 @@ impl SourceServers for FakeCloud {
     async fn source_user_data(&self, server_id: &str) -> PortResult<Option<String>> {
         FakeCloud::source_user_data(self, server_id).await
     }
+    async fn set_source_power(
+        &self,
+        server_id: &str,
+        on: bool,
+        _timeout: Duration,
+    ) -> PortResult<()> {
+        self.source_power(server_id, on).await
+    }
     async fn create_snapshot(
         &self,
         server_id: &str,
@@ -212,5 +220,53 @@ impl Networking for FakeCloud {
     }
     async fn delete_net(&self, kind: NetKind, id: &str) -> PortResult<()> {
         self.target_delete_net(kind, id).await
+    }
+}
+
+impl Volumes for FakeCloud {
+    async fn volume_inventory(&self, side: Side) -> PortResult<VolumeInventory> {
+        self.cinder_inventory(side).await
+    }
+    async fn volume_quota(&self) -> PortResult<VolumeQuota> {
+        self.cinder_quota().await
+    }
+    async fn create_volume_snapshot(
+        &self,
+        volume_id: &str,
+        name: &str,
+        marker: &Marker,
+    ) -> PortResult<CinderResource> {
+        self.cinder_snapshot(volume_id, name, marker).await
+    }
+    async fn create_volume(&self, side: Side, spec: &VolumeSpec) -> PortResult<CinderResource> {
+        self.cinder_create_volume(side, spec).await
+    }
+    async fn upload_volume(
+        &self,
+        volume_id: &str,
+        image_name: &str,
+        disk_format: &str,
+        marker: &Marker,
+    ) -> PortResult<String> {
+        self.cinder_upload(volume_id, image_name, disk_format, marker)
+            .await
+    }
+    async fn wait_volume_available(
+        &self,
+        side: Side,
+        kind: VolumeKind,
+        id: &str,
+        _timeout: Duration,
+    ) -> PortResult<CinderResource> {
+        self.cinder_wait(side, kind, id).await
+    }
+    async fn delete_volume_resource(
+        &self,
+        side: Side,
+        kind: VolumeKind,
+        id: &str,
+        _timeout: Duration,
+    ) -> PortResult<()> {
+        self.cinder_delete(side, kind, id).await
     }
 }

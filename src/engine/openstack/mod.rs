@@ -20,6 +20,7 @@ mod security_groups;
 mod server_groups;
 mod servers;
 mod source_servers;
+mod volumes;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -1,6 +1,8 @@
 //! The target's servers (markers in their metadata).
 
 use super::*;
+use crate::cloud::VolumeId;
+use crate::cloud::compute::BlockDevice;
 
 impl Servers for OpenStack {
     async fn server(&self, id: &str) -> PortResult<Option<Server>> {
@@ -60,7 +62,7 @@ impl Servers for OpenStack {
     async fn create_server(&self, spec: &ServerSpec) -> PortResult<Server> {
         let create = ServerCreate {
             name: spec.name.clone(),
-            image: Some(ImageId::new(spec.image_id.clone())),
+            image: spec.image_id.clone().map(ImageId::new),
             flavor: spec.flavor_id.as_str().into(),
             key_name: Some(spec.key_name.clone()),
             networks: spec
@@ -86,7 +88,17 @@ impl Servers for OpenStack {
             hostname: spec.boot.hostname.clone(),
             user_data: spec.user_data.clone(),
             group: spec.group_id.clone(),
-            block_devices: Vec::new(),
+            block_devices: spec
+                .volumes
+                .iter()
+                .map(|v| {
+                    BlockDevice::volume(
+                        VolumeId::new(&v.id),
+                        v.boot_index.and_then(|i| i32::try_from(i).ok()),
+                        v.delete_on_termination,
+                    )
+                })
+                .collect(),
         };
         let id = cloud::create_or_adopt(
             &self.target.session.config().retry,

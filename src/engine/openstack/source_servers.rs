@@ -117,6 +117,22 @@ impl SourceServers for OpenStack {
             .into_iter()
             .map(|i| (i.id.to_string(), i.disk_format))
             .collect();
+        // Cinder is read only when a server has volumes (a cloud may have none).
+        let volumes: BTreeMap<String, cloud::volume::Volume> =
+            if servers.iter().any(|s| !s.volumes_attached.is_empty()) {
+                self.source
+                    .volume()
+                    .await
+                    .map_err(api("source: block-storage endpoint"))?
+                    .volumes()
+                    .await
+                    .map_err(api("source: list volumes"))?
+                    .into_iter()
+                    .map(|v| (v.id.to_string(), v))
+                    .collect()
+            } else {
+                BTreeMap::new()
+            };
         let mut found = Vec::with_capacity(servers.len());
         for server in servers {
             let flavor = self.source_flavor(&server, &mut flavors).await?;
@@ -149,7 +165,7 @@ impl SourceServers for OpenStack {
                 boot: server_boot(&server),
                 server_group: group_of.get(server.id.as_str()).cloned(),
                 nics: super::networks::source_nics(&server, ports, &network_names),
-                volumes: Vec::new(),
+                volumes: source_volumes(&server, &volumes),
             });
         }
         Ok(found)
@@ -169,6 +185,51 @@ impl SourceServers for OpenStack {
         Ok(server
             .and_then(|s| s.user_data.flatten())
             .filter(|u| !u.is_empty()))
+    }
+
+    async fn set_source_power(
+        &self,
+        server_id: &str,
+        on: bool,
+        timeout: Duration,
+    ) -> PortResult<()> {
+        let compute = &self.source.compute;
+        let id = ServerId::new(server_id);
+        let wanted = if on { "ACTIVE" } else { "SHUTOFF" };
+        let server = compute
+            .get_server(&id)
+            .await
+            .map_err(api("source: get server"))?
+            .ok_or_else(|| PortError::NotFound {
+                what: format!("source server {server_id}"),
+            })?;
+        if !server.status.eq_ignore_ascii_case(wanted) {
+            let asked = if on {
+                compute.start_server(&id).await
+            } else {
+                compute.stop_server(&id).await
+            };
+            // 409: it is on its way there already (another run asked).
+            match asked {
+                Ok(()) => {}
+                Err(e) if e.status() == Some(409) => {}
+                Err(e) => {
+                    return Err(port_error(
+                        if on {
+                            "source: start server"
+                        } else {
+                            "source: stop server"
+                        },
+                        e,
+                    ));
+                }
+            }
+        }
+        compute
+            .wait_for_server(&id, wanted, timeout)
+            .await
+            .map_err(wait_error("source server", wanted, timeout))?;
+        Ok(())
     }
 
     async fn create_snapshot(
@@ -446,4 +507,50 @@ impl OpenStack {
         }
         Ok(groups)
     }
+}
+
+/// A source server's volumes as Nova lists them (`volumes_attached`), read in Cinder: the
+/// root volume of a server booted from a volume first, then in the order of their devices.
+fn source_volumes(
+    server: &cloud::compute::Server,
+    volumes: &BTreeMap<String, cloud::volume::Volume>,
+) -> Vec<crate::graph::SourceVolume> {
+    let mut out: Vec<crate::graph::SourceVolume> = server
+        .volumes_attached
+        .iter()
+        .map(|attached| {
+            let id = attached.id.to_string();
+            let volume = volumes.get(&id);
+            crate::graph::SourceVolume {
+                name: volume.map(|v| v.name.clone()).unwrap_or_default(),
+                size_gb: volume.map_or(0, |v| v.size),
+                volume_type: volume.and_then(|v| v.volume_type.clone()),
+                encrypted: volume.is_some_and(|v| v.encrypted),
+                device: volume.and_then(|v| {
+                    v.attachments
+                        .iter()
+                        .find(|a| a.server_id == server.id)
+                        .and_then(|a| a.device.clone())
+                }),
+                boot: false,
+                delete_on_termination: attached.delete_on_termination.unwrap_or(false),
+                id,
+            }
+        })
+        .collect();
+    // A device Nova has not named yet sorts last.
+    out.sort_by(|a, b| {
+        (a.device.is_none(), &a.device, &a.id).cmp(&(b.device.is_none(), &b.device, &b.id))
+    });
+    if server.image.is_none()
+        && let Some(root) = out
+            .iter()
+            .position(|v| volumes.get(&v.id).is_some_and(|c| c.bootable))
+            .or(if out.is_empty() { None } else { Some(0) })
+    {
+        let mut root_volume = out.remove(root);
+        root_volume.boot = true;
+        out.insert(0, root_volume);
+    }
+    out
 }

@@ -4,6 +4,9 @@
 //! decisions. Makes no cloud call: everything it looks at is in the inventory.
 
 mod network;
+mod volume;
+
+pub(crate) use volume::{placement as volume_placement, settle as settle_volumes};
 
 use std::collections::BTreeMap;
 
@@ -191,6 +194,7 @@ impl Refresh<'_> {
             Node::Subnet { .. } => self.subnet(&mut change, node)?,
             Node::Router { .. } => self.router(&mut change, node)?,
             Node::Port { .. } => self.port(&mut change, node)?,
+            Node::Volume { stage, volume } => self.volume(&mut change, *stage, volume)?,
         }
         Ok(change)
     }
@@ -551,6 +555,7 @@ impl Refresh<'_> {
             keypair,
             security_groups,
             image,
+            volumes,
             boot,
             server_group,
         } = node
@@ -568,7 +573,6 @@ impl Refresh<'_> {
             "name": name,
             "flavor": chosen.spec.name,
             "flavor_id": chosen.id,
-            "image": image.to_string(),
             "nics": shown_nics,
             "keypair": keypair,
             "security_groups": security_groups,
@@ -595,6 +599,17 @@ impl Refresh<'_> {
                 after[key] = value;
             }
         }
+        if let Some(image) = image {
+            after["image"] = json!(image.to_string());
+        }
+        if !volumes.is_empty() {
+            after["volumes"] = json!(
+                volumes
+                    .iter()
+                    .map(|v| v.volume.to_string())
+                    .collect::<Vec<_>>()
+            );
+        }
         change.after = Some(obj(after));
         let group_address = server_group
             .as_ref()
@@ -604,8 +619,12 @@ impl Refresh<'_> {
         let recorded_user_data = self
             .recorded(address)
             .and_then(|r| r.attributes.get("user_data_sha256").cloned());
-        let image_new = self.will_be_new(image);
-        let image_id = self.id_of(image);
+        let image_new = image.as_ref().filter(|i| self.will_be_new(i));
+        let image_id = image.as_ref().and_then(|i| self.id_of(i));
+        let volume_new = volumes
+            .iter()
+            .map(|v| &v.volume)
+            .find(|v| self.will_be_new(v));
         let (existing, adopted) = match self.recorded(address) {
             Some(r) => {
                 let found = self.inventory.server(&r.id).cloned();
@@ -629,8 +648,10 @@ impl Refresh<'_> {
                     "server is in ERROR: {}",
                     s.fault.clone().unwrap_or_else(|| "no fault message".into())
                 ))
-            } else if image_new {
+            } else if let Some(image) = image_new {
                 Some(format!("{image} will be replaced"))
+            } else if let Some(volume) = volume_new {
+                Some(format!("{volume} will be made"))
             } else if let Some(nic) = nic_remade {
                 Some(nic)
             } else if image_id.is_some() && s.image_id != image_id {

@@ -9,6 +9,7 @@ mod keypair;
 mod network;
 mod security_groups;
 mod server;
+mod volume;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,8 +22,8 @@ use tokio::sync::{Semaphore, mpsc};
 use super::apply::{Event, PrivateKey, Timeouts};
 use super::diff::{Action, Change};
 use super::port::{
-    CloudPort, Diagnosis, FipTarget, ImageSpec, ImageUpdate, Marker, NicSpec, PortError, Progress,
-    ServerSpec, ServerUpdate,
+    BootVolume, CloudPort, Diagnosis, FipTarget, ImageSpec, ImageUpdate, Marker, NicSpec,
+    PortError, Progress, ServerSpec, ServerUpdate,
 };
 use crate::graph::{Address, FloatingIpChoice, KeypairMode, Node, ServerNic, UserDataRef};
 use crate::state::{Origin, Resource, Side, now_rfc3339};
@@ -374,10 +375,10 @@ pub(super) async fn run_node<C: CloudPort>(
     ctx.slot.acquire().await?;
     let change = &ctx.change;
     let address = change.address.clone();
-    let side = if matches!(address, Address::Snapshot { .. }) {
-        Side::Source
-    } else {
-        Side::Target
+    let side = match volume::side_of(&address) {
+        Some(side) => side,
+        None if matches!(address, Address::Snapshot { .. }) => Side::Source,
+        None => Side::Target,
     };
     match &change.action {
         Action::NoOp { .. } => return Ok(NodeOutput::default()),
@@ -405,6 +406,10 @@ pub(super) async fn run_node<C: CloudPort>(
                     cloud.wait_server_active(id, ctx.timeouts.server),
                 )
                 .await?;
+            }
+            if let Some(Node::Volume { stage, .. }) = &change.node {
+                // Found after a crash: it may still be on its way.
+                volume::wait_ready(cloud, &ctx, *stage, id).await?;
             }
             return Ok(ctx.done(ctx.record(side, id, change.origin, Map::new())));
         }
@@ -446,6 +451,7 @@ pub(super) async fn run_node<C: CloudPort>(
         Node::Network { .. } | Node::Subnet { .. } | Node::Router { .. } | Node::Port { .. } => {
             network::make_net(&step, node).await
         }
+        Node::Volume { .. } => volume::make_volume(&step, node).await,
     }
 }
 
@@ -502,6 +508,7 @@ async fn delete<C: CloudPort>(cloud: &C, ctx: &NodeCtx, id: &str) -> Result<(), 
                 ignore_missing(cloud.delete_net(kind, id).await)?;
             }
         }
+        Address::Volume { stage, .. } => volume::remove(cloud, ctx, *stage, id).await?,
     }
     Ok(())
 }

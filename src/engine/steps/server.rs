@@ -14,6 +14,7 @@ pub(super) async fn make_server<C: CloudPort>(
         keypair,
         security_groups,
         image,
+        volumes,
         boot,
         server_group,
         nics,
@@ -59,10 +60,41 @@ pub(super) async fn make_server<C: CloudPort>(
         )
         .await?;
     }
+    // Its volumes available (one recorded by a run cut off while it downloaded, or adopted,
+    // may still be on its way).
+    for v in volumes {
+        let id = ctx.dep_id(&v.volume)?;
+        within(
+            &ctx.slot,
+            ctx.timeouts.volume,
+            "volume",
+            "available",
+            cloud.wait_volume_available(
+                Side::Target,
+                crate::engine::port::VolumeKind::Volume,
+                &id,
+                ctx.timeouts.volume,
+            ),
+        )
+        .await?;
+    }
     let spec = ServerSpec {
         name: name.clone(),
         flavor_id: ctx.after_str("flavor_id")?,
-        image_id: ctx.dep_id(image)?,
+        image_id: match image {
+            Some(image) => Some(ctx.dep_id(image)?),
+            None => None,
+        },
+        volumes: volumes
+            .iter()
+            .map(|v| {
+                Ok(BootVolume {
+                    id: ctx.dep_id(&v.volume)?,
+                    boot_index: v.boot_index,
+                    delete_on_termination: v.delete_on_termination,
+                })
+            })
+            .collect::<Result<_, NodeFailure>>()?,
         nics: nic_specs(ctx, name, nics)?,
         key_name: keypair.clone(),
         // Nova applies the groups to the ports it makes; s2d's ports have theirs already. By
