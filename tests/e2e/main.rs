@@ -9,6 +9,7 @@ mod harness;
 mod networks;
 mod serve;
 mod service;
+mod volumes;
 
 use harness::{World, both, glyph_count, image_sums, server_rules};
 use s2d::cloud::ServerId;
