@@ -1,6 +1,7 @@
-//! Image content: where an image's bytes live (generated on the fly from a seed, or a file in
-//! the data directory), how they are streamed from any offset and how they are hashed. Knows
-//! nothing about HTTP or Glance's state machine.
+//! Image content: where an image's bytes live (generated on the fly from a seed, a file in
+//! the data directory, or sparse: stored stretches with the runs of zeros between them kept
+//! as lengths), how they are streamed from any offset and how they are hashed. Knows nothing
+//! about HTTP or Glance's state machine.
 //!
 //! Generated content is counter-based: byte `p` is byte `p % 8` (little-endian) of
 //! `splitmix64(seed, p / 8)`, so any range can be produced directly, at several GB/s, and a
@@ -25,7 +26,8 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 pub const CHUNK: usize = 1 << 20;
 
 /// The bytes of an image or a server disk. Nothing is held wholly in memory: `Generated` is
-/// deterministic pseudo-random data computed on the fly, `File` is a file on disk.
+/// deterministic pseudo-random data computed on the fly, `File` is a file on disk, `Sparse`
+/// keeps only the stretches that are not runs of zeros.
 #[derive(Clone, Debug)]
 pub enum Content {
     /// `size` bytes of pseudo-random data determined by `seed`, laid out as `format`.
@@ -65,6 +67,149 @@ pub enum Content {
         /// The virtual disk.
         inner: Arc<Content>,
     },
+    /// Bytes kept zero-run-aware: the stretches listed in `extents` (in order, apart) are
+    /// packed one after another in `data`, and every other byte is zero. What Glance keeps of
+    /// an upload with runs of zeros (a raw volume image), so a 20 GiB image that is mostly
+    /// zeros costs disk and memory only for its data. Built with [`Content::sparse`] or
+    /// [`ZeroRuns`].
+    Sparse {
+        /// The stored stretches, packed.
+        data: Arc<Content>,
+        /// Where the stored stretches lie (zeros everywhere else).
+        extents: Arc<[Extent]>,
+        /// The length in bytes.
+        size: u64,
+    },
+}
+
+/// One stored stretch of a [`Content::Sparse`]: `len` bytes at `at` in the content, kept at
+/// `stored_at` in its packed data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Extent {
+    /// Where the stretch starts in the content.
+    pub at: u64,
+    /// Its length in bytes.
+    pub len: u64,
+    /// Where its bytes start in the packed data.
+    pub stored_at: u64,
+}
+
+/// A piece of a range of sparse content: zeros, or a range of the packed data.
+enum Piece {
+    Zeros(u64),
+    Stored(u64, u64),
+}
+
+/// The pieces that make up bytes `start..end` of sparse content with these extents.
+fn pieces(extents: &[Extent], start: u64, end: u64) -> Vec<Piece> {
+    let mut out = Vec::new();
+    let mut pos = start;
+    let first = extents.partition_point(|e| e.at + e.len <= start);
+    for e in extents[first..].iter().take_while(|e| e.at < end) {
+        if e.at > pos {
+            out.push(Piece::Zeros(e.at - pos));
+            pos = e.at;
+        }
+        let from = pos - e.at;
+        let to = end.min(e.at + e.len) - e.at;
+        out.push(Piece::Stored(e.stored_at + from, e.stored_at + to));
+        pos = e.at + to;
+    }
+    if pos < end {
+        out.push(Piece::Zeros(end - pos));
+    }
+    out
+}
+
+/// A chunk's worth of zeros, lent out as often as needed.
+static ZEROS: [u8; CHUNK] = [0; CHUNK];
+
+/// `len` zeros as a stream of chunks, without allocating.
+fn zero_stream(len: u64) -> BoxStream<'static, std::io::Result<Bytes>> {
+    stream::unfold(len, |left| async move {
+        if left == 0 {
+            return None;
+        }
+        let n = left.min(CHUNK as u64) as usize;
+        Some((Ok(Bytes::from_static(&ZEROS[..n])), left - n as u64))
+    })
+    .boxed()
+}
+
+/// Splits bytes that arrive in order (an upload) into runs of zeros, kept only as lengths,
+/// and stored stretches, whose bytes it hands back to be appended to the packed data. It looks
+/// at whole blocks of [`ZeroRuns::BLOCK`] bytes (aligned on the content's offsets): a block of
+/// zeros is a gap, any other block is stored. Knows nothing about files or hashing.
+#[derive(Debug, Default)]
+pub struct ZeroRuns {
+    pos: u64,
+    stored: u64,
+    extents: Vec<Extent>,
+    block: Vec<u8>,
+}
+
+impl ZeroRuns {
+    /// The block size zero runs are found in.
+    pub const BLOCK: usize = 4096;
+
+    /// Nothing seen yet.
+    pub fn new() -> ZeroRuns {
+        ZeroRuns::default()
+    }
+
+    /// Take the next `bytes`; the ones to store are appended to `out`.
+    pub fn push(&mut self, mut bytes: &[u8], out: &mut Vec<u8>) {
+        if !self.block.is_empty() {
+            let take = (Self::BLOCK - self.block.len()).min(bytes.len());
+            self.block.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.block.len() < Self::BLOCK {
+                return;
+            }
+            let block = std::mem::take(&mut self.block);
+            self.block_done(&block, out);
+            self.block = block;
+            self.block.clear();
+        }
+        let whole = bytes.len() - bytes.len() % Self::BLOCK;
+        for block in bytes[..whole].chunks_exact(Self::BLOCK) {
+            self.block_done(block, out);
+        }
+        self.block.extend_from_slice(&bytes[whole..]);
+    }
+
+    fn block_done(&mut self, block: &[u8], out: &mut Vec<u8>) {
+        let len = block.len() as u64;
+        // An OR over the whole block (no early exit) compiles to wide vector code.
+        if block.iter().fold(0u8, |acc, b| acc | b) != 0 {
+            match self.extents.last_mut() {
+                Some(last) if last.at + last.len == self.pos => last.len += len,
+                _ => self.extents.push(Extent {
+                    at: self.pos,
+                    len,
+                    stored_at: self.stored,
+                }),
+            }
+            out.extend_from_slice(block);
+            self.stored += len;
+        }
+        self.pos += len;
+    }
+
+    /// Bytes taken so far.
+    pub fn size(&self) -> u64 {
+        self.pos + self.block.len() as u64
+    }
+
+    /// The last (partial) block; its bytes to store are appended to `out`. Returns the
+    /// stored stretches, the content's size and how many bytes were stored.
+    pub fn finish(mut self, out: &mut Vec<u8>) -> (Vec<Extent>, u64, u64) {
+        let block = std::mem::take(&mut self.block);
+        if !block.is_empty() {
+            self.block_done(&block, out);
+        }
+        (self.extents, self.pos, self.stored)
+    }
 }
 
 /// The disk format of generated content.
@@ -333,7 +478,8 @@ impl Content {
         match self {
             Content::Generated { size, .. }
             | Content::File { size, .. }
-            | Content::Window { size, .. } => *size,
+            | Content::Window { size, .. }
+            | Content::Sparse { size, .. } => *size,
             Content::Qcow2Of { inner } => {
                 let l = Content::qcow2_of_layout(inner);
                 (l.data_start + l.data) << l.cluster_bits
@@ -376,6 +522,40 @@ impl Content {
         Content::Qcow2Of {
             inner: Arc::new(inner),
         }
+    }
+
+    /// `size` bytes, zeros but for the stretches of `extents`, whose bytes are packed one
+    /// after another in `data`. Fails when the extents are out of order, overlap, lie past
+    /// `size` or point past the end of `data`.
+    pub fn sparse(data: Content, extents: Vec<Extent>, size: u64) -> std::io::Result<Content> {
+        let bad = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, what);
+        let mut end = 0u64;
+        for e in &extents {
+            if e.len == 0 || e.at < end {
+                return Err(bad(format!(
+                    "extent {e:?} is empty or overlaps the one before"
+                )));
+            }
+            end = e
+                .at
+                .checked_add(e.len)
+                .filter(|&x| x <= size)
+                .ok_or_else(|| bad(format!("extent {e:?} lies past the content's {size} bytes")))?;
+            if e.stored_at
+                .checked_add(e.len)
+                .is_none_or(|x| x > data.size())
+            {
+                return Err(bad(format!(
+                    "extent {e:?} lies past the {} bytes of packed data",
+                    data.size()
+                )));
+            }
+        }
+        Ok(Content::Sparse {
+            data: Arc::new(data),
+            extents: extents.into(),
+            size,
+        })
     }
 
     /// How many bytes at the start of this content may be other than zero (the rest is
@@ -502,6 +682,20 @@ impl Content {
                     }
                 }
             }
+            Content::Sparse { data, extents, .. } => {
+                for piece in pieces(extents, start, end) {
+                    match piece {
+                        Piece::Stored(from, to) => data.for_each_chunk_blocking(from, to, f)?,
+                        Piece::Zeros(mut left) => {
+                            while left > 0 {
+                                let n = left.min(CHUNK as u64) as usize;
+                                f(&ZEROS[..n]);
+                                left -= n as u64;
+                            }
+                        }
+                    }
+                }
+            }
             Content::Window {
                 base, offset, len, ..
             } => {
@@ -572,6 +766,12 @@ impl Content {
                     })
                     .boxed()
             }
+            Content::Sparse { data, extents, .. } => stream::iter(pieces(&extents, start, end))
+                .flat_map(move |piece| match piece {
+                    Piece::Stored(from, to) => data.stream(from, to),
+                    Piece::Zeros(len) => zero_stream(len),
+                })
+                .boxed(),
             Content::Window {
                 base, offset, len, ..
             } => {
@@ -628,6 +828,13 @@ impl Content {
             }
             ("qcow2", Content::Qcow2Of { inner }) => {
                 Some(Content::qcow2_of_layout(inner).virtual_size())
+            }
+            ("qcow2", Content::Sparse { .. }) => {
+                let mut head = Vec::with_capacity(32);
+                self.for_each_chunk_blocking(0, 32, &mut |c| head.extend_from_slice(c))
+                    .ok()?;
+                (head.len() == 32 && &head[..4] == b"QFI\xfb")
+                    .then(|| u64::from_be_bytes(head[24..32].try_into().unwrap_or_default()))
             }
             ("qcow2", Content::File { path, .. }) => {
                 use std::io::Read;
@@ -716,6 +923,123 @@ mod tests {
         assert_eq!(again, whole);
         let blank = Content::zeros(1 << 40);
         assert_eq!(collect(&blank, (1 << 40) - 5, 1 << 40).await, vec![0u8; 5]);
+    }
+
+    /// Bytes with runs of zeros, fed to [`ZeroRuns`] in chunks of odd sizes, are stored as
+    /// their non-zero blocks only, and the sparse content made of them reads back every byte
+    /// (stream and blocking reader, from any offset) with the same checksums.
+    #[tokio::test]
+    async fn zero_runs_are_kept_as_lengths_and_read_back() {
+        let block = ZeroRuns::BLOCK;
+        let size = 40 * block + 123;
+        let mut bytes = vec![0u8; size];
+        // Data straddling block edges, one lone byte, and a partial last block.
+        generate(1, 0, &mut bytes[3 * block - 5..5 * block + 7]);
+        bytes[17 * block + 1000] = 9;
+        generate(2, 0, &mut bytes[size - 50..]);
+        let mut runs = ZeroRuns::new();
+        let mut packed = Vec::new();
+        let mut at = 0;
+        for (i, step) in [1usize, 4095, 3, 10_000, 7, 65_536]
+            .iter()
+            .cycle()
+            .enumerate()
+        {
+            if at >= size {
+                break;
+            }
+            let end = (at + step + i).min(size);
+            runs.push(&bytes[at..end], &mut packed);
+            at = end;
+        }
+        let (extents, got_size, stored) = runs.finish(&mut packed);
+        assert_eq!(got_size, size as u64);
+        assert_eq!(stored, packed.len() as u64);
+        let at_len: Vec<(u64, u64)> = extents.iter().map(|e| (e.at, e.len)).collect();
+        let b = block as u64;
+        assert_eq!(
+            at_len,
+            vec![(2 * b, 4 * b), (17 * b, b), (40 * b, 123)],
+            "the non-zero blocks, neighbours merged"
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("packed");
+        std::fs::write(&path, &packed).expect("write");
+        let data = Content::File {
+            path: Arc::new(path),
+            size: stored,
+        };
+        let sparse = Content::sparse(data, extents, size as u64).expect("valid extents");
+        assert_eq!(collect(&sparse, 0, size as u64).await, bytes);
+        for (start, end) in [
+            (0, 1),
+            (2 * b - 1, 2 * b + 1),
+            (5 * b, 18 * b),
+            (7, size as u64),
+        ] {
+            assert_eq!(
+                collect(&sparse, start, end).await,
+                bytes[start as usize..end as usize]
+            );
+            let mut read = Vec::new();
+            sparse
+                .for_each_chunk_blocking(start, end, &mut |c| read.extend_from_slice(c))
+                .expect("read");
+            assert_eq!(read, bytes[start as usize..end as usize]);
+        }
+        let (md5, sha) = sparse.checksums_blocking().expect("hash");
+        assert_eq!(md5, hex::encode(Md5::digest(&bytes)));
+        assert_eq!(sha, hex::encode(Sha512::digest(&bytes)));
+        // A volume made from it is a window over it, as over any image.
+        let volume = Content::window(sparse.clone(), 0, size as u64, 2 * size as u64);
+        let mut whole = collect(&volume, 0, volume.size()).await;
+        assert!(whole.split_off(size).iter().all(|b| *b == 0));
+        assert_eq!(whole, bytes);
+    }
+
+    /// Sparse content over generated data: a 20 GiB image costs nothing until read, any range
+    /// reads its stored stretches and zeros, and bad extents are refused.
+    #[tokio::test]
+    async fn sparse_content_of_generated_data() {
+        let size = 20u64 << 30;
+        let data = Content::Generated {
+            seed: 4,
+            size: 2 << 20,
+            format: Format::Raw,
+        };
+        let extents = vec![
+            Extent {
+                at: 0,
+                len: 1 << 20,
+                stored_at: 0,
+            },
+            Extent {
+                at: size - (1 << 20),
+                len: 1 << 20,
+                stored_at: 1 << 20,
+            },
+        ];
+        let sparse = Content::sparse(data.clone(), extents.clone(), size).expect("valid");
+        assert_eq!(sparse.size(), size);
+        assert_eq!(sparse.inspect_virtual_size(Some("raw")), Some(size));
+        let tail = collect(&sparse, size - (1 << 20) - 3, size).await;
+        assert_eq!(tail[..3], [0, 0, 0]);
+        assert_eq!(tail[3..], collect(&data, 1 << 20, 2 << 20).await[..]);
+        assert_eq!(
+            collect(&sparse, 5 << 30, (5 << 30) + 10).await,
+            vec![0u8; 10]
+        );
+        let shifted = |at: u64| {
+            let mut e = extents.clone();
+            e[1].at = at;
+            e
+        };
+        for bad in [shifted(1000), shifted(size - 10)] {
+            assert!(Content::sparse(data.clone(), bad, size).is_err());
+        }
+        let mut past_data = extents.clone();
+        past_data[1].stored_at = (1 << 20) + 1;
+        assert!(Content::sparse(data, past_data, size).is_err());
     }
 
     /// A qcow2 made of a volume's bytes is valid for `qemu-img`, its virtual disk is the

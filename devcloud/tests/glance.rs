@@ -533,3 +533,70 @@ async fn virtual_size_is_inspected() {
     let virtual_size = shown["virtual_size"].as_u64().expect("virtual_size");
     assert!(virtual_size > 0 && virtual_size < 1 << 20, "{shown}");
 }
+
+/// An upload that is mostly zeros (a raw volume image) is kept as its non-zero blocks only:
+/// the file on disk is small, yet Glance answers the real size, md5 and sha512 of every byte
+/// and gives every byte back, whole and by range; deleting the image removes the file.
+#[tokio::test]
+async fn runs_of_zeros_are_stored_as_lengths() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dc = DevCloud::start(Options {
+        image_size: 1 << 20,
+        seed: 3,
+        data_dir: Some(dir.path().to_path_buf()),
+        ..Options::default()
+    })
+    .await
+    .expect("devcloud starts");
+    let c = Client::bob(&dc).await;
+    let id = c.create("mostly-zeros").await;
+    let size = 8 << 20;
+    let mut bytes = vec![0u8; size];
+    bytes[(1 << 20) + 100..(1 << 20) + 5000].copy_from_slice(&data(4900));
+    bytes[5 << 20] = 1;
+    bytes[size - 3..].copy_from_slice(&[7, 8, 9]);
+    assert_eq!(
+        c.upload(&id, bytes.clone()).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let shown = c.show(&id).await;
+    assert_eq!(shown["status"], "active");
+    assert_eq!(shown["size"], size);
+    assert_eq!(shown["virtual_size"], Value::Null, "qcow2-labeled, not one");
+    assert_eq!(shown["checksum"], hex::encode(Md5::digest(&bytes)).as_str());
+    assert_eq!(
+        shown["os_hash_value"],
+        hex::encode(sha2::Sha512::digest(&bytes)).as_str()
+    );
+    let file = dir.path().join("hospital").join("glance").join(&id);
+    let on_disk = std::fs::metadata(&file).expect("the image's file").len();
+    assert!(on_disk <= 4 * 4096, "{on_disk} bytes stored for {size}");
+
+    let get = |range: Option<&'static str>| {
+        let mut r = c.req(reqwest::Method::GET, &format!("/v2/images/{id}/file"));
+        if let Some(range) = range {
+            r = r.header("Range", range);
+        }
+        async move { r.send().await.expect("get").bytes().await.expect("body") }
+    };
+    assert_eq!(get(None).await.to_vec(), bytes);
+    for (range, start, end) in [
+        ("bytes=1048000-1053000", 1_048_000, 1_053_000),
+        ("bytes=5242879-5242881", 5_242_879, 5_242_881),
+        ("bytes=-5", size - 5, size - 1),
+    ] {
+        assert_eq!(
+            get(Some(range)).await.to_vec(),
+            bytes[start..=end],
+            "{range}"
+        );
+    }
+
+    let r = c
+        .req(reqwest::Method::DELETE, &format!("/v2/images/{id}"))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert!(!file.exists(), "the image's file goes with it");
+}

@@ -1,7 +1,7 @@
 //! Glance v2's HTTP routes: version discovery, images (list with filters and paging, show,
-//! create, JSON-patch update, delete) and image data (streamed upload with checksums,
-//! streamed download with `Range`), plus Glance's fault knobs (reset after N bytes, a
-//! corrupted byte).
+//! create, JSON-patch update, delete) and image data (streamed upload with checksums, runs of
+//! zeros kept as lengths rather than written, streamed download with `Range`), plus Glance's
+//! fault knobs (reset after N bytes, a corrupted byte).
 
 use std::sync::Arc;
 
@@ -22,7 +22,7 @@ use super::{CONTAINER_FORMATS, DISK_FORMATS, ImageRecord, now};
 use crate::auth::Auth;
 use crate::cloud::SharedCloud;
 use crate::error::{ApiError, Service, parse_json};
-use crate::imagedata::Content;
+use crate::imagedata::{CHUNK, Content, Extent, ZeroRuns};
 
 pub(super) fn router() -> Router<SharedCloud> {
     Router::new()
@@ -466,15 +466,20 @@ async fn remove(
         images.remove(&id)
     };
     // The file goes with the image unless a server booted from it still uses it as its disk.
-    if let Some(ImageRecord {
-        content: Some(Content::File { path, .. }),
-        ..
-    }) = removed
-        && Arc::strong_count(&path) == 1
-    {
-        let _ = tokio::fs::remove_file(path.as_path()).await;
+    if let Some(path) = removed.and_then(|i| i.content).and_then(unshared_file) {
+        let _ = tokio::fs::remove_file(path).await;
     }
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The file holding `content`'s bytes when nothing else (a server's disk, a volume) still
+/// shares it: a file, or the packed data of sparse content.
+fn unshared_file(content: Content) -> Option<std::path::PathBuf> {
+    match content {
+        Content::File { path, .. } => Arc::try_unwrap(path).ok(),
+        Content::Sparse { data, .. } => Arc::try_unwrap(data).ok().and_then(unshared_file),
+        _ => None,
+    }
 }
 
 /// Put an image back to `queued` after a failed upload.
@@ -534,8 +539,10 @@ async fn upload(
     }
     let path = cloud.glance.file_path(&id);
     let reset_after = cloud.faults.take_reset_upload();
-    let written = receive(&path, body, reset_after).await;
-    let (size, md5, sha512) = match written {
+    let written = receive(&path, body, reset_after)
+        .await
+        .and_then(|(received, md5, sha512)| Ok((received.content(&path)?, md5, sha512)));
+    let (content, md5, sha512) = match written {
         Ok(done) => done,
         Err(message) => {
             let _ = tokio::fs::remove_file(&path).await;
@@ -550,13 +557,9 @@ async fn upload(
         let mut images = cloud.glance.lock();
         match images.get_mut(&id) {
             Some(image) if image.status == "saving" => {
-                image.size = Some(size);
+                image.size = Some(content.size());
                 image.checksum = Some(md5);
                 image.os_hash_value = Some(sha512);
-                let content = Content::File {
-                    path: Arc::new(path.clone()),
-                    size,
-                };
                 image.virtual_size = content.inspect_virtual_size(image.disk_format.as_deref());
                 image.content = Some(content);
                 image.status = "active".into();
@@ -577,36 +580,70 @@ async fn upload(
     }
 }
 
-/// Stream a request body to `path`, hashing it; fails on a broken body or the reset fault.
+/// What an upload left in its file: every byte (`stored == size`), or only the stretches
+/// that are not runs of zeros, packed.
+struct Received {
+    size: u64,
+    stored: u64,
+    extents: Vec<Extent>,
+}
+
+impl Received {
+    /// The image's content, its bytes in the file at `path`.
+    fn content(self, path: &std::path::Path) -> Result<Content, String> {
+        let file = Content::File {
+            path: Arc::new(path.to_path_buf()),
+            size: self.stored,
+        };
+        if self.stored == self.size {
+            return Ok(file);
+        }
+        Content::sparse(file, self.extents, self.size).map_err(|e| e.to_string())
+    }
+}
+
+/// Stream a request body to `path`, hashing every byte; runs of zeros are kept as lengths
+/// ([`ZeroRuns`]), not written, so a large image that is mostly zeros costs disk only for its
+/// data. Fails on a broken body or the reset fault.
 async fn receive(
     path: &std::path::Path,
     body: Body,
     reset_after: Option<u64>,
-) -> Result<(u64, String, String), String> {
+) -> Result<(Received, String, String), String> {
     let mut file = tokio::fs::File::create(path)
         .await
         .map_err(|e| e.to_string())?;
     let mut md5 = Md5::new();
     let mut sha = Sha512::new();
-    let mut size = 0u64;
+    let mut runs = ZeroRuns::new();
+    let mut out = Vec::with_capacity(2 * CHUNK);
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| format!("the request body broke off: {e}"))?;
         if let Some(limit) = reset_after
-            && size + chunk.len() as u64 > limit
+            && runs.size() + chunk.len() as u64 > limit
         {
             return Err(format!(
                 "connection reset after {limit} bytes (devcloud fault)"
             ));
         }
-        file.write_all(&chunk).await.map_err(|e| e.to_string())?;
         md5.update(&chunk);
         sha.update(&chunk);
-        size += chunk.len() as u64;
+        runs.push(&chunk, &mut out);
+        if out.len() >= CHUNK {
+            file.write_all(&out).await.map_err(|e| e.to_string())?;
+            out.clear();
+        }
     }
+    let (extents, size, stored) = runs.finish(&mut out);
+    file.write_all(&out).await.map_err(|e| e.to_string())?;
     file.flush().await.map_err(|e| e.to_string())?;
     Ok((
-        size,
+        Received {
+            size,
+            stored,
+            extents,
+        },
         hex::encode(md5.finalize()),
         hex::encode(sha.finalize()),
     ))
