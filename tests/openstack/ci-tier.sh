@@ -48,10 +48,13 @@ else
     cargo test --locked --test e2e --test wizard
 fi
 
-# Built before the clouds start (two cores: no compiling while they run).
+# Built before the clouds start (two cores: no compiling while they run). The debug build is
+# the fast suite's (`cargo test --workspace`: after tests/run.sh nothing is compiled again):
+# devcloud's binary (built for its tests) and e2e_state_backends among it. (`cargo build -p
+# s2d-devcloud` would resolve the features for devcloud alone and compile tokio, hyper,
+# axum, ... once more.)
 cargo build --locked --release --example transfer_bench
-cargo build --locked -p s2d-devcloud --bin s2d-devcloud
-cargo test --locked --test e2e_state_backends --no-run
+cargo test --locked --workspace --no-run
 target="$(cargo metadata -q --format-version 1 --no-deps \
   | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
 export S2D_CI_BENCH="$target/release/examples/transfer_bench"
