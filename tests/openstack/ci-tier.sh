@@ -48,11 +48,12 @@ else
     cargo test --locked --test e2e --test wizard
 fi
 
-# Built before the clouds start (two cores: no compiling while they run). The debug build is
-# the fast suite's (`cargo test --workspace`: after tests/run.sh nothing is compiled again):
-# devcloud's binary (built for its tests) and e2e_state_backends among it. (`cargo build -p
-# s2d-devcloud` would resolve the features for devcloud alone and compile tokio, hyper,
-# axum, ... once more.)
+# Built before the clouds start (two cores: no compiling while they run). The benchmark is
+# built already when .ci/run's packaging/build-deb.sh built it with s2d (S2D_DEB_BUILD_ALSO).
+# The debug build is the fast suite's (`cargo test --workspace`: after tests/run.sh nothing is
+# compiled again): devcloud's binary (built for its tests) and e2e_state_backends among it.
+# (`cargo build -p s2d-devcloud` would resolve the features for devcloud alone and compile
+# tokio, hyper, axum, ... once more.)
 cargo build --locked --release --example transfer_bench
 cargo test --locked --workspace --no-run
 target="$(cargo metadata -q --format-version 1 --no-deps \
