@@ -9,7 +9,9 @@
 # lists with `cargo deb --no-build`. Needs cargo-deb (`cargo install cargo-deb --locked`) and
 # gzip; dpkg-shlibdeps (dpkg-dev) fills in the library dependencies when present.
 # Outside a git checkout, set S2D_COMMIT (and S2D_COMMIT_DATE) to name the commit in
-# `s2d --version`.
+# `s2d --version`. S2D_DEB_BUILD_ALSO: more targets for the same `cargo build` (.ci/run:
+# `--example transfer_bench`, the benchmark ci-tier.sh runs, so the two release builds are
+# one; the dev-dependencies' features, e.g. tokio's test-util, then reach the binary too).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -19,7 +21,8 @@ if ! command -v cargo-deb >/dev/null 2>&1; then
   exit 1
 fi
 
-cargo build --release --locked --bin s2d
+# shellcheck disable=SC2086 # S2D_DEB_BUILD_ALSO is a list of arguments
+cargo build --release --locked --bin s2d ${S2D_DEB_BUILD_ALSO:-}
 
 target_dir=${CARGO_TARGET_DIR:-$root/target}
 bin=$target_dir/release/s2d

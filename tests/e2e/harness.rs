@@ -24,6 +24,30 @@ pub struct World {
 
 static REAL_CLOUDS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// `S2D_E2E_RECORD_SHAPES=DIR`: every answer's shape is recorded (`src/cloud/shapes.rs`) into
+/// `DIR/<test binary>/` (`DIR/e2e`, `DIR/wizard`, `DIR/e2e_faults`, ...), by this process
+/// and by the `s2d` it runs, as `S2D_RECORD_SHAPES=DIR/<test binary>` would; so one run of
+/// the whole suite (`tests/run.sh` in `.ci/run`) records the scenarios that
+/// `tests/openstack/ci-tier.sh` compares apart from the fault tests' answers. An
+/// `S2D_RECORD_SHAPES` that is set wins. Set before `main` (from `.init_array`, Linux), when
+/// no other thread can be reading the environment.
+#[cfg(target_os = "linux")]
+#[used]
+#[unsafe(link_section = ".init_array")]
+static RECORD_SHAPES_PER_BINARY: extern "C" fn() = {
+    extern "C" fn record_shapes_per_binary() {
+        if std::env::var_os("S2D_RECORD_SHAPES").is_some() {
+            return;
+        }
+        if let Some(dir) = std::env::var_os("S2D_E2E_RECORD_SHAPES").filter(|d| !d.is_empty()) {
+            let dir = PathBuf::from(dir).join(env!("CARGO_CRATE_NAME"));
+            // SAFETY: before `main`: this process has no other thread yet.
+            unsafe { std::env::set_var("S2D_RECORD_SHAPES", dir) };
+        }
+    }
+    record_shapes_per_binary
+};
+
 /// Whether the tests run against the real OpenStack pair.
 pub fn real_openstack() -> bool {
     std::env::var("S2D_E2E_TARGET").is_ok_and(|t| t == "openstack")

@@ -2,7 +2,12 @@
 # The real-OpenStack tier as CI runs it, after the fast tests (so the build is done and the
 # clouds do not start during it):
 #   1. the end-to-end scenarios (tests/e2e, and the web wizard's browser test tests/wizard.rs)
-#      against devcloud, with every answer's shape recorded (S2D_RECORD_SHAPES);
+#      against devcloud, with every answer's shape recorded (S2D_RECORD_SHAPES); when
+#      S2D_E2E_RECORD_SHAPES=DIR names the recordings of a run of the fast suite (.ci/run runs
+#      tests/run.sh so: tests/e2e/harness.rs records each test binary into DIR/<binary>), the
+#      scenarios are not run again: DIR/e2e and DIR/wizard are the devcloud side (without
+#      DIR/e2e_faults and the other binaries' answers; the kill -9 trials there are the fast
+#      suite's, S2D_E2E_KILL_TRIALS or 20, where this step runs 3);
 #   2. both real clouds up (tier.sh), the same scenarios against them, recorded too (among
 #      them the 50-server fleet, tests/e2e/fleet.rs, and boot fidelity, tests/e2e/boot.rs),
 #      the wait for quota (quota-wait.sh), the Swift state backend's end-to-end tests
@@ -27,14 +32,30 @@ shapes=$(mktemp -d)
 trap 'rm -rf "$shapes"' EXIT
 export S2D_OS_DISK_MB=${S2D_OS_DISK_MB:-16}
 
-echo "ci-tier: the scenarios against devcloud (answers recorded)"
-S2D_RECORD_SHAPES="$shapes/devcloud" S2D_E2E_KILL_TRIALS=3 \
-  cargo test --locked --test e2e --test wizard
+recorded=${S2D_E2E_RECORD_SHAPES:-}
+unset S2D_E2E_RECORD_SHAPES # the runs below record with S2D_RECORD_SHAPES, into $shapes
+if [ -n "$recorded" ] && compgen -G "$recorded/e2e/*.jsonl" >/dev/null \
+  && compgen -G "$recorded/wizard/*.jsonl" >/dev/null; then
+  echo "ci-tier: the scenarios against devcloud: answers recorded by the fast suite ($recorded)"
+  mkdir -p "$shapes/devcloud"
+  for bin in e2e wizard; do
+    for f in "$recorded/$bin"/*.jsonl; do cp "$f" "$shapes/devcloud/$bin-${f##*/}"; done
+  done
+else
+  [ -z "$recorded" ] || echo "ci-tier: no recordings of tests/e2e and tests/wizard.rs in $recorded" >&2
+  echo "ci-tier: the scenarios against devcloud (answers recorded)"
+  S2D_RECORD_SHAPES="$shapes/devcloud" S2D_E2E_KILL_TRIALS=3 \
+    cargo test --locked --test e2e --test wizard
+fi
 
-# Built before the clouds start (two cores: no compiling while they run).
+# Built before the clouds start (two cores: no compiling while they run). The benchmark is
+# built already when .ci/run's packaging/build-deb.sh built it with s2d (S2D_DEB_BUILD_ALSO).
+# The debug build is the fast suite's (`cargo test --workspace`: after tests/run.sh nothing is
+# compiled again): devcloud's binary (built for its tests) and e2e_state_backends among it.
+# (`cargo build -p s2d-devcloud` would resolve the features for devcloud alone and compile
+# tokio, hyper, axum, ... once more.)
 cargo build --locked --release --example transfer_bench
-cargo build --locked -p s2d-devcloud --bin s2d-devcloud
-cargo test --locked --test e2e_state_backends --no-run
+cargo test --locked --workspace --no-run
 target="$(cargo metadata -q --format-version 1 --no-deps \
   | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
 export S2D_CI_BENCH="$target/release/examples/transfer_bench"
