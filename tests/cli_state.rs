@@ -105,7 +105,7 @@ fn state_rm_forgets_and_list_shows_what_is_left() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not in the state: server.nope"));
     let out = s2d()
-        .args(["state", "rm", "volume.x", "--state"])
+        .args(["state", "rm", "volumes.x", "--state"])
         .arg(&path)
         .output()
         .expect("runs");
