@@ -570,7 +570,7 @@ class JobView {
     const r = this.row(address);
     r.state = state;
     r.tr.dataset.state = state;
-    r.tr.className = `st-${state}`;
+    r.tr.className = `st-${state}${r.tr.dataset.volume ? " volume-step" : ""}`;
     r.tr.children[2].textContent = state;
     if (text !== undefined) {
       const td = r.tr.children[4];
@@ -1037,6 +1037,18 @@ async function renderVolumes(box) {
     if (current && !types.some((vt) => vt.name === current)) sel.append(option(current, `${current} (not in ${cloud})`, true));
     sel.title = `volume types of ${cloud}`;
   }
+}
+
+/** What the apply copies, in words: the server's image, and its volumes that come along. */
+function applyWords() {
+  const vols = W.volumes || [];
+  const moved = vols.filter((v) => !W.volSkip.includes(v.id));
+  const bootsFromVolume = vols.some((v) => v.root);
+  const image = bootsFromVolume ? null : `a snapshot is made in ${W.source} and copied into ${W.target} as an image`;
+  const volumes = moved.length
+    ? `${moved.length === 1 ? "its volume is" : `its ${moved.length} volumes are`} snapshotted and copied in ${W.source}, moved as images and made volumes again in ${W.target}${W.stop ? ` (the source is shut off while they are snapshotted)` : ""}`
+    : null;
+  return [image, volumes].filter(Boolean).join("; ") || `the server is copied from ${W.source} into ${W.target}`;
 }
 
 /** Read step 3's volume choices back, when they were shown. */
@@ -1855,7 +1867,7 @@ const STEPS = {
       } }, "Start a new migration");
       const area = h("div", { id: "job-area" });
       body.append(
-        h("p", { class: "lead" }, `Apply plan ${W.planId || ""}: a snapshot is made in ${W.source} and copied into ${W.target} as an image; the server is started there with its keypair and security group${W.fipMode && W.fipMode !== "none" ? " and a floating IP" : ""}. Progress is shown live; you may leave this page and come back.`),
+        h("p", { class: "lead" }, `Apply plan ${W.planId || ""}: ${applyWords()}; the server is started there with its keypair and security group${W.fipMode && W.fipMode !== "none" ? " and a floating IP" : ""}. Progress is shown live; you may leave this page and come back.`),
         summary,
         h("div", { class: "actions-row" }, applyBtn, " ", again),
         area,
