@@ -1007,9 +1007,15 @@ async fn a_volume_backed_server_is_moved_with_its_data_volume_skipped_and_its_ty
         .cloned()
         .unwrap_or_default();
     assert_eq!(attached.len(), 1, "one volume in the target: {target:#}");
-    let copy = attached[0]["id"].as_str().expect("the volume's id").to_string();
+    let copy = attached[0]["id"]
+        .as_str()
+        .expect("the volume's id")
+        .to_string();
     let volume = openstack(&world, "hospital", &["volume", "show", &copy], true).await;
-    assert_eq!(volume["type"], "__DEFAULT__", "the type was mapped: {volume:#}");
+    assert_eq!(
+        volume["type"], "__DEFAULT__",
+        "the type was mapped: {volume:#}"
+    );
     assert!(
         volume["bootable"] == true || volume["bootable"] == "true",
         "the target volume is not bootable: {volume:#}"
@@ -1138,7 +1144,10 @@ async fn drive_volumes(page: &Page, service: &Service, server_id: &str) {
         "{listed:#}"
     );
     let types = service.json("/v1/clouds/hospital/volume-types").await;
-    let types = types["volume_types"].as_array().cloned().unwrap_or_default();
+    let types = types["volume_types"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     for t in &types {
         service::conforms("VolumeType", t);
     }
@@ -1172,11 +1181,24 @@ async fn drive_volumes(page: &Page, service: &Service, server_id: &str) {
         "{rows:?}"
     );
     assert_eq!(row(1)[0], "wiz-vols-data", "{rows:?}");
-    assert_eq!(page.count("#vol-skip-0").await, 0, "the root volume can be skipped");
-    assert!(!page.checked("vol-skip-1").await, "the data volume starts skipped");
+    assert_eq!(
+        page.count("#vol-skip-0").await,
+        0,
+        "the root volume can be skipped"
+    );
+    assert!(
+        !page.checked("vol-skip-1").await,
+        "the data volume starts skipped"
+    );
     assert!(!page.checked("stop").await, "stop starts checked");
+    assert_eq!(page.text("volumes-total").await, "2 GiB to copy");
     page.click("vol-skip-1").await;
-    assert_eq!(page.value("voltype-0").await, "", "the target's default first");
+    assert_eq!(page.text("volumes-total").await, "1 GiB to copy");
+    assert_eq!(
+        page.value("voltype-0").await,
+        "",
+        "the target's default first"
+    );
     page.select("voltype-0", "__DEFAULT__").await;
     page.shot("volumes-step3").await;
     page.next(3).await;
@@ -1281,6 +1303,11 @@ async fn drive_volumes(page: &Page, service: &Service, server_id: &str) {
         bytes.as_str().is_some_and(|t| t.contains('B')),
         "no bytes shown for the volume's image: {bytes}"
     );
+    page.js(
+        "document.querySelector('#progress tr.volume-head').scrollIntoView();",
+        vec![],
+    )
+    .await;
     page.shot("volumes-applied").await;
 }
 

@@ -976,7 +976,7 @@ async function renderVolumes(box) {
     else if (v.encrypted) {
       along = h("label", { class: "inline" }, h("input", { type: "checkbox", id: `vol-skip-${i}`, checked: true, disabled: true }), " skip (encrypted: its key stays in the source's key manager, s2d cannot move it)");
     } else {
-      along = h("label", { class: "inline" }, h("input", { type: "checkbox", id: `vol-skip-${i}`, checked: W.volSkip.includes(v.id), dataset: { id: v.id } }), " skip (leave it behind)");
+      along = h("label", { class: "inline" }, h("input", { type: "checkbox", id: `vol-skip-${i}`, checked: W.volSkip.includes(v.id), dataset: { id: v.id }, onchange: () => showTotal() }), " skip (leave it behind)");
     }
     return h(
       "tr",
@@ -1002,14 +1002,23 @@ async function renderVolumes(box) {
     return [t, sel];
   });
   const stop = h("input", { type: "checkbox", id: "stop", checked: W.stop });
-  const total = vols.filter((v) => !W.volSkip.includes(v.id)).reduce((n, v) => n + (v.size_gb || 0), 0);
+  const totalText = h("span", { id: "volumes-total" });
+  // The GiB the ticked boxes leave to copy, kept current as boxes change.
+  const showTotal = () => {
+    const total = vols.filter((v, i) => {
+      const box = $(`vol-skip-${i}`);
+      return v.root || !(box ? box.checked : W.volSkip.includes(v.id));
+    }).reduce((n, v) => n + (v.size_gb || 0), 0);
+    totalText.textContent = `${total} GiB to copy`;
+  };
   fill(
     box,
     h("legend", {}, "Volumes"),
-    h("p", { class: "hint" }, `Each volume that comes along is snapshotted and copied in ${W.source}, moved as an image, and made a volume again in the target (${total} GiB to copy); the server there ${vols.some((v) => v.root) ? "boots from the copy of its root volume and " : ""}gets its data volumes in the same device order.${vols.some((v) => v.root) ? " It boots from a volume: no snapshot or image of the server is made, and the image settings above do not apply." : ""}`),
+    h("p", { class: "hint" }, `Each volume that comes along is snapshotted and copied in ${W.source}, moved as an image, and made a volume again in the target (`, totalText, `); the server there ${vols.some((v) => v.root) ? "boots from the copy of its root volume and " : ""}gets its data volumes in the same device order.${vols.some((v) => v.root) ? " It boots from a volume: no snapshot or image of the server is made, and the image settings above do not apply." : ""}`),
     table,
     fieldError("volumes"),
-    selects.length ? h("h4", {}, `Volume types in ${cloud}`) : null,
+    selects.length ? h("h4", {}, "The target's volume type for each source type") : null,
+    selects.length && !W.target ? h("p", { class: "hint" }, `The target is chosen in step 4: the types listed are ${cloud}'s until then (come back here to list the target's).`) : null,
     selects.map(([t, sel], j) => formRow(`Type ${t}`, `voltype-${j}`, sel, "volumes")),
     h(
       "div",
@@ -1024,6 +1033,7 @@ async function renderVolumes(box) {
       ),
     ),
   );
+  showTotal();
   if (!selects.length) return;
   let types = [];
   try {
@@ -1046,7 +1056,7 @@ function applyWords() {
   const bootsFromVolume = vols.some((v) => v.root);
   const image = bootsFromVolume ? null : `a snapshot is made in ${W.source} and copied into ${W.target} as an image`;
   const volumes = moved.length
-    ? `${moved.length === 1 ? "its volume is" : `its ${moved.length} volumes are`} snapshotted and copied in ${W.source}, moved as images and made volumes again in ${W.target}${W.stop ? ` (the source is shut off while they are snapshotted)` : ""}`
+    ? `${moved.length === 1 ? "its volume is snapshotted and copied in ${W.source}, moved as an image and made a volume" : `its ${moved.length} volumes are snapshotted and copied in ${W.source}, moved as images and made volumes`} again in ${W.target}${W.stop ? ` (the source is shut off while they are snapshotted)` : ""}`
     : null;
   return [image, volumes].filter(Boolean).join("; ") || `the server is copied from ${W.source} into ${W.target}`;
 }
