@@ -8,7 +8,11 @@
 //! two-NIC server in the source, places each NIC (one onto the target's `private`, one onto
 //! its network built from the source, keeping its IP), checks the plan text the page wrote
 //! with the plan reader, then keeps the IP where the target refuses it and finds the
-//! preflight's refusal under that NIC. A PNG of each step is saved under
+//! preflight's refusal under that NIC. A fourth makes a server booted from a volume with a
+//! data volume attached (the `openstack` CLI), sees both volumes in the image step, skips the
+//! data volume and maps the root volume's type, checks the plan text with the plan reader and
+//! the diff's volume nodes, and applies it to the end, the volume's steps grouped under its
+//! heading with the image's bytes shown. A PNG of each step is saved under
 //! `$CARGO_TARGET_TMPDIR/wizard/`.
 //!
 //! It owns the browser side only: chromedriver (`/usr/bin/chromedriver`, on the port it picks)
