@@ -1204,6 +1204,7 @@ async fn drive_volumes(page: &Page, service: &Service, server_id: &str) {
         "the target's default first"
     );
     page.select("voltype-0", "__DEFAULT__").await;
+    page.click("stop").await;
     page.shot("volumes-step3").await;
     page.next(3).await;
 
@@ -1213,6 +1214,22 @@ async fn drive_volumes(page: &Page, service: &Service, server_id: &str) {
     next_through(page, 4, 7).await;
     page.click("fip-mode-none").await;
     page.next(7).await;
+
+    // Step 8 with `stop` ticked: the plan says so. Back in step 3 every choice is as it was
+    // left; `stop` is unticked again (devcloud's source is copied running).
+    wait_valid_review(page).await;
+    let text = plan_text(page).await;
+    assert!(text.contains("stop = true"), "{text}");
+    page.js("location.hash = '#/wizard/3';", vec![]).await;
+    page.wait_step(3).await;
+    assert!(
+        page.checked("vol-skip-1").await,
+        "the data volume is no longer skipped"
+    );
+    assert_eq!(page.value("voltype-0").await, "__DEFAULT__");
+    assert!(page.checked("stop").await, "stop is no longer ticked");
+    page.click("stop").await;
+    next_through(page, 3, 8).await;
 
     // Step 8: the plan carries the keys, reads as a plan, and its diff copies the root
     // volume (its intermediates too) and nothing of the data volume.
