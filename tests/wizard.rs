@@ -1313,6 +1313,18 @@ async fn drive_volumes(page: &Page, service: &Service, server_id: &str) {
     for row in &grouped {
         assert_eq!(row[1], "done", "{grouped:?}");
     }
+    let head = page
+        .js(
+            "const h = document.querySelector('#progress tr.volume-head');
+             return h ? h.textContent : null;",
+            vec![],
+        )
+        .await;
+    assert!(
+        head.as_str()
+            .is_some_and(|t| t.contains("wiz-vols[0]") && t.contains("wiz-vols-root, 1 GiB")),
+        "the volume's heading: {head}"
+    );
     let bytes = page
         .js(
             "const r = document.getElementById('progress-volume_image.wiz-vols[0]');

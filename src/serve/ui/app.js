@@ -456,6 +456,9 @@ class JobView {
     this.ended = false;
     this.job = null;
     this.onEnd = null;
+    // The words after a volume's heading (`<server>[i]` -> "name, 1 GiB, root"), when the
+    // page knows the server's volumes (the wizard does).
+    this.describeVolume = null;
     this.root = h("div", { class: "job-view" });
     this.head = h(
       "div",
@@ -553,7 +556,7 @@ class JobView {
     if (!this.volumeGroups) this.volumeGroups = new Map();
     let group = this.volumeGroups.get(key);
     if (!group) {
-      const head = h("tr", { class: "volume-head", dataset: { volume: key } }, h("td", { colspan: 5 }, "Volume ", h("code", {}, key)));
+      const head = h("tr", { class: "volume-head", dataset: { volume: key } }, h("td", { colspan: 5 }, "Volume ", h("code", {}, key), this.describeVolume ? this.describeVolume(key) : null));
       this.tbody.append(head);
       group = { head, rows: [] };
       this.volumeGroups.set(key, group);
@@ -1909,6 +1912,14 @@ function startWizardJob(job, area, again) {
   W.finished = false;
   again.hidden = true;
   jv.onEnd = (job) => wizardJobEnded(again, job);
+  // The engine numbers a server's volumes as the volumes route lists them (skipped ones too).
+  jv.describeVolume = (key) => {
+    const m = /^(.*)\[(\d+)\]$/.exec(key);
+    const v = m && m[1] === W.targetName ? (W.volumes || [])[Number(m[2])] : null;
+    if (!v) return null;
+    const words = [v.name || v.id, v.size_gb !== null && v.size_gb !== undefined ? `${v.size_gb} GiB` : null, v.volume_type, v.root ? "root" : v.device].filter(Boolean);
+    return h("span", { class: "hint" }, ` · ${words.join(", ")}`);
+  };
   fill(area, jv.root);
   jv.follow(job);
 }
