@@ -1147,6 +1147,26 @@ async fn drive_volumes(page: &Page, service: &Service, server_id: &str) {
         ],
         "{listed:#}"
     );
+    // A server booted from an image with no volume: none listed (Cinder is not asked); an
+    // unknown server: 404.
+    let servers = service.json("/v1/clouds/provider/servers").await;
+    let plain = servers["servers"]
+        .as_array()
+        .and_then(|all| all.iter().find(|s| s["name"] == "ehr-analytics"))
+        .and_then(|s| s["id"].as_str())
+        .expect("ehr-analytics is listed")
+        .to_string();
+    let none = service
+        .json(&format!("/v1/clouds/provider/servers/{plain}/volumes"))
+        .await;
+    assert_eq!(none["volumes"], json!([]), "{none:#}");
+    assert_eq!(none["booted_from_volume"], false, "{none:#}");
+    let unknown = service
+        .get("/v1/clouds/provider/servers/no-such-server/volumes")
+        .send()
+        .await
+        .expect("GET volumes");
+    assert_eq!(unknown.status().as_u16(), 404);
     let types = service.json("/v1/clouds/hospital/volume-types").await;
     let types = types["volume_types"]
         .as_array()
