@@ -8,7 +8,11 @@
 //! two-NIC server in the source, places each NIC (one onto the target's `private`, one onto
 //! its network built from the source, keeping its IP), checks the plan text the page wrote
 //! with the plan reader, then keeps the IP where the target refuses it and finds the
-//! preflight's refusal under that NIC. A PNG of each step is saved under
+//! preflight's refusal under that NIC. A fourth makes a server booted from a volume with a
+//! data volume attached (the `openstack` CLI), sees both volumes in the image step, skips the
+//! data volume and maps the root volume's type, checks the plan text with the plan reader and
+//! the diff's volume nodes, and applies it to the end, the volume's steps grouped under its
+//! heading with the image's bytes shown. A PNG of each step is saved under
 //! `$CARGO_TARGET_TMPDIR/wizard/`.
 //!
 //! It owns the browser side only: chromedriver (`/usr/bin/chromedriver`, on the port it picks)
@@ -32,7 +36,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use futures_util::FutureExt;
 use serde_json::{Value, json};
 
-use harness::{World, both};
+use harness::{World, both, openstack, openstack_text};
 use service::Service;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -986,6 +990,378 @@ async fn drive_nics(page: &Page, service: &Service) {
         "the refusal under NIC 1 is not visible: {shown:?}"
     );
     page.shot("nics-step4-refused").await;
+}
+
+const VOLUME_SHOTS: &[&str] = &["volumes-step3", "volumes-review", "volumes-applied"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_volume_backed_server_is_moved_with_its_data_volume_skipped_and_its_type_mapped() {
+    let session = Session::open("volumes", VOLUME_SHOTS).await;
+    let server = volume_backed_server(&session.world).await;
+    let failure = session
+        .run(drive_volumes(&session.page, &session.service, &server))
+        .await;
+    let world = session.close(failure, "volumes").await;
+    // The target has `wiz-vols`, ACTIVE, booted from its one volume (the data volume stayed
+    // behind); the source still has both volumes attached to its server.
+    let target = openstack(&world, "hospital", &["server", "show", "wiz-vols"], true).await;
+    assert_eq!(target["status"], "ACTIVE", "{target:#}");
+    let attached = target["volumes_attached"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(attached.len(), 1, "one volume in the target: {target:#}");
+    let copy = attached[0]["id"]
+        .as_str()
+        .expect("the volume's id")
+        .to_string();
+    let volume = openstack(&world, "hospital", &["volume", "show", &copy], true).await;
+    assert_eq!(
+        volume["type"], "__DEFAULT__",
+        "the type was mapped: {volume:#}"
+    );
+    assert!(
+        volume["bootable"] == true || volume["bootable"] == "true",
+        "the target volume is not bootable: {volume:#}"
+    );
+    let source = openstack(&world, "provider", &["server", "show", &server], true).await;
+    assert_eq!(
+        source["volumes_attached"].as_array().map(Vec::len),
+        Some(2),
+        "{source:#}"
+    );
+}
+
+/// The source: volumes `wiz-vols-root` (1 GiB, bootable, from a small raw image) and
+/// `wiz-vols-data` (1 GiB, empty), both of devcloud's default type `lvmdriver-1`, and server
+/// `wiz-vols` booted from the first with the second attached (made with the `openstack` CLI,
+/// as `tests/e2e/volumes.rs` does). Returns the server's id.
+async fn volume_backed_server(world: &World) -> String {
+    std::fs::write(world.path().join("wiz-vols-root.raw"), vec![0u8; 1 << 20]).expect("root");
+    let image = openstack(
+        world,
+        "provider",
+        &[
+            "image",
+            "create",
+            "--disk-format",
+            "raw",
+            "--container-format",
+            "bare",
+            "--file",
+            "wiz-vols-root.raw",
+            "wiz-vols-root-img",
+        ],
+        true,
+    )
+    .await;
+    let image = image["id"].as_str().expect("the image's id").to_string();
+    let mut volumes = Vec::new();
+    for (name, from_image) in [("wiz-vols-root", true), ("wiz-vols-data", false)] {
+        let mut args = vec!["volume", "create", "--size", "1"];
+        if from_image {
+            args.extend(["--image", image.as_str(), "--bootable"]);
+        }
+        args.push(name);
+        let volume = openstack(world, "provider", &args, true).await;
+        let id = volume["id"].as_str().expect("the volume's id").to_string();
+        wait_volume(world, &id, "available").await;
+        volumes.push(id);
+    }
+    let server = openstack(
+        world,
+        "provider",
+        &[
+            "server",
+            "create",
+            "--volume",
+            &volumes[0],
+            "--flavor",
+            "m1.small",
+            "--network",
+            "private",
+            "--key-name",
+            "alice-key",
+            "--wait",
+            "wiz-vols",
+        ],
+        true,
+    )
+    .await;
+    let server = server["id"].as_str().expect("the server's id").to_string();
+    openstack(
+        world,
+        "provider",
+        &["server", "add", "volume", &server, &volumes[1]],
+        false,
+    )
+    .await;
+    wait_volume(world, &volumes[1], "in-use").await;
+    server
+}
+
+/// Poll the source's volume `id` until its status is `wanted`.
+async fn wait_volume(world: &World, id: &str, wanted: &str) {
+    let deadline = Instant::now() + SHORT;
+    loop {
+        let status = openstack_text(
+            world,
+            "provider",
+            &["volume", "show", id, "-f", "value", "-c", "status"],
+        )
+        .await;
+        if status.trim() == wanted {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "volume {id} did not become {wanted} (last {status:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// The user moves `wiz-vols`: step 3 lists its two volumes (the root one first, which cannot
+/// be skipped), the data volume is skipped and `lvmdriver-1` mapped to the target's
+/// `__DEFAULT__`; the plan the page wrote reads with those keys; the review's diff makes the
+/// root volume's copy and nothing of the data volume's; the apply shows each step of the
+/// volume under its heading, the image's bytes among them, and ends done.
+async fn drive_volumes(page: &Page, service: &Service, server_id: &str) {
+    // The API behind step 3, as openapi.json describes it.
+    let listed = service
+        .json(&format!("/v1/clouds/provider/servers/{server_id}/volumes"))
+        .await;
+    assert_eq!(listed["booted_from_volume"], true, "{listed:#}");
+    let volumes = listed["volumes"].as_array().cloned().unwrap_or_default();
+    for v in &volumes {
+        service::conforms("ServerVolume", v);
+    }
+    assert_eq!(
+        volumes
+            .iter()
+            .map(|v| (v["name"].clone(), v["root"].clone(), v["size_gb"].clone()))
+            .collect::<Vec<_>>(),
+        [
+            (json!("wiz-vols-root"), json!(true), json!(1)),
+            (json!("wiz-vols-data"), json!(false), json!(1)),
+        ],
+        "{listed:#}"
+    );
+    // A server booted from an image with no volume: none listed (Cinder is not asked); an
+    // unknown server: 404.
+    let servers = service.json("/v1/clouds/provider/servers").await;
+    let plain = servers["servers"]
+        .as_array()
+        .and_then(|all| all.iter().find(|s| s["name"] == "ehr-analytics"))
+        .and_then(|s| s["id"].as_str())
+        .expect("ehr-analytics is listed")
+        .to_string();
+    let none = service
+        .json(&format!("/v1/clouds/provider/servers/{plain}/volumes"))
+        .await;
+    assert_eq!(none["volumes"], json!([]), "{none:#}");
+    assert_eq!(none["booted_from_volume"], false, "{none:#}");
+    let unknown = service
+        .get("/v1/clouds/provider/servers/no-such-server/volumes")
+        .send()
+        .await
+        .expect("GET volumes");
+    assert_eq!(unknown.status().as_u16(), 404);
+    let types = service.json("/v1/clouds/hospital/volume-types").await;
+    let types = types["volume_types"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for t in &types {
+        service::conforms("VolumeType", t);
+    }
+    assert!(
+        types.iter().any(|t| t["name"] == "__DEFAULT__"),
+        "{types:?}"
+    );
+
+    open_wizard(page, service).await;
+    page.select("source-cloud", "provider").await;
+    page.next(1).await;
+    page.click("server-wiz-vols").await;
+    page.next(2).await;
+
+    // Step 3: the volumes, root first; the root volume has no skip box.
+    let rows = page
+        .js(
+            "return [...document.querySelectorAll('#volumes-table tbody tr')]
+                 .map(r => [...r.children].map(c => c.textContent));",
+            vec![],
+        )
+        .await;
+    let rows = rows.as_array().cloned().unwrap_or_default();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let row = |i: usize| rows[i].as_array().cloned().unwrap_or_default();
+    assert_eq!(row(0)[0], "wiz-vols-root", "{rows:?}");
+    assert_eq!(row(0)[1], "1 GiB", "{rows:?}");
+    assert_eq!(row(0)[2], "lvmdriver-1", "{rows:?}");
+    assert!(
+        row(0)[3].as_str().is_some_and(|d| d.contains("(root)")),
+        "{rows:?}"
+    );
+    assert_eq!(row(1)[0], "wiz-vols-data", "{rows:?}");
+    assert_eq!(
+        page.count("#vol-skip-0").await,
+        0,
+        "the root volume can be skipped"
+    );
+    assert!(
+        !page.checked("vol-skip-1").await,
+        "the data volume starts skipped"
+    );
+    assert!(!page.checked("stop").await, "stop starts checked");
+    assert_eq!(page.text("volumes-total").await, "2 GiB to copy");
+    page.click("vol-skip-1").await;
+    assert_eq!(page.text("volumes-total").await, "1 GiB to copy");
+    assert_eq!(
+        page.value("voltype-0").await,
+        "",
+        "the target's default first"
+    );
+    page.select("voltype-0", "__DEFAULT__").await;
+    page.click("stop").await;
+    page.shot("volumes-step3").await;
+    page.next(3).await;
+
+    // Steps 4 to 7: the target, its `private` network, the defaults, no floating IP.
+    page.select("target-cloud", "hospital").await;
+    wait_nics(page).await;
+    next_through(page, 4, 7).await;
+    page.click("fip-mode-none").await;
+    page.next(7).await;
+
+    // Step 8 with `stop` ticked: the plan says so. Back in step 3 every choice is as it was
+    // left; `stop` is unticked again (devcloud's source is copied running).
+    wait_valid_review(page).await;
+    let text = plan_text(page).await;
+    assert!(text.contains("stop = true"), "{text}");
+    page.js("location.hash = '#/wizard/3';", vec![]).await;
+    page.wait_step(3).await;
+    assert!(
+        page.checked("vol-skip-1").await,
+        "the data volume is no longer skipped"
+    );
+    assert_eq!(page.value("voltype-0").await, "__DEFAULT__");
+    assert!(page.checked("stop").await, "stop is no longer ticked");
+    page.click("stop").await;
+    next_through(page, 3, 8).await;
+
+    // Step 8: the plan carries the keys, reads as a plan, and its diff copies the root
+    // volume (its intermediates too) and nothing of the data volume.
+    wait_valid_review(page).await;
+    let text = plan_text(page).await;
+    for line in [
+        "skip_volumes = [\"wiz-vols-data\"]",
+        "volume_types = { \"lvmdriver-1\" = \"__DEFAULT__\" }",
+    ] {
+        assert!(text.contains(line), "the plan lacks {line}:\n{text}");
+    }
+    assert!(!text.contains("stop = "), "{text}");
+    let loaded = s2d::plan::parse_str(&text, s2d::plan::Syntax::Toml, "wizard.toml");
+    assert!(!loaded.has_errors(), "{:?}\n{text}", loaded.diagnostics);
+    let plan = loaded.plan.expect("a plan");
+    let resolved = &plan.resolved_servers()[0];
+    assert_eq!(resolved.skip_volumes, ["wiz-vols-data"]);
+    assert_eq!(
+        resolved.volume_types.get("lvmdriver-1").map(String::as_str),
+        Some("__DEFAULT__")
+    );
+    assert!(!resolved.stop);
+    let diff = page.text("diff").await;
+    for address in [
+        "volume_snapshot.wiz-vols[0]",
+        "volume_copy.wiz-vols[0]",
+        "volume_image.wiz-vols[0]",
+        "volume.wiz-vols[0]",
+    ] {
+        assert_eq!(
+            page.count(&format!(
+                "#diff li[id=\"change-{address}\"][data-action=create]"
+            ))
+            .await,
+            1,
+            "the diff does not create {address}: {diff}"
+        );
+    }
+    assert_eq!(
+        page.count("#diff li[id$=\"wiz-vols[1]\"]").await,
+        0,
+        "the skipped data volume is in the diff: {diff}"
+    );
+    page.shot("volumes-review").await;
+    page.next(8).await;
+
+    // Step 9: apply to the end; a volume's steps are grouped under its heading, in order.
+    page.click("apply").await;
+    let status = page.job_end("the apply of wiz-vols to end").await;
+    assert_eq!(status, "succeeded", "the apply did not succeed");
+    let grouped = page
+        .js(
+            "const head = document.querySelector('#progress tr.volume-head[data-volume=\"wiz-vols[0]\"]');
+             if (!head) return null;
+             const out = [];
+             for (let r = head.nextElementSibling; r && r.classList.contains('volume-step'); r = r.nextElementSibling)
+                 out.push([r.id.replace(/^progress-/, ''), r.dataset.state]);
+             return out;",
+            vec![],
+        )
+        .await;
+    let grouped = grouped.as_array().cloned().unwrap_or_default();
+    let order: Vec<&str> = grouped.iter().filter_map(|r| r[0].as_str()).collect();
+    let stages = [
+        "volume_snapshot.wiz-vols[0]",
+        "volume_copy.wiz-vols[0]",
+        "volume_upload.wiz-vols[0]",
+        "volume_image.wiz-vols[0]",
+        "volume.wiz-vols[0]",
+    ];
+    let expected: Vec<&str> = stages
+        .iter()
+        .copied()
+        .filter(|a| order.contains(a))
+        .collect();
+    assert_eq!(order, expected, "not grouped in step order: {grouped:?}");
+    assert!(
+        order.contains(&"volume_image.wiz-vols[0]") && order.contains(&"volume.wiz-vols[0]"),
+        "{grouped:?}"
+    );
+    for row in &grouped {
+        assert_eq!(row[1], "done", "{grouped:?}");
+    }
+    let head = page
+        .js(
+            "const h = document.querySelector('#progress tr.volume-head');
+             return h ? h.textContent : null;",
+            vec![],
+        )
+        .await;
+    assert!(
+        head.as_str()
+            .is_some_and(|t| t.contains("wiz-vols[0]") && t.contains("wiz-vols-root, 1 GiB")),
+        "the volume's heading: {head}"
+    );
+    let bytes = page
+        .js(
+            "const r = document.getElementById('progress-volume_image.wiz-vols[0]');
+             return r ? r.querySelector('.bar-text').textContent : null;",
+            vec![],
+        )
+        .await;
+    assert!(
+        bytes.as_str().is_some_and(|t| t.contains('B')),
+        "no bytes shown for the volume's image: {bytes}"
+    );
+    page.js(
+        "document.querySelector('#progress tr.volume-head').scrollIntoView();",
+        vec![],
+    )
+    .await;
+    page.shot("volumes-applied").await;
 }
 
 /// Open the address `s2d serve` prints (with the token) and wait for the first step.

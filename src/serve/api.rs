@@ -39,6 +39,11 @@ pub fn router(app: Shared, token: Token) -> Router {
             "/clouds/{cloud}/servers/{id}/nics",
             get(browse::server_nics),
         )
+        .route(
+            "/clouds/{cloud}/servers/{id}/volumes",
+            get(browse::server_volumes),
+        )
+        .route("/clouds/{cloud}/volume-types", get(browse::volume_types))
         .route("/clouds/{cloud}/keypairs", get(browse::keypairs))
         .route(
             "/clouds/{cloud}/security-groups",

@@ -278,3 +278,121 @@ pub async fn flavors(
             .collect::<Vec<_>>()
     })))
 }
+
+/// `GET /v1/clouds/{cloud}/servers/{id}/volumes`: the volumes attached to the server, in the
+/// order the engine reads them (the root volume of a server booted from a volume first, then
+/// by device), each with its size in GiB, type, device, whether it is the root volume,
+/// whether it is encrypted (s2d cannot move those: their key stays in the source's key
+/// manager) and whether Nova deletes it with the server. Cinder is asked only when the server
+/// has volumes, so a cloud without Cinder still answers for a server booted from an image.
+pub async fn server_volumes(
+    State(app): State<Shared>,
+    Path((name, id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let cloud = app.cloud(&name).await?;
+    let server_id = ServerId::new(id.as_str());
+    let server = cloud
+        .compute
+        .get_server(&server_id)
+        .await
+        .map_err(ApiError::cloud)?
+        .ok_or_else(|| ApiError::not_found(format!("server {id} in {name}")))?;
+    let volumes: BTreeMap<String, crate::cloud::volume::Volume> =
+        if server.volumes_attached.is_empty() {
+            BTreeMap::new()
+        } else {
+            cloud
+                .volume()
+                .await
+                .map_err(ApiError::cloud)?
+                .volumes()
+                .await
+                .map_err(ApiError::cloud)?
+                .into_iter()
+                .map(|v| (v.id.to_string(), v))
+                .collect()
+        };
+    let listed: Vec<Value> = in_volume_order(&server, &volumes)
+        .into_iter()
+        .map(|(attached, boot)| {
+            let volume = volumes.get(attached.id.as_str());
+            json!({
+                "id": attached.id.as_str(),
+                "name": volume.map(|v| v.name.as_str()).unwrap_or_default(),
+                "size_gb": volume.map(|v| v.size),
+                "volume_type": volume.and_then(|v| v.volume_type.as_deref()),
+                "device": volume.and_then(|v| {
+                    v.attachments
+                        .iter()
+                        .find(|a| a.server_id == server.id)
+                        .and_then(|a| a.device.as_deref())
+                }),
+                "root": boot,
+                "encrypted": volume.is_some_and(|v| v.encrypted),
+                "delete_on_termination": attached.delete_on_termination.unwrap_or(false),
+                "status": volume.map(|v| v.status.as_str()),
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "server": {"id": server.id.as_str(), "name": server.name},
+        "booted_from_volume": server.image.is_none() && !listed.is_empty(),
+        "volumes": listed,
+    })))
+}
+
+/// A server's attached volumes with whether each is its root volume, in the engine's order
+/// (`source_volumes` in the OpenStack adapter): by device, a device Nova has not named yet
+/// last; a server without an image boots from its bootable volume (else its first), which
+/// goes first.
+fn in_volume_order<'a>(
+    server: &'a crate::cloud::compute::Server,
+    volumes: &BTreeMap<String, crate::cloud::volume::Volume>,
+) -> Vec<(&'a crate::cloud::compute::AttachedVolume, bool)> {
+    let device = |id: &str| -> Option<String> {
+        volumes.get(id).and_then(|v| {
+            v.attachments
+                .iter()
+                .find(|a| a.server_id == server.id)
+                .and_then(|a| a.device.clone())
+        })
+    };
+    let mut out: Vec<(&crate::cloud::compute::AttachedVolume, bool)> =
+        server.volumes_attached.iter().map(|a| (a, false)).collect();
+    out.sort_by_key(|(a, _)| {
+        let d = device(a.id.as_str());
+        (d.is_none(), d, a.id.to_string())
+    });
+    if server.image.is_none() && !out.is_empty() {
+        let root = out
+            .iter()
+            .position(|(a, _)| volumes.get(a.id.as_str()).is_some_and(|v| v.bootable))
+            .unwrap_or(0);
+        let (attached, _) = out.remove(root);
+        out.insert(0, (attached, true));
+    }
+    out
+}
+
+/// `GET /v1/clouds/{cloud}/volume-types`: the cloud's Cinder volume types, by name (the
+/// values of the plan's `volume_types` map).
+pub async fn volume_types(
+    State(app): State<Shared>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let cloud = app.cloud(&name).await?;
+    let mut types = cloud
+        .volume()
+        .await
+        .map_err(ApiError::cloud)?
+        .types()
+        .await
+        .map_err(ApiError::cloud)?;
+    types.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Json(json!({
+        "volume_types": types
+            .iter()
+            .map(|t| json!({"id": t.id, "name": t.name}))
+            .collect::<Vec<_>>()
+    })))
+}

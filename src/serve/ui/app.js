@@ -36,6 +36,8 @@ const FIELDS = {
   visibility: { step: 3, label: "Visibility" },
   "target-name": { step: 3, label: "Server name in the target" },
   flavor: { step: 3, label: "Flavor" },
+  volumes: { step: 3, label: "Volumes" },
+  stop: { step: 3, label: "Stop the source while its volumes are copied" },
   "target-cloud": { step: 4, label: "Target cloud" },
   network: { step: 4, label: "Networks" },
   // `nic-<i>`: one per NIC of the chosen server, added when its NICs are listed (step 4).
@@ -436,6 +438,11 @@ async function readSse(res, dispatch) {
  * Job progress view (wizard step 9, and the plans page)
  * ---------------------------------------------------------------------------------------- */
 
+/** A volume's addresses: its intermediates and the target volume, `<kind>.<server>[i]`. */
+const VOLUME_ADDRESS = /^(volume_snapshot|volume_copy|volume_upload|volume_image|volume)\.(.+\[\d+\])$/;
+/** The order a volume's steps run in. */
+const VOLUME_STAGES = ["volume_snapshot", "volume_copy", "volume_upload", "volume_image", "volume"];
+
 /**
  * The live view of one job: a row per resource with its state and elapsed time, a progress
  * bar per image transfer, then the final status, the overview and the private keys. Its
@@ -449,6 +456,9 @@ class JobView {
     this.ended = false;
     this.job = null;
     this.onEnd = null;
+    // The words after a volume's heading (`<server>[i]` -> "name, 1 GiB, root"), when the
+    // page knows the server's volumes (the wizard does).
+    this.describeVolume = null;
     this.root = h("div", { class: "job-view" });
     this.head = h(
       "div",
@@ -520,18 +530,50 @@ class JobView {
       // replayed job too), else their arrival time. `lastAt`/`lastBytes`: the sample's start.
       r = { tr, bar, barText, state: "pending", started: null, startedTs: null, elapsed: null, bytes: 0, total: null, clock: null, lastAt: null, lastBytes: 0, rate: null, peak: null, message: null };
       this.rows.set(address, r);
-      this.tbody.append(tr);
+      this.place(address, tr);
     } else if (action && !r.tr.children[1].textContent) {
       r.tr.children[1].textContent = action;
     }
     return r;
   }
 
+  /**
+   * Put a new row in the table: a volume's steps (`volume_snapshot.`, `volume_copy.`,
+   * `volume_upload.`, `volume_image.`, then `volume.` `<server>[i]`) together under one
+   * heading per volume, in the order they run; any other row at the end.
+   */
+  place(address, tr) {
+    const m = VOLUME_ADDRESS.exec(address);
+    if (!m) {
+      this.tbody.append(tr);
+      return;
+    }
+    const key = m[2];
+    const stage = VOLUME_STAGES.indexOf(m[1]);
+    tr.dataset.volume = key;
+    tr.dataset.stage = String(stage);
+    tr.classList.add("volume-step");
+    if (!this.volumeGroups) this.volumeGroups = new Map();
+    let group = this.volumeGroups.get(key);
+    if (!group) {
+      const head = h("tr", { class: "volume-head", dataset: { volume: key } }, h("td", { colspan: 5 }, "Volume ", h("code", {}, key), this.describeVolume ? this.describeVolume(key) : null));
+      this.tbody.append(head);
+      group = { head, rows: [] };
+      this.volumeGroups.set(key, group);
+    }
+    // The group's rows are kept in stage order: before the first of a later stage, else last.
+    const before = group.rows.find((r) => Number(r.dataset.stage) > stage);
+    if (before) before.before(tr);
+    else (group.rows.length ? group.rows[group.rows.length - 1] : group.head).after(tr);
+    group.rows.push(tr);
+    group.rows.sort((a, b) => Number(a.dataset.stage) - Number(b.dataset.stage));
+  }
+
   setState(address, state, text) {
     const r = this.row(address);
     r.state = state;
     r.tr.dataset.state = state;
-    r.tr.className = `st-${state}`;
+    r.tr.className = `st-${state}${r.tr.dataset.volume ? " volume-step" : ""}`;
     r.tr.children[2].textContent = state;
     if (text !== undefined) {
       const td = r.tr.children[4];
@@ -854,6 +896,11 @@ function freshWizard() {
     nicsOf: "", // the server they were listed for
     nicPlan: [], // per NIC: { mode: "map" | "build", network, keepIp, keepMac, name, router }
     fipNic: 0, // the NIC the floating IP goes on
+    volumes: null, // the chosen server's volumes, root first (GET .../servers/{id}/volumes)
+    volumesOf: "", // the server they were listed for
+    volSkip: [], // ids of the volumes left behind
+    volTypes: {}, // source volume type -> target volume type ("" or absent: the target's default)
+    stop: false, // shut the source off while its volumes are snapshotted
     kpMode: "",
     kpImport: "",
     kpCreate: "",
@@ -886,6 +933,151 @@ function resetWizard() {
 
 function serverObj() {
   return W.servers ? W.servers.find((s) => (W.serverId ? s.id === W.serverId : s.name === W.server)) || null : null;
+}
+
+/**
+ * The chosen server's volumes (`GET .../servers/{id}/volumes`), the root volume first. An
+ * encrypted volume cannot be moved: it starts out skipped, and stays so.
+ */
+async function serverVolumes() {
+  const s = serverObj();
+  const key = s ? s.id : "";
+  if (!W.volumes || W.volumesOf !== key) {
+    const answer = s ? await cached(cloudPath(W.source, `servers/${encodeURIComponent(s.id)}/volumes`)) : null;
+    W.volumes = (answer && answer.volumes) || [];
+    W.volumesOf = key;
+    W.volSkip = W.volumes.filter((v) => v.encrypted && !v.root).map((v) => v.id);
+    W.volTypes = {};
+  }
+  return W.volumes;
+}
+
+/** How the plan names a volume: its name when no other volume of the server has it, else its id. */
+function volumeRef(v) {
+  const vols = W.volumes || [];
+  return v.name && vols.filter((o) => o.name === v.name).length === 1 ? v.name : v.id;
+}
+
+/** The source volume types of the volumes that come along, sorted. */
+function movedVolumeTypes() {
+  const types = new Set();
+  for (const v of W.volumes || []) if (v.volume_type && !W.volSkip.includes(v.id)) types.add(v.volume_type);
+  return [...types].sort();
+}
+
+/**
+ * Step 3's volumes: a row per volume (size, type, device, whether it comes along), a select
+ * of the target's types per source type, and the `stop` choice. Hidden for a server with none.
+ */
+async function renderVolumes(box) {
+  const vols = await serverVolumes();
+  if (!vols.length) return;
+  box.hidden = false;
+  const rows = vols.map((v, i) => {
+    let along;
+    if (v.root) along = h("span", { class: "hint" }, "root volume: always comes along");
+    else if (v.encrypted) {
+      along = h("label", { class: "inline" }, h("input", { type: "checkbox", id: `vol-skip-${i}`, checked: true, disabled: true }), " skip (encrypted: its key stays in the source's key manager, s2d cannot move it)");
+    } else {
+      along = h("label", { class: "inline" }, h("input", { type: "checkbox", id: `vol-skip-${i}`, checked: W.volSkip.includes(v.id), dataset: { id: v.id }, onchange: () => showTotal() }), " skip (leave it behind)");
+    }
+    return h(
+      "tr",
+      { id: `volume-${i}`, dataset: { id: v.id } },
+      h("td", {}, v.name ? v.name : h("code", { title: v.id }, v.id), v.encrypted ? " 🔒" : null),
+      h("td", { class: "num" }, v.size_gb === null || v.size_gb === undefined ? "?" : `${v.size_gb} GiB`),
+      h("td", {}, v.volume_type || "—"),
+      h("td", {}, v.device || "—", v.root ? h("strong", {}, " (root)") : null),
+      h("td", {}, along),
+    );
+  });
+  const table = h(
+    "table",
+    { id: "volumes-table", class: "volumes-table" },
+    h("thead", {}, h("tr", {}, h("th", {}, "Volume"), h("th", {}, "Size"), h("th", {}, "Type"), h("th", {}, "Device"), h("th", {}, "In the target"))),
+    h("tbody", {}, rows),
+  );
+  const sourceTypes = [...new Set(vols.map((v) => v.volume_type).filter(Boolean))].sort();
+  const cloud = W.target || W.source;
+  const selects = sourceTypes.map((t, j) => {
+    const sel = h("select", { id: `voltype-${j}`, dataset: { type: t } }, option("", "target default", !W.volTypes[t]));
+    if (W.volTypes[t]) sel.append(option(W.volTypes[t], W.volTypes[t], true));
+    return [t, sel];
+  });
+  const stop = h("input", { type: "checkbox", id: "stop", checked: W.stop });
+  const totalText = h("span", { id: "volumes-total" });
+  // The GiB the ticked boxes leave to copy, kept current as boxes change.
+  const showTotal = () => {
+    const total = vols.filter((v, i) => {
+      const box = $(`vol-skip-${i}`);
+      return v.root || !(box ? box.checked : W.volSkip.includes(v.id));
+    }).reduce((n, v) => n + (v.size_gb || 0), 0);
+    totalText.textContent = `${total} GiB to copy`;
+  };
+  fill(
+    box,
+    h("legend", {}, "Volumes"),
+    h("p", { class: "hint" }, `Each volume that comes along is snapshotted and copied in ${W.source}, moved as an image, and made a volume again in the target (`, totalText, `); the server there ${vols.some((v) => v.root) ? "boots from the copy of its root volume and " : ""}gets its data volumes in the same device order.${vols.some((v) => v.root) ? " It boots from a volume: no snapshot or image of the server is made, and the image settings above do not apply." : ""}`),
+    table,
+    fieldError("volumes"),
+    selects.length ? h("h4", {}, "The target's volume type for each source type") : null,
+    selects.length && !W.target ? h("p", { class: "hint" }, `The target is chosen in step 4: the types listed are ${cloud}'s until then (come back here to list the target's).`) : null,
+    selects.map(([t, sel], j) => formRow(`Type ${t}`, `voltype-${j}`, sel, "volumes")),
+    h(
+      "div",
+      { class: "form-row" },
+      h("label", { for: "stop" }, "Stop the source"),
+      h(
+        "div",
+        { class: "control" },
+        h("label", { class: "inline" }, stop, " shut the source server off while its volumes are snapshotted"),
+        h("div", { class: "hint" }, "Checked: a consistent copy, but the server is down from the first snapshot until the last one is taken (then it is started again). Unchecked: the volumes are copied while it runs, crash-consistent (as if its power were cut)."),
+        fieldError("stop"),
+      ),
+    ),
+  );
+  showTotal();
+  if (!selects.length) return;
+  let types = [];
+  try {
+    types = (await cached(cloudPath(cloud, "volume-types"))).volume_types || [];
+  } catch (_) {
+    types = [];
+  }
+  for (const [t, sel] of selects) {
+    const current = W.volTypes[t] || "";
+    fill(sel, option("", "target default", !current), types.map((vt) => option(vt.name, vt.name, vt.name === current)));
+    if (current && !types.some((vt) => vt.name === current)) sel.append(option(current, `${current} (not in ${cloud})`, true));
+    sel.title = `volume types of ${cloud}`;
+  }
+}
+
+/** What the apply copies, in words: the server's image, and its volumes that come along. */
+function applyWords() {
+  const vols = W.volumes || [];
+  const moved = vols.filter((v) => !W.volSkip.includes(v.id));
+  const bootsFromVolume = vols.some((v) => v.root);
+  const image = bootsFromVolume ? null : `a snapshot is made in ${W.source} and copied into ${W.target} as an image`;
+  const volumes = moved.length
+    ? `${moved.length === 1 ? "its volume is snapshotted and copied in ${W.source}, moved as an image and made a volume" : `its ${moved.length} volumes are snapshotted and copied in ${W.source}, moved as images and made volumes`} again in ${W.target}${W.stop ? ` (the source is shut off while they are snapshotted)` : ""}`
+    : null;
+  return [image, volumes].filter(Boolean).join("; ") || `the server is copied from ${W.source} into ${W.target}`;
+}
+
+/** Read step 3's volume choices back, when they were shown. */
+function collectVolumes() {
+  const vols = W.volumes || [];
+  if (!$("volumes-table")) return;
+  W.volSkip = vols.filter((v, i) => {
+    const box = $(`vol-skip-${i}`);
+    return !v.root && (v.encrypted || (box && box.checked));
+  }).map((v) => v.id);
+  document.querySelectorAll("select[id^='voltype-']").forEach((sel) => {
+    if (sel.value) W.volTypes[sel.dataset.type] = sel.value;
+    else delete W.volTypes[sel.dataset.type];
+  });
+  const stop = $("stop");
+  if (stop) W.stop = stop.checked;
 }
 
 /**
@@ -1040,6 +1232,12 @@ function composeToml() {
   image.push(`visibility = ${tomlString(W.visibility || "private")}`);
   add(`image = { ${image.join(", ")} }`, "image-name");
   if (W.flavor) add(`flavor = ${tomlString(W.flavor)}`, "flavor");
+  const vols = W.volumes || [];
+  const skipped = vols.filter((v) => W.volSkip.includes(v.id));
+  if (skipped.length) add(`skip_volumes = [${skipped.map((v) => tomlString(volumeRef(v))).join(", ")}]`, "volumes");
+  const typeMap = movedVolumeTypes().filter((t) => W.volTypes[t]).map((t) => `${tomlString(t)} = ${tomlString(W.volTypes[t])}`);
+  if (typeMap.length) add(`volume_types = { ${typeMap.join(", ")} }`, "volumes");
+  if (W.stop && vols.some((v) => !W.volSkip.includes(v.id))) add("stop = true", "stop");
   const only = W.nicPlan[0];
   if (nics.length <= 1 && (!only || (only.mode === "map" && !only.keepIp && !only.keepMac))) {
     add(`network = ${tomlString(only ? only.network : W.network)}`, "network");
@@ -1074,6 +1272,7 @@ function fieldOfDiagnostic(d, map) {
   }
   if (field) return field;
   const words = [
+    [/volume/i, "volumes"],
     [/disk_format/i, "disk-format"],
     [/visibility/i, "visibility"],
     [/keypair/i, "keypair"],
@@ -1234,6 +1433,7 @@ const STEPS = {
   3: {
     render(body) {
       const s = serverObj();
+      let volBox = null;
       if (W.auto.imageName && W.server) W.imageName = W.server;
       if (W.auto.targetName && W.server) W.targetName = W.server;
       const imageName = h("input", { id: "image-name", type: "text", value: W.imageName, spellcheck: "false", oninput: () => (W.auto.imageName = false) });
@@ -1252,8 +1452,10 @@ const STEPS = {
         h("fieldset", {}, h("legend", {}, "Server in the target"),
           formRow("Server name", "target-name", targetName, "target-name"),
           formRow("Flavor", "flavor", flavor, "flavor", "Default: the target flavor with the source flavor's name, else the one with its vCPUs, RAM and disk.")),
+        (volBox = h("fieldset", { id: "volumes-box", hidden: true }, h("legend", {}, "Volumes"))),
       );
       return async () => {
+        await renderVolumes(volBox);
         // The target's flavors when the target is known, else the source's (names usually match).
         const cloud = W.target || W.source;
         const { flavors } = await cached(cloudPath(cloud, "flavors"));
@@ -1272,6 +1474,7 @@ const STEPS = {
       W.visibility = $("visibility").value;
       W.targetName = $("target-name").value.trim();
       W.flavor = $("flavor").value;
+      collectVolumes();
       // A field keeps following the server's name only while it holds that name.
       W.auto.imageName = W.imageName === W.server;
       W.auto.targetName = W.targetName === W.server;
@@ -1284,6 +1487,8 @@ const STEPS = {
       else if (W.targetName.length > 255) e["target-name"] = "At most 255 characters.";
       if (W.diskFormat && !DISK_FORMATS.includes(W.diskFormat)) e["disk-format"] = `One of ${DISK_FORMATS.join(", ")}.`;
       if (!VISIBILITIES.includes(W.visibility)) e.visibility = `One of ${VISIBILITIES.join(", ")}.`;
+      const root = (W.volumes || []).find((v) => v.root);
+      if (root && root.encrypted) e.volumes = "The root volume is encrypted: its key stays in the source's key manager, so s2d cannot move this server.";
       return e;
     },
   },
@@ -1675,7 +1880,7 @@ const STEPS = {
       } }, "Start a new migration");
       const area = h("div", { id: "job-area" });
       body.append(
-        h("p", { class: "lead" }, `Apply plan ${W.planId || ""}: a snapshot is made in ${W.source} and copied into ${W.target} as an image; the server is started there with its keypair and security group${W.fipMode && W.fipMode !== "none" ? " and a floating IP" : ""}. Progress is shown live; you may leave this page and come back.`),
+        h("p", { class: "lead" }, `Apply plan ${W.planId || ""}: ${applyWords()}; the server is started there with its keypair and security group${W.fipMode && W.fipMode !== "none" ? " and a floating IP" : ""}. Progress is shown live; you may leave this page and come back.`),
         summary,
         h("div", { class: "actions-row" }, applyBtn, " ", again),
         area,
@@ -1707,6 +1912,14 @@ function startWizardJob(job, area, again) {
   W.finished = false;
   again.hidden = true;
   jv.onEnd = (job) => wizardJobEnded(again, job);
+  // The engine numbers a server's volumes as the volumes route lists them (skipped ones too).
+  jv.describeVolume = (key) => {
+    const m = /^(.*)\[(\d+)\]$/.exec(key);
+    const v = m && m[1] === W.targetName ? (W.volumes || [])[Number(m[2])] : null;
+    if (!v) return null;
+    const words = [v.name || v.id, v.size_gb !== null && v.size_gb !== undefined ? `${v.size_gb} GiB` : null, v.volume_type, v.root ? "root" : v.device].filter(Boolean);
+    return h("span", { class: "hint" }, ` · ${words.join(", ")}`);
+  };
   fill(area, jv.root);
   jv.follow(job);
 }
