@@ -998,8 +998,26 @@ const VOLUME_SHOTS: &[&str] = &["volumes-step3", "volumes-review", "volumes-appl
 async fn a_volume_backed_server_is_moved_with_its_data_volume_skipped_and_its_type_mapped() {
     let session = Session::open("volumes", VOLUME_SHOTS).await;
     let server = volume_backed_server(&session.world).await;
+    let root = openstack(
+        &session.world,
+        "provider",
+        &["volume", "show", "wiz-vols-root"],
+        true,
+    )
+    .await;
+    let src_type = root["type"]
+        .as_str()
+        .expect("the root volume's type")
+        .to_string();
+    let to_type = mapped_type(&session.service, &src_type).await;
     let failure = session
-        .run(drive_volumes(&session.page, &session.service, &server))
+        .run(drive_volumes(
+            &session.page,
+            &session.service,
+            &server,
+            &src_type,
+            &to_type,
+        ))
         .await;
     let world = session.close(failure, "volumes").await;
     // The target has `wiz-vols`, ACTIVE, booted from its one volume (the data volume stayed
@@ -1017,7 +1035,8 @@ async fn a_volume_backed_server_is_moved_with_its_data_volume_skipped_and_its_ty
         .to_string();
     let volume = openstack(&world, "hospital", &["volume", "show", &copy], true).await;
     assert_eq!(
-        volume["type"], "__DEFAULT__",
+        volume["type"],
+        to_type.as_str(),
         "the type was mapped: {volume:#}"
     );
     assert!(
@@ -1126,7 +1145,39 @@ async fn wait_volume(world: &World, id: &str, wanted: &str) {
 /// `__DEFAULT__`; the plan the page wrote reads with those keys; the review's diff makes the
 /// root volume's copy and nothing of the data volume's; the apply shows each step of the
 /// volume under its heading, the image's bytes among them, and ends done.
-async fn drive_volumes(page: &Page, service: &Service, server_id: &str) {
+/// The type to map the source's `src_type` to: one the page offers (the source's types, until
+/// the target is chosen) and the target has, another than `src_type` when there is one
+/// (devcloud: `__DEFAULT__`; the real clouds: `standard`, the one type both have).
+async fn mapped_type(service: &Service, src_type: &str) -> String {
+    let types = service.json("/v1/clouds/hospital/volume-types").await;
+    let types = types["volume_types"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let source_types = service.json("/v1/clouds/provider/volume-types").await;
+    let source_types: Vec<String> = source_types["volume_types"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|t| t["name"].as_str().map(str::to_string))
+        .collect();
+    let in_target = |name: &str| types.iter().any(|t| t["name"] == name);
+    source_types
+        .iter()
+        .find(|t| **t != src_type && in_target(t))
+        .or_else(|| source_types.iter().find(|t| in_target(t)))
+        .cloned()
+        .unwrap_or_else(|| panic!("a volume type both clouds have: {source_types:?} {types:?}"))
+}
+
+async fn drive_volumes(
+    page: &Page,
+    service: &Service,
+    server_id: &str,
+    src_type: &str,
+    to_type: &str,
+) {
     // The API behind step 3, as openapi.json describes it.
     let listed = service
         .json(&format!("/v1/clouds/provider/servers/{server_id}/volumes"))
@@ -1175,10 +1226,6 @@ async fn drive_volumes(page: &Page, service: &Service, server_id: &str) {
     for t in &types {
         service::conforms("VolumeType", t);
     }
-    assert!(
-        types.iter().any(|t| t["name"] == "__DEFAULT__"),
-        "{types:?}"
-    );
 
     open_wizard(page, service).await;
     page.select("source-cloud", "provider").await;
@@ -1199,7 +1246,7 @@ async fn drive_volumes(page: &Page, service: &Service, server_id: &str) {
     let row = |i: usize| rows[i].as_array().cloned().unwrap_or_default();
     assert_eq!(row(0)[0], "wiz-vols-root", "{rows:?}");
     assert_eq!(row(0)[1], "1 GiB", "{rows:?}");
-    assert_eq!(row(0)[2], "lvmdriver-1", "{rows:?}");
+    assert_eq!(row(0)[2], src_type, "{rows:?}");
     assert!(
         row(0)[3].as_str().is_some_and(|d| d.contains("(root)")),
         "{rows:?}"
@@ -1223,7 +1270,7 @@ async fn drive_volumes(page: &Page, service: &Service, server_id: &str) {
         "",
         "the target's default first"
     );
-    page.select("voltype-0", "__DEFAULT__").await;
+    page.select("voltype-0", to_type).await;
     page.click("stop").await;
     page.shot("volumes-step3").await;
     page.next(3).await;
@@ -1246,7 +1293,7 @@ async fn drive_volumes(page: &Page, service: &Service, server_id: &str) {
         page.checked("vol-skip-1").await,
         "the data volume is no longer skipped"
     );
-    assert_eq!(page.value("voltype-0").await, "__DEFAULT__");
+    assert_eq!(page.value("voltype-0").await, to_type);
     assert!(page.checked("stop").await, "stop is no longer ticked");
     page.click("stop").await;
     next_through(page, 3, 8).await;
@@ -1257,7 +1304,7 @@ async fn drive_volumes(page: &Page, service: &Service, server_id: &str) {
     let text = plan_text(page).await;
     for line in [
         "skip_volumes = [\"wiz-vols-data\"]",
-        "volume_types = { \"lvmdriver-1\" = \"__DEFAULT__\" }",
+        &format!("volume_types = {{ \"{src_type}\" = \"{to_type}\" }}"),
     ] {
         assert!(text.contains(line), "the plan lacks {line}:\n{text}");
     }
@@ -1268,8 +1315,8 @@ async fn drive_volumes(page: &Page, service: &Service, server_id: &str) {
     let resolved = &plan.resolved_servers()[0];
     assert_eq!(resolved.skip_volumes, ["wiz-vols-data"]);
     assert_eq!(
-        resolved.volume_types.get("lvmdriver-1").map(String::as_str),
-        Some("__DEFAULT__")
+        resolved.volume_types.get(src_type).map(String::as_str),
+        Some(to_type)
     );
     assert!(!resolved.stop);
     let diff = page.text("diff").await;
