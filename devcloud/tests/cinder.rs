@@ -390,3 +390,269 @@ async fn a_volume_in_error_fails_the_boot() {
     assert!(volumes.contains("dumped"), "{state}");
     dc.stop().await;
 }
+
+async fn login(base: &str, user: &str, password: &str, project: &str) -> String {
+    let r = reqwest::Client::new()
+        .post(format!("{base}/identity/v3/auth/tokens"))
+        .json(&json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": user, "domain": {"name": "Default"}, "password": password}}},
+            "scope": {"project": {"name": project, "domain": {"name": "Default"}}}}}))
+        .send()
+        .await
+        .expect("login");
+    r.headers()["x-subject-token"]
+        .to_str()
+        .expect("token")
+        .to_string()
+}
+
+fn keys(v: &Value) -> Vec<String> {
+    v.as_object()
+        .expect("object")
+        .keys()
+        .cloned()
+        .collect::<Vec<_>>()
+}
+
+/// What Cinder shows a project member and what only an admin: the views and the controller
+/// extensions under their default policies (`cinder/api/v3/views/volumes.py`,
+/// `cinder/api/v3/views/types.py`, `cinder/api/contrib/*`, `cinder/policies/*`), the fields
+/// the extensions add to `show`/`detail` only (not to a create's answer), the image metadata
+/// once stored (with `signature_verified`), and the raw type object of an upload's answer
+/// (`cinder/volume/api.py` `copy_volume_to_image`).
+#[tokio::test]
+async fn member_and_admin_views_as_cinder() {
+    let (dc, base, token) = start().await;
+    let cinder = format!("{base}/volume/v3");
+    let admin = login(&base, "admin", "admin-secret", "admin").await;
+    let latest = Some("volume 3.71");
+    let (_, _, images) = call(
+        reqwest::Method::GET,
+        &format!("{base}/image/v2/images?name=ubuntu-22.04-base"),
+        &token,
+        None,
+        None,
+    )
+    .await;
+    let image = images["images"][0]["id"]
+        .as_str()
+        .expect("image")
+        .to_string();
+
+    // The create's answer: the bare detail view.
+    let (status, _, created) = call(
+        reqwest::Method::POST,
+        &format!("{cinder}/volumes"),
+        &token,
+        latest,
+        Some(json!({"volume": {"size": 1, "imageRef": image, "name": "views"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{created}");
+    let created = &created["volume"];
+    for absent in [
+        "os-vol-tenant-attr:tenant_id",
+        "volume_image_metadata",
+        "migration_status",
+        "provider_id",
+        "encryption_key_id",
+        "os-vol-host-attr:host",
+        "cluster_name",
+    ] {
+        assert!(created.get(absent).is_none(), "{absent}: {created}");
+    }
+    assert_eq!(created["service_uuid"], Value::Null, "{created}");
+    assert_eq!(created["updated_at"], Value::Null, "{created}");
+    assert_eq!(created["volume_type_id"].as_str().map(str::len), Some(36));
+    let id = created["id"].as_str().expect("id").to_string();
+
+    // Show, to the member: the tenant attribute and the image metadata, nothing admin-only.
+    wait_volume(&base, &token, &id, "available").await;
+    let (_, _, shown) = call(
+        reqwest::Method::GET,
+        &format!("{cinder}/volumes/{id}"),
+        &token,
+        latest,
+        None,
+    )
+    .await;
+    let shown = &shown["volume"];
+    assert!(shown["os-vol-tenant-attr:tenant_id"].is_string(), "{shown}");
+    assert_eq!(shown["volume_image_metadata"]["image_id"], image.as_str());
+    assert_eq!(
+        shown["volume_image_metadata"]["signature_verified"],
+        "False"
+    );
+    for absent in [
+        "migration_status",
+        "provider_id",
+        "encryption_key_id",
+        "os-vol-host-attr:host",
+        "os-vol-mig-status-attr:migstat",
+        "cluster_name",
+    ] {
+        assert!(shown.get(absent).is_none(), "{absent}: {shown}");
+    }
+    assert!(shown["service_uuid"].is_string() && shown["updated_at"].is_string());
+    let (_, _, detail) = call(
+        reqwest::Method::GET,
+        &format!("{cinder}/volumes/detail"),
+        &token,
+        latest,
+        None,
+    )
+    .await;
+    assert_eq!(keys(&detail["volumes"][0]), keys(shown));
+
+    // The same volume to an admin: the admin-only fields too.
+    let (status, _, as_admin) = call(
+        reqwest::Method::GET,
+        &format!("{cinder}/volumes/{id}"),
+        &admin,
+        latest,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{as_admin}");
+    let as_admin = &as_admin["volume"];
+    for present in [
+        "migration_status",
+        "provider_id",
+        "os-vol-host-attr:host",
+        "os-vol-mig-status-attr:migstat",
+        "os-vol-mig-status-attr:name_id",
+        "cluster_name",
+        "os-vol-tenant-attr:tenant_id",
+        "volume_image_metadata",
+    ] {
+        assert!(as_admin.get(present).is_some(), "{present}: {as_admin}");
+    }
+    assert!(as_admin.get("encryption_key_id").is_none());
+
+    // Types: the member sees only the user-visible extra specs and no QoS id.
+    let (_, _, types) = call(
+        reqwest::Method::GET,
+        &format!("{cinder}/types"),
+        &token,
+        latest,
+        None,
+    )
+    .await;
+    let lvm = types["volume_types"]
+        .as_array()
+        .expect("types")
+        .iter()
+        .find(|t| t["name"] == "lvmdriver-1")
+        .expect("lvmdriver-1")
+        .clone();
+    assert_eq!(lvm["extra_specs"], json!({}), "{lvm}");
+    assert!(lvm.get("qos_specs_id").is_none(), "{lvm}");
+    assert_eq!(lvm["os-volume-type-access:is_public"], true);
+    let type_id = lvm["id"].as_str().expect("id").to_string();
+    let (_, _, admin_type) = call(
+        reqwest::Method::GET,
+        &format!("{cinder}/types/{type_id}"),
+        &admin,
+        latest,
+        None,
+    )
+    .await;
+    let admin_type = &admin_type["volume_type"];
+    assert_eq!(
+        admin_type["extra_specs"]["volume_backend_name"],
+        "lvmdriver-1"
+    );
+    assert!(admin_type.get("qos_specs_id").is_some(), "{admin_type}");
+
+    // A snapshot's create answer has no extended attributes; its show has them.
+    let (status, _, snap) = call(
+        reqwest::Method::POST,
+        &format!("{cinder}/snapshots"),
+        &token,
+        latest,
+        Some(json!({"snapshot": {"volume_id": id, "name": "s"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{snap}");
+    let snap = &snap["snapshot"];
+    assert!(
+        snap.get("os-extended-snapshot-attributes:progress")
+            .is_none()
+            && snap
+                .get("os-extended-snapshot-attributes:project_id")
+                .is_none(),
+        "{snap}"
+    );
+    let snap_id = snap["id"].as_str().expect("id");
+    let (_, _, snap_shown) = call(
+        reqwest::Method::GET,
+        &format!("{cinder}/snapshots/{snap_id}"),
+        &token,
+        latest,
+        None,
+    )
+    .await;
+    assert!(
+        snap_shown["snapshot"]["os-extended-snapshot-attributes:project_id"].is_string(),
+        "{snap_shown}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, _, s) = call(
+            reqwest::Method::GET,
+            &format!("{cinder}/snapshots/{snap_id}"),
+            &token,
+            latest,
+            None,
+        )
+        .await;
+        if s["snapshot"]["status"] == "available" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{s}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // The upload's answer carries the volume's type object as it serializes, to anyone.
+    let (status, _, up) = call(
+        reqwest::Method::POST,
+        &format!("{cinder}/volumes/{id}/action"),
+        &token,
+        latest,
+        Some(json!({"os-volume_upload_image": {"image_name": "views-up", "disk_format": "raw"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{up}");
+    let vt = &up["os-volume_upload_image"]["volume_type"];
+    let mut vt_keys = keys(vt);
+    vt_keys.sort();
+    assert_eq!(
+        vt_keys,
+        [
+            "created_at",
+            "deleted",
+            "deleted_at",
+            "description",
+            "extra_specs",
+            "id",
+            "is_public",
+            "name",
+            "qos_specs_id",
+            "updated_at"
+        ]
+    );
+    assert_eq!(vt["extra_specs"]["volume_backend_name"], "lvmdriver-1");
+    // The image gets the volume's image metadata but Glance's reserved namespaces.
+    let image_up = up["os-volume_upload_image"]["image_id"]
+        .as_str()
+        .expect("image id");
+    let (_, _, img) = call(
+        reqwest::Method::GET,
+        &format!("{base}/image/v2/images/{image_up}"),
+        &token,
+        None,
+        None,
+    )
+    .await;
+    assert!(img.get("signature_verified").is_none(), "{img}");
+    dc.stop().await;
+}

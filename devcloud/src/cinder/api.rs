@@ -162,14 +162,54 @@ fn links(cloud: &Cloud, kind: &str, id: &str) -> Value {
     ])
 }
 
-/// A volume as Cinder's v3 `detail` view shows it at `mv`.
-pub fn volume_json(cloud: &Cloud, v: &Volume, mv: Mv, auth: &Auth) -> Value {
+/// Cinder's `updated_at`: `null` until the row is first updated (devcloud sets both
+/// timestamps at creation, so equal ones mean never updated).
+fn updated_at(created: time::OffsetDateTime, updated: time::OffsetDateTime) -> Value {
+    if updated == created {
+        Value::Null
+    } else {
+        json!(iso_micros_naive(updated))
+    }
+}
+
+/// Which of Cinder's views a volume is shown in: `show` and `detail` get the controller
+/// extensions' fields (`@wsgi.extends` on those two methods only); the answers of `create`
+/// and `update` are the bare `detail` view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum View {
+    /// `GET /volumes/{id}`, `GET /volumes/detail`.
+    Extended,
+    /// `POST /volumes`, `PUT /volumes/{id}`.
+    Bare,
+}
+
+/// A volume as Cinder's v3 `detail` view shows it at `mv` to `auth`
+/// (`cinder/api/v3/views/volumes.py` `legacy_detail`/`detail`), with, in the `Extended`
+/// view, the fields the extensions add (`cinder/api/contrib/volume_tenant_attribute.py`,
+/// `volume_image_metadata.py`, `volume_host_attribute.py`, `volume_mig_status_attribute.py`)
+/// under their default policies (`cinder/policies/volumes.py`, `volume_metadata.py`):
+/// - `migration_status` (the view), `provider_id` (3.21+), `cluster_name` (3.61+),
+///   `os-vol-host-attr:host` and `os-vol-mig-status-attr:*`: admins only;
+/// - an attachment's `host_name`: admins (and services) only, `null` to others;
+/// - `encryption_key_id` (3.64+): only when the volume has a key, and devcloud's volumes have
+///   none (`encrypted` is false);
+/// - `os-vol-tenant-attr:tenant_id` and `volume_image_metadata`: project readers, in
+///   `show`/`detail` only; the image metadata once the volume manager has stored it
+///   (`_handle_bootable_volume_glance_meta` at the end of the create flow,
+///   `cinder/volume/flows/manager/create_volume.py`: none while `creating` or `downloading`);
+/// - `service_uuid` (3.48+): `null` until the scheduler has placed the volume (`creating`).
+fn volume_json(cloud: &Cloud, v: &Volume, mv: Mv, auth: &Auth, view: View) -> Value {
     let attachments: Vec<Value> = v
         .attachments
         .iter()
         .map(|a| {
+            let host_name = if auth.is_admin {
+                json!("devcloud-compute")
+            } else {
+                Value::Null
+            };
             json!({"id": v.id, "attachment_id": a.id, "volume_id": v.id, "server_id": a.server_id,
-                   "host_name": "devcloud-compute", "device": a.device,
+                   "host_name": host_name, "device": a.device,
                    "attached_at": iso_micros_naive(a.attached_at)})
         })
         .collect();
@@ -184,7 +224,7 @@ pub fn volume_json(cloud: &Cloud, v: &Volume, mv: Mv, auth: &Auth) -> Value {
         "encrypted": false,
         "multiattach": false,
         "created_at": iso_micros_naive(v.created_at),
-        "updated_at": iso_micros_naive(v.updated_at),
+        "updated_at": updated_at(v.created_at, v.updated_at),
         "volume_type": v.volume_type_name,
         "snapshot_id": v.snapshot_id,
         "source_volid": null,
@@ -194,25 +234,34 @@ pub fn volume_json(cloud: &Cloud, v: &Volume, mv: Mv, auth: &Auth) -> Value {
         "attachments": attachments,
         "replication_status": null,
         "consistencygroup_id": null,
-        "migration_status": null,
-        "os-vol-tenant-attr:tenant_id": v.project_id,
     });
-    if !v.image_metadata.is_empty() {
-        out["volume_image_metadata"] = json!(v.image_metadata);
-    }
     if auth.is_admin {
-        out["os-vol-host-attr:host"] = json!("devcloud@lvmdriver-1#lvmdriver-1");
-        out["os-vol-mig-status-attr:migstat"] = Value::Null;
-        out["os-vol-mig-status-attr:name_id"] = Value::Null;
+        out["migration_status"] = Value::Null;
+    }
+    if view == View::Extended {
+        out["os-vol-tenant-attr:tenant_id"] = json!(v.project_id);
+        let stored = !matches!(v.status.as_str(), "creating" | "downloading");
+        if stored && !v.image_metadata.is_empty() {
+            out["volume_image_metadata"] = json!(v.image_metadata);
+        }
+        if auth.is_admin {
+            out["os-vol-host-attr:host"] = json!("devcloud@lvmdriver-1#lvmdriver-1");
+            out["os-vol-mig-status-attr:migstat"] = Value::Null;
+            out["os-vol-mig-status-attr:name_id"] = Value::Null;
+        }
     }
     if mv.at_least(13) {
         out["group_id"] = Value::Null;
     }
-    if mv.at_least(21) {
+    if mv.at_least(21) && auth.is_admin {
         out["provider_id"] = Value::Null;
     }
     if mv.at_least(48) {
-        out["service_uuid"] = json!("5f4a2b1c-9a37-4f0c-9a0e-3c7d2e8b6a01");
+        out["service_uuid"] = if v.status == "creating" {
+            Value::Null
+        } else {
+            json!("5f4a2b1c-9a37-4f0c-9a0e-3c7d2e8b6a01")
+        };
         out["shared_targets"] = json!(false);
     }
     if mv.at_least(61) && auth.is_admin {
@@ -221,17 +270,17 @@ pub fn volume_json(cloud: &Cloud, v: &Volume, mv: Mv, auth: &Auth) -> Value {
     if mv.at_least(63) {
         out["volume_type_id"] = json!(v.volume_type_id);
     }
-    if mv.at_least(64) {
-        out["encryption_key_id"] = Value::Null;
-    }
     if mv.at_least(65) {
         out["consumes_quota"] = json!(true);
     }
     out
 }
 
-fn snapshot_json(s: &Snapshot, mv: Mv) -> Value {
-    let progress = if s.status == "creating" { "0%" } else { "100%" };
+/// A snapshot as Cinder's v3 `detail` view shows it at `mv`; in the `Extended` view (`show`
+/// and `detail` only, not the `create` answer) with the `os-extended-snapshot-attributes:*`
+/// of `cinder/api/contrib/extended_snapshot_attributes.py` (project readers,
+/// `cinder/policies/snapshots.py`).
+fn snapshot_json(s: &Snapshot, mv: Mv, view: View) -> Value {
     let mut out = json!({
         "id": s.id,
         "name": s.name,
@@ -240,11 +289,14 @@ fn snapshot_json(s: &Snapshot, mv: Mv) -> Value {
         "size": s.size,
         "volume_id": s.volume_id,
         "created_at": iso_micros_naive(s.created_at),
-        "updated_at": iso_micros_naive(s.updated_at),
+        "updated_at": updated_at(s.created_at, s.updated_at),
         "metadata": s.metadata,
-        "os-extended-snapshot-attributes:progress": progress,
-        "os-extended-snapshot-attributes:project_id": s.project_id,
     });
+    if view == View::Extended {
+        let progress = if s.status == "creating" { "0%" } else { "100%" };
+        out["os-extended-snapshot-attributes:progress"] = json!(progress);
+        out["os-extended-snapshot-attributes:project_id"] = json!(s.project_id);
+    }
     if mv.at_least(14) {
         out["group_snapshot_id"] = Value::Null;
     }
@@ -360,7 +412,7 @@ async fn detail_volumes(
     let (list, next) = volumes(&cloud, &auth, &q)?;
     let items: Vec<Value> = list
         .iter()
-        .map(|v| volume_json(&cloud, v, mv, &auth))
+        .map(|v| volume_json(&cloud, v, mv, &auth, View::Extended))
         .collect();
     let mut body = json!({"volumes": items});
     let l = next_links(&cloud, "volumes/detail", &q, next);
@@ -384,7 +436,9 @@ async fn show_volume(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let v = find_volume(&cloud, &auth, &id)?;
-    Ok(Json(json!({"volume": volume_json(&cloud, &v, mv, &auth)})))
+    Ok(Json(
+        json!({"volume": volume_json(&cloud, &v, mv, &auth, View::Extended)}),
+    ))
 }
 
 fn string_map(field: &str, v: Option<&Value>) -> Result<BTreeMap<String, String>, ApiError> {
@@ -482,7 +536,7 @@ async fn create_volume(
     let volume = super::create_volume(&cloud, &auth.project_id, &auth.user_id, auth.is_admin, req)?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"volume": volume_json(&cloud, &volume, mv, &auth)})),
+        Json(json!({"volume": volume_json(&cloud, &volume, mv, &auth, View::Bare)})),
     )
         .into_response())
 }
@@ -528,7 +582,9 @@ async fn update_volume(
         v.updated_at = cloud.clock.now();
         v.clone()
     };
-    Ok(Json(json!({"volume": volume_json(&cloud, &v, mv, &auth)})))
+    Ok(Json(
+        json!({"volume": volume_json(&cloud, &v, mv, &auth, View::Bare)}),
+    ))
 }
 
 async fn delete_volume(
@@ -673,17 +729,11 @@ async fn list_snapshots(
     Query(q): Q,
 ) -> Result<Json<Value>, ApiError> {
     // Cinder's snapshot index shows the summary view, which has every field but the
-    // extended attributes.
+    // extended attributes (the extension extends `show` and `detail` only).
     let (list, next) = snapshots(&cloud, &auth, &q)?;
     let items: Vec<Value> = list
         .iter()
-        .map(|s| {
-            let mut v = snapshot_json(s, mv);
-            if let Value::Object(m) = &mut v {
-                m.retain(|k, _| !k.starts_with("os-extended-snapshot-attributes"));
-            }
-            v
-        })
+        .map(|s| snapshot_json(s, mv, View::Bare))
         .collect();
     let mut body = json!({"snapshots": items});
     let l = next_links(&cloud, "snapshots", &q, next);
@@ -700,7 +750,10 @@ async fn detail_snapshots(
     Query(q): Q,
 ) -> Result<Json<Value>, ApiError> {
     let (list, next) = snapshots(&cloud, &auth, &q)?;
-    let items: Vec<Value> = list.iter().map(|s| snapshot_json(s, mv)).collect();
+    let items: Vec<Value> = list
+        .iter()
+        .map(|s| snapshot_json(s, mv, View::Extended))
+        .collect();
     let mut body = json!({"snapshots": items});
     let l = next_links(&cloud, "snapshots/detail", &q, next);
     if !l.is_null() {
@@ -719,7 +772,9 @@ async fn show_snapshot(
         .cinder
         .snapshot(&id, (!auth.is_admin).then_some(auth.project_id.as_str()))
         .ok_or_else(|| super::snapshot_not_found(&id))?;
-    Ok(Json(json!({"snapshot": snapshot_json(&s, mv)})))
+    Ok(Json(
+        json!({"snapshot": snapshot_json(&s, mv, View::Extended)}),
+    ))
 }
 
 /// The message Cinder answers a `force: false` with from 3.66 on.
@@ -760,7 +815,7 @@ async fn create_snapshot(
     )?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"snapshot": snapshot_json(&snap, mv)})),
+        Json(json!({"snapshot": snapshot_json(&snap, mv, View::Bare)})),
     )
         .into_response())
 }
@@ -777,13 +832,16 @@ async fn delete_snapshot(
 
 // ---------------------------------------------------------------- types, limits, quotas
 
-async fn list_types(_auth: Auth, State(cloud): State<SharedCloud>) -> Json<Value> {
-    let types: Vec<Value> = super::types(&cloud).values().map(type_json).collect();
+async fn list_types(auth: Auth, State(cloud): State<SharedCloud>) -> Json<Value> {
+    let types: Vec<Value> = super::types(&cloud)
+        .values()
+        .map(|t| type_json(t, auth.is_admin))
+        .collect();
     Json(json!({"volume_types": types}))
 }
 
 async fn show_type(
-    _auth: Auth,
+    auth: Auth,
     State(cloud): State<SharedCloud>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -799,7 +857,7 @@ async fn show_type(
             format!("Volume type {id} could not be found."),
         )
     })?;
-    Ok(Json(json!({"volume_type": type_json(&t)})))
+    Ok(Json(json!({"volume_type": type_json(&t, auth.is_admin)})))
 }
 
 async fn limits(auth: Auth, State(cloud): State<SharedCloud>) -> Json<Value> {

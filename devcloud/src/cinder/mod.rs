@@ -47,6 +47,24 @@ const GLANCE_CORE_PROPERTIES: &[&str] = &[
     "size",
 ];
 
+/// The namespaces Cinder never carries from a volume's image metadata into an image it uploads
+/// (`cinder/image/image_utils.py`: `GLANCE_RESERVED_NAMESPACES`, applied by
+/// `filter_out_reserved_namespaces_metadata` in `copy_volume_to_image`; prefixes).
+const GLANCE_RESERVED_NAMESPACES: &[&str] = &["os_glance", "img_signature", "signature_verified"];
+
+/// The extra specs a non-admin sees of a volume type
+/// (`cinder/policies/type_extra_specs.py`: `USER_VISIBLE_EXTRA_SPECS`; the rest needs
+/// `read_sensitive`, admin only).
+pub const USER_VISIBLE_EXTRA_SPECS: &[&str] = &[
+    "RESKEY:availability_zones",
+    "multiattach",
+    "replication_enabled",
+];
+
+/// When devcloud's volume types were made (its "install"): what the type object in an
+/// `os-volume_upload_image` answer shows as `created_at`.
+const TYPES_CREATED_AT: &str = "2026-01-01T00:00:00.000000";
+
 /// A server's hold on a volume.
 #[derive(Debug, Clone)]
 pub struct Attachment {
@@ -541,6 +559,13 @@ pub fn create_volume(
                 )));
             }
             image_metadata = volume_image_metadata(&summary);
+            // The volume manager checks the image's signature while it downloads the image
+            // (`verify_glance_signatures`, `enabled` by default) and stores the outcome as
+            // image metadata: `False` for an image without `img_signature*` properties
+            // (`cinder/volume/flows/manager/create_volume.py`
+            // `_create_from_image_cache_or_download`, `cinder/image/image_utils.py`
+            // `verify_glance_image_signature`). devcloud verifies no signatures.
+            image_metadata.insert("signature_verified".into(), "False".into());
             bootable = true;
             let content = cloud.glance.image_content(image_id);
             let converted = content.and_then(|c| {
@@ -835,7 +860,11 @@ pub fn upload_to_image(
     };
     let mut properties = Map::new();
     for (k, v) in &volume.image_metadata {
-        if !GLANCE_CORE_PROPERTIES.contains(&k.as_str()) {
+        if !GLANCE_CORE_PROPERTIES.contains(&k.as_str())
+            && !GLANCE_RESERVED_NAMESPACES
+                .iter()
+                .any(|ns| k.starts_with(ns))
+        {
             properties.insert(k.clone(), json!(v));
         }
     }
@@ -891,7 +920,7 @@ pub fn upload_to_image(
         "status": "uploading",
         "display_description": volume.description,
         "size": volume.size,
-        "volume_type": vtype.as_ref().map(type_json),
+        "volume_type": vtype.as_ref().map(type_object_json),
         "image_id": image_id,
         "container_format": up.container_format,
         "disk_format": up.disk_format,
@@ -1007,16 +1036,48 @@ pub fn detach(cloud: &Cloud, volume_id: &str, server_id: &str) {
     }
 }
 
-/// A volume type as Cinder shows it.
-pub fn type_json(t: &VolumeType) -> Value {
-    json!({
+/// A volume type as Cinder's v3 types view shows it (`cinder/api/v3/views/types.py`):
+/// `extra_specs` to whom `access_types_extra_specs` allows (project readers), all of them
+/// only with `types_extra_specs:read_sensitive` (admin), else only the user-visible ones;
+/// `qos_specs_id` only with `access_types_qos_specs_id` (admin; `cinder/policies/volume_type.py`);
+/// `os-volume-type-access:is_public` from the volume type access extension
+/// (`cinder/api/contrib/volume_type_access.py`, project members).
+pub fn type_json(t: &VolumeType, is_admin: bool) -> Value {
+    let extra_specs: BTreeMap<&String, &String> = t
+        .extra_specs
+        .iter()
+        .filter(|(k, _)| is_admin || USER_VISIBLE_EXTRA_SPECS.contains(&k.as_str()))
+        .collect();
+    let mut out = json!({
         "id": t.id,
         "name": t.name,
         "description": t.description,
         "is_public": true,
         "os-volume-type-access:is_public": true,
-        "qos_specs_id": null,
+        "extra_specs": extra_specs,
+    });
+    if is_admin {
+        out["qos_specs_id"] = Value::Null;
+    }
+    out
+}
+
+/// A volume type as the `VolumeType` object serializes (no view, no policy): what
+/// `copy_volume_to_image` (`cinder/volume/api.py`) puts in its answer as `volume_type` =
+/// `volume['volume_type']`, for any user: every extra spec, `qos_specs_id` and the
+/// object's timestamps and `deleted`, no `os-volume-type-access:is_public`.
+pub fn type_object_json(t: &VolumeType) -> Value {
+    json!({
+        "id": t.id,
+        "name": t.name,
+        "description": t.description,
+        "is_public": true,
         "extra_specs": t.extra_specs,
+        "qos_specs_id": null,
+        "created_at": TYPES_CREATED_AT,
+        "updated_at": null,
+        "deleted": false,
+        "deleted_at": null,
     })
 }
 
