@@ -1049,6 +1049,66 @@ async fn a_volume_backed_server_is_moved_with_its_data_volume_skipped_and_its_ty
         Some(2),
         "{source:#}"
     );
+
+    // Both clouds as they were for the volumes (the real clouds serve the tests after this).
+    openstack(
+        &world,
+        "hospital",
+        &["server", "delete", "--wait", "wiz-vols"],
+        false,
+    )
+    .await;
+    remove_volume(&world, "hospital", &copy).await;
+    openstack(
+        &world,
+        "provider",
+        &["server", "delete", "--wait", &server],
+        false,
+    )
+    .await;
+    for name in ["wiz-vols-root", "wiz-vols-data"] {
+        remove_volume(&world, "provider", name).await;
+    }
+    openstack(
+        &world,
+        "provider",
+        &["image", "delete", "wiz-vols-root-img"],
+        false,
+    )
+    .await;
+}
+
+/// Delete a volume once Cinder lets it (it is `in-use` or `detaching` for a moment after its
+/// server is gone), and wait until it is gone.
+async fn remove_volume(world: &World, cloud: &str, volume: &str) {
+    let cli = |args: Vec<String>| {
+        let mut cmd = tokio::process::Command::new(harness::cli_path());
+        cmd.env("OS_CLIENT_CONFIG_FILE", &world.clouds_yaml)
+            .args(["--os-cloud", cloud])
+            .args(args);
+        cmd
+    };
+    let deadline = Instant::now() + JOB;
+    let mut asked = false;
+    loop {
+        let shown = cli(vec!["volume".into(), "show".into(), volume.into()])
+            .output()
+            .await
+            .expect("the openstack CLI runs");
+        if !shown.status.success() {
+            return;
+        }
+        if !asked {
+            asked = cli(vec!["volume".into(), "delete".into(), volume.into()])
+                .output()
+                .await
+                .expect("the openstack CLI runs")
+                .status
+                .success();
+        }
+        assert!(Instant::now() < deadline, "volume {volume} is still there");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// The source: volumes `wiz-vols-root` (1 GiB, bootable, from a small raw image) and
@@ -1121,7 +1181,7 @@ async fn volume_backed_server(world: &World) -> String {
 
 /// Poll the source's volume `id` until its status is `wanted`.
 async fn wait_volume(world: &World, id: &str, wanted: &str) {
-    let deadline = Instant::now() + SHORT;
+    let deadline = Instant::now() + JOB;
     loop {
         let status = openstack_text(
             world,
