@@ -837,14 +837,17 @@ pub trait Volumes: Send + Sync + 'static {
         side: Side,
         spec: &VolumeSpec,
     ) -> impl Future<Output = PortResult<CinderResource>> + Send;
-    /// Upload a source volume into a new source image (Cinder's `os-volume_upload_image`);
-    /// returns the image's id. The volume is `uploading` until the image is written.
+    /// Upload a source volume into a new source image (Cinder's `os-volume_upload_image`)
+    /// and wait (at most `timeout`) until the image is `active`; returns the image's id. The
+    /// volume is `uploading` until the image is written. The image gets the marker once it is
+    /// active: Glance saves a PATCH over an upload in progress and the upload then fails.
     fn upload_volume(
         &self,
         volume_id: &str,
         image_name: &str,
         disk_format: &str,
         marker: &Marker,
+        timeout: Duration,
     ) -> impl Future<Output = PortResult<String>> + Send;
     /// Wait until a volume or snapshot is `available`; `Api` with Cinder's status if it goes
     /// to an error status.

@@ -247,9 +247,13 @@ impl Volumes for FakeCloud {
         image_name: &str,
         disk_format: &str,
         marker: &Marker,
+        timeout: Duration,
     ) -> PortResult<String> {
-        self.cinder_upload(volume_id, image_name, disk_format, marker)
-            .await
+        let id = self
+            .cinder_upload(volume_id, image_name, disk_format, marker)
+            .await?;
+        self.source_wait_image_active(&id, timeout).await?;
+        Ok(id)
     }
     async fn wait_volume_available(
         &self,

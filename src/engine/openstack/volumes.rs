@@ -1,9 +1,9 @@
 //! Cinder in both clouds in engine terms: the source's volume snapshots, their copies and the
 //! upload of a copy into Glance; the target's volumes made from the copied image. The marker
 //! lives in each volume's and snapshot's metadata. Cinder takes no image properties with an
-//! upload, so the uploaded image gets the marker right after the call, and an upload whose
-//! answer was lost is found again by its name (unique per volume: see
-//! `VolumeNode::name_at`).
+//! upload, so the uploaded image gets the marker once it is active (a PATCH during the upload
+//! makes Glance fail it), and an upload cut off before that is found again by its name (unique
+//! per volume: see `VolumeNode::name_at`).
 
 use super::*;
 use crate::cloud::image::ImagePatch;
@@ -171,6 +171,7 @@ impl Volumes for OpenStack {
         image_name: &str,
         disk_format: &str,
         marker: &Marker,
+        timeout: Duration,
     ) -> PortResult<String> {
         let cinder = self.cinder(Side::Source).await?;
         let glance = &self.source.image;
@@ -205,6 +206,10 @@ impl Volumes for OpenStack {
                 .await
                 .map_err(api("source: upload volume to image"))?,
         };
+        // Marked once active: a PATCH while Cinder writes the image saves the image's status
+        // back over the upload's, and Glance then ends the upload with 410 Gone (seen on the
+        // real tier). Until then the image is found by its name (above).
+        wait_image(&self.source, id.as_str(), timeout, "volume upload").await?;
         let patch = [
             ImagePatch::Set(
                 MARKER_LINEAGE.into(),

@@ -152,10 +152,19 @@ pub(super) async fn make_volume<C: CloudPort>(
             made.id
         }
         VolumeStage::Upload => {
-            let image = quota_wait(ctx, || {
-                cloud.upload_volume(&input_id, &name, volume.format.as_str(), &marker)
+            ctx.slot.release();
+            let uploaded = quota_wait(ctx, || {
+                cloud.upload_volume(
+                    &input_id,
+                    &name,
+                    volume.format.as_str(),
+                    &marker,
+                    ctx.timeouts.volume,
+                )
             })
-            .await?;
+            .await;
+            ctx.slot.acquire().await?;
+            let image = uploaded?;
             wait_ready(cloud, ctx, stage, &image).await?;
             // The copy goes back to `available` once Cinder has written the image.
             wait_ready(cloud, ctx, VolumeStage::Copy, &input_id).await?;
