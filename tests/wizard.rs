@@ -998,6 +998,9 @@ const VOLUME_SHOTS: &[&str] = &["volumes-step3", "volumes-review", "volumes-appl
 async fn a_volume_backed_server_is_moved_with_its_data_volume_skipped_and_its_type_mapped() {
     let session = Session::open("volumes", VOLUME_SHOTS).await;
     let server = volume_backed_server(&session.world).await;
+    // What the target holds besides, that the apply adds to (the real clouds are shared by
+    // the tests after this one, which expect to make the keypair and groups themselves).
+    let target_before = target_extras(&session.world).await;
     let root = openstack(
         &session.world,
         "provider",
@@ -1076,6 +1079,43 @@ async fn a_volume_backed_server_is_moved_with_its_data_volume_skipped_and_its_ty
         false,
     )
     .await;
+    let made: Vec<(String, String)> = target_extras(&world)
+        .await
+        .into_iter()
+        .filter(|e| !target_before.contains(e))
+        .collect();
+    // Rules first, then groups, then the keypair.
+    for kind in ["rule", "group", "keypair"] {
+        for (k, id) in made.iter().filter(|(k, _)| k == kind) {
+            let args: Vec<&str> = match k.as_str() {
+                "rule" => vec!["security", "group", "rule", "delete", id],
+                "group" => vec!["security", "group", "delete", id],
+                _ => vec!["keypair", "delete", id],
+            };
+            openstack(&world, "hospital", &args, false).await;
+        }
+    }
+}
+
+/// The target's keypairs, security groups and rules (kind, id), besides servers and volumes.
+async fn target_extras(world: &World) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (kind, args, key) in [
+        ("rule", vec!["security", "group", "rule", "list"], "ID"),
+        ("group", vec!["security", "group", "list"], "ID"),
+        ("keypair", vec!["keypair", "list"], "Name"),
+    ] {
+        let listed = openstack(world, "hospital", &args, true).await;
+        for item in listed.as_array().cloned().unwrap_or_default() {
+            if kind == "group" && item["Name"] == "default" {
+                continue;
+            }
+            if let Some(id) = item[key].as_str() {
+                out.push((kind.to_string(), id.to_string()));
+            }
+        }
+    }
+    out
 }
 
 /// Delete a volume once Cinder lets it (it is `in-use` or `detaching` for a moment after its
