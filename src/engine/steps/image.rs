@@ -71,6 +71,30 @@ pub(super) async fn fill_image<C: CloudPort>(
     Ok(checksums)
 }
 
+/// [`fill_image`], and the target image deleted when its bytes did not arrive whole or not
+/// as sent: it is never left behind looking like a copy.
+pub(super) async fn fill_or_delete<C: CloudPort>(
+    cloud: &C,
+    ctx: &NodeCtx,
+    image_id: &str,
+    source_id: &str,
+    copy: &crate::engine::port::CopySpec,
+) -> Result<crate::engine::port::Checksums, NodeFailure> {
+    let mut failure = match fill_image(cloud, ctx, image_id, source_id, copy).await {
+        Ok(checksums) => return Ok(checksums),
+        Err(failure) => failure,
+    };
+    match cloud.delete_image(Side::Target, image_id).await {
+        Ok(()) | Err(PortError::NotFound { .. }) => failure
+            .message
+            .push_str(&format!(" (the incomplete image {image_id} was deleted)")),
+        Err(e) => failure.message.push_str(&format!(
+            " (deleting the incomplete image {image_id} failed too: {e})"
+        )),
+    }
+    Err(failure)
+}
+
 /// A snapshot of the source server (the old one deleted first when replacing), waited for
 /// until active.
 pub(super) async fn make_snapshot<C: CloudPort>(
@@ -187,22 +211,7 @@ pub(super) async fn make_image<C: CloudPort>(
         disk_format: disk_format.clone(),
         transfer: *transfer,
     };
-    let filled = fill_image(cloud, ctx, &image.id, &source_id, &copy).await;
-    let checksums = match filled {
-        Ok(checksums) => checksums,
-        Err(mut failure) => {
-            match cloud.delete_image(Side::Target, &image.id).await {
-                Ok(()) | Err(PortError::NotFound { .. }) => failure
-                    .message
-                    .push_str(&format!(" (the incomplete image {} was deleted)", image.id)),
-                Err(e) => failure.message.push_str(&format!(
-                    " (deleting the incomplete image {} failed too: {e})",
-                    image.id
-                )),
-            }
-            return Err(failure);
-        }
-    };
+    let checksums = fill_or_delete(cloud, ctx, &image.id, &source_id, &copy).await?;
     let extra = extra(
         json!({"checksum": checksums.md5, "sha512": checksums.sha512, "size": checksums.size}),
     );

@@ -258,21 +258,8 @@ async fn copy_image<C: CloudPort>(
         disk_format: volume.format.as_str().to_string(),
         transfer: crate::graph::TransferMode::Stream,
     };
-    match image::fill_image(cloud, ctx, &image.id, source_id, &copy).await {
-        Ok(checksums) => Ok((image.id, checksums)),
-        Err(mut failure) => {
-            match cloud.delete_image(Side::Target, &image.id).await {
-                Ok(()) | Err(PortError::NotFound { .. }) => failure
-                    .message
-                    .push_str(&format!(" (the incomplete image {} was deleted)", image.id)),
-                Err(e) => failure.message.push_str(&format!(
-                    " (deleting the incomplete image {} failed too: {e})",
-                    image.id
-                )),
-            }
-            Err(failure)
-        }
-    }
+    let checksums = image::fill_or_delete(cloud, ctx, &image.id, source_id, &copy).await?;
+    Ok((image.id, checksums))
 }
 
 /// Remove the stages before the target volume (the later first: a copy stands on its
