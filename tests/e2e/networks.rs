@@ -12,9 +12,7 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::Value;
-
-use crate::harness::{World, openstack, openstack_text};
+use crate::harness::{World, id_of, openstack, openstack_text};
 
 /// The ids of the target's networks, subnets, routers and ports, as the CLI lists them.
 async fn topology(world: &World) -> BTreeSet<String> {
@@ -32,10 +30,6 @@ async fn topology(world: &World) -> BTreeSet<String> {
         }
     }
     ids
-}
-
-fn id_of(v: &Value) -> String {
-    v["id"].as_str().expect("an id").to_string()
 }
 
 /// The source: network `nets-db` with a subnet, a small image, groups `nets-app` (port 5432

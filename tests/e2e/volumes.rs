@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::harness::{World, openstack, openstack_text};
+use crate::harness::{
+    World, id_of, openstack, openstack_text, remove_volume, volume_backed_source, wait_status,
+};
 
 const GIB: f64 = 1.0;
 
@@ -48,47 +50,6 @@ fn padded_md5(path: &std::path::Path, size: u64) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-fn id_of(v: &Value) -> String {
-    v["id"].as_str().expect("an id").to_string()
-}
-
-/// Poll `openstack <kind> show ID` until its status is `wanted` (or it is gone, for `gone`).
-async fn wait_status(world: &World, cloud: &str, kind: &[&str], id: &str, wanted: &str) {
-    let deadline = Instant::now() + Duration::from_secs(600);
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        let mut args = kind.to_vec();
-        args.extend(["show", id, "-f", "value", "-c", "status"]);
-        let out = world_cli(world, cloud, &args).await;
-        match out {
-            None if wanted == "gone" => return,
-            Some(status) if status == wanted => return,
-            Some(status) if status.starts_with("error") || status == "killed" => {
-                panic!("{} {id} went to {status}", kind.join(" "))
-            }
-            Some(status) => last = status,
-            None => last = "gone".into(),
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    panic!(
-        "{} {id} did not become {wanted} (last {last})",
-        kind.join(" ")
-    );
-}
-
-/// The CLI's answer, trimmed, or `None` when it fails (e.g. not found).
-async fn world_cli(world: &World, cloud: &str, args: &[&str]) -> Option<String> {
-    let mut cmd = tokio::process::Command::new(crate::harness::cli_path());
-    cmd.env("OS_CLIENT_CONFIG_FILE", &world.clouds_yaml)
-        .args(["--os-cloud", cloud])
-        .args(args);
-    let out = cmd.output().await.expect("the openstack CLI runs");
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
 /// What a project holds of volumes, volume snapshots and images (id and name).
 async fn holdings(world: &World, cloud: &str) -> BTreeSet<String> {
     let mut held = BTreeSet::new();
@@ -114,72 +75,8 @@ async fn holdings(world: &World, cloud: &str) -> BTreeSet<String> {
 /// bootable) and `vols-data` (1 GiB, the known bytes), server `vols-src` booted from the first
 /// with the second attached. Returns (server, [root, data], [images]).
 async fn source(world: &World) -> (String, Vec<String>, Vec<String>) {
-    std::fs::write(world.path().join("vols-data.raw"), data_bytes()).expect("data");
-    std::fs::write(world.path().join("vols-root.raw"), vec![0u8; 1 << 20]).expect("root");
-    let mut images = Vec::new();
-    for name in ["vols-root", "vols-data"] {
-        let file = format!("{name}.raw");
-        let image = openstack(
-            world,
-            "provider",
-            &[
-                "image",
-                "create",
-                "--disk-format",
-                "raw",
-                "--container-format",
-                "bare",
-                "--file",
-                &file,
-                &format!("{name}-img"),
-            ],
-            true,
-        )
-        .await;
-        images.push(id_of(&image));
-    }
-    let mut volumes = Vec::new();
-    for (name, image) in ["vols-root", "vols-data"].iter().zip(&images) {
-        let mut args = vec!["volume", "create", "--image", image.as_str(), "--size", "1"];
-        if *name == "vols-root" {
-            args.push("--bootable");
-        }
-        args.push(name);
-        let volume = openstack(world, "provider", &args, true).await;
-        let id = id_of(&volume);
-        wait_status(world, "provider", &["volume"], &id, "available").await;
-        volumes.push(id);
-    }
-    let server = openstack(
-        world,
-        "provider",
-        &[
-            "server",
-            "create",
-            "--volume",
-            &volumes[0],
-            "--flavor",
-            "m1.small",
-            "--network",
-            "private",
-            "--key-name",
-            "alice-key",
-            "--wait",
-            "vols-src",
-        ],
-        true,
-    )
-    .await;
-    let server = id_of(&server);
-    openstack(
-        world,
-        "provider",
-        &["server", "add", "volume", &server, &volumes[1]],
-        false,
-    )
-    .await;
-    wait_status(world, "provider", &["volume"], &volumes[1], "in-use").await;
-    (server, volumes, images)
+    let made = volume_backed_source(world, "vols-src", "vols", Some(&data_bytes())).await;
+    (made.server, made.volumes, made.images)
 }
 
 async fn clean_source(world: &World, server: &str, volumes: &[String], images: &[String]) {
@@ -191,9 +88,7 @@ async fn clean_source(world: &World, server: &str, volumes: &[String], images: &
     )
     .await;
     for v in volumes {
-        wait_status(world, "provider", &["volume"], v, "available").await;
-        openstack(world, "provider", &["volume", "delete", v], false).await;
-        wait_status(world, "provider", &["volume"], v, "gone").await;
+        remove_volume(world, "provider", v).await;
     }
     for i in images {
         openstack(world, "provider", &["image", "delete", i], false).await;
