@@ -516,7 +516,8 @@ pub struct VolumeBackedSource {
 /// Make in `provider`: volume `PREFIX-root` (1 GiB, bootable, from a raw image of 1 MiB of
 /// zeros), volume `PREFIX-data` (1 GiB; from a raw image of `data` when given, else empty),
 /// both of the default type, and server `server` (m1.small on `private`, key `alice-key`)
-/// booted from the first, with the second attached.
+/// booted from the first (`delete_on_termination`, as when Nova makes the root volume), with
+/// the second attached.
 pub async fn volume_backed_source(
     world: &World,
     server: &str,
@@ -574,8 +575,12 @@ pub async fn volume_backed_source(
         &[
             "server",
             "create",
-            "--volume",
-            &volumes[0],
+            "--block-device",
+            &format!(
+                "uuid={},source_type=volume,destination_type=volume,boot_index=0,\
+                 delete_on_termination=true",
+                volumes[0]
+            ),
             "--flavor",
             "m1.small",
             "--network",

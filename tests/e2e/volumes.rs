@@ -210,13 +210,14 @@ async fn read_back(world: &World, volume: &str) -> String {
 }
 
 /// The plan: `vols-src` as `vols-copy`, its volumes' type mapped to `to_type`.
-fn plan(source_type: &str, to_type: &str) -> String {
+/// The plan; `more` is added to the server's table.
+fn plan(source_type: &str, to_type: &str, more: &str) -> String {
     format!(
         "version = 1\n[source]\ncloud = \"provider\"\n[target]\ncloud = \"hospital\"\n\
          [defaults]\nkeypair = {{ import = \"alice-key\" }}\nnetwork = \"private\"\n\
          security_group = \"default\"\n\
          [[server]]\nsource = \"vols-src\"\nname = \"vols-copy\"\n\
-         volume_types = {{ \"{source_type}\" = \"{to_type}\" }}\n"
+         volume_types = {{ \"{source_type}\" = \"{to_type}\" }}\n{more}"
     )
 }
 
@@ -244,7 +245,11 @@ async fn a_volume_backed_server_with_a_data_volume_moves_and_a_kill_mid_way_conv
         .into_iter()
         .find(|t| types.lines().any(|l| l.trim() == *t))
         .unwrap_or_else(|| panic!("a target volume type among {types}"));
-    std::fs::write(world.path().join("vols.toml"), plan(&source_type, to_type)).expect("plan");
+    std::fs::write(
+        world.path().join("vols.toml"),
+        plan(&source_type, to_type, ""),
+    )
+    .expect("plan");
 
     let planned = world.s2d_ok(&["plan", "vols.toml"], 0).await;
     let text = String::from_utf8_lossy(&planned.stdout);
@@ -365,6 +370,32 @@ async fn a_volume_backed_server_with_a_data_volume_moves_and_a_kill_mid_way_conv
         "the data volume holds the source's bytes"
     );
 
+    world
+        .s2d_ok(&["plan", "vols.toml", "--detailed-exitcode"], 0)
+        .await;
+
+    // Another flavor replaces the server; its volumes outlive the old one (the root volume,
+    // `delete_on_termination` as in the source, is unmarked first) and the new one boots from
+    // the same two.
+    std::fs::write(
+        world.path().join("vols.toml"),
+        plan(&source_type, to_type, "flavor = \"m1.medium\"\n"),
+    )
+    .expect("plan");
+    world
+        .s2d_ok(&["apply", "vols.toml", "--auto-approve"], 0)
+        .await;
+    let replaced = world.id("server.vols-copy");
+    assert_ne!(replaced, copy, "the server was replaced");
+    let shown = openstack(&world, "hospital", &["server", "show", &replaced], true).await;
+    assert_eq!(shown["status"], "ACTIVE", "{shown}");
+    let attached = shown["volumes_attached"].to_string();
+    assert!(
+        attached.contains(&root) && attached.contains(&data),
+        "the replacement boots from the same volumes: {attached}"
+    );
+    assert_eq!(world.id("volume.vols-copy[0]"), root);
+    assert_eq!(world.id("volume.vols-copy[1]"), data);
     world
         .s2d_ok(&["plan", "vols.toml", "--detailed-exitcode"], 0)
         .await;
