@@ -504,25 +504,46 @@ pub async fn wait_status(world: &World, cloud: &str, kind: &[&str], id: &str, wa
     );
 }
 
-/// A source server booted from a volume, made with the `openstack` CLI in `provider`.
+/// A source server with volumes, made with the `openstack` CLI in `provider`.
 pub struct VolumeBackedSource {
     pub server: String,
-    /// The root volume, then the data volume.
+    /// The root volume (when the server boots from one), then the data volume.
     pub volumes: Vec<String>,
-    /// The raw images the volumes were made from.
+    /// The raw images the volumes (or the server) were made from.
     pub images: Vec<String>,
 }
 
-/// Make in `provider`: volume `PREFIX-root` (1 GiB, bootable, from a raw image of 1 MiB of
-/// zeros), volume `PREFIX-data` (1 GiB; from a raw image of `data` when given, else empty),
-/// both of the default type, and server `server` (m1.small on `private`, key `alice-key`)
-/// booted from the first (`delete_on_termination`, as when Nova makes the root volume), with
-/// the second attached.
+/// Make in `provider`: volume `PREFIX-root` (1 GiB, bootable, from a raw image `PREFIX-root-img`
+/// of 1 MiB of zeros), volume `PREFIX-data` (1 GiB; from a raw image of `data` when given,
+/// else empty), both of the default type, and server `server` (m1.small on `private`, key
+/// `alice-key`) booted from the first (`delete_on_termination`, as when Nova makes the root
+/// volume), with the second attached.
 pub async fn volume_backed_source(
     world: &World,
     server: &str,
     prefix: &str,
     data: Option<&[u8]>,
+) -> VolumeBackedSource {
+    source_with_volumes(world, server, prefix, data, true).await
+}
+
+/// As [`volume_backed_source`], but the server boots from image `PREFIX-root-img` itself and
+/// has only the data volume.
+pub async fn image_backed_source(
+    world: &World,
+    server: &str,
+    prefix: &str,
+    data: Option<&[u8]>,
+) -> VolumeBackedSource {
+    source_with_volumes(world, server, prefix, data, false).await
+}
+
+async fn source_with_volumes(
+    world: &World,
+    server: &str,
+    prefix: &str,
+    data: Option<&[u8]>,
+    from_volume: bool,
 ) -> VolumeBackedSource {
     let mut contents: Vec<(String, Vec<u8>)> = vec![(format!("{prefix}-root"), vec![0u8; 1 << 20])];
     if let Some(data) = data {
@@ -556,6 +577,9 @@ pub async fn volume_backed_source(
         .iter()
         .enumerate()
     {
+        if index == 0 && !from_volume {
+            continue;
+        }
         let mut args = vec!["volume", "create", "--size", "1"];
         if let Some(image) = images.get(index) {
             args.extend(["--image", image.as_str()]);
@@ -569,39 +593,41 @@ pub async fn volume_backed_source(
         wait_status(world, "provider", &["volume"], &id, "available").await;
         volumes.push(id);
     }
-    let made = openstack(
-        world,
-        "provider",
-        &[
-            "server",
-            "create",
-            "--block-device",
-            &format!(
+    let boot = if from_volume {
+        vec![
+            "--block-device".to_string(),
+            format!(
                 "uuid={},source_type=volume,destination_type=volume,boot_index=0,\
                  delete_on_termination=true",
                 volumes[0]
             ),
-            "--flavor",
-            "m1.small",
-            "--network",
-            "private",
-            "--key-name",
-            "alice-key",
-            "--wait",
-            server,
-        ],
-        true,
-    )
-    .await;
+        ]
+    } else {
+        vec!["--image".to_string(), images[0].clone()]
+    };
+    let mut args: Vec<&str> = vec!["server", "create"];
+    args.extend(boot.iter().map(String::as_str));
+    args.extend([
+        "--flavor",
+        "m1.small",
+        "--network",
+        "private",
+        "--key-name",
+        "alice-key",
+        "--wait",
+        server,
+    ]);
+    let made = openstack(world, "provider", &args, true).await;
     let server = id_of(&made);
+    let data_volume = volumes.last().expect("the data volume").clone();
     openstack(
         world,
         "provider",
-        &["server", "add", "volume", &server, &volumes[1]],
+        &["server", "add", "volume", &server, &data_volume],
         false,
     )
     .await;
-    wait_status(world, "provider", &["volume"], &volumes[1], "in-use").await;
+    wait_status(world, "provider", &["volume"], &data_volume, "in-use").await;
     VolumeBackedSource {
         server,
         volumes,

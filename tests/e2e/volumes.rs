@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::harness::{
-    World, id_of, openstack, openstack_text, remove_volume, volume_backed_source, wait_status,
+    World, id_of, image_backed_source, openstack, openstack_text, remove_volume,
+    volume_backed_source, wait_status,
 };
 
 const GIB: f64 = 1.0;
@@ -413,4 +414,75 @@ async fn a_volume_backed_server_with_a_data_volume_moves_and_a_kill_mid_way_conv
         "nothing of s2d's in the source"
     );
     clean_source(&world, &server_id, &volumes, &images).await;
+}
+
+/// A server booted from an image, with a data volume of known bytes attached: the image comes
+/// along as any server's does (a snapshot, its copy) and the data volume through the five
+/// volume steps; the target server boots from the copied image with the one volume attached,
+/// which holds the source's bytes; a second plan has nothing to do, and destroy returns both
+/// clouds to what they held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_backed_server_moves_with_its_data_volume() {
+    let world = World::start().await;
+    let made = image_backed_source(&world, "vold-src", "vold", Some(&data_bytes())).await;
+    let source_before = holdings(&world, "provider").await;
+    let target_before = holdings(&world, "hospital").await;
+    std::fs::write(
+        world.path().join("vold.toml"),
+        "version = 1\n[source]\ncloud = \"provider\"\n[target]\ncloud = \"hospital\"\n\
+         [defaults]\nkeypair = { import = \"alice-key\" }\nnetwork = \"private\"\n\
+         security_group = \"default\"\n\
+         [[server]]\nsource = \"vold-src\"\nname = \"vold-copy\"\n",
+    )
+    .expect("plan");
+    let planned = world.s2d_ok(&["plan", "vold.toml"], 0).await;
+    let text = String::from_utf8_lossy(&planned.stdout);
+    for address in ["snapshot.", "image.", "volume.vold-copy[0]"] {
+        assert!(text.contains(address), "the plan shows {address}: {text}");
+    }
+    assert!(
+        !text.contains("vold-copy[1]"),
+        "one volume, the data volume: {text}"
+    );
+
+    world
+        .s2d_ok(&["apply", "vold.toml", "--auto-approve"], 0)
+        .await;
+    let copy = world.id("server.vold-copy");
+    let shown = openstack(&world, "hospital", &["server", "show", &copy], true).await;
+    assert_eq!(shown["status"], "ACTIVE", "{shown}");
+    assert!(
+        shown["image"]
+            .as_str()
+            .is_some_and(|i| !i.is_empty() && !i.contains("booted from volume")),
+        "booted from its image: {}",
+        shown["image"]
+    );
+    let data = world.id("volume.vold-copy[0]");
+    let attached = shown["volumes_attached"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(attached.len(), 1, "{shown}");
+    assert!(attached[0].to_string().contains(&data), "{shown}");
+    let expected = padded_md5(&world.path().join("vold-data.raw"), 1 << 30);
+    assert_eq!(
+        read_back(&world, &data).await,
+        expected,
+        "the data volume holds the source's bytes"
+    );
+
+    world
+        .s2d_ok(&["plan", "vold.toml", "--detailed-exitcode"], 0)
+        .await;
+    world
+        .s2d_ok(&["destroy", "vold.toml", "--auto-approve"], 0)
+        .await;
+    assert_eq!(holdings(&world, "hospital").await, target_before);
+    assert_eq!(
+        holdings(&world, "provider").await,
+        source_before,
+        "nothing of s2d's in the source"
+    );
+    clean_source(&world, &made.server, &made.volumes, &made.images).await;
 }
