@@ -607,8 +607,88 @@ impl Content {
                 let l = Content::qcow2_of_layout(inner);
                 Some((l.data_offset(), l.virtual_size()))
             }
+            // Stored bytes (an upload, a copy): a qcow2 whose allocated clusters are a prefix
+            // of the virtual disk, mapped in order, as devcloud's own qcow2 and
+            // `qemu-img convert` of a volume are laid out.
+            ("qcow2", _) => self.contiguous_qcow2(),
             _ => None,
         }
+    }
+
+    /// The bytes at `start..start + len`, or `None` past the end or on a read error.
+    fn read_exact_at(&self, start: u64, len: u64) -> Option<Vec<u8>> {
+        if start.checked_add(len)? > self.size() {
+            return None;
+        }
+        let mut out = Vec::with_capacity(usize::try_from(len).ok()?);
+        self.for_each_chunk_blocking(start, start + len, &mut |c| out.extend_from_slice(c))
+            .ok()?;
+        (out.len() as u64 == len).then_some(out)
+    }
+
+    /// A qcow2 (version 2 or 3, no backing file, no encryption, nothing compressed) read
+    /// through its L1 and L2 tables: where its data starts and how many bytes of it belong to
+    /// the guest, when its allocated clusters are the first ones of the virtual disk, mapped
+    /// one after the other (the rest reads as zeros). `None` for any other layout: devcloud's
+    /// Cinder then fails the volume, where a real Cinder would convert it with `qemu-img`.
+    fn contiguous_qcow2(&self) -> Option<(u64, u64)> {
+        const OFFSET: u64 = 0x00ff_ffff_ffff_fe00;
+        const COMPRESSED: u64 = 1 << 62;
+        let be64 = |b: &[u8], at: usize| -> Option<u64> {
+            Some(u64::from_be_bytes(b.get(at..at + 8)?.try_into().ok()?))
+        };
+        let be32 = |b: &[u8], at: usize| -> Option<u32> {
+            Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
+        };
+        let h = self.read_exact_at(0, 72)?;
+        let version = be32(&h, 4)?;
+        if &h[..4] != b"QFI\xfb" || !(2..=3).contains(&version) || be64(&h, 8)? != 0 {
+            return None;
+        }
+        let cluster_bits = be32(&h, 20)?;
+        if !(9..=21).contains(&cluster_bits) || be32(&h, 32)? != 0 {
+            return None;
+        }
+        let c = 1u64 << cluster_bits;
+        let virtual_size = be64(&h, 24)?;
+        let clusters = virtual_size.div_ceil(c);
+        let per_l2 = c / 8;
+        // The L1 table covers the virtual disk: no longer than that (input bounds the loop).
+        let l1_size = u64::from(be32(&h, 36)?).min(clusters.div_ceil(per_l2));
+        let l1 = self.read_exact_at(be64(&h, 40)?, l1_size * 8)?;
+        let (mut first, mut allocated, mut ended) = (None::<u64>, 0u64, false);
+        for i in 0..l1_size {
+            let l2_offset = be64(&l1, (i * 8) as usize)? & OFFSET;
+            let in_table = per_l2.min(clusters - i * per_l2);
+            if l2_offset == 0 {
+                ended = true;
+                continue;
+            }
+            let l2 = self.read_exact_at(l2_offset, in_table * 8)?;
+            for j in 0..in_table {
+                let entry = be64(&l2, (j * 8) as usize)?;
+                let offset = entry & OFFSET;
+                if entry & COMPRESSED != 0 {
+                    return None;
+                }
+                if offset == 0 || entry & 1 != 0 {
+                    ended = true;
+                    continue;
+                }
+                let k = i * per_l2 + j;
+                match first {
+                    _ if ended => return None,
+                    None if k == 0 => first = Some(offset),
+                    Some(f) if offset == f + k * c => {}
+                    _ => return None,
+                }
+                allocated += 1;
+            }
+        }
+        Some((
+            first.unwrap_or(self.size()),
+            (allocated * c).min(virtual_size),
+        ))
     }
 
     /// Call `f` with the bytes from `start` to `end` (exclusive), chunk by chunk, in order.
@@ -1119,6 +1199,65 @@ mod tests {
         assert_eq!(head, expected);
         assert_eq!(image.guest_bytes("vmdk"), None);
         assert_eq!(image.guest_bytes("raw"), Some((0, 8 << 20)));
+    }
+
+    /// A qcow2 kept as stored bytes (a file, as Glance keeps an upload) reads as its virtual
+    /// disk: devcloud's own qcow2 of a volume, and `qemu-img convert`'s of the same raw disk
+    /// (data at the start, zeros after); one whose clusters are not mapped in order is not.
+    #[test]
+    fn a_stored_qcow2_reads_as_its_virtual_disk() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut disk = vec![0u8; 3 << 20];
+        generate(5, 0, &mut disk[..(1 << 20) + 4096]);
+        let raw = dir.path().join("disk.raw");
+        std::fs::write(&raw, &disk).expect("raw");
+        let stored = |path: &std::path::Path| Content::File {
+            size: std::fs::metadata(path).expect("stat").len(),
+            path: Arc::new(path.to_path_buf()),
+        };
+        let read_volume = |image: &Content| {
+            let (offset, len) = image.guest_bytes("qcow2").expect("a qcow2 devcloud reads");
+            let volume = Content::window(image.clone(), offset, len, disk.len() as u64);
+            let mut out = Vec::new();
+            volume
+                .for_each_chunk_blocking(0, disk.len() as u64, &mut |c| out.extend_from_slice(c))
+                .expect("read");
+            out
+        };
+        // devcloud's own.
+        let own = Content::qcow2_of(stored(&raw));
+        let own_path = dir.path().join("own.qcow2");
+        let mut bytes = Vec::new();
+        own.for_each_chunk_blocking(0, own.size(), &mut |c| bytes.extend_from_slice(c))
+            .expect("read");
+        std::fs::write(&own_path, &bytes).expect("write");
+        assert!(read_volume(&stored(&own_path)) == disk, "devcloud's qcow2");
+        // qemu-img's.
+        let converted = dir.path().join("qemu.qcow2");
+        let out = std::process::Command::new("qemu-img")
+            .args(["convert", "-f", "raw", "-O", "qcow2"])
+            .arg(&raw)
+            .arg(&converted)
+            .output()
+            .expect("qemu-img must be installed (tests/run.sh installs qemu-utils)");
+        assert!(out.status.success(), "{out:?}");
+        assert!(read_volume(&stored(&converted)) == disk, "qemu-img's qcow2");
+        // The first two data clusters swapped in the L2 table: not in order.
+        let (offset, _) = stored(&converted).guest_bytes("qcow2").expect("in order");
+        let mut swapped = std::fs::read(&converted).expect("read");
+        let l1 = u64::from_be_bytes(swapped[40..48].try_into().expect("8"));
+        let l2 = u64::from_be_bytes(swapped[l1 as usize..l1 as usize + 8].try_into().expect("8"))
+            & 0x00ff_ffff_ffff_fe00;
+        let at = l2 as usize;
+        let (a, b) = (
+            swapped[at..at + 8].to_vec(),
+            swapped[at + 8..at + 16].to_vec(),
+        );
+        swapped[at..at + 8].copy_from_slice(&b);
+        swapped[at + 8..at + 16].copy_from_slice(&a);
+        let swapped_path = dir.path().join("swapped.qcow2");
+        std::fs::write(&swapped_path, &swapped).expect("write");
+        assert_eq!(stored(&swapped_path).guest_bytes("qcow2"), None, "{offset}");
     }
 
     #[test]

@@ -418,9 +418,10 @@ async fn a_volume_backed_server_with_a_data_volume_moves_and_a_kill_mid_way_conv
 
 /// A server booted from an image, with a data volume of known bytes attached: the image comes
 /// along as any server's does (a snapshot, its copy) and the data volume through the five
-/// volume steps; the target server boots from the copied image with the one volume attached,
-/// which holds the source's bytes; a second plan has nothing to do, and destroy returns both
-/// clouds to what they held.
+/// volume steps, as qcow2 (Cinder converts on upload and back to raw for the target volume),
+/// its intermediates kept; the target server boots from the copied image with the one volume
+/// attached, which holds the source's bytes; a second plan has nothing to do, and destroy
+/// removes the intermediates too and returns both clouds to what they held.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_image_backed_server_moves_with_its_data_volume() {
     let world = World::start().await;
@@ -432,7 +433,8 @@ async fn an_image_backed_server_moves_with_its_data_volume() {
         "version = 1\n[source]\ncloud = \"provider\"\n[target]\ncloud = \"hospital\"\n\
          [defaults]\nkeypair = { import = \"alice-key\" }\nnetwork = \"private\"\n\
          security_group = \"default\"\n\
-         [[server]]\nsource = \"vold-src\"\nname = \"vold-copy\"\n",
+         [[server]]\nsource = \"vold-src\"\nname = \"vold-copy\"\n\
+         volume_format = \"qcow2\"\nkeep_volume_intermediates = true\n",
     )
     .expect("plan");
     let planned = world.s2d_ok(&["plan", "vold.toml"], 0).await;
@@ -465,6 +467,26 @@ async fn an_image_backed_server_moves_with_its_data_volume() {
         .unwrap_or_default();
     assert_eq!(attached.len(), 1, "{shown}");
     assert!(attached[0].to_string().contains(&data), "{shown}");
+    for (cloud, address) in [
+        ("provider", "volume_upload.vold-copy[0]"),
+        ("hospital", "volume_image.vold-copy[0]"),
+    ] {
+        let format = openstack_text(
+            &world,
+            cloud,
+            &[
+                "image",
+                "show",
+                &world.id(address),
+                "-f",
+                "value",
+                "-c",
+                "disk_format",
+            ],
+        )
+        .await;
+        assert_eq!(format.trim(), "qcow2", "{address}");
+    }
     let expected = padded_md5(&world.path().join("vold-data.raw"), 1 << 30);
     assert_eq!(
         read_back(&world, &data).await,
