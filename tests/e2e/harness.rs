@@ -551,26 +551,7 @@ async fn source_with_volumes(
     }
     let mut images = Vec::new();
     for (name, bytes) in &contents {
-        let file = format!("{name}.raw");
-        std::fs::write(world.path().join(&file), bytes).expect("the image's file");
-        let image = openstack(
-            world,
-            "provider",
-            &[
-                "image",
-                "create",
-                "--disk-format",
-                "raw",
-                "--container-format",
-                "bare",
-                "--file",
-                &file,
-                &format!("{name}-img"),
-            ],
-            true,
-        )
-        .await;
-        images.push(id_of(&image));
+        images.push(raw_image(world, "provider", &format!("{name}-img"), bytes).await);
     }
     let mut volumes = Vec::new();
     for (index, name) in [format!("{prefix}-root"), format!("{prefix}-data")]
@@ -669,4 +650,29 @@ pub async fn remove_volume(world: &World, cloud: &str, volume: &str) {
         );
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
+}
+
+/// Upload `bytes` as raw image `name` into `cloud` with the `openstack` CLI (through a file
+/// `NAME.raw` in the world's directory); returns its id.
+pub async fn raw_image(world: &World, cloud: &str, name: &str, bytes: &[u8]) -> String {
+    let file = format!("{name}.raw");
+    std::fs::write(world.path().join(&file), bytes).expect("the image's file");
+    let image = openstack(
+        world,
+        cloud,
+        &[
+            "image",
+            "create",
+            "--disk-format",
+            "raw",
+            "--container-format",
+            "bare",
+            "--file",
+            &file,
+            name,
+        ],
+        true,
+    )
+    .await;
+    id_of(&image)
 }
