@@ -364,7 +364,7 @@ async fn a_volume_backed_server_with_a_data_volume_moves_and_a_kill_mid_way_conv
     );
 
     // The data volume's bytes, read back through upload-to-image.
-    let expected = padded_md5(&world.path().join("vols-data.raw"), 1 << 30);
+    let expected = padded_md5(&world.path().join("vols-data-img.raw"), 1 << 30);
     assert_eq!(
         read_back(&world, &data).await,
         expected,
@@ -487,7 +487,7 @@ async fn an_image_backed_server_moves_with_its_data_volume() {
         .await;
         assert_eq!(format.trim(), "qcow2", "{address}");
     }
-    let expected = padded_md5(&world.path().join("vold-data.raw"), 1 << 30);
+    let expected = padded_md5(&world.path().join("vold-data-img.raw"), 1 << 30);
     assert_eq!(
         read_back(&world, &data).await,
         expected,

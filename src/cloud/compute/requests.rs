@@ -221,10 +221,25 @@ impl ComputeEndpoint {
             server["user_data"] = json!(u);
         }
         if !s.block_devices.is_empty() {
-            let bdms: Vec<Value> = s
-                .block_devices
-                .iter()
-                .map(|b| {
+            // A server booted from an image with volumes attached: the image goes first, as
+            // the local boot disk (what python-novaclient inserts; Nova refuses a mapping
+            // without a `boot_index` 0: "Boot sequence ... is not valid").
+            let image_first = s
+                .image
+                .as_ref()
+                .filter(|_| s.block_devices.iter().all(|b| b.boot_index != Some(0)))
+                .map(|image| {
+                    json!({
+                        "uuid": image,
+                        "source_type": "image",
+                        "destination_type": "local",
+                        "boot_index": 0,
+                        "delete_on_termination": true,
+                    })
+                });
+            let bdms: Vec<Value> = image_first
+                .into_iter()
+                .chain(s.block_devices.iter().map(|b| {
                     let mut d = json!({
                         "uuid": b.uuid,
                         "source_type": b.source_type,
@@ -235,7 +250,7 @@ impl ComputeEndpoint {
                         d["boot_index"] = json!(i);
                     }
                     d
-                })
+                }))
                 .collect();
             server["block_device_mapping_v2"] = Value::Array(bdms);
         }
@@ -585,6 +600,36 @@ mod tests {
                 {"uuid": "data-vol", "source_type": "volume", "destination_type": "volume",
                  "delete_on_termination": false}
             ]}})
+        );
+    }
+
+    /// Booted from an image with a data volume: the image is the first mapping, the local
+    /// boot disk (`boot_index` 0), as python-novaclient sends it; `imageRef` stays.
+    #[test]
+    fn an_image_boot_with_a_volume_maps_the_image_first() {
+        use super::super::types::BlockDevice;
+        use crate::cloud::types::VolumeId;
+        let s = ServerCreate {
+            name: "db".into(),
+            flavor: FlavorId::from("f1"),
+            image: Some(ImageId::from("img")),
+            networks: vec![ServerNetwork::Port(crate::cloud::types::PortId::from("p"))],
+            block_devices: vec![BlockDevice::volume(VolumeId::from("data-vol"), None, false)],
+            ..Default::default()
+        };
+        let r = ep(Some("2.96")).create_server_request(&s);
+        let crate::cloud::request::ReqBody::Json(b) = &r.body else {
+            panic!("json body")
+        };
+        assert_eq!(b["server"]["imageRef"], "img");
+        assert_eq!(
+            b["server"]["block_device_mapping_v2"],
+            json!([
+                {"uuid": "img", "source_type": "image", "destination_type": "local",
+                 "boot_index": 0, "delete_on_termination": true},
+                {"uuid": "data-vol", "source_type": "volume", "destination_type": "volume",
+                 "delete_on_termination": false}
+            ])
         );
     }
 

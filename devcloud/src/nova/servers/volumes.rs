@@ -72,6 +72,8 @@ pub fn parse(server: &Map<String, Value>) -> Result<Vec<BlockDevice>, ApiError> 
         ))
     })?;
     let mut out = Vec::new();
+    // The boot indexes Nova validates, the local boot image's among them.
+    let mut boot_indexes: Vec<i64> = Vec::new();
     for b in list {
         let b = b
             .as_object()
@@ -105,6 +107,7 @@ pub fn parse(server: &Map<String, Value>) -> Result<Vec<BlockDevice>, ApiError> 
         if destination != "volume" {
             // Local disks (the image of an image-backed boot, ephemeral, swap) have no volume.
             if source_type == "image" && boot_index == Some(0) {
+                boot_indexes.push(0);
                 continue;
             }
             return Err(bad(
@@ -142,6 +145,7 @@ pub fn parse(server: &Map<String, Value>) -> Result<Vec<BlockDevice>, ApiError> 
                 )));
             }
         };
+        boot_indexes.extend(boot_index.filter(|i| *i >= 0));
         out.push(BlockDevice {
             source_type,
             uuid,
@@ -154,8 +158,12 @@ pub fn parse(server: &Map<String, Value>) -> Result<Vec<BlockDevice>, ApiError> 
             delete_on_termination,
         });
     }
-    let roots = out.iter().filter(|b| b.boot_index == Some(0)).count();
-    if roots > 1 {
+    // Nova's `_validate_bdm`: the bootable devices are numbered 0, 1, 2, ... and there is
+    // at least one (a server booted from an image with volumes attached lists the image as
+    // its local boot disk, as python-novaclient does). An empty list is the legacy path.
+    boot_indexes.sort_unstable();
+    let in_sequence = boot_indexes.iter().enumerate().all(|(i, b)| *b == i as i64);
+    if !list.is_empty() && (boot_indexes.is_empty() || !in_sequence) {
         return Err(invalid_bdm(
             "Boot sequence for the instance and image/block device mapping combination is not valid.",
         ));
