@@ -63,8 +63,8 @@ pub struct Script {
 }
 
 /// Glance's unified limits in one of the fake's clouds (`None`: not told); what is used of
-/// them is counted from the images the fake holds there, as Glance counts it (every image,
-/// whatever its status; the bytes of all of them in MiB, rounded down).
+/// them is counted from the images the fake holds there, as Glance counts it (the images
+/// neither killed nor being deleted; the bytes of all of them in MiB, rounded down).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GlanceLimits {
     pub size_mib: Option<u64>,

@@ -126,8 +126,13 @@ impl FakeCloud {
             Side::Source => (w.script.source_glance_limits, &w.contents.source_images),
             Side::Target => (w.script.glance_limits, &w.contents.images),
         };
-        let bytes: u64 = images.values().filter_map(|i| i.size).sum();
-        let count = images.len() as u64;
+        // As Glance counts: what is neither killed nor being deleted.
+        let counted: Vec<&Image> = images
+            .values()
+            .filter(|i| !matches!(i.status.as_str(), "killed" | "deleted" | "pending_delete"))
+            .collect();
+        let bytes: u64 = counted.iter().filter_map(|i| i.size).sum();
+        let count = counted.len() as u64;
         let quota = |limit: Option<u64>, used: u64| limit.map(|limit| QuotaUse { limit, used });
         Ok(ImageQuota {
             size_mib: quota(limits.size_mib, bytes >> 20),
