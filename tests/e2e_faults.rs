@@ -836,8 +836,8 @@ async fn glance_used(world: &World, cloud: &str, resource: &str) -> u64 {
     entry.expect("the resource is told").usage as u64
 }
 
-/// Glance's unified limits (devcloud's `quota` knobs; the real clouds' Glance runs without
-/// them, see tests/openstack/README.md): `plan` reads what is left in both clouds
+/// Glance's unified limits, set with devcloud's `quota` knobs (tests/e2e/glance_limits.rs
+/// checks the count on the real clouds too): `plan` reads what is left in both clouds
 /// (`GET /v2/info/usage`) and refuses, before anything is made, a server whose snapshot has no
 /// room in the source's `image_count_total`, or whose copy has none in the target's; once
 /// the snapshot exists its size is known, and a copy beyond what is left of the target's
