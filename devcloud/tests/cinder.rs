@@ -295,6 +295,71 @@ async fn boot_from_volume_and_the_in_use_rules() {
     assert_eq!(status, StatusCode::ACCEPTED, "{forced}");
     assert_eq!(forced["snapshot"]["status"], "creating");
 
+    // `PUT os-volume_attachments/{volume}`: a swap (before 2.85, or another volume) is an
+    // admin's; from 2.85 the same volume's `delete_on_termination` changes, nothing else.
+    let put = |volume: &str, version: &str, body: Value| {
+        let url = format!("{base}/compute/v2.1/servers/{id}/os-volume_attachments/{volume}");
+        let (version, token) = (version.to_string(), token.clone());
+        async move {
+            call(
+                reqwest::Method::PUT,
+                &url,
+                &token,
+                Some(&version),
+                Some(json!({"volumeAttachment": body})),
+            )
+            .await
+        }
+    };
+    let (status, _, body) = put(&root_id, "compute 2.84", json!({"volumeId": root_id})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(
+        body["forbidden"]["message"],
+        "Policy doesn't allow os_compute_api:os-volumes-attachments:swap to be performed."
+    );
+    let (status, _, body) = put(&root_id, "compute 2.85", json!({"volumeId": data_id})).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "another volume is a swap: {body}"
+    );
+    let (status, _, body) = put(
+        &root_id,
+        "compute 2.85",
+        json!({"volumeId": root_id, "device": "/dev/vdz"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        body["badRequest"]["message"],
+        "The device property is not mutable"
+    );
+    let unknown = "0b7e9a3c-5a43-4f1e-9b43-4c1b1f1d2e3f";
+    let (status, _, _) = put(unknown, "compute 2.85", json!({"volumeId": unknown})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let root_flag = || async {
+        let (_, _, list) = call(
+            reqwest::Method::GET,
+            &format!("{base}/compute/v2.1/servers/{id}/os-volume_attachments"),
+            &token,
+            Some("compute 2.85"),
+            None,
+        )
+        .await;
+        list["volumeAttachments"][0]["delete_on_termination"].clone()
+    };
+    for wanted in [false, true] {
+        let (status, _, body) = put(
+            &root_id,
+            "compute 2.85",
+            json!({"volumeId": root_id, "delete_on_termination": wanted}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        assert_eq!(body, Value::Null, "no body");
+        assert_eq!(root_flag().await, json!(wanted));
+    }
+
     // Deleting the server: the root volume (delete_on_termination) goes, the data volume stays.
     let (status, _, _) = call(
         reqwest::Method::DELETE,

@@ -795,6 +795,14 @@ pub trait Servers: Send + Sync + 'static {
         id: &str,
         update: &ServerUpdate,
     ) -> impl Future<Output = PortResult<()>> + Send;
+    /// Keep the attached volume `volume` when the server is deleted (its
+    /// `delete_on_termination` turned off), before a replacement deletes the server;
+    /// `NotFound` when it is not attached.
+    fn keep_volume_on_delete(
+        &self,
+        id: &str,
+        volume: &str,
+    ) -> impl Future<Output = PortResult<()>> + Send;
     fn delete_server(&self, id: &str) -> impl Future<Output = PortResult<()>> + Send;
     fn wait_server_gone(
         &self,

@@ -30,6 +30,9 @@ pub const MV_HOSTNAME: Microversion = Microversion::new(2, 90);
 pub const MV_GROUP_POLICY: Microversion = Microversion::new(2, 64);
 /// Keypair `type` from here on.
 pub const MV_KEYPAIR_TYPE: Microversion = Microversion::new(2, 2);
+/// An attachment's `delete_on_termination` can be changed (`PUT os-volume_attachments`) from
+/// here on; before, that `PUT` is an admin's volume swap.
+pub const MV_ATTACHMENT_UPDATE: Microversion = Microversion::new(2, 85);
 /// Generating a keypair on the server was removed at 2.92.
 pub const MV_KEYPAIR_GENERATE_LAST: Microversion = Microversion::new(2, 91);
 
@@ -352,6 +355,29 @@ impl ComputeEndpoint {
         )
     }
 
+    /// Change whether deleting the server deletes its attached volume `volume` (2.85+).
+    pub fn delete_on_termination_request(
+        &self,
+        id: &ServerId,
+        volume: &str,
+        delete_on_termination: bool,
+    ) -> ApiRequest {
+        self.versioned(
+            ApiRequest::json(
+                Method::PUT,
+                self.url(
+                    &["servers", id.as_str(), "os-volume_attachments", volume],
+                    &[],
+                ),
+                json!({"volumeAttachment": {
+                    "volumeId": volume,
+                    "delete_on_termination": delete_on_termination,
+                }}),
+            ),
+            None,
+        )
+    }
+
     pub fn server_security_groups_request(&self, id: &ServerId) -> ApiRequest {
         self.versioned(
             ApiRequest::get(self.url(&["servers", id.as_str(), "os-security-groups"], &[])),
@@ -576,6 +602,23 @@ mod tests {
         assert_eq!(
             r.body,
             crate::cloud::request::ReqBody::Json(json!({"os-start": null}))
+        );
+    }
+
+    /// As api-ref's "Update a volume attachment" at 2.85: the same volume, its flag.
+    #[test]
+    fn delete_on_termination_is_an_attachment_update() {
+        let r = ep(Some("2.96")).delete_on_termination_request(&ServerId::from("x"), "v", false);
+        assert_eq!(r.method, Method::PUT);
+        assert_eq!(
+            r.url.as_str(),
+            "http://h/compute/v2.1/servers/x/os-volume_attachments/v"
+        );
+        assert_eq!(
+            r.body,
+            crate::cloud::request::ReqBody::Json(
+                json!({"volumeAttachment": {"volumeId": "v", "delete_on_termination": false}})
+            )
         );
     }
 

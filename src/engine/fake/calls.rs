@@ -619,6 +619,27 @@ impl FakeCloud {
         }
     }
 
+    pub(super) async fn target_keep_volume_on_delete(
+        &self,
+        id: &str,
+        volume: &str,
+    ) -> PortResult<()> {
+        self.enter("target_keep_volume_on_delete", id).await?;
+        let mut w = self.lock();
+        let attached = w
+            .contents
+            .volumes
+            .get(volume)
+            .is_some_and(|v| v.attached_to.iter().any(|s| s == id));
+        if !w.contents.servers.contains_key(id) || !attached {
+            return Err(not_found(volume));
+        }
+        if let Some(with) = w.volume_delete_with.get_mut(id) {
+            with.retain(|v| v != volume);
+        }
+        Self::mutated(&mut w, "target_keep_volume_on_delete", ())
+    }
+
     pub(super) async fn target_delete_server(&self, id: &str) -> PortResult<()> {
         self.enter("target_delete_server", id).await?;
         let mut w = self.lock();

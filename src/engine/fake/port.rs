@@ -176,6 +176,9 @@ impl Servers for FakeCloud {
     async fn update_server(&self, id: &str, update: &ServerUpdate) -> PortResult<()> {
         self.target_update_server(id, update).await
     }
+    async fn keep_volume_on_delete(&self, id: &str, volume: &str) -> PortResult<()> {
+        self.target_keep_volume_on_delete(id, volume).await
+    }
     async fn delete_server(&self, id: &str) -> PortResult<()> {
         self.target_delete_server(id).await
     }

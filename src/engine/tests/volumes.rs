@@ -487,3 +487,50 @@ async fn stop_shuts_the_source_off_for_the_snapshots_and_starts_it_again() {
         "{report:?}"
     );
 }
+
+/// A volume-backed server replaced (another flavor) keeps its volumes: the root volume,
+/// marked `delete_on_termination` as in the source, is unmarked before the old server is
+/// deleted, so the replacement boots from the same two volumes and nothing is copied again.
+#[tokio::test]
+async fn a_replaced_volume_backed_server_keeps_its_volumes() {
+    let env = env_with_volumes(false, Script::default());
+    let before = env.cloud.contents();
+    let report = env.apply(&with_volumes(|_| {})).await;
+    assert!(report.succeeded(), "{}", render::render_report(&report));
+    let volumes: BTreeMap<String, String> = volumes_by_name(&env.cloud.contents())
+        .into_iter()
+        .map(|(name, v)| (name, v.id))
+        .collect();
+    assert_eq!(volumes.len(), 2, "{volumes:?}");
+
+    let mut larger = with_volumes(|_| {});
+    larger.servers[0].flavor = Some("m1.large".into());
+    let planned = env.plan(&larger).await;
+    let acts = actions(&planned);
+    assert_eq!(
+        acts.get("server.db").map(String::as_str),
+        Some("replace"),
+        "{acts:?}"
+    );
+    assert!(
+        acts.iter()
+            .all(|(a, act)| !a.starts_with("volume") || act == "no-op"),
+        "no volume step runs again: {acts:?}"
+    );
+    let replaced = env.apply(&larger).await;
+    assert!(replaced.succeeded(), "{}", render::render_report(&replaced));
+    let contents = env.cloud.contents();
+    let after: BTreeMap<String, String> = volumes_by_name(&contents)
+        .into_iter()
+        .map(|(name, v)| (name, v.id))
+        .collect();
+    assert_eq!(after, volumes, "the same two volumes");
+    let server = contents.servers.values().next().expect("the server");
+    for v in volumes_by_name(&contents).values() {
+        assert_eq!(v.status, "in-use", "{v:?}");
+        assert_eq!(v.attached_to, vec![server.id.clone()], "{v:?}");
+    }
+    assert!(env.plan(&larger).await.is_empty(), "a replan is clean");
+    assert!(env.destroy().await.succeeded());
+    assert_eq!(env.cloud.contents(), before);
+}
