@@ -211,6 +211,18 @@ pub struct QuotaUse {
     pub used: u64,
 }
 
+/// What a project's Glance may still take, as Keystone's unified limits say (Glance's
+/// `GET /v2/info/usage`); `None`: not told (a Glance that does not enforce unified limits, or
+/// one older than Yoga; its legacy `user_storage_quota` and its `image_size_cap` are not
+/// shown to a project).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageQuota {
+    /// MiB of image data (`image_size_total`).
+    pub size_mib: Option<QuotaUse>,
+    /// Images, whatever their status (`image_count_total`).
+    pub images: Option<QuotaUse>,
+}
+
 /// A network in the target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Network {
@@ -673,6 +685,9 @@ pub trait Images: Send + Sync + 'static {
         timeout: Duration,
     ) -> impl Future<Output = PortResult<Image>> + Send;
     fn delete_image(&self, side: Side, id: &str) -> impl Future<Output = PortResult<()>> + Send;
+    /// The project's Glance quota in that cloud and its use; empty when the cloud does not
+    /// tell it (see [`ImageQuota`]).
+    fn image_quota(&self, side: Side) -> impl Future<Output = PortResult<ImageQuota>> + Send;
     /// Create an (empty, `queued`) image record in the target.
     fn create_image(&self, spec: &ImageSpec) -> impl Future<Output = PortResult<Image>> + Send;
     /// Fill target image `target_id` with the bytes of source image `source_id`; returns the

@@ -58,6 +58,9 @@ impl Images for FakeCloud {
             Side::Target => self.target_delete_image(id).await,
         }
     }
+    async fn image_quota(&self, side: Side) -> PortResult<ImageQuota> {
+        FakeCloud::image_quota(self, side).await
+    }
     async fn create_image(&self, spec: &ImageSpec) -> PortResult<Image> {
         self.target_create_image(spec).await
     }

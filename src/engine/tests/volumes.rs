@@ -9,6 +9,7 @@
 use serde_json::json;
 
 use super::*;
+use crate::engine::fake::GlanceLimits;
 use crate::engine::port::{QuotaUse, VolumeKind};
 use crate::graph::SourceVolume;
 
@@ -328,6 +329,112 @@ async fn an_unknown_volume_type_and_a_volume_beyond_the_quota_are_refused_before
         env.cloud.calls()
     );
     let _ = VolumeKind::Volume;
+}
+
+/// Glance's unified limits, where the clouds tell them (`GET /v2/info/usage`): the images
+/// Cinder uploads the volumes into (in the source) and their copies (in the target) must fit
+/// in what is left of `image_size_total` (a raw image is its volume's size) and
+/// `image_count_total`, else the plan is refused before anything is made, naming the cloud. A
+/// qcow2 image's size is not known before Cinder makes it: only its count is checked.
+#[tokio::test]
+async fn volume_images_beyond_glances_limits_are_refused_before_any_change() {
+    let env = env_with_volumes(false, Script::default());
+    let before = env.cloud.contents();
+    let mib = |images: &BTreeMap<String, crate::engine::port::Image>| {
+        images.values().filter_map(|i| i.size).sum::<u64>() >> 20
+    };
+    let (source_images, source_mib) = (
+        before.source_images.len() as u64,
+        mib(&before.source_images),
+    );
+    let (target_images, target_mib) = (before.images.len() as u64, mib(&before.images));
+    let limits = |size_mib, images| GlanceLimits { size_mib, images };
+    let none = GlanceLimits::default();
+    // The volumes are 1 and 2 GiB: two raw images of 3072 MiB in all, in each cloud.
+    for (source, target, said) in [
+        (
+            none,
+            limits(Some(target_mib + 3071), None),
+            format!(
+                "the target's image_size_total (Glance, MiB) quota has 3071 left of {}, and the plan's new images need 3072",
+                target_mib + 3071
+            ),
+        ),
+        (
+            limits(Some(source_mib + 3071), None),
+            none,
+            format!(
+                "the source's image_size_total (Glance, MiB) quota has 3071 left of {}, and the plan's new images need 3072",
+                source_mib + 3071
+            ),
+        ),
+        (
+            limits(None, Some(source_images + 1)),
+            none,
+            format!(
+                "the source's image_count_total (Glance) quota has 1 left of {}, and the plan's new images need 2",
+                source_images + 1
+            ),
+        ),
+        (
+            none,
+            limits(None, Some(target_images + 1)),
+            format!(
+                "the target's image_count_total (Glance) quota has 1 left of {}, and the plan's new images need 2",
+                target_images + 1
+            ),
+        ),
+    ] {
+        env.cloud.script(|s| {
+            s.source_glance_limits = source;
+            s.glance_limits = target;
+        });
+        let file = env.state();
+        let err = diff(
+            env.cloud.as_ref(),
+            &with_volumes(|_| {}),
+            file.state(),
+            &PlanOptions::default(),
+        )
+        .await
+        .expect_err("refused");
+        assert_eq!(err.to_string(), said);
+        assert!(matches!(err, PlanError::Quota { .. }), "{err:?}");
+    }
+    assert_eq!(env.cloud.contents(), before);
+    assert!(
+        !env.cloud.calls().iter().any(|c| c.starts_with("create_")),
+        "{:?}",
+        env.cloud.calls()
+    );
+    // Exactly what is left: the plan goes through.
+    env.cloud.script(|s| {
+        s.source_glance_limits = limits(Some(source_mib + 3072), Some(source_images + 2));
+        s.glance_limits = limits(Some(target_mib + 3072), Some(target_images + 2));
+    });
+    env.plan(&with_volumes(|_| {})).await;
+    // qcow2: no MiB left is no refusal, the count still is.
+    env.cloud.script(|s| {
+        s.source_glance_limits = limits(Some(source_mib), Some(source_images + 2));
+        s.glance_limits = limits(Some(target_mib), Some(target_images + 2));
+    });
+    let qcow2 = with_volumes(|v| v.format = crate::graph::VolumeFormat::Qcow2);
+    env.plan(&qcow2).await;
+    env.cloud
+        .script(|s| s.glance_limits = limits(Some(target_mib), Some(target_images + 1)));
+    let file = env.state();
+    let err = diff(
+        env.cloud.as_ref(),
+        &qcow2,
+        file.state(),
+        &PlanOptions::default(),
+    )
+    .await
+    .expect_err("one image too many");
+    assert!(
+        err.to_string().contains("target's image_count_total"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
