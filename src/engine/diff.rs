@@ -743,17 +743,29 @@ fn check_quota(
     let mut need = (0u64, 0u64, 0u64);
     let mut floating_ips = 0u64;
     let (mut volumes, mut gigabytes) = (0u64, 0u64);
+    // In the source: a snapshot and a copy of each volume, both counted in its gigabytes.
+    let (mut source_snapshots, mut source_volumes, mut source_gigabytes) = (0u64, 0u64, 0u64);
     for change in changes.values() {
         if !matches!(change.action, Action::Create) {
             continue;
         }
-        if let Some(Node::Volume {
-            stage: crate::graph::VolumeStage::Target,
-            volume,
-        }) = &change.node
-        {
-            volumes += 1;
-            gigabytes += volume.source.size_gb;
+        if let Some(Node::Volume { stage, volume }) = &change.node {
+            let size = volume.source.size_gb;
+            match stage {
+                crate::graph::VolumeStage::Target => {
+                    volumes += 1;
+                    gigabytes += size;
+                }
+                crate::graph::VolumeStage::Snapshot => {
+                    source_snapshots += 1;
+                    source_gigabytes += size;
+                }
+                crate::graph::VolumeStage::Copy => {
+                    source_volumes += 1;
+                    source_gigabytes += size;
+                }
+                _ => {}
+            }
         }
         if let Some(Node::FloatingIp {
             choice: FloatingIpChoice::Pool(_),
@@ -807,6 +819,27 @@ fn check_quota(
             "volumes",
             gigabytes,
             inventory.volume_quota.gigabytes,
+        ),
+        (
+            "source",
+            "volume",
+            "volume copies",
+            source_volumes,
+            inventory.source_volume_quota.volumes,
+        ),
+        (
+            "source",
+            "volume snapshot",
+            "volume snapshots",
+            source_snapshots,
+            inventory.source_volume_quota.snapshots,
+        ),
+        (
+            "source",
+            "volume gigabytes",
+            "volume snapshots and copies",
+            source_gigabytes,
+            inventory.source_volume_quota.gigabytes,
         ),
         (
             "source",

@@ -57,6 +57,8 @@ pub struct Script {
     pub quota_refusals: BTreeMap<&'static str, usize>,
     /// The target's volume gigabytes and their use.
     pub volume_gigabytes: Option<QuotaUse>,
+    /// The source's Cinder gigabytes (its volume snapshots and copies count).
+    pub source_volume_gigabytes: Option<QuotaUse>,
     /// Glance's unified limits in the source and in the target (none: Glance does not tell).
     pub source_glance_limits: GlanceLimits,
     pub glance_limits: GlanceLimits,

@@ -28,10 +28,12 @@ pub struct Inventory {
     pub source_networks: Vec<SourceNetwork>,
     /// The target's networks, subnets, routers and ports, with its project's id.
     pub nets: NetInventory,
-    /// Cinder's volumes and snapshots in each cloud, and the target's volume quota and
-    /// types: read only when a source server has volumes (a cloud may have no Cinder).
+    /// Cinder's volumes and snapshots in each cloud, and each cloud's volume quota (the
+    /// source's for the snapshots and copies of the volumes) and types: read only when a
+    /// source server has volumes (a cloud may have no Cinder).
     pub source_volumes: VolumeInventory,
     pub volumes: VolumeInventory,
+    pub source_volume_quota: VolumeQuota,
     pub volume_quota: VolumeQuota,
     /// Glance's quota in each cloud (`GET /v2/info/usage`): read only for a cloud the plan
     /// makes images in, once the plan is known ([`Inventory::read_image_quotas`]).
@@ -143,7 +145,7 @@ impl Inventory {
         };
         let ((source_servers, source_images, source_networks), target) =
             tokio::try_join!(source, target)?;
-        let (source_volumes, volumes, volume_quota) =
+        let (source_volumes, volumes, source_volume_quota, volume_quota) =
             if source_servers.iter().any(|s| !s.volumes.is_empty()) {
                 tokio::try_join!(
                     async {
@@ -160,7 +162,13 @@ impl Inventory {
                     },
                     async {
                         cloud
-                            .volume_quota()
+                            .volume_quota(Side::Source)
+                            .await
+                            .map_err(named("source's volume limits and types"))
+                    },
+                    async {
+                        cloud
+                            .volume_quota(Side::Target)
                             .await
                             .map_err(named("target's volume limits and types"))
                     },
@@ -196,6 +204,7 @@ impl Inventory {
             nets,
             source_volumes,
             volumes,
+            source_volume_quota,
             volume_quota,
             ..Inventory::default()
         })

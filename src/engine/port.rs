@@ -474,8 +474,10 @@ impl VolumeInventory {
 /// types by name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VolumeQuota {
+    /// GiB of volumes and snapshots together (Cinder counts both).
     pub gigabytes: Option<QuotaUse>,
     pub volumes: Option<QuotaUse>,
+    pub snapshots: Option<QuotaUse>,
     pub types: Vec<String>,
 }
 
@@ -845,8 +847,8 @@ pub trait Volumes: Send + Sync + 'static {
         &self,
         side: Side,
     ) -> impl Future<Output = PortResult<VolumeInventory>> + Send;
-    /// The target's volume quota and types.
-    fn volume_quota(&self) -> impl Future<Output = PortResult<VolumeQuota>> + Send;
+    /// A cloud's volume quota (volumes, snapshots, gigabytes) and volume types.
+    fn volume_quota(&self, side: Side) -> impl Future<Output = PortResult<VolumeQuota>> + Send;
     /// Snapshot a source volume (in use or not); it starts `creating`.
     fn create_volume_snapshot(
         &self,

@@ -233,8 +233,8 @@ impl Volumes for FakeCloud {
     async fn volume_inventory(&self, side: Side) -> PortResult<VolumeInventory> {
         self.cinder_inventory(side).await
     }
-    async fn volume_quota(&self) -> PortResult<VolumeQuota> {
-        self.cinder_quota().await
+    async fn volume_quota(&self, side: Side) -> PortResult<VolumeQuota> {
+        self.cinder_quota(side).await
     }
     async fn create_volume_snapshot(
         &self,

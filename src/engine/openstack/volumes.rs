@@ -103,21 +103,27 @@ impl Volumes for OpenStack {
         })
     }
 
-    async fn volume_quota(&self) -> PortResult<VolumeQuota> {
-        let cinder = self.cinder(Side::Target).await?;
+    async fn volume_quota(&self, side: Side) -> PortResult<VolumeQuota> {
+        let cinder = self.cinder(side).await?;
         let (limits, types) = tokio::try_join!(
-            async { cinder.limits().await.map_err(api("target: volume limits")) },
+            async {
+                cinder
+                    .limits()
+                    .await
+                    .map_err(api(&call(side, "volume limits")))
+            },
             async {
                 cinder
                     .types()
                     .await
-                    .map_err(api("target: list volume types"))
+                    .map_err(api(&call(side, "list volume types")))
             },
         )?;
         let quota = |pair: Option<(u64, u64)>| pair.map(|(limit, used)| QuotaUse { limit, used });
         Ok(VolumeQuota {
             gigabytes: quota(limits.gigabytes),
             volumes: quota(limits.volumes),
+            snapshots: quota(limits.snapshots),
             types: types.into_iter().map(|t| t.name).collect(),
         })
     }

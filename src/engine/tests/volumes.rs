@@ -534,3 +534,49 @@ async fn a_replaced_volume_backed_server_keeps_its_volumes() {
     assert!(env.destroy().await.succeeded());
     assert_eq!(env.cloud.contents(), before);
 }
+
+/// The source makes a snapshot and a copy of each volume, both counted in its Cinder
+/// gigabytes: a plan whose snapshots and copies do not fit there is refused before anything
+/// is made, naming the source.
+#[tokio::test]
+async fn volume_snapshots_and_copies_beyond_the_source_quota_are_refused() {
+    let env = env_with_volumes(
+        false,
+        Script {
+            // 1 + 2 GiB of volumes: 6 GiB of snapshots and copies; 5 are free.
+            source_volume_gigabytes: Some(QuotaUse { limit: 10, used: 5 }),
+            ..Script::default()
+        },
+    );
+    let before = env.cloud.contents();
+    let file = env.state();
+    let refused = diff(
+        env.cloud.as_ref(),
+        &with_volumes(|_| {}),
+        file.state(),
+        &PlanOptions::default(),
+    )
+    .await
+    .expect_err("6 GiB do not fit in 5");
+    let text = refused.to_string();
+    assert!(
+        text.contains("source") && text.contains("volume gigabytes") && text.contains('6'),
+        "{text}"
+    );
+    assert_eq!(env.cloud.contents(), before);
+    assert!(
+        !env.cloud.calls().iter().any(|c| c.starts_with("create_")),
+        "{:?}",
+        env.cloud.calls()
+    );
+    // With room for them, the move goes through.
+    let env = env_with_volumes(
+        false,
+        Script {
+            source_volume_gigabytes: Some(QuotaUse { limit: 10, used: 4 }),
+            ..Script::default()
+        },
+    );
+    let report = env.apply(&with_volumes(|_| {})).await;
+    assert!(report.succeeded(), "{}", render::render_report(&report));
+}
