@@ -5,7 +5,6 @@
 mod boot;
 mod fleet;
 mod formats;
-mod glance_limits;
 mod harness;
 mod networks;
 mod serve;
