@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::plan;
 
+use super::desired::{DesiredServer, ServerGroupChoice, SourceFacts};
+
 /// Property prefixes that describe how the guest boots and runs.
 const BOOT_PREFIXES: &[&str] = &["hw_", "os_", "trait:", "img_"];
 
@@ -189,6 +191,148 @@ impl BootReport {
             why: why.into(),
         });
     }
+}
+
+/// What the target server gets from its source server, and the report of what it takes
+/// along and what it leaves.
+pub(super) fn carried_by(server: &DesiredServer, fact: &SourceFacts) -> (Boot, BootReport) {
+    let source = &fact.boot;
+    let mut report = BootReport {
+        server: server.name.clone(),
+        ..BootReport::default()
+    };
+    let availability_zone = server.availability_zone.clone().or_else(|| {
+        source
+            .availability_zone
+            .as_ref()
+            .and_then(|zone| server.zones.get(zone).cloned())
+    });
+    if let (None, Some(zone)) = (&availability_zone, &source.availability_zone) {
+        report.leave(
+            format!("availability zone {zone}"),
+            "the plan maps no target zone to it (zones = { SRC = DST }): the target chooses",
+        );
+    }
+    let user_data = match (&server.user_data, &source.user_data_sha256) {
+        (Some(planned), _) => Some(planned.clone()),
+        (None, Some(sha256)) => Some(UserDataRef::Source {
+            server_id: fact.server_id.clone(),
+            sha256: sha256.clone(),
+        }),
+        (None, None) => {
+            if !source.user_data_readable {
+                report.leave(
+                    "user data",
+                    "the source cloud does not show it to this user (Nova shows it to admins); give it in the plan: user_data = { file = \"...\" }",
+                );
+            }
+            None
+        }
+    };
+    let image_props = fact.image_properties.as_ref();
+    let volume_backed = fact.volumes.iter().any(|v| v.boot);
+    match image_props {
+        // Cinder carries the root volume's image metadata into its uploaded image.
+        None if volume_backed => report
+            .carried
+            .push("boot properties of the root volume's image metadata".into()),
+        None => report.leave(
+            "the source image's properties",
+            "the image the source server was booted from is gone or not visible: the snapshot's are read at apply",
+        ),
+        Some(props) => {
+            // Properties that are neither the source's own (never carried, by design) nor
+            // boot properties, unless the plan carries them anyway.
+            let dropped: Vec<String> = props
+                .keys()
+                .filter(|k| !server.image.properties.contains_key(*k))
+                .filter(|k| carried(k) == Err(NOT_BOOT))
+                .cloned()
+                .collect();
+            if !dropped.is_empty() {
+                report.leave(
+                    format!("image properties {}", dropped.join(", ")),
+                    "not boot properties (name them in image.properties to carry them)",
+                );
+            }
+        }
+    }
+    if !server.image.drop_properties.is_empty() {
+        report.leave(
+            format!(
+                "image properties {}",
+                server.image.drop_properties.join(", ")
+            ),
+            "the plan drops them",
+        );
+    }
+    let carried = Boot {
+        metadata: source.metadata.clone(),
+        tags: source.tags.clone(),
+        description: source.description.clone(),
+        config_drive: source.config_drive,
+        hostname: source.hostname.clone(),
+        availability_zone,
+        user_data,
+    };
+    let mut words = Vec::new();
+    if !carried.metadata.is_empty() {
+        words.push(format!("metadata {}", keys(carried.metadata.keys())));
+    }
+    if !carried.tags.is_empty() {
+        words.push(format!("tags {}", carried.tags.join(", ")));
+    }
+    if carried.description.is_some() {
+        words.push("description".to_string());
+    }
+    if carried.config_drive {
+        words.push("config drive".to_string());
+    }
+    if let Some(h) = &carried.hostname {
+        words.push(format!("hostname {h}"));
+    }
+    if let Some(z) = &carried.availability_zone {
+        words.push(format!("availability zone {z}"));
+    }
+    if let Some(u) = &carried.user_data {
+        words.push(match u {
+            UserDataRef::File { path, .. } => format!("user data from {path}"),
+            UserDataRef::Source { .. } => "the source's user data".to_string(),
+        });
+    }
+    match (&server.server_group, &fact.server_group) {
+        (ServerGroupChoice::Copy, Some(g)) => {
+            words.push(format!("server group {} ({})", g.name, g.policy))
+        }
+        (ServerGroupChoice::Existing(name), _) => {
+            words.push(format!("server group {name} (existing)"))
+        }
+        (ServerGroupChoice::None, Some(g)) => report.leave(
+            format!("server group {} ({})", g.name, g.policy),
+            "the plan says server_group = \"none\"",
+        ),
+        _ => {}
+    }
+    if let Some(merged) = server.security_group.merged() {
+        for rule in &fact.rules {
+            if let Some(other) = rule
+                .remote_group
+                .as_ref()
+                .filter(|g| !fact.groups.contains_key(*g))
+            {
+                report.leave(
+                    format!("security group rule \"{rule}\""),
+                    format!("it admits group {other}, which security_group = \"{merged}\" does not bring along (without security_group every group comes along)"),
+                );
+            }
+        }
+    }
+    report.carried = words;
+    (carried, report)
+}
+
+fn keys<'a>(keys: impl Iterator<Item = &'a String>) -> String {
+    keys.map(String::as_str).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! The resource graph: one [`Node`] per resource, edges from a dependency to what depends on
 //! it, built from [`Desired`] and the [`SourceFacts`] read for each server. Servers that share
 //! a keypair or security group share its node. Exports to DOT and JSON in a stable order.
+//! Each kind with more than one node adds its own in its module: networks and ports in
+//! `network`, groups and rules in `security_group`, volume stages in `volume`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -9,13 +11,13 @@ use serde::{Deserialize, Serialize};
 
 use super::Address;
 use super::address::VolumeStage;
-use super::boot::{self, Boot, BootReport, UserDataRef};
+use super::boot::{self, Boot, BootReport};
 use super::desired::{
-    Desired, DesiredServer, FlavorSpec, FloatingIpChoice, KeypairMode, Rule, ServerGroupChoice,
-    SourceFacts, TransferMode,
+    Desired, FlavorSpec, FloatingIpChoice, KeypairMode, Rule, ServerGroupChoice, SourceFacts,
+    TransferMode,
 };
-use super::network::{self, AddressPair, NicError, ResolvedNic, SourceNetwork, SubnetSpec};
-use super::volume::{ServerVolume, SourceVolume, VolumeError, VolumeNode, resolve_volumes};
+use super::network::{self, AddressPair, NicError, SourceNetwork, SubnetSpec};
+use super::volume::{ServerVolume, VolumeError, VolumeNode};
 
 /// One resource and what it should be. Everything needed to make it is here, so a saved plan
 /// can be applied without reading the plan file again.
@@ -245,229 +247,6 @@ pub struct Entry {
     pub node: Node,
 }
 
-/// What the target server gets from its source server, and the report of what it takes
-/// along and what it leaves.
-/// What the plan says of a server's volumes: each that comes along (size, place, type), each
-/// left behind, and how consistent the copy is.
-fn volume_report(
-    server: &DesiredServer,
-    fact: &SourceFacts,
-    volumes: &[(NodeIndex, SourceVolume)],
-) -> BootReport {
-    let mut report = BootReport::default();
-    for (_, v) in volumes {
-        let place = if v.boot {
-            "root".to_string()
-        } else {
-            v.device.clone().unwrap_or_else(|| "data".into())
-        };
-        let target_type = v
-            .volume_type
-            .as_ref()
-            .and_then(|t| server.volumes.types.get(t))
-            .map_or("the target's default".to_string(), |t| format!("`{t}`"));
-        report.carried.push(format!(
-            "volume {} ({} GiB, {place}, type {} -> {target_type})",
-            if v.name.is_empty() { &v.id } else { &v.name },
-            v.size_gb,
-            v.volume_type.as_deref().unwrap_or("none"),
-        ));
-    }
-    for v in &fact.volumes {
-        if server
-            .volumes
-            .skip
-            .iter()
-            .any(|s| s == &v.id || s == &v.name)
-        {
-            report.leave(
-                format!("volume {}", if v.name.is_empty() { &v.id } else { &v.name }),
-                "skip_volumes leaves it behind",
-            );
-        }
-    }
-    if !volumes.is_empty() && fact.status == "ACTIVE" {
-        if server.volumes.stop {
-            report.carried.push(
-                "volumes snapshotted with the source shut off (started again right after)".into(),
-            );
-        } else {
-            report.leave(
-                "application consistency of the volumes",
-                "the source keeps running while its volumes are snapshotted: the copy is crash-consistent (set stop = true to shut it off for the snapshots)",
-            );
-        }
-    }
-    report
-}
-
-fn boot_of(server: &DesiredServer, fact: &SourceFacts) -> (Boot, BootReport) {
-    let source = &fact.boot;
-    let mut report = BootReport {
-        server: server.name.clone(),
-        ..BootReport::default()
-    };
-    let availability_zone = server.availability_zone.clone().or_else(|| {
-        source
-            .availability_zone
-            .as_ref()
-            .and_then(|zone| server.zones.get(zone).cloned())
-    });
-    if let (None, Some(zone)) = (&availability_zone, &source.availability_zone) {
-        report.leave(
-            format!("availability zone {zone}"),
-            "the plan maps no target zone to it (zones = { SRC = DST }): the target chooses",
-        );
-    }
-    let user_data = match (&server.user_data, &source.user_data_sha256) {
-        (Some(planned), _) => Some(planned.clone()),
-        (None, Some(sha256)) => Some(UserDataRef::Source {
-            server_id: fact.server_id.clone(),
-            sha256: sha256.clone(),
-        }),
-        (None, None) => {
-            if !source.user_data_readable {
-                report.leave(
-                    "user data",
-                    "the source cloud does not show it to this user (Nova shows it to admins); give it in the plan: user_data = { file = \"...\" }",
-                );
-            }
-            None
-        }
-    };
-    let image_props = fact.image_properties.as_ref();
-    let volume_backed = fact.volumes.iter().any(|v| v.boot);
-    match image_props {
-        // Cinder carries the root volume's image metadata into its uploaded image.
-        None if volume_backed => report
-            .carried
-            .push("boot properties of the root volume's image metadata".into()),
-        None => report.leave(
-            "the source image's properties",
-            "the image the source server was booted from is gone or not visible: the snapshot's are read at apply",
-        ),
-        Some(props) => {
-            // Properties that are neither the source's own (never carried, by design) nor
-            // boot properties, unless the plan carries them anyway.
-            let dropped: Vec<String> = props
-                .keys()
-                .filter(|k| !server.image.properties.contains_key(*k))
-                .filter(|k| boot::carried(k) == Err(boot::NOT_BOOT))
-                .cloned()
-                .collect();
-            if !dropped.is_empty() {
-                report.leave(
-                    format!("image properties {}", dropped.join(", ")),
-                    "not boot properties (name them in image.properties to carry them)",
-                );
-            }
-        }
-    }
-    if !server.image.drop_properties.is_empty() {
-        report.leave(
-            format!(
-                "image properties {}",
-                server.image.drop_properties.join(", ")
-            ),
-            "the plan drops them",
-        );
-    }
-    let carried = Boot {
-        metadata: source.metadata.clone(),
-        tags: source.tags.clone(),
-        description: source.description.clone(),
-        config_drive: source.config_drive,
-        hostname: source.hostname.clone(),
-        availability_zone,
-        user_data,
-    };
-    let mut words = Vec::new();
-    if !carried.metadata.is_empty() {
-        words.push(format!("metadata {}", keys(carried.metadata.keys())));
-    }
-    if !carried.tags.is_empty() {
-        words.push(format!("tags {}", carried.tags.join(", ")));
-    }
-    if carried.description.is_some() {
-        words.push("description".to_string());
-    }
-    if carried.config_drive {
-        words.push("config drive".to_string());
-    }
-    if let Some(h) = &carried.hostname {
-        words.push(format!("hostname {h}"));
-    }
-    if let Some(z) = &carried.availability_zone {
-        words.push(format!("availability zone {z}"));
-    }
-    if let Some(u) = &carried.user_data {
-        words.push(match u {
-            UserDataRef::File { path, .. } => format!("user data from {path}"),
-            UserDataRef::Source { .. } => "the source's user data".to_string(),
-        });
-    }
-    match (&server.server_group, &fact.server_group) {
-        (ServerGroupChoice::Copy, Some(g)) => {
-            words.push(format!("server group {} ({})", g.name, g.policy))
-        }
-        (ServerGroupChoice::Existing(name), _) => {
-            words.push(format!("server group {name} (existing)"))
-        }
-        (ServerGroupChoice::None, Some(g)) => report.leave(
-            format!("server group {} ({})", g.name, g.policy),
-            "the plan says server_group = \"none\"",
-        ),
-        _ => {}
-    }
-    if let Some(merged) = server.security_group.merged() {
-        for rule in &fact.rules {
-            if let Some(other) = rule
-                .remote_group
-                .as_ref()
-                .filter(|g| !fact.groups.contains_key(*g))
-            {
-                report.leave(
-                    format!("security group rule \"{rule}\""),
-                    format!("it admits group {other}, which security_group = \"{merged}\" does not bring along (without security_group every group comes along)"),
-                );
-            }
-        }
-    }
-    report.carried = words;
-    (carried, report)
-}
-
-fn keys<'a>(keys: impl Iterator<Item = &'a String>) -> String {
-    keys.map(String::as_str).collect::<Vec<_>>().join(", ")
-}
-
-/// The target groups a server joins, each with the rules it gets from this server: every
-/// source group by its name, or (a merging choice) one group with the rules of all of them,
-/// where a rule admitting one of the server's groups admits the merged group itself and a rule
-/// admitting any other group has no counterpart (left out).
-fn groups_of(server: &DesiredServer, fact: &SourceFacts) -> BTreeMap<String, Vec<Rule>> {
-    match server.security_group.merged() {
-        Some(name) => {
-            let rules = fact
-                .rules
-                .iter()
-                .filter_map(|r| match &r.remote_group {
-                    None => Some(r.clone()),
-                    Some(g) if fact.groups.contains_key(g) => Some(Rule {
-                        remote_group: None,
-                        remote_self: true,
-                        ..r.clone()
-                    }),
-                    Some(_) => None,
-                })
-                .collect();
-            BTreeMap::from([(name.to_string(), rules)])
-        }
-        None if fact.groups.is_empty() => BTreeMap::from([("default".to_string(), Vec::new())]),
-        None => fact.groups.clone(),
-    }
-}
-
 /// The dependency graph of the desired resources.
 #[derive(Debug, Clone, Default)]
 pub struct ResourceGraph {
@@ -497,7 +276,7 @@ impl ResourceGraph {
             let fact = facts
                 .get(&server.name)
                 .ok_or_else(|| GraphError::MissingFacts(server.name.clone()))?;
-            for (group, rules) in groups_of(server, fact) {
+            for (group, rules) in super::security_group::groups_of(server, fact) {
                 group_rules.entry(group).or_default().extend(rules);
             }
         }
@@ -537,7 +316,7 @@ impl ResourceGraph {
                 Some(image)
             };
             let volumes = g.add_volumes(server, fact)?;
-            let report_volumes = volume_report(server, fact, &volumes);
+            let report_volumes = super::volume::report(server, fact, &volumes);
             let (public_key, fingerprint) = match server.keypair.mode {
                 KeypairMode::Import => {
                     let Some(key) = &fact.public_key else {
@@ -555,7 +334,9 @@ impl ResourceGraph {
                 public_key,
                 fingerprint,
             })?;
-            let group_names: Vec<String> = groups_of(server, fact).into_keys().collect();
+            let group_names: Vec<String> = super::security_group::groups_of(server, fact)
+                .into_keys()
+                .collect();
             let mut groups = Vec::new();
             for name in &group_names {
                 groups.push(g.add_group(name)?);
@@ -573,7 +354,7 @@ impl ResourceGraph {
                 })?),
                 (ServerGroupChoice::Copy, None) | (ServerGroupChoice::None, _) => None,
             };
-            let (carried, mut report) = boot_of(server, fact);
+            let (carried, mut report) = boot::carried_by(server, fact);
             report.carried.extend(report_volumes.carried);
             report.left.extend(report_volumes.left);
             g.reports.push(report);
@@ -660,262 +441,12 @@ impl ResourceGraph {
         Ok(g)
     }
 
-    /// The networks the plan builds: each with its subnets (in the source network's order)
-    /// and its router, before any server.
-    fn add_networks(
-        &mut self,
-        desired: &Desired,
-        sources: &BTreeMap<String, SourceNetwork>,
-    ) -> Result<(), GraphError> {
-        for build in &desired.networks {
-            let source = sources
-                .get(&build.from)
-                .ok_or_else(|| GraphError::NoSourceNetwork {
-                    name: build.name.clone(),
-                    from: build.from.clone(),
-                })?;
-            let net = self.add(Node::Network {
-                name: build.name.clone(),
-                from: source.name.clone(),
-                mtu: source.mtu,
-                port_security: source.port_security,
-            })?;
-            let mut subnets = Vec::new();
-            for (index, spec) in source.subnets.iter().enumerate() {
-                let address = Address::Subnet {
-                    network: build.name.clone(),
-                    index,
-                };
-                let subnet = self.add_at(
-                    address,
-                    Node::Subnet {
-                        network: build.name.clone(),
-                        spec: spec.clone(),
-                    },
-                )?;
-                self.edge(net, subnet);
-                subnets.push(subnet);
-            }
-            if let Some(router) = &build.router {
-                let r = self.add(Node::Router {
-                    name: router.name.clone(),
-                    external: router.external.clone(),
-                    network: build.name.clone(),
-                    subnets: subnets.len(),
-                })?;
-                for subnet in &subnets {
-                    self.edge(*subnet, r);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// A server's NICs: a port for each that keeps its IP or MAC, and edges from what each
-    /// NIC needs (a built network with its subnets and router, a port) to the server.
-    #[allow(clippy::too_many_arguments)]
-    fn add_nics(
-        &mut self,
-        server: &DesiredServer,
-        fact: &SourceFacts,
-        nics: &[ResolvedNic],
-        sources: &BTreeMap<String, SourceNetwork>,
-        builds: &[network::DesiredNetwork],
-        groups: &[NodeIndex],
-        target: NodeIndex,
-    ) -> Result<(), GraphError> {
-        for (index, nic) in nics.iter().enumerate() {
-            // What a NIC on a built network waits for: the network, its subnets, its router.
-            let mut needs = Vec::new();
-            let mut built_subnets: Vec<(String, Address)> = Vec::new();
-            if let Some(b) = nic.built.and_then(|i| builds.get(i)) {
-                if let Some(n) = self.find(&Address::Network {
-                    name: b.name.clone(),
-                }) {
-                    needs.push(n);
-                }
-                for (i, spec) in sources
-                    .get(&b.from)
-                    .map(|s| s.subnets.as_slice())
-                    .unwrap_or_default()
-                    .iter()
-                    .enumerate()
-                {
-                    let address = Address::Subnet {
-                        network: b.name.clone(),
-                        index: i,
-                    };
-                    if let Some(n) = self.find(&address) {
-                        needs.push(n);
-                    }
-                    built_subnets.push((spec.source_id.clone(), address));
-                }
-                if let Some(r) = b.router.as_ref().and_then(|r| {
-                    self.find(&Address::Router {
-                        name: r.name.clone(),
-                    })
-                }) {
-                    needs.push(r);
-                }
-            }
-            for n in &needs {
-                self.edge(*n, target);
-            }
-            if !nic.needs_port() {
-                continue;
-            }
-            let source_nic = fact.nics.get(index);
-            let port_security = source_nic.and_then(|n| n.port_security);
-            let port = self.add_at(
-                Address::Port {
-                    server: server.name.clone(),
-                    index,
-                },
-                Node::Port {
-                    server: server.name.clone(),
-                    network: nic.network.clone(),
-                    built: nic.built.is_some(),
-                    fixed_ips: nic
-                        .keep_ips
-                        .iter()
-                        .map(|f| PortIp {
-                            ip: f.ip.clone(),
-                            subnet: built_subnets
-                                .iter()
-                                .find(|(id, _)| *id == f.subnet_id)
-                                .map(|(_, a)| a.clone()),
-                        })
-                        .collect(),
-                    mac: nic.keep_mac.clone(),
-                    port_security,
-                    allowed_address_pairs: source_nic
-                        .map(|n| n.allowed_address_pairs.clone())
-                        .unwrap_or_default(),
-                    security_groups: if port_security == Some(false) {
-                        Vec::new()
-                    } else {
-                        groups
-                            .iter()
-                            .map(|g| self.address(*g).name().to_string())
-                            .collect()
-                    },
-                },
-            )?;
-            for n in &needs {
-                self.edge(*n, port);
-            }
-            if port_security != Some(false) {
-                for group in groups {
-                    self.edge(*group, port);
-                }
-            }
-            self.edge(port, target);
-        }
-        Ok(())
-    }
-
-    /// A security group by name (the target's `default` is adopted, never made).
-    fn add_group(&mut self, name: &str) -> Result<NodeIndex, GraphError> {
-        self.add(Node::SecurityGroup {
-            name: name.to_string(),
-            default: name == "default",
-        })
-    }
-
-    /// The `index`th rule of a group; a rule that admits another group comes after that
-    /// group (made too, when no server of the plan is in it).
-    fn add_rule(
-        &mut self,
-        group_name: &str,
-        group: NodeIndex,
-        index: usize,
-        rule: &Rule,
-    ) -> Result<(), GraphError> {
-        let address = Address::SecurityGroupRule {
-            group: group_name.to_string(),
-            index,
-        };
-        let node = Node::SecurityGroupRule {
-            group: group_name.to_string(),
-            rule: rule.clone(),
-        };
-        let at = self.add_at(address, node)?;
-        self.edge(group, at);
-        if let Some(remote) = &rule.remote_group {
-            let other = self.add_group(remote)?;
-            self.edge(other, at);
-        }
-        Ok(())
-    }
-
-    /// The stages of each volume the server takes along, chained in order; returns each
-    /// target volume's node with its source volume.
-    fn add_volumes(
-        &mut self,
-        server: &DesiredServer,
-        fact: &SourceFacts,
-    ) -> Result<Vec<(NodeIndex, SourceVolume)>, GraphError> {
-        let mut out = Vec::new();
-        let (mut snapshots, mut copies) = (Vec::new(), Vec::new());
-        for (index, source, volume_type) in
-            resolve_volumes(&server.name, &server.volumes, &fact.volumes)?
-        {
-            let volume = Box::new(VolumeNode {
-                server: server.name.clone(),
-                index,
-                source_server_id: fact.server_id.clone(),
-                name: if source.name.is_empty() {
-                    format!("{}-volume-{index}", server.name)
-                } else {
-                    source.name.clone()
-                },
-                source: source.clone(),
-                volume_type,
-                format: server.volumes.format,
-                keep_intermediates: server.volumes.keep_intermediates,
-                stop_source: server.volumes.stop && fact.status == "ACTIVE",
-            });
-            let mut previous = None;
-            for stage in VolumeStage::ALL {
-                let node = self.add(Node::Volume {
-                    stage,
-                    volume: volume.clone(),
-                })?;
-                if let Some(previous) = previous {
-                    self.edge(previous, node);
-                }
-                match stage {
-                    VolumeStage::Snapshot => snapshots.push(node),
-                    VolumeStage::Copy => copies.push(node),
-                    _ => {}
-                }
-                previous = Some(node);
-            }
-            if let Some(target) = previous {
-                out.push((target, source.clone()));
-            }
-        }
-        // A source stopped for its snapshots: one snapshot after the other while it is off,
-        // and every copy (whose step starts it again) after the last of them.
-        if server.volumes.stop && fact.status == "ACTIVE" {
-            for pair in snapshots.windows(2) {
-                self.edge(pair[0], pair[1]);
-            }
-            if let Some(last) = snapshots.last() {
-                for copy in &copies {
-                    self.edge(*last, *copy);
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    fn add(&mut self, node: Node) -> Result<NodeIndex, GraphError> {
+    pub(super) fn add(&mut self, node: Node) -> Result<NodeIndex, GraphError> {
         self.add_at(node.natural_address(), node)
     }
 
     /// Add a node, or return the one already at this address if it is the same resource.
-    fn add_at(&mut self, address: Address, node: Node) -> Result<NodeIndex, GraphError> {
+    pub(super) fn add_at(&mut self, address: Address, node: Node) -> Result<NodeIndex, GraphError> {
         if let Some(&existing) = self.index.get(&address) {
             let old = &self.graph[existing].node;
             if old != &node {
@@ -934,13 +465,13 @@ impl ResourceGraph {
         Ok(index)
     }
 
-    fn edge(&mut self, from: NodeIndex, to: NodeIndex) {
+    pub(super) fn edge(&mut self, from: NodeIndex, to: NodeIndex) {
         if self.graph.find_edge(from, to).is_none() {
             self.graph.add_edge(from, to, ());
         }
     }
 
-    fn address(&self, index: NodeIndex) -> Address {
+    pub(super) fn address(&self, index: NodeIndex) -> Address {
         self.graph[index].address.clone()
     }
 

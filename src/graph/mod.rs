@@ -11,6 +11,7 @@ mod build;
 mod desired;
 mod from_plan;
 mod network;
+mod security_group;
 mod volume;
 
 pub use address::{Address, AddressError, VolumeStage};

@@ -1,12 +1,18 @@
 //! A server's network side in the target: where each of its source NICs lands (the plan's
 //! NIC map), which NICs need a port made by s2d (a kept IP or MAC), and the networks, subnets
 //! and routers the plan builds from source networks (`[[network]]`). Holds the engine-level
-//! types of all of it and the resolution of a server's NICs; the nodes themselves are added
-//! by [`super::ResourceGraph::build`].
+//! types of all of it, the resolution of a server's NICs, and their nodes in the graph (the
+//! built networks with their subnets and routers, a server's ports).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+use petgraph::graph::NodeIndex;
+
+use super::Address;
+use super::build::{GraphError, Node, PortIp, ResourceGraph};
+use super::desired::{Desired, DesiredServer, SourceFacts};
 
 /// How a source NIC lands in the target: on this target network, keeping its fixed IPs
 /// and/or its MAC address.
@@ -262,6 +268,162 @@ pub fn floating_ip_nic(
 
 fn built_index(network: &str, builds: &[DesiredNetwork]) -> Option<usize> {
     builds.iter().position(|b| b.name == network)
+}
+
+impl ResourceGraph {
+    /// The networks the plan builds: each with its subnets (in the source network's order)
+    /// and its router, before any server.
+    pub(super) fn add_networks(
+        &mut self,
+        desired: &Desired,
+        sources: &BTreeMap<String, SourceNetwork>,
+    ) -> Result<(), GraphError> {
+        for build in &desired.networks {
+            let source = sources
+                .get(&build.from)
+                .ok_or_else(|| GraphError::NoSourceNetwork {
+                    name: build.name.clone(),
+                    from: build.from.clone(),
+                })?;
+            let net = self.add(Node::Network {
+                name: build.name.clone(),
+                from: source.name.clone(),
+                mtu: source.mtu,
+                port_security: source.port_security,
+            })?;
+            let mut subnets = Vec::new();
+            for (index, spec) in source.subnets.iter().enumerate() {
+                let address = Address::Subnet {
+                    network: build.name.clone(),
+                    index,
+                };
+                let subnet = self.add_at(
+                    address,
+                    Node::Subnet {
+                        network: build.name.clone(),
+                        spec: spec.clone(),
+                    },
+                )?;
+                self.edge(net, subnet);
+                subnets.push(subnet);
+            }
+            if let Some(router) = &build.router {
+                let r = self.add(Node::Router {
+                    name: router.name.clone(),
+                    external: router.external.clone(),
+                    network: build.name.clone(),
+                    subnets: subnets.len(),
+                })?;
+                for subnet in &subnets {
+                    self.edge(*subnet, r);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A server's NICs: a port for each that keeps its IP or MAC, and edges from what each
+    /// NIC needs (a built network with its subnets and router, a port) to the server.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn add_nics(
+        &mut self,
+        server: &DesiredServer,
+        fact: &SourceFacts,
+        nics: &[ResolvedNic],
+        sources: &BTreeMap<String, SourceNetwork>,
+        builds: &[DesiredNetwork],
+        groups: &[NodeIndex],
+        target: NodeIndex,
+    ) -> Result<(), GraphError> {
+        for (index, nic) in nics.iter().enumerate() {
+            // What a NIC on a built network waits for: the network, its subnets, its router.
+            let mut needs = Vec::new();
+            let mut built_subnets: Vec<(String, Address)> = Vec::new();
+            if let Some(b) = nic.built.and_then(|i| builds.get(i)) {
+                if let Some(n) = self.find(&Address::Network {
+                    name: b.name.clone(),
+                }) {
+                    needs.push(n);
+                }
+                for (i, spec) in sources
+                    .get(&b.from)
+                    .map(|s| s.subnets.as_slice())
+                    .unwrap_or_default()
+                    .iter()
+                    .enumerate()
+                {
+                    let address = Address::Subnet {
+                        network: b.name.clone(),
+                        index: i,
+                    };
+                    if let Some(n) = self.find(&address) {
+                        needs.push(n);
+                    }
+                    built_subnets.push((spec.source_id.clone(), address));
+                }
+                if let Some(r) = b.router.as_ref().and_then(|r| {
+                    self.find(&Address::Router {
+                        name: r.name.clone(),
+                    })
+                }) {
+                    needs.push(r);
+                }
+            }
+            for n in &needs {
+                self.edge(*n, target);
+            }
+            if !nic.needs_port() {
+                continue;
+            }
+            let source_nic = fact.nics.get(index);
+            let port_security = source_nic.and_then(|n| n.port_security);
+            let port = self.add_at(
+                Address::Port {
+                    server: server.name.clone(),
+                    index,
+                },
+                Node::Port {
+                    server: server.name.clone(),
+                    network: nic.network.clone(),
+                    built: nic.built.is_some(),
+                    fixed_ips: nic
+                        .keep_ips
+                        .iter()
+                        .map(|f| PortIp {
+                            ip: f.ip.clone(),
+                            subnet: built_subnets
+                                .iter()
+                                .find(|(id, _)| *id == f.subnet_id)
+                                .map(|(_, a)| a.clone()),
+                        })
+                        .collect(),
+                    mac: nic.keep_mac.clone(),
+                    port_security,
+                    allowed_address_pairs: source_nic
+                        .map(|n| n.allowed_address_pairs.clone())
+                        .unwrap_or_default(),
+                    security_groups: if port_security == Some(false) {
+                        Vec::new()
+                    } else {
+                        groups
+                            .iter()
+                            .map(|g| self.address(*g).name().to_string())
+                            .collect()
+                    },
+                },
+            )?;
+            for n in &needs {
+                self.edge(*n, port);
+            }
+            if port_security != Some(false) {
+                for group in groups {
+                    self.edge(*group, port);
+                }
+            }
+            self.edge(port, target);
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

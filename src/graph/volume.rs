@@ -1,10 +1,18 @@
 //! A server's volumes: what the plan asks of them ([`DesiredVolumes`]), what the source cloud
 //! tells of each ([`SourceVolume`]), and which of them come along, in which order and as what
-//! ([`resolve_volumes`]). Knows nothing of Cinder's JSON or of the plan's syntax.
+//! ([`resolve_volumes`]), their five stages in the graph and what `plan` says of them. Knows
+//! nothing of Cinder's JSON or of the plan's syntax.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+use petgraph::graph::NodeIndex;
+
+use super::address::VolumeStage;
+use super::boot::BootReport;
+use super::build::{GraphError, Node, ResourceGraph};
+use super::desired::{DesiredServer, SourceFacts};
 
 /// How a server's volumes move (plan keys `skip_volumes`, `volume_types`, `stop`,
 /// `keep_volume_intermediates`, `volume_format`).
@@ -216,6 +224,124 @@ pub fn resolve_volumes<'a>(
         out.push((index, v, volume_type));
     }
     Ok(out)
+}
+
+/// What the plan says of a server's volumes: each that comes along (size, place, type), each
+/// left behind, and how consistent the copy is.
+pub(super) fn report(
+    server: &DesiredServer,
+    fact: &SourceFacts,
+    volumes: &[(NodeIndex, SourceVolume)],
+) -> BootReport {
+    let mut report = BootReport::default();
+    for (_, v) in volumes {
+        let place = if v.boot {
+            "root".to_string()
+        } else {
+            v.device.clone().unwrap_or_else(|| "data".into())
+        };
+        let target_type = v
+            .volume_type
+            .as_ref()
+            .and_then(|t| server.volumes.types.get(t))
+            .map_or("the target's default".to_string(), |t| format!("`{t}`"));
+        report.carried.push(format!(
+            "volume {} ({} GiB, {place}, type {} -> {target_type})",
+            if v.name.is_empty() { &v.id } else { &v.name },
+            v.size_gb,
+            v.volume_type.as_deref().unwrap_or("none"),
+        ));
+    }
+    for v in &fact.volumes {
+        if server
+            .volumes
+            .skip
+            .iter()
+            .any(|s| s == &v.id || s == &v.name)
+        {
+            report.leave(
+                format!("volume {}", if v.name.is_empty() { &v.id } else { &v.name }),
+                "skip_volumes leaves it behind",
+            );
+        }
+    }
+    if !volumes.is_empty() && fact.status == "ACTIVE" {
+        if server.volumes.stop {
+            report.carried.push(
+                "volumes snapshotted with the source shut off (started again right after)".into(),
+            );
+        } else {
+            report.leave(
+                "application consistency of the volumes",
+                "the source keeps running while its volumes are snapshotted: the copy is crash-consistent (set stop = true to shut it off for the snapshots)",
+            );
+        }
+    }
+    report
+}
+
+impl ResourceGraph {
+    /// The stages of each volume the server takes along, chained in order; returns each
+    /// target volume's node with its source volume.
+    pub(super) fn add_volumes(
+        &mut self,
+        server: &DesiredServer,
+        fact: &SourceFacts,
+    ) -> Result<Vec<(NodeIndex, SourceVolume)>, GraphError> {
+        let mut out = Vec::new();
+        let (mut snapshots, mut copies) = (Vec::new(), Vec::new());
+        for (index, source, volume_type) in
+            resolve_volumes(&server.name, &server.volumes, &fact.volumes)?
+        {
+            let volume = Box::new(VolumeNode {
+                server: server.name.clone(),
+                index,
+                source_server_id: fact.server_id.clone(),
+                name: if source.name.is_empty() {
+                    format!("{}-volume-{index}", server.name)
+                } else {
+                    source.name.clone()
+                },
+                source: source.clone(),
+                volume_type,
+                format: server.volumes.format,
+                keep_intermediates: server.volumes.keep_intermediates,
+                stop_source: server.volumes.stop && fact.status == "ACTIVE",
+            });
+            let mut previous = None;
+            for stage in VolumeStage::ALL {
+                let node = self.add(Node::Volume {
+                    stage,
+                    volume: volume.clone(),
+                })?;
+                if let Some(previous) = previous {
+                    self.edge(previous, node);
+                }
+                match stage {
+                    VolumeStage::Snapshot => snapshots.push(node),
+                    VolumeStage::Copy => copies.push(node),
+                    _ => {}
+                }
+                previous = Some(node);
+            }
+            if let Some(target) = previous {
+                out.push((target, source.clone()));
+            }
+        }
+        // A source stopped for its snapshots: one snapshot after the other while it is off,
+        // and every copy (whose step starts it again) after the last of them.
+        if server.volumes.stop && fact.status == "ACTIVE" {
+            for pair in snapshots.windows(2) {
+                self.edge(pair[0], pair[1]);
+            }
+            if let Some(last) = snapshots.last() {
+                for copy in &copies {
+                    self.edge(*last, *copy);
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 #[cfg(test)]
