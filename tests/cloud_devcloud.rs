@@ -1766,3 +1766,69 @@ async fn an_unversioned_block_storage_endpoint_is_discovered() {
     assert_eq!(cinder.microversion(), Some(Microversion::new(3, 71)));
     assert!(cinder.volumes().await.is_ok());
 }
+
+/// A volume larger than the source Glance's `image_size_cap`: Cinder's upload fails (the image
+/// deleted, the volume `available` again) without saying why, and the engine's upload says
+/// so with its own code and a help naming the cap.
+#[tokio::test]
+async fn a_volume_upload_past_glances_size_cap_names_the_cap() {
+    use s2d::cloud::volume::VolumeCreate;
+    use s2d::engine::openstack::{OpenStack, TransferOptions};
+    use s2d::engine::port::Volumes;
+    use s2d::engine::{Marker, PortError};
+    let dir = tempfile::tempdir().unwrap();
+    let dc = devcloud(dir.path()).await;
+    let provider = connect(dir.path(), "provider").await;
+    let hospital = connect(dir.path(), "hospital").await;
+    let cinder = provider.volume().await.unwrap();
+    let wait = Duration::from_secs(60);
+    let volume = cinder
+        .create_volume(&VolumeCreate {
+            name: "past-the-cap".into(),
+            size: Some(1),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    cinder
+        .wait_volume(&volume.id, &["available"], &[], wait)
+        .await
+        .unwrap();
+    let mut faults = dc.provider.cloud().faults.get();
+    faults.image_size_cap = Some(1 << 20);
+    dc.provider.cloud().faults.set(faults);
+    let engine = OpenStack::new(provider, hospital, TransferOptions::default());
+    let marker = Marker {
+        lineage: "lineage-of-the-test".into(),
+        address: "volume_upload.db[0]".parse().unwrap(),
+    };
+    let err = engine
+        .upload_volume(
+            volume.id.as_str(),
+            "s2d-db-0-volume_upload",
+            "raw",
+            &marker,
+            wait,
+        )
+        .await
+        .unwrap_err();
+    let PortError::Api {
+        diagnosis, message, ..
+    } = &err
+    else {
+        panic!("{err:?}");
+    };
+    assert_eq!(diagnosis.code, "s2d::cloud::volume_upload_failed", "{err}");
+    assert!(
+        diagnosis
+            .help
+            .as_deref()
+            .is_some_and(|h| h.contains("`image_size_cap`")),
+        "{diagnosis:?}"
+    );
+    assert!(message.contains(volume.id.as_str()), "{message}");
+    cinder
+        .wait_volume(&volume.id, &["available"], &[], wait)
+        .await
+        .unwrap();
+}

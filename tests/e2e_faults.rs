@@ -818,6 +818,170 @@ async fn a_quota_refusal_is_a_clear_diagnostic() {
     assert_eq!(both(&world).await, before);
 }
 
+/// The project's use of a Glance limit, as `GET /v2/info/usage` shows it (the limit on).
+async fn glance_used(world: &World, cloud: &str, resource: &str) -> u64 {
+    let usage = world
+        .cloud(cloud)
+        .await
+        .image
+        .usage()
+        .await
+        .expect("usage")
+        .expect("Glance tells its usage once a limit is set");
+    let entry = match resource {
+        "image_count_total" => usage.image_count_total,
+        "image_size_total" => usage.image_size_total,
+        other => panic!("no such resource {other}"),
+    };
+    entry.expect("the resource is told").usage as u64
+}
+
+/// Glance's unified limits, set with devcloud's `quota` knobs (tests/e2e/glance_limits.rs
+/// checks the count on the real clouds too): `plan` reads what is left in both clouds
+/// (`GET /v2/info/usage`) and refuses, before anything is made, a server whose snapshot has no
+/// room in the source's `image_count_total`, or whose copy has none in the target's; once
+/// the snapshot exists its size is known, and a copy beyond what is left of the target's
+/// `image_size_total` (MiB) is refused too. With exactly enough, the apply goes through
+/// Glance's own checks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_beyond_glances_limits_is_refused_before_anything_is_made() {
+    let world = world().await;
+    let plan = world.plan("quickstart.toml");
+    let before = both(&world).await;
+    for (cloud, side) in [("provider", "source"), ("hospital", "target")] {
+        world
+            .faults(cloud, json!({"quota": {"image_count_total": 1_000_000}}))
+            .await;
+        let count = glance_used(&world, cloud, "image_count_total").await;
+        world
+            .faults(cloud, json!({"quota": {"image_count_total": count}}))
+            .await;
+        let out = world.s2d_ok(&["plan", &plan], 1).await;
+        let err = stderr(&out);
+        assert!(err.contains("s2d::cloud::quota"), "{err}");
+        assert!(
+            err.contains(&format!(
+                "the {side}'s image_count_total (Glance) quota has 0 left of {count}, and the plan's new images need 1"
+            )),
+            "{err}"
+        );
+        assert!(err.contains("openstack limit list"), "{err}");
+        assert_eq!(both(&world).await, before, "nothing was made");
+        world.faults(cloud, json!({"quota": {}})).await;
+    }
+
+    // The snapshot alone; then its copy needs its size of the target's MiB.
+    world
+        .s2d_ok(
+            &[
+                "apply",
+                &plan,
+                "--auto-approve",
+                "--target",
+                "snapshot.ehr-analytics-s2d",
+            ],
+            0,
+        )
+        .await;
+    let snapshot = world
+        .cloud("provider")
+        .await
+        .image
+        .get(&s2d::cloud::ImageId::new(
+            world.id("snapshot.ehr-analytics-s2d"),
+        ))
+        .await
+        .expect("get")
+        .expect("the snapshot");
+    let mib = snapshot.size.expect("its size") >> 20;
+    assert!(mib >= 1, "{snapshot:?}");
+    world
+        .faults(
+            "hospital",
+            json!({"quota": {"image_size_total": 1_000_000}}),
+        )
+        .await;
+    let used = glance_used(&world, "hospital", "image_size_total").await;
+    world
+        .faults(
+            "hospital",
+            json!({"quota": {"image_size_total": used + mib - 1}}),
+        )
+        .await;
+    let (_, target_before) = both(&world).await;
+    let out = world.s2d_ok(&["plan", &plan], 1).await;
+    let err = stderr(&out);
+    assert!(err.contains("s2d::cloud::quota"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "the target's image_size_total (Glance, MiB) quota has {} left of {}, and the plan's new images need {mib}",
+            mib - 1,
+            used + mib - 1
+        )),
+        "{err}"
+    );
+    assert_eq!(both(&world).await.1, target_before, "nothing was made");
+
+    // Exactly enough: Glance takes the copy.
+    world
+        .faults(
+            "hospital",
+            json!({"quota": {"image_size_total": used + mib}}),
+        )
+        .await;
+    world.s2d_ok(&["apply", &plan, "--auto-approve"], 0).await;
+    world.faults("hospital", json!({"quota": {}})).await;
+    world
+        .s2d_ok(&["plan", &plan, "--detailed-exitcode"], 0)
+        .await;
+    world.s2d_ok(&["destroy", &plan, "--auto-approve"], 0).await;
+    assert_eq!(both(&world).await, before);
+}
+
+/// Glance's `image_size_cap` is no quota a project can read: the copy fails at its upload,
+/// with its own code and a help naming the cap, at once (no wait for quota, no copy started
+/// over), and the half-made target image is deleted; with the cap raised the next apply
+/// finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_above_glances_size_cap_fails_clearly() {
+    let world = world().await;
+    let plan = world.plan("quickstart.toml");
+    let before = both(&world).await;
+    world
+        .faults("hospital", json!({"image_size_cap": 1 << 20}))
+        .await;
+    let out = world.s2d_ok(&["apply", &plan, "--auto-approve"], 1).await;
+    let err = stderr(&out);
+    assert!(err.contains("failed: image.ehr-analytics-s2d"), "{err}");
+    assert!(err.contains("s2d::cloud::image_size_cap"), "{err}");
+    assert!(err.contains("The incoming image is too large"), "{err}");
+    assert!(err.contains("`image_size_cap`"), "{err}");
+    assert!(!err.contains("waiting for quota"), "{err}");
+    let uploads = world
+        .requests("hospital")
+        .await
+        .into_iter()
+        .filter(|r| {
+            r["method"] == "PUT" && r["path"].as_str().is_some_and(|p| p.ends_with("/file"))
+        })
+        .count();
+    assert_eq!(uploads, 1, "the copy was not started over");
+    let (_, target) = both(&world).await;
+    assert!(
+        !target
+            .images
+            .iter()
+            .any(|(name, _)| name == "ehr-analytics-s2d"),
+        "{target:?}"
+    );
+    world
+        .faults("hospital", json!({"image_size_cap": null}))
+        .await;
+    world.s2d_ok(&["apply", &plan, "--auto-approve"], 0).await;
+    world.s2d_ok(&["destroy", &plan, "--auto-approve"], 0).await;
+    assert_eq!(both(&world).await, before);
+}
+
 /// A plan reviewed while there was room, applied after others took it: Glance refuses the
 /// upload (413, images uploading at once), Nova the server (403 "Quota exceeded for
 /// instances"), Neutron the floating IP (409 `OverQuota`). Each step says once that it waits

@@ -36,7 +36,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use futures_util::FutureExt;
 use serde_json::{Value, json};
 
-use harness::{World, both, openstack, openstack_text};
+use harness::{World, both, openstack};
 use service::Service;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -1061,7 +1061,7 @@ async fn a_volume_backed_server_is_moved_with_its_data_volume_skipped_and_its_ty
         false,
     )
     .await;
-    remove_volume(&world, "hospital", &copy).await;
+    harness::remove_volume(&world, "hospital", &copy).await;
     openstack(
         &world,
         "provider",
@@ -1070,7 +1070,7 @@ async fn a_volume_backed_server_is_moved_with_its_data_volume_skipped_and_its_ty
     )
     .await;
     for name in ["wiz-vols-root", "wiz-vols-data"] {
-        remove_volume(&world, "provider", name).await;
+        harness::remove_volume(&world, "provider", name).await;
     }
     openstack(
         &world,
@@ -1118,133 +1118,15 @@ async fn target_extras(world: &World) -> Vec<(String, String)> {
     out
 }
 
-/// Delete a volume once Cinder lets it (it is `in-use` or `detaching` for a moment after its
-/// server is gone), and wait until it is gone.
-async fn remove_volume(world: &World, cloud: &str, volume: &str) {
-    let cli = |args: Vec<String>| {
-        let mut cmd = tokio::process::Command::new(harness::cli_path());
-        cmd.env("OS_CLIENT_CONFIG_FILE", &world.clouds_yaml)
-            .args(["--os-cloud", cloud])
-            .args(args);
-        cmd
-    };
-    let deadline = Instant::now() + JOB;
-    let mut asked = false;
-    loop {
-        let shown = cli(vec!["volume".into(), "show".into(), volume.into()])
-            .output()
-            .await
-            .expect("the openstack CLI runs");
-        if !shown.status.success() {
-            return;
-        }
-        if !asked {
-            asked = cli(vec!["volume".into(), "delete".into(), volume.into()])
-                .output()
-                .await
-                .expect("the openstack CLI runs")
-                .status
-                .success();
-        }
-        assert!(Instant::now() < deadline, "volume {volume} is still there");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
 /// The source: volumes `wiz-vols-root` (1 GiB, bootable, from a small raw image) and
-/// `wiz-vols-data` (1 GiB, empty), both of devcloud's default type `lvmdriver-1`, and server
-/// `wiz-vols` booted from the first with the second attached (made with the `openstack` CLI,
-/// as `tests/e2e/volumes.rs` does). Returns the server's id.
+/// `wiz-vols-data` (1 GiB, empty), both of the default type, and server `wiz-vols` booted from
+/// the first with the second attached. Returns the server's id.
 async fn volume_backed_server(world: &World) -> String {
-    std::fs::write(world.path().join("wiz-vols-root.raw"), vec![0u8; 1 << 20]).expect("root");
-    let image = openstack(
-        world,
-        "provider",
-        &[
-            "image",
-            "create",
-            "--disk-format",
-            "raw",
-            "--container-format",
-            "bare",
-            "--file",
-            "wiz-vols-root.raw",
-            "wiz-vols-root-img",
-        ],
-        true,
-    )
-    .await;
-    let image = image["id"].as_str().expect("the image's id").to_string();
-    let mut volumes = Vec::new();
-    for (name, from_image) in [("wiz-vols-root", true), ("wiz-vols-data", false)] {
-        let mut args = vec!["volume", "create", "--size", "1"];
-        if from_image {
-            args.extend(["--image", image.as_str(), "--bootable"]);
-        }
-        args.push(name);
-        let volume = openstack(world, "provider", &args, true).await;
-        let id = volume["id"].as_str().expect("the volume's id").to_string();
-        wait_volume(world, &id, "available").await;
-        volumes.push(id);
-    }
-    let server = openstack(
-        world,
-        "provider",
-        &[
-            "server",
-            "create",
-            "--volume",
-            &volumes[0],
-            "--flavor",
-            "m1.small",
-            "--network",
-            "private",
-            "--key-name",
-            "alice-key",
-            "--wait",
-            "wiz-vols",
-        ],
-        true,
-    )
-    .await;
-    let server = server["id"].as_str().expect("the server's id").to_string();
-    openstack(
-        world,
-        "provider",
-        &["server", "add", "volume", &server, &volumes[1]],
-        false,
-    )
-    .await;
-    wait_volume(world, &volumes[1], "in-use").await;
-    server
+    harness::volume_backed_source(world, "wiz-vols", "wiz-vols", None)
+        .await
+        .server
 }
 
-/// Poll the source's volume `id` until its status is `wanted`.
-async fn wait_volume(world: &World, id: &str, wanted: &str) {
-    let deadline = Instant::now() + JOB;
-    loop {
-        let status = openstack_text(
-            world,
-            "provider",
-            &["volume", "show", id, "-f", "value", "-c", "status"],
-        )
-        .await;
-        if status.trim() == wanted {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "volume {id} did not become {wanted} (last {status:?})"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
-
-/// The user moves `wiz-vols`: step 3 lists its two volumes (the root one first, which cannot
-/// be skipped), the data volume is skipped and `lvmdriver-1` mapped to the target's
-/// `__DEFAULT__`; the plan the page wrote reads with those keys; the review's diff makes the
-/// root volume's copy and nothing of the data volume's; the apply shows each step of the
-/// volume under its heading, the image's bytes among them, and ends done.
 /// The type to map the source's `src_type` to: one the page offers (the source's types, until
 /// the target is chosen) and the target has, another than `src_type` when there is one
 /// (devcloud: `__DEFAULT__`; the real clouds: `standard`, the one type both have).
@@ -1271,6 +1153,11 @@ async fn mapped_type(service: &Service, src_type: &str) -> String {
         .unwrap_or_else(|| panic!("a volume type both clouds have: {source_types:?} {types:?}"))
 }
 
+/// The user moves `wiz-vols`: step 3 lists its two volumes (the root one first, which cannot
+/// be skipped), the data volume is skipped and `lvmdriver-1` mapped to the target's
+/// `__DEFAULT__`; the plan the page wrote reads with those keys; the review's diff makes the
+/// root volume's copy and nothing of the data volume's; the apply shows each step of the
+/// volume under its heading, the image's bytes among them, and ends done.
 async fn drive_volumes(
     page: &Page,
     service: &Service,

@@ -76,6 +76,10 @@ pub struct FaultSettings {
     /// Uploads to image fail as Cinder handles a failed upload: the image is deleted, the
     /// volume returns to its previous status.
     pub volume_upload_error: bool,
+    /// Glance's `image_size_cap` (glance-api.conf), in bytes: an upload past it is refused
+    /// as Glance refuses it, 413 "The incoming image is too large", the image back to
+    /// `queued`. `None`: Glance's default, 1 TiB.
+    pub image_size_cap: Option<u64>,
 }
 
 impl Default for FaultSettings {
@@ -106,6 +110,7 @@ impl Default for FaultSettings {
             volume_types: Vec::new(),
             volume_create_error: false,
             volume_upload_error: false,
+            image_size_cap: None,
         }
     }
 }
@@ -113,7 +118,10 @@ impl Default for FaultSettings {
 /// The quotas of every project, answered as the services answer them when one runs out:
 /// Nova 403 `Quota exceeded for instances: Requested 1, but already used 2 of 2 instances`,
 /// Neutron 409 `OverQuota` (`Quota exceeded for resources: ['port'].`), Glance 413 (oslo.limit's
-/// `image_count_uploading`). `None`: unlimited (`-1` in `limits`).
+/// `image_count_uploading`, `image_count_total` at a create, `image_size_total` at an
+/// upload). `None`: unlimited (`-1` in `limits`). Glance's four are Keystone's unified limits:
+/// while none is set, Glance runs as with `use_keystone_limits = False` (its default), and
+/// `GET /v2/info/usage` answers `{"usage": {}}`; once one is, as with unified limits on.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Quotas {
@@ -129,6 +137,13 @@ pub struct Quotas {
     pub floatingip: Option<u64>,
     /// Glance: images of the project receiving data at once.
     pub image_count_uploading: Option<u64>,
+    /// Glance: the project's images, neither killed nor deleted.
+    pub image_count_total: Option<u64>,
+    /// Glance: MiB of the project's images.
+    pub image_size_total: Option<u64>,
+    /// Glance: MiB of the project's images staged for import (devcloud has no import: none
+    /// is ever used).
+    pub image_stage_total: Option<u64>,
     /// Nova: server groups of the project (`None`: Nova's default, 10).
     pub server_groups: Option<u64>,
     /// Nova: servers in one server group (`None`: Nova's default, 10).
@@ -139,6 +154,16 @@ pub struct Quotas {
     pub snapshots: Option<u64>,
     /// Cinder: GiB of the project's volumes and snapshots (`None`: Cinder's default, 1000).
     pub gigabytes: Option<u64>,
+}
+
+impl Quotas {
+    /// Whether Glance runs with Keystone's unified limits (any of its four is set).
+    pub fn glance_limited(&self) -> bool {
+        self.image_count_uploading.is_some()
+            || self.image_count_total.is_some()
+            || self.image_size_total.is_some()
+            || self.image_stage_total.is_some()
+    }
 }
 
 impl FaultSettings {

@@ -22,6 +22,10 @@ use md5::Md5;
 use sha2::{Digest, Sha512};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+mod qcow2;
+
+use qcow2::Qcow2Layout;
+
 /// Chunk size of streamed reads.
 pub const CHUNK: usize = 1 << 20;
 
@@ -241,180 +245,6 @@ impl Format {
     }
 }
 
-/// Where the parts of a generated qcow2 image lie, in clusters: header (cluster 0), refcount
-/// table, refcount blocks, L1 table, L2 tables, then `data` data clusters mapped in order
-/// (guest cluster `i` is host cluster `data_start + i`). Every used cluster has refcount 1, so
-/// every L1 and L2 entry carries the COPIED flag.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Qcow2Layout {
-    cluster_bits: u32,
-    reftable: u64,
-    reftable_clusters: u64,
-    refblocks: u64,
-    refblock_count: u64,
-    l1: u64,
-    l1_clusters: u64,
-    l2: u64,
-    l2_count: u64,
-    data_start: u64,
-    data: u64,
-    /// Clusters of the virtual disk (`data` of them mapped, the rest unallocated: zeros).
-    virtual_clusters: u64,
-}
-
-const QCOW2_COPIED: u64 = 1 << 63;
-
-impl Qcow2Layout {
-    /// The layout of a qcow2 file of exactly `size` bytes (a partial last cluster stays
-    /// unused); `None` when `size` is too small for one data cluster of 512 bytes.
-    /// The layout of a qcow2 file of a virtual disk of `virtual_clusters` clusters of
-    /// `1 << cluster_bits` bytes, the first `data` of them stored (mapped in order), the rest
-    /// unallocated (zeros), as `qemu-img convert` leaves zero clusters.
-    fn for_data(data: u64, virtual_clusters: u64, cluster_bits: u32) -> Qcow2Layout {
-        let c = 1u64 << cluster_bits;
-        let l2_count = virtual_clusters.div_ceil(c / 8).max(1);
-        let l1_clusters = (l2_count * 8).div_ceil(c);
-        let mut refblock_count = 1u64;
-        loop {
-            let reftable_clusters = (refblock_count * 8).div_ceil(c);
-            let total = 1 + reftable_clusters + refblock_count + l1_clusters + l2_count + data;
-            let needed = total.div_ceil(c / 2).max(1);
-            if needed <= refblock_count {
-                let reftable = 1;
-                let refblocks = reftable + reftable_clusters;
-                let l1 = refblocks + refblock_count;
-                let l2 = l1 + l1_clusters;
-                return Qcow2Layout {
-                    cluster_bits,
-                    reftable,
-                    reftable_clusters,
-                    refblocks,
-                    refblock_count,
-                    l1,
-                    l1_clusters,
-                    l2,
-                    l2_count,
-                    data_start: l2 + l2_count,
-                    data,
-                    virtual_clusters,
-                };
-            }
-            refblock_count = needed;
-        }
-    }
-
-    fn new(size: u64) -> Option<Qcow2Layout> {
-        // Big clusters for big images (64 KiB from 4 MiB on), at least 64 clusters else.
-        let cluster_bits = (9..=16u32).rev().find(|b| size >= 64 << b).unwrap_or(9);
-        let c = 1u64 << cluster_bits;
-        let n = size >> cluster_bits;
-        let per_l2 = c / 8;
-        let per_refblock = c / 2; // refcount_order 4: 16-bit refcounts
-        let refblock_count = n.div_ceil(per_refblock).max(1);
-        let reftable_clusters = (refblock_count * 8).div_ceil(c);
-        let mut data = n;
-        loop {
-            let l2_count = data.div_ceil(per_l2).max(1);
-            let l1_clusters = (l2_count * 8).div_ceil(c);
-            let meta = 1 + reftable_clusters + refblock_count + l1_clusters + l2_count;
-            if meta + data <= n {
-                let reftable = 1;
-                let refblocks = reftable + reftable_clusters;
-                let l1 = refblocks + refblock_count;
-                let l2 = l1 + l1_clusters;
-                return (data > 0).then_some(Qcow2Layout {
-                    cluster_bits,
-                    reftable,
-                    reftable_clusters,
-                    refblocks,
-                    refblock_count,
-                    l1,
-                    l1_clusters,
-                    l2,
-                    l2_count,
-                    data_start: l2 + l2_count,
-                    data,
-                    virtual_clusters: data,
-                });
-            }
-            data = n.checked_sub(meta)?;
-        }
-    }
-
-    fn cluster(&self) -> u64 {
-        1 << self.cluster_bits
-    }
-
-    /// The virtual disk's size.
-    fn virtual_size(&self) -> u64 {
-        self.virtual_clusters << self.cluster_bits
-    }
-
-    /// Where the data clusters start (everything before is metadata).
-    fn data_offset(&self) -> u64 {
-        self.data_start << self.cluster_bits
-    }
-
-    /// The header: version 3, no backing file, no encryption, 16-bit refcounts, header
-    /// length 104, followed by the end-of-extensions marker (zeros).
-    fn header(&self) -> [u8; 112] {
-        let c = self.cluster();
-        let mut h = [0u8; 112];
-        let mut put = |at: usize, bytes: &[u8]| h[at..at + bytes.len()].copy_from_slice(bytes);
-        put(0, b"QFI\xfb");
-        put(4, &3u32.to_be_bytes());
-        put(20, &self.cluster_bits.to_be_bytes());
-        put(24, &self.virtual_size().to_be_bytes());
-        put(36, &(self.l2_count as u32).to_be_bytes());
-        put(40, &(self.l1 * c).to_be_bytes());
-        put(48, &(self.reftable * c).to_be_bytes());
-        put(56, &(self.reftable_clusters as u32).to_be_bytes());
-        put(96, &4u32.to_be_bytes());
-        put(100, &104u32.to_be_bytes());
-        h
-    }
-
-    /// Byte `p` of the metadata (`p < data_offset()`).
-    fn meta_byte(&self, header: &[u8; 112], p: u64) -> u8 {
-        let c = self.cluster();
-        let cluster = p >> self.cluster_bits;
-        let within = p & (c - 1);
-        let be64 = |value: u64| value.to_be_bytes()[(within % 8) as usize];
-        if cluster == 0 {
-            return header.get(within as usize).copied().unwrap_or(0);
-        }
-        let in_region = |start: u64, count: u64| cluster >= start && cluster < start + count;
-        if in_region(self.reftable, self.reftable_clusters) {
-            let entry = ((cluster - self.reftable) * c + within) / 8;
-            return if entry < self.refblock_count {
-                be64((self.refblocks + entry) * c)
-            } else {
-                0
-            };
-        }
-        if in_region(self.refblocks, self.refblock_count) {
-            let entry = ((cluster - self.refblocks) * c + within) / 2;
-            let used = entry < self.data_start + self.data;
-            return if used && within % 2 == 1 { 1 } else { 0 };
-        }
-        if in_region(self.l1, self.l1_clusters) {
-            let entry = ((cluster - self.l1) * c + within) / 8;
-            return if entry < self.l2_count {
-                be64(((self.l2 + entry) * c) | QCOW2_COPIED)
-            } else {
-                0
-            };
-        }
-        // L2 tables.
-        let entry = ((cluster - self.l2) * c + within) / 8;
-        if entry < self.data {
-            be64(((self.data_start + entry) * c) | QCOW2_COPIED)
-        } else {
-            0
-        }
-    }
-}
-
 /// Fill `buf` with the bytes of generated content in `format` starting at `offset`.
 pub fn generate_formatted(seed: u64, size: u64, format: Format, offset: u64, buf: &mut [u8]) {
     let layout = match format {
@@ -482,7 +312,7 @@ impl Content {
             | Content::Sparse { size, .. } => *size,
             Content::Qcow2Of { inner } => {
                 let l = Content::qcow2_of_layout(inner);
-                (l.data_start + l.data) << l.cluster_bits
+                l.file_size()
             }
         }
     }
@@ -607,8 +437,23 @@ impl Content {
                 let l = Content::qcow2_of_layout(inner);
                 Some((l.data_offset(), l.virtual_size()))
             }
+            // Stored bytes (an upload, a copy): a qcow2 whose allocated clusters are a prefix
+            // of the virtual disk, mapped in order, as devcloud's own qcow2 and
+            // `qemu-img convert` of a volume are laid out.
+            ("qcow2", _) => qcow2::contiguous(self),
             _ => None,
         }
+    }
+
+    /// The bytes at `start..start + len`, or `None` past the end or on a read error.
+    fn read_exact_at(&self, start: u64, len: u64) -> Option<Vec<u8>> {
+        if start.checked_add(len)? > self.size() {
+            return None;
+        }
+        let mut out = Vec::with_capacity(usize::try_from(len).ok()?);
+        self.for_each_chunk_blocking(start, start + len, &mut |c| out.extend_from_slice(c))
+            .ok()?;
+        (out.len() as u64 == len).then_some(out)
     }
 
     /// Call `f` with the bytes from `start` to `end` (exclusive), chunk by chunk, in order.
@@ -1119,6 +964,65 @@ mod tests {
         assert_eq!(head, expected);
         assert_eq!(image.guest_bytes("vmdk"), None);
         assert_eq!(image.guest_bytes("raw"), Some((0, 8 << 20)));
+    }
+
+    /// A qcow2 kept as stored bytes (a file, as Glance keeps an upload) reads as its virtual
+    /// disk: devcloud's own qcow2 of a volume, and `qemu-img convert`'s of the same raw disk
+    /// (data at the start, zeros after); one whose clusters are not mapped in order is not.
+    #[test]
+    fn a_stored_qcow2_reads_as_its_virtual_disk() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut disk = vec![0u8; 3 << 20];
+        generate(5, 0, &mut disk[..(1 << 20) + 4096]);
+        let raw = dir.path().join("disk.raw");
+        std::fs::write(&raw, &disk).expect("raw");
+        let stored = |path: &std::path::Path| Content::File {
+            size: std::fs::metadata(path).expect("stat").len(),
+            path: Arc::new(path.to_path_buf()),
+        };
+        let read_volume = |image: &Content| {
+            let (offset, len) = image.guest_bytes("qcow2").expect("a qcow2 devcloud reads");
+            let volume = Content::window(image.clone(), offset, len, disk.len() as u64);
+            let mut out = Vec::new();
+            volume
+                .for_each_chunk_blocking(0, disk.len() as u64, &mut |c| out.extend_from_slice(c))
+                .expect("read");
+            out
+        };
+        // devcloud's own.
+        let own = Content::qcow2_of(stored(&raw));
+        let own_path = dir.path().join("own.qcow2");
+        let mut bytes = Vec::new();
+        own.for_each_chunk_blocking(0, own.size(), &mut |c| bytes.extend_from_slice(c))
+            .expect("read");
+        std::fs::write(&own_path, &bytes).expect("write");
+        assert!(read_volume(&stored(&own_path)) == disk, "devcloud's qcow2");
+        // qemu-img's.
+        let converted = dir.path().join("qemu.qcow2");
+        let out = std::process::Command::new("qemu-img")
+            .args(["convert", "-f", "raw", "-O", "qcow2"])
+            .arg(&raw)
+            .arg(&converted)
+            .output()
+            .expect("qemu-img must be installed (tests/run.sh installs qemu-utils)");
+        assert!(out.status.success(), "{out:?}");
+        assert!(read_volume(&stored(&converted)) == disk, "qemu-img's qcow2");
+        // The first two data clusters swapped in the L2 table: not in order.
+        let (offset, _) = stored(&converted).guest_bytes("qcow2").expect("in order");
+        let mut swapped = std::fs::read(&converted).expect("read");
+        let l1 = u64::from_be_bytes(swapped[40..48].try_into().expect("8"));
+        let l2 = u64::from_be_bytes(swapped[l1 as usize..l1 as usize + 8].try_into().expect("8"))
+            & 0x00ff_ffff_ffff_fe00;
+        let at = l2 as usize;
+        let (a, b) = (
+            swapped[at..at + 8].to_vec(),
+            swapped[at + 8..at + 16].to_vec(),
+        );
+        swapped[at..at + 8].copy_from_slice(&b);
+        swapped[at + 8..at + 16].copy_from_slice(&a);
+        let swapped_path = dir.path().join("swapped.qcow2");
+        std::fs::write(&swapped_path, &swapped).expect("write");
+        assert_eq!(stored(&swapped_path).guest_bytes("qcow2"), None, "{offset}");
     }
 
     #[test]

@@ -141,6 +141,77 @@ async fn versions_and_microversions_as_cinder() {
     dc.stop().await;
 }
 
+/// A boot from an image with a volume attached through `block_device_mapping_v2`: refused
+/// as Nova refuses it without the image as the local boot disk (`boot_index` 0: no boot
+/// device), booted with it; the volume is the server's second disk.
+#[tokio::test]
+async fn an_image_boot_with_a_volume_lists_the_image_as_its_boot_disk() {
+    let (_dc, base, token) = start().await;
+    let (_, _, images) = call(
+        reqwest::Method::GET,
+        &format!("{base}/image/v2/images?name=ubuntu-22.04-base"),
+        &token,
+        None,
+        None,
+    )
+    .await;
+    let image = images["images"][0]["id"]
+        .as_str()
+        .expect("base image")
+        .to_string();
+    let (_, _, data) = call(
+        reqwest::Method::POST,
+        &format!("{base}/volume/v3/volumes"),
+        &token,
+        None,
+        Some(json!({"volume": {"size": 1, "name": "data"}})),
+    )
+    .await;
+    let data_id = data["volume"]["id"].as_str().expect("id").to_string();
+    wait_volume(&base, &token, &data_id, "available").await;
+    let volume = json!({"uuid": data_id, "source_type": "volume", "destination_type": "volume"});
+    let boot = |bdms: Value| {
+        json!({"server": {"name": "img-and-vol", "flavorRef": "2", "networks": "none",
+            "imageRef": image, "block_device_mapping_v2": bdms}})
+    };
+    for bdms in [
+        json!([volume]),
+        json!([{"uuid": image, "source_type": "image", "destination_type": "local", "boot_index": 0},
+               {"uuid": data_id, "source_type": "volume", "destination_type": "volume", "boot_index": 2}]),
+    ] {
+        let (status, _, body) = call(
+            reqwest::Method::POST,
+            &format!("{base}/compute/v2.1/servers"),
+            &token,
+            Some("compute 2.79"),
+            Some(boot(bdms)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(
+            body["badRequest"]["message"],
+            "Block Device Mapping is Invalid: Boot sequence for the instance and image/block device mapping combination is not valid."
+        );
+    }
+    let (status, _, server) = call(
+        reqwest::Method::POST,
+        &format!("{base}/compute/v2.1/servers"),
+        &token,
+        Some("compute 2.79"),
+        Some(boot(json!([
+            {"uuid": image, "source_type": "image", "destination_type": "local",
+             "boot_index": 0, "delete_on_termination": true},
+            volume,
+        ]))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{server}");
+    let id = server["server"]["id"].as_str().expect("id").to_string();
+    let attached = wait_volume(&base, &token, &data_id, "in-use").await;
+    assert_eq!(attached["attachments"][0]["server_id"], id.as_str());
+    assert_eq!(attached["attachments"][0]["device"], "/dev/vdb");
+}
+
 /// Boot from an image-sourced volume Nova makes, with a data volume; the in-use rules; the
 /// 3.66 force rule; the delete of the server releasing its volumes.
 #[tokio::test]
@@ -294,6 +365,71 @@ async fn boot_from_volume_and_the_in_use_rules() {
     .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{forced}");
     assert_eq!(forced["snapshot"]["status"], "creating");
+
+    // `PUT os-volume_attachments/{volume}`: a swap (before 2.85, or another volume) is an
+    // admin's; from 2.85 the same volume's `delete_on_termination` changes, nothing else.
+    let put = |volume: &str, version: &str, body: Value| {
+        let url = format!("{base}/compute/v2.1/servers/{id}/os-volume_attachments/{volume}");
+        let (version, token) = (version.to_string(), token.clone());
+        async move {
+            call(
+                reqwest::Method::PUT,
+                &url,
+                &token,
+                Some(&version),
+                Some(json!({"volumeAttachment": body})),
+            )
+            .await
+        }
+    };
+    let (status, _, body) = put(&root_id, "compute 2.84", json!({"volumeId": root_id})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(
+        body["forbidden"]["message"],
+        "Policy doesn't allow os_compute_api:os-volumes-attachments:swap to be performed."
+    );
+    let (status, _, body) = put(&root_id, "compute 2.85", json!({"volumeId": data_id})).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "another volume is a swap: {body}"
+    );
+    let (status, _, body) = put(
+        &root_id,
+        "compute 2.85",
+        json!({"volumeId": root_id, "device": "/dev/vdz"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        body["badRequest"]["message"],
+        "The device property is not mutable"
+    );
+    let unknown = "0b7e9a3c-5a43-4f1e-9b43-4c1b1f1d2e3f";
+    let (status, _, _) = put(unknown, "compute 2.85", json!({"volumeId": unknown})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let root_flag = || async {
+        let (_, _, list) = call(
+            reqwest::Method::GET,
+            &format!("{base}/compute/v2.1/servers/{id}/os-volume_attachments"),
+            &token,
+            Some("compute 2.85"),
+            None,
+        )
+        .await;
+        list["volumeAttachments"][0]["delete_on_termination"].clone()
+    };
+    for wanted in [false, true] {
+        let (status, _, body) = put(
+            &root_id,
+            "compute 2.85",
+            json!({"volumeId": root_id, "delete_on_termination": wanted}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        assert_eq!(body, Value::Null, "no body");
+        assert_eq!(root_flag().await, json!(wanted));
+    }
 
     // Deleting the server: the root volume (delete_on_termination) goes, the data volume stays.
     let (status, _, _) = call(

@@ -600,3 +600,120 @@ async fn runs_of_zeros_are_stored_as_lengths() {
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert!(!file.exists(), "the image's file goes with it");
 }
+
+/// Glance's unified limits: while no Glance `quota` knob is set, `GET /v2/info/usage` answers
+/// as Glance with `use_keystone_limits = False`, its default (`{"usage": {}}`); once one is,
+/// as with them on: the four resources of the api-ref's sample, each with its limit (an unset
+/// one as Keystone's largest) and the project's use (sizes in MiB), a create beyond
+/// `image_count_total` and an upload beyond `image_size_total` refused with 413, the image
+/// still `queued`. `image_size_cap` refuses an upload past it the same way.
+#[tokio::test]
+async fn unified_limits_show_their_usage_and_refuse() {
+    let dc = start().await;
+    let c = Client::bob(&dc).await;
+    let faults = &dc.hospital.cloud().faults;
+    let usage = || async {
+        let r = c
+            .req(reqwest::Method::GET, "/v2/info/usage")
+            .send()
+            .await
+            .expect("usage");
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json::<Value>().await.expect("json")
+    };
+    assert_eq!(usage().await, json!({"usage": {}}));
+
+    let mut settings = faults.get();
+    settings.quota.image_size_total = Some(1000);
+    faults.set(settings);
+    let before = usage().await;
+    let names: Vec<&String> = before["usage"].as_object().expect("usage").keys().collect();
+    assert_eq!(
+        names,
+        [
+            "image_count_total",
+            "image_count_uploading",
+            "image_size_total",
+            "image_stage_total"
+        ]
+    );
+    for entry in before["usage"].as_object().expect("usage").values() {
+        let keys: Vec<&String> = entry.as_object().expect("entry").keys().collect();
+        assert_eq!(keys, ["limit", "usage"], "{before}");
+        assert!(
+            entry["limit"].is_u64() && entry["usage"].is_u64(),
+            "{before}"
+        );
+    }
+    assert_eq!(before["usage"]["image_size_total"]["limit"], 1000);
+    assert_eq!(
+        before["usage"]["image_count_total"]["limit"],
+        0x7FFF_FFFF_u64
+    );
+    let used = |v: &Value, name: &str| v["usage"][name]["usage"].as_u64().expect("usage");
+    let (size0, count0) = (
+        used(&before, "image_size_total"),
+        used(&before, "image_count_total"),
+    );
+
+    // 3 MiB uploaded: 3 more MiB and one more image.
+    let id = c.create("counted").await;
+    assert_eq!(
+        c.upload(&id, data(3 << 20)).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let after = usage().await;
+    assert_eq!(used(&after, "image_size_total"), size0 + 3);
+    assert_eq!(used(&after, "image_count_total"), count0 + 1);
+
+    // An upload of 2 MiB (its Content-Length) beyond size0 + 4 MiB: refused before any byte.
+    let mut settings = faults.get();
+    settings.quota.image_size_total = Some(size0 + 4);
+    faults.set(settings);
+    let second = c.create("too-much").await;
+    let r = c.upload(&second, data(2 << 20)).await;
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let text = r.text().await.expect("body");
+    assert!(
+        text.contains(&format!(
+            "Resource image_size_total is over limit of {} due to current usage {} and delta 2",
+            size0 + 4,
+            size0 + 3
+        )),
+        "{text}"
+    );
+    assert_eq!(c.show(&second).await["status"], "queued");
+
+    // No room for one more image: the create is refused.
+    let mut settings = faults.get();
+    settings.quota.image_count_total = Some(count0 + 2);
+    faults.set(settings);
+    let r = c
+        .req(reqwest::Method::POST, "/v2/images")
+        .json(&json!({"name": "one-too-many", "disk_format": "raw", "container_format": "bare"}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let text = r.text().await.expect("body");
+    assert!(
+        text.contains("Resource image_count_total is over limit of"),
+        "{text}"
+    );
+
+    // The size cap: no quota, an upload past 1 MiB refused, the image back to `queued`.
+    let mut settings = faults.get();
+    settings.quota = Default::default();
+    settings.image_size_cap = Some(1 << 20);
+    faults.set(settings);
+    assert_eq!(usage().await, json!({"usage": {}}));
+    let r = c.upload(&second, data(2 << 20)).await;
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let text = r.text().await.expect("body");
+    assert!(text.contains("The incoming image is too large"), "{text}");
+    assert_eq!(c.show(&second).await["status"], "queued");
+    assert_eq!(
+        c.upload(&second, data(1 << 20)).await.status(),
+        StatusCode::NO_CONTENT
+    );
+}

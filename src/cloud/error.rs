@@ -146,6 +146,13 @@ fn says_quota(message: &str) -> bool {
         || m.contains("is over the limit")
 }
 
+/// Whether a 413's message is Glance's refusal of an image above its `image_size_cap`
+/// (`ImageSizeLimitExceeded`: "The incoming image is too large: The provided image is too
+/// large."), a cap of the deployment's configuration that no quota call shows.
+fn says_size_cap(message: &str) -> bool {
+    message.to_ascii_lowercase().contains("image is too large")
+}
+
 impl Error {
     /// The stable code of this error (`s2d::auth::rejected`, `s2d::cloud::conflict`, ...),
     /// the same in the CLI's report, its `--json` error and the service's answer.
@@ -156,6 +163,7 @@ impl Error {
             } => match status {
                 401 => "s2d::auth::expired",
                 403 | 409 | 413 if says_quota(message) => "s2d::cloud::quota",
+                413 if says_size_cap(message) => "s2d::cloud::image_size_cap",
                 403 => "s2d::cloud::forbidden",
                 404 => "s2d::cloud::not_found",
                 409 => "s2d::cloud::conflict",
@@ -212,6 +220,9 @@ impl Error {
                 ),
                 403 | 409 | 413 if says_quota(message) => format!(
                     "the project's quota in `{cloud}` ran out: free some (delete what is not needed) or ask the cloud's admin to raise it (`openstack quota show` lists them); then run again, s2d continues where it stopped"
+                ),
+                413 if says_size_cap(message) => format!(
+                    "`{cloud}`'s Glance takes no image larger than its `image_size_cap` (glance-api.conf; 1 TiB unless its admin set another), which a project can neither read nor raise: ask the cloud's admin to raise it, or move a smaller image (for a volume mostly empty, `volume_format = \"qcow2\"`)"
                 ),
                 403 => format!(
                     "the user of `{cloud}` may not do this: ask for the role it needs (`member` in the project) or use another clouds.yaml entry"
@@ -488,6 +499,26 @@ mod tests {
         assert_eq!(
             refusal(413, "Image storage media is full: disk").code(),
             "s2d::cloud::too_large"
+        );
+        // The legacy `user_storage_quota` is a quota (it frees up when images are deleted).
+        assert_eq!(
+            refusal(
+                413,
+                "Image exceeds the storage quota: The size of the data 5368709120 will exceed the limit. 1048576 bytes remaining."
+            )
+            .code(),
+            "s2d::cloud::quota"
+        );
+        // Glance's `image_size_cap`: no wait frees it, and the help names it.
+        let cap = refusal(
+            413,
+            "The incoming image is too large: The provided image is too large.",
+        );
+        assert_eq!(cap.code(), "s2d::cloud::image_size_cap");
+        assert!(
+            cap.help().is_some_and(|h| h.contains("image_size_cap")),
+            "{:?}",
+            cap.help()
         );
         assert_eq!(
             refusal(403, "Policy doesn't allow os_compute_api:servers:create").code(),

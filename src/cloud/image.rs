@@ -1,8 +1,8 @@
 //! Glance v2: version discovery for the image endpoint, and typed calls for images (list
-//! with filters and paging, get, create, JSON-patch update, delete, wait for a status) and
+//! with filters and paging, get, create, JSON-patch update, delete, wait for a status),
 //! image data (upload from a byte stream, download as a byte stream with an optional
-//! Range). Requests are built by pure functions on [`ImageEndpoint`]. Knows nothing of Nova
-//! or Neutron.
+//! Range) and the project's quota usage (`/v2/info/usage`). Requests are built by pure
+//! functions on [`ImageEndpoint`]. Knows nothing of Nova or Neutron.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -110,6 +110,49 @@ pub enum ImagePatch {
     Remove(String),
 }
 
+/// One of Glance's unified limits with the project's use of it (`GET /v2/info/usage`).
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct UsageEntry {
+    /// Keystone's limit for the project (its project limit, else the registered default;
+    /// oslo.limit counts a resource Keystone has no limit for as 0).
+    pub limit: i64,
+    pub usage: i64,
+}
+
+/// The project's Glance quotas and their use, as `GET /v2/info/usage` answers (Glance 24.0.0,
+/// Yoga, and later) when Glance enforces Keystone's unified limits (`use_keystone_limits`).
+/// Sizes are in MiB (Glance divides the bytes by 2^20, rounding down).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ImageUsage {
+    /// MiB of the project's images (an image in several stores counts once per store).
+    pub image_size_total: Option<UsageEntry>,
+    /// The project's images, whatever their status (Glance refuses a create beyond it).
+    pub image_count_total: Option<UsageEntry>,
+    /// The project's images receiving data at this moment.
+    pub image_count_uploading: Option<UsageEntry>,
+    /// MiB in the staging area of interoperable import (a plain upload is not staged).
+    pub image_stage_total: Option<UsageEntry>,
+}
+
+impl ImageUsage {
+    /// Read `{"usage": {"<resource>": {"limit": N, "usage": N}, ...}}`: `None` when it names
+    /// none of Glance's four resources (unified limits off: Glance answers `{"usage": {}}`).
+    /// A resource it does not know, or one it cannot read, is left out.
+    pub fn from_body(body: &Value) -> Option<ImageUsage> {
+        let usage = body.get("usage")?.as_object()?;
+        let entry = |name: &str| -> Option<UsageEntry> {
+            serde_json::from_value(usage.get(name)?.clone()).ok()
+        };
+        let read = ImageUsage {
+            image_size_total: entry("image_size_total"),
+            image_count_total: entry("image_count_total"),
+            image_count_uploading: entry("image_count_uploading"),
+            image_stage_total: entry("image_stage_total"),
+        };
+        (read != ImageUsage::default()).then_some(read)
+    }
+}
+
 /// The versioned Glance base (`.../v2`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageEndpoint {
@@ -191,6 +234,11 @@ impl ImageEndpoint {
 
     pub fn delete_request(&self, id: &ImageId) -> ApiRequest {
         ApiRequest::delete(self.url(&["images", id.as_str()], &[]))
+    }
+
+    /// `GET /v2/info/usage`: the project's quotas and their use.
+    pub fn usage_request(&self) -> ApiRequest {
+        ApiRequest::get(self.url(&["info", "usage"], &[]))
     }
 
     pub fn file_url(&self, id: &ImageId) -> Url {
@@ -286,6 +334,18 @@ impl ImageService {
                 .send_empty(Service::Image, self.ep.delete_request(id))
                 .await,
         )
+    }
+
+    /// The project's quotas and their use (`GET /v2/info/usage`); `None` when Glance does not
+    /// tell them: a Glance before Yoga has no such call (404), and one that does not enforce
+    /// Keystone's unified limits answers `{"usage": {}}` (its legacy `user_storage_quota` and
+    /// its `image_size_cap` are not shown to a project at all).
+    pub async fn usage(&self) -> Result<Option<ImageUsage>> {
+        let body: Option<Value> = self
+            .session
+            .send_json_opt(Service::Image, self.ep.usage_request())
+            .await?;
+        Ok(body.as_ref().and_then(ImageUsage::from_body))
     }
 
     /// Upload the image's data from a byte stream. Sent once (see [`Session`]'s upload rules):
@@ -393,6 +453,55 @@ mod tests {
             ep().download_request(&ImageId::from("i1"), Some(0))
                 .header_str("range")
                 .is_none()
+        );
+    }
+
+    /// The api-ref's sample answer (api-ref/source/v2/samples/usage-response.json), and what
+    /// Glance answers with unified limits off.
+    #[test]
+    fn usage_is_read_from_the_info_call() {
+        let r = ep().usage_request();
+        assert_eq!(r.method, Method::GET);
+        assert_eq!(r.url.as_str(), "http://h/image/v2/info/usage");
+        let sample = json!({
+            "usage": {
+                "image_size_total": {"limit": 1024, "usage": 256},
+                "image_count_total": {"limit": 10, "usage": 2},
+                "image_stage_total": {"limit": 512, "usage": 0},
+                "image_count_uploading": {"limit": 2, "usage": 0}
+            }
+        });
+        assert_eq!(
+            ImageUsage::from_body(&sample),
+            Some(ImageUsage {
+                image_size_total: Some(UsageEntry {
+                    limit: 1024,
+                    usage: 256
+                }),
+                image_count_total: Some(UsageEntry {
+                    limit: 10,
+                    usage: 2
+                }),
+                image_count_uploading: Some(UsageEntry { limit: 2, usage: 0 }),
+                image_stage_total: Some(UsageEntry {
+                    limit: 512,
+                    usage: 0
+                }),
+            })
+        );
+        assert_eq!(ImageUsage::from_body(&json!({"usage": {}})), None);
+        assert_eq!(ImageUsage::from_body(&json!({})), None);
+        // A resource of a later Glance, or one whose numbers cannot be read, is left out.
+        assert_eq!(
+            ImageUsage::from_body(&json!({"usage": {
+                "image_count_total": {"limit": 5, "usage": 5},
+                "image_size_total": {"limit": "many"},
+                "image_member_total": {"limit": 1, "usage": 0}
+            }})),
+            Some(ImageUsage {
+                image_count_total: Some(UsageEntry { limit: 5, usage: 5 }),
+                ..ImageUsage::default()
+            })
         );
     }
 

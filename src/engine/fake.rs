@@ -57,6 +57,20 @@ pub struct Script {
     pub quota_refusals: BTreeMap<&'static str, usize>,
     /// The target's volume gigabytes and their use.
     pub volume_gigabytes: Option<QuotaUse>,
+    /// The source's Cinder gigabytes (its volume snapshots and copies count).
+    pub source_volume_gigabytes: Option<QuotaUse>,
+    /// Glance's unified limits in the source and in the target (none: Glance does not tell).
+    pub source_glance_limits: GlanceLimits,
+    pub glance_limits: GlanceLimits,
+}
+
+/// Glance's unified limits in one of the fake's clouds (`None`: not told); what is used of
+/// them is counted from the images the fake holds there, as Glance counts it (the images
+/// neither killed nor being deleted; the bytes of all of them in MiB, rounded down).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GlanceLimits {
+    pub size_mib: Option<u64>,
+    pub images: Option<u64>,
 }
 
 #[derive(Debug, Default)]

@@ -4,9 +4,9 @@
 //! list is fetched again.
 
 use super::port::{
-    CinderResource, CloudPort, Flavor, FloatingIp, Image, Keypair, Marker, NetInventory, Network,
-    PortError, Quota, SecurityGroup, Server, ServerGroup, Side, SourceServer, VolumeInventory,
-    VolumeKind, VolumeQuota,
+    CinderResource, CloudPort, Flavor, FloatingIp, Image, ImageQuota, Keypair, Marker,
+    NetInventory, Network, PortError, Quota, SecurityGroup, Server, ServerGroup, Side,
+    SourceServer, VolumeInventory, VolumeKind, VolumeQuota,
 };
 use crate::graph::SourceNetwork;
 
@@ -28,11 +28,17 @@ pub struct Inventory {
     pub source_networks: Vec<SourceNetwork>,
     /// The target's networks, subnets, routers and ports, with its project's id.
     pub nets: NetInventory,
-    /// Cinder's volumes and snapshots in each cloud, and the target's volume quota and
-    /// types: read only when a source server has volumes (a cloud may have no Cinder).
+    /// Cinder's volumes and snapshots in each cloud, and each cloud's volume quota (the
+    /// source's for the snapshots and copies of the volumes) and types: read only when a
+    /// source server has volumes (a cloud may have no Cinder).
     pub source_volumes: VolumeInventory,
     pub volumes: VolumeInventory,
+    pub source_volume_quota: VolumeQuota,
     pub volume_quota: VolumeQuota,
+    /// Glance's quota in each cloud (`GET /v2/info/usage`): read only for a cloud the plan
+    /// makes images in, once the plan is known ([`Inventory::read_image_quotas`]).
+    pub source_image_quota: ImageQuota,
+    pub image_quota: ImageQuota,
 }
 
 /// A list that could not be read: which one, and why.
@@ -139,7 +145,7 @@ impl Inventory {
         };
         let ((source_servers, source_images, source_networks), target) =
             tokio::try_join!(source, target)?;
-        let (source_volumes, volumes, volume_quota) =
+        let (source_volumes, volumes, source_volume_quota, volume_quota) =
             if source_servers.iter().any(|s| !s.volumes.is_empty()) {
                 tokio::try_join!(
                     async {
@@ -156,7 +162,13 @@ impl Inventory {
                     },
                     async {
                         cloud
-                            .volume_quota()
+                            .volume_quota(Side::Source)
+                            .await
+                            .map_err(named("source's volume limits and types"))
+                    },
+                    async {
+                        cloud
+                            .volume_quota(Side::Target)
                             .await
                             .map_err(named("target's volume limits and types"))
                     },
@@ -192,8 +204,35 @@ impl Inventory {
             nets,
             source_volumes,
             volumes,
+            source_volume_quota,
             volume_quota,
+            ..Inventory::default()
         })
+    }
+
+    /// Read Glance's quota in the clouds the plan makes images in (the source: snapshots and
+    /// volume uploads; the target: the copies), both at the same time. A Glance that does
+    /// not tell it leaves it empty.
+    pub async fn read_image_quotas<C: CloudPort>(
+        &mut self,
+        cloud: &C,
+        source: bool,
+        target: bool,
+    ) -> Result<(), InventoryError> {
+        let read = |side: Side, wanted: bool, what: &'static str| async move {
+            if wanted {
+                cloud.image_quota(side).await.map_err(named(what))
+            } else {
+                Ok(ImageQuota::default())
+            }
+        };
+        let (source_quota, target_quota) = tokio::try_join!(
+            read(Side::Source, source, "source's image quota"),
+            read(Side::Target, target, "target's image quota"),
+        )?;
+        self.source_image_quota = source_quota;
+        self.image_quota = target_quota;
+        Ok(())
     }
 
     /// A volume or snapshot by id on that side, unless it is being deleted.

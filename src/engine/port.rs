@@ -211,6 +211,18 @@ pub struct QuotaUse {
     pub used: u64,
 }
 
+/// What a project's Glance may still take, as Keystone's unified limits say (Glance's
+/// `GET /v2/info/usage`); `None`: not told (a Glance that does not enforce unified limits, or
+/// one older than Yoga; its legacy `user_storage_quota` and its `image_size_cap` are not
+/// shown to a project).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageQuota {
+    /// MiB of image data (`image_size_total`).
+    pub size_mib: Option<QuotaUse>,
+    /// Images, whatever their status (`image_count_total`).
+    pub images: Option<QuotaUse>,
+}
+
 /// A network in the target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Network {
@@ -462,8 +474,10 @@ impl VolumeInventory {
 /// types by name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VolumeQuota {
+    /// GiB of volumes and snapshots together (Cinder counts both).
     pub gigabytes: Option<QuotaUse>,
     pub volumes: Option<QuotaUse>,
+    pub snapshots: Option<QuotaUse>,
     pub types: Vec<String>,
 }
 
@@ -673,6 +687,9 @@ pub trait Images: Send + Sync + 'static {
         timeout: Duration,
     ) -> impl Future<Output = PortResult<Image>> + Send;
     fn delete_image(&self, side: Side, id: &str) -> impl Future<Output = PortResult<()>> + Send;
+    /// The project's Glance quota in that cloud and its use; empty when the cloud does not
+    /// tell it (see [`ImageQuota`]).
+    fn image_quota(&self, side: Side) -> impl Future<Output = PortResult<ImageQuota>> + Send;
     /// Create an (empty, `queued`) image record in the target.
     fn create_image(&self, spec: &ImageSpec) -> impl Future<Output = PortResult<Image>> + Send;
     /// Fill target image `target_id` with the bytes of source image `source_id`; returns the
@@ -780,6 +797,14 @@ pub trait Servers: Send + Sync + 'static {
         id: &str,
         update: &ServerUpdate,
     ) -> impl Future<Output = PortResult<()>> + Send;
+    /// Keep the attached volume `volume` when the server is deleted (its
+    /// `delete_on_termination` turned off), before a replacement deletes the server;
+    /// `NotFound` when it is not attached.
+    fn keep_volume_on_delete(
+        &self,
+        id: &str,
+        volume: &str,
+    ) -> impl Future<Output = PortResult<()>> + Send;
     fn delete_server(&self, id: &str) -> impl Future<Output = PortResult<()>> + Send;
     fn wait_server_gone(
         &self,
@@ -822,8 +847,8 @@ pub trait Volumes: Send + Sync + 'static {
         &self,
         side: Side,
     ) -> impl Future<Output = PortResult<VolumeInventory>> + Send;
-    /// The target's volume quota and types.
-    fn volume_quota(&self) -> impl Future<Output = PortResult<VolumeQuota>> + Send;
+    /// A cloud's volume quota (volumes, snapshots, gigabytes) and volume types.
+    fn volume_quota(&self, side: Side) -> impl Future<Output = PortResult<VolumeQuota>> + Send;
     /// Snapshot a source volume (in use or not); it starts `creating`.
     fn create_volume_snapshot(
         &self,

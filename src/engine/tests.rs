@@ -1387,6 +1387,110 @@ async fn a_plan_beyond_the_targets_quota_is_refused_before_any_change() {
     assert_eq!(planned.summary.add, 11, "{:?}", actions(&planned));
 }
 
+/// A server's snapshot is a new image in the source and its copy one in the target: both
+/// count against Glance's `image_count_total` where the clouds tell it (`GET /v2/info/usage`),
+/// and a plan beyond it is refused before anything is made, naming the cloud. The copy's size
+/// is not known before its snapshot is made; once it is (an earlier apply made it), the copy
+/// counts against the target's `image_size_total` too.
+#[tokio::test]
+async fn server_images_beyond_glances_limits_are_refused_before_any_change() {
+    use super::fake::GlanceLimits;
+    let env = Env::new(&["web"], Script::default());
+    let before = env.cloud.contents();
+    let source_images = before.source_images.len() as u64;
+    let target_images = before.images.len() as u64;
+    let target_mib = before.images.values().filter_map(|i| i.size).sum::<u64>() >> 20;
+    let refused = |said: String| {
+        let env = &env;
+        async move {
+            let file = env.state();
+            let err = diff(
+                env.cloud.as_ref(),
+                &quickstart(),
+                file.state(),
+                &PlanOptions::default(),
+            )
+            .await
+            .expect_err("refused");
+            assert_eq!(err.to_string(), said);
+            assert!(matches!(err, PlanError::Quota { .. }), "{err:?}");
+            let code = miette::Diagnostic::code(&err).map(|c| c.to_string());
+            assert_eq!(code.as_deref(), Some("s2d::cloud::quota"));
+        }
+    };
+    env.cloud
+        .script(|s| s.source_glance_limits.images = Some(source_images));
+    refused(format!(
+        "the source's image_count_total (Glance) quota has 0 left of {source_images}, and the plan's new images need 1"
+    ))
+    .await;
+    env.cloud.script(|s| {
+        s.source_glance_limits = GlanceLimits::default();
+        s.glance_limits.images = Some(target_images);
+    });
+    refused(format!(
+        "the target's image_count_total (Glance) quota has 0 left of {target_images}, and the plan's new images need 1"
+    ))
+    .await;
+    assert_eq!(env.cloud.contents(), before);
+    assert!(env.cloud.calls().iter().all(|c| !c.contains("create")));
+
+    // No MiB left, but the snapshot's size is not known yet: the plan goes through.
+    env.cloud.script(|s| {
+        s.glance_limits = GlanceLimits {
+            size_mib: Some(target_mib),
+            images: Some(target_images + 1),
+        }
+    });
+    let planned = env.plan(&quickstart()).await;
+    assert_eq!(actions(&planned)["image.web-image"], "create");
+    // The snapshot made alone, 5 MiB: the copy needs 5 MiB of the target's.
+    let snapshot: Address = "snapshot.s2d-web".parse().expect("address");
+    {
+        let mut file = env.state();
+        let planned = diff(
+            env.cloud.as_ref(),
+            &quickstart(),
+            file.state(),
+            &PlanOptions {
+                targets: vec![snapshot.clone()],
+            },
+        )
+        .await
+        .expect("plans");
+        let report = apply(env.cloud.clone(), &planned, &mut file, &options())
+            .await
+            .expect("applies");
+        assert!(report.succeeded(), "{}", render::render_report(&report));
+    }
+    env.cloud.edit(|c| {
+        for image in c.source_images.values_mut() {
+            if image.name == "s2d-web" {
+                image.size = Some(5 << 20);
+            }
+        }
+    });
+    env.cloud
+        .script(|s| s.glance_limits.size_mib = Some(target_mib + 4));
+    refused(format!(
+        "the target's image_size_total (Glance, MiB) quota has 4 left of {}, and the plan's new images need 5",
+        target_mib + 4
+    ))
+    .await;
+    env.cloud
+        .script(|s| s.glance_limits.size_mib = Some(target_mib + 5));
+    let planned = env.plan(&quickstart()).await;
+    assert_eq!(actions(&planned)["image.web-image"], "create");
+    assert!(
+        env.cloud
+            .calls()
+            .iter()
+            .any(|c| c == "target_image_quota()"),
+        "{:?}",
+        env.cloud.calls()
+    );
+}
+
 mod boot;
 mod networks;
 mod volumes;

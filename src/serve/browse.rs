@@ -100,7 +100,7 @@ pub async fn server_nics(
         .collect();
     let subnets: BTreeMap<&str, &crate::cloud::network::Subnet> =
         subnets.iter().map(|s| (s.id.as_str(), s)).collect();
-    let nics: Vec<Value> = in_nic_order(&server.addresses, ports.iter().collect())
+    let nics: Vec<Value> = crate::engine::openstack::ports_in_nic_order(&server, ports.iter().collect())
         .into_iter()
         .enumerate()
         .map(|(index, p)| {
@@ -130,25 +130,6 @@ pub async fn server_nics(
         "server": {"id": server.id.as_str(), "name": server.name},
         "nics": nics,
     })))
-}
-
-/// A server's ports in NIC order: by the position of their MAC among Nova's `addresses` (the
-/// engine orders a source server's NICs by the same rule); ports Nova does not show go last,
-/// by id.
-fn in_nic_order<'a>(
-    addresses: &crate::cloud::compute::Addresses,
-    mut ports: Vec<&'a crate::cloud::network::Port>,
-) -> Vec<&'a crate::cloud::network::Port> {
-    ports.sort_by_key(|p| {
-        (
-            p.mac_address
-                .as_deref()
-                .and_then(|m| addresses.position_of_mac(m))
-                .unwrap_or(usize::MAX),
-            p.id.to_string(),
-        )
-    });
-    ports
 }
 
 /// `GET /v1/clouds/{cloud}/keypairs`.
@@ -312,25 +293,19 @@ pub async fn server_volumes(
                 .map(|v| (v.id.to_string(), v))
                 .collect()
         };
-    let listed: Vec<Value> = in_volume_order(&server, &volumes)
+    let listed: Vec<Value> = crate::engine::openstack::source_volumes(&server, &volumes)
         .into_iter()
-        .map(|(attached, boot)| {
-            let volume = volumes.get(attached.id.as_str());
+        .map(|v| {
             json!({
-                "id": attached.id.as_str(),
-                "name": volume.map(|v| v.name.as_str()).unwrap_or_default(),
-                "size_gb": volume.map(|v| v.size),
-                "volume_type": volume.and_then(|v| v.volume_type.as_deref()),
-                "device": volume.and_then(|v| {
-                    v.attachments
-                        .iter()
-                        .find(|a| a.server_id == server.id)
-                        .and_then(|a| a.device.as_deref())
-                }),
-                "root": boot,
-                "encrypted": volume.is_some_and(|v| v.encrypted),
-                "delete_on_termination": attached.delete_on_termination.unwrap_or(false),
-                "status": volume.map(|v| v.status.as_str()),
+                "id": v.id,
+                "name": v.name,
+                "size_gb": volumes.contains_key(&v.id).then_some(v.size_gb),
+                "volume_type": v.volume_type,
+                "device": v.device,
+                "root": v.boot,
+                "encrypted": v.encrypted,
+                "delete_on_termination": v.delete_on_termination,
+                "status": volumes.get(&v.id).map(|c| c.status.as_str()),
             })
         })
         .collect();
@@ -339,39 +314,6 @@ pub async fn server_volumes(
         "booted_from_volume": server.image.is_none() && !listed.is_empty(),
         "volumes": listed,
     })))
-}
-
-/// A server's attached volumes with whether each is its root volume, in the engine's order
-/// (`source_volumes` in the OpenStack adapter): by device, a device Nova has not named yet
-/// last; a server without an image boots from its bootable volume (else its first), which
-/// goes first.
-fn in_volume_order<'a>(
-    server: &'a crate::cloud::compute::Server,
-    volumes: &BTreeMap<String, crate::cloud::volume::Volume>,
-) -> Vec<(&'a crate::cloud::compute::AttachedVolume, bool)> {
-    let device = |id: &str| -> Option<String> {
-        volumes.get(id).and_then(|v| {
-            v.attachments
-                .iter()
-                .find(|a| a.server_id == server.id)
-                .and_then(|a| a.device.clone())
-        })
-    };
-    let mut out: Vec<(&crate::cloud::compute::AttachedVolume, bool)> =
-        server.volumes_attached.iter().map(|a| (a, false)).collect();
-    out.sort_by_key(|(a, _)| {
-        let d = device(a.id.as_str());
-        (d.is_none(), d, a.id.to_string())
-    });
-    if server.image.is_none() && !out.is_empty() {
-        let root = out
-            .iter()
-            .position(|(a, _)| volumes.get(a.id.as_str()).is_some_and(|v| v.bootable))
-            .unwrap_or(0);
-        let (attached, _) = out.remove(root);
-        out.insert(0, (attached, true));
-    }
-    out
 }
 
 /// `GET /v1/clouds/{cloud}/volume-types`: the cloud's Cinder volume types, by name (the

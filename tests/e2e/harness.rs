@@ -464,3 +464,215 @@ pub async fn openstack(world: &World, cloud: &str, args: &[&str], json: bool) ->
 pub async fn openstack_text(world: &World, cloud: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&run_cli(world, cloud, args).await).into_owned()
 }
+
+/// The `id` of an `openstack ... -f json` answer.
+pub fn id_of(v: &serde_json::Value) -> String {
+    v["id"].as_str().expect("an id").to_string()
+}
+
+/// Poll `openstack <kind> show ID` until its status is `wanted` (or it is gone, for `gone`);
+/// a status `error...` or `killed` fails at once.
+pub async fn wait_status(world: &World, cloud: &str, kind: &[&str], id: &str, wanted: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    let mut last = String::new();
+    while std::time::Instant::now() < deadline {
+        let mut args = kind.to_vec();
+        args.extend(["show", id, "-f", "value", "-c", "status"]);
+        let mut cmd = tokio::process::Command::new(cli_path());
+        cmd.env("OS_CLIENT_CONFIG_FILE", &world.clouds_yaml)
+            .args(["--os-cloud", cloud])
+            .args(&args);
+        let out = cmd.output().await.expect("the openstack CLI runs");
+        let status = out
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string());
+        match status {
+            None if wanted == "gone" => return,
+            Some(status) if status == wanted => return,
+            Some(status) if status.starts_with("error") || status == "killed" => {
+                panic!("{} {id} went to {status}", kind.join(" "))
+            }
+            Some(status) => last = status,
+            None => last = "gone".into(),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    panic!(
+        "{} {id} did not become {wanted} (last {last})",
+        kind.join(" ")
+    );
+}
+
+/// A source server with volumes, made with the `openstack` CLI in `provider`.
+pub struct VolumeBackedSource {
+    pub server: String,
+    /// The root volume (when the server boots from one), then the data volume.
+    pub volumes: Vec<String>,
+    /// The raw images the volumes (or the server) were made from.
+    pub images: Vec<String>,
+}
+
+/// Make in `provider`: volume `PREFIX-root` (1 GiB, bootable, from a raw image `PREFIX-root-img`
+/// of 1 MiB of zeros), volume `PREFIX-data` (1 GiB; from a raw image of `data` when given,
+/// else empty), both of the default type, and server `server` (m1.small on `private`, key
+/// `alice-key`) booted from the first (`delete_on_termination`, as when Nova makes the root
+/// volume), with the second attached.
+pub async fn volume_backed_source(
+    world: &World,
+    server: &str,
+    prefix: &str,
+    data: Option<&[u8]>,
+) -> VolumeBackedSource {
+    source_with_volumes(world, server, prefix, data, true).await
+}
+
+/// As [`volume_backed_source`], but the server boots from image `PREFIX-root-img` itself and
+/// has only the data volume.
+pub async fn image_backed_source(
+    world: &World,
+    server: &str,
+    prefix: &str,
+    data: Option<&[u8]>,
+) -> VolumeBackedSource {
+    source_with_volumes(world, server, prefix, data, false).await
+}
+
+async fn source_with_volumes(
+    world: &World,
+    server: &str,
+    prefix: &str,
+    data: Option<&[u8]>,
+    from_volume: bool,
+) -> VolumeBackedSource {
+    let mut contents: Vec<(String, Vec<u8>)> = vec![(format!("{prefix}-root"), vec![0u8; 1 << 20])];
+    if let Some(data) = data {
+        contents.push((format!("{prefix}-data"), data.to_vec()));
+    }
+    let mut images = Vec::new();
+    for (name, bytes) in &contents {
+        images.push(raw_image(world, "provider", &format!("{name}-img"), bytes).await);
+    }
+    let mut volumes = Vec::new();
+    for (index, name) in [format!("{prefix}-root"), format!("{prefix}-data")]
+        .iter()
+        .enumerate()
+    {
+        if index == 0 && !from_volume {
+            continue;
+        }
+        let mut args = vec!["volume", "create", "--size", "1"];
+        if let Some(image) = images.get(index) {
+            args.extend(["--image", image.as_str()]);
+        }
+        if index == 0 {
+            args.push("--bootable");
+        }
+        args.push(name);
+        let volume = openstack(world, "provider", &args, true).await;
+        let id = id_of(&volume);
+        wait_status(world, "provider", &["volume"], &id, "available").await;
+        volumes.push(id);
+    }
+    let boot = if from_volume {
+        vec![
+            "--block-device".to_string(),
+            format!(
+                "uuid={},source_type=volume,destination_type=volume,boot_index=0,\
+                 delete_on_termination=true",
+                volumes[0]
+            ),
+        ]
+    } else {
+        vec!["--image".to_string(), images[0].clone()]
+    };
+    let mut args: Vec<&str> = vec!["server", "create"];
+    args.extend(boot.iter().map(String::as_str));
+    args.extend([
+        "--flavor",
+        "m1.small",
+        "--network",
+        "private",
+        "--key-name",
+        "alice-key",
+        "--wait",
+        server,
+    ]);
+    let made = openstack(world, "provider", &args, true).await;
+    let server = id_of(&made);
+    let data_volume = volumes.last().expect("the data volume").clone();
+    openstack(
+        world,
+        "provider",
+        &["server", "add", "volume", &server, &data_volume],
+        false,
+    )
+    .await;
+    wait_status(world, "provider", &["volume"], &data_volume, "in-use").await;
+    VolumeBackedSource {
+        server,
+        volumes,
+        images,
+    }
+}
+
+/// Delete a volume once Cinder lets it (it is `in-use` or `detaching` for a moment after its
+/// server is gone), and wait until it is gone.
+pub async fn remove_volume(world: &World, cloud: &str, volume: &str) {
+    let cli = |args: Vec<String>| {
+        let mut cmd = tokio::process::Command::new(cli_path());
+        cmd.env("OS_CLIENT_CONFIG_FILE", &world.clouds_yaml)
+            .args(["--os-cloud", cloud])
+            .args(args);
+        cmd
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    let mut asked = false;
+    loop {
+        let shown = cli(vec!["volume".into(), "show".into(), volume.into()])
+            .output()
+            .await
+            .expect("the openstack CLI runs");
+        if !shown.status.success() {
+            return;
+        }
+        if !asked {
+            asked = cli(vec!["volume".into(), "delete".into(), volume.into()])
+                .output()
+                .await
+                .expect("the openstack CLI runs")
+                .status
+                .success();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "volume {volume} is still there"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+/// Upload `bytes` as raw image `name` into `cloud` with the `openstack` CLI (through a file
+/// `NAME.raw` in the world's directory); returns its id.
+pub async fn raw_image(world: &World, cloud: &str, name: &str, bytes: &[u8]) -> String {
+    let file = format!("{name}.raw");
+    std::fs::write(world.path().join(&file), bytes).expect("the image's file");
+    let image = openstack(
+        world,
+        cloud,
+        &[
+            "image",
+            "create",
+            "--disk-format",
+            "raw",
+            "--container-format",
+            "bare",
+            "--file",
+            &file,
+            name,
+        ],
+        true,
+    )
+    .await;
+    id_of(&image)
+}

@@ -5,6 +5,7 @@
 mod boot;
 mod fleet;
 mod formats;
+mod glance_limits;
 mod harness;
 mod networks;
 mod serve;

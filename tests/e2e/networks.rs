@@ -12,9 +12,7 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::Value;
-
-use crate::harness::{World, openstack, openstack_text};
+use crate::harness::{World, id_of, openstack, openstack_text, raw_image};
 
 /// The ids of the target's networks, subnets, routers and ports, as the CLI lists them.
 async fn topology(world: &World) -> BTreeSet<String> {
@@ -32,10 +30,6 @@ async fn topology(world: &World) -> BTreeSet<String> {
         }
     }
     ids
-}
-
-fn id_of(v: &Value) -> String {
-    v["id"].as_str().expect("an id").to_string()
 }
 
 /// The source: network `nets-db` with a subnet, a small image, groups `nets-app` (port 5432
@@ -70,24 +64,7 @@ async fn source(world: &World) -> (String, String, String) {
         true,
     )
     .await;
-    std::fs::write(world.path().join("nets.raw"), vec![0u8; 1 << 20]).expect("disk file");
-    let image = openstack(
-        world,
-        "provider",
-        &[
-            "image",
-            "create",
-            "--disk-format",
-            "raw",
-            "--container-format",
-            "bare",
-            "--file",
-            "nets.raw",
-            "nets-base",
-        ],
-        true,
-    )
-    .await;
+    let image = raw_image(world, "provider", "nets-base", &vec![0u8; 1 << 20]).await;
     let network = openstack(world, "provider", &["network", "create", "nets-db"], true).await;
     openstack(
         world,
@@ -118,7 +95,7 @@ async fn source(world: &World) -> (String, String, String) {
             "server",
             "create",
             "--image",
-            &id_of(&image),
+            &image,
             "--flavor",
             "m1.small",
             "--network",
@@ -137,7 +114,7 @@ async fn source(world: &World) -> (String, String, String) {
         true,
     )
     .await;
-    (id_of(&server), id_of(&image), id_of(&network))
+    (id_of(&server), image, id_of(&network))
 }
 
 async fn clean_source(world: &World, server: &str, image: &str, network: &str) {

@@ -62,7 +62,8 @@ export S2D_CI_BENCH="$target/release/examples/transfer_bench"
 export S2D_CI_DEVCLOUD="$target/debug/s2d-devcloud"
 
 echo "ci-tier: the same scenarios against the real clouds, then the transfer benchmark there"
-"$here/tier.sh" bash -c '
+# One real tier at a time on a machine (fixed loopback ports): wait for another run's to end.
+flock /tmp/s2d-tier.lock "$here/tier.sh" bash -c '
   set -e
   bash "'"$here"'/cinder-smoke.sh"
   # The probe, first against a fresh devcloud, then against the real clouds as seeded.

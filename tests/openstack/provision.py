@@ -164,7 +164,33 @@ def catalog():
                     idc.create_endpoint(service_id=service.id,
                                         interface=interface, url=url,
                                         region_id="RegionOne")
+    glance_limits(idc)
     log("catalog: %s" % ", ".join(sorted(CATALOG)))
+
+
+# Glance's unified limits (glance-api.conf: use_keystone_limits), registered for the image
+# service with defaults no test reaches; a test sets a project limit below them.
+GLANCE_LIMITS = {
+    "image_size_total": 1000000,  # MiB
+    "image_stage_total": 1000000,  # MiB
+    "image_count_total": 10000,
+    "image_count_uploading": 100,
+}
+
+
+def glance_limits(idc):
+    """Glance reads Keystone's limits as a reader of the system (oslo.limit), and the four
+    resources are registered (oslo.limit counts a resource without a limit as 0)."""
+    glance = idc.find_user("glance", domain_id="default")
+    idc.assign_system_role_to_user(glance, idc.find_role("reader"), "all")
+    service = next(s for s in idc.services() if s.type == "image")
+    have = {r.resource_name for r in idc.registered_limits(service_id=service.id)}
+    for name, default in GLANCE_LIMITS.items():
+        if name not in have:
+            idc.create_registered_limit(service_id=service.id, region_id="RegionOne",
+                                        resource_name=name, default_limit=default)
+    log("glance's registered limits: %s" % ", ".join(
+        "%s=%d" % item for item in sorted(GLANCE_LIMITS.items())))
 
 
 def wait_for_compute(conn, timeout):

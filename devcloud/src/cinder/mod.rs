@@ -821,7 +821,8 @@ pub struct Upload {
 /// `copy_volume_to_image`: the volume goes `uploading`, Glance gets a queued image with the
 /// volume's image metadata as properties (but Glance's core ones), which goes `saving` after
 /// `volume_upload_s`, then `active` with the volume's bytes after as long again, and the
-/// volume returns to its previous status. With the `volume_upload_error` knob the upload fails as Cinder handles
+/// volume returns to its previous status. With the `volume_upload_error` knob, or when the
+/// image would be larger than Glance's `image_size_cap` knob, the upload fails as Cinder handles
 /// it: the image is deleted and the volume returns to its previous status. Returns the
 /// `os-volume_upload_image` answer.
 pub fn upload_to_image(
@@ -892,7 +893,12 @@ pub fn upload_to_image(
         .set_visibility(&image_id, &up.visibility, up.protected);
     let settings = cloud.faults.get();
     let delay = seconds(settings.volume_upload_s);
-    let fail = settings.volume_upload_error;
+    // Glance refuses the bytes of an image past its `image_size_cap` (413), and Cinder fails
+    // the upload as for any other error.
+    let too_large = settings
+        .image_size_cap
+        .is_some_and(|cap| content.size() > cap);
+    let fail = settings.volume_upload_error || too_large;
     let (cloud2, vid, iid) = (Arc::clone(cloud), volume_id.to_string(), image_id.clone());
     let back = previous.clone();
     tokio::spawn(async move {

@@ -1,7 +1,8 @@
 //! Glance v2's HTTP routes: version discovery, images (list with filters and paging, show,
-//! create, JSON-patch update, delete) and image data (streamed upload with checksums, runs of
-//! zeros kept as lengths rather than written, streamed download with `Range`), plus Glance's
-//! fault knobs (reset after N bytes, a corrupted byte).
+//! create, JSON-patch update, delete), image data (streamed upload with checksums, runs of
+//! zeros kept as lengths rather than written, streamed download with `Range`) and the
+//! project's quota usage (`/v2/info/usage`), plus Glance's fault knobs (reset after N bytes,
+//! a corrupted byte, `image_size_cap`) and its unified limits (the `quota` knobs).
 
 use std::sync::Arc;
 
@@ -18,7 +19,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha512};
 use tokio::io::AsyncWriteExt;
 
-use super::{CONTAINER_FORMATS, DISK_FORMATS, ImageRecord, now};
+use super::{CONTAINER_FORMATS, DISK_FORMATS, ImageRecord, now, usage};
 use crate::auth::Auth;
 use crate::cloud::SharedCloud;
 use crate::error::{ApiError, Service, parse_json};
@@ -30,6 +31,7 @@ pub(super) fn router() -> Router<SharedCloud> {
         .route("/versions", get(versions))
         .route("/v2/images", get(list).post(create))
         .route("/v2/images/{id}", get(show).patch(update).delete(remove))
+        .route("/v2/info/usage", get(usage_info))
         .route(
             "/v2/images/{id}/file",
             get(download).put(upload).layer(DefaultBodyLimit::disable()),
@@ -38,6 +40,44 @@ pub(super) fn router() -> Router<SharedCloud> {
 
 fn err(status: StatusCode, message: impl Into<String>) -> ApiError {
     ApiError::new(Service::Glance, status, message)
+}
+
+/// Glance's 413 when oslo.limit finds the project over one of its unified limits
+/// (`LimitExceeded` around oslo.limit's `ProjectOverLimit`).
+fn over_limit(owner: &str, resource: &str, limit: u64, usage: u64, delta: u64) -> ApiError {
+    err(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "The request returned a 413 Request Entity Too Large. This generally means that rate limiting or a quota threshold was breached.\n\nThe response body:\nProject {owner} is over a limit for [Resource {resource} is over limit of {limit} due to current usage {usage} and delta {delta}]"
+        ),
+    )
+}
+
+/// Glance's default `image_size_cap`: 1 TiB.
+const IMAGE_SIZE_CAP: u64 = 1 << 40;
+
+/// Keystone's largest limit (a signed 32-bit integer): what devcloud shows for a Glance
+/// limit its knobs leave unset while others are set, as if registered that high.
+const KEYSTONE_MAX_LIMIT: u64 = 0x7FFF_FFFF;
+
+/// `GET /v2/info/usage`: the project's unified limits and what it uses of them
+/// (`{"usage": {"image_size_total": {"limit", "usage"}, ...}}`, sizes in MiB), as Glance
+/// answers with `use_keystone_limits = True`; `{"usage": {}}` while no Glance limit is set, as
+/// Glance answers with unified limits off (its default).
+async fn usage_info(State(cloud): State<SharedCloud>, auth: Auth) -> Response {
+    let quota = cloud.faults.get().quota;
+    if !quota.glance_limited() {
+        return axum::Json(json!({"usage": {}})).into_response();
+    }
+    let used = usage(&cloud.glance.lock(), &auth.project_id);
+    let entry = |limit: Option<u64>, usage: u64| json!({"usage": usage, "limit": limit.unwrap_or(KEYSTONE_MAX_LIMIT)});
+    axum::Json(json!({"usage": {
+        "image_size_total": entry(quota.image_size_total, used.size_mib),
+        "image_stage_total": entry(quota.image_stage_total, used.stage_mib),
+        "image_count_total": entry(quota.image_count_total, used.count),
+        "image_count_uploading": entry(quota.image_count_uploading, used.uploading),
+    }}))
+    .into_response()
 }
 
 fn not_found(id: &str) -> ApiError {
@@ -323,6 +363,19 @@ async fn create(
         set_attr(&mut image, key, value)?;
     }
     let mut images = cloud.glance.lock();
+    // glance's `enforce_image_count_total` (oslo.limit, delta 1), before the image is made.
+    if let Some(limit) = cloud.faults.get().quota.image_count_total {
+        let count = usage(&images, &auth.project_id).count;
+        if count + 1 > limit {
+            return Err(over_limit(
+                &auth.project_id,
+                "image_count_total",
+                limit,
+                count,
+                1,
+            ));
+        }
+    }
     if images.contains_key(&id) {
         return Err(err(
             StatusCode::CONFLICT,
@@ -496,11 +549,33 @@ async fn upload(
     State(cloud): State<SharedCloud>,
     auth: Auth,
     Path(id): Path<String>,
+    headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     lookup(&cloud, &auth, &id)?;
+    let faults = cloud.faults.get();
     {
         let mut images = cloud.glance.lock();
+        // glance's `enforce_image_size_total` (oslo.limit) before anything else, its delta the
+        // MiB the request says it brings (none without a Content-Length): 413, still `queued`.
+        if let Some(limit) = faults.quota.image_size_total {
+            let delta = headers
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+                >> 20;
+            let used = usage(&images, &auth.project_id).size_mib;
+            if used + delta > limit {
+                return Err(over_limit(
+                    &auth.project_id,
+                    "image_size_total",
+                    limit,
+                    used,
+                    delta,
+                ));
+            }
+        }
         let image = images.get(&id).ok_or_else(|| not_found(&id))?;
         if image.owner != auth.project_id && !auth.is_admin {
             return Err(err(
@@ -519,18 +594,15 @@ async fn upload(
         }
         // glance's `enforce_image_count_uploading` (oslo.limit), before any byte is taken:
         // 413 with LimitExceeded's text; the image stays `queued`.
-        if let Some(limit) = cloud.faults.get().quota.image_count_uploading {
-            let owner = auth.project_id.clone();
-            let uploading = images
-                .values()
-                .filter(|i| i.owner == owner && i.status == "saving")
-                .count() as u64;
+        if let Some(limit) = faults.quota.image_count_uploading {
+            let uploading = usage(&images, &auth.project_id).uploading;
             if uploading + 1 > limit {
-                return Err(err(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!(
-                        "The request returned a 413 Request Entity Too Large. This generally means that rate limiting or a quota threshold was breached.\n\nThe response body:\nProject {owner} is over a limit for [Resource image_count_uploading is over limit of {limit} due to current usage {uploading} and delta 1]"
-                    ),
+                return Err(over_limit(
+                    &auth.project_id,
+                    "image_count_uploading",
+                    limit,
+                    uploading,
+                    1,
                 ));
             }
         }
@@ -539,18 +611,34 @@ async fn upload(
     }
     let path = cloud.glance.file_path(&id);
     let reset_after = cloud.faults.take_reset_upload();
-    let written = receive(&path, body, reset_after)
-        .await
-        .and_then(|(received, md5, sha512)| Ok((received.content(&path)?, md5, sha512)));
+    let cap = faults.image_size_cap.unwrap_or(IMAGE_SIZE_CAP);
+    let written =
+        receive(&path, body, reset_after, cap)
+            .await
+            .and_then(|(received, md5, sha512)| {
+                Ok((
+                    received.content(&path).map_err(Refused::Broken)?,
+                    md5,
+                    sha512,
+                ))
+            });
     let (content, md5, sha512) = match written {
         Ok(done) => done,
-        Err(message) => {
+        Err(refused) => {
             let _ = tokio::fs::remove_file(&path).await;
             requeue(&cloud, &id);
-            return Err(err(
-                StatusCode::BAD_REQUEST,
-                format!("Error in upload: {message}"),
-            ));
+            return Err(match refused {
+                // glance's LimitingReader past `image_size_cap`: ImageSizeLimitExceeded, the
+                // image restored to `queued`.
+                Refused::TooLarge => err(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "The incoming image is too large: The provided image is too large.",
+                ),
+                Refused::Broken(message) => err(
+                    StatusCode::BAD_REQUEST,
+                    format!("Error in upload: {message}"),
+                ),
+            });
         }
     };
     let stored = {
@@ -602,42 +690,54 @@ impl Received {
     }
 }
 
+/// Why an upload's bytes were not taken.
+enum Refused {
+    /// Past `image_size_cap`.
+    TooLarge,
+    /// The body broke off, the reset fault, or the disk.
+    Broken(String),
+}
+
 /// Stream a request body to `path`, hashing every byte; runs of zeros are kept as lengths
 /// ([`ZeroRuns`]), not written, so a large image that is mostly zeros costs disk only for its
-/// data. Fails on a broken body or the reset fault.
+/// data. Fails on a broken body, the reset fault or a body longer than `cap` bytes.
 async fn receive(
     path: &std::path::Path,
     body: Body,
     reset_after: Option<u64>,
-) -> Result<(Received, String, String), String> {
-    let mut file = tokio::fs::File::create(path)
-        .await
-        .map_err(|e| e.to_string())?;
+    cap: u64,
+) -> Result<(Received, String, String), Refused> {
+    let io = |e: std::io::Error| Refused::Broken(e.to_string());
+    let mut file = tokio::fs::File::create(path).await.map_err(io)?;
     let mut md5 = Md5::new();
     let mut sha = Sha512::new();
     let mut runs = ZeroRuns::new();
     let mut out = Vec::with_capacity(2 * CHUNK);
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| format!("the request body broke off: {e}"))?;
+        let chunk =
+            chunk.map_err(|e| Refused::Broken(format!("the request body broke off: {e}")))?;
         if let Some(limit) = reset_after
             && runs.size() + chunk.len() as u64 > limit
         {
-            return Err(format!(
+            return Err(Refused::Broken(format!(
                 "connection reset after {limit} bytes (devcloud fault)"
-            ));
+            )));
+        }
+        if runs.size() + chunk.len() as u64 > cap {
+            return Err(Refused::TooLarge);
         }
         md5.update(&chunk);
         sha.update(&chunk);
         runs.push(&chunk, &mut out);
         if out.len() >= CHUNK {
-            file.write_all(&out).await.map_err(|e| e.to_string())?;
+            file.write_all(&out).await.map_err(io)?;
             out.clear();
         }
     }
     let (extents, size, stored) = runs.finish(&mut out);
-    file.write_all(&out).await.map_err(|e| e.to_string())?;
-    file.flush().await.map_err(|e| e.to_string())?;
+    file.write_all(&out).await.map_err(io)?;
+    file.flush().await.map_err(io)?;
     Ok((
         Received {
             size,

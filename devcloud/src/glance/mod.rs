@@ -166,6 +166,37 @@ impl ImageRecord {
     }
 }
 
+/// What a project uses of Glance's unified limits, counted as Glance counts it
+/// (`glance/db/sqlalchemy/api.py`): sizes of the images neither killed nor being deleted (one
+/// store here, so once each) and of those staged for import, in MiB rounded down; the images
+/// neither killed nor being deleted; those receiving data.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Usage {
+    pub size_mib: u64,
+    pub stage_mib: u64,
+    pub count: u64,
+    pub uploading: u64,
+}
+
+pub(crate) fn usage(images: &BTreeMap<String, ImageRecord>, owner: &str) -> Usage {
+    let gone =
+        |i: &ImageRecord| matches!(i.status.as_str(), "killed" | "deleted" | "pending_delete");
+    let mine = || images.values().filter(move |i| i.owner == owner);
+    let size = |i: &ImageRecord| i.size.unwrap_or(0);
+    Usage {
+        size_mib: mine().filter(|i| !gone(i)).map(size).sum::<u64>() >> 20,
+        stage_mib: mine()
+            .filter(|i| matches!(i.status.as_str(), "uploading" | "importing"))
+            .map(size)
+            .sum::<u64>()
+            >> 20,
+        count: mine().filter(|i| !gone(i)).count() as u64,
+        uploading: mine()
+            .filter(|i| matches!(i.status.as_str(), "saving" | "uploading" | "importing"))
+            .count() as u64,
+    }
+}
+
 /// The Glance service of one cloud.
 #[derive(Debug)]
 pub struct Glance {

@@ -339,6 +339,36 @@ impl Compute {
         .await
     }
 
+    /// Whether deleting the server deletes its attached volume `volume`: Nova's attachment
+    /// update, at 2.85 and later (a cloud below that cannot change it after boot).
+    pub async fn set_delete_on_termination(
+        &self,
+        id: &ServerId,
+        volume: &str,
+        delete_on_termination: bool,
+    ) -> Result<()> {
+        if !self.ep.at_least(requests::MV_ATTACHMENT_UPDATE) {
+            return Err(Error::Unsupported {
+                cloud: self.session.name().to_string(),
+                message: format!(
+                    "this cloud's compute API ({}) cannot change an attached volume's delete_on_termination (microversion {} and later can)",
+                    self.ep
+                        .microversion
+                        .map_or("without microversions".to_string(), |m| m.to_string()),
+                    requests::MV_ATTACHMENT_UPDATE
+                ),
+            });
+        }
+        self.session
+            .send_empty(
+                Service::Compute,
+                self.ep
+                    .delete_on_termination_request(id, volume, delete_on_termination),
+            )
+            .await
+            .map(|_| ())
+    }
+
     /// `os-stop`: shut the server off (it goes SHUTOFF: see [`Compute::wait_for_server`]).
     pub async fn stop_server(&self, id: &ServerId) -> Result<()> {
         self.session

@@ -30,6 +30,9 @@ pub const MV_HOSTNAME: Microversion = Microversion::new(2, 90);
 pub const MV_GROUP_POLICY: Microversion = Microversion::new(2, 64);
 /// Keypair `type` from here on.
 pub const MV_KEYPAIR_TYPE: Microversion = Microversion::new(2, 2);
+/// An attachment's `delete_on_termination` can be changed (`PUT os-volume_attachments`) from
+/// here on; before, that `PUT` is an admin's volume swap.
+pub const MV_ATTACHMENT_UPDATE: Microversion = Microversion::new(2, 85);
 /// Generating a keypair on the server was removed at 2.92.
 pub const MV_KEYPAIR_GENERATE_LAST: Microversion = Microversion::new(2, 91);
 
@@ -218,10 +221,25 @@ impl ComputeEndpoint {
             server["user_data"] = json!(u);
         }
         if !s.block_devices.is_empty() {
-            let bdms: Vec<Value> = s
-                .block_devices
-                .iter()
-                .map(|b| {
+            // A server booted from an image with volumes attached: the image goes first, as
+            // the local boot disk (what python-novaclient inserts; Nova refuses a mapping
+            // without a `boot_index` 0: "Boot sequence ... is not valid").
+            let image_first = s
+                .image
+                .as_ref()
+                .filter(|_| s.block_devices.iter().all(|b| b.boot_index != Some(0)))
+                .map(|image| {
+                    json!({
+                        "uuid": image,
+                        "source_type": "image",
+                        "destination_type": "local",
+                        "boot_index": 0,
+                        "delete_on_termination": true,
+                    })
+                });
+            let bdms: Vec<Value> = image_first
+                .into_iter()
+                .chain(s.block_devices.iter().map(|b| {
                     let mut d = json!({
                         "uuid": b.uuid,
                         "source_type": b.source_type,
@@ -232,7 +250,7 @@ impl ComputeEndpoint {
                         d["boot_index"] = json!(i);
                     }
                     d
-                })
+                }))
                 .collect();
             server["block_device_mapping_v2"] = Value::Array(bdms);
         }
@@ -347,6 +365,29 @@ impl ComputeEndpoint {
                 Method::POST,
                 self.url(&["servers", id.as_str(), "action"], &[]),
                 json!({ action: null }),
+            ),
+            None,
+        )
+    }
+
+    /// Change whether deleting the server deletes its attached volume `volume` (2.85+).
+    pub fn delete_on_termination_request(
+        &self,
+        id: &ServerId,
+        volume: &str,
+        delete_on_termination: bool,
+    ) -> ApiRequest {
+        self.versioned(
+            ApiRequest::json(
+                Method::PUT,
+                self.url(
+                    &["servers", id.as_str(), "os-volume_attachments", volume],
+                    &[],
+                ),
+                json!({"volumeAttachment": {
+                    "volumeId": volume,
+                    "delete_on_termination": delete_on_termination,
+                }}),
             ),
             None,
         )
@@ -562,6 +603,36 @@ mod tests {
         );
     }
 
+    /// Booted from an image with a data volume: the image is the first mapping, the local
+    /// boot disk (`boot_index` 0), as python-novaclient sends it; `imageRef` stays.
+    #[test]
+    fn an_image_boot_with_a_volume_maps_the_image_first() {
+        use super::super::types::BlockDevice;
+        use crate::cloud::types::VolumeId;
+        let s = ServerCreate {
+            name: "db".into(),
+            flavor: FlavorId::from("f1"),
+            image: Some(ImageId::from("img")),
+            networks: vec![ServerNetwork::Port(crate::cloud::types::PortId::from("p"))],
+            block_devices: vec![BlockDevice::volume(VolumeId::from("data-vol"), None, false)],
+            ..Default::default()
+        };
+        let r = ep(Some("2.96")).create_server_request(&s);
+        let crate::cloud::request::ReqBody::Json(b) = &r.body else {
+            panic!("json body")
+        };
+        assert_eq!(b["server"]["imageRef"], "img");
+        assert_eq!(
+            b["server"]["block_device_mapping_v2"],
+            json!([
+                {"uuid": "img", "source_type": "image", "destination_type": "local",
+                 "boot_index": 0, "delete_on_termination": true},
+                {"uuid": "data-vol", "source_type": "volume", "destination_type": "volume",
+                 "delete_on_termination": false}
+            ])
+        );
+    }
+
     /// `server-action-stop.json` / `server-action-start.json`: `{"os-stop": null}`.
     #[test]
     fn stop_and_start() {
@@ -576,6 +647,23 @@ mod tests {
         assert_eq!(
             r.body,
             crate::cloud::request::ReqBody::Json(json!({"os-start": null}))
+        );
+    }
+
+    /// As api-ref's "Update a volume attachment" at 2.85: the same volume, its flag.
+    #[test]
+    fn delete_on_termination_is_an_attachment_update() {
+        let r = ep(Some("2.96")).delete_on_termination_request(&ServerId::from("x"), "v", false);
+        assert_eq!(r.method, Method::PUT);
+        assert_eq!(
+            r.url.as_str(),
+            "http://h/compute/v2.1/servers/x/os-volume_attachments/v"
+        );
+        assert_eq!(
+            r.body,
+            crate::cloud::request::ReqBody::Json(
+                json!({"volumeAttachment": {"volumeId": "v", "delete_on_termination": false}})
+            )
         );
     }
 

@@ -114,6 +114,32 @@ impl FakeCloud {
         Ok(self.lock().script.quota)
     }
 
+    /// Glance's quota on that side: the script's limits, and what the images there use.
+    pub(super) async fn image_quota(&self, side: Side) -> PortResult<ImageQuota> {
+        let name = match side {
+            Side::Source => "source_image_quota",
+            Side::Target => "target_image_quota",
+        };
+        self.enter(name, "").await?;
+        let w = self.lock();
+        let (limits, images) = match side {
+            Side::Source => (w.script.source_glance_limits, &w.contents.source_images),
+            Side::Target => (w.script.glance_limits, &w.contents.images),
+        };
+        // As Glance counts: what is neither killed nor being deleted.
+        let counted: Vec<&Image> = images
+            .values()
+            .filter(|i| !matches!(i.status.as_str(), "killed" | "deleted" | "pending_delete"))
+            .collect();
+        let bytes: u64 = counted.iter().filter_map(|i| i.size).sum();
+        let count = counted.len() as u64;
+        let quota = |limit: Option<u64>, used: u64| limit.map(|limit| QuotaUse { limit, used });
+        Ok(ImageQuota {
+            size_mib: quota(limits.size_mib, bytes >> 20),
+            images: quota(limits.images, count),
+        })
+    }
+
     pub(super) async fn target_images(&self) -> PortResult<Vec<Image>> {
         self.enter("target_images", "").await?;
         Ok(self.lock().contents.images.values().cloned().collect())
@@ -591,6 +617,27 @@ impl FakeCloud {
                 Ok(server.clone())
             }
         }
+    }
+
+    pub(super) async fn target_keep_volume_on_delete(
+        &self,
+        id: &str,
+        volume: &str,
+    ) -> PortResult<()> {
+        self.enter("target_keep_volume_on_delete", id).await?;
+        let mut w = self.lock();
+        let attached = w
+            .contents
+            .volumes
+            .get(volume)
+            .is_some_and(|v| v.attached_to.iter().any(|s| s == id));
+        if !w.contents.servers.contains_key(id) || !attached {
+            return Err(not_found(volume));
+        }
+        if let Some(with) = w.volume_delete_with.get_mut(id) {
+            with.retain(|v| v != volume);
+        }
+        Self::mutated(&mut w, "target_keep_volume_on_delete", ())
     }
 
     pub(super) async fn target_delete_server(&self, id: &str) -> PortResult<()> {

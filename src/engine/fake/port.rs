@@ -58,6 +58,9 @@ impl Images for FakeCloud {
             Side::Target => self.target_delete_image(id).await,
         }
     }
+    async fn image_quota(&self, side: Side) -> PortResult<ImageQuota> {
+        FakeCloud::image_quota(self, side).await
+    }
     async fn create_image(&self, spec: &ImageSpec) -> PortResult<Image> {
         self.target_create_image(spec).await
     }
@@ -173,6 +176,9 @@ impl Servers for FakeCloud {
     async fn update_server(&self, id: &str, update: &ServerUpdate) -> PortResult<()> {
         self.target_update_server(id, update).await
     }
+    async fn keep_volume_on_delete(&self, id: &str, volume: &str) -> PortResult<()> {
+        self.target_keep_volume_on_delete(id, volume).await
+    }
     async fn delete_server(&self, id: &str) -> PortResult<()> {
         self.target_delete_server(id).await
     }
@@ -227,8 +233,8 @@ impl Volumes for FakeCloud {
     async fn volume_inventory(&self, side: Side) -> PortResult<VolumeInventory> {
         self.cinder_inventory(side).await
     }
-    async fn volume_quota(&self) -> PortResult<VolumeQuota> {
-        self.cinder_quota().await
+    async fn volume_quota(&self, side: Side) -> PortResult<VolumeQuota> {
+        self.cinder_quota(side).await
     }
     async fn create_volume_snapshot(
         &self,

@@ -102,12 +102,16 @@ impl FakeCloud {
         Ok(inventory)
     }
 
-    pub(super) async fn cinder_quota(&self) -> PortResult<VolumeQuota> {
+    pub(super) async fn cinder_quota(&self, side: Side) -> PortResult<VolumeQuota> {
         self.enter("volume_quota", "").await?;
         let w = self.lock();
         Ok(VolumeQuota {
-            gigabytes: w.script.volume_gigabytes,
+            gigabytes: match side {
+                Side::Source => w.script.source_volume_gigabytes,
+                Side::Target => w.script.volume_gigabytes,
+            },
             volumes: None,
+            snapshots: None,
             types: w.volume_types.clone(),
         })
     }

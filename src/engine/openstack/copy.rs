@@ -317,9 +317,15 @@ impl OpenStack {
         progress(moved.load(Ordering::Relaxed), size);
         match (uploaded, piped) {
             (Ok(()), Ok(sums)) => Ok(sums),
-            // A quota refusal (Glance's images uploading at once, its storage quota) is no
-            // broken transfer: said as the cloud said it, and not tried again.
-            (Err(up), _) if up.code() == "s2d::cloud::quota" => {
+            // A quota refusal (Glance's images uploading at once, its storage quota) or an
+            // image above Glance's `image_size_cap` is no broken transfer: said as the cloud
+            // said it (with its code and help), and not tried again.
+            (Err(up), _)
+                if matches!(
+                    up.code(),
+                    "s2d::cloud::quota" | "s2d::cloud::image_size_cap"
+                ) =>
+            {
                 Err(super::port_error("target upload", up))
             }
             (Ok(()), Err(e)) => Err(PortError::Transfer(e.to_string())),

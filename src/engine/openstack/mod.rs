@@ -22,6 +22,9 @@ mod servers;
 mod source_servers;
 mod volumes;
 
+pub use networks::ports_in_nic_order;
+pub use source_servers::source_volumes;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -70,15 +70,13 @@ fn port(p: cloud::network::Port) -> NetResource {
     }
 }
 
-/// A source server's ports as its NICs, in the order Nova shows its addresses (its NIC
-/// order); ports Nova does not show go last, by id.
-pub(super) fn source_nics(
+/// A server's ports in NIC order: by the position of their MAC among Nova's `addresses`;
+/// ports Nova does not show go last, by id (the wizard lists them in this order too).
+pub fn ports_in_nic_order<'a>(
     server: &cloud::compute::Server,
-    ports: &[&cloud::network::Port],
-    network_names: &BTreeMap<String, String>,
-) -> Vec<SourceNic> {
-    let mut ordered: Vec<&cloud::network::Port> = ports.to_vec();
-    ordered.sort_by_key(|p| {
+    mut ports: Vec<&'a cloud::network::Port>,
+) -> Vec<&'a cloud::network::Port> {
+    ports.sort_by_key(|p| {
         (
             p.mac_address
                 .as_deref()
@@ -87,7 +85,16 @@ pub(super) fn source_nics(
             p.id.to_string(),
         )
     });
-    ordered
+    ports
+}
+
+/// A source server's ports as its NICs, in NIC order ([`ports_in_nic_order`]).
+pub(super) fn source_nics(
+    server: &cloud::compute::Server,
+    ports: &[&cloud::network::Port],
+    network_names: &BTreeMap<String, String>,
+) -> Vec<SourceNic> {
+    ports_in_nic_order(server, ports.to_vec())
         .into_iter()
         .map(|p| SourceNic {
             network_id: p.network_id.to_string(),

@@ -195,6 +195,20 @@ impl Servers for OpenStack {
         Ok(())
     }
 
+    async fn keep_volume_on_delete(&self, id: &str, volume: &str) -> PortResult<()> {
+        match self
+            .target
+            .compute
+            .set_delete_on_termination(&ServerId::new(id), volume, false)
+            .await
+        {
+            Err(e) if e.status() == Some(404) => Err(PortError::NotFound {
+                what: format!("volume {volume} attached to server {id}"),
+            }),
+            other => other.map_err(api("target: keep volume on delete")),
+        }
+    }
+
     async fn delete_server(&self, id: &str) -> PortResult<()> {
         deleted(
             format!("server {id}"),

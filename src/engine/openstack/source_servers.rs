@@ -510,8 +510,9 @@ impl OpenStack {
 }
 
 /// A source server's volumes as Nova lists them (`volumes_attached`), read in Cinder: the
-/// root volume of a server booted from a volume first, then in the order of their devices.
-fn source_volumes(
+/// root volume of a server booted from a volume first, then in the order of their devices
+/// (the wizard lists them in this order too).
+pub fn source_volumes(
     server: &cloud::compute::Server,
     volumes: &BTreeMap<String, cloud::volume::Volume>,
 ) -> Vec<crate::graph::SourceVolume> {

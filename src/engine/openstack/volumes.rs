@@ -47,6 +47,28 @@ fn from_snapshot(s: VolumeSnapshot) -> CinderResource {
     }
 }
 
+/// A volume upload whose image went away: Cinder deletes the image of an upload that failed
+/// and keeps why to itself (its log, and a user message "Failed to upload volume to image at
+/// backend"), Glance's refusal of an image past its `image_size_cap` among the causes.
+fn upload_failed(volume_id: &str, e: PortError) -> PortError {
+    match e {
+        PortError::ImageFailed { id, status } => PortError::Api {
+            diagnosis: Diagnosis::new(
+                "s2d::cloud::volume_upload_failed",
+                Some(
+                    "Cinder does not say why (its log does; `openstack --os-volume-api-version 3.3 volume message list` in the source shows that the upload failed): a volume larger than the source Glance's `image_size_cap` (glance-api.conf, 1 TiB unless its admin set another; no API shows it) or beyond its storage quota cannot be uploaded, so ask the source's admin, or move a smaller volume; otherwise run again, s2d uploads the copy again".into(),
+                ),
+            ),
+            call: "source: upload volume to image".into(),
+            status: None,
+            message: format!(
+                "Cinder's upload of volume {volume_id} into image {id} failed: the image went to {status}"
+            ),
+        },
+        other => other,
+    }
+}
+
 impl OpenStack {
     /// The Cinder of a side (resolved on first use: a cloud without Cinder still serves plans
     /// without volumes).
@@ -81,21 +103,27 @@ impl Volumes for OpenStack {
         })
     }
 
-    async fn volume_quota(&self) -> PortResult<VolumeQuota> {
-        let cinder = self.cinder(Side::Target).await?;
+    async fn volume_quota(&self, side: Side) -> PortResult<VolumeQuota> {
+        let cinder = self.cinder(side).await?;
         let (limits, types) = tokio::try_join!(
-            async { cinder.limits().await.map_err(api("target: volume limits")) },
+            async {
+                cinder
+                    .limits()
+                    .await
+                    .map_err(api(&call(side, "volume limits")))
+            },
             async {
                 cinder
                     .types()
                     .await
-                    .map_err(api("target: list volume types"))
+                    .map_err(api(&call(side, "list volume types")))
             },
         )?;
         let quota = |pair: Option<(u64, u64)>| pair.map(|(limit, used)| QuotaUse { limit, used });
         Ok(VolumeQuota {
             gigabytes: quota(limits.gigabytes),
             volumes: quota(limits.volumes),
+            snapshots: quota(limits.snapshots),
             types: types.into_iter().map(|t| t.name).collect(),
         })
     }
@@ -209,7 +237,9 @@ impl Volumes for OpenStack {
         // Marked once active: a PATCH while Cinder writes the image saves the image's status
         // back over the upload's, and Glance then ends the upload with 410 Gone (seen on the
         // real tier). Until then the image is found by its name (above).
-        wait_image(&self.source, id.as_str(), timeout, "volume upload").await?;
+        wait_image(&self.source, id.as_str(), timeout, "volume upload")
+            .await
+            .map_err(|e| upload_failed(volume_id, e))?;
         let patch = [
             ImagePatch::Set(
                 MARKER_LINEAGE.into(),

@@ -50,6 +50,13 @@ pub(super) async fn make_server<C: CloudPort>(
         None => None,
     };
     if let Some(old) = replacing {
+        // Its volumes outlive it: Nova would delete those marked `delete_on_termination`
+        // with it, and the replacement boots from them (a cloud that cannot unmark them
+        // fails here, before anything is deleted).
+        for v in volumes.iter().filter(|v| v.delete_on_termination) {
+            let id = ctx.dep_id(&v.volume)?;
+            ignore_missing(cloud.keep_volume_on_delete(old, &id).await)?;
+        }
         ignore_missing(cloud.delete_server(old).await)?;
         within(
             &ctx.slot,

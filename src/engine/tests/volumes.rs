@@ -9,6 +9,7 @@
 use serde_json::json;
 
 use super::*;
+use crate::engine::fake::GlanceLimits;
 use crate::engine::port::{QuotaUse, VolumeKind};
 use crate::graph::SourceVolume;
 
@@ -330,6 +331,112 @@ async fn an_unknown_volume_type_and_a_volume_beyond_the_quota_are_refused_before
     let _ = VolumeKind::Volume;
 }
 
+/// Glance's unified limits, where the clouds tell them (`GET /v2/info/usage`): the images
+/// Cinder uploads the volumes into (in the source) and their copies (in the target) must fit
+/// in what is left of `image_size_total` (a raw image is its volume's size) and
+/// `image_count_total`, else the plan is refused before anything is made, naming the cloud. A
+/// qcow2 image's size is not known before Cinder makes it: only its count is checked.
+#[tokio::test]
+async fn volume_images_beyond_glances_limits_are_refused_before_any_change() {
+    let env = env_with_volumes(false, Script::default());
+    let before = env.cloud.contents();
+    let mib = |images: &BTreeMap<String, crate::engine::port::Image>| {
+        images.values().filter_map(|i| i.size).sum::<u64>() >> 20
+    };
+    let (source_images, source_mib) = (
+        before.source_images.len() as u64,
+        mib(&before.source_images),
+    );
+    let (target_images, target_mib) = (before.images.len() as u64, mib(&before.images));
+    let limits = |size_mib, images| GlanceLimits { size_mib, images };
+    let none = GlanceLimits::default();
+    // The volumes are 1 and 2 GiB: two raw images of 3072 MiB in all, in each cloud.
+    for (source, target, said) in [
+        (
+            none,
+            limits(Some(target_mib + 3071), None),
+            format!(
+                "the target's image_size_total (Glance, MiB) quota has 3071 left of {}, and the plan's new images need 3072",
+                target_mib + 3071
+            ),
+        ),
+        (
+            limits(Some(source_mib + 3071), None),
+            none,
+            format!(
+                "the source's image_size_total (Glance, MiB) quota has 3071 left of {}, and the plan's new images need 3072",
+                source_mib + 3071
+            ),
+        ),
+        (
+            limits(None, Some(source_images + 1)),
+            none,
+            format!(
+                "the source's image_count_total (Glance) quota has 1 left of {}, and the plan's new images need 2",
+                source_images + 1
+            ),
+        ),
+        (
+            none,
+            limits(None, Some(target_images + 1)),
+            format!(
+                "the target's image_count_total (Glance) quota has 1 left of {}, and the plan's new images need 2",
+                target_images + 1
+            ),
+        ),
+    ] {
+        env.cloud.script(|s| {
+            s.source_glance_limits = source;
+            s.glance_limits = target;
+        });
+        let file = env.state();
+        let err = diff(
+            env.cloud.as_ref(),
+            &with_volumes(|_| {}),
+            file.state(),
+            &PlanOptions::default(),
+        )
+        .await
+        .expect_err("refused");
+        assert_eq!(err.to_string(), said);
+        assert!(matches!(err, PlanError::Quota { .. }), "{err:?}");
+    }
+    assert_eq!(env.cloud.contents(), before);
+    assert!(
+        !env.cloud.calls().iter().any(|c| c.starts_with("create_")),
+        "{:?}",
+        env.cloud.calls()
+    );
+    // Exactly what is left: the plan goes through.
+    env.cloud.script(|s| {
+        s.source_glance_limits = limits(Some(source_mib + 3072), Some(source_images + 2));
+        s.glance_limits = limits(Some(target_mib + 3072), Some(target_images + 2));
+    });
+    env.plan(&with_volumes(|_| {})).await;
+    // qcow2: no MiB left is no refusal, the count still is.
+    env.cloud.script(|s| {
+        s.source_glance_limits = limits(Some(source_mib), Some(source_images + 2));
+        s.glance_limits = limits(Some(target_mib), Some(target_images + 2));
+    });
+    let qcow2 = with_volumes(|v| v.format = crate::graph::VolumeFormat::Qcow2);
+    env.plan(&qcow2).await;
+    env.cloud
+        .script(|s| s.glance_limits = limits(Some(target_mib), Some(target_images + 1)));
+    let file = env.state();
+    let err = diff(
+        env.cloud.as_ref(),
+        &qcow2,
+        file.state(),
+        &PlanOptions::default(),
+    )
+    .await
+    .expect_err("one image too many");
+    assert!(
+        err.to_string().contains("target's image_count_total"),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn stop_shuts_the_source_off_for_the_snapshots_and_starts_it_again() {
     let env = env_with_volumes(false, Script::default());
@@ -379,4 +486,97 @@ async fn stop_shuts_the_source_off_for_the_snapshots_and_starts_it_again() {
             .any(|l| l.why.contains("crash-consistent")),
         "{report:?}"
     );
+}
+
+/// A volume-backed server replaced (another flavor) keeps its volumes: the root volume,
+/// marked `delete_on_termination` as in the source, is unmarked before the old server is
+/// deleted, so the replacement boots from the same two volumes and nothing is copied again.
+#[tokio::test]
+async fn a_replaced_volume_backed_server_keeps_its_volumes() {
+    let env = env_with_volumes(false, Script::default());
+    let before = env.cloud.contents();
+    let report = env.apply(&with_volumes(|_| {})).await;
+    assert!(report.succeeded(), "{}", render::render_report(&report));
+    let volumes: BTreeMap<String, String> = volumes_by_name(&env.cloud.contents())
+        .into_iter()
+        .map(|(name, v)| (name, v.id))
+        .collect();
+    assert_eq!(volumes.len(), 2, "{volumes:?}");
+
+    let mut larger = with_volumes(|_| {});
+    larger.servers[0].flavor = Some("m1.large".into());
+    let planned = env.plan(&larger).await;
+    let acts = actions(&planned);
+    assert_eq!(
+        acts.get("server.db").map(String::as_str),
+        Some("replace"),
+        "{acts:?}"
+    );
+    assert!(
+        acts.iter()
+            .all(|(a, act)| !a.starts_with("volume") || act == "no-op"),
+        "no volume step runs again: {acts:?}"
+    );
+    let replaced = env.apply(&larger).await;
+    assert!(replaced.succeeded(), "{}", render::render_report(&replaced));
+    let contents = env.cloud.contents();
+    let after: BTreeMap<String, String> = volumes_by_name(&contents)
+        .into_iter()
+        .map(|(name, v)| (name, v.id))
+        .collect();
+    assert_eq!(after, volumes, "the same two volumes");
+    let server = contents.servers.values().next().expect("the server");
+    for v in volumes_by_name(&contents).values() {
+        assert_eq!(v.status, "in-use", "{v:?}");
+        assert_eq!(v.attached_to, vec![server.id.clone()], "{v:?}");
+    }
+    assert!(env.plan(&larger).await.is_empty(), "a replan is clean");
+    assert!(env.destroy().await.succeeded());
+    assert_eq!(env.cloud.contents(), before);
+}
+
+/// The source makes a snapshot and a copy of each volume, both counted in its Cinder
+/// gigabytes: a plan whose snapshots and copies do not fit there is refused before anything
+/// is made, naming the source.
+#[tokio::test]
+async fn volume_snapshots_and_copies_beyond_the_source_quota_are_refused() {
+    let env = env_with_volumes(
+        false,
+        Script {
+            // 1 + 2 GiB of volumes: 6 GiB of snapshots and copies; 5 are free.
+            source_volume_gigabytes: Some(QuotaUse { limit: 10, used: 5 }),
+            ..Script::default()
+        },
+    );
+    let before = env.cloud.contents();
+    let file = env.state();
+    let refused = diff(
+        env.cloud.as_ref(),
+        &with_volumes(|_| {}),
+        file.state(),
+        &PlanOptions::default(),
+    )
+    .await
+    .expect_err("6 GiB do not fit in 5");
+    let text = refused.to_string();
+    assert!(
+        text.contains("source") && text.contains("volume gigabytes") && text.contains('6'),
+        "{text}"
+    );
+    assert_eq!(env.cloud.contents(), before);
+    assert!(
+        !env.cloud.calls().iter().any(|c| c.starts_with("create_")),
+        "{:?}",
+        env.cloud.calls()
+    );
+    // With room for them, the move goes through.
+    let env = env_with_volumes(
+        false,
+        Script {
+            source_volume_gigabytes: Some(QuotaUse { limit: 10, used: 4 }),
+            ..Script::default()
+        },
+    );
+    let report = env.apply(&with_volumes(|_| {})).await;
+    assert!(report.succeeded(), "{}", render::render_report(&report));
 }

@@ -1,7 +1,7 @@
 //! A server's volumes, as Nova keeps them: `block_device_mapping_v2` parsed and checked at
 //! boot (volume, image, snapshot and blank sources with destination `volume`), the volumes
 //! Nova makes for image/snapshot/blank sources, their attachment once they are available,
-//! `os-volume_attachments` (list, show, attach, detach), and what a delete does to them
+//! `os-volume_attachments` (list, show, attach, update, detach), and what a delete does to them
 //! (detach, then delete those marked `delete_on_termination`). Cinder is reached through its
 //! public functions only.
 
@@ -72,6 +72,8 @@ pub fn parse(server: &Map<String, Value>) -> Result<Vec<BlockDevice>, ApiError> 
         ))
     })?;
     let mut out = Vec::new();
+    // The boot indexes Nova validates, the local boot image's among them.
+    let mut boot_indexes: Vec<i64> = Vec::new();
     for b in list {
         let b = b
             .as_object()
@@ -105,6 +107,7 @@ pub fn parse(server: &Map<String, Value>) -> Result<Vec<BlockDevice>, ApiError> 
         if destination != "volume" {
             // Local disks (the image of an image-backed boot, ephemeral, swap) have no volume.
             if source_type == "image" && boot_index == Some(0) {
+                boot_indexes.push(0);
                 continue;
             }
             return Err(bad(
@@ -142,6 +145,7 @@ pub fn parse(server: &Map<String, Value>) -> Result<Vec<BlockDevice>, ApiError> 
                 )));
             }
         };
+        boot_indexes.extend(boot_index.filter(|i| *i >= 0));
         out.push(BlockDevice {
             source_type,
             uuid,
@@ -154,8 +158,12 @@ pub fn parse(server: &Map<String, Value>) -> Result<Vec<BlockDevice>, ApiError> 
             delete_on_termination,
         });
     }
-    let roots = out.iter().filter(|b| b.boot_index == Some(0)).count();
-    if roots > 1 {
+    // Nova's `_validate_bdm`: the bootable devices are numbered 0, 1, 2, ... and there is
+    // at least one (a server booted from an image with volumes attached lists the image as
+    // its local boot disk, as python-novaclient does). An empty list is the legacy path.
+    boot_indexes.sort_unstable();
+    let in_sequence = boot_indexes.iter().enumerate().all(|(i, b)| *b == i as i64);
+    if !list.is_empty() && (boot_indexes.is_empty() || !in_sequence) {
         return Err(invalid_bdm(
             "Boot sequence for the instance and image/block device mapping combination is not valid.",
         ));
@@ -384,7 +392,7 @@ pub(super) fn routes() -> Router<SharedCloud> {
         )
         .route(
             "/servers/{id}/os-volume_attachments/{volume}",
-            get(show).delete(detach),
+            get(show).put(update).delete(detach),
         )
 }
 
@@ -511,6 +519,97 @@ async fn attach(
         Json(json!({"volumeAttachment": attachment_json_with(&cloud, &id, &sv, mv)}))
             .into_response(),
     )
+}
+
+/// `PUT /servers/{id}/os-volume_attachments/{volume}`, as Nova's `update`: before 2.85 (or
+/// with another `volumeId`) a swap, which policy keeps to admins (devcloud swaps no volumes:
+/// an admin gets 400); from 2.85 with the same volume, the attachment's
+/// `delete_on_termination` changes (`id`, `serverId`, `device` and `tag` are not mutable).
+/// 202 without a body.
+async fn update(
+    auth: Auth,
+    State(cloud): State<SharedCloud>,
+    Extension(mv): Extension<Microversion>,
+    Path((id, volume)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let body: Value = parse_json(Service::Nova, &body)?;
+    let a = body.get("volumeAttachment").and_then(Value::as_object).ok_or_else(|| {
+        bad("Invalid input for field/attribute volumeAttachment. Value: None. 'volumeAttachment' is a required property")
+    })?;
+    let volume_id = a.get("volumeId").and_then(Value::as_str).ok_or_else(|| {
+        bad("Invalid input for field/attribute volumeAttachment. 'volumeId' is a required property")
+    })?;
+    let allowed: &[&str] = if mv.at_least(85) {
+        &[
+            "volumeId",
+            "id",
+            "serverId",
+            "device",
+            "tag",
+            "delete_on_termination",
+        ]
+    } else {
+        &["volumeId"]
+    };
+    if let Some(extra) = a.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(bad(format!(
+            "Invalid input for field/attribute volumeAttachment. Additional properties are not allowed ('{extra}' was unexpected)"
+        )));
+    }
+    let delete_on_termination = match a.get("delete_on_termination") {
+        None => None,
+        Some(Value::Bool(b)) => Some(*b),
+        // Nova's `parameter_types.boolean` takes these words too.
+        Some(Value::String(w))
+            if ["true", "1", "on", "yes"].contains(&w.to_lowercase().as_str()) =>
+        {
+            Some(true)
+        }
+        Some(Value::String(w))
+            if ["false", "0", "off", "no"].contains(&w.to_lowercase().as_str()) =>
+        {
+            Some(false)
+        }
+        Some(other) => {
+            return Err(bad(format!(
+                "Invalid input for field/attribute delete_on_termination. Value: {other}. {other} is not valid under any of the given schemas"
+            )));
+        }
+    };
+    let s = find(&cloud, &auth, &id)?;
+    if !mv.at_least(85) || volume_id != volume {
+        if !auth.is_admin {
+            return Err(crate::nova::policy_forbidden(
+                "os_compute_api:os-volumes-attachments:swap",
+            ));
+        }
+        return Err(bad("devcloud does not swap volumes"));
+    }
+    let mut st = cloud.nova.lock();
+    let server = st.servers.get_mut(&s.id).ok_or_else(|| not_found(&id))?;
+    let Some(v) = server.volumes.iter_mut().find(|v| v.volume_id == volume) else {
+        return Err(ApiError::nova(
+            StatusCode::NOT_FOUND,
+            format!("No volume Block Device Mapping with id {volume}."),
+        ));
+    };
+    for (key, now) in [
+        ("id", Some(volume.as_str())),
+        ("serverId", Some(s.id.as_str())),
+        ("device", Some(v.device.as_str())),
+        ("tag", None),
+    ] {
+        if let Some(asked) = a.get(key)
+            && asked.as_str() != now
+        {
+            return Err(bad(format!("The {key} property is not mutable")));
+        }
+    }
+    if let Some(d) = delete_on_termination {
+        v.delete_on_termination = d;
+    }
+    Ok(StatusCode::ACCEPTED)
 }
 
 async fn detach(
