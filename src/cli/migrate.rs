@@ -145,6 +145,7 @@ fn timeouts(run: &RunArgs) -> Timeouts {
         delete: Duration::from_secs(run.delete_timeout),
         volume: Duration::from_secs(run.volume_timeout),
         quota: Duration::from_secs(run.quota_timeout),
+        settle: engine::SETTLE,
     }
 }
 

@@ -4,9 +4,11 @@
 //! edge from each dependency to its dependent; deletions run in reverse, so a server goes
 //! before its group, rules, keypair and image. Workers make the cloud calls and return what to
 //! record; only the coordinator (the walk's `on_event`) writes the state, committing after
-//! every node that changed something, and sends the [`Event`]s. Before a keypair is created
-//! the coordinator commits a *pending* placeholder: keypairs carry no marker, so the
-//! placeholder is how the next plan knows a keypair found after a crash is s2d's own.
+//! every node that changed something, and sends the [`Event`]s. Before a worker sends a
+//! create, the coordinator commits a *pending* placeholder for it (an [`Intent`]): a create
+//! whose answer was lost (s2d killed mid-request) may show in the cloud only after the next
+//! plan has listed it, and the placeholder is how that plan knows to wait for it
+//! ([`super::pending`]), and how destroy knows to look for it.
 //!
 //! Knows nothing of terminals; it never prints.
 
@@ -18,16 +20,15 @@ use std::time::Duration;
 
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, json};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::diff::{Action, Change, PlanOutcome};
 use super::port::{CloudPort, Diagnosis, PortError};
-use super::steps::{Limit, NodeCtx, NodeFailure, NodeOutput, OpSlot, run_node};
+use super::steps::{Intent, Limit, NodeCtx, NodeFailure, NodeOutput, OpSlot, run_node};
 use super::walk::{Outcome, Stop, WalkEvent, walk};
-use crate::graph::{Address, Node};
-use crate::state::{Origin, Resource, Side, StateError, StateFile, now_rfc3339};
+use crate::graph::Address;
+use crate::state::{Resource, StateError, StateFile};
 
 /// How long to wait for things to become ready.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +43,9 @@ pub struct Timeouts {
     /// How long one create may wait, in all, for a quota that refuses it to allow it
     /// (`--quota-timeout`; see `steps::quota_wait`).
     pub quota: Duration,
+    /// How long after a create whose answer was lost (its pending record) destroy waits for
+    /// it to show before it takes it for never made ([`super::pending::SETTLE`]).
+    pub settle: Duration,
 }
 
 /// Options for apply and destroy (their defaults are the workflow's, `workflow::defaults`).
@@ -345,7 +349,8 @@ async fn execute<C: CloudPort>(
     };
     let state_cell = Mutex::new(state);
     let mut generated_keys = Vec::new();
-    let mut state_error: Option<String> = None;
+    let state_error: Mutex<Option<String>> = Mutex::new(None);
+    let (intents, mut intended) = mpsc::unbounded_channel::<Intent>();
 
     let run = |_index: NodeIndex, change: &Change, hard: CancellationToken| {
         let ctx = NodeCtx {
@@ -357,6 +362,7 @@ async fn execute<C: CloudPort>(
             snapshots: snapshots.clone(),
             events: options.events.clone(),
             slot: OpSlot::new(ops.clone()),
+            intents: intents.clone(),
         };
         let cloud = cloud.clone();
         async move {
@@ -376,38 +382,6 @@ async fn execute<C: CloudPort>(
                     address: change.address.clone(),
                     action: change.action.verb().into(),
                 });
-                // Keypairs and server groups carry no marker: a pending record, committed
-                // before the create, is how the next plan knows one found after a crash is
-                // s2d's.
-                let unmarked = match (&change.node, &change.action) {
-                    (Some(Node::Keypair { name, .. }), Action::Create) => Some(name),
-                    (
-                        Some(Node::ServerGroup {
-                            name,
-                            existing: false,
-                            ..
-                        }),
-                        Action::Create,
-                    ) => Some(name),
-                    _ => None,
-                };
-                if let Some(name) = unmarked {
-                    let mut file = lock(&state_cell);
-                    let mut attributes = Map::new();
-                    attributes.insert("name".into(), json!(name));
-                    attributes.insert("pending".into(), json!(true));
-                    file.state_mut().record(
-                        change.address.clone(),
-                        Resource {
-                            side: Side::Target,
-                            id: String::new(),
-                            origin: Origin::Created,
-                            attributes,
-                            recorded_at: now_rfc3339(),
-                        },
-                    );
-                    return commit(&mut file, &emit, &mut state_error);
-                }
                 ControlFlow::Continue(())
             }
             WalkEvent::Finished {
@@ -466,14 +440,28 @@ async fn execute<C: CloudPort>(
                         }
                     }
                 }
-                commit(&mut file, &emit, &mut state_error)
+                commit(&mut file, &emit, &state_error)
             }
         }
     };
 
     // Every ready node starts; `ops` bounds how many make calls at once (see [`OpSlot`]).
     let starts = NonZeroUsize::new(graph.node_count()).unwrap_or(NonZeroUsize::MIN);
-    let summary = walk(&graph, starts, &options.stop, run, on_event).await;
+    // The walk, and meanwhile the pending records workers ask for before a create.
+    let summary = {
+        let walking = walk(&graph, starts, &options.stop, run, on_event);
+        tokio::pin!(walking);
+        loop {
+            tokio::select! {
+                summary = &mut walking => break summary,
+                Some(intent) = intended.recv() => {
+                    let written = pend(&state_cell, intent.address, intent.pending, &emit, &state_error);
+                    let _ = intent.written.send(written);
+                }
+            }
+        }
+    };
+    let state_error = state_error.into_inner().unwrap_or_else(|e| e.into_inner());
 
     let mut nodes: Vec<NodeReport> = summary
         .outcomes
@@ -513,10 +501,30 @@ async fn execute<C: CloudPort>(
     }
 }
 
+/// Commit a pending record before a create (see `NodeCtx::creating`): refused once the state
+/// could not be written, so nothing is made that the state cannot hold.
+fn pend(
+    state_cell: &Mutex<&mut StateFile>,
+    address: Address,
+    pending: Resource,
+    emit: &impl Fn(Event),
+    state_error: &Mutex<Option<String>>,
+) -> Result<(), String> {
+    if let Some(message) = lock(state_error).clone() {
+        return Err(message);
+    }
+    let mut file = lock(state_cell);
+    file.state_mut().record(address, pending);
+    match commit(&mut file, emit, state_error) {
+        ControlFlow::Continue(()) => Ok(()),
+        ControlFlow::Break(()) => Err(lock(state_error).clone().unwrap_or_default()),
+    }
+}
+
 fn commit(
     file: &mut StateFile,
     emit: &impl Fn(Event),
-    state_error: &mut Option<String>,
+    state_error: &Mutex<Option<String>>,
 ) -> ControlFlow<()> {
     match file.commit() {
         Ok(()) => {
@@ -530,7 +538,7 @@ fn commit(
             emit(Event::StateSaveFailed {
                 message: message.clone(),
             });
-            *state_error = Some(message);
+            *lock(state_error) = Some(message);
             ControlFlow::Break(())
         }
     }

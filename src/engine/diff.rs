@@ -290,10 +290,22 @@ impl PlanOutcome {
 }
 
 /// Options for planning.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct PlanOptions {
     /// `--target`: only these and what they depend on (empty: everything).
     pub targets: Vec<Address>,
+    /// How long after a create whose answer was lost (its pending record) the plan waits for
+    /// it to show in the cloud before it plans another ([`super::pending::SETTLE`]).
+    pub settle: std::time::Duration,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            targets: Vec::new(),
+            settle: super::pending::SETTLE,
+        }
+    }
 }
 
 /// Why a plan could not be made.
@@ -552,7 +564,8 @@ pub async fn diff<C: CloudPort>(
     state: &State,
     options: &PlanOptions,
 ) -> Result<PlanOutcome, PlanError> {
-    let mut inventory = Inventory::read(cloud, Reach::Both).await?;
+    let inventory = Inventory::read(cloud, Reach::Both).await?;
+    let mut inventory = super::pending::settle(cloud, state, inventory, options.settle).await?;
     let (desired, selected) = select(&inventory, desired);
     let facts = read_sources(&inventory, &desired)?;
     let networks = read_networks(&inventory, &desired)?;
@@ -969,17 +982,28 @@ pub(crate) fn shown(resource: &Resource) -> Map<String, Value> {
 }
 
 /// Removing a recorded resource: deleted when s2d made it, forgotten when it was adopted or when
-/// the state holds no id to find it by (a keypair's id is its name, so a pending keypair is
-/// still deleted; a pending server group is looked for by its name when deleted).
+/// the state holds no id to find it by. A pending record (a create whose answer was lost) is
+/// deleted by what finds it: a keypair by its name (its id), a server group by its name, the
+/// rest by their marker ([`super::pending::look_up`]).
 fn removal(address: &Address, resource: &Resource) -> Change {
     let id = match address {
         Address::Keypair { name } if resource.id.is_empty() => name.clone(),
         Address::ServerGroup { name } if resource.id.is_empty() && is_pending(resource) => {
             format!("{PENDING_GROUP}{name}")
         }
+        _ if resource.id.is_empty()
+            && is_pending(resource)
+            && super::pending::by_marker(address) =>
+        {
+            format!("{}{}", super::pending::PENDING_SINCE, resource.recorded_at)
+        }
         _ => resource.id.clone(),
     };
     let (action, reason) = match resource.origin {
+        Origin::Created if is_pending(resource) => (
+            Action::Delete { id },
+            Some("a run was cut off while it made this: looked for when deleted".to_string()),
+        ),
         Origin::Created if !id.is_empty() => (Action::Delete { id }, None),
         Origin::Created => (
             Action::Forget { id },
@@ -1002,7 +1026,4 @@ fn removal(address: &Address, resource: &Resource) -> Change {
 /// The id of a delete of a pending server group: this prefix and the group's name.
 pub(crate) const PENDING_GROUP: &str = "pending-name:";
 
-/// Whether a record is a placeholder written before a create (see `apply`).
-pub(crate) fn is_pending(resource: &Resource) -> bool {
-    resource.attributes.get("pending") == Some(&Value::Bool(true))
-}
+pub(crate) use super::pending::is_pending;

@@ -50,6 +50,9 @@ pub struct Script {
     pub error_servers: BTreeMap<String, String>,
     /// Crash after this many successful mutations.
     pub crash_after: Option<usize>,
+    /// What the crashing mutation made shows in the lists only this long after the crash: a
+    /// create the cloud was still carrying out when s2d died.
+    pub crash_shows_after: Duration,
     /// The target's compute quota and use, as `quota` reports it.
     pub quota: Quota,
     /// Calls (by method name) refused for a quota this many times before they go through,
@@ -91,9 +94,13 @@ struct World {
     networks: Vec<Network>,
     source_networks: Vec<crate::graph::SourceNetwork>,
     calls: Vec<String>,
+    /// The calls that counted as mutations, in order.
+    mutation_log: Vec<String>,
     next_id: u64,
     mutations: usize,
     crashed: bool,
+    /// The id of what the crash made and when it shows (see `Script::crash_shows_after`).
+    late: Option<(String, std::time::Instant)>,
     script: Script,
 }
 
@@ -311,6 +318,11 @@ impl FakeCloud {
         self.lock().mutations
     }
 
+    /// The calls that counted as mutations, in order (`crash_after` counts them).
+    pub fn mutation_log(&self) -> Vec<String> {
+        self.lock().mutation_log.clone()
+    }
+
     /// Change the script (e.g. clear a failure, or "restart" after a crash).
     pub fn script(&self, edit: impl FnOnce(&mut Script)) {
         let mut w = self.lock();
@@ -383,9 +395,13 @@ impl FakeCloud {
     /// lost.
     fn mutated<T>(w: &mut World, call: &str, value: T) -> PortResult<T> {
         w.mutations += 1;
+        w.mutation_log.push(call.to_string());
         if w.script.crash_after.is_some_and(|n| w.mutations >= n) {
             w.crashed = true;
             w.script.crash_after = None;
+            // Every create takes a fresh id just before it counts as a mutation.
+            let made = format!("-{}", w.next_id);
+            w.late = Some((made, std::time::Instant::now() + w.script.crash_shows_after));
             return Err(PortError::Api {
                 diagnosis: Diagnosis::default(),
                 call: call.into(),
@@ -394,6 +410,14 @@ impl FakeCloud {
             });
         }
         Ok(value)
+    }
+
+    /// Whether `id` shows in the lists yet (see `Script::crash_shows_after`).
+    fn shows(w: &World, id: &str) -> bool {
+        match &w.late {
+            Some((made, at)) => !id.ends_with(made.as_str()) || std::time::Instant::now() >= *at,
+            None => true,
+        }
     }
 
     fn id(w: &mut World, prefix: &str) -> String {

@@ -11,6 +11,7 @@ pub mod diff;
 pub mod inventory;
 pub mod openstack;
 pub mod overview;
+mod pending;
 pub mod port;
 mod refresh;
 mod steps;
@@ -30,4 +31,5 @@ pub use diff::{
     PlanOutcome, Summary, build_graph, diff, diff_destroy, read_sources,
 };
 pub use overview::{ServerOverview, Step, overview};
+pub use pending::SETTLE;
 pub use port::{CloudPort, Diagnosis, Marker, PortError, PortResult};

@@ -37,5 +37,6 @@ pub fn timeouts() -> Timeouts {
         delete: Duration::from_secs(DELETE_TIMEOUT_S),
         volume: Duration::from_secs(VOLUME_TIMEOUT_S),
         quota: Duration::from_secs(QUOTA_TIMEOUT_S),
+        settle: crate::engine::SETTLE,
     }
 }

@@ -234,7 +234,10 @@ impl Migration {
             &*self.cloud,
             &desired,
             self.state.state(),
-            &PlanOptions { targets },
+            &PlanOptions {
+                targets,
+                ..PlanOptions::default()
+            },
         )
         .await
         .map_err(|e| WorkflowError::Diff(Box::new(e)))

@@ -56,11 +56,11 @@ impl FakeCloud {
 
     pub(super) async fn source_images(&self) -> PortResult<Vec<Image>> {
         self.enter("source_images", "").await?;
-        Ok(self
-            .lock()
-            .contents
+        let w = self.lock();
+        Ok(w.contents
             .source_images
             .values()
+            .filter(|i| Self::shows(&w, &i.id))
             .cloned()
             .collect())
     }
@@ -142,7 +142,13 @@ impl FakeCloud {
 
     pub(super) async fn target_images(&self) -> PortResult<Vec<Image>> {
         self.enter("target_images", "").await?;
-        Ok(self.lock().contents.images.values().cloned().collect())
+        let w = self.lock();
+        Ok(w.contents
+            .images
+            .values()
+            .filter(|i| Self::shows(&w, &i.id))
+            .cloned()
+            .collect())
     }
 
     pub(super) async fn target_create_image(&self, spec: &ImageSpec) -> PortResult<Image> {
@@ -479,7 +485,13 @@ impl FakeCloud {
 
     pub(super) async fn target_servers(&self) -> PortResult<Vec<Server>> {
         self.enter("target_servers", "").await?;
-        Ok(self.lock().contents.servers.values().cloned().collect())
+        let w = self.lock();
+        Ok(w.contents
+            .servers
+            .values()
+            .filter(|s| Self::shows(&w, &s.id))
+            .cloned()
+            .collect())
     }
 
     pub(super) async fn target_create_server(&self, spec: &ServerSpec) -> PortResult<Server> {

@@ -123,10 +123,11 @@ pub(super) async fn make_snapshot<C: CloudPort>(
     ctx.slot.acquire().await?;
     let _held = held?;
     let marker = ctx.marker();
-    let id = quota_wait(ctx, || {
-        cloud.create_snapshot(source_server_id, name, &marker)
-    })
-    .await?;
+    let id = ctx
+        .creating(side, || {
+            cloud.create_snapshot(source_server_id, name, &marker)
+        })
+        .await?;
     let image = within(
         &ctx.slot,
         ctx.timeouts.snapshot,
@@ -204,7 +205,7 @@ pub(super) async fn make_image<C: CloudPort>(
         min_ram: snap.min_ram,
         marker: ctx.marker(),
     };
-    let image = quota_wait(ctx, || cloud.create_image(&spec)).await?;
+    let image = ctx.creating(side, || cloud.create_image(&spec)).await?;
     // A target image whose bytes did not arrive whole, or not as sent, is deleted:
     // it is never left behind looking like a copy.
     let copy = crate::engine::port::CopySpec {

@@ -25,12 +25,14 @@ pub(super) async fn make_keypair<C: CloudPort>(
     match mode {
         KeypairMode::Import => {
             let key = public_key.clone().unwrap_or_default();
-            let made = quota_wait(ctx, || cloud.import_keypair(name, &key)).await?;
+            let made = ctx
+                .creating(side, || cloud.import_keypair(name, &key))
+                .await?;
             let extra = extra(json!({"fingerprint": made.fingerprint}));
             Ok(ctx.done(ctx.record(side, &made.name, Origin::Created, extra)))
         }
         KeypairMode::Create => {
-            let made = quota_wait(ctx, || cloud.create_keypair(name)).await?;
+            let made = ctx.creating(side, || cloud.create_keypair(name)).await?;
             let extra = extra(json!({"fingerprint": made.keypair.fingerprint}));
             let mut output = ctx.done(ctx.record(side, &made.keypair.name, Origin::Created, extra));
             output.generated_key = Some((address, PrivateKey(made.private_key)));

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::apply::{Event, PrivateKey, Timeouts};
 use super::diff::{Action, Change};
@@ -75,6 +75,16 @@ pub(super) struct NodeCtx {
     pub(super) events: Option<mpsc::UnboundedSender<Event>>,
     /// This node's share of `--parallelism`, given back while it only waits.
     pub(super) slot: OpSlot,
+    /// To the coordinator: a create is about to be sent (see [`NodeCtx::creating`]).
+    pub(super) intents: mpsc::UnboundedSender<Intent>,
+}
+
+/// A create about to be sent: the coordinator commits `pending` (a placeholder record) for
+/// `address` and answers once it is written (or why it could not be).
+pub(super) struct Intent {
+    pub(super) address: Address,
+    pub(super) pending: Resource,
+    pub(super) written: oneshot::Sender<Result<(), String>>,
 }
 
 /// A limit on something in flight (snapshots, image copies), which remembers the most that
@@ -219,6 +229,59 @@ impl NodeCtx {
             attributes,
             recorded_at: now_rfc3339(),
         }
+    }
+
+    /// Send a create whose answer may be lost: s2d killed while the cloud carries it out, or
+    /// the connection cut. A pending record is committed before the request, so the next
+    /// plan waits for what the cloud was still making and adopts it by its marker (or, for a
+    /// keypair or a server group, by its name), and destroy looks for it. When the cloud
+    /// refuses the create (a 4xx answer: nothing was made) the record goes with the failure.
+    async fn creating<T, F, Fut>(&self, side: Side, call: F) -> Result<T, NodeFailure>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, PortError>>,
+    {
+        let address = self.change.address.clone();
+        let mut pending = self.record(side, "", Origin::Created, Map::new());
+        pending.attributes.insert("pending".into(), json!(true));
+        let (written, answer) = oneshot::channel();
+        let sent = self.intents.send(Intent {
+            address: address.clone(),
+            pending,
+            written,
+        });
+        let answer = match sent {
+            Ok(()) => answer
+                .await
+                .unwrap_or_else(|_| Err("the apply stopped".into())),
+            Err(_) => Err("the apply stopped".into()),
+        };
+        if let Err(message) = answer {
+            return Err(NodeFailure {
+                message: format!(
+                    "{address}: not made, its pending record was not written: {message}"
+                ),
+                diagnosis: Diagnosis::new(
+                    "s2d::state::write",
+                    Some(
+                        "nothing was sent to the cloud; check the state's location and run again"
+                            .into(),
+                    ),
+                ),
+                records: Vec::new(),
+            });
+        }
+        quota_wait(self, call).await.map_err(|error| {
+            let refused = matches!(
+                &error,
+                PortError::Api { status: Some(status), .. } if (400..500).contains(status) && *status != 408
+            );
+            let mut failure = NodeFailure::from(error);
+            if refused {
+                failure.records.push((address, None));
+            }
+            failure
+        })
     }
 
     fn done(&self, resource: Resource) -> NodeOutput {
@@ -464,6 +527,25 @@ fn extra(value: Value) -> Map<String, Value> {
 
 /// Delete what a Delete change names by its id, tolerating what is already gone.
 async fn delete<C: CloudPort>(cloud: &C, ctx: &NodeCtx, id: &str) -> Result<(), NodeFailure> {
+    // A create whose answer was lost: what carries its marker, once it shows (or nothing).
+    let looked_up;
+    let id = match id.strip_prefix(super::pending::PENDING_SINCE) {
+        Some(since) => {
+            looked_up = super::pending::look_up(
+                cloud,
+                &ctx.lineage,
+                &ctx.change.address,
+                since,
+                ctx.timeouts.settle,
+            )
+            .await?;
+            match &looked_up {
+                Some(id) => id.as_str(),
+                None => return Ok(()),
+            }
+        }
+        None => id,
+    };
     match &ctx.change.address {
         Address::Snapshot { .. } => ignore_missing(cloud.delete_image(Side::Source, id).await)?,
         Address::Image { .. } => ignore_missing(cloud.delete_image(Side::Target, id).await)?,

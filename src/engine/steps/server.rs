@@ -119,7 +119,7 @@ pub(super) async fn make_server<C: CloudPort>(
         group_id,
         marker: ctx.marker(),
     };
-    let server = quota_wait(ctx, || cloud.create_server(&spec)).await?;
+    let server = ctx.creating(side, || cloud.create_server(&spec)).await?;
     let extra = extra(json!({"image_id": spec.image_id}));
     match within(
         &ctx.slot,
@@ -225,8 +225,8 @@ pub(super) async fn user_data_of<C: CloudPort>(
     Ok(text)
 }
 
-/// The server group: made with its policy (a pending record, written when the step starts,
-/// lets the next plan adopt a group made by a run that died before it recorded it).
+/// The server group: made with its policy (its pending record lets the next plan adopt a
+/// group made by a run that died before it recorded it).
 pub(super) async fn make_server_group<C: CloudPort>(
     step: &Step<'_, C>,
     node: &Node,
@@ -239,6 +239,8 @@ pub(super) async fn make_server_group<C: CloudPort>(
     if let Some(old) = step.replacing {
         ignore_missing(cloud.delete_server_group(old).await)?;
     }
-    let made = quota_wait(ctx, || cloud.create_server_group(name, policy)).await?;
+    let made = ctx
+        .creating(step.side, || cloud.create_server_group(name, policy))
+        .await?;
     Ok(ctx.done(ctx.record(step.side, &made.id, Origin::Created, Map::new())))
 }

@@ -128,10 +128,11 @@ pub(super) async fn make_volume<C: CloudPort>(
             let held = ctx.snapshots.enter().await;
             ctx.slot.acquire().await?;
             let _held = held?;
-            let made = quota_wait(ctx, || {
-                cloud.create_volume_snapshot(&volume.source.id, &name, &marker)
-            })
-            .await?;
+            let made = ctx
+                .creating(side, || {
+                    cloud.create_volume_snapshot(&volume.source.id, &name, &marker)
+                })
+                .await?;
             wait_ready(cloud, ctx, stage, &made.id).await?;
             made.id
         }
@@ -147,22 +148,25 @@ pub(super) async fn make_volume<C: CloudPort>(
                 from: VolumeSource::Snapshot(input_id),
                 marker,
             };
-            let made = quota_wait(ctx, || cloud.create_volume(Side::Source, &spec)).await?;
+            let made = ctx
+                .creating(side, || cloud.create_volume(Side::Source, &spec))
+                .await?;
             wait_ready(cloud, ctx, stage, &made.id).await?;
             made.id
         }
         VolumeStage::Upload => {
             ctx.slot.release();
-            let uploaded = quota_wait(ctx, || {
-                cloud.upload_volume(
-                    &input_id,
-                    &name,
-                    volume.format.as_str(),
-                    &marker,
-                    ctx.timeouts.volume,
-                )
-            })
-            .await;
+            let uploaded = ctx
+                .creating(side, || {
+                    cloud.upload_volume(
+                        &input_id,
+                        &name,
+                        volume.format.as_str(),
+                        &marker,
+                        ctx.timeouts.volume,
+                    )
+                })
+                .await;
             ctx.slot.acquire().await?;
             let image = uploaded?;
             wait_ready(cloud, ctx, stage, &image).await?;
@@ -185,7 +189,9 @@ pub(super) async fn make_volume<C: CloudPort>(
                 from: VolumeSource::Image(input_id),
                 marker,
             };
-            let made = quota_wait(ctx, || cloud.create_volume(Side::Target, &spec)).await?;
+            let made = ctx
+                .creating(side, || cloud.create_volume(Side::Target, &spec))
+                .await?;
             if let Err(error) = wait_ready(cloud, ctx, stage, &made.id).await {
                 return Err(NodeFailure {
                     message: error.to_string(),
@@ -253,7 +259,9 @@ async fn copy_image<C: CloudPort>(
         min_ram: upload.min_ram,
         marker: ctx.marker(),
     };
-    let image = quota_wait(ctx, || cloud.create_image(&spec)).await?;
+    let image = ctx
+        .creating(Side::Target, || cloud.create_image(&spec))
+        .await?;
     let copy = crate::engine::port::CopySpec {
         disk_format: volume.format.as_str().to_string(),
         transfer: crate::graph::TransferMode::Stream,

@@ -221,14 +221,9 @@ async fn a_group_the_plan_names_is_used_and_left_alone() {
         );
     });
     let file = env.state();
-    let err = diff(
-        env.cloud.as_ref(),
-        &quickstart(),
-        file.state(),
-        &PlanOptions::default(),
-    )
-    .await
-    .expect_err("conflicting policy");
+    let err = diff(env.cloud.as_ref(), &quickstart(), file.state(), &quick())
+        .await
+        .expect_err("conflicting policy");
     assert!(
         matches!(err, PlanError::ServerGroupConflict { .. }),
         "{err}"

@@ -224,14 +224,9 @@ async fn the_preflight_refuses_what_the_target_cannot_give_before_anything_is_ma
         let mut desired = two_nics(db);
         desired.networks.clear();
         let file = env.state();
-        let err = diff(
-            env.cloud.as_ref(),
-            &desired,
-            file.state(),
-            &PlanOptions::default(),
-        )
-        .await
-        .expect_err("refused");
+        let err = diff(env.cloud.as_ref(), &desired, file.state(), &quick())
+            .await
+            .expect_err("refused");
         assert!(matches!(err, PlanError::Preflight { .. }), "{err:?}");
         assert!(err.to_string().contains(why), "{why}: {err}");
     }
@@ -244,14 +239,9 @@ async fn an_unmapped_nic_is_named_and_a_built_cidr_must_not_overlap_the_targets(
     let mut desired = two_nics(kept());
     desired.servers[0].nics.map.remove("src-db");
     let file = env.state();
-    let err = diff(
-        env.cloud.as_ref(),
-        &desired,
-        file.state(),
-        &PlanOptions::default(),
-    )
-    .await
-    .expect_err("unmapped");
+    let err = diff(env.cloud.as_ref(), &desired, file.state(), &quick())
+        .await
+        .expect_err("unmapped");
     assert!(err.to_string().contains("`src-db`"), "{err}");
     // A subnet of the project's in the target holds the source's CIDR.
     env.cloud.edit(|c| {
@@ -274,7 +264,7 @@ async fn an_unmapped_nic_is_named_and_a_built_cidr_must_not_overlap_the_targets(
         env.cloud.as_ref(),
         &two_nics(kept()),
         file.state(),
-        &PlanOptions::default(),
+        &quick(),
     )
     .await
     .expect_err("overlap");

@@ -297,14 +297,9 @@ async fn an_unknown_volume_type_and_a_volume_beyond_the_quota_are_refused_before
     let unknown = with_volumes(|v| {
         v.types = BTreeMap::from([("ceph".to_string(), "gold".to_string())]);
     });
-    let refused = diff(
-        env.cloud.as_ref(),
-        &unknown,
-        file.state(),
-        &PlanOptions::default(),
-    )
-    .await
-    .expect_err("an unknown type is refused");
+    let refused = diff(env.cloud.as_ref(), &unknown, file.state(), &quick())
+        .await
+        .expect_err("an unknown type is refused");
     let text = refused.to_string();
     assert!(
         text.contains("gold") && text.contains("standard, fast"),
@@ -314,7 +309,7 @@ async fn an_unknown_volume_type_and_a_volume_beyond_the_quota_are_refused_before
         env.cloud.as_ref(),
         &with_volumes(|_| {}),
         file.state(),
-        &PlanOptions::default(),
+        &quick(),
     )
     .await
     .expect_err("3 GiB do not fit in 2");
@@ -394,7 +389,7 @@ async fn volume_images_beyond_glances_limits_are_refused_before_any_change() {
             env.cloud.as_ref(),
             &with_volumes(|_| {}),
             file.state(),
-            &PlanOptions::default(),
+            &quick(),
         )
         .await
         .expect_err("refused");
@@ -423,14 +418,9 @@ async fn volume_images_beyond_glances_limits_are_refused_before_any_change() {
     env.cloud
         .script(|s| s.glance_limits = limits(Some(target_mib), Some(target_images + 1)));
     let file = env.state();
-    let err = diff(
-        env.cloud.as_ref(),
-        &qcow2,
-        file.state(),
-        &PlanOptions::default(),
-    )
-    .await
-    .expect_err("one image too many");
+    let err = diff(env.cloud.as_ref(), &qcow2, file.state(), &quick())
+        .await
+        .expect_err("one image too many");
     assert!(
         err.to_string().contains("target's image_count_total"),
         "{err}"
@@ -554,7 +544,7 @@ async fn volume_snapshots_and_copies_beyond_the_source_quota_are_refused() {
         env.cloud.as_ref(),
         &with_volumes(|_| {}),
         file.state(),
-        &PlanOptions::default(),
+        &quick(),
     )
     .await
     .expect_err("6 GiB do not fit in 5");
