@@ -13,6 +13,7 @@ pub mod openstack;
 pub mod overview;
 mod pending;
 pub mod port;
+mod quota;
 mod refresh;
 mod steps;
 pub mod walk;
