@@ -3,10 +3,13 @@
 //! `reserved` → `in-use` while a server holds a volume, `uploading` → back, `extending`,
 //! `deleting`). A volume's bytes are a [`Content`] window over the image or snapshot it was
 //! made from, then zeros, so nothing is copied and a 1 TiB volume costs no memory. The HTTP
-//! routes are in [`api`]; this module is the state and the calls Nova makes (attach, detach,
-//! volumes for a boot, snapshots for createImage). Knows Glance through its public methods.
+//! routes are in [`api`], the volume types in [`types`], the upload into an image in
+//! [`upload`]; this module is the state and the calls Nova makes (attach, detach, volumes for
+//! a boot, snapshots for createImage). Knows Glance through its public methods.
 
 mod api;
+mod types;
+mod upload;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -20,7 +23,8 @@ use crate::error::ApiError;
 use crate::imagedata::Content;
 
 pub use api::router;
-
+pub use types::*;
+pub use upload::*;
 /// One GiB, the unit of volume sizes.
 pub const GIB: u64 = 1 << 30;
 
@@ -32,38 +36,6 @@ pub const DEFAULT_VOLUMES: u64 = 10;
 pub const DEFAULT_SNAPSHOTS: u64 = 10;
 /// See [`DEFAULT_VOLUMES`].
 pub const DEFAULT_GIGABYTES: u64 = 1000;
-
-/// The glance core properties Cinder keeps out of an uploaded image's properties
-/// (`[DEFAULT] glance_core_properties`).
-const GLANCE_CORE_PROPERTIES: &[&str] = &[
-    "checksum",
-    "container_format",
-    "disk_format",
-    "image_name",
-    "image_id",
-    "min_disk",
-    "min_ram",
-    "name",
-    "size",
-];
-
-/// The namespaces Cinder never carries from a volume's image metadata into an image it uploads
-/// (`cinder/image/image_utils.py`: `GLANCE_RESERVED_NAMESPACES`, applied by
-/// `filter_out_reserved_namespaces_metadata` in `copy_volume_to_image`; prefixes).
-const GLANCE_RESERVED_NAMESPACES: &[&str] = &["os_glance", "img_signature", "signature_verified"];
-
-/// The extra specs a non-admin sees of a volume type
-/// (`cinder/policies/type_extra_specs.py`: `USER_VISIBLE_EXTRA_SPECS`; the rest needs
-/// `read_sensitive`, admin only).
-pub const USER_VISIBLE_EXTRA_SPECS: &[&str] = &[
-    "RESKEY:availability_zones",
-    "multiattach",
-    "replication_enabled",
-];
-
-/// When devcloud's volume types were made (its "install"): what the type object in an
-/// `os-volume_upload_image` answer shows as `created_at`.
-const TYPES_CREATED_AT: &str = "2026-01-01T00:00:00.000000";
 
 /// A server's hold on a volume.
 #[derive(Debug, Clone)]
@@ -145,19 +117,6 @@ pub struct Snapshot {
     pub updated_at: OffsetDateTime,
     /// The volume's bytes when it was taken.
     pub content: Content,
-}
-
-/// A volume type.
-#[derive(Debug, Clone)]
-pub struct VolumeType {
-    /// Id.
-    pub id: String,
-    /// Name.
-    pub name: String,
-    /// Description.
-    pub description: Option<String>,
-    /// Extra specs.
-    pub extra_specs: BTreeMap<String, String>,
 }
 
 /// Cinder's state of one cloud.
@@ -332,45 +291,6 @@ impl Cinder {
     }
 }
 
-/// A volume type called `name`, its id derived from the name (so a type of the
-/// `volume_types` knob keeps its id when the knob is set again).
-fn new_type(name: &str, description: Option<&str>) -> VolumeType {
-    use md5::Digest;
-    let digest: [u8; 16] = md5::Md5::digest(name.as_bytes()).into();
-    let mut extra_specs = BTreeMap::new();
-    if name != "__DEFAULT__" {
-        extra_specs.insert("volume_backend_name".into(), name.into());
-    }
-    VolumeType {
-        id: uuid::Builder::from_md5_bytes(digest)
-            .into_uuid()
-            .to_string(),
-        name: name.into(),
-        description: description.map(str::to_string),
-        extra_specs,
-    }
-}
-
-/// Every volume type of `cloud` by id: devstack's and those of the `volume_types` knob.
-pub fn types(cloud: &Cloud) -> BTreeMap<String, VolumeType> {
-    let mut all = cloud.cinder.lock().types.clone();
-    for name in cloud.faults.get().volume_types {
-        if !all.values().any(|t| t.name == name) {
-            let t = new_type(&name, None);
-            all.insert(t.id.clone(), t);
-        }
-    }
-    all
-}
-
-/// A volume type by id or name.
-pub fn find_type(cloud: &Cloud, key: &str) -> Option<VolumeType> {
-    let all = types(cloud);
-    all.get(key)
-        .or_else(|| all.values().find(|t| t.name == key))
-        .cloned()
-}
-
 /// What a project's quotas count.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
@@ -448,39 +368,6 @@ fn check_quota(cloud: &Cloud, project_id: &str, snapshot: bool, size: u64) -> Re
         ));
     }
     Ok(())
-}
-
-/// `volume_utils.get_volume_image_metadata`: the image's id and name, its core attributes and
-/// its properties, every value a string as Cinder stores them.
-fn volume_image_metadata(summary: &crate::glance::ImageSummary) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for (k, v) in &summary.properties {
-        let v = match v {
-            Value::String(s) => s.clone(),
-            Value::Null => continue,
-            other => other.to_string(),
-        };
-        out.insert(k.clone(), v);
-    }
-    out.insert("image_id".into(), summary.id.clone());
-    if !summary.name.is_empty() {
-        out.insert("image_name".into(), summary.name.clone());
-    }
-    if let Some(c) = &summary.checksum {
-        out.insert("checksum".into(), c.clone());
-    }
-    if let Some(f) = &summary.container_format {
-        out.insert("container_format".into(), f.clone());
-    }
-    if let Some(f) = &summary.disk_format {
-        out.insert("disk_format".into(), f.clone());
-    }
-    out.insert("min_disk".into(), summary.min_disk.to_string());
-    out.insert("min_ram".into(), summary.min_ram.to_string());
-    if let Some(s) = summary.size {
-        out.insert("size".into(), s.to_string());
-    }
-    out
 }
 
 fn seconds(s: f64) -> std::time::Duration {
@@ -803,139 +690,6 @@ pub fn delete_snapshot(
     Ok(())
 }
 
-/// What `os-volume_upload_image` asks for.
-#[derive(Debug, Clone)]
-pub struct Upload {
-    /// The image's name.
-    pub image_name: String,
-    /// `raw` (default) or another Glance disk format.
-    pub disk_format: String,
-    /// `bare` (default).
-    pub container_format: String,
-    /// `private` (default; 3.1+).
-    pub visibility: String,
-    /// Protected (3.1+).
-    pub protected: bool,
-}
-
-/// `copy_volume_to_image`: the volume goes `uploading`, Glance gets a queued image with the
-/// volume's image metadata as properties (but Glance's core ones), which goes `saving` after
-/// `volume_upload_s`, then `active` with the volume's bytes after as long again, and the
-/// volume returns to its previous status. With the `volume_upload_error` knob, or when the
-/// image would be larger than Glance's `image_size_cap` knob, the upload fails as Cinder handles
-/// it: the image is deleted and the volume returns to its previous status. Returns the
-/// `os-volume_upload_image` answer.
-pub fn upload_to_image(
-    cloud: &SharedCloud,
-    project_id: &str,
-    volume_id: &str,
-    up: Upload,
-) -> Result<Value, ApiError> {
-    let (volume, previous) = {
-        let mut st = cloud.cinder.lock();
-        let v = st
-            .volumes
-            .get_mut(volume_id)
-            .filter(|v| v.project_id == project_id)
-            .ok_or_else(|| volume_not_found(volume_id))?;
-        // `enable_force_upload` is off by default: `force` is ignored, as Cinder ignores it.
-        if v.status != "available" {
-            return Err(bad(format!(
-                "Invalid volume: Volume {volume_id} status must be available"
-            )));
-        }
-        let previous = std::mem::replace(&mut v.status, "uploading".into());
-        v.updated_at = cloud.clock.now();
-        (v.clone(), previous)
-    };
-    // What `qemu-img convert` makes of the volume for the image.
-    let content = match up.disk_format.as_str() {
-        "raw" => volume.content.clone(),
-        "qcow2" => Content::qcow2_of(volume.content.clone()),
-        other => {
-            set_status(cloud, volume_id, &previous);
-            return Err(bad(format!(
-                "Invalid input received: devcloud uploads volumes as raw or qcow2 images, not {other}"
-            )));
-        }
-    };
-    let mut properties = Map::new();
-    for (k, v) in &volume.image_metadata {
-        if !GLANCE_CORE_PROPERTIES.contains(&k.as_str())
-            && !GLANCE_RESERVED_NAMESPACES
-                .iter()
-                .any(|ns| k.starts_with(ns))
-        {
-            properties.insert(k.clone(), json!(v));
-        }
-    }
-    let min_disk = volume
-        .image_metadata
-        .get("min_disk")
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(0);
-    let min_ram = volume
-        .image_metadata
-        .get("min_ram")
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(0);
-    let image_id = cloud.glance.create_snapshot_image(
-        project_id,
-        &up.image_name,
-        &up.disk_format,
-        &up.container_format,
-        properties,
-        min_disk,
-        min_ram,
-    );
-    cloud
-        .glance
-        .set_visibility(&image_id, &up.visibility, up.protected);
-    let settings = cloud.faults.get();
-    let delay = seconds(settings.volume_upload_s);
-    // Glance refuses the bytes of an image past its `image_size_cap` (413), and Cinder fails
-    // the upload as for any other error.
-    let too_large = settings
-        .image_size_cap
-        .is_some_and(|cap| content.size() > cap);
-    let fail = settings.volume_upload_error || too_large;
-    let (cloud2, vid, iid) = (Arc::clone(cloud), volume_id.to_string(), image_id.clone());
-    let back = previous.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(delay).await;
-        if fail {
-            cloud2.glance.discard_image(&iid);
-            set_status(&cloud2, &vid, &back);
-            return;
-        }
-        cloud2.glance.set_saving(&iid);
-        tokio::time::sleep(delay).await;
-        cloud2.glance.activate_then_hash(&iid, content);
-        if cloud2
-            .cinder
-            .volume(&vid, None)
-            .is_some_and(|v| v.status == "uploading")
-        {
-            set_status(&cloud2, &vid, &back);
-        }
-    });
-    let vtype = find_type(cloud, &volume.volume_type_id);
-    Ok(json!({
-        "id": volume.id,
-        "updated_at": crate::clock::iso_micros_naive(volume.updated_at),
-        "status": "uploading",
-        "display_description": volume.description,
-        "size": volume.size,
-        "volume_type": vtype.as_ref().map(type_object_json),
-        "image_id": image_id,
-        "container_format": up.container_format,
-        "disk_format": up.disk_format,
-        "image_name": up.image_name,
-        "protected": up.protected,
-        "visibility": up.visibility,
-    }))
-}
-
 /// `os-extend`: `available` volumes only (in-use from 3.42); the new size above the old.
 pub fn extend(
     cloud: &SharedCloud,
@@ -1040,51 +794,6 @@ pub fn detach(cloud: &Cloud, volume_id: &str, server_id: &str) {
         }
         v.updated_at = cloud.clock.now();
     }
-}
-
-/// A volume type as Cinder's v3 types view shows it (`cinder/api/v3/views/types.py`):
-/// `extra_specs` to whom `access_types_extra_specs` allows (project readers), all of them
-/// only with `types_extra_specs:read_sensitive` (admin), else only the user-visible ones;
-/// `qos_specs_id` only with `access_types_qos_specs_id` (admin; `cinder/policies/volume_type.py`);
-/// `os-volume-type-access:is_public` from the volume type access extension
-/// (`cinder/api/contrib/volume_type_access.py`, project members).
-pub fn type_json(t: &VolumeType, is_admin: bool) -> Value {
-    let extra_specs: BTreeMap<&String, &String> = t
-        .extra_specs
-        .iter()
-        .filter(|(k, _)| is_admin || USER_VISIBLE_EXTRA_SPECS.contains(&k.as_str()))
-        .collect();
-    let mut out = json!({
-        "id": t.id,
-        "name": t.name,
-        "description": t.description,
-        "is_public": true,
-        "os-volume-type-access:is_public": true,
-        "extra_specs": extra_specs,
-    });
-    if is_admin {
-        out["qos_specs_id"] = Value::Null;
-    }
-    out
-}
-
-/// A volume type as the `VolumeType` object serializes (no view, no policy): what
-/// `copy_volume_to_image` (`cinder/volume/api.py`) puts in its answer as `volume_type` =
-/// `volume['volume_type']`, for any user: every extra spec, `qos_specs_id` and the
-/// object's timestamps and `deleted`, no `os-volume-type-access:is_public`.
-pub fn type_object_json(t: &VolumeType) -> Value {
-    json!({
-        "id": t.id,
-        "name": t.name,
-        "description": t.description,
-        "is_public": true,
-        "extra_specs": t.extra_specs,
-        "qos_specs_id": null,
-        "created_at": TYPES_CREATED_AT,
-        "updated_at": null,
-        "deleted": false,
-        "deleted_at": null,
-    })
 }
 
 #[cfg(test)]
