@@ -10,6 +10,7 @@
 mod actions;
 mod boot;
 mod metadata;
+mod request;
 mod tags;
 pub(crate) mod volumes;
 
@@ -32,7 +33,8 @@ use crate::neutron::Addresses;
 
 use actions::action;
 use boot::create;
-pub use boot::{BootRequest, Nic, boot, make_active, parse_boot_body};
+pub use boot::{boot, make_active};
+pub use request::{BootRequest, Nic, parse_boot_body};
 use tags::{add_tag, check_tag, delete_tag, delete_tags, list_tags, replace_tags};
 /// A server.
 #[derive(Debug, Clone)]
@@ -548,10 +550,10 @@ async fn update(
             s.name = name.to_string();
         }
         if let Some(v) = u.get("description") {
-            s.description = boot::description(v)?;
+            s.description = request::description(v)?;
         }
         if let Some(v) = u.get("hostname") {
-            s.hostname = boot::hostname(v, mv)?;
+            s.hostname = request::hostname(v, mv)?;
         }
         s.updated = cloud.clock.now();
         s.clone()
