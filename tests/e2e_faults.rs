@@ -1,7 +1,8 @@
 //! End to end against devcloud's fault knobs (devcloud only: real clouds have no such knobs):
 //! a server that goes to ERROR, two applies at once, a corrupted and a broken image download,
 //! flaky clouds (500/503 before and after the fact) round after round, tokens expiring during
-//! a copy, a rate-limited cloud (429 with Retry-After) and a quota that runs out.
+//! a copy, a rate-limited cloud (429 with Retry-After), a quota that runs out, and a kill -9
+//! while Nova still carries out a create.
 
 #[path = "e2e/harness.rs"]
 mod harness;
@@ -1092,4 +1093,69 @@ async fn a_copy_that_keeps_breaking_stops_at_its_budget() {
     world.s2d_ok(&["apply", &plan, "--auto-approve"], 0).await;
     world.s2d_ok(&["destroy", &plan, "--auto-approve"], 0).await;
     assert_eq!(both(&world).await, before);
+}
+
+/// kill -9 while Nova is still carrying out a create (`create_accept_s`: the snapshot or the
+/// server exists only once Nova answers, and Nova goes on with the client gone), then apply
+/// at once: the apply waits for what the killed run's request made to show, adopts it, and
+/// makes no second snapshot or server; destroy leaves both clouds as they were. The real
+/// tier's Nova did this to the kill -9 test until the pending creates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_while_nova_carries_out_a_create_makes_no_duplicate() {
+    let world = world().await;
+    let plan = world.plan("quickstart.toml");
+    let before = both(&world).await;
+    let dc = world.devcloud.as_ref().expect("devcloud");
+    for (cloud, what) in [("provider", "createImage"), ("hospital", "POST /servers")] {
+        world.faults(cloud, json!({"create_accept_s": 3.0})).await;
+        let nova = dc.cloud(cloud).expect("cloud").cloud().clone();
+        let mut child = world
+            .command(&["apply", &plan, "--auto-approve", "-q"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        poll(
+            &format!("{what} under way"),
+            Duration::from_secs(120),
+            || {
+                still_running(&mut child, what);
+                (nova.nova.accepting() > 0)
+                    .then_some(())
+                    .ok_or_else(|| "not yet".to_string())
+            },
+        )
+        .await;
+        child.kill().expect("kill -9");
+        let _ = child.wait();
+        assert_eq!(nova.nova.accepting(), 1, "{what} ended with the client");
+        world.faults(cloud, json!({"create_accept_s": 0.0})).await;
+
+        let out = world.s2d(&["apply", &plan, "--auto-approve"]).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(0), "{what}: {err}");
+        assert!(err.contains("waiting up to"), "{what}: no wait told\n{err}");
+        assert_eq!(nova.nova.accepting(), 0, "{what}");
+        let (source, target) = both(&world).await;
+        let named = |set: &std::collections::BTreeSet<(String, String)>, name: &str| {
+            set.iter().filter(|(n, _)| n == name).count()
+        };
+        assert_eq!(
+            named(&source.images, "ehr-analytics-s2d"),
+            1,
+            "{what}: source snapshots {:?}",
+            source.images
+        );
+        assert_eq!(
+            named(&target.servers, "ehr-analytics"),
+            1,
+            "{what}: target servers {:?}",
+            target.servers
+        );
+        world
+            .s2d_ok(&["plan", &plan, "--detailed-exitcode"], 0)
+            .await;
+        world.s2d_ok(&["destroy", &plan, "--auto-approve"], 0).await;
+        assert_eq!(both(&world).await, before, "{what}: leftovers");
+    }
 }

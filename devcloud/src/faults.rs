@@ -40,6 +40,10 @@ pub struct FaultSettings {
     pub server_error: bool,
     /// Seconds a snapshot (createImage) takes at least.
     pub snapshot_s: f64,
+    /// Seconds Nova's `POST /servers` and `createImage` take before the server or snapshot
+    /// exists and the answer goes back (a real Nova asks Glance, Neutron, Placement and
+    /// Keystone first). The work goes on when the client is gone, as Nova's does.
+    pub create_accept_s: f64,
     /// The highest compute microversion offered (`"2.44"`); `None` = 2.96. Version documents
     /// show it and higher requests get 406, as an older Nova.
     pub compute_max_microversion: Option<String>,
@@ -98,6 +102,7 @@ impl Default for FaultSettings {
             server_build_s: 0.2,
             server_error: false,
             snapshot_s: 0.2,
+            create_accept_s: 0.0,
             compute_max_microversion: None,
             usage_max_limit: 1000,
             max_limit: None,

@@ -363,6 +363,7 @@ async fn execute<C: CloudPort>(
             events: options.events.clone(),
             slot: OpSlot::new(ops.clone()),
             intents: intents.clone(),
+            created: Default::default(),
         };
         let cloud = cloud.clone();
         async move {

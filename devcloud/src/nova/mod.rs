@@ -93,6 +93,8 @@ pub struct State_ {
 #[derive(Debug, Default)]
 pub struct Nova {
     state: Mutex<State_>,
+    /// Creates received and still being carried out (see `create_accept_s`).
+    accepting: std::sync::atomic::AtomicUsize,
 }
 
 impl Nova {
@@ -104,6 +106,41 @@ impl Nova {
     /// Lock the state.
     pub fn lock(&self) -> MutexGuard<'_, State_> {
         self.state.lock().expect("nova mutex poisoned")
+    }
+
+    /// How many creates (`POST /servers`, `createImage`) were received and are still being
+    /// carried out (see the `create_accept_s` knob).
+    pub fn accepting(&self) -> usize {
+        self.accepting.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Carry out a create as Nova does once it has accepted the request: after the
+    /// `create_accept_s` knob's time, on its own task, so it is done even when the client
+    /// has gone meanwhile.
+    pub async fn accepted<T: Send + 'static>(
+        cloud: &crate::cloud::SharedCloud,
+        work: impl FnOnce(&crate::cloud::SharedCloud) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        use std::sync::atomic::Ordering;
+        let delay = cloud.faults.get().create_accept_s;
+        if delay <= 0.0 {
+            return work(cloud);
+        }
+        cloud.nova.accepting.fetch_add(1, Ordering::SeqCst);
+        let cloud = cloud.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs_f64(delay)).await;
+            let made = work(&cloud);
+            cloud.nova.accepting.fetch_sub(1, Ordering::SeqCst);
+            made
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(ApiError::nova(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the create failed: {e}"),
+            ))
+        })
     }
 
     /// Add a flavor.

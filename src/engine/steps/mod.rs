@@ -77,6 +77,8 @@ pub(super) struct NodeCtx {
     pub(super) slot: OpSlot,
     /// To the coordinator: a create is about to be sent (see [`NodeCtx::creating`]).
     pub(super) intents: mpsc::UnboundedSender<Intent>,
+    /// Set once the cloud has answered this node's create.
+    pub(super) created: std::sync::atomic::AtomicBool,
 }
 
 /// A create about to be sent: the coordinator commits `pending` (a placeholder record) for
@@ -271,7 +273,11 @@ impl NodeCtx {
                 records: Vec::new(),
             });
         }
-        quota_wait(self, call).await.map_err(|error| {
+        let answered = quota_wait(self, call).await;
+        if answered.is_ok() {
+            self.created.store(true, Ordering::SeqCst);
+        }
+        answered.map_err(|error| {
             let refused = matches!(
                 &error,
                 PortError::Api { status: Some(status), .. } if (400..500).contains(status) && *status != 408
@@ -502,7 +508,7 @@ pub(super) async fn run_node<C: CloudPort>(
             _ => None,
         },
     };
-    match node {
+    let made = match node {
         Node::Snapshot { .. } => image::make_snapshot(&step, node).await,
         Node::Image { .. } => image::make_image(&step, node).await,
         Node::Keypair { .. } => keypair::make_keypair(&step, node).await,
@@ -515,7 +521,18 @@ pub(super) async fn run_node<C: CloudPort>(
             network::make_net(&step, node).await
         }
         Node::Volume { .. } => volume::make_volume(&step, node).await,
-    }
+    };
+    // A step that failed after its create was answered either recorded what it made (a
+    // server in ERROR) or deleted it (an image whose bytes did not arrive whole); what it
+    // left unrecorded carries its marker. Its pending record is not needed either way: the
+    // next plan must not wait for a create that was answered.
+    made.map_err(|mut failure| {
+        if ctx.created.load(Ordering::SeqCst) && !failure.records.iter().any(|(a, _)| a == &address)
+        {
+            failure.records.push((address, None));
+        }
+        failure
+    })
 }
 
 fn extra(value: Value) -> Map<String, Value> {

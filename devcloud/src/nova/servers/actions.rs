@@ -29,7 +29,13 @@ pub(super) async fn action(
         return Err(bad("Malformed request body"));
     };
     match name.as_str() {
-        "createImage" => create_image(&cloud, &auth, mv, server, args),
+        "createImage" => {
+            let args = args.clone();
+            crate::nova::Nova::accepted(&cloud, move |cloud| {
+                create_image(cloud, &auth, mv, server, &args)
+            })
+            .await
+        }
         "os-stop" | "os-start" => {
             let (from, to) = if name == "os-stop" {
                 ("active", "stopped")

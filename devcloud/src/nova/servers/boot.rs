@@ -310,7 +310,7 @@ pub(super) async fn create(
     let body: Value = parse_json(Service::Nova, &body)?;
     let req = parse_boot(&cloud, &auth, mv, &body)?;
     crate::nova::check_boot_quota(&cloud, &auth.project_id, &req.flavor_id)?;
-    let server = boot(&cloud, &auth, req)?;
+    let server = crate::nova::Nova::accepted(&cloud, move |cloud| boot(cloud, &auth, req)).await?;
     let groups: Vec<Value> = {
         let mut names: Vec<String> = cloud
             .neutron
