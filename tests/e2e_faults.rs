@@ -799,10 +799,15 @@ async fn a_quota_refusal_is_a_clear_diagnostic() {
     assert!(err.contains("failed: image.ehr-analytics-s2d"), "{err}");
     assert!(err.contains("s2d::cloud::quota"), "{err}");
     assert!(err.contains("image_count_uploading"), "{err}");
-    assert!(
-        err.contains("still refused after waiting 3s for the quota"),
-        "{err}"
-    );
+    // How long it waited: the timeout, and the last refused call on top (an upload that
+    // broke and started again can take a second more on a loaded machine).
+    let waited: u64 = err
+        .split("still refused after waiting ")
+        .nth(1)
+        .and_then(|rest| rest.split('s').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no wait told: {err}"));
+    assert!((3..10).contains(&waited), "{err}");
     assert!(err.contains("openstack quota show"), "{err}");
     assert!(took >= Duration::from_secs(3), "{took:?}");
     assert!(
