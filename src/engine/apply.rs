@@ -448,12 +448,17 @@ async fn execute<C: CloudPort>(
 
     // Every ready node starts; `ops` bounds how many make calls at once (see [`OpSlot`]).
     let starts = NonZeroUsize::new(graph.node_count()).unwrap_or(NonZeroUsize::MIN);
-    // The walk, and meanwhile the pending records workers ask for before a create.
+    // The walk, and meanwhile the pending records workers ask for before a create. The walk
+    // is polled first, and the intents after it, every time: a remote state is written with
+    // a nested `block_on` on this thread (`StateFile::commit`), which takes any wake-up that
+    // arrives meanwhile, so a future must be polled again after every write, never left
+    // waiting on a wake-up registered before one.
     let summary = {
         let walking = walk(&graph, starts, &options.stop, run, on_event);
         tokio::pin!(walking);
         loop {
             tokio::select! {
+                biased;
                 summary = &mut walking => break summary,
                 Some(intent) = intended.recv() => {
                     let written = pend(&state_cell, intent.address, intent.pending, &emit, &state_error);
@@ -515,10 +520,20 @@ fn pend(
         return Err(message);
     }
     let mut file = lock(state_cell);
-    file.state_mut().record(address, pending);
+    let previous = file.state().get(&address).cloned();
+    file.state_mut().record(address.clone(), pending);
     match commit(&mut file, emit, state_error) {
         ControlFlow::Continue(()) => Ok(()),
-        ControlFlow::Break(()) => Err(lock(state_error).clone().unwrap_or_default()),
+        ControlFlow::Break(()) => {
+            // Not sent: the record must not reach the state with a later write either.
+            match previous {
+                Some(resource) => file.state_mut().record(address, resource),
+                None => {
+                    file.state_mut().forget(&address);
+                }
+            }
+            Err(lock(state_error).clone().unwrap_or_default())
+        }
     }
 }
 
