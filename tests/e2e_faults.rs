@@ -971,7 +971,7 @@ async fn an_image_above_glances_size_cap_fails_clearly() {
             r["method"] == "PUT" && r["path"].as_str().is_some_and(|p| p.ends_with("/file"))
         })
         .count();
-    assert_eq!(uploads, 1, "the copy was not started over");
+    assert_eq!(uploads, 1, "the copy was not started over: {err}");
     let (_, target) = both(&world).await;
     assert!(
         !target

@@ -717,3 +717,41 @@ async fn unified_limits_show_their_usage_and_refuse() {
         StatusCode::NO_CONTENT
     );
 }
+
+/// An upload refused while the client still sends (past `image_size_cap`, or beyond a unified
+/// limit before the first byte) is answered with its 413 every time, not reset: Glance reads
+/// and drops the rest of the body first, as eventlet's wsgi does, so a client learns why.
+#[tokio::test]
+async fn a_refused_upload_is_answered_not_reset() {
+    let dc = start().await;
+    let c = Client::bob(&dc).await;
+    let faults = &dc.hospital.cloud().faults;
+    let id = c.create("refused").await;
+    let big = data(48 << 20);
+
+    let mut settings = faults.get();
+    settings.image_size_cap = Some(1 << 20);
+    faults.set(settings);
+    for _ in 0..3 {
+        let r = c.upload(&id, big.clone()).await;
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let text = r.text().await.expect("body");
+        assert!(text.contains("The incoming image is too large"), "{text}");
+        assert_eq!(c.show(&id).await["status"], "queued");
+    }
+
+    let mut settings = faults.get();
+    settings.image_size_cap = None;
+    settings.quota.image_size_total = Some(1);
+    faults.set(settings);
+    for _ in 0..3 {
+        let r = c.upload(&id, big.clone()).await;
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let text = r.text().await.expect("body");
+        assert!(
+            text.contains("Resource image_size_total is over limit"),
+            "{text}"
+        );
+        assert_eq!(c.show(&id).await["status"], "queued");
+    }
+}

@@ -4,6 +4,7 @@
 //! calls Nova makes (snapshots, boot checks). Knows nothing about Nova or Neutron.
 
 mod api;
+mod data;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
