@@ -132,6 +132,17 @@ pub struct State_ {
     pub default_type: String,
 }
 
+impl State_ {
+    /// A volume of `project` (any project's when `project` is `None`) to change, or Cinder's
+    /// 404 for it.
+    pub fn volume_mut(&mut self, id: &str, project: Option<&str>) -> Result<&mut Volume, ApiError> {
+        self.volumes
+            .get_mut(id)
+            .filter(|v| project.is_none_or(|p| v.project_id == p))
+            .ok_or_else(|| volume_not_found(id))
+    }
+}
+
 /// Cinder of one cloud.
 #[derive(Debug, Default)]
 pub struct Cinder {
@@ -560,11 +571,7 @@ pub fn delete_volume(cloud: &SharedCloud, id: &str, project: Option<&str>) -> Re
     {
         let mut st = cloud.cinder.lock();
         let has_snapshots = st.snapshots.values().any(|s| s.volume_id == id);
-        let v = st
-            .volumes
-            .get_mut(id)
-            .filter(|v| project.is_none_or(|p| v.project_id == p))
-            .ok_or_else(|| volume_not_found(id))?;
+        let v = st.volume_mut(id, project)?;
         if !DELETABLE.contains(&v.status.as_str()) || !v.attachments.is_empty() || has_snapshots {
             return Err(bad(format!(
                 "Invalid volume: Volume status must be {} and must not be migrating, attached, belong to a group, have snapshots, awaiting a transfer, or be disassociated from snapshots after volume transfer.",
@@ -728,9 +735,7 @@ pub fn extend(
     check_quota(cloud, project_id, false, extra)?;
     let previous = {
         let mut st = cloud.cinder.lock();
-        let Some(v) = st.volumes.get_mut(volume_id) else {
-            return Err(volume_not_found(volume_id));
-        };
+        let v = st.volume_mut(volume_id, None)?;
         let previous = std::mem::replace(&mut v.status, "extending".into());
         v.size = new_size;
         let len = v.content.size();
@@ -751,11 +756,7 @@ pub fn extend(
 /// reserve it (`reserved`).
 pub fn reserve(cloud: &Cloud, project_id: &str, volume_id: &str) -> Result<Volume, ApiError> {
     let mut st = cloud.cinder.lock();
-    let v = st
-        .volumes
-        .get_mut(volume_id)
-        .filter(|v| v.project_id == project_id)
-        .ok_or_else(|| volume_not_found(volume_id))?;
+    let v = st.volume_mut(volume_id, Some(project_id))?;
     if v.status != "available" {
         return Err(bad(format!(
             "Invalid volume: Volume {volume_id} status must be available to reserve, but the status is {}.",

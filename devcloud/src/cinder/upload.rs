@@ -89,11 +89,7 @@ pub fn upload_to_image(
 ) -> Result<Value, ApiError> {
     let (volume, previous) = {
         let mut st = cloud.cinder.lock();
-        let v = st
-            .volumes
-            .get_mut(volume_id)
-            .filter(|v| v.project_id == project_id)
-            .ok_or_else(|| volume_not_found(volume_id))?;
+        let v = st.volume_mut(volume_id, Some(project_id))?;
         // `enable_force_upload` is off by default: `force` is ignored, as Cinder ignores it.
         if v.status != "available" {
             return Err(bad(format!(
