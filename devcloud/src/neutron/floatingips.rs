@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use time::OffsetDateTime;
 
-use super::ports::{allocate_ip, used_ips};
+use super::ipam::{allocate_ip, used_ips};
 use super::{FloatingIp, NetError, Neutron, State, not_found};
 
 impl Neutron {

@@ -9,6 +9,7 @@
 mod api;
 mod floatingips;
 mod groups;
+mod ipam;
 mod ports;
 mod rules;
 
@@ -22,8 +23,8 @@ use time::OffsetDateTime;
 
 pub use api::router;
 use floatingips::{create_fip, set_fip_port};
+use ipam::allocate_ip;
 pub use ports::Addresses;
-use ports::allocate_ip;
 pub use rules::RuleSpec;
 
 use crate::clock::iso_seconds;
