@@ -22,9 +22,14 @@ use md5::Md5;
 use sha2::{Digest, Sha512};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+mod generated;
 mod qcow2;
+mod sparse;
 
+pub use generated::{Format, generate, generate_formatted, virtual_size};
 use qcow2::Qcow2Layout;
+pub use sparse::{Extent, ZeroRuns};
+use sparse::{Piece, ZEROS, pieces, zero_stream};
 
 /// Chunk size of streamed reads.
 pub const CHUNK: usize = 1 << 20;
@@ -84,222 +89,6 @@ pub enum Content {
         /// The length in bytes.
         size: u64,
     },
-}
-
-/// One stored stretch of a [`Content::Sparse`]: `len` bytes at `at` in the content, kept at
-/// `stored_at` in its packed data.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Extent {
-    /// Where the stretch starts in the content.
-    pub at: u64,
-    /// Its length in bytes.
-    pub len: u64,
-    /// Where its bytes start in the packed data.
-    pub stored_at: u64,
-}
-
-/// A piece of a range of sparse content: zeros, or a range of the packed data.
-enum Piece {
-    Zeros(u64),
-    Stored(u64, u64),
-}
-
-/// The pieces that make up bytes `start..end` of sparse content with these extents.
-fn pieces(extents: &[Extent], start: u64, end: u64) -> Vec<Piece> {
-    let mut out = Vec::new();
-    let mut pos = start;
-    let first = extents.partition_point(|e| e.at + e.len <= start);
-    for e in extents[first..].iter().take_while(|e| e.at < end) {
-        if e.at > pos {
-            out.push(Piece::Zeros(e.at - pos));
-            pos = e.at;
-        }
-        let from = pos - e.at;
-        let to = end.min(e.at + e.len) - e.at;
-        out.push(Piece::Stored(e.stored_at + from, e.stored_at + to));
-        pos = e.at + to;
-    }
-    if pos < end {
-        out.push(Piece::Zeros(end - pos));
-    }
-    out
-}
-
-/// A chunk's worth of zeros, lent out as often as needed.
-static ZEROS: [u8; CHUNK] = [0; CHUNK];
-
-/// `len` zeros as a stream of chunks, without allocating.
-fn zero_stream(len: u64) -> BoxStream<'static, std::io::Result<Bytes>> {
-    stream::unfold(len, |left| async move {
-        if left == 0 {
-            return None;
-        }
-        let n = left.min(CHUNK as u64) as usize;
-        Some((Ok(Bytes::from_static(&ZEROS[..n])), left - n as u64))
-    })
-    .boxed()
-}
-
-/// Splits bytes that arrive in order (an upload) into runs of zeros, kept only as lengths,
-/// and stored stretches, whose bytes it hands back to be appended to the packed data. It looks
-/// at whole blocks of [`ZeroRuns::BLOCK`] bytes (aligned on the content's offsets): a block of
-/// zeros is a gap, any other block is stored. Knows nothing about files or hashing.
-#[derive(Debug, Default)]
-pub struct ZeroRuns {
-    pos: u64,
-    stored: u64,
-    extents: Vec<Extent>,
-    block: Vec<u8>,
-}
-
-impl ZeroRuns {
-    /// The block size zero runs are found in.
-    pub const BLOCK: usize = 4096;
-
-    /// Nothing seen yet.
-    pub fn new() -> ZeroRuns {
-        ZeroRuns::default()
-    }
-
-    /// Take the next `bytes`; the ones to store are appended to `out`.
-    pub fn push(&mut self, mut bytes: &[u8], out: &mut Vec<u8>) {
-        if !self.block.is_empty() {
-            let take = (Self::BLOCK - self.block.len()).min(bytes.len());
-            self.block.extend_from_slice(&bytes[..take]);
-            bytes = &bytes[take..];
-            if self.block.len() < Self::BLOCK {
-                return;
-            }
-            let block = std::mem::take(&mut self.block);
-            self.block_done(&block, out);
-            self.block = block;
-            self.block.clear();
-        }
-        let whole = bytes.len() - bytes.len() % Self::BLOCK;
-        for block in bytes[..whole].chunks_exact(Self::BLOCK) {
-            self.block_done(block, out);
-        }
-        self.block.extend_from_slice(&bytes[whole..]);
-    }
-
-    fn block_done(&mut self, block: &[u8], out: &mut Vec<u8>) {
-        let len = block.len() as u64;
-        // An OR over the whole block (no early exit) compiles to wide vector code.
-        if block.iter().fold(0u8, |acc, b| acc | b) != 0 {
-            match self.extents.last_mut() {
-                Some(last) if last.at + last.len == self.pos => last.len += len,
-                _ => self.extents.push(Extent {
-                    at: self.pos,
-                    len,
-                    stored_at: self.stored,
-                }),
-            }
-            out.extend_from_slice(block);
-            self.stored += len;
-        }
-        self.pos += len;
-    }
-
-    /// Bytes taken so far.
-    pub fn size(&self) -> u64 {
-        self.pos + self.block.len() as u64
-    }
-
-    /// The last (partial) block; its bytes to store are appended to `out`. Returns the
-    /// stored stretches, the content's size and how many bytes were stored.
-    pub fn finish(mut self, out: &mut Vec<u8>) -> (Vec<Extent>, u64, u64) {
-        let block = std::mem::take(&mut self.block);
-        if !block.is_empty() {
-            self.block_done(&block, out);
-        }
-        (self.extents, self.pos, self.stored)
-    }
-}
-
-/// The disk format of generated content.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Format {
-    /// The pseudo-random bytes as they are.
-    #[default]
-    Raw,
-    /// A qcow2 (version 3) image whose data clusters hold the pseudo-random bytes.
-    Qcow2,
-}
-
-impl Format {
-    /// The format for a Glance `disk_format` that devcloud can generate (`raw`, `qcow2`).
-    pub fn from_disk_format(disk_format: &str) -> Option<Format> {
-        match disk_format {
-            "raw" => Some(Format::Raw),
-            "qcow2" => Some(Format::Qcow2),
-            _ => None,
-        }
-    }
-
-    /// Glance's name of the format.
-    pub fn disk_format(self) -> &'static str {
-        match self {
-            Format::Raw => "raw",
-            Format::Qcow2 => "qcow2",
-        }
-    }
-}
-
-/// Fill `buf` with the bytes of generated content in `format` starting at `offset`.
-pub fn generate_formatted(seed: u64, size: u64, format: Format, offset: u64, buf: &mut [u8]) {
-    let layout = match format {
-        Format::Raw => None,
-        Format::Qcow2 => Qcow2Layout::new(size),
-    };
-    let Some(layout) = layout else {
-        return generate(seed, offset, buf);
-    };
-    let meta_end = layout.data_offset();
-    let header = layout.header();
-    let mut pos = offset;
-    let mut rest = buf;
-    while pos < meta_end && !rest.is_empty() {
-        rest[0] = layout.meta_byte(&header, pos);
-        rest = &mut rest[1..];
-        pos += 1;
-    }
-    generate(seed, pos, rest);
-}
-
-/// The virtual size of generated content in `format` (its size for raw); `None` when the
-/// size is too small for a valid image of that format.
-pub fn virtual_size(size: u64, format: Format) -> Option<u64> {
-    match format {
-        Format::Raw => Some(size),
-        Format::Qcow2 => Qcow2Layout::new(size).map(|l| l.virtual_size()),
-    }
-}
-
-fn word(seed: u64, index: u64) -> u64 {
-    let mut z = seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// Fill `buf` with the generated bytes starting at `offset`.
-pub fn generate(seed: u64, offset: u64, buf: &mut [u8]) {
-    let mut pos = offset;
-    let mut rest = buf;
-    // Unaligned head.
-    while !pos.is_multiple_of(8) && !rest.is_empty() {
-        rest[0] = word(seed, pos / 8).to_le_bytes()[(pos % 8) as usize];
-        rest = &mut rest[1..];
-        pos += 1;
-    }
-    let mut chunks = rest.chunks_exact_mut(8);
-    for chunk in &mut chunks {
-        chunk.copy_from_slice(&word(seed, pos / 8).to_le_bytes());
-        pos += 8;
-    }
-    for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
-        *b = word(seed, pos / 8).to_le_bytes()[i];
-    }
 }
 
 impl Content {
@@ -1023,20 +812,6 @@ mod tests {
         let swapped_path = dir.path().join("swapped.qcow2");
         std::fs::write(&swapped_path, &swapped).expect("write");
         assert_eq!(stored(&swapped_path).guest_bytes("qcow2"), None, "{offset}");
-    }
-
-    #[test]
-    fn generation_is_deterministic_and_offset_independent() {
-        let mut whole = vec![0u8; 1000];
-        generate(7, 0, &mut whole);
-        for start in [0usize, 1, 5, 8, 13, 999] {
-            let mut part = vec![0u8; 1000 - start];
-            generate(7, start as u64, &mut part);
-            assert_eq!(part, whole[start..], "offset {start}");
-        }
-        let mut other = vec![0u8; 1000];
-        generate(8, 0, &mut other);
-        assert_ne!(other, whole);
     }
 
     #[tokio::test]
