@@ -611,8 +611,10 @@ async fn a_stale_write_to_swift_is_refused_by_its_serial() {
     );
 }
 
-/// A wave of its own: one server, its own snapshot, image and generated keypair, so that two
-/// waves share nothing in the target but the project.
+/// A wave of its own: one server, its own snapshot, image, generated keypair and security
+/// group, so that two waves share nothing in the target but the project. (With the source's
+/// group names, a wave planned after the other made its `analytics` would adopt that group,
+/// and the other's destroy would then be refused: the group is in use by this wave's server.)
 fn wave_plan(world: &World, wave: &str) -> String {
     let name = format!("{wave}.toml");
     std::fs::write(
@@ -621,7 +623,7 @@ fn wave_plan(world: &World, wave: &str) -> String {
             "version = 1\n\n[source]\ncloud = \"provider\"\n\n[target]\ncloud = \"hospital\"\n\n\
              [defaults]\nnetwork = \"private\"\nkeypair = {{ create = \"{wave}-key\" }}\n\
              floating_ip = false\n\n[[server]]\nsource = \"ehr-analytics\"\nname = \"{wave}\"\n\
-             snapshot = \"{wave}-s2d\"\n"
+             snapshot = \"{wave}-s2d\"\nsecurity_group = \"{wave}-sg\"\n"
         ),
     )
     .expect("writes the wave");
