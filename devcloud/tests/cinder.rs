@@ -792,3 +792,79 @@ async fn member_and_admin_views_as_cinder() {
     assert!(img.get("signature_verified").is_none(), "{img}");
     dc.stop().await;
 }
+
+/// Lists page as Cinder's do: `limit` cuts the list and `volumes_links` holds the next page's
+/// address (the same query, the next `marker`); a page shorter than its limit is the last and
+/// has none (for snapshots too).
+#[tokio::test]
+async fn lists_page_with_next_links() {
+    let (_dc, base, token) = start().await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let (status, _, v) = call(
+            reqwest::Method::POST,
+            &format!("{base}/volume/v3/volumes"),
+            &token,
+            None,
+            Some(json!({"volume": {"size": 1, "name": format!("paged-{n}")}})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{v}");
+        let id = v["volume"]["id"].as_str().expect("id").to_string();
+        wait_volume(&base, &token, &id, "available").await;
+        ids.push(id);
+    }
+    for (path, key) in [("volumes", "volumes"), ("volumes/detail", "volumes")] {
+        let mut seen = Vec::new();
+        let mut url = format!("{base}/volume/v3/{path}?limit=2");
+        let mut pages = 0;
+        loop {
+            let (status, _, v) = call(reqwest::Method::GET, &url, &token, None, None).await;
+            assert_eq!(status, StatusCode::OK, "{v}");
+            pages += 1;
+            let items = v[key].as_array().expect("items");
+            assert!(items.len() <= 2, "{v}");
+            seen.extend(
+                items
+                    .iter()
+                    .map(|i| i["id"].as_str().expect("id").to_string()),
+            );
+            let Some(next) = v[format!("{key}_links")][0]["href"].as_str() else {
+                break;
+            };
+            assert!(next.contains(&format!("/volume/v3/{path}?")), "{next}");
+            assert!(
+                next.contains("limit=2") && next.contains("marker="),
+                "{next}"
+            );
+            url = next.to_string();
+        }
+        let mut all = ids.clone();
+        all.sort();
+        seen.sort();
+        assert_eq!(seen, all, "{path}");
+        assert_eq!(pages, 2, "{path}");
+    }
+    let (status, _, v) = call(
+        reqwest::Method::POST,
+        &format!("{base}/volume/v3/snapshots"),
+        &token,
+        None,
+        Some(json!({"snapshot": {"volume_id": ids[0], "name": "paged-snap"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{v}");
+    let (_, _, v) = call(
+        reqwest::Method::GET,
+        &format!("{base}/volume/v3/snapshots/detail?limit=2"),
+        &token,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(v["snapshots"].as_array().map(Vec::len), Some(1), "{v}");
+    assert!(
+        v.get("snapshots_links").is_none(),
+        "a short page is the last: {v}"
+    );
+}

@@ -235,17 +235,36 @@ fn page<T>(
     Ok((list, next))
 }
 
-fn next_links(cloud: &Cloud, kind: &str, q: &[(String, String)], next: Option<String>) -> Value {
-    let Some(marker) = next else {
-        return Value::Null;
-    };
-    let mut pairs: Vec<(&str, &str)> = q
-        .iter()
-        .filter(|(k, _)| k != "marker")
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    pairs.push(("marker", &marker));
-    json!([{"href": format!("{}/volume/v3/{kind}?{}", cloud.base_url, crate::error::urlencode(pairs)), "rel": "next"}])
+/// A list's answer: `{"<key>": items}`, with `<key>_links` holding the next page's address
+/// (the listed `path`, the same query with the next `marker`) while there is one.
+fn listing(
+    cloud: &Cloud,
+    key: &str,
+    path: &str,
+    items: Vec<Value>,
+    q: &[(String, String)],
+    next: Option<String>,
+) -> Json<Value> {
+    let mut body = serde_json::Map::new();
+    body.insert(key.to_string(), Value::Array(items));
+    if let Some(marker) = next {
+        let mut pairs: Vec<(&str, &str)> = q
+            .iter()
+            .filter(|(k, _)| k != "marker")
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        pairs.push(("marker", &marker));
+        let href = format!(
+            "{}/volume/v3/{path}?{}",
+            cloud.base_url,
+            crate::error::urlencode(pairs)
+        );
+        body.insert(
+            format!("{key}_links"),
+            json!([{"href": href, "rel": "next"}]),
+        );
+    }
+    Json(Value::Object(body))
 }
 
 fn string_map(field: &str, v: Option<&Value>) -> Result<BTreeMap<String, String>, ApiError> {

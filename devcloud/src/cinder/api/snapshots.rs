@@ -9,7 +9,7 @@ use axum::{Extension, Json};
 use serde_json::{Value, json};
 
 use super::{
-    Mv, Q, View, all_tenants, boolean, next_links, opt_string, page, query, string_map, updated_at,
+    Mv, Q, View, all_tenants, boolean, listing, opt_string, page, query, string_map, updated_at,
 };
 use crate::auth::Auth;
 use crate::cinder::{Snapshot, bad};
@@ -84,12 +84,7 @@ pub(super) async fn list_snapshots(
         .iter()
         .map(|s| snapshot_json(s, mv, View::Bare))
         .collect();
-    let mut body = json!({"snapshots": items});
-    let l = next_links(&cloud, "snapshots", &q, next);
-    if !l.is_null() {
-        body["snapshots_links"] = l;
-    }
-    Ok(Json(body))
+    Ok(listing(&cloud, "snapshots", "snapshots", items, &q, next))
 }
 
 pub(super) async fn detail_snapshots(
@@ -103,12 +98,14 @@ pub(super) async fn detail_snapshots(
         .iter()
         .map(|s| snapshot_json(s, mv, View::Extended))
         .collect();
-    let mut body = json!({"snapshots": items});
-    let l = next_links(&cloud, "snapshots/detail", &q, next);
-    if !l.is_null() {
-        body["snapshots_links"] = l;
-    }
-    Ok(Json(body))
+    Ok(listing(
+        &cloud,
+        "snapshots",
+        "snapshots/detail",
+        items,
+        &q,
+        next,
+    ))
 }
 
 pub(super) async fn show_snapshot(

@@ -10,7 +10,7 @@ use axum::{Extension, Json};
 use serde_json::{Value, json};
 
 use super::{
-    Mv, Q, View, all_tenants, boolean, links, next_links, opt_string, page, query, size_of,
+    Mv, Q, View, all_tenants, boolean, links, listing, opt_string, page, query, size_of,
     string_map, updated_at,
 };
 use crate::auth::Auth;
@@ -145,12 +145,7 @@ pub(super) async fn list_volumes(
         .iter()
         .map(|v| json!({"id": v.id, "name": v.name, "links": links(&cloud, "volumes", &v.id)}))
         .collect();
-    let mut body = json!({"volumes": items});
-    let l = next_links(&cloud, "volumes", &q, next);
-    if !l.is_null() {
-        body["volumes_links"] = l;
-    }
-    Ok(Json(body))
+    Ok(listing(&cloud, "volumes", "volumes", items, &q, next))
 }
 
 pub(super) async fn detail_volumes(
@@ -164,12 +159,14 @@ pub(super) async fn detail_volumes(
         .iter()
         .map(|v| volume_json(&cloud, v, mv, &auth, View::Extended))
         .collect();
-    let mut body = json!({"volumes": items});
-    let l = next_links(&cloud, "volumes/detail", &q, next);
-    if !l.is_null() {
-        body["volumes_links"] = l;
-    }
-    Ok(Json(body))
+    Ok(listing(
+        &cloud,
+        "volumes",
+        "volumes/detail",
+        items,
+        &q,
+        next,
+    ))
 }
 
 fn find_volume(cloud: &Cloud, auth: &Auth, id: &str) -> Result<Volume, ApiError> {
