@@ -8,6 +8,7 @@
 
 pub mod apply;
 pub mod diff;
+mod facts;
 pub mod inventory;
 pub mod openstack;
 pub mod overview;
@@ -29,8 +30,9 @@ pub use apply::{
 };
 pub use diff::{
     Action, AttrChange, Change, Operation, PLAN_FORMAT_VERSION, PlanError, PlanOptions,
-    PlanOutcome, Summary, build_graph, diff, diff_destroy, read_sources,
+    PlanOutcome, Summary, build_graph, diff, diff_destroy,
 };
+pub use facts::read_sources;
 pub use overview::{ServerOverview, Step, overview};
 pub use pending::SETTLE;
 pub use port::{CloudPort, Diagnosis, Marker, PortError, PortResult};

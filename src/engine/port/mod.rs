@@ -17,11 +17,8 @@ mod network;
 mod volume;
 
 pub use compute::*;
-
 pub use image::*;
-
 pub use network::*;
-
 pub use volume::*;
 
 use std::collections::BTreeMap;
@@ -179,9 +176,10 @@ pub type PortResult<T> = Result<T, PortError>;
 
 /// The port is one trait per resource; a cloud adapter implements each of them, and
 /// [`CloudPort`] is all of them together. A new resource kind adds one small trait (with its
-/// types) in the piece of its service, one `impl` in the adapter (`engine/openstack/<resource>.rs`) and one in the fake. Methods act on
-/// the target unless they take a [`Side`] (images live on both sides) or say `source`. Waits
-/// take their deadline from the caller; implementations poll until it passes.
+/// types) in the piece of its service, one `impl` in the adapter
+/// (`engine/openstack/<resource>.rs`) and one in the fake. Methods act on the target unless
+/// they take a [`Side`] (images live on both sides) or say `source`. Waits take their
+/// deadline from the caller; implementations poll until it passes.
 pub trait CloudPort:
     SourceServers
     + Images
